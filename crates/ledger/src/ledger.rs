@@ -1,0 +1,929 @@
+//! The state machine itself: [`Ledger::apply`] and the rules of every command.
+//!
+//! Each command is checked completely before anything is written, so a rejected command
+//! changes nothing. Linked chains are the one place where writes must be taken back: an undo
+//! log records what a chain's members changed, and a failing member rolls them back.
+
+use std::collections::{BTreeSet, HashMap};
+
+use hashbrown::HashTable;
+
+use crate::hasher::IdHasher;
+use crate::transfer::Pending;
+use crate::{
+    Account, AccountFlags, AccountStatus, AccountingDate, Command, Currency, NewAccount,
+    PendingStatus, ResultCode, Stamped, Tier, TierLimits, Transfer, TransferFlags, TransferRecord,
+};
+
+/// Most entries either table may hold: indexes are u32, and u32::MAX is never used.
+const TABLE_ENTRIES_MAX: usize = (u32::MAX - 1) as usize;
+
+/// Sums over all accounts. The one rule of money: debits equal credits, posted and pending.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct LedgerTotals {
+    pub debits_posted: u128,
+    pub credits_posted: u128,
+    pub debits_pending: u128,
+    pub credits_pending: u128,
+}
+
+pub struct Ledger {
+    pub(crate) limits: TierLimits,
+    pub(crate) accounting_date: AccountingDate,
+    pub(crate) accounts: Vec<Account>,
+    pub(crate) account_index: HashTable<u32>,
+    pub(crate) transfers: Vec<TransferRecord>,
+    pub(crate) transfer_index: HashTable<u32>,
+    /// Pending transfers by transfer index, in every status (so a late post learns why not).
+    pub(crate) pendings: HashMap<u32, Pending>,
+    /// Post and void transfers (by index) to the pending transfer (by index) they resolved.
+    pub(crate) resolutions: HashMap<u32, u32>,
+    /// Deadlines of transfers still pending: (expires_at, transfer index).
+    pub(crate) expiries: BTreeSet<(u64, u32)>,
+    pub(crate) hasher: IdHasher,
+    /// Running sums, derived (not snapshotted): checked after every command.
+    pub(crate) totals: LedgerTotals,
+    /// Engine timestamp of the last command applied; commands must come strictly after it.
+    last_timestamp: u64,
+    undo: Vec<Undo>,
+    in_chain: bool,
+    touched: Vec<u32>,
+    touched_mark: Vec<bool>,
+}
+
+/// What a linked chain's member changed, so a later member's failure can take it back.
+enum Undo {
+    Account(u32, Account),
+    TransferPushed,
+    PendingInserted(u32),
+    Pending(u32, Pending),
+    ResolutionInserted(u32),
+    ExpiryInserted(u64, u32),
+    ExpiryRemoved(u64, u32),
+    Totals(LedgerTotals),
+}
+
+impl Ledger {
+    pub fn new(limits: TierLimits) -> Ledger {
+        Ledger {
+            limits,
+            accounting_date: AccountingDate::default(),
+            accounts: Vec::new(),
+            account_index: HashTable::new(),
+            transfers: Vec::new(),
+            transfer_index: HashTable::new(),
+            pendings: HashMap::new(),
+            resolutions: HashMap::new(),
+            expiries: BTreeSet::new(),
+            hasher: IdHasher::default(),
+            totals: LedgerTotals::default(),
+            last_timestamp: 0,
+            undo: Vec::new(),
+            in_chain: false,
+            touched: Vec::new(),
+            touched_mark: Vec::new(),
+        }
+    }
+
+    /// Applies `batch` in order and appends one result per command to `results`.
+    ///
+    /// Panics if timestamps do not strictly increase: that is a bug in the caller, and going on
+    /// would write books that replay cannot reproduce.
+    pub fn apply(&mut self, batch: &[Stamped], results: &mut Vec<ResultCode>) {
+        let results_start = results.len();
+        let mut i = 0;
+        while i < batch.len() {
+            if !batch[i].command.is_linked_transfer() {
+                let result = self.apply_one(&batch[i]);
+                results.push(result);
+                i += 1;
+                continue;
+            }
+            // A chain runs from here to the first transfer without the linked flag.
+            let mut end = i;
+            while end < batch.len() && batch[end].command.is_linked_transfer() {
+                end += 1;
+            }
+            if end == batch.len() || !matches!(batch[end].command, Command::CreateTransfer(_)) {
+                for stamped in &batch[i..end] {
+                    self.advance_clock(stamped.timestamp);
+                    results.push(ResultCode::LinkedEventChainOpen);
+                }
+                i = end;
+                continue;
+            }
+            self.apply_chain(&batch[i..=end], results);
+            i = end + 1;
+        }
+        assert_eq!(results.len() - results_start, batch.len());
+    }
+
+    fn apply_chain(&mut self, chain: &[Stamped], results: &mut Vec<ResultCode>) {
+        debug_assert!(self.undo.is_empty());
+        self.in_chain = true;
+        let mut failed = None;
+        for (k, stamped) in chain.iter().enumerate() {
+            let result = self.apply_one(stamped);
+            // `exists` keeps the chain: a retried chain finds all its members there.
+            if !result.is_success() {
+                failed = Some((k, result));
+                for rest in &chain[k + 1..] {
+                    self.advance_clock(rest.timestamp);
+                }
+                break;
+            }
+            results.push(result);
+        }
+        self.in_chain = false;
+        match failed {
+            None => self.undo.clear(),
+            Some((k, result)) => {
+                self.rollback();
+                results.truncate(results.len() - k);
+                for j in 0..chain.len() {
+                    results.push(if j == k {
+                        result
+                    } else {
+                        ResultCode::LinkedEventFailed
+                    });
+                }
+            }
+        }
+    }
+
+    fn rollback(&mut self) {
+        while let Some(undo) = self.undo.pop() {
+            match undo {
+                Undo::Account(index, account) => self.accounts[index as usize] = account,
+                Undo::TransferPushed => {
+                    let index = self.transfers.len() - 1;
+                    let id = self.transfers[index].id();
+                    let hash = self.hasher.hash(id);
+                    if let Ok(entry) = self
+                        .transfer_index
+                        .find_entry(hash, |&i| i as usize == index)
+                    {
+                        entry.remove();
+                    }
+                    self.transfers.pop();
+                }
+                Undo::PendingInserted(index) => {
+                    self.pendings.remove(&index);
+                }
+                Undo::Pending(index, pending) => {
+                    self.pendings.insert(index, pending);
+                }
+                Undo::ResolutionInserted(index) => {
+                    self.resolutions.remove(&index);
+                }
+                Undo::ExpiryInserted(at, index) => {
+                    self.expiries.remove(&(at, index));
+                }
+                Undo::ExpiryRemoved(at, index) => {
+                    self.expiries.insert((at, index));
+                }
+                Undo::Totals(totals) => self.totals = totals,
+            }
+        }
+    }
+
+    fn advance_clock(&mut self, timestamp: u64) {
+        assert!(
+            timestamp > self.last_timestamp,
+            "timestamps must strictly increase: {timestamp} after {}",
+            self.last_timestamp
+        );
+        self.last_timestamp = timestamp;
+    }
+
+    fn apply_one(&mut self, stamped: &Stamped) -> ResultCode {
+        self.advance_clock(stamped.timestamp);
+        let now = stamped.timestamp;
+        let result = match &stamped.command {
+            Command::CreateAccount(new) => self.create_account(new, now),
+            Command::CreateTransfer(t) if t.flags.resolves_pending() => {
+                self.resolve_pending(t, now)
+            }
+            Command::CreateTransfer(t) => self.create_transfer(t, now),
+            Command::FreezeAccount { id } => self.set_status(*id, AccountStatus::Frozen),
+            Command::UnfreezeAccount { id } => self.set_status(*id, AccountStatus::Active),
+            Command::CloseAccount { id } => self.set_status(*id, AccountStatus::Closed),
+            Command::Cutover { date } => self.cutover(*date),
+            Command::ExpirePending { pending_id } => self.expire(*pending_id, now),
+        };
+        assert_eq!(self.totals.debits_posted, self.totals.credits_posted);
+        assert_eq!(self.totals.debits_pending, self.totals.credits_pending);
+        result
+    }
+
+    // ----- accounts -------------------------------------------------------------------------
+
+    fn create_account(&mut self, new: &NewAccount, now: u64) -> ResultCode {
+        if let Err(code) = check_id(new.id) {
+            return code;
+        }
+        if !new.flags.is_known() {
+            return ResultCode::FlagsUnknown;
+        }
+        if new
+            .flags
+            .contains(AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS)
+            && new
+                .flags
+                .contains(AccountFlags::CREDITS_MUST_NOT_EXCEED_DEBITS)
+        {
+            return ResultCode::FlagsAreMutuallyExclusive;
+        }
+        if let Some(index) = self.account_index_of(new.id) {
+            return account_exists(&self.accounts[index as usize], new);
+        }
+        if new.tier.has_bound_account() {
+            if new.bound_account == 0 {
+                return ResultCode::BoundAccountRequired;
+            }
+            let Some(bound) = self.account_by_id(new.bound_account) else {
+                return ResultCode::BoundAccountNotFound;
+            };
+            if bound.tier != Tier::I {
+                return ResultCode::BoundAccountNotClassI;
+            }
+            if bound.owner != new.owner {
+                return ResultCode::BoundAccountOwnerMismatch;
+            }
+            if bound.currency != new.currency {
+                return ResultCode::BoundAccountCurrencyMismatch;
+            }
+        } else if new.bound_account != 0 {
+            return ResultCode::BoundAccountNotAllowed;
+        }
+        if new.tier != Tier::None && new.currency != Currency::CNY {
+            return ResultCode::TierRequiresCny;
+        }
+        if self.accounts.len() >= TABLE_ENTRIES_MAX {
+            return ResultCode::TableFull;
+        }
+        // Accounts are never part of a linked chain, so there is nothing to undo here.
+        let index = self.accounts.len() as u32;
+        self.accounts
+            .push(Account::open(new, now, self.accounting_date));
+        self.touched_mark.push(false);
+        let hash = self.hasher.hash(new.id);
+        let (accounts, hasher) = (&self.accounts, &self.hasher);
+        self.account_index
+            .insert_unique(hash, index, |&i| hasher.hash(accounts[i as usize].id));
+        self.touch(index);
+        ResultCode::Ok
+    }
+
+    fn set_status(&mut self, id: u128, to: AccountStatus) -> ResultCode {
+        let Some(index) = self.account_index_of(id) else {
+            return ResultCode::AccountNotFound;
+        };
+        let account = &self.accounts[index as usize];
+        let check = match (account.status, to) {
+            (AccountStatus::Closed, _) => Err(ResultCode::AccountClosed),
+            (AccountStatus::Frozen, AccountStatus::Frozen) => Err(ResultCode::AccountFrozen),
+            (AccountStatus::Active, AccountStatus::Active) => Err(ResultCode::AccountNotFrozen),
+            (AccountStatus::Frozen, AccountStatus::Closed) => Err(ResultCode::AccountFrozen),
+            (_, AccountStatus::Closed) if account.has_pending() => {
+                Err(ResultCode::AccountHasPending)
+            }
+            (_, AccountStatus::Closed) if account.debits_posted != account.credits_posted => {
+                Err(ResultCode::AccountHasBalance)
+            }
+            _ => Ok(()),
+        };
+        if let Err(code) = check {
+            return code;
+        }
+        self.accounts[index as usize].status = to;
+        self.touch(index);
+        ResultCode::Ok
+    }
+
+    fn cutover(&mut self, date: AccountingDate) -> ResultCode {
+        if date <= self.accounting_date {
+            return ResultCode::AccountingDateMustAdvance;
+        }
+        self.accounting_date = date;
+        ResultCode::Ok
+    }
+
+    // ----- transfers ------------------------------------------------------------------------
+
+    fn create_transfer(&mut self, t: &Transfer, now: u64) -> ResultCode {
+        if let Err(code) = check_transfer_shape(t) {
+            return code;
+        }
+        if let Some(index) = self.transfer_index_of(t.id) {
+            return self.transfer_exists(index, t);
+        }
+        if t.pending_id != 0 {
+            return ResultCode::PendingIdMustBeZero;
+        }
+        if t.timeout_ms != 0 && !t.flags.pending() {
+            return ResultCode::TimeoutReservedForPendingTransfer;
+        }
+        if t.timeout_ms > Transfer::TIMEOUT_MS_MAX {
+            return ResultCode::TimeoutTooLong;
+        }
+        if t.amount == 0 {
+            return ResultCode::AmountMustNotBeZero;
+        }
+        if t.debit_account_id == t.credit_account_id {
+            return ResultCode::AccountsMustBeDifferent;
+        }
+        let Some(dr) = self.account_index_of(t.debit_account_id) else {
+            return ResultCode::DebitAccountNotFound;
+        };
+        let Some(cr) = self.account_index_of(t.credit_account_id) else {
+            return ResultCode::CreditAccountNotFound;
+        };
+        let (debit, credit) = (&self.accounts[dr as usize], &self.accounts[cr as usize]);
+        if t.currency != debit.currency || t.currency != credit.currency {
+            return ResultCode::CurrencyMismatch;
+        }
+        if let Err(code) = check_status(debit, credit) {
+            return code;
+        }
+        if let Err(code) = check_balances(debit, credit, u128::from(t.amount)) {
+            return code;
+        }
+        let (outflow, inflow) = match self.tier_charges(debit, credit, t.amount) {
+            Ok(charges) => charges,
+            Err(code) => return code,
+        };
+        if self.transfers.len() >= TABLE_ENTRIES_MAX {
+            return ResultCode::TableFull;
+        }
+
+        // Every check passed: from here on the transfer happens.
+        let amount = u128::from(t.amount);
+        let today = self.accounting_date;
+        self.save_account(dr);
+        self.save_account(cr);
+        self.save_totals();
+        let pending = t.flags.pending();
+        {
+            let debit = &mut self.accounts[dr as usize];
+            if pending {
+                debit.debits_pending += amount;
+            } else {
+                debit.debits_posted += amount;
+            }
+            if outflow > 0 {
+                debit.tier_usage = debit.tier_usage.on(today);
+                debit.tier_usage.outflow_day_fen += outflow;
+                debit.tier_usage.outflow_year_fen += outflow;
+            }
+        }
+        {
+            let credit = &mut self.accounts[cr as usize];
+            if pending {
+                credit.credits_pending += amount;
+            } else {
+                credit.credits_posted += amount;
+            }
+            if inflow > 0 {
+                credit.tier_usage = credit.tier_usage.on(today);
+                credit.tier_usage.inflow_day_fen += inflow;
+                credit.tier_usage.inflow_year_fen += inflow;
+            }
+        }
+        if pending {
+            self.totals.debits_pending += amount;
+            self.totals.credits_pending += amount;
+        } else {
+            self.totals.debits_posted += amount;
+            self.totals.credits_posted += amount;
+        }
+        let index = self.push_transfer(t, t.amount, dr, cr);
+        if pending {
+            let expires_at = match t.timeout_ms {
+                0 => u64::MAX,
+                ms => now.saturating_add(ms.saturating_mul(1_000_000)),
+            };
+            self.insert_pending(
+                index,
+                Pending {
+                    timeout_ms: t.timeout_ms,
+                    expires_at,
+                    status: PendingStatus::Pending,
+                    charged_on: today,
+                    outflow_charged: outflow,
+                    inflow_charged: inflow,
+                },
+            );
+        }
+        ResultCode::Ok
+    }
+
+    /// Post (in full or in part) or void a pending transfer.
+    fn resolve_pending(&mut self, t: &Transfer, now: u64) -> ResultCode {
+        if let Err(code) = check_transfer_shape(t) {
+            return code;
+        }
+        if let Some(index) = self.transfer_index_of(t.id) {
+            return self.transfer_exists(index, t);
+        }
+        if t.pending_id == 0 {
+            return ResultCode::PendingIdRequired;
+        }
+        if t.pending_id == t.id {
+            return ResultCode::PendingIdMustBeDifferent;
+        }
+        if t.timeout_ms != 0 {
+            return ResultCode::TimeoutReservedForPendingTransfer;
+        }
+        let Some(pending_index) = self.transfer_index_of(t.pending_id) else {
+            return ResultCode::PendingTransferNotFound;
+        };
+        let Some(&pending) = self.pendings.get(&pending_index) else {
+            return ResultCode::PendingTransferNotPending;
+        };
+        if let Err(code) = check_pending_open(&pending, now) {
+            return code;
+        }
+        let original = self.transfers[pending_index as usize];
+        let (dr, cr) = (original.debit_index, original.credit_index);
+        let (debit, credit) = (&self.accounts[dr as usize], &self.accounts[cr as usize]);
+        if t.debit_account_id != 0 && t.debit_account_id != debit.id {
+            return ResultCode::PendingTransferHasDifferentDebitAccount;
+        }
+        if t.credit_account_id != 0 && t.credit_account_id != credit.id {
+            return ResultCode::PendingTransferHasDifferentCreditAccount;
+        }
+        if t.currency != debit.currency {
+            return ResultCode::PendingTransferHasDifferentCurrency;
+        }
+        let post = t.flags.post_pending();
+        let amount = match t.amount {
+            0 => original.amount,
+            a if post && a > original.amount => return ResultCode::ExceedsPendingTransferAmount,
+            a if !post && a != original.amount => {
+                return ResultCode::PendingTransferHasDifferentAmount
+            }
+            a => a,
+        };
+        if post {
+            // Holds are released by a void even on a frozen account; money only moves on a post.
+            if let Err(code) = check_status(debit, credit) {
+                return code;
+            }
+        }
+        if self.transfers.len() >= TABLE_ENTRIES_MAX {
+            return ResultCode::TableFull;
+        }
+
+        let posted = if post { amount } else { 0 };
+        self.release_pending(pending_index, &pending, posted);
+        let status = if post {
+            PendingStatus::Posted
+        } else {
+            PendingStatus::Voided
+        };
+        self.close_pending(pending_index, &pending, status);
+        let index = self.push_transfer(t, amount, dr, cr);
+        self.insert_resolution(index, pending_index);
+        ResultCode::Ok
+    }
+
+    fn expire(&mut self, pending_id: u128, now: u64) -> ResultCode {
+        let Some(index) = self.transfer_index_of(pending_id) else {
+            return ResultCode::PendingTransferNotFound;
+        };
+        let Some(&pending) = self.pendings.get(&index) else {
+            return ResultCode::PendingTransferNotPending;
+        };
+        match check_pending_open(&pending, now) {
+            Ok(()) => return ResultCode::PendingTransferNotExpired,
+            Err(ResultCode::PendingTransferExpired) if pending.status == PendingStatus::Pending => {
+            }
+            Err(code) => return code,
+        }
+        self.release_pending(index, &pending, 0);
+        self.close_pending(index, &pending, PendingStatus::Expired);
+        ResultCode::Ok
+    }
+
+    /// Releases a pending transfer's hold, posting `posted` of it and giving back the tier
+    /// usage of the rest.
+    fn release_pending(&mut self, pending_index: u32, pending: &Pending, posted: u64) {
+        let original = self.transfers[pending_index as usize];
+        let (dr, cr) = (original.debit_index, original.credit_index);
+        let held = u128::from(original.amount);
+        let released = original.amount - posted;
+        self.save_account(dr);
+        self.save_account(cr);
+        self.save_totals();
+        let debit = &mut self.accounts[dr as usize];
+        debit.debits_pending -= held;
+        debit.debits_posted += u128::from(posted);
+        if pending.outflow_charged > 0 {
+            let share = released.min(pending.outflow_charged);
+            debit.tier_usage.release(pending.charged_on, share, 0);
+        }
+        let credit = &mut self.accounts[cr as usize];
+        credit.credits_pending -= held;
+        credit.credits_posted += u128::from(posted);
+        if pending.inflow_charged > 0 {
+            let share = released.min(pending.inflow_charged);
+            credit.tier_usage.release(pending.charged_on, 0, share);
+        }
+        self.totals.debits_pending -= held;
+        self.totals.credits_pending -= held;
+        self.totals.debits_posted += u128::from(posted);
+        self.totals.credits_posted += u128::from(posted);
+    }
+
+    fn close_pending(&mut self, index: u32, pending: &Pending, status: PendingStatus) {
+        if self.in_chain {
+            self.undo.push(Undo::Pending(index, *pending));
+        }
+        self.pendings.insert(index, Pending { status, ..*pending });
+        if pending.expires_at != u64::MAX
+            && self.expiries.remove(&(pending.expires_at, index))
+            && self.in_chain
+        {
+            self.undo
+                .push(Undo::ExpiryRemoved(pending.expires_at, index));
+        }
+    }
+
+    fn insert_pending(&mut self, index: u32, pending: Pending) {
+        self.pendings.insert(index, pending);
+        if pending.expires_at != u64::MAX {
+            self.expiries.insert((pending.expires_at, index));
+        }
+        if self.in_chain {
+            self.undo.push(Undo::PendingInserted(index));
+            if pending.expires_at != u64::MAX {
+                self.undo
+                    .push(Undo::ExpiryInserted(pending.expires_at, index));
+            }
+        }
+    }
+
+    fn insert_resolution(&mut self, index: u32, pending_index: u32) {
+        self.resolutions.insert(index, pending_index);
+        if self.in_chain {
+            self.undo.push(Undo::ResolutionInserted(index));
+        }
+    }
+
+    fn push_transfer(&mut self, t: &Transfer, amount: u64, dr: u32, cr: u32) -> u32 {
+        let index = self.transfers.len() as u32;
+        self.transfers.push(TransferRecord {
+            id_lo: t.id as u64,
+            id_hi: (t.id >> 64) as u64,
+            amount,
+            debit_index: dr,
+            credit_index: cr,
+            code: t.code,
+            flags: t.flags.0,
+            reference_fingerprint: t.reference.fingerprint(),
+        });
+        let hash = self.hasher.hash(t.id);
+        let (transfers, hasher) = (&self.transfers, &self.hasher);
+        self.transfer_index
+            .insert_unique(hash, index, |&i| hasher.hash(transfers[i as usize].id()));
+        if self.in_chain {
+            self.undo.push(Undo::TransferPushed);
+        }
+        self.touch(dr);
+        self.touch(cr);
+        index
+    }
+
+    /// A resubmitted transfer id: `exists` if every field matches, else the first that differs.
+    fn transfer_exists(&self, index: u32, t: &Transfer) -> ResultCode {
+        let r = &self.transfers[index as usize];
+        let debit = &self.accounts[r.debit_index as usize];
+        let credit = &self.accounts[r.credit_index as usize];
+        let resolves = TransferFlags(r.flags).resolves_pending();
+        let pending_id = match self.resolutions.get(&index) {
+            Some(&p) => self.transfers[p as usize].id(),
+            None => 0,
+        };
+        let timeout_ms = self.pendings.get(&index).map_or(0, |p| p.timeout_ms);
+        if t.flags.0 != r.flags {
+            ResultCode::ExistsWithDifferentFlags
+        } else if t.pending_id != pending_id {
+            ResultCode::ExistsWithDifferentPendingId
+        } else if t.debit_account_id != debit.id && !(resolves && t.debit_account_id == 0) {
+            ResultCode::ExistsWithDifferentDebitAccount
+        } else if t.credit_account_id != credit.id && !(resolves && t.credit_account_id == 0) {
+            ResultCode::ExistsWithDifferentCreditAccount
+        } else if t.amount != r.amount && !(resolves && t.amount == 0) {
+            ResultCode::ExistsWithDifferentAmount
+        } else if t.currency != debit.currency {
+            ResultCode::ExistsWithDifferentCurrency
+        } else if t.code != r.code {
+            ResultCode::ExistsWithDifferentCode
+        } else if t.reference.fingerprint() != r.reference_fingerprint {
+            ResultCode::ExistsWithDifferentReference
+        } else if t.timeout_ms != timeout_ms {
+            ResultCode::ExistsWithDifferentTimeout
+        } else {
+            ResultCode::Exists
+        }
+    }
+
+    /// Tier usage a transfer would charge (outflow on the debit side, inflow on the credit
+    /// side), or the limit it would break.
+    fn tier_charges(
+        &self,
+        debit: &Account,
+        credit: &Account,
+        amount: u64,
+    ) -> Result<(u64, u64), ResultCode> {
+        let bound_pair = (debit.tier.has_bound_account() && debit.bound_account == credit.id)
+            || (credit.tier.has_bound_account() && credit.bound_account == debit.id);
+        let today = self.accounting_date;
+        let limits = &self.limits;
+        let mut charges = (0, 0);
+        if debit.tier.has_bound_account() && !bound_pair {
+            let (daily, yearly) = match debit.tier {
+                Tier::II => (
+                    limits.class_ii_outflow_daily_fen,
+                    limits.class_ii_outflow_yearly_fen,
+                ),
+                _ => (
+                    limits.class_iii_outflow_daily_fen,
+                    limits.class_iii_outflow_yearly_fen,
+                ),
+            };
+            let usage = debit.tier_usage.on(today);
+            if usage.outflow_day_fen.saturating_add(amount) > daily {
+                return Err(ResultCode::TierDailyOutflowExceeded);
+            }
+            if usage.outflow_year_fen.saturating_add(amount) > yearly {
+                return Err(ResultCode::TierYearlyOutflowExceeded);
+            }
+            charges.0 = amount;
+        }
+        if credit.tier == Tier::III {
+            // The cap counts holds too: a pending credit must not let the balance pass it later.
+            let after = credit.credits_posted + credit.credits_pending + u128::from(amount);
+            if after.saturating_sub(credit.debits_posted)
+                > u128::from(limits.class_iii_balance_max_fen)
+            {
+                return Err(ResultCode::TierBalanceCapExceeded);
+            }
+        }
+        if credit.tier.has_bound_account() && !bound_pair {
+            if credit.tier == Tier::III
+                && !credit
+                    .flags
+                    .contains(AccountFlags::NON_BOUND_INFLOW_CONSENT)
+            {
+                return Err(ResultCode::TierInflowRequiresConsent);
+            }
+            if credit.tier == Tier::II {
+                let usage = credit.tier_usage.on(today);
+                if usage.inflow_day_fen.saturating_add(amount) > limits.class_ii_inflow_daily_fen {
+                    return Err(ResultCode::TierDailyInflowExceeded);
+                }
+                if usage.inflow_year_fen.saturating_add(amount) > limits.class_ii_inflow_yearly_fen
+                {
+                    return Err(ResultCode::TierYearlyInflowExceeded);
+                }
+            }
+            charges.1 = amount;
+        }
+        Ok(charges)
+    }
+
+    // ----- bookkeeping ----------------------------------------------------------------------
+
+    fn save_account(&mut self, index: u32) {
+        if self.in_chain {
+            self.undo
+                .push(Undo::Account(index, self.accounts[index as usize]));
+        }
+        self.touch(index);
+    }
+
+    fn save_totals(&mut self) {
+        if self.in_chain {
+            self.undo.push(Undo::Totals(self.totals));
+        }
+    }
+
+    fn touch(&mut self, index: u32) {
+        let mark = &mut self.touched_mark[index as usize];
+        if !*mark {
+            *mark = true;
+            self.touched.push(index);
+        }
+    }
+
+    pub(crate) fn account_index_of(&self, id: u128) -> Option<u32> {
+        let accounts = &self.accounts;
+        self.account_index
+            .find(self.hasher.hash(id), |&i| accounts[i as usize].id == id)
+            .copied()
+    }
+
+    pub(crate) fn transfer_index_of(&self, id: u128) -> Option<u32> {
+        let transfers = &self.transfers;
+        self.transfer_index
+            .find(self.hasher.hash(id), |&i| transfers[i as usize].id() == id)
+            .copied()
+    }
+
+    // ----- reading ----------------------------------------------------------------------------
+
+    pub fn account_by_id(&self, id: u128) -> Option<&Account> {
+        self.account_index_of(id)
+            .map(|i| &self.accounts[i as usize])
+    }
+
+    pub fn accounts(&self) -> &[Account] {
+        &self.accounts
+    }
+
+    /// Every committed transfer, in the order committed.
+    pub fn transfers(&self) -> &[TransferRecord] {
+        &self.transfers
+    }
+
+    pub fn transfer_by_id(&self, id: u128) -> Option<&TransferRecord> {
+        self.transfer_index_of(id)
+            .map(|i| &self.transfers[i as usize])
+    }
+
+    /// The status of a pending transfer, if `id` is one.
+    pub fn pending_status(&self, id: u128) -> Option<PendingStatus> {
+        let index = self.transfer_index_of(id)?;
+        self.pendings.get(&index).map(|p| p.status)
+    }
+
+    pub fn accounting_date(&self) -> AccountingDate {
+        self.accounting_date
+    }
+
+    pub fn limits(&self) -> TierLimits {
+        self.limits
+    }
+
+    pub fn last_timestamp(&self) -> u64 {
+        self.last_timestamp
+    }
+
+    /// Sets the clock after a snapshot is loaded (the timestamp is the journal's, not state).
+    pub fn restore_clock(&mut self, last_timestamp: u64) {
+        self.last_timestamp = last_timestamp;
+    }
+
+    pub fn totals(&self) -> LedgerTotals {
+        self.totals
+    }
+
+    /// The earliest deadline of a transfer still pending, with its id.
+    pub fn next_expiry(&self) -> Option<(u64, u128)> {
+        self.expiries
+            .first()
+            .map(|&(at, index)| (at, self.transfers[index as usize].id()))
+    }
+
+    /// Ids of transfers still pending whose deadline is at or before `now`, at most `limit`.
+    pub fn expired_by(&self, now: u64, limit: usize) -> Vec<u128> {
+        self.expiries
+            .iter()
+            .take_while(|&&(at, _)| at <= now)
+            .take(limit)
+            .map(|&(_, index)| self.transfers[index as usize].id())
+            .collect()
+    }
+
+    /// Hands each account changed since the last call to `f`, once, and forgets them.
+    pub fn drain_touched(&mut self, mut f: impl FnMut(&Account)) {
+        for index in self.touched.drain(..) {
+            self.touched_mark[index as usize] = false;
+            f(&self.accounts[index as usize]);
+        }
+    }
+
+    pub(crate) fn rebuild_derived(&mut self) {
+        let (accounts, transfers, hasher) = (&self.accounts, &self.transfers, &self.hasher);
+        self.account_index = HashTable::with_capacity(accounts.len());
+        for (i, account) in accounts.iter().enumerate() {
+            self.account_index
+                .insert_unique(hasher.hash(account.id), i as u32, |&j| {
+                    hasher.hash(accounts[j as usize].id)
+                });
+        }
+        self.transfer_index = HashTable::with_capacity(transfers.len());
+        for (i, record) in transfers.iter().enumerate() {
+            self.transfer_index
+                .insert_unique(hasher.hash(record.id()), i as u32, |&j| {
+                    hasher.hash(transfers[j as usize].id())
+                });
+        }
+        self.expiries = self
+            .pendings
+            .iter()
+            .filter(|(_, p)| p.status == PendingStatus::Pending && p.expires_at != u64::MAX)
+            .map(|(&i, p)| (p.expires_at, i))
+            .collect();
+        self.totals = LedgerTotals::default();
+        for a in accounts {
+            self.totals.debits_posted += a.debits_posted;
+            self.totals.credits_posted += a.credits_posted;
+            self.totals.debits_pending += a.debits_pending;
+            self.totals.credits_pending += a.credits_pending;
+        }
+        self.touched_mark = vec![false; accounts.len()];
+        self.touched.clear();
+    }
+}
+
+fn check_id(id: u128) -> Result<(), ResultCode> {
+    match id {
+        0 => Err(ResultCode::IdMustNotBeZero),
+        u128::MAX => Err(ResultCode::IdMustNotBeIntMax),
+        _ => Ok(()),
+    }
+}
+
+fn check_transfer_shape(t: &Transfer) -> Result<(), ResultCode> {
+    check_id(t.id)?;
+    if !t.flags.is_known() {
+        return Err(ResultCode::FlagsUnknown);
+    }
+    let f = t.flags;
+    let kinds = u8::from(f.pending()) + u8::from(f.post_pending()) + u8::from(f.void_pending());
+    if kinds > 1 {
+        return Err(ResultCode::FlagsAreMutuallyExclusive);
+    }
+    Ok(())
+}
+
+fn check_status(debit: &Account, credit: &Account) -> Result<(), ResultCode> {
+    match (debit.status, credit.status) {
+        (AccountStatus::Closed, _) => Err(ResultCode::DebitAccountClosed),
+        (_, AccountStatus::Closed) => Err(ResultCode::CreditAccountClosed),
+        (AccountStatus::Frozen, _) => Err(ResultCode::DebitAccountFrozen),
+        (_, AccountStatus::Frozen) => Err(ResultCode::CreditAccountFrozen),
+        _ => Ok(()),
+    }
+}
+
+fn check_balances(debit: &Account, credit: &Account, amount: u128) -> Result<(), ResultCode> {
+    let debits = debit
+        .debits_posted
+        .checked_add(debit.debits_pending)
+        .and_then(|d| d.checked_add(amount))
+        .ok_or(ResultCode::OverflowsDebits)?;
+    let credits = credit
+        .credits_posted
+        .checked_add(credit.credits_pending)
+        .and_then(|c| c.checked_add(amount))
+        .ok_or(ResultCode::OverflowsCredits)?;
+    if debit
+        .flags
+        .contains(AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS)
+        && debits > debit.credits_posted
+    {
+        return Err(ResultCode::ExceedsCredits);
+    }
+    if credit
+        .flags
+        .contains(AccountFlags::CREDITS_MUST_NOT_EXCEED_DEBITS)
+        && credits > credit.debits_posted
+    {
+        return Err(ResultCode::ExceedsDebits);
+    }
+    Ok(())
+}
+
+fn check_pending_open(pending: &Pending, now: u64) -> Result<(), ResultCode> {
+    match pending.status {
+        PendingStatus::Posted => Err(ResultCode::PendingTransferAlreadyPosted),
+        PendingStatus::Voided => Err(ResultCode::PendingTransferAlreadyVoided),
+        PendingStatus::Expired => Err(ResultCode::PendingTransferExpired),
+        PendingStatus::Pending if pending.expires_at <= now => {
+            Err(ResultCode::PendingTransferExpired)
+        }
+        PendingStatus::Pending => Ok(()),
+    }
+}
+
+fn account_exists(existing: &Account, new: &NewAccount) -> ResultCode {
+    if existing.flags != new.flags {
+        ResultCode::ExistsWithDifferentFlags
+    } else if existing.currency != new.currency {
+        ResultCode::ExistsWithDifferentCurrency
+    } else if existing.subject != new.subject {
+        ResultCode::ExistsWithDifferentSubjectCode
+    } else if existing.owner != new.owner {
+        ResultCode::ExistsWithDifferentOwner
+    } else if existing.tier != new.tier {
+        ResultCode::ExistsWithDifferentTier
+    } else if existing.bound_account != new.bound_account {
+        ResultCode::ExistsWithDifferentBoundAccount
+    } else {
+        ResultCode::Exists
+    }
+}
