@@ -759,6 +759,11 @@ impl Ledger {
         self.pendings.get(&index).map(|p| p.status)
     }
 
+    /// Transfers that were ever pending, in any status.
+    pub fn pending_count(&self) -> usize {
+        self.pendings.len()
+    }
+
     pub fn accounting_date(&self) -> AccountingDate {
         self.accounting_date
     }
@@ -798,10 +803,11 @@ impl Ledger {
     }
 
     /// Hands each account changed since the last call to `f`, once, and forgets them.
-    pub fn drain_touched(&mut self, mut f: impl FnMut(&Account)) {
+    /// `f` gets the account's index (its position in creation order) and the account.
+    pub fn drain_touched(&mut self, mut f: impl FnMut(u32, &Account)) {
         for index in self.touched.drain(..) {
             self.touched_mark[index as usize] = false;
-            f(&self.accounts[index as usize]);
+            f(index, &self.accounts[index as usize]);
         }
     }
 

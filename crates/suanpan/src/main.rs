@@ -1,1 +1,52 @@
-fn main() {}
+//! `suanpan`: the one binary. A thin shell: each command parses its flags and calls the rooms.
+
+mod bench;
+mod json;
+mod load;
+mod system;
+mod verify;
+mod workload;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "usage: suanpan <command> [flags]
+
+commands:
+  bench ledger   in-memory apply throughput of the ledger
+  bench engine   durable throughput through the engine and the SQLite journal
+  verify         check a data directory's hash chain, replay, snapshot and query tables
+  load           drive a data directory with transfers, printing each acknowledged one
+
+Run `suanpan <command> --help` for its flags.";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("bench") => bench::main(&args[1..]),
+        Some("verify") => verify::main(&args[1..]),
+        Some("load") => load::main(&args[1..]),
+        Some("--help" | "-h" | "help") | None => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => Err(format!("unknown command {other:?}; run `suanpan --help`")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("suanpan: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Parses a flag's value, naming the flag and the value when it does not parse.
+pub(crate) fn parse_value<T: std::str::FromStr>(
+    parser: &mut lexopt::Parser,
+    flag: &str,
+) -> Result<T, String> {
+    let value = parser.value().map_err(|e| e.to_string())?;
+    let text = value.to_string_lossy().into_owned();
+    text.parse()
+        .map_err(|_| format!("{flag} {text:?} is not valid"))
+}

@@ -1,0 +1,146 @@
+//! The committer thread: writes applied batches to the journal, then answers their callers
+//! and tells subscribers. The only code that writes the journal.
+
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use suanpan_journal::{CommitBatch, Journal, SnapshotInfo};
+use suanpan_ledger::{Account, ResultCode};
+
+use crate::engine::{CommittedBatch, Shared};
+use crate::reply::Replier;
+use crate::EngineError;
+
+pub(crate) enum ToCommitter {
+    Batch(CommitBatch, Vec<Waiter>),
+    SnapshotChunk { seq: u64, chunk: u32, data: Vec<u8> },
+    SnapshotDone(SnapshotInfo),
+}
+
+/// A caller waiting for a committed batch.
+pub(crate) enum Waiter {
+    /// Its results are `results[start..start + len]`.
+    Commands {
+        reply: Replier<Result<Vec<ResultCode>, EngineError>>,
+        start: usize,
+        len: usize,
+    },
+    Lookup {
+        reply: Replier<Result<Vec<Option<Account>>, EngineError>>,
+        ids: Vec<u128>,
+        found: Vec<Option<Account>>,
+    },
+}
+
+#[derive(Clone, Default)]
+pub(crate) struct Subscribers(Arc<Mutex<Vec<SyncSender<Arc<CommittedBatch>>>>>);
+
+impl Subscribers {
+    pub(crate) fn add(&self, capacity: usize) -> Receiver<Arc<CommittedBatch>> {
+        let (tx, rx) = mpsc::sync_channel(capacity);
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).push(tx);
+        rx
+    }
+
+    fn publish(&self, batches: Vec<CommitBatch>) {
+        let mut subscribers = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if subscribers.is_empty() {
+            return;
+        }
+        for b in batches {
+            let committed = Arc::new(CommittedBatch {
+                seq: b.seq,
+                accounting_date: b.accounting_date,
+                commands: b.commands,
+                results: b.results,
+            });
+            // A full subscriber is dropped rather than waited for.
+            subscribers.retain(|s| {
+                !matches!(
+                    s.try_send(committed.clone()),
+                    Err(TrySendError::Full(_) | TrySendError::Disconnected(_))
+                )
+            });
+        }
+    }
+}
+
+pub(crate) fn run_committer(
+    mut journal: Journal,
+    rx: Receiver<ToCommitter>,
+    group_max: usize,
+    shared: &Shared,
+    subscribers: &Subscribers,
+) {
+    let mut next = None;
+    loop {
+        let message = match next.take() {
+            Some(message) => message,
+            None => match rx.recv() {
+                Ok(message) => message,
+                Err(_) => return,
+            },
+        };
+        let outcome = match message {
+            ToCommitter::Batch(batch, waiters) => {
+                let mut group = vec![(batch, waiters)];
+                while group.len() < group_max {
+                    match rx.try_recv() {
+                        Ok(ToCommitter::Batch(batch, waiters)) => group.push((batch, waiters)),
+                        Ok(other) => {
+                            next = Some(other);
+                            break;
+                        }
+                        Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+                    }
+                }
+                commit_group(&mut journal, group, shared, subscribers)
+            }
+            ToCommitter::SnapshotChunk { seq, chunk, data } => journal
+                .write_snapshot_chunk(seq, chunk, &data)
+                .map_err(|e| e.to_string()),
+            ToCommitter::SnapshotDone(info) => {
+                journal.finish_snapshot(&info).map_err(|e| e.to_string())
+            }
+        };
+        if let Err(why) = outcome {
+            // Memory is now ahead of the disk: stop, so that nothing more is acknowledged. The
+            // writer sees the closed channel; a restart recovers from the journal.
+            shared.fail(format!("journal write failed: {why}"));
+            return;
+        }
+    }
+}
+
+fn commit_group(
+    journal: &mut Journal,
+    group: Vec<(CommitBatch, Vec<Waiter>)>,
+    shared: &Shared,
+    subscribers: &Subscribers,
+) -> Result<(), String> {
+    let (batches, waiters): (Vec<CommitBatch>, Vec<Vec<Waiter>>) = group.into_iter().unzip();
+    let started = Instant::now();
+    if let Err(e) = journal.commit(&batches) {
+        // The waiters' repliers drop unanswered: their callers learn the engine stopped.
+        return Err(e.to_string());
+    }
+    let metrics = &shared.metrics;
+    metrics
+        .commit_us
+        .record_us(started.elapsed().as_micros() as u64);
+    metrics.commits.fetch_add(1, Ordering::Relaxed);
+    for (batch, waiters) in batches.iter().zip(waiters) {
+        for waiter in waiters {
+            match waiter {
+                Waiter::Commands { reply, start, len } => {
+                    reply.send(Ok(batch.results[start..start + len].to_vec()))
+                }
+                Waiter::Lookup { reply, found, .. } => reply.send(Ok(found)),
+            }
+        }
+    }
+    subscribers.publish(batches);
+    Ok(())
+}

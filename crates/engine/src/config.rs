@@ -1,0 +1,51 @@
+use std::path::PathBuf;
+
+use suanpan_ledger::{TierLimits, BATCH_COMMANDS_MAX};
+
+use crate::SHANGHAI_UTC_OFFSET_S;
+
+/// How an engine runs. Every field has a default; see [`EngineConfig::new`].
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// The data directory (holds the journal's SQLite file).
+    pub data_dir: PathBuf,
+    /// Requests that may wait in the queue; one more is refused as overload.
+    pub queue_requests_max: usize,
+    /// Commands in one engine batch (and most in one request).
+    pub batch_commands_max: usize,
+    /// Applied batches that may wait for the committer before the writer waits too.
+    pub pipeline_batches_max: usize,
+    /// Batches the committer may write in one transaction (one fsync).
+    pub commit_batches_max: usize,
+    /// A snapshot is taken once this many commands have been applied since the last one and at
+    /// least `snapshot_growth_factor` times the ledger's size (accounts + transfers), so that
+    /// snapshot cost stays proportional to journal growth and recovery replays a bounded tail.
+    pub snapshot_commands_min: u64,
+    pub snapshot_growth_factor: u64,
+    /// Bytes per snapshot chunk row.
+    pub snapshot_chunk_bytes: usize,
+    /// Zone of the books, as a UTC offset: it decides the first accounting date.
+    pub utc_offset_s: i32,
+    /// Tier limits for a new journal (an existing journal keeps the ones it recorded).
+    pub tier_limits: TierLimits,
+    /// Committed batches a subscriber may fall behind before it is dropped.
+    pub subscriber_batches_max: usize,
+}
+
+impl EngineConfig {
+    pub fn new(data_dir: impl Into<PathBuf>) -> EngineConfig {
+        EngineConfig {
+            data_dir: data_dir.into(),
+            queue_requests_max: 256,
+            batch_commands_max: BATCH_COMMANDS_MAX,
+            pipeline_batches_max: 4,
+            commit_batches_max: 64,
+            snapshot_commands_min: 1_000_000,
+            snapshot_growth_factor: 2,
+            snapshot_chunk_bytes: 4 << 20,
+            utc_offset_s: SHANGHAI_UTC_OFFSET_S,
+            tier_limits: TierLimits::default(),
+            subscriber_batches_max: 1_024,
+        }
+    }
+}

@@ -1,0 +1,258 @@
+//! The engine's handle: what the rest of Suanpan calls.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use suanpan_journal::{Journal, JournalError};
+use suanpan_ledger::{Account, AccountingDate, Command, ResultCode, Stamped};
+
+use crate::committer::{run_committer, Subscribers};
+use crate::reply::{self, Replier, Ticket};
+use crate::writer::{run_writer, Writer};
+use crate::{EngineConfig, Metrics};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EngineError {
+    /// The queue is full: try again shortly (HTTP 503 with Retry-After).
+    Overloaded,
+    /// A request carried more commands than one batch may hold.
+    TooManyCommands { count: usize, max: usize },
+    /// The engine has stopped (shut down, or a journal write failed); nothing more is accepted.
+    /// Commands of a request answered with this may or may not have been committed: the
+    /// caller learns which by resubmitting them (ids make that safe) after a restart.
+    Stopped(String),
+}
+
+impl fmt::Display for EngineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EngineError::Overloaded => f.write_str("the engine's queue is full; retry shortly"),
+            EngineError::TooManyCommands { count, max } => {
+                write!(
+                    f,
+                    "a request may carry at most {max} commands, this one has {count}"
+                )
+            }
+            EngineError::Stopped(why) => write!(f, "the engine has stopped: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for EngineError {}
+
+/// A batch as committed: what subscribers receive, in order.
+pub struct CommittedBatch {
+    pub seq: u64,
+    pub accounting_date: AccountingDate,
+    pub commands: Vec<Stamped>,
+    pub results: Vec<ResultCode>,
+}
+
+/// What recovery found at start.
+#[derive(Clone, Debug)]
+pub struct RecoveryInfo {
+    pub seq: u64,
+    pub snapshot_seq: u64,
+    pub replayed_batches: u64,
+    pub accounts: usize,
+    pub transfers: usize,
+}
+
+pub(crate) enum Request {
+    Commands {
+        commands: Vec<Command>,
+        reply: Replier<Result<Vec<ResultCode>, EngineError>>,
+    },
+    LookupAccounts {
+        ids: Vec<u128>,
+        reply: Replier<Result<Vec<Option<Account>>, EngineError>>,
+    },
+    Stop,
+}
+
+pub(crate) struct Shared {
+    pub metrics: Metrics,
+    pub failure: Mutex<Option<String>>,
+    pub stopping: AtomicBool,
+}
+
+impl Shared {
+    pub(crate) fn fail(&self, why: String) {
+        let mut failure = self.failure.lock().unwrap_or_else(|p| p.into_inner());
+        failure.get_or_insert(why);
+    }
+
+    pub(crate) fn stopped_error(&self) -> EngineError {
+        let failure = self.failure.lock().unwrap_or_else(|p| p.into_inner());
+        EngineError::Stopped(failure.clone().unwrap_or_else(|| "shut down".into()))
+    }
+}
+
+pub struct Engine {
+    queue: SyncSender<Request>,
+    shared: Arc<Shared>,
+    subscribers: Subscribers,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    batch_commands_max: usize,
+    subscriber_batches_max: usize,
+    recovery: RecoveryInfo,
+}
+
+impl Engine {
+    /// Opens (or creates) the journal in the data directory, recovers the ledger from it and
+    /// starts the writer and committer threads.
+    pub fn start(config: EngineConfig) -> Result<Engine, JournalError> {
+        let mut journal = Journal::open(&config.data_dir, config.tier_limits)?;
+        let recovered = journal.recover()?;
+        let recovery = RecoveryInfo {
+            seq: recovered.seq,
+            snapshot_seq: recovered.snapshot_seq,
+            replayed_batches: recovered.replayed_batches,
+            accounts: recovered.ledger.accounts().len(),
+            transfers: recovered.ledger.transfers().len(),
+        };
+        let shared = Arc::new(Shared {
+            metrics: Metrics::default(),
+            failure: Mutex::new(None),
+            stopping: AtomicBool::new(false),
+        });
+        let subscribers = Subscribers::default();
+        let (queue, requests) = mpsc::sync_channel(config.queue_requests_max);
+        let (to_committer, committer_rx) = mpsc::sync_channel(config.pipeline_batches_max);
+        let committer = {
+            let (shared, subscribers, max) = (
+                shared.clone(),
+                subscribers.clone(),
+                config.commit_batches_max,
+            );
+            std::thread::Builder::new()
+                .name("suanpan-committer".into())
+                .spawn(move || run_committer(journal, committer_rx, max, &shared, &subscribers))
+                .map_err(|e| JournalError::Io(format!("cannot start the committer thread: {e}")))?
+        };
+        let writer = Writer::new(recovered, &config, to_committer, shared.clone());
+        let writer = std::thread::Builder::new()
+            .name("suanpan-writer".into())
+            .spawn(move || run_writer(writer, requests))
+            .map_err(|e| JournalError::Io(format!("cannot start the writer thread: {e}")))?;
+        Ok(Engine {
+            queue,
+            shared,
+            subscribers,
+            threads: Mutex::new(vec![writer, committer]),
+            batch_commands_max: config.batch_commands_max,
+            subscriber_batches_max: config.subscriber_batches_max,
+            recovery,
+        })
+    }
+
+    pub fn recovery(&self) -> &RecoveryInfo {
+        &self.recovery
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.shared.metrics
+    }
+
+    /// Queues `commands` as one request; the ticket answers one result per command, in order,
+    /// once they are durable.
+    pub fn submit(
+        &self,
+        commands: Vec<Command>,
+    ) -> Result<Ticket<Result<Vec<ResultCode>, EngineError>>, EngineError> {
+        if commands.len() > self.batch_commands_max {
+            return Err(EngineError::TooManyCommands {
+                count: commands.len(),
+                max: self.batch_commands_max,
+            });
+        }
+        let (reply, ticket) = reply::channel();
+        self.enqueue(Request::Commands { commands, reply })?;
+        Ok(ticket)
+    }
+
+    /// Submits and waits.
+    pub fn execute(&self, commands: Vec<Command>) -> Result<Vec<ResultCode>, EngineError> {
+        let ticket = self.submit(commands)?;
+        ticket
+            .wait()
+            .unwrap_or_else(|| Err(self.shared.stopped_error()))
+    }
+
+    /// Reads accounts as of the commands before this request, answered once those are durable.
+    pub fn lookup_accounts(&self, ids: Vec<u128>) -> Result<Vec<Option<Account>>, EngineError> {
+        if ids.len() > self.batch_commands_max {
+            return Err(EngineError::TooManyCommands {
+                count: ids.len(),
+                max: self.batch_commands_max,
+            });
+        }
+        let (reply, ticket) = reply::channel();
+        self.enqueue(Request::LookupAccounts { ids, reply })?;
+        ticket
+            .wait()
+            .unwrap_or_else(|| Err(self.shared.stopped_error()))
+    }
+
+    /// Committed batches from now on, in order. A subscriber that falls more than
+    /// `subscriber_batches_max` batches behind is dropped (its receiver disconnects) and must
+    /// catch up from the journal: a slow reader never stalls the books.
+    pub fn subscribe(&self) -> mpsc::Receiver<Arc<CommittedBatch>> {
+        self.subscribers.add(self.subscriber_batches_max)
+    }
+
+    fn enqueue(&self, request: Request) -> Result<(), EngineError> {
+        if self.shared.stopping.load(Ordering::Acquire) {
+            return Err(self.shared.stopped_error());
+        }
+        match self.queue.try_send(request) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(_)) => {
+                self.shared
+                    .metrics
+                    .overloaded
+                    .fetch_add(1, Ordering::Relaxed);
+                Err(EngineError::Overloaded)
+            }
+            Err(TrySendError::Disconnected(_)) => Err(self.shared.stopped_error()),
+        }
+    }
+
+    /// Stops taking requests, commits and answers everything already queued, and waits for
+    /// the threads. Returns the failure that stopped the engine early, if any.
+    pub fn shutdown(&self) -> Result<(), EngineError> {
+        self.shared.stopping.store(true, Ordering::Release);
+        // A blocking send: the writer may be busy, but it drains the queue, so this arrives.
+        let _ = self.queue.send(Request::Stop);
+        let threads: Vec<JoinHandle<()>> = self
+            .threads
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+            .collect();
+        for thread in threads {
+            if thread.join().is_err() {
+                self.shared.fail("an engine thread panicked".into());
+            }
+        }
+        match self
+            .shared
+            .failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+        {
+            Some(why) => Err(EngineError::Stopped(why)),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        let _ = self.shutdown();
+    }
+}

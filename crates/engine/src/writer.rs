@@ -1,0 +1,339 @@
+//! The writer thread: the only code that mutates the ledger.
+
+use std::io::{self, Write};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use suanpan_journal::{CommitBatch, Recovered, Resolved, SnapshotInfo};
+use suanpan_ledger::{Account, Command, Ledger, ResultCode, Stamped};
+
+use crate::clock::{today, Clock};
+use crate::committer::{ToCommitter, Waiter};
+use crate::engine::{Request, Shared};
+use crate::EngineConfig;
+
+/// Longest the writer sleeps with nothing to do, so a deadline is never missed by more.
+const IDLE_WAIT_MAX: Duration = Duration::from_millis(100);
+
+pub(crate) struct Writer {
+    ledger: Ledger,
+    seq: u64,
+    clock: Clock,
+    to_committer: SyncSender<ToCommitter>,
+    shared: Arc<Shared>,
+    batch_commands_max: usize,
+    snapshot_commands_min: u64,
+    snapshot_growth_factor: u64,
+    snapshot_chunk_bytes: usize,
+    commands_since_snapshot: u64,
+    utc_offset_s: i32,
+}
+
+impl Writer {
+    pub(crate) fn new(
+        recovered: Recovered,
+        config: &EngineConfig,
+        to_committer: SyncSender<ToCommitter>,
+        shared: Arc<Shared>,
+    ) -> Writer {
+        Writer {
+            ledger: recovered.ledger,
+            seq: recovered.seq,
+            clock: Clock::after(recovered.last_timestamp),
+            to_committer,
+            shared,
+            batch_commands_max: config.batch_commands_max,
+            snapshot_commands_min: config.snapshot_commands_min,
+            snapshot_growth_factor: config.snapshot_growth_factor,
+            snapshot_chunk_bytes: config.snapshot_chunk_bytes,
+            commands_since_snapshot: 0,
+            utc_offset_s: config.utc_offset_s,
+        }
+    }
+}
+
+pub(crate) fn run_writer(mut w: Writer, requests: Receiver<Request>) {
+    if w.seq == 0 {
+        // A new ledger starts on today's accounting date, by a command like any other.
+        let date = today(w.utc_offset_s);
+        let first = Batch {
+            commands: vec![stamped(Command::Cutover { date })],
+            waiters: Vec::new(),
+        };
+        if w.commit(first).is_err() {
+            return;
+        }
+    }
+    let mut carry: Option<Request> = None;
+    let mut stopping = false;
+    loop {
+        let first = match carry.take() {
+            Some(request) => Some(request),
+            None if stopping => match requests.try_recv() {
+                Ok(request) => Some(request),
+                Err(_) => break,
+            },
+            None => match requests.recv_timeout(w.idle_wait()) {
+                Ok(request) => Some(request),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => break,
+            },
+        };
+        let mut batch = Batch {
+            commands: Vec::new(),
+            waiters: Vec::new(),
+        };
+        w.add_expiries(&mut batch);
+        let mut next = first;
+        while let Some(request) = next.take() {
+            match request {
+                Request::Stop => stopping = true,
+                Request::Commands { commands, reply } => {
+                    if !batch.commands.is_empty()
+                        && batch.commands.len() + commands.len() > w.batch_commands_max
+                    {
+                        carry = Some(Request::Commands { commands, reply });
+                        break;
+                    }
+                    let start = batch.commands.len();
+                    batch.commands.extend(commands.into_iter().map(stamped));
+                    batch.waiters.push(Waiter::Commands {
+                        reply,
+                        start,
+                        len: batch.commands.len() - start,
+                    });
+                }
+                Request::LookupAccounts { ids, reply } => {
+                    batch.waiters.push(Waiter::Lookup {
+                        reply,
+                        ids,
+                        found: Vec::new(),
+                    });
+                }
+            }
+            if batch.commands.len() >= w.batch_commands_max {
+                break;
+            }
+            next = requests
+                .try_recv()
+                .map_err(|e| e == TryRecvError::Disconnected)
+                .ok();
+        }
+        if batch.commands.is_empty() && batch.waiters.is_empty() {
+            continue;
+        }
+        if w.commit(batch).is_err() {
+            break;
+        }
+        if w.snapshot_due() && w.snapshot().is_err() {
+            break;
+        }
+    }
+    // Whatever is still queued is answered as stopped when its replier drops with the queue.
+    if let Some(why) = w
+        .shared
+        .failure
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_ref()
+    {
+        eprintln!("suanpan engine stopped: {why}");
+    }
+}
+
+fn stamped(command: Command) -> Stamped {
+    Stamped {
+        timestamp: 0,
+        command,
+    }
+}
+
+pub(crate) struct Batch {
+    commands: Vec<Stamped>,
+    waiters: Vec<Waiter>,
+}
+
+impl Writer {
+    fn idle_wait(&self) -> Duration {
+        match self.ledger.next_expiry() {
+            Some((at, _)) => {
+                Duration::from_nanos(at.saturating_sub(self.clock.now())).min(IDLE_WAIT_MAX)
+            }
+            None => IDLE_WAIT_MAX,
+        }
+    }
+
+    /// Puts an expiry command first for every pending transfer whose deadline has passed.
+    fn add_expiries(&self, batch: &mut Batch) {
+        let room = self.batch_commands_max / 2;
+        for pending_id in self.ledger.expired_by(self.clock.now(), room) {
+            batch
+                .commands
+                .push(stamped(Command::ExpirePending { pending_id }));
+        }
+    }
+
+    /// Stamps and applies a batch, then hands it to the committer (which answers the waiters).
+    fn commit(&mut self, mut batch: Batch) -> Result<(), ()> {
+        let count = batch.commands.len() as u64;
+        let first = self.clock.stamp(count.max(1));
+        for (i, stamped) in batch.commands.iter_mut().enumerate() {
+            stamped.timestamp = first + i as u64;
+        }
+        let accounting_date = self.ledger.accounting_date();
+        let mut results = Vec::with_capacity(batch.commands.len());
+        // Each request is applied on its own, so a linked chain never runs from one request
+        // into the next; a lookup sees the state after the requests queued before it.
+        let engine_commands = batch.waiters.iter().find_map(|w| match w {
+            Waiter::Commands { start, .. } => Some(*start),
+            Waiter::Lookup { .. } => None,
+        });
+        let engine_commands = engine_commands.unwrap_or(batch.commands.len());
+        self.ledger
+            .apply(&batch.commands[..engine_commands], &mut results);
+        for waiter in &mut batch.waiters {
+            match waiter {
+                Waiter::Commands { start, len, .. } => {
+                    debug_assert_eq!(*start, results.len());
+                    self.ledger
+                        .apply(&batch.commands[*start..*start + *len], &mut results);
+                }
+                Waiter::Lookup { ids, found, .. } => {
+                    found.extend(ids.iter().map(|&id| self.ledger.account_by_id(id).copied()));
+                }
+            }
+        }
+        assert_eq!(results.len(), batch.commands.len());
+        let resolved = resolutions(&self.ledger, &batch.commands, &results);
+        let mut accounts: Vec<(u32, Account)> = Vec::new();
+        self.ledger
+            .drain_touched(|index, account| accounts.push((index, *account)));
+        self.seq += 1;
+        self.commands_since_snapshot += count;
+        let metrics = &self.shared.metrics;
+        metrics.batches.fetch_add(1, Ordering::Relaxed);
+        metrics.commands.fetch_add(count, Ordering::Relaxed);
+        metrics.batch_size.record_us(count);
+        let commit = CommitBatch {
+            seq: self.seq,
+            accounting_date,
+            commands: batch.commands,
+            results,
+            accounts,
+            resolved,
+        };
+        self.to_committer
+            .send(ToCommitter::Batch(commit, batch.waiters))
+            .map_err(|_| ())
+    }
+
+    fn snapshot_due(&self) -> bool {
+        let size = (self.ledger.accounts().len() + self.ledger.transfers().len()) as u64;
+        self.commands_since_snapshot
+            >= self
+                .snapshot_commands_min
+                .max(self.snapshot_growth_factor.saturating_mul(size))
+    }
+
+    /// Streams the state to the committer in chunks. The writer waits meanwhile: the state
+    /// must not change under the encoder, and copying it would double the memory.
+    fn snapshot(&mut self) -> Result<(), ()> {
+        let mut chunks = ChunkWriter {
+            seq: self.seq,
+            chunk: 0,
+            bytes: 0,
+            buf: Vec::with_capacity(self.snapshot_chunk_bytes),
+            chunk_bytes: self.snapshot_chunk_bytes,
+            hasher: Sha256::new(),
+            to_committer: &self.to_committer,
+        };
+        self.ledger.encode_snapshot(&mut chunks).map_err(|_| ())?;
+        chunks.send_chunk().map_err(|_| ())?;
+        let info = SnapshotInfo {
+            seq: self.seq,
+            last_timestamp: self.ledger.last_timestamp(),
+            state_hash: chunks.hasher.finalize().into(),
+            bytes: chunks.bytes,
+            chunks: chunks.chunk,
+        };
+        self.to_committer
+            .send(ToCommitter::SnapshotDone(info))
+            .map_err(|_| ())?;
+        self.commands_since_snapshot = 0;
+        self.shared
+            .metrics
+            .snapshots
+            .fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// The accounts and amount each committed post or void actually moved.
+fn resolutions(ledger: &Ledger, commands: &[Stamped], results: &[ResultCode]) -> Vec<Resolved> {
+    let mut resolved = Vec::new();
+    for (i, (stamped, result)) in commands.iter().zip(results).enumerate() {
+        let Command::CreateTransfer(t) = &stamped.command else {
+            continue;
+        };
+        if *result != ResultCode::Ok || !t.flags.resolves_pending() {
+            continue;
+        }
+        if let Some(record) = ledger.transfer_by_id(t.id) {
+            let accounts = ledger.accounts();
+            resolved.push(Resolved {
+                command: i as u32,
+                debit_account_id: accounts[record.debit_index as usize].id,
+                credit_account_id: accounts[record.credit_index as usize].id,
+                amount: record.amount,
+            });
+        }
+    }
+    resolved
+}
+
+struct ChunkWriter<'a> {
+    seq: u64,
+    chunk: u32,
+    bytes: u64,
+    buf: Vec<u8>,
+    chunk_bytes: usize,
+    hasher: Sha256,
+    to_committer: &'a SyncSender<ToCommitter>,
+}
+
+impl ChunkWriter<'_> {
+    fn send_chunk(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        self.hasher.update(&self.buf);
+        self.bytes += self.buf.len() as u64;
+        let data = std::mem::replace(&mut self.buf, Vec::with_capacity(self.chunk_bytes));
+        self.to_committer
+            .send(ToCommitter::SnapshotChunk {
+                seq: self.seq,
+                chunk: self.chunk,
+                data,
+            })
+            .map_err(|_| io::Error::other("the committer has stopped"))?;
+        self.chunk += 1;
+        Ok(())
+    }
+}
+
+impl Write for ChunkWriter<'_> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= self.chunk_bytes {
+            self.send_chunk()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}

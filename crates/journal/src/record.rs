@@ -1,0 +1,257 @@
+//! The journal's record of one batch: its commands (with their timestamps) and results as
+//! bytes, and the hash that chains it to the batch before.
+//!
+//! The encoding is the journal's own, versioned by the schema: fixed-width little-endian
+//! fields, one tag byte per command. It is what the hash covers, so it must never change for
+//! batches already written.
+
+use sha2::{Digest, Sha256};
+use suanpan_ledger::{
+    AccountFlags, AccountingDate, Command, Currency, NewAccount, Reference, ResultCode, Stamped,
+    SubjectCode, Tier, Transfer, TransferFlags,
+};
+
+/// The hash before the first batch.
+pub const GENESIS_HASH: [u8; 32] = [0; 32];
+
+const TAG_CREATE_ACCOUNT: u8 = 1;
+const TAG_CREATE_TRANSFER: u8 = 2;
+const TAG_FREEZE: u8 = 3;
+const TAG_UNFREEZE: u8 = 4;
+const TAG_CLOSE: u8 = 5;
+const TAG_CUTOVER: u8 = 6;
+const TAG_EXPIRE: u8 = 7;
+
+/// `hash(n) = SHA-256(hash(n-1) ‖ n ‖ accounting date ‖ body ‖ results)`.
+pub fn chain_hash(
+    prev: &[u8; 32],
+    seq: u64,
+    date: AccountingDate,
+    body: &[u8],
+    results: &[u8],
+) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update(prev);
+    hasher.update(seq.to_le_bytes());
+    hasher.update(date.0.to_le_bytes());
+    hasher.update((body.len() as u64).to_le_bytes());
+    hasher.update(body);
+    hasher.update(results);
+    hasher.finalize().into()
+}
+
+pub fn encode_results(results: &[ResultCode]) -> Vec<u8> {
+    results.iter().map(|&r| r as u8).collect()
+}
+
+pub fn decode_results(bytes: &[u8]) -> Result<Vec<ResultCode>, String> {
+    bytes
+        .iter()
+        .map(|&b| ResultCode::from_u8(b).ok_or_else(|| format!("unknown result code {b}")))
+        .collect()
+}
+
+pub fn encode_commands(commands: &[Stamped], out: &mut Vec<u8>) {
+    out.reserve(commands.len() * 120);
+    for stamped in commands {
+        out.extend_from_slice(&stamped.timestamp.to_le_bytes());
+        match &stamped.command {
+            Command::CreateAccount(a) => {
+                out.push(TAG_CREATE_ACCOUNT);
+                out.extend_from_slice(&a.id.to_le_bytes());
+                out.extend_from_slice(&a.currency.as_bytes());
+                put_short(out, a.subject.as_str().as_bytes());
+                out.extend_from_slice(&a.owner.to_le_bytes());
+                out.push(a.tier as u8);
+                out.extend_from_slice(&a.bound_account.to_le_bytes());
+                out.extend_from_slice(&a.flags.0.to_le_bytes());
+            }
+            Command::CreateTransfer(t) => {
+                out.push(TAG_CREATE_TRANSFER);
+                out.extend_from_slice(&t.id.to_le_bytes());
+                out.extend_from_slice(&t.debit_account_id.to_le_bytes());
+                out.extend_from_slice(&t.credit_account_id.to_le_bytes());
+                out.extend_from_slice(&t.amount.to_le_bytes());
+                out.extend_from_slice(&t.currency.as_bytes());
+                out.extend_from_slice(&t.code.to_le_bytes());
+                out.extend_from_slice(&t.flags.0.to_le_bytes());
+                out.extend_from_slice(&t.pending_id.to_le_bytes());
+                out.extend_from_slice(&t.timeout_ms.to_le_bytes());
+                put_short(out, t.reference.as_bytes());
+            }
+            Command::FreezeAccount { id } => put_id(out, TAG_FREEZE, *id),
+            Command::UnfreezeAccount { id } => put_id(out, TAG_UNFREEZE, *id),
+            Command::CloseAccount { id } => put_id(out, TAG_CLOSE, *id),
+            Command::ExpirePending { pending_id } => put_id(out, TAG_EXPIRE, *pending_id),
+            Command::Cutover { date } => {
+                out.push(TAG_CUTOVER);
+                out.extend_from_slice(&date.0.to_le_bytes());
+            }
+        }
+    }
+}
+
+fn put_id(out: &mut Vec<u8>, tag: u8, id: u128) {
+    out.push(tag);
+    out.extend_from_slice(&id.to_le_bytes());
+}
+
+fn put_short(out: &mut Vec<u8>, bytes: &[u8]) {
+    debug_assert!(bytes.len() <= usize::from(u8::MAX));
+    out.push(bytes.len() as u8);
+    out.extend_from_slice(bytes);
+}
+
+pub fn decode_commands(mut bytes: &[u8]) -> Result<Vec<Stamped>, String> {
+    let mut commands = Vec::new();
+    while !bytes.is_empty() {
+        let mut r = Reader { bytes: &mut bytes };
+        let timestamp = r.u64()?;
+        let command = match r.u8()? {
+            TAG_CREATE_ACCOUNT => Command::CreateAccount(NewAccount {
+                id: r.u128()?,
+                currency: r.currency()?,
+                subject: {
+                    let raw = r.short()?;
+                    std::str::from_utf8(raw)
+                        .ok()
+                        .and_then(SubjectCode::parse)
+                        .ok_or("bad subject code")?
+                },
+                owner: r.u64()?,
+                tier: Tier::from_u8(r.u8()?).ok_or("bad tier")?,
+                bound_account: r.u128()?,
+                flags: AccountFlags(r.u16()?),
+            }),
+            TAG_CREATE_TRANSFER => Command::CreateTransfer(Transfer {
+                id: r.u128()?,
+                debit_account_id: r.u128()?,
+                credit_account_id: r.u128()?,
+                amount: r.u64()?,
+                currency: r.currency()?,
+                code: r.u16()?,
+                flags: TransferFlags(r.u16()?),
+                pending_id: r.u128()?,
+                timeout_ms: r.u64()?,
+                reference: Reference::new(r.short()?).ok_or("reference too long")?,
+            }),
+            TAG_FREEZE => Command::FreezeAccount { id: r.u128()? },
+            TAG_UNFREEZE => Command::UnfreezeAccount { id: r.u128()? },
+            TAG_CLOSE => Command::CloseAccount { id: r.u128()? },
+            TAG_EXPIRE => Command::ExpirePending {
+                pending_id: r.u128()?,
+            },
+            TAG_CUTOVER => Command::Cutover {
+                date: AccountingDate(r.i32()?),
+            },
+            tag => return Err(format!("unknown command tag {tag}")),
+        };
+        commands.push(Stamped { timestamp, command });
+    }
+    Ok(commands)
+}
+
+struct Reader<'a, 'b> {
+    bytes: &'b mut &'a [u8],
+}
+
+impl<'a> Reader<'a, '_> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        if self.bytes.len() < n {
+            return Err("batch body ends inside a command".into());
+        }
+        let (head, tail) = self.bytes.split_at(n);
+        *self.bytes = tail;
+        Ok(head)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], String> {
+        let mut out = [0u8; N];
+        out.copy_from_slice(self.take(N)?);
+        Ok(out)
+    }
+
+    fn u8(&mut self) -> Result<u8, String> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn u16(&mut self) -> Result<u16, String> {
+        Ok(u16::from_le_bytes(self.array()?))
+    }
+
+    fn i32(&mut self) -> Result<i32, String> {
+        Ok(i32::from_le_bytes(self.array()?))
+    }
+
+    fn u64(&mut self) -> Result<u64, String> {
+        Ok(u64::from_le_bytes(self.array()?))
+    }
+
+    fn u128(&mut self) -> Result<u128, String> {
+        Ok(u128::from_le_bytes(self.array()?))
+    }
+
+    fn currency(&mut self) -> Result<Currency, String> {
+        Currency::from_bytes(self.array()?).ok_or_else(|| "bad currency".into())
+    }
+
+    fn short(&mut self) -> Result<&'a [u8], String> {
+        let len = usize::from(self.u8()?);
+        self.take(len)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_round_trip_through_bytes() {
+        let account = NewAccount {
+            id: u128::MAX - 1,
+            currency: Currency::CNY,
+            subject: SubjectCode::parse("1002.01").unwrap_or_else(|| panic!("subject")),
+            owner: 42,
+            tier: Tier::III,
+            bound_account: 7,
+            flags: AccountFlags(5),
+        };
+        let transfer = Transfer {
+            id: 1 << 100,
+            debit_account_id: 2,
+            credit_account_id: 3,
+            amount: u64::MAX,
+            currency: Currency::CNY,
+            code: 9,
+            reference: Reference::new("订单-1".as_bytes()).unwrap_or(Reference::EMPTY),
+            flags: TransferFlags(TransferFlags::PENDING),
+            pending_id: 0,
+            timeout_ms: 60_000,
+        };
+        let commands = [
+            Command::CreateAccount(account),
+            Command::CreateTransfer(transfer),
+            Command::FreezeAccount { id: 5 },
+            Command::UnfreezeAccount { id: 5 },
+            Command::CloseAccount { id: 5 },
+            Command::Cutover {
+                date: AccountingDate(20_000),
+            },
+            Command::ExpirePending {
+                pending_id: 1 << 100,
+            },
+        ];
+        let stamped: Vec<Stamped> = commands
+            .iter()
+            .enumerate()
+            .map(|(i, &command)| Stamped {
+                timestamp: 100 + i as u64,
+                command,
+            })
+            .collect();
+        let mut bytes = Vec::new();
+        encode_commands(&stamped, &mut bytes);
+        assert_eq!(decode_commands(&bytes), Ok(stamped));
+        assert!(decode_commands(&bytes[..bytes.len() - 1]).is_err());
+    }
+}

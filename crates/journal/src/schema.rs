@@ -1,0 +1,92 @@
+//! The SQLite file's tables. The journal tables (`batches`, `snapshots`, `snapshot_chunks`) are
+//! the truth; the query tables (`accounts`, `transfers`, `pending_transfers`) are kept in the
+//! same transaction so that a user can read the books with the `sqlite3` tool, and `verify`
+//! checks them against a replay of the journal.
+
+/// Bumped whenever a table changes shape; a file written by a newer Suanpan is refused.
+pub const SCHEMA_VERSION: i64 = 1;
+
+pub const CREATE: &str = "
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value ANY NOT NULL
+) STRICT;
+
+-- One row per committed batch: its commands and results, chained by hash.
+CREATE TABLE IF NOT EXISTS batches (
+    seq             INTEGER PRIMARY KEY,
+    accounting_date TEXT    NOT NULL,
+    first_timestamp INTEGER NOT NULL,
+    last_timestamp  INTEGER NOT NULL,
+    commands        INTEGER NOT NULL,
+    body            BLOB    NOT NULL,
+    results         BLOB    NOT NULL,
+    hash            BLOB    NOT NULL
+) STRICT;
+
+-- The ledger's state after batch `seq`, in chunks; `complete` is set once every chunk is in.
+CREATE TABLE IF NOT EXISTS snapshots (
+    seq            INTEGER PRIMARY KEY,
+    last_timestamp INTEGER NOT NULL,
+    state_hash     BLOB    NOT NULL,
+    bytes          INTEGER NOT NULL,
+    chunks         INTEGER NOT NULL,
+    complete       INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE IF NOT EXISTS snapshot_chunks (
+    seq   INTEGER NOT NULL,
+    chunk INTEGER NOT NULL,
+    data  BLOB    NOT NULL,
+    PRIMARY KEY (seq, chunk)
+) STRICT;
+
+-- Query tables. Ids are decimal text (they are 128-bit); amounts are integers of minor units
+-- (a total beyond 2^63-1 would be stored as decimal text).
+CREATE TABLE IF NOT EXISTS accounts (
+    seq             INTEGER PRIMARY KEY,  -- creation order, from 1
+    id              TEXT    NOT NULL UNIQUE,
+    currency        TEXT    NOT NULL,
+    subject_code    TEXT    NOT NULL,
+    owner           INTEGER NOT NULL,
+    tier            TEXT    NOT NULL,
+    bound_account   TEXT,
+    flags           INTEGER NOT NULL,
+    status          TEXT    NOT NULL,
+    debits_posted   ANY     NOT NULL,
+    credits_posted  ANY     NOT NULL,
+    debits_pending  ANY     NOT NULL,
+    credits_pending ANY     NOT NULL,
+    timestamp       INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE IF NOT EXISTS transfers (
+    timestamp         INTEGER PRIMARY KEY,  -- engine time in ns; unique and increasing
+    id                TEXT    NOT NULL,
+    debit_account_id  TEXT    NOT NULL,
+    credit_account_id TEXT    NOT NULL,
+    amount            INTEGER NOT NULL,
+    currency          TEXT    NOT NULL,
+    code              INTEGER NOT NULL,
+    flags             INTEGER NOT NULL,
+    pending_id        TEXT,
+    timeout_ms        INTEGER NOT NULL,
+    reference         ANY,
+    accounting_date   TEXT    NOT NULL,
+    batch             INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE IF NOT EXISTS pending_transfers (
+    id          TEXT PRIMARY KEY,
+    status      TEXT NOT NULL,  -- pending, posted, voided, expired
+    expires_at  INTEGER,        -- engine time in ns; NULL: never
+    resolved_by TEXT            -- the post or void transfer
+) STRICT;
+
+CREATE VIEW IF NOT EXISTS account_balances AS
+    SELECT id, currency, subject_code, status,
+           credits_posted - debits_posted AS credit_balance,
+           debits_posted - credits_posted AS debit_balance,
+           debits_pending, credits_pending
+    FROM accounts;
+";

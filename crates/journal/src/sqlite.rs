@@ -1,0 +1,658 @@
+//! The journal on one SQLite file in the data directory (the embedded default).
+//!
+//! One SQLite transaction per group of batches, WAL with `synchronous=FULL`: when
+//! [`Journal::commit`] returns, the batches are on disk and survive `kill -9` and power loss.
+
+use std::collections::HashSet;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use rusqlite::types::Value;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use sha2::{Digest, Sha256};
+use suanpan_ledger::{
+    Account, AccountingDate, Command, Ledger, PendingStatus, ResultCode, Stamped, TierLimits,
+};
+
+use crate::record::{
+    chain_hash, decode_commands, decode_results, encode_commands, encode_results, GENESIS_HASH,
+};
+use crate::schema::{CREATE, SCHEMA_VERSION};
+use crate::JournalError;
+
+pub const DB_FILE: &str = "suanpan.db";
+
+/// A post or void transfer as it actually happened: the pending transfer's accounts, and the
+/// amount posted or released (the command may leave them zero).
+#[derive(Clone, Copy, Debug)]
+pub struct Resolved {
+    pub command: u32,
+    pub debit_account_id: u128,
+    pub credit_account_id: u128,
+    pub amount: u64,
+}
+
+/// One applied batch, as the engine hands it to the journal.
+pub struct CommitBatch {
+    pub seq: u64,
+    /// The accounting date in force when the batch began (a cutover inside it moves it on).
+    pub accounting_date: AccountingDate,
+    pub commands: Vec<Stamped>,
+    pub results: Vec<ResultCode>,
+    /// Accounts the batch changed, by index, as they stand after it.
+    pub accounts: Vec<(u32, Account)>,
+    pub resolved: Vec<Resolved>,
+}
+
+/// What recovery rebuilt.
+pub struct Recovered {
+    pub ledger: Ledger,
+    /// The last committed batch (0 if none).
+    pub seq: u64,
+    pub last_timestamp: u64,
+    pub snapshot_seq: u64,
+    pub replayed_batches: u64,
+}
+
+pub struct Journal {
+    conn: Connection,
+    path: PathBuf,
+    limits: TierLimits,
+    seq: u64,
+    hash: [u8; 32],
+}
+
+pub fn db_path(dir: &Path) -> PathBuf {
+    dir.join(DB_FILE)
+}
+
+impl Journal {
+    /// Opens the journal in `dir`, creating the directory and the file if needed. A new journal
+    /// records `limits` as the tier limits it will apply for ever; an existing one keeps its own.
+    pub fn open(dir: &Path, limits: TierLimits) -> Result<Journal, JournalError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| JournalError::Io(format!("cannot create {}: {e}", dir.display())))?;
+        let path = db_path(dir);
+        let conn = Connection::open(&path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "wal_autocheckpoint", 16_384)?;
+        conn.pragma_update(None, "cache_size", -65_536)?;
+        conn.execute_batch(CREATE)?;
+        let version: Option<i64> = conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'schema_version'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match version {
+            None => {
+                conn.execute(
+                    "INSERT INTO meta VALUES ('schema_version', ?1)",
+                    [SCHEMA_VERSION],
+                )?;
+                conn.execute(
+                    "INSERT INTO meta VALUES ('tier_limits', ?1)",
+                    [limits_to_text(&limits)],
+                )?;
+            }
+            Some(v) if v > SCHEMA_VERSION => return Err(JournalError::NewerSchema(v)),
+            Some(_) => {}
+        }
+        let limits = read_limits(&conn)?;
+        let last: Option<(u64, Vec<u8>)> = conn
+            .query_row(
+                "SELECT seq, hash FROM batches ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let (seq, hash) = match last {
+            Some((seq, hash)) => (seq, to_hash(&hash)?),
+            None => (0, GENESIS_HASH),
+        };
+        Ok(Journal {
+            conn,
+            path,
+            limits,
+            seq,
+            hash,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn limits(&self) -> TierLimits {
+        self.limits
+    }
+
+    /// The last committed batch.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// Rebuilds the ledger: the newest complete snapshot, then every batch after it through
+    /// the same `Ledger::apply`, checking that each gives the results the journal recorded.
+    pub fn recover(&mut self) -> Result<Recovered, JournalError> {
+        let snapshot: Option<(u64, u64, Vec<u8>)> = self
+            .conn
+            .query_row(
+                "SELECT seq, last_timestamp, state_hash FROM snapshots WHERE complete = 1 ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        let (mut ledger, snapshot_seq, mut last_timestamp) = match snapshot {
+            Some((seq, last_timestamp, expected)) => {
+                let mut reader = SnapshotReader::new(&self.conn, seq);
+                let ledger = Ledger::decode_snapshot(&mut io::BufReader::with_capacity(
+                    1 << 20,
+                    &mut reader,
+                ))
+                .map_err(|e| JournalError::Corrupt(format!("snapshot after batch {seq}: {e}")))?;
+                let read_error = reader.error.take();
+                if let Some(e) = read_error {
+                    return Err(e.into());
+                }
+                if reader.hasher.finalize().as_slice() != expected.as_slice() {
+                    return Err(JournalError::Corrupt(format!(
+                        "snapshot after batch {seq} does not match its hash"
+                    )));
+                }
+                (ledger, seq, last_timestamp)
+            }
+            None => (Ledger::new(self.limits), 0, 0),
+        };
+        ledger.restore_clock(last_timestamp);
+        let mut replayed = 0;
+        let mut results = Vec::new();
+        let mut seq = snapshot_seq;
+        self.for_each_batch_after(snapshot_seq, |batch| {
+            results.clear();
+            ledger.apply(&batch.commands, &mut results);
+            if results != batch.results {
+                return Err(replay_mismatch(batch.seq, &results, &batch.results));
+            }
+            last_timestamp = batch.last_timestamp;
+            seq = batch.seq;
+            replayed += 1;
+            Ok(())
+        })?;
+        if seq != self.seq {
+            return Err(JournalError::Corrupt(format!(
+                "batches end at {seq}, expected {}",
+                self.seq
+            )));
+        }
+        Ok(Recovered {
+            ledger,
+            seq,
+            last_timestamp,
+            snapshot_seq,
+            replayed_batches: replayed,
+        })
+    }
+
+    /// Reads the batches after `after` in order, checking the hash chain on the way.
+    pub(crate) fn for_each_batch_after(
+        &self,
+        after: u64,
+        mut f: impl FnMut(StoredBatch) -> Result<(), JournalError>,
+    ) -> Result<(), JournalError> {
+        let mut prev = if after == 0 {
+            GENESIS_HASH
+        } else {
+            let hash: Vec<u8> = self
+                .conn
+                .query_row("SELECT hash FROM batches WHERE seq = ?1", [after], |r| {
+                    r.get(0)
+                })
+                .optional()?
+                .ok_or_else(|| JournalError::Corrupt(format!("batch {after} is missing")))?;
+            to_hash(&hash)?
+        };
+        let mut stmt = self.conn.prepare(
+            "SELECT seq, accounting_date, last_timestamp, body, results, hash FROM batches WHERE seq > ?1 ORDER BY seq",
+        )?;
+        let mut rows = stmt.query([after])?;
+        let mut expected_seq = after + 1;
+        while let Some(row) = rows.next()? {
+            let seq: u64 = row.get(0)?;
+            if seq != expected_seq {
+                return Err(JournalError::Corrupt(format!(
+                    "batch {expected_seq} is missing (next is {seq})"
+                )));
+            }
+            let date_text: String = row.get(1)?;
+            let date = AccountingDate::parse(&date_text).ok_or_else(|| {
+                JournalError::Corrupt(format!("batch {seq}: bad accounting date {date_text:?}"))
+            })?;
+            let body = row.get_ref(3)?.as_blob()?;
+            let result_bytes = row.get_ref(4)?.as_blob()?;
+            let hash = to_hash(row.get_ref(5)?.as_blob()?)?;
+            if chain_hash(&prev, seq, date, body, result_bytes) != hash {
+                return Err(JournalError::Corrupt(format!(
+                    "batch {seq}: hash does not match its contents or the batch before (history altered)"
+                )));
+            }
+            let commands = decode_commands(body)
+                .map_err(|e| JournalError::Corrupt(format!("batch {seq}: {e}")))?;
+            let results = decode_results(result_bytes)
+                .map_err(|e| JournalError::Corrupt(format!("batch {seq}: {e}")))?;
+            if commands.len() != results.len() {
+                return Err(JournalError::Corrupt(format!(
+                    "batch {seq}: {} commands but {} results",
+                    commands.len(),
+                    results.len()
+                )));
+            }
+            f(StoredBatch {
+                seq,
+                last_timestamp: row.get(2)?,
+                commands,
+                results,
+            })?;
+            prev = hash;
+            expected_seq += 1;
+        }
+        Ok(())
+    }
+
+    /// Writes `batches` and their query-table rows in one transaction, then syncs it to disk.
+    pub fn commit(&mut self, batches: &[CommitBatch]) -> Result<(), JournalError> {
+        let tx = self.conn.transaction()?;
+        let mut seq = self.seq;
+        let mut hash = self.hash;
+        let mut body = Vec::new();
+        {
+            let mut insert_batch =
+                tx.prepare_cached("INSERT INTO batches VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")?;
+            let mut rows = QueryRows::new(&tx)?;
+            for batch in batches {
+                assert_eq!(batch.seq, seq + 1, "batches must be committed in sequence");
+                assert_eq!(batch.commands.len(), batch.results.len());
+                seq = batch.seq;
+                body.clear();
+                encode_commands(&batch.commands, &mut body);
+                let results = encode_results(&batch.results);
+                hash = chain_hash(&hash, seq, batch.accounting_date, &body, &results);
+                let first = batch.commands.first().map_or(0, |c| c.timestamp);
+                let last = batch.commands.last().map_or(0, |c| c.timestamp);
+                insert_batch.execute(params![
+                    seq,
+                    batch.accounting_date.to_string(),
+                    first as i64,
+                    last as i64,
+                    batch.commands.len() as i64,
+                    body,
+                    results,
+                    hash.as_slice()
+                ])?;
+                rows.write(batch)?;
+            }
+            // Later batches hold the newer state of an account: write each account once.
+            let mut seen = HashSet::new();
+            for batch in batches.iter().rev() {
+                for (index, account) in batch.accounts.iter().rev() {
+                    if seen.insert(*index) {
+                        rows.upsert_account(*index, account)?;
+                    }
+                }
+            }
+        }
+        tx.commit()?;
+        self.seq = seq;
+        self.hash = hash;
+        Ok(())
+    }
+
+    /// Stores one chunk of the snapshot taken after batch `seq`.
+    pub fn write_snapshot_chunk(
+        &mut self,
+        seq: u64,
+        chunk: u32,
+        data: &[u8],
+    ) -> Result<(), JournalError> {
+        if chunk == 0 {
+            self.conn
+                .execute("DELETE FROM snapshot_chunks WHERE seq = ?1", [seq])?;
+        }
+        self.conn.execute(
+            "INSERT INTO snapshot_chunks VALUES (?1, ?2, ?3)",
+            params![seq, chunk, data],
+        )?;
+        Ok(())
+    }
+
+    /// Marks the snapshot after batch `seq` complete and drops all but the one before it.
+    pub fn finish_snapshot(&mut self, info: &SnapshotInfo) -> Result<(), JournalError> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT OR REPLACE INTO snapshots VALUES (?1, ?2, ?3, ?4, ?5, 1)",
+            params![
+                info.seq,
+                info.last_timestamp as i64,
+                info.state_hash.as_slice(),
+                info.bytes as i64,
+                info.chunks
+            ],
+        )?;
+        let keep_from: Option<u64> = tx
+            .query_row(
+                "SELECT seq FROM snapshots WHERE complete = 1 ORDER BY seq DESC LIMIT 1 OFFSET 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(keep_from) = keep_from {
+            tx.execute("DELETE FROM snapshot_chunks WHERE seq < ?1", [keep_from])?;
+            tx.execute("DELETE FROM snapshots WHERE seq < ?1", [keep_from])?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub(crate) fn connection(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+/// Opens a journal for reading only (verify, reports), while a server may be writing it.
+pub fn open_read_only(dir: &Path) -> Result<Journal, JournalError> {
+    let path = db_path(dir);
+    if !path.exists() {
+        return Err(JournalError::Io(format!(
+            "no journal at {}",
+            path.display()
+        )));
+    }
+    let conn = Connection::open_with_flags(
+        &path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    let version: i64 = conn.query_row(
+        "SELECT value FROM meta WHERE key = 'schema_version'",
+        [],
+        |r| r.get(0),
+    )?;
+    if version > SCHEMA_VERSION {
+        return Err(JournalError::NewerSchema(version));
+    }
+    let limits = read_limits(&conn)?;
+    Ok(Journal {
+        conn,
+        path,
+        limits,
+        seq: 0,
+        hash: GENESIS_HASH,
+    })
+}
+
+pub struct SnapshotInfo {
+    pub seq: u64,
+    pub last_timestamp: u64,
+    pub state_hash: [u8; 32],
+    pub bytes: u64,
+    pub chunks: u32,
+}
+
+pub(crate) struct StoredBatch {
+    pub seq: u64,
+    pub last_timestamp: u64,
+    pub commands: Vec<Stamped>,
+    pub results: Vec<ResultCode>,
+}
+
+pub(crate) fn replay_mismatch(
+    seq: u64,
+    replayed: &[ResultCode],
+    recorded: &[ResultCode],
+) -> JournalError {
+    let at = replayed
+        .iter()
+        .zip(recorded)
+        .position(|(a, b)| a != b)
+        .unwrap_or(0);
+    JournalError::Corrupt(format!(
+        "batch {seq} command {at}: replay gives {} but the journal recorded {}",
+        replayed.get(at).map_or("nothing", |r| r.as_str()),
+        recorded.get(at).map_or("nothing", |r| r.as_str()),
+    ))
+}
+
+/// Streams a snapshot's chunks from the database, hashing them on the way.
+pub(crate) struct SnapshotReader<'c> {
+    conn: &'c Connection,
+    seq: u64,
+    chunk: u32,
+    buf: Vec<u8>,
+    at: usize,
+    pub hasher: Sha256,
+    pub error: Option<rusqlite::Error>,
+}
+
+impl<'c> SnapshotReader<'c> {
+    pub fn new(conn: &'c Connection, seq: u64) -> SnapshotReader<'c> {
+        SnapshotReader {
+            conn,
+            seq,
+            chunk: 0,
+            buf: Vec::new(),
+            at: 0,
+            hasher: Sha256::new(),
+            error: None,
+        }
+    }
+}
+
+impl Read for SnapshotReader<'_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.at == self.buf.len() {
+            let next: Result<Option<Vec<u8>>, rusqlite::Error> = self
+                .conn
+                .query_row(
+                    "SELECT data FROM snapshot_chunks WHERE seq = ?1 AND chunk = ?2",
+                    params![self.seq, self.chunk],
+                    |r| r.get(0),
+                )
+                .optional();
+            match next {
+                Ok(Some(data)) => {
+                    self.hasher.update(&data);
+                    self.buf = data;
+                    self.at = 0;
+                    self.chunk += 1;
+                }
+                Ok(None) => return Ok(0),
+                Err(e) => {
+                    self.error = Some(e);
+                    return Err(io::Error::other("snapshot chunk could not be read"));
+                }
+            }
+        }
+        let n = out.len().min(self.buf.len() - self.at);
+        out[..n].copy_from_slice(&self.buf[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+/// Prepared statements for the query tables.
+struct QueryRows<'t> {
+    transfer: rusqlite::CachedStatement<'t>,
+    pending: rusqlite::CachedStatement<'t>,
+    resolve: rusqlite::CachedStatement<'t>,
+    expire: rusqlite::CachedStatement<'t>,
+    account: rusqlite::CachedStatement<'t>,
+}
+
+impl<'t> QueryRows<'t> {
+    fn new(tx: &'t rusqlite::Transaction<'t>) -> Result<QueryRows<'t>, rusqlite::Error> {
+        Ok(QueryRows {
+            transfer: tx.prepare_cached(
+                "INSERT INTO transfers VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            )?,
+            pending: tx.prepare_cached("INSERT INTO pending_transfers VALUES (?1, 'pending', ?2, NULL)")?,
+            resolve: tx.prepare_cached("UPDATE pending_transfers SET status = ?2, resolved_by = ?3 WHERE id = ?1")?,
+            expire: tx.prepare_cached("UPDATE pending_transfers SET status = 'expired' WHERE id = ?1")?,
+            account: tx.prepare_cached(
+                "INSERT INTO accounts VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+                 ON CONFLICT (seq) DO UPDATE SET status = excluded.status,
+                    debits_posted = excluded.debits_posted, credits_posted = excluded.credits_posted,
+                    debits_pending = excluded.debits_pending, credits_pending = excluded.credits_pending",
+            )?,
+        })
+    }
+
+    fn write(&mut self, batch: &CommitBatch) -> Result<(), rusqlite::Error> {
+        let mut date = batch.accounting_date;
+        let mut resolved = batch.resolved.iter().peekable();
+        for (i, (stamped, result)) in batch.commands.iter().zip(&batch.results).enumerate() {
+            if *result != ResultCode::Ok {
+                continue;
+            }
+            match &stamped.command {
+                Command::Cutover { date: to } => date = *to,
+                Command::CreateTransfer(t) => {
+                    let (mut debit, mut credit, mut amount) =
+                        (t.debit_account_id, t.credit_account_id, t.amount);
+                    if t.flags.resolves_pending() {
+                        let r = resolved.next_if(|r| r.command == i as u32);
+                        let Some(r) = r else {
+                            panic!("batch {}: post/void at {i} has no resolution", batch.seq);
+                        };
+                        (debit, credit, amount) =
+                            (r.debit_account_id, r.credit_account_id, r.amount);
+                        let status = if t.flags.post_pending() {
+                            "posted"
+                        } else {
+                            "voided"
+                        };
+                        self.resolve.execute(params![
+                            t.pending_id.to_string(),
+                            status,
+                            t.id.to_string()
+                        ])?;
+                    }
+                    let reference = match std::str::from_utf8(t.reference.as_bytes()) {
+                        Ok("") => Value::Null,
+                        Ok(text) => Value::Text(text.to_owned()),
+                        Err(_) => Value::Blob(t.reference.as_bytes().to_vec()),
+                    };
+                    self.transfer.execute(params![
+                        stamped.timestamp as i64,
+                        t.id.to_string(),
+                        debit.to_string(),
+                        credit.to_string(),
+                        amount_value(u128::from(amount)),
+                        t.currency.as_str(),
+                        t.code,
+                        t.flags.0,
+                        (t.pending_id != 0).then(|| t.pending_id.to_string()),
+                        t.timeout_ms as i64,
+                        reference,
+                        date.to_string(),
+                        batch.seq as i64,
+                    ])?;
+                    if t.flags.pending() {
+                        let expires_at = (t.timeout_ms > 0).then(|| {
+                            stamped
+                                .timestamp
+                                .saturating_add(t.timeout_ms.saturating_mul(1_000_000))
+                                as i64
+                        });
+                        self.pending
+                            .execute(params![t.id.to_string(), expires_at])?;
+                    }
+                }
+                Command::ExpirePending { pending_id } => {
+                    self.expire.execute([pending_id.to_string()])?;
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn upsert_account(&mut self, index: u32, a: &Account) -> Result<(), rusqlite::Error> {
+        self.account.execute(params![
+            i64::from(index) + 1,
+            a.id.to_string(),
+            a.currency.as_str(),
+            a.subject.as_str(),
+            a.owner as i64,
+            a.tier.as_str(),
+            (a.bound_account != 0).then(|| a.bound_account.to_string()),
+            a.flags.0,
+            a.status.as_str(),
+            amount_value(a.debits_posted),
+            amount_value(a.credits_posted),
+            amount_value(a.debits_pending),
+            amount_value(a.credits_pending),
+            a.timestamp as i64,
+        ])?;
+        Ok(())
+    }
+}
+
+/// An amount as SQLite stores it: an integer while it fits, decimal text beyond.
+pub(crate) fn amount_value(amount: u128) -> Value {
+    match i64::try_from(amount) {
+        Ok(v) => Value::Integer(v),
+        Err(_) => Value::Text(amount.to_string()),
+    }
+}
+
+pub(crate) fn pending_status_name(status: PendingStatus) -> &'static str {
+    match status {
+        PendingStatus::Pending => "pending",
+        PendingStatus::Posted => "posted",
+        PendingStatus::Voided => "voided",
+        PendingStatus::Expired => "expired",
+    }
+}
+
+fn to_hash(bytes: &[u8]) -> Result<[u8; 32], JournalError> {
+    bytes
+        .try_into()
+        .map_err(|_| JournalError::Corrupt("a stored hash is not 32 bytes".into()))
+}
+
+fn limits_to_text(limits: &TierLimits) -> String {
+    format!(
+        "{} {} {} {} {} {} {}",
+        limits.class_ii_outflow_daily_fen,
+        limits.class_ii_outflow_yearly_fen,
+        limits.class_ii_inflow_daily_fen,
+        limits.class_ii_inflow_yearly_fen,
+        limits.class_iii_balance_max_fen,
+        limits.class_iii_outflow_daily_fen,
+        limits.class_iii_outflow_yearly_fen
+    )
+}
+
+fn read_limits(conn: &Connection) -> Result<TierLimits, JournalError> {
+    let text: String = conn.query_row(
+        "SELECT value FROM meta WHERE key = 'tier_limits'",
+        [],
+        |r| r.get(0),
+    )?;
+    let values: Vec<u64> = text.split(' ').filter_map(|v| v.parse().ok()).collect();
+    let [a, b, c, d, e, f, g] = values[..] else {
+        return Err(JournalError::Corrupt(format!(
+            "tier limits {text:?} are unreadable"
+        )));
+    };
+    Ok(TierLimits {
+        class_ii_outflow_daily_fen: a,
+        class_ii_outflow_yearly_fen: b,
+        class_ii_inflow_daily_fen: c,
+        class_ii_inflow_yearly_fen: d,
+        class_iii_balance_max_fen: e,
+        class_iii_outflow_daily_fen: f,
+        class_iii_outflow_yearly_fen: g,
+    })
+}
