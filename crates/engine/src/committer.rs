@@ -14,7 +14,7 @@ use crate::reply::Replier;
 use crate::EngineError;
 
 pub(crate) enum ToCommitter {
-    Batch(CommitBatch, Vec<Waiter>),
+    Batch(Box<CommitBatch>, Vec<Waiter>),
     SnapshotChunk { seq: u64, chunk: u32, data: Vec<u8> },
     SnapshotDone(SnapshotInfo),
 }
@@ -80,15 +80,21 @@ pub(crate) fn run_committer(
             Some(message) => message,
             None => match rx.recv() {
                 Ok(message) => message,
-                Err(_) => return,
+                Err(_) => {
+                    // The writer has finished: leave the accounts table current.
+                    if let Err(e) = journal.write_accounts() {
+                        shared.fail(format!("journal write failed: {e}"));
+                    }
+                    return;
+                }
             },
         };
         let outcome = match message {
             ToCommitter::Batch(batch, waiters) => {
-                let mut group = vec![(batch, waiters)];
+                let mut group = vec![(*batch, waiters)];
                 while group.len() < group_max {
                     match rx.try_recv() {
-                        Ok(ToCommitter::Batch(batch, waiters)) => group.push((batch, waiters)),
+                        Ok(ToCommitter::Batch(batch, waiters)) => group.push((*batch, waiters)),
                         Ok(other) => {
                             next = Some(other);
                             break;

@@ -6,7 +6,7 @@ use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use suanpan_journal::{Journal, JournalError};
+use suanpan_journal::{Checkpointer, Journal, JournalError};
 use suanpan_ledger::{Account, AccountingDate, Command, ResultCode, Stamped};
 
 use crate::committer::{run_committer, Subscribers};
@@ -96,6 +96,7 @@ pub struct Engine {
     shared: Arc<Shared>,
     subscribers: Subscribers,
     threads: Mutex<Vec<JoinHandle<()>>>,
+    checkpointer: Mutex<Option<Checkpointer>>,
     batch_commands_max: usize,
     subscriber_batches_max: usize,
     recovery: RecoveryInfo,
@@ -133,6 +134,7 @@ impl Engine {
                 .spawn(move || run_committer(journal, committer_rx, max, &shared, &subscribers))
                 .map_err(|e| JournalError::Io(format!("cannot start the committer thread: {e}")))?
         };
+        let checkpointer = Checkpointer::start(&config.data_dir)?;
         let writer = Writer::new(recovered, &config, to_committer, shared.clone());
         let writer = std::thread::Builder::new()
             .name("suanpan-writer".into())
@@ -143,6 +145,7 @@ impl Engine {
             shared,
             subscribers,
             threads: Mutex::new(vec![writer, committer]),
+            checkpointer: Mutex::new(Some(checkpointer)),
             batch_commands_max: config.batch_commands_max,
             subscriber_batches_max: config.subscriber_batches_max,
             recovery,
@@ -238,6 +241,12 @@ impl Engine {
                 self.shared.fail("an engine thread panicked".into());
             }
         }
+        drop(
+            self.checkpointer
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take(),
+        );
         match self
             .shared
             .failure

@@ -21,6 +21,8 @@ const IDLE_WAIT_MAX: Duration = Duration::from_millis(100);
 pub(crate) struct Writer {
     ledger: Ledger,
     seq: u64,
+    /// Hash of batch `seq`, which the next batch chains to.
+    hash: [u8; 32],
     clock: Clock,
     to_committer: SyncSender<ToCommitter>,
     shared: Arc<Shared>,
@@ -42,6 +44,7 @@ impl Writer {
         Writer {
             ledger: recovered.ledger,
             seq: recovered.seq,
+            hash: recovered.hash,
             clock: Clock::after(recovered.last_timestamp),
             to_committer,
             shared,
@@ -217,16 +220,18 @@ impl Writer {
         metrics.batches.fetch_add(1, Ordering::Relaxed);
         metrics.commands.fetch_add(count, Ordering::Relaxed);
         metrics.batch_size.record_us(count);
-        let commit = CommitBatch {
-            seq: self.seq,
+        let commit = CommitBatch::seal(
+            self.seq,
             accounting_date,
-            commands: batch.commands,
+            batch.commands,
             results,
             accounts,
             resolved,
-        };
+            &self.hash,
+        );
+        self.hash = commit.hash();
         self.to_committer
-            .send(ToCommitter::Batch(commit, batch.waiters))
+            .send(ToCommitter::Batch(Box::new(commit), batch.waiters))
             .map_err(|_| ())
     }
 

@@ -4,13 +4,16 @@
 //! The journal never decides anything about money: it stores what the engine applied and,
 //! on recovery, feeds it back through the same [`suanpan_ledger::Ledger::apply`].
 
+mod checkpoint;
 mod record;
+mod rows;
 mod schema;
 mod sqlite;
 mod verify;
 
 use std::fmt;
 
+pub use checkpoint::Checkpointer;
 pub use record::{chain_hash, decode_commands, encode_commands, GENESIS_HASH};
 pub use schema::SCHEMA_VERSION;
 pub use sqlite::{

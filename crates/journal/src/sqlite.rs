@@ -3,9 +3,10 @@
 //! One SQLite transaction per group of batches, WAL with `synchronous=FULL`: when
 //! [`Journal::commit`] returns, the batches are on disk and survive `kill -9` and power loss.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use rusqlite::types::Value;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
@@ -17,6 +18,7 @@ use suanpan_ledger::{
 use crate::record::{
     chain_hash, decode_commands, decode_results, encode_commands, encode_results, GENESIS_HASH,
 };
+use crate::rows::transfers_json;
 use crate::schema::{CREATE, SCHEMA_VERSION};
 use crate::JournalError;
 
@@ -42,13 +44,64 @@ pub struct CommitBatch {
     /// Accounts the batch changed, by index, as they stand after it.
     pub accounts: Vec<(u32, Account)>,
     pub resolved: Vec<Resolved>,
+    sealed: Sealed,
+}
+
+/// The batch as the journal stores it, encoded and chained where the batch is made (the
+/// engine's writer), so the thread that writes to disk only writes.
+struct Sealed {
+    prev_hash: [u8; 32],
+    hash: [u8; 32],
+    body: Vec<u8>,
+    results: Vec<u8>,
+    transfers_json: String,
+}
+
+impl CommitBatch {
+    /// Encodes the batch and chains it to `prev_hash` (the hash of batch `seq - 1`).
+    pub fn seal(
+        seq: u64,
+        accounting_date: AccountingDate,
+        commands: Vec<Stamped>,
+        results: Vec<ResultCode>,
+        accounts: Vec<(u32, Account)>,
+        resolved: Vec<Resolved>,
+        prev_hash: &[u8; 32],
+    ) -> CommitBatch {
+        assert_eq!(commands.len(), results.len());
+        let mut body = Vec::new();
+        encode_commands(&commands, &mut body);
+        let result_bytes = encode_results(&results);
+        let hash = chain_hash(prev_hash, seq, accounting_date, &body, &result_bytes);
+        let transfers_json = transfers_json(accounting_date, &commands, &results, &resolved);
+        CommitBatch {
+            seq,
+            accounting_date,
+            commands,
+            results,
+            accounts,
+            resolved,
+            sealed: Sealed {
+                prev_hash: *prev_hash,
+                hash,
+                body,
+                results: result_bytes,
+                transfers_json,
+            },
+        }
+    }
+
+    pub fn hash(&self) -> [u8; 32] {
+        self.sealed.hash
+    }
 }
 
 /// What recovery rebuilt.
 pub struct Recovered {
     pub ledger: Ledger,
-    /// The last committed batch (0 if none).
+    /// The last committed batch (0 if none) and its hash.
     pub seq: u64,
+    pub hash: [u8; 32],
     pub last_timestamp: u64,
     pub snapshot_seq: u64,
     pub replayed_batches: u64,
@@ -60,7 +113,18 @@ pub struct Journal {
     limits: TierLimits,
     seq: u64,
     hash: [u8; 32],
+    /// The batch the accounts table is current to (see [`Journal::commit`]).
+    accounts_seq: u64,
+    /// Newest state of accounts changed since the accounts table was last written.
+    dirty_accounts: HashMap<u32, Account>,
+    accounts_written_at: Instant,
 }
+
+/// Under load the accounts table is rewritten at most this often (each write is one row per
+/// changed account, up to all of them); in between, changes gather in memory.
+const ACCOUNTS_WRITE_INTERVAL: Duration = Duration::from_millis(250);
+/// Fewer changed accounts than this are written at once, so a quiet ledger's table is current.
+const ACCOUNTS_WRITE_NOW_MAX: usize = 256;
 
 pub fn db_path(dir: &Path) -> PathBuf {
     dir.join(DB_FILE)
@@ -74,9 +138,11 @@ impl Journal {
             .map_err(|e| JournalError::Io(format!("cannot create {}: {e}", dir.display())))?;
         let path = db_path(dir);
         let conn = Connection::open(&path)?;
+        conn.pragma_update(None, "page_size", 16_384)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.pragma_update(None, "wal_autocheckpoint", 16_384)?;
+        // The checkpoint thread does the routine work; this is the safety valve (256 MiB).
+        conn.pragma_update(None, "wal_autocheckpoint", 65_536)?;
         conn.pragma_update(None, "cache_size", -65_536)?;
         conn.execute_batch(CREATE)?;
         let version: Option<i64> = conn
@@ -112,12 +178,16 @@ impl Journal {
             Some((seq, hash)) => (seq, to_hash(&hash)?),
             None => (0, GENESIS_HASH),
         };
+        let accounts_seq = read_accounts_seq(&conn)?;
         Ok(Journal {
             conn,
             path,
             limits,
             seq,
             hash,
+            accounts_seq,
+            dirty_accounts: HashMap::new(),
+            accounts_written_at: Instant::now(),
         })
     }
 
@@ -190,6 +260,7 @@ impl Journal {
         Ok(Recovered {
             ledger,
             seq,
+            hash: self.hash,
             last_timestamp,
             snapshot_seq,
             replayed_batches: replayed,
@@ -262,23 +333,33 @@ impl Journal {
     }
 
     /// Writes `batches` and their query-table rows in one transaction, then syncs it to disk.
+    ///
+    /// The transfers table gets its rows in the same transaction. The accounts table is written
+    /// in the same transaction too, but under load only every [`ACCOUNTS_WRITE_INTERVAL`]:
+    /// `meta.accounts_seq` names the batch it is current to, and recovery rewrites it.
     pub fn commit(&mut self, batches: &[CommitBatch]) -> Result<(), JournalError> {
+        for batch in batches {
+            self.dirty_accounts
+                .extend(batch.accounts.iter().map(|(i, a)| (*i, *a)));
+        }
+        let write_accounts = self.dirty_accounts.len() <= ACCOUNTS_WRITE_NOW_MAX
+            || self.accounts_written_at.elapsed() >= ACCOUNTS_WRITE_INTERVAL;
         let tx = self.conn.transaction()?;
         let mut seq = self.seq;
         let mut hash = self.hash;
-        let mut body = Vec::new();
         {
             let mut insert_batch =
                 tx.prepare_cached("INSERT INTO batches VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")?;
             let mut rows = QueryRows::new(&tx)?;
             for batch in batches {
                 assert_eq!(batch.seq, seq + 1, "batches must be committed in sequence");
-                assert_eq!(batch.commands.len(), batch.results.len());
+                assert_eq!(
+                    batch.sealed.prev_hash, hash,
+                    "batch {} is not chained to its predecessor",
+                    batch.seq
+                );
                 seq = batch.seq;
-                body.clear();
-                encode_commands(&batch.commands, &mut body);
-                let results = encode_results(&batch.results);
-                hash = chain_hash(&hash, seq, batch.accounting_date, &body, &results);
+                hash = batch.sealed.hash;
                 let first = batch.commands.first().map_or(0, |c| c.timestamp);
                 let last = batch.commands.last().map_or(0, |c| c.timestamp);
                 insert_batch.execute(params![
@@ -287,25 +368,38 @@ impl Journal {
                     first as i64,
                     last as i64,
                     batch.commands.len() as i64,
-                    body,
-                    results,
+                    batch.sealed.body,
+                    batch.sealed.results,
                     hash.as_slice()
                 ])?;
                 rows.write(batch)?;
             }
-            // Later batches hold the newer state of an account: write each account once.
-            let mut seen = HashSet::new();
-            for batch in batches.iter().rev() {
-                for (index, account) in batch.accounts.iter().rev() {
-                    if seen.insert(*index) {
-                        rows.upsert_account(*index, account)?;
-                    }
-                }
+            if write_accounts {
+                rows.write_accounts(&self.dirty_accounts, seq)?;
             }
         }
         tx.commit()?;
         self.seq = seq;
         self.hash = hash;
+        if write_accounts {
+            self.dirty_accounts.clear();
+            self.accounts_seq = seq;
+            self.accounts_written_at = Instant::now();
+        }
+        Ok(())
+    }
+
+    /// Writes the accounts changed since the last write, making the table current.
+    pub fn write_accounts(&mut self) -> Result<(), JournalError> {
+        if self.accounts_seq == self.seq && self.dirty_accounts.is_empty() {
+            return Ok(());
+        }
+        let tx = self.conn.transaction()?;
+        QueryRows::new(&tx)?.write_accounts(&self.dirty_accounts, self.seq)?;
+        tx.commit()?;
+        self.dirty_accounts.clear();
+        self.accounts_seq = self.seq;
+        self.accounts_written_at = Instant::now();
         Ok(())
     }
 
@@ -388,6 +482,9 @@ pub fn open_read_only(dir: &Path) -> Result<Journal, JournalError> {
         limits,
         seq: 0,
         hash: GENESIS_HASH,
+        accounts_seq: 0,
+        dirty_accounts: HashMap::new(),
+        accounts_written_at: Instant::now(),
     })
 }
 
@@ -482,19 +579,18 @@ impl Read for SnapshotReader<'_> {
 
 /// Prepared statements for the query tables.
 struct QueryRows<'t> {
-    transfer: rusqlite::CachedStatement<'t>,
+    transfers: rusqlite::CachedStatement<'t>,
     pending: rusqlite::CachedStatement<'t>,
     resolve: rusqlite::CachedStatement<'t>,
     expire: rusqlite::CachedStatement<'t>,
     account: rusqlite::CachedStatement<'t>,
+    accounts_seq: rusqlite::CachedStatement<'t>,
 }
 
 impl<'t> QueryRows<'t> {
     fn new(tx: &'t rusqlite::Transaction<'t>) -> Result<QueryRows<'t>, rusqlite::Error> {
         Ok(QueryRows {
-            transfer: tx.prepare_cached(
-                "INSERT INTO transfers VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-            )?,
+            transfers: tx.prepare_cached("INSERT INTO transfers_by_batch VALUES (?1, ?2)")?,
             pending: tx.prepare_cached("INSERT INTO pending_transfers VALUES (?1, 'pending', ?2, NULL)")?,
             resolve: tx.prepare_cached("UPDATE pending_transfers SET status = ?2, resolved_by = ?3 WHERE id = ?1")?,
             expire: tx.prepare_cached("UPDATE pending_transfers SET status = 'expired' WHERE id = ?1")?,
@@ -504,69 +600,42 @@ impl<'t> QueryRows<'t> {
                     debits_posted = excluded.debits_posted, credits_posted = excluded.credits_posted,
                     debits_pending = excluded.debits_pending, credits_pending = excluded.credits_pending",
             )?,
+            accounts_seq: tx.prepare_cached("INSERT OR REPLACE INTO meta VALUES ('accounts_seq', ?1)")?,
         })
     }
 
+    /// The batch's transfers (one row) and its changes to pending transfers.
     fn write(&mut self, batch: &CommitBatch) -> Result<(), rusqlite::Error> {
-        let mut date = batch.accounting_date;
-        let mut resolved = batch.resolved.iter().peekable();
-        for (i, (stamped, result)) in batch.commands.iter().zip(&batch.results).enumerate() {
+        if !batch.sealed.transfers_json.is_empty() {
+            self.transfers
+                .execute(params![batch.seq as i64, batch.sealed.transfers_json])?;
+        }
+        for (stamped, result) in batch.commands.iter().zip(&batch.results) {
             if *result != ResultCode::Ok {
                 continue;
             }
             match &stamped.command {
-                Command::Cutover { date: to } => date = *to,
-                Command::CreateTransfer(t) => {
-                    let (mut debit, mut credit, mut amount) =
-                        (t.debit_account_id, t.credit_account_id, t.amount);
-                    if t.flags.resolves_pending() {
-                        let r = resolved.next_if(|r| r.command == i as u32);
-                        let Some(r) = r else {
-                            panic!("batch {}: post/void at {i} has no resolution", batch.seq);
-                        };
-                        (debit, credit, amount) =
-                            (r.debit_account_id, r.credit_account_id, r.amount);
-                        let status = if t.flags.post_pending() {
-                            "posted"
-                        } else {
-                            "voided"
-                        };
-                        self.resolve.execute(params![
-                            t.pending_id.to_string(),
-                            status,
-                            t.id.to_string()
-                        ])?;
-                    }
-                    let reference = match std::str::from_utf8(t.reference.as_bytes()) {
-                        Ok("") => Value::Null,
-                        Ok(text) => Value::Text(text.to_owned()),
-                        Err(_) => Value::Blob(t.reference.as_bytes().to_vec()),
+                Command::CreateTransfer(t) if t.flags.resolves_pending() => {
+                    let status = if t.flags.post_pending() {
+                        "posted"
+                    } else {
+                        "voided"
                     };
-                    self.transfer.execute(params![
-                        stamped.timestamp as i64,
-                        t.id.to_string(),
-                        debit.to_string(),
-                        credit.to_string(),
-                        amount_value(u128::from(amount)),
-                        t.currency.as_str(),
-                        t.code,
-                        t.flags.0,
-                        (t.pending_id != 0).then(|| t.pending_id.to_string()),
-                        t.timeout_ms as i64,
-                        reference,
-                        date.to_string(),
-                        batch.seq as i64,
+                    self.resolve.execute(params![
+                        t.pending_id.to_string(),
+                        status,
+                        t.id.to_string()
                     ])?;
-                    if t.flags.pending() {
-                        let expires_at = (t.timeout_ms > 0).then(|| {
-                            stamped
-                                .timestamp
-                                .saturating_add(t.timeout_ms.saturating_mul(1_000_000))
-                                as i64
-                        });
-                        self.pending
-                            .execute(params![t.id.to_string(), expires_at])?;
-                    }
+                }
+                Command::CreateTransfer(t) if t.flags.pending() => {
+                    let expires_at = (t.timeout_ms > 0).then(|| {
+                        stamped
+                            .timestamp
+                            .saturating_add(t.timeout_ms.saturating_mul(1_000_000))
+                            as i64
+                    });
+                    self.pending
+                        .execute(params![t.id.to_string(), expires_at])?;
                 }
                 Command::ExpirePending { pending_id } => {
                     self.expire.execute([pending_id.to_string()])?;
@@ -574,6 +643,23 @@ impl<'t> QueryRows<'t> {
                 _ => {}
             }
         }
+        Ok(())
+    }
+
+    fn write_accounts(
+        &mut self,
+        accounts: &HashMap<u32, Account>,
+        seq: u64,
+    ) -> Result<(), rusqlite::Error> {
+        let mut indexes: Vec<u32> = accounts.keys().copied().collect();
+        // In table order: sequential B-tree writes.
+        indexes.sort_unstable();
+        for index in indexes {
+            if let Some(account) = accounts.get(&index) {
+                self.upsert_account(index, account)?;
+            }
+        }
+        self.accounts_seq.execute([seq as i64])?;
         Ok(())
     }
 
@@ -613,6 +699,21 @@ pub(crate) fn pending_status_name(status: PendingStatus) -> &'static str {
         PendingStatus::Voided => "voided",
         PendingStatus::Expired => "expired",
     }
+}
+
+fn read_accounts_seq(conn: &Connection) -> Result<u64, JournalError> {
+    let seq: Option<i64> = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'accounts_seq'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(seq.map_or(0, |s| s as u64))
+}
+
+pub(crate) fn accounts_seq(journal: &Journal) -> Result<u64, JournalError> {
+    read_accounts_seq(&journal.conn)
 }
 
 fn to_hash(bytes: &[u8]) -> Result<[u8; 32], JournalError> {

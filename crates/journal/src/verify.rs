@@ -7,7 +7,9 @@ use std::path::Path;
 use rusqlite::types::ValueRef;
 use suanpan_ledger::{hex, Command, Ledger, ResultCode};
 
-use crate::sqlite::{open_read_only, pending_status_name, replay_mismatch, SnapshotReader};
+use crate::sqlite::{
+    accounts_seq, open_read_only, pending_status_name, replay_mismatch, SnapshotReader,
+};
 use crate::JournalError;
 
 pub struct VerifyReport {
@@ -51,43 +53,66 @@ pub fn verify(dir: &Path) -> Result<VerifyReport, JournalError> {
         snapshot_seq: 0,
         state_hash: String::new(),
     };
-    let mut transfer_rows = conn.prepare(
-        "SELECT timestamp, id, debit_account_id, credit_account_id, amount FROM transfers ORDER BY timestamp",
+    // Batches holding transfers, in order, and a statement that unpacks one of them.
+    let mut batch_rows =
+        conn.prepare("SELECT batch, rows FROM transfers_by_batch ORDER BY batch")?;
+    let mut rows = batch_rows.query([])?;
+    let mut unpack = conn.prepare(
+        "SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 FROM json_each(?1) ORDER BY key",
     )?;
-    let mut rows = transfer_rows.query([])?;
     let mut results = Vec::new();
+    // The accounts table is current to `accounts_seq`: compare it when the replay gets there.
+    let accounts_at = accounts_seq(&journal)?;
+    if accounts_at == 0 {
+        check_accounts(conn, &ledger)?;
+    }
     journal.for_each_batch_after(0, |batch| {
         results.clear();
         ledger.apply(&batch.commands, &mut results);
         if results != batch.results {
             return Err(replay_mismatch(batch.seq, &results, &batch.results));
         }
+        let mut expected = Vec::new();
         for (stamped, result) in batch.commands.iter().zip(&results) {
             let Command::CreateTransfer(t) = &stamped.command else { continue };
             if *result != ResultCode::Ok {
                 continue;
             }
-            let row = rows
-                .next()?
-                .ok_or_else(|| corrupt(format!("transfer {} is in the journal but not in the transfers table", t.id)))?;
-            let timestamp: i64 = row.get(0)?;
-            let id: String = row.get(1)?;
-            let record = ledger.transfer_by_id(t.id).copied();
-            let expected = record.map(|r| {
-                let accounts = ledger.accounts();
-                (accounts[r.debit_index as usize].id.to_string(), accounts[r.credit_index as usize].id.to_string(), u128::from(r.amount))
-            });
-            let found = (row.get::<_, String>(2)?, row.get::<_, String>(3)?, read_amount(row.get_ref(4)?)?);
-            if timestamp as u64 != stamped.timestamp || id != t.id.to_string() || expected.as_ref() != Some(&found) {
+            let Some(r) = ledger.transfer_by_id(t.id) else {
+                return Err(corrupt(format!("transfer {} committed in batch {} is not in the replayed ledger", t.id, batch.seq)));
+            };
+            let accounts = ledger.accounts();
+            let (debit, credit) = (accounts[r.debit_index as usize].id, accounts[r.credit_index as usize].id);
+            expected.push((stamped.timestamp as i64, t.id.to_string(), debit.to_string(), credit.to_string(), u128::from(r.amount)));
+        }
+        if !expected.is_empty() {
+            let found = match rows.next()? {
+                Some(row) if row.get::<_, u64>(0)? == batch.seq => {
+                    let json: String = row.get(1)?;
+                    let mut found = Vec::with_capacity(expected.len());
+                    let mut unpacked = unpack.query([json])?;
+                    while let Some(t) = unpacked.next()? {
+                        found.push((t.get(0)?, t.get(1)?, t.get(2)?, t.get(3)?, read_amount(t.get_ref(4)?)?));
+                    }
+                    found
+                }
+                _ => return Err(corrupt(format!("the transfers of batch {} are missing from the transfers table", batch.seq))),
+            };
+            if let Some(k) = (0..expected.len().max(found.len())).find(|&k| expected.get(k) != found.get(k)) {
+                let id = expected.get(k).map_or("(none)", |e| e.1.as_str());
                 return Err(corrupt(format!(
-                    "transfers table row at timestamp {timestamp} (id {id}) differs from transfer {} in batch {}",
-                    t.id, batch.seq
+                    "transfers table differs from the journal at batch {}, transfer {id}: found {:?}",
+                    batch.seq,
+                    found.get(k)
                 )));
             }
-            report.transfers += 1;
+            report.transfers += expected.len() as u64;
         }
         report.batches += 1;
         report.commands += batch.commands.len() as u64;
+        if batch.seq == accounts_at {
+            check_accounts(conn, &ledger)?;
+        }
         if let Some((seq, expected)) = &snapshot {
             if *seq == batch.seq && ledger.state_hash().as_slice() != expected.as_slice() {
                 return Err(corrupt(format!("snapshot after batch {seq} differs from the replay of the journal")));
@@ -102,7 +127,12 @@ pub fn verify(dir: &Path) -> Result<VerifyReport, JournalError> {
         )));
     }
     drop(rows);
-    check_accounts(conn, &ledger)?;
+    if accounts_at > report.batches {
+        return Err(corrupt(format!(
+            "the accounts table claims batch {accounts_at}, the journal ends at {}",
+            report.batches
+        )));
+    }
     check_pending(conn, &ledger)?;
     conn.execute_batch("COMMIT")?;
     report.accounts = ledger.accounts().len() as u64;

@@ -6,14 +6,15 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use hashbrown::HashTable;
-
-use crate::hasher::IdHasher;
+use crate::index::IdIndex;
 use crate::transfer::Pending;
 use crate::{
     Account, AccountFlags, AccountStatus, AccountingDate, Command, Currency, NewAccount,
     PendingStatus, ResultCode, Stamped, Tier, TierLimits, Transfer, TransferFlags, TransferRecord,
 };
+
+/// How many commands ahead `apply` prefetches a transfer's index slot.
+const PREFETCH_DISTANCE: usize = 6;
 
 /// Most entries either table may hold: indexes are u32, and u32::MAX is never used.
 const TABLE_ENTRIES_MAX: usize = (u32::MAX - 1) as usize;
@@ -31,16 +32,15 @@ pub struct Ledger {
     pub(crate) limits: TierLimits,
     pub(crate) accounting_date: AccountingDate,
     pub(crate) accounts: Vec<Account>,
-    pub(crate) account_index: HashTable<u32>,
+    pub(crate) account_index: IdIndex,
     pub(crate) transfers: Vec<TransferRecord>,
-    pub(crate) transfer_index: HashTable<u32>,
+    pub(crate) transfer_index: IdIndex,
     /// Pending transfers by transfer index, in every status (so a late post learns why not).
     pub(crate) pendings: HashMap<u32, Pending>,
     /// Post and void transfers (by index) to the pending transfer (by index) they resolved.
     pub(crate) resolutions: HashMap<u32, u32>,
     /// Deadlines of transfers still pending: (expires_at, transfer index).
     pub(crate) expiries: BTreeSet<(u64, u32)>,
-    pub(crate) hasher: IdHasher,
     /// Running sums, derived (not snapshotted): checked after every command.
     pub(crate) totals: LedgerTotals,
     /// Engine timestamp of the last command applied; commands must come strictly after it.
@@ -69,13 +69,12 @@ impl Ledger {
             limits,
             accounting_date: AccountingDate::default(),
             accounts: Vec::new(),
-            account_index: HashTable::new(),
+            account_index: IdIndex::default(),
             transfers: Vec::new(),
-            transfer_index: HashTable::new(),
+            transfer_index: IdIndex::default(),
             pendings: HashMap::new(),
             resolutions: HashMap::new(),
             expiries: BTreeSet::new(),
-            hasher: IdHasher::default(),
             totals: LedgerTotals::default(),
             last_timestamp: 0,
             undo: Vec::new(),
@@ -93,6 +92,15 @@ impl Ledger {
         let results_start = results.len();
         let mut i = 0;
         while i < batch.len() {
+            // The transfer index outgrows the caches: start loading a later transfer's slot now
+            // so that it is there when its turn comes.
+            if let Some(Stamped {
+                command: Command::CreateTransfer(t),
+                ..
+            }) = batch.get(i + PREFETCH_DISTANCE)
+            {
+                self.transfer_index.prefetch(t.id);
+            }
             if !batch[i].command.is_linked_transfer() {
                 let result = self.apply_one(&batch[i]);
                 results.push(result);
@@ -158,13 +166,7 @@ impl Ledger {
                 Undo::TransferPushed => {
                     let index = self.transfers.len() - 1;
                     let id = self.transfers[index].id();
-                    let hash = self.hasher.hash(id);
-                    if let Ok(entry) = self
-                        .transfer_index
-                        .find_entry(hash, |&i| i as usize == index)
-                    {
-                        entry.remove();
-                    }
+                    self.transfer_index.remove(id, index as u32);
                     self.transfers.pop();
                 }
                 Undo::PendingInserted(index) => {
@@ -267,10 +269,7 @@ impl Ledger {
         self.accounts
             .push(Account::open(new, now, self.accounting_date));
         self.touched_mark.push(false);
-        let hash = self.hasher.hash(new.id);
-        let (accounts, hasher) = (&self.accounts, &self.hasher);
-        self.account_index
-            .insert_unique(hash, index, |&i| hasher.hash(accounts[i as usize].id));
+        self.account_index.insert(new.id, index);
         self.touch(index);
         ResultCode::Ok
     }
@@ -583,10 +582,7 @@ impl Ledger {
             flags: t.flags.0,
             reference_fingerprint: t.reference.fingerprint(),
         });
-        let hash = self.hasher.hash(t.id);
-        let (transfers, hasher) = (&self.transfers, &self.hasher);
-        self.transfer_index
-            .insert_unique(hash, index, |&i| hasher.hash(transfers[i as usize].id()));
+        self.transfer_index.insert(t.id, index);
         if self.in_chain {
             self.undo.push(Undo::TransferPushed);
         }
@@ -718,18 +714,16 @@ impl Ledger {
         }
     }
 
+    #[inline]
     pub(crate) fn account_index_of(&self, id: u128) -> Option<u32> {
         let accounts = &self.accounts;
-        self.account_index
-            .find(self.hasher.hash(id), |&i| accounts[i as usize].id == id)
-            .copied()
+        self.account_index.find(id, |i| accounts[i as usize].id)
     }
 
+    #[inline]
     pub(crate) fn transfer_index_of(&self, id: u128) -> Option<u32> {
         let transfers = &self.transfers;
-        self.transfer_index
-            .find(self.hasher.hash(id), |&i| transfers[i as usize].id() == id)
-            .copied()
+        self.transfer_index.find(id, |i| transfers[i as usize].id())
     }
 
     // ----- reading ----------------------------------------------------------------------------
@@ -811,21 +805,30 @@ impl Ledger {
         }
     }
 
-    pub(crate) fn rebuild_derived(&mut self) {
-        let (accounts, transfers, hasher) = (&self.accounts, &self.transfers, &self.hasher);
-        self.account_index = HashTable::with_capacity(accounts.len());
+    /// Rebuilds what a snapshot does not store. Fails on an id that appears twice.
+    pub(crate) fn rebuild_derived(&mut self) -> Result<(), &'static str> {
+        let (accounts, transfers) = (&self.accounts, &self.transfers);
+        self.account_index = IdIndex::with_capacity(accounts.len());
         for (i, account) in accounts.iter().enumerate() {
-            self.account_index
-                .insert_unique(hasher.hash(account.id), i as u32, |&j| {
-                    hasher.hash(accounts[j as usize].id)
-                });
+            if self
+                .account_index
+                .find(account.id, |j| accounts[j as usize].id)
+                .is_some()
+            {
+                return Err("an account id appears twice");
+            }
+            self.account_index.insert(account.id, i as u32);
         }
-        self.transfer_index = HashTable::with_capacity(transfers.len());
+        self.transfer_index = IdIndex::with_capacity(transfers.len());
         for (i, record) in transfers.iter().enumerate() {
-            self.transfer_index
-                .insert_unique(hasher.hash(record.id()), i as u32, |&j| {
-                    hasher.hash(transfers[j as usize].id())
-                });
+            if self
+                .transfer_index
+                .find(record.id(), |j| transfers[j as usize].id())
+                .is_some()
+            {
+                return Err("a transfer id appears twice");
+            }
+            self.transfer_index.insert(record.id(), i as u32);
         }
         self.expiries = self
             .pendings
@@ -842,6 +845,7 @@ impl Ledger {
         }
         self.touched_mark = vec![false; accounts.len()];
         self.touched.clear();
+        Ok(())
     }
 }
 

@@ -17,7 +17,7 @@ mod account;
 mod command;
 mod currency;
 mod date;
-mod hasher;
+mod index;
 mod ledger;
 mod result;
 mod snapshot;

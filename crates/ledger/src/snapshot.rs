@@ -144,12 +144,7 @@ impl Ledger {
         if input.read(&mut rest)? != 0 {
             return Err(corrupt("trailing bytes after the state"));
         }
-        ledger.rebuild_derived();
-        if ledger.account_index.len() != ledger.accounts.len()
-            || ledger.transfer_index.len() != ledger.transfers.len()
-        {
-            return Err(corrupt("duplicate ids"));
-        }
+        ledger.rebuild_derived().map_err(corrupt)?;
         let totals = ledger.totals;
         if totals.debits_posted != totals.credits_posted
             || totals.debits_pending != totals.credits_pending

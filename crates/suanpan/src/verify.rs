@@ -39,9 +39,13 @@ pub fn main(args: &[String]) -> Result<(), String> {
             .str("state_hash", &report.state_hash);
         println!("{}", line.finish());
     } else {
+        let snapshot = match report.snapshot_seq {
+            0 => "no snapshot yet".to_string(),
+            seq => format!("snapshot after batch {seq} matches"),
+        };
         println!(
-            "ok: {} batches, {} commands, {} transfers, {} accounts; snapshot after batch {} matches; query tables match",
-            report.batches, report.commands, report.transfers, report.accounts, report.snapshot_seq
+            "ok: {} batches, {} commands, {} transfers, {} accounts; hash chain intact; {snapshot}; query tables match",
+            report.batches, report.commands, report.transfers, report.accounts
         );
         println!("state hash {}", report.state_hash);
     }
