@@ -195,14 +195,22 @@ impl Writer {
             Waiter::Lookup { .. } => None,
         });
         let engine_commands = engine_commands.unwrap_or(batch.commands.len());
-        self.ledger
-            .apply(&batch.commands[..engine_commands], &mut results);
+        // Segments are journaled so that replay applies exactly these slices.
+        let mut segments = Vec::with_capacity(batch.waiters.len() + 1);
+        if engine_commands > 0 {
+            self.ledger
+                .apply(&batch.commands[..engine_commands], &mut results);
+            segments.push(engine_commands as u32);
+        }
         for waiter in &mut batch.waiters {
             match waiter {
                 Waiter::Commands { start, len, .. } => {
                     debug_assert_eq!(*start, results.len());
-                    self.ledger
-                        .apply(&batch.commands[*start..*start + *len], &mut results);
+                    if *len > 0 {
+                        self.ledger
+                            .apply(&batch.commands[*start..*start + *len], &mut results);
+                        segments.push(*len as u32);
+                    }
                 }
                 Waiter::Lookup { ids, found, .. } => {
                     found.extend(ids.iter().map(|&id| self.ledger.account_by_id(id).copied()));
@@ -222,6 +230,7 @@ impl Writer {
         metrics.batch_size.record_us(count);
         let commit = CommitBatch::seal(
             self.seq,
+            segments,
             accounting_date,
             batch.commands,
             results,

@@ -14,7 +14,7 @@ mod verify;
 use std::fmt;
 
 pub use checkpoint::Checkpointer;
-pub use record::{chain_hash, decode_commands, encode_commands, GENESIS_HASH};
+pub use record::{apply_batch, chain_hash, decode_batch, encode_batch, GENESIS_HASH};
 pub use schema::SCHEMA_VERSION;
 pub use sqlite::{
     db_path, open_read_only, CommitBatch, Journal, Recovered, Resolved, SnapshotInfo, DB_FILE,

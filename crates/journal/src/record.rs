@@ -7,8 +7,8 @@
 
 use sha2::{Digest, Sha256};
 use suanpan_ledger::{
-    AccountFlags, AccountingDate, Command, Currency, NewAccount, Reference, ResultCode, Stamped,
-    SubjectCode, Tier, Transfer, TransferFlags,
+    AccountFlags, AccountingDate, Command, Currency, Ledger, NewAccount, Reference, ResultCode,
+    Stamped, SubjectCode, Tier, Transfer, TransferFlags,
 };
 
 /// The hash before the first batch.
@@ -51,7 +51,54 @@ pub fn decode_results(bytes: &[u8]) -> Result<Vec<ResultCode>, String> {
         .collect()
 }
 
-pub fn encode_commands(commands: &[Stamped], out: &mut Vec<u8>) {
+/// A batch body: the lengths of its segments, then its commands. A segment is what the engine
+/// applied with one `Ledger::apply` call (one client request, or the engine's own commands),
+/// so that replay cuts linked chains exactly where the engine did.
+pub fn encode_batch(segments: &[u32], commands: &[Stamped], out: &mut Vec<u8>) {
+    debug_assert_eq!(
+        segments.iter().map(|&s| s as usize).sum::<usize>(),
+        commands.len()
+    );
+    out.extend_from_slice(&(segments.len() as u32).to_le_bytes());
+    for segment in segments {
+        out.extend_from_slice(&segment.to_le_bytes());
+    }
+    encode_commands(commands, out);
+}
+
+pub fn decode_batch(bytes: &[u8]) -> Result<(Vec<u32>, Vec<Stamped>), String> {
+    let mut rest = bytes;
+    let mut r = Reader { bytes: &mut rest };
+    let count = r.u32()? as usize;
+    if count > bytes.len() / 4 {
+        return Err(format!("{count} segments cannot fit the batch body"));
+    }
+    let segments = (0..count)
+        .map(|_| r.u32())
+        .collect::<Result<Vec<u32>, String>>()?;
+    let commands = decode_commands(rest)?;
+    if segments.iter().map(|&s| s as usize).sum::<usize>() != commands.len() {
+        return Err("segment lengths do not add up to the commands".into());
+    }
+    Ok((segments, commands))
+}
+
+/// Applies a decoded batch the way the engine did: segment by segment.
+pub fn apply_batch(
+    ledger: &mut Ledger,
+    segments: &[u32],
+    commands: &[Stamped],
+    results: &mut Vec<ResultCode>,
+) {
+    let mut start = 0;
+    for &segment in segments {
+        let end = start + segment as usize;
+        ledger.apply(&commands[start..end], results);
+        start = end;
+    }
+}
+
+fn encode_commands(commands: &[Stamped], out: &mut Vec<u8>) {
     out.reserve(commands.len() * 120);
     for stamped in commands {
         out.extend_from_slice(&stamped.timestamp.to_le_bytes());
@@ -102,7 +149,7 @@ fn put_short(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(bytes);
 }
 
-pub fn decode_commands(mut bytes: &[u8]) -> Result<Vec<Stamped>, String> {
+fn decode_commands(mut bytes: &[u8]) -> Result<Vec<Stamped>, String> {
     let mut commands = Vec::new();
     while !bytes.is_empty() {
         let mut r = Reader { bytes: &mut bytes };
@@ -173,6 +220,10 @@ impl<'a> Reader<'a, '_> {
 
     fn u8(&mut self) -> Result<u8, String> {
         Ok(self.take(1)?[0])
+    }
+
+    fn u32(&mut self) -> Result<u32, String> {
+        Ok(u32::from_le_bytes(self.array()?))
     }
 
     fn u16(&mut self) -> Result<u16, String> {
@@ -250,8 +301,12 @@ mod tests {
             })
             .collect();
         let mut bytes = Vec::new();
-        encode_commands(&stamped, &mut bytes);
-        assert_eq!(decode_commands(&bytes), Ok(stamped));
-        assert!(decode_commands(&bytes[..bytes.len() - 1]).is_err());
+        encode_batch(&[2, 5], &stamped, &mut bytes);
+        assert_eq!(decode_batch(&bytes), Ok((vec![2, 5], stamped.clone())));
+        assert!(decode_batch(&bytes[..bytes.len() - 1]).is_err());
+        let mut wrong = Vec::new();
+        encode_batch(&[2, 4], &stamped[..6], &mut wrong);
+        wrong[4] = 3;
+        assert!(decode_batch(&wrong).is_err());
     }
 }

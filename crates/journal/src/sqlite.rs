@@ -16,7 +16,8 @@ use suanpan_ledger::{
 };
 
 use crate::record::{
-    chain_hash, decode_commands, decode_results, encode_commands, encode_results, GENESIS_HASH,
+    apply_batch, chain_hash, decode_batch, decode_results, encode_batch, encode_results,
+    GENESIS_HASH,
 };
 use crate::rows::transfers_json;
 use crate::schema::{CREATE, SCHEMA_VERSION};
@@ -61,6 +62,7 @@ impl CommitBatch {
     /// Encodes the batch and chains it to `prev_hash` (the hash of batch `seq - 1`).
     pub fn seal(
         seq: u64,
+        segments: Vec<u32>,
         accounting_date: AccountingDate,
         commands: Vec<Stamped>,
         results: Vec<ResultCode>,
@@ -70,7 +72,7 @@ impl CommitBatch {
     ) -> CommitBatch {
         assert_eq!(commands.len(), results.len());
         let mut body = Vec::new();
-        encode_commands(&commands, &mut body);
+        encode_batch(&segments, &commands, &mut body);
         let result_bytes = encode_results(&results);
         let hash = chain_hash(prev_hash, seq, accounting_date, &body, &result_bytes);
         let transfers_json = transfers_json(accounting_date, &commands, &results, &resolved);
@@ -242,7 +244,7 @@ impl Journal {
         let mut seq = snapshot_seq;
         self.for_each_batch_after(snapshot_seq, |batch| {
             results.clear();
-            ledger.apply(&batch.commands, &mut results);
+            apply_batch(&mut ledger, &batch.segments, &batch.commands, &mut results);
             if results != batch.results {
                 return Err(replay_mismatch(batch.seq, &results, &batch.results));
             }
@@ -309,7 +311,7 @@ impl Journal {
                     "batch {seq}: hash does not match its contents or the batch before (history altered)"
                 )));
             }
-            let commands = decode_commands(body)
+            let (segments, commands) = decode_batch(body)
                 .map_err(|e| JournalError::Corrupt(format!("batch {seq}: {e}")))?;
             let results = decode_results(result_bytes)
                 .map_err(|e| JournalError::Corrupt(format!("batch {seq}: {e}")))?;
@@ -322,6 +324,7 @@ impl Journal {
             }
             f(StoredBatch {
                 seq,
+                segments,
                 last_timestamp: row.get(2)?,
                 commands,
                 results,
@@ -498,6 +501,7 @@ pub struct SnapshotInfo {
 
 pub(crate) struct StoredBatch {
     pub seq: u64,
+    pub segments: Vec<u32>,
     pub last_timestamp: u64,
     pub commands: Vec<Stamped>,
     pub results: Vec<ResultCode>,

@@ -68,7 +68,7 @@ pub fn verify(dir: &Path) -> Result<VerifyReport, JournalError> {
     }
     journal.for_each_batch_after(0, |batch| {
         results.clear();
-        ledger.apply(&batch.commands, &mut results);
+        crate::apply_batch(&mut ledger, &batch.segments, &batch.commands, &mut results);
         if results != batch.results {
             return Err(replay_mismatch(batch.seq, &results, &batch.results));
         }
