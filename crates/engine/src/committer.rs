@@ -49,7 +49,7 @@ impl Subscribers {
         if subscribers.is_empty() {
             return;
         }
-        for b in batches {
+        for b in batches.into_iter().map(CommitBatch::into_applied) {
             let committed = Arc::new(CommittedBatch {
                 seq: b.seq,
                 accounting_date: b.accounting_date,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
-use suanpan_journal::{CommitBatch, Recovered, Resolved, SnapshotInfo};
+use suanpan_journal::{AppliedBatch, CommitBatch, Recovered, Resolved, SnapshotInfo};
 use suanpan_ledger::{Account, Command, Ledger, ResultCode, Stamped};
 
 use crate::clock::{today, Clock};
@@ -228,16 +228,16 @@ impl Writer {
         metrics.batches.fetch_add(1, Ordering::Relaxed);
         metrics.commands.fetch_add(count, Ordering::Relaxed);
         metrics.batch_size.record_us(count);
-        let commit = CommitBatch::seal(
-            self.seq,
+        let applied = AppliedBatch {
+            seq: self.seq,
             segments,
             accounting_date,
-            batch.commands,
+            commands: batch.commands,
             results,
             accounts,
             resolved,
-            &self.hash,
-        );
+        };
+        let commit = CommitBatch::seal(applied, &self.hash);
         self.hash = commit.hash();
         self.to_committer
             .send(ToCommitter::Batch(Box::new(commit), batch.waiters))

@@ -35,9 +35,11 @@ pub struct Resolved {
     pub amount: u64,
 }
 
-/// One applied batch, as the engine hands it to the journal.
-pub struct CommitBatch {
+/// One batch as the engine applied it.
+pub struct AppliedBatch {
     pub seq: u64,
+    /// How the commands were cut for `Ledger::apply` (see [`crate::encode_batch`]).
+    pub segments: Vec<u32>,
     /// The accounting date in force when the batch began (a cutover inside it moves it on).
     pub accounting_date: AccountingDate,
     pub commands: Vec<Stamped>,
@@ -45,56 +47,54 @@ pub struct CommitBatch {
     /// Accounts the batch changed, by index, as they stand after it.
     pub accounts: Vec<(u32, Account)>,
     pub resolved: Vec<Resolved>,
-    sealed: Sealed,
 }
 
-/// The batch as the journal stores it, encoded and chained where the batch is made (the
+/// An applied batch ready for the journal: encoded and chained where the batch is made (the
 /// engine's writer), so the thread that writes to disk only writes.
-struct Sealed {
+pub struct CommitBatch {
+    applied: AppliedBatch,
     prev_hash: [u8; 32],
     hash: [u8; 32],
     body: Vec<u8>,
-    results: Vec<u8>,
+    result_bytes: Vec<u8>,
     transfers_json: String,
+}
+
+impl std::ops::Deref for CommitBatch {
+    type Target = AppliedBatch;
+
+    fn deref(&self) -> &AppliedBatch {
+        &self.applied
+    }
 }
 
 impl CommitBatch {
     /// Encodes the batch and chains it to `prev_hash` (the hash of batch `seq - 1`).
-    pub fn seal(
-        seq: u64,
-        segments: Vec<u32>,
-        accounting_date: AccountingDate,
-        commands: Vec<Stamped>,
-        results: Vec<ResultCode>,
-        accounts: Vec<(u32, Account)>,
-        resolved: Vec<Resolved>,
-        prev_hash: &[u8; 32],
-    ) -> CommitBatch {
-        assert_eq!(commands.len(), results.len());
+    pub fn seal(applied: AppliedBatch, prev_hash: &[u8; 32]) -> CommitBatch {
+        let a = &applied;
+        assert_eq!(a.commands.len(), a.results.len());
         let mut body = Vec::new();
-        encode_batch(&segments, &commands, &mut body);
-        let result_bytes = encode_results(&results);
-        let hash = chain_hash(prev_hash, seq, accounting_date, &body, &result_bytes);
-        let transfers_json = transfers_json(accounting_date, &commands, &results, &resolved);
+        encode_batch(&a.segments, &a.commands, &mut body);
+        let result_bytes = encode_results(&a.results);
+        let hash = chain_hash(prev_hash, a.seq, a.accounting_date, &body, &result_bytes);
+        let transfers_json =
+            transfers_json(a.accounting_date, &a.commands, &a.results, &a.resolved);
         CommitBatch {
-            seq,
-            accounting_date,
-            commands,
-            results,
-            accounts,
-            resolved,
-            sealed: Sealed {
-                prev_hash: *prev_hash,
-                hash,
-                body,
-                results: result_bytes,
-                transfers_json,
-            },
+            applied,
+            prev_hash: *prev_hash,
+            hash,
+            body,
+            result_bytes,
+            transfers_json,
         }
     }
 
+    pub fn into_applied(self) -> AppliedBatch {
+        self.applied
+    }
+
     pub fn hash(&self) -> [u8; 32] {
-        self.sealed.hash
+        self.hash
     }
 }
 
@@ -357,12 +357,12 @@ impl Journal {
             for batch in batches {
                 assert_eq!(batch.seq, seq + 1, "batches must be committed in sequence");
                 assert_eq!(
-                    batch.sealed.prev_hash, hash,
+                    batch.prev_hash, hash,
                     "batch {} is not chained to its predecessor",
                     batch.seq
                 );
                 seq = batch.seq;
-                hash = batch.sealed.hash;
+                hash = batch.hash;
                 let first = batch.commands.first().map_or(0, |c| c.timestamp);
                 let last = batch.commands.last().map_or(0, |c| c.timestamp);
                 insert_batch.execute(params![
@@ -371,8 +371,8 @@ impl Journal {
                     first as i64,
                     last as i64,
                     batch.commands.len() as i64,
-                    batch.sealed.body,
-                    batch.sealed.results,
+                    batch.body,
+                    batch.result_bytes,
                     hash.as_slice()
                 ])?;
                 rows.write(batch)?;
@@ -610,9 +610,9 @@ impl<'t> QueryRows<'t> {
 
     /// The batch's transfers (one row) and its changes to pending transfers.
     fn write(&mut self, batch: &CommitBatch) -> Result<(), rusqlite::Error> {
-        if !batch.sealed.transfers_json.is_empty() {
+        if !batch.transfers_json.is_empty() {
             self.transfers
-                .execute(params![batch.seq as i64, batch.sealed.transfers_json])?;
+                .execute(params![batch.seq as i64, batch.transfers_json])?;
         }
         for (stamped, result) in batch.commands.iter().zip(&batch.results) {
             if *result != ResultCode::Ok {
