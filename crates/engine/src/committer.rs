@@ -15,8 +15,14 @@ use crate::EngineError;
 
 pub(crate) enum ToCommitter {
     Batch(Box<CommitBatch>, Vec<Waiter>),
-    SnapshotChunk { seq: u64, chunk: u32, data: Vec<u8> },
+    SnapshotChunk {
+        seq: u64,
+        chunk: u32,
+        data: Vec<u8>,
+    },
     SnapshotDone(SnapshotInfo),
+    /// Accounts changed since the last batch that carried them, sent when the writer stops.
+    Accounts(Vec<(u32, Account)>),
 }
 
 /// A caller waiting for a committed batch.
@@ -80,13 +86,7 @@ pub(crate) fn run_committer(
             Some(message) => message,
             None => match rx.recv() {
                 Ok(message) => message,
-                Err(_) => {
-                    // The writer has finished: leave the accounts table current.
-                    if let Err(e) = journal.write_accounts() {
-                        shared.fail(format!("journal write failed: {e}"));
-                    }
-                    return;
-                }
+                Err(_) => return,
             },
         };
         let outcome = match message {
@@ -109,6 +109,9 @@ pub(crate) fn run_committer(
                 .map_err(|e| e.to_string()),
             ToCommitter::SnapshotDone(info) => {
                 journal.finish_snapshot(&info).map_err(|e| e.to_string())
+            }
+            ToCommitter::Accounts(accounts) => {
+                journal.write_accounts(&accounts).map_err(|e| e.to_string())
             }
         };
         if let Err(why) = outcome {

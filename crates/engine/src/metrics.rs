@@ -75,6 +75,8 @@ pub struct Metrics {
     pub snapshots: AtomicU64,
     /// Requests refused because the queue was full.
     pub overloaded: AtomicU64,
+    /// How long the last write of changed accounts to the accounts table took.
+    pub accounts_write_us: AtomicU64,
     /// Time of one journal commit (write and fsync of a group of batches).
     pub commit_us: Histogram,
     /// Commands per engine batch.

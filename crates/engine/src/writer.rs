@@ -4,7 +4,7 @@ use std::io::{self, Write};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use suanpan_journal::{AppliedBatch, CommitBatch, Recovered, Resolved, SnapshotInfo};
@@ -17,6 +17,12 @@ use crate::EngineConfig;
 
 /// Longest the writer sleeps with nothing to do, so a deadline is never missed by more.
 const IDLE_WAIT_MAX: Duration = Duration::from_millis(100);
+/// Changed accounts go to the accounts table with the batch that changed them while they are
+/// few; under load they gather and go at most every 250 ms, and never more often than ten
+/// times the last such write took (with millions of accounts a write takes seconds).
+const ACCOUNTS_WRITE_NOW_MAX: usize = 256;
+const ACCOUNTS_WRITE_INTERVAL: Duration = Duration::from_millis(250);
+const ACCOUNTS_WRITE_SPACING: u32 = 10;
 
 pub(crate) struct Writer {
     ledger: Ledger,
@@ -31,6 +37,9 @@ pub(crate) struct Writer {
     snapshot_growth_factor: u64,
     snapshot_chunk_bytes: usize,
     commands_since_snapshot: u64,
+    /// Accounts and transfers in the ledger at the last snapshot (or at start).
+    size_at_snapshot: u64,
+    accounts_written_at: Instant,
     utc_offset_s: i32,
 }
 
@@ -41,7 +50,11 @@ impl Writer {
         to_committer: SyncSender<ToCommitter>,
         shared: Arc<Shared>,
     ) -> Writer {
+        let size_at_snapshot =
+            (recovered.ledger.accounts().len() + recovered.ledger.transfers().len()) as u64;
         Writer {
+            size_at_snapshot,
+            accounts_written_at: Instant::now(),
             ledger: recovered.ledger,
             seq: recovered.seq,
             hash: recovered.hash,
@@ -135,7 +148,13 @@ pub(crate) fn run_writer(mut w: Writer, requests: Receiver<Request>) {
             break;
         }
     }
-    // Whatever is still queued is answered as stopped when its replier drops with the queue.
+    // Leave the accounts table current. Whatever is still queued is answered as stopped when
+    // its replier drops with the queue.
+    let mut accounts = Vec::new();
+    w.ledger
+        .drain_touched(|index, account| accounts.push((index, *account)));
+    accounts.sort_unstable_by_key(|(index, _)| *index);
+    let _ = w.to_committer.send(ToCommitter::Accounts(accounts));
     if let Some(why) = w
         .shared
         .failure
@@ -219,9 +238,7 @@ impl Writer {
         }
         assert_eq!(results.len(), batch.commands.len());
         let resolved = resolutions(&self.ledger, &batch.commands, &results);
-        let mut accounts: Vec<(u32, Account)> = Vec::new();
-        self.ledger
-            .drain_touched(|index, account| accounts.push((index, *account)));
+        let accounts = self.take_accounts();
         self.seq += 1;
         self.commands_since_snapshot += count;
         let metrics = &self.shared.metrics;
@@ -244,12 +261,39 @@ impl Writer {
             .map_err(|_| ())
     }
 
+    /// The accounts changed since they last went to the journal, if it is time they went.
+    fn take_accounts(&mut self) -> Option<Vec<(u32, Account)>> {
+        let took = Duration::from_micros(
+            self.shared
+                .metrics
+                .accounts_write_us
+                .load(Ordering::Relaxed),
+        );
+        let interval = ACCOUNTS_WRITE_INTERVAL.max(took * ACCOUNTS_WRITE_SPACING);
+        let touched = self.ledger.touched_count();
+        if touched == 0
+            || (touched > ACCOUNTS_WRITE_NOW_MAX && self.accounts_written_at.elapsed() < interval)
+        {
+            return None;
+        }
+        let mut accounts = Vec::with_capacity(touched);
+        self.ledger
+            .drain_touched(|index, account| accounts.push((index, *account)));
+        // In table order: sequential B-tree writes.
+        accounts.sort_unstable_by_key(|(index, _)| *index);
+        self.accounts_written_at = Instant::now();
+        Some(accounts)
+    }
+
+    /// Due once the commands since the last snapshot outnumber `snapshot_growth_factor` times
+    /// the state it held (and `snapshot_commands_min`): snapshot bytes stay proportional to
+    /// journal bytes, and recovery replays at most that many commands.
     fn snapshot_due(&self) -> bool {
-        let size = (self.ledger.accounts().len() + self.ledger.transfers().len()) as u64;
-        self.commands_since_snapshot
-            >= self
-                .snapshot_commands_min
-                .max(self.snapshot_growth_factor.saturating_mul(size))
+        let due_after = self.snapshot_commands_min.max(
+            self.snapshot_growth_factor
+                .saturating_mul(self.size_at_snapshot),
+        );
+        self.commands_since_snapshot >= due_after
     }
 
     /// Streams the state to the committer in chunks. The writer waits meanwhile: the state
@@ -277,6 +321,8 @@ impl Writer {
             .send(ToCommitter::SnapshotDone(info))
             .map_err(|_| ())?;
         self.commands_since_snapshot = 0;
+        self.size_at_snapshot =
+            (self.ledger.accounts().len() + self.ledger.transfers().len()) as u64;
         self.shared
             .metrics
             .snapshots

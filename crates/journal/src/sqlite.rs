@@ -3,7 +3,6 @@
 //! One SQLite transaction per group of batches, WAL with `synchronous=FULL`: when
 //! [`Journal::commit`] returns, the batches are on disk and survive `kill -9` and power loss.
 
-use std::collections::HashMap;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -44,8 +43,9 @@ pub struct AppliedBatch {
     pub accounting_date: AccountingDate,
     pub commands: Vec<Stamped>,
     pub results: Vec<ResultCode>,
-    /// Accounts the batch changed, by index, as they stand after it.
-    pub accounts: Vec<(u32, Account)>,
+    /// When present: every account changed since the last batch that carried accounts, by
+    /// index in ascending order, as it stands after this batch.
+    pub accounts: Option<Vec<(u32, Account)>>,
     pub resolved: Vec<Resolved>,
 }
 
@@ -117,16 +117,9 @@ pub struct Journal {
     hash: [u8; 32],
     /// The batch the accounts table is current to (see [`Journal::commit`]).
     accounts_seq: u64,
-    /// Newest state of accounts changed since the accounts table was last written.
-    dirty_accounts: HashMap<u32, Account>,
-    accounts_written_at: Instant,
+    /// How long the last write of the accounts table took.
+    accounts_write_took: Duration,
 }
-
-/// Under load the accounts table is rewritten at most this often (each write is one row per
-/// changed account, up to all of them); in between, changes gather in memory.
-const ACCOUNTS_WRITE_INTERVAL: Duration = Duration::from_millis(250);
-/// Fewer changed accounts than this are written at once, so a quiet ledger's table is current.
-const ACCOUNTS_WRITE_NOW_MAX: usize = 256;
 
 pub fn db_path(dir: &Path) -> PathBuf {
     dir.join(DB_FILE)
@@ -188,8 +181,7 @@ impl Journal {
             seq,
             hash,
             accounts_seq,
-            dirty_accounts: HashMap::new(),
-            accounts_written_at: Instant::now(),
+            accounts_write_took: Duration::ZERO,
         })
     }
 
@@ -337,19 +329,15 @@ impl Journal {
 
     /// Writes `batches` and their query-table rows in one transaction, then syncs it to disk.
     ///
-    /// The transfers table gets its rows in the same transaction. The accounts table is written
-    /// in the same transaction too, but under load only every [`ACCOUNTS_WRITE_INTERVAL`]:
-    /// `meta.accounts_seq` names the batch it is current to, and recovery rewrites it.
+    /// The transfers and pending-transfers rows go in with their batch. Accounts go in with the
+    /// batches that carry them ([`AppliedBatch::accounts`]): the engine gathers changed
+    /// accounts and hands them over at most every so often under load. `meta.accounts_seq`
+    /// names the batch the accounts table is current to, and recovery rewrites it after a crash.
     pub fn commit(&mut self, batches: &[CommitBatch]) -> Result<(), JournalError> {
-        for batch in batches {
-            self.dirty_accounts
-                .extend(batch.accounts.iter().map(|(i, a)| (*i, *a)));
-        }
-        let write_accounts = self.dirty_accounts.len() <= ACCOUNTS_WRITE_NOW_MAX
-            || self.accounts_written_at.elapsed() >= ACCOUNTS_WRITE_INTERVAL;
         let tx = self.conn.transaction()?;
         let mut seq = self.seq;
         let mut hash = self.hash;
+        let mut accounts_seq = None;
         {
             let mut insert_batch =
                 tx.prepare_cached("INSERT INTO batches VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")?;
@@ -376,33 +364,38 @@ impl Journal {
                     hash.as_slice()
                 ])?;
                 rows.write(batch)?;
-            }
-            if write_accounts {
-                rows.write_accounts(&self.dirty_accounts, seq)?;
+                if let Some(accounts) = &batch.accounts {
+                    let started = Instant::now();
+                    rows.write_accounts(accounts, seq)?;
+                    accounts_seq = Some((seq, started.elapsed()));
+                }
             }
         }
         tx.commit()?;
         self.seq = seq;
         self.hash = hash;
-        if write_accounts {
-            self.dirty_accounts.clear();
+        if let Some((seq, took)) = accounts_seq {
             self.accounts_seq = seq;
-            self.accounts_written_at = Instant::now();
+            self.accounts_write_took = took;
         }
         Ok(())
     }
 
-    /// Writes the accounts changed since the last write, making the table current.
-    pub fn write_accounts(&mut self) -> Result<(), JournalError> {
-        if self.accounts_seq == self.seq && self.dirty_accounts.is_empty() {
+    /// How long the last write of changed accounts took (the engine spaces them by it).
+    pub fn accounts_write_took(&self) -> Duration {
+        self.accounts_write_took
+    }
+
+    /// Writes `accounts` (the ones changed since the last write), making the accounts table
+    /// current to the last committed batch.
+    pub fn write_accounts(&mut self, accounts: &[(u32, Account)]) -> Result<(), JournalError> {
+        if self.accounts_seq == self.seq && accounts.is_empty() {
             return Ok(());
         }
         let tx = self.conn.transaction()?;
-        QueryRows::new(&tx)?.write_accounts(&self.dirty_accounts, self.seq)?;
+        QueryRows::new(&tx)?.write_accounts(accounts, self.seq)?;
         tx.commit()?;
-        self.dirty_accounts.clear();
         self.accounts_seq = self.seq;
-        self.accounts_written_at = Instant::now();
         Ok(())
     }
 
@@ -486,8 +479,7 @@ pub fn open_read_only(dir: &Path) -> Result<Journal, JournalError> {
         seq: 0,
         hash: GENESIS_HASH,
         accounts_seq: 0,
-        dirty_accounts: HashMap::new(),
-        accounts_written_at: Instant::now(),
+        accounts_write_took: Duration::ZERO,
     })
 }
 
@@ -652,16 +644,11 @@ impl<'t> QueryRows<'t> {
 
     fn write_accounts(
         &mut self,
-        accounts: &HashMap<u32, Account>,
+        accounts: &[(u32, Account)],
         seq: u64,
     ) -> Result<(), rusqlite::Error> {
-        let mut indexes: Vec<u32> = accounts.keys().copied().collect();
-        // In table order: sequential B-tree writes.
-        indexes.sort_unstable();
-        for index in indexes {
-            if let Some(account) = accounts.get(&index) {
-                self.upsert_account(index, account)?;
-            }
+        for (index, account) in accounts {
+            self.upsert_account(*index, account)?;
         }
         self.accounts_seq.execute([seq as i64])?;
         Ok(())

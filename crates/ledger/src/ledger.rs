@@ -797,6 +797,11 @@ impl Ledger {
     }
 
     /// Hands each account changed since the last call to `f`, once, and forgets them.
+    /// Accounts changed since the last [`Ledger::drain_touched`].
+    pub fn touched_count(&self) -> usize {
+        self.touched.len()
+    }
+
     /// `f` gets the account's index (its position in creation order) and the account.
     pub fn drain_touched(&mut self, mut f: impl FnMut(u32, &Account)) {
         for index in self.touched.drain(..) {
