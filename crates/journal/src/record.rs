@@ -98,32 +98,36 @@ pub fn apply_batch(
     }
 }
 
+/// Numbers are LEB128 varints (ids, amounts and codes are mostly small) and each timestamp
+/// is the step from the one before: a typical transfer takes about 30 bytes, not 100.
 fn encode_commands(commands: &[Stamped], out: &mut Vec<u8>) {
-    out.reserve(commands.len() * 120);
+    out.reserve(commands.len() * 40);
+    let mut previous = 0u64;
     for stamped in commands {
-        out.extend_from_slice(&stamped.timestamp.to_le_bytes());
+        put_var(out, u128::from(stamped.timestamp.wrapping_sub(previous)));
+        previous = stamped.timestamp;
         match &stamped.command {
             Command::CreateAccount(a) => {
                 out.push(TAG_CREATE_ACCOUNT);
-                out.extend_from_slice(&a.id.to_le_bytes());
+                put_var(out, a.id);
                 out.extend_from_slice(&a.currency.as_bytes());
                 put_short(out, a.subject.as_str().as_bytes());
-                out.extend_from_slice(&a.owner.to_le_bytes());
+                put_var(out, u128::from(a.owner));
                 out.push(a.tier as u8);
-                out.extend_from_slice(&a.bound_account.to_le_bytes());
-                out.extend_from_slice(&a.flags.0.to_le_bytes());
+                put_var(out, a.bound_account);
+                put_var(out, u128::from(a.flags.0));
             }
             Command::CreateTransfer(t) => {
                 out.push(TAG_CREATE_TRANSFER);
-                out.extend_from_slice(&t.id.to_le_bytes());
-                out.extend_from_slice(&t.debit_account_id.to_le_bytes());
-                out.extend_from_slice(&t.credit_account_id.to_le_bytes());
-                out.extend_from_slice(&t.amount.to_le_bytes());
+                put_var(out, t.id);
+                put_var(out, t.debit_account_id);
+                put_var(out, t.credit_account_id);
+                put_var(out, u128::from(t.amount));
                 out.extend_from_slice(&t.currency.as_bytes());
-                out.extend_from_slice(&t.code.to_le_bytes());
-                out.extend_from_slice(&t.flags.0.to_le_bytes());
-                out.extend_from_slice(&t.pending_id.to_le_bytes());
-                out.extend_from_slice(&t.timeout_ms.to_le_bytes());
+                put_var(out, u128::from(t.code));
+                put_var(out, u128::from(t.flags.0));
+                put_var(out, t.pending_id);
+                put_var(out, u128::from(t.timeout_ms));
                 put_short(out, t.reference.as_bytes());
             }
             Command::FreezeAccount { id } => put_id(out, TAG_FREEZE, *id),
@@ -138,9 +142,17 @@ fn encode_commands(commands: &[Stamped], out: &mut Vec<u8>) {
     }
 }
 
+fn put_var(out: &mut Vec<u8>, mut value: u128) {
+    while value >= 0x80 {
+        out.push(value as u8 | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
 fn put_id(out: &mut Vec<u8>, tag: u8, id: u128) {
     out.push(tag);
-    out.extend_from_slice(&id.to_le_bytes());
+    put_var(out, id);
 }
 
 fn put_short(out: &mut Vec<u8>, bytes: &[u8]) {
@@ -151,12 +163,15 @@ fn put_short(out: &mut Vec<u8>, bytes: &[u8]) {
 
 fn decode_commands(mut bytes: &[u8]) -> Result<Vec<Stamped>, String> {
     let mut commands = Vec::new();
+    let mut previous = 0u64;
     while !bytes.is_empty() {
         let mut r = Reader { bytes: &mut bytes };
-        let timestamp = r.u64()?;
+        let step = r.var_u64()?;
+        let timestamp = previous.checked_add(step).ok_or("timestamp overflows")?;
+        previous = timestamp;
         let command = match r.u8()? {
             TAG_CREATE_ACCOUNT => Command::CreateAccount(NewAccount {
-                id: r.u128()?,
+                id: r.var()?,
                 currency: r.currency()?,
                 subject: {
                     let raw = r.short()?;
@@ -165,28 +180,28 @@ fn decode_commands(mut bytes: &[u8]) -> Result<Vec<Stamped>, String> {
                         .and_then(SubjectCode::parse)
                         .ok_or("bad subject code")?
                 },
-                owner: r.u64()?,
+                owner: r.var_u64()?,
                 tier: Tier::from_u8(r.u8()?).ok_or("bad tier")?,
-                bound_account: r.u128()?,
-                flags: AccountFlags(r.u16()?),
+                bound_account: r.var()?,
+                flags: AccountFlags(r.var_u16()?),
             }),
             TAG_CREATE_TRANSFER => Command::CreateTransfer(Transfer {
-                id: r.u128()?,
-                debit_account_id: r.u128()?,
-                credit_account_id: r.u128()?,
-                amount: r.u64()?,
+                id: r.var()?,
+                debit_account_id: r.var()?,
+                credit_account_id: r.var()?,
+                amount: r.var_u64()?,
                 currency: r.currency()?,
-                code: r.u16()?,
-                flags: TransferFlags(r.u16()?),
-                pending_id: r.u128()?,
-                timeout_ms: r.u64()?,
+                code: r.var_u16()?,
+                flags: TransferFlags(r.var_u16()?),
+                pending_id: r.var()?,
+                timeout_ms: r.var_u64()?,
                 reference: Reference::new(r.short()?).ok_or("reference too long")?,
             }),
-            TAG_FREEZE => Command::FreezeAccount { id: r.u128()? },
-            TAG_UNFREEZE => Command::UnfreezeAccount { id: r.u128()? },
-            TAG_CLOSE => Command::CloseAccount { id: r.u128()? },
+            TAG_FREEZE => Command::FreezeAccount { id: r.var()? },
+            TAG_UNFREEZE => Command::UnfreezeAccount { id: r.var()? },
+            TAG_CLOSE => Command::CloseAccount { id: r.var()? },
             TAG_EXPIRE => Command::ExpirePending {
-                pending_id: r.u128()?,
+                pending_id: r.var()?,
             },
             TAG_CUTOVER => Command::Cutover {
                 date: AccountingDate(r.i32()?),
@@ -226,20 +241,33 @@ impl<'a> Reader<'a, '_> {
         Ok(u32::from_le_bytes(self.array()?))
     }
 
-    fn u16(&mut self) -> Result<u16, String> {
-        Ok(u16::from_le_bytes(self.array()?))
+    /// A LEB128 varint of at most 128 bits.
+    fn var(&mut self) -> Result<u128, String> {
+        let mut value = 0u128;
+        for shift in (0..128).step_by(7) {
+            let byte = self.u8()?;
+            let bits = u128::from(byte & 0x7f);
+            if shift == 126 && bits > 0b11 {
+                return Err("varint overflows 128 bits".into());
+            }
+            value |= bits << shift;
+            if byte & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err("varint longer than 128 bits".into())
+    }
+
+    fn var_u64(&mut self) -> Result<u64, String> {
+        u64::try_from(self.var()?).map_err(|_| "number does not fit 64 bits".to_string())
+    }
+
+    fn var_u16(&mut self) -> Result<u16, String> {
+        u16::try_from(self.var()?).map_err(|_| "number does not fit 16 bits".to_string())
     }
 
     fn i32(&mut self) -> Result<i32, String> {
         Ok(i32::from_le_bytes(self.array()?))
-    }
-
-    fn u64(&mut self) -> Result<u64, String> {
-        Ok(u64::from_le_bytes(self.array()?))
-    }
-
-    fn u128(&mut self) -> Result<u128, String> {
-        Ok(u128::from_le_bytes(self.array()?))
     }
 
     fn currency(&mut self) -> Result<Currency, String> {

@@ -17,7 +17,11 @@ use suanpan_ledger::{AccountingDate, Command, ResultCode, Stamped};
 
 use crate::sqlite::Resolved;
 
+/// Bytes of JSON a transfer takes, about: the string is sized once.
+const JSON_BYTES_PER_TRANSFER: usize = 160;
+
 /// The JSON array of the committed transfers among `commands`; empty if there are none.
+/// Written by hand, digit by digit: it runs for every transfer on the writer thread.
 pub(crate) fn transfers_json(
     date: AccountingDate,
     commands: &[Stamped],
@@ -25,7 +29,6 @@ pub(crate) fn transfers_json(
     resolved: &[Resolved],
 ) -> String {
     let mut out = String::new();
-    let mut date = date;
     let mut date_text = date.to_string();
     let mut resolved = resolved.iter().peekable();
     for (i, (stamped, result)) in commands.iter().zip(results).enumerate() {
@@ -33,8 +36,7 @@ pub(crate) fn transfers_json(
             continue;
         }
         let t = match &stamped.command {
-            Command::Cutover { date: to } => {
-                date = *to;
+            Command::Cutover { date } => {
                 date_text = date.to_string();
                 continue;
             }
@@ -50,35 +52,88 @@ pub(crate) fn transfers_json(
                 (debit, credit, amount) = (r.debit_account_id, r.credit_account_id, r.amount);
             }
         }
-        out.push(if out.is_empty() { '[' } else { ',' });
-        let _ = write!(
-            out,
-            "[{},\"{}\",\"{}\",\"{}\",",
-            stamped.timestamp, t.id, debit, credit
-        );
-        match i64::try_from(amount) {
-            Ok(a) => {
-                let _ = write!(out, "{a}");
-            }
-            Err(_) => {
-                let _ = write!(out, "\"{amount}\"");
-            }
+        if out.is_empty() {
+            out.reserve(JSON_BYTES_PER_TRANSFER * (commands.len() - i));
+            out.push('[');
+        } else {
+            out.push(',');
         }
-        let _ = write!(out, ",\"{}\",{},{},", t.currency, t.code, t.flags.0);
+        out.push('[');
+        push_u128(&mut out, u128::from(stamped.timestamp));
+        for id in [t.id, debit, credit] {
+            out.push_str(",\"");
+            push_u128(&mut out, id);
+            out.push('"');
+        }
+        out.push(',');
+        // Beyond 2^63-1 SQLite's JSON would read a number as floating point: a string then.
+        let quoted = i64::try_from(amount).is_err();
+        if quoted {
+            out.push('"');
+        }
+        push_u128(&mut out, u128::from(amount));
+        if quoted {
+            out.push('"');
+        }
+        out.push_str(",\"");
+        out.push_str(t.currency.as_str());
+        out.push_str("\",");
+        push_u128(&mut out, u128::from(t.code));
+        out.push(',');
+        push_u128(&mut out, u128::from(t.flags.0));
+        out.push(',');
         match t.pending_id {
             0 => out.push_str("null"),
             id => {
-                let _ = write!(out, "\"{id}\"");
+                out.push('"');
+                push_u128(&mut out, id);
+                out.push('"');
             }
         }
-        let _ = write!(out, ",{},", t.timeout_ms);
+        out.push(',');
+        push_u128(&mut out, u128::from(t.timeout_ms));
+        out.push(',');
         push_reference(&mut out, t.reference.as_bytes());
-        let _ = write!(out, ",\"{date_text}\"]");
+        out.push_str(",\"");
+        out.push_str(&date_text);
+        out.push_str("\"]");
     }
     if !out.is_empty() {
         out.push(']');
     }
     out
+}
+
+/// Appends `value` in decimal. Most values fit 64 bits, where division by ten is a multiply.
+fn push_u128(out: &mut String, value: u128) {
+    let mut buf = [0u8; 39];
+    let mut at = buf.len();
+    let mut push_u64 = |mut v: u64, at: &mut usize, min_digits: usize| {
+        let start = *at;
+        loop {
+            *at -= 1;
+            buf[*at] = b'0' + (v % 10) as u8;
+            v /= 10;
+            if v == 0 && start - *at >= min_digits {
+                break;
+            }
+        }
+    };
+    const TEN_POW_19: u128 = 10_000_000_000_000_000_000;
+    if value < TEN_POW_19 {
+        push_u64(value as u64, &mut at, 1);
+    } else {
+        push_u64((value % TEN_POW_19) as u64, &mut at, 19);
+        let high = value / TEN_POW_19;
+        if high < TEN_POW_19 {
+            push_u64(high as u64, &mut at, 1);
+        } else {
+            push_u64((high % TEN_POW_19) as u64, &mut at, 19);
+            push_u64((high / TEN_POW_19) as u64, &mut at, 1);
+        }
+    }
+    // Only ASCII digits were written.
+    out.push_str(std::str::from_utf8(&buf[at..]).unwrap_or("0"));
 }
 
 /// A reference as a JSON string: UTF-8 text escaped, other bytes as `hex:` and their hex.
@@ -109,5 +164,40 @@ fn push_reference(out: &mut String, bytes: &[u8]) {
             }
             out.push('"');
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimal_digits_for_every_size() {
+        for value in [
+            0,
+            7,
+            10,
+            99,
+            u64::MAX as u128,
+            10_000_000_000_000_000_000,
+            10_000_000_000_000_000_001,
+            1 << 64 | 5,
+            1 << 127,
+            u128::MAX,
+        ] {
+            let mut out = String::new();
+            push_u128(&mut out, value);
+            assert_eq!(out, value.to_string());
+        }
+    }
+
+    #[test]
+    fn references_are_json_strings() {
+        let mut out = String::new();
+        push_reference(&mut out, "a\"b\\c\u{1}订单".as_bytes());
+        assert_eq!(out, "\"a\\\"b\\\\c\\u0001订单\"");
+        out.clear();
+        push_reference(&mut out, &[0xff, 0x00]);
+        assert_eq!(out, "\"hex:ff00\"");
     }
 }
