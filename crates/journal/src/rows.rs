@@ -11,8 +11,6 @@
 //! (they are 128-bit); an amount above 2^63-1 is a decimal string too, since SQLite's JSON
 //! reads larger numbers as floating point.
 
-use std::fmt::Write;
-
 use suanpan_ledger::{AccountingDate, Command, ResultCode, Stamped};
 
 use crate::sqlite::Resolved;
@@ -28,7 +26,8 @@ pub(crate) fn transfers_json(
     results: &[ResultCode],
     resolved: &[Resolved],
 ) -> String {
-    let mut out = String::new();
+    // Bytes, checked as UTF-8 once at the end: every piece pushed is valid UTF-8 already.
+    let mut out: Vec<u8> = Vec::new();
     let mut date_text = date.to_string();
     let mut resolved = resolved.iter().peekable();
     for (i, (stamped, result)) in commands.iter().zip(results).enumerate() {
@@ -54,58 +53,58 @@ pub(crate) fn transfers_json(
         }
         if out.is_empty() {
             out.reserve(JSON_BYTES_PER_TRANSFER * (commands.len() - i));
-            out.push('[');
+            out.push(b'[');
         } else {
-            out.push(',');
+            out.push(b',');
         }
-        out.push('[');
+        out.push(b'[');
         push_u128(&mut out, u128::from(stamped.timestamp));
         for id in [t.id, debit, credit] {
-            out.push_str(",\"");
+            out.extend_from_slice(b",\"");
             push_u128(&mut out, id);
-            out.push('"');
+            out.push(b'"');
         }
-        out.push(',');
+        out.push(b',');
         // Beyond 2^63-1 SQLite's JSON would read a number as floating point: a string then.
         let quoted = i64::try_from(amount).is_err();
         if quoted {
-            out.push('"');
+            out.push(b'"');
         }
         push_u128(&mut out, u128::from(amount));
         if quoted {
-            out.push('"');
+            out.push(b'"');
         }
-        out.push_str(",\"");
-        out.push_str(t.currency.as_str());
-        out.push_str("\",");
+        out.extend_from_slice(b",\"");
+        out.extend_from_slice(t.currency.as_str().as_bytes());
+        out.extend_from_slice(b"\",");
         push_u128(&mut out, u128::from(t.code));
-        out.push(',');
+        out.push(b',');
         push_u128(&mut out, u128::from(t.flags.0));
-        out.push(',');
+        out.push(b',');
         match t.pending_id {
-            0 => out.push_str("null"),
+            0 => out.extend_from_slice(b"null"),
             id => {
-                out.push('"');
+                out.push(b'"');
                 push_u128(&mut out, id);
-                out.push('"');
+                out.push(b'"');
             }
         }
-        out.push(',');
+        out.push(b',');
         push_u128(&mut out, u128::from(t.timeout_ms));
-        out.push(',');
+        out.push(b',');
         push_reference(&mut out, t.reference.as_bytes());
-        out.push_str(",\"");
-        out.push_str(&date_text);
-        out.push_str("\"]");
+        out.extend_from_slice(b",\"");
+        out.extend_from_slice(date_text.as_bytes());
+        out.extend_from_slice(b"\"]");
     }
     if !out.is_empty() {
-        out.push(']');
+        out.push(b']');
     }
-    out
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// Appends `value` in decimal. Most values fit 64 bits, where division by ten is a multiply.
-fn push_u128(out: &mut String, value: u128) {
+fn push_u128(out: &mut Vec<u8>, value: u128) {
     let mut buf = [0u8; 39];
     let mut at = buf.len();
     let mut push_u64 = |mut v: u64, at: &mut usize, min_digits: usize| {
@@ -132,37 +131,45 @@ fn push_u128(out: &mut String, value: u128) {
             push_u64((high / TEN_POW_19) as u64, &mut at, 1);
         }
     }
-    // Only ASCII digits were written.
-    out.push_str(std::str::from_utf8(&buf[at..]).unwrap_or("0"));
+    out.extend_from_slice(&buf[at..]);
 }
 
 /// A reference as a JSON string: UTF-8 text escaped, other bytes as `hex:` and their hex.
-fn push_reference(out: &mut String, bytes: &[u8]) {
+fn push_reference(out: &mut Vec<u8>, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     if bytes.is_empty() {
-        out.push_str("null");
+        out.extend_from_slice(b"null");
         return;
     }
     match std::str::from_utf8(bytes) {
         Ok(text) => {
-            out.push('"');
+            out.push(b'"');
             for c in text.chars() {
                 match c {
-                    '"' => out.push_str("\\\""),
-                    '\\' => out.push_str("\\\\"),
+                    '"' => out.extend_from_slice(b"\\\""),
+                    '\\' => out.extend_from_slice(b"\\\\"),
                     c if (c as u32) < 0x20 => {
-                        let _ = write!(out, "\\u{:04x}", c as u32);
+                        let code = c as u8;
+                        out.extend_from_slice(b"\\u00");
+                        out.extend_from_slice(&[
+                            HEX[usize::from(code >> 4)],
+                            HEX[usize::from(code & 15)],
+                        ]);
                     }
-                    c => out.push(c),
+                    c => {
+                        let mut utf8 = [0u8; 4];
+                        out.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
+                    }
                 }
             }
-            out.push('"');
+            out.push(b'"');
         }
         Err(_) => {
-            out.push_str("\"hex:");
+            out.extend_from_slice(b"\"hex:");
             for b in bytes {
-                let _ = write!(out, "{b:02x}");
+                out.extend_from_slice(&[HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
             }
-            out.push('"');
+            out.push(b'"');
         }
     }
 }
@@ -185,19 +192,19 @@ mod tests {
             1 << 127,
             u128::MAX,
         ] {
-            let mut out = String::new();
+            let mut out = Vec::new();
             push_u128(&mut out, value);
-            assert_eq!(out, value.to_string());
+            assert_eq!(out, value.to_string().as_bytes());
         }
     }
 
     #[test]
     fn references_are_json_strings() {
-        let mut out = String::new();
+        let mut out = Vec::new();
         push_reference(&mut out, "a\"b\\c\u{1}订单".as_bytes());
-        assert_eq!(out, "\"a\\\"b\\\\c\\u0001订单\"");
+        assert_eq!(out, "\"a\\\"b\\\\c\\u0001订单\"".as_bytes());
         out.clear();
         push_reference(&mut out, &[0xff, 0x00]);
-        assert_eq!(out, "\"hex:ff00\"");
+        assert_eq!(out, b"\"hex:ff00\"");
     }
 }
