@@ -6,7 +6,7 @@ use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use suanpan_journal::{CommitBatch, Journal, SnapshotInfo};
+use suanpan_journal::{AccountChanges, CommitBatch, Journal, SnapshotInfo};
 use suanpan_ledger::{Account, ResultCode};
 
 use crate::engine::{CommittedBatch, Shared};
@@ -22,7 +22,7 @@ pub(crate) enum ToCommitter {
     },
     SnapshotDone(SnapshotInfo),
     /// Accounts changed since the last batch that carried them, sent when the writer stops.
-    Accounts(Vec<(u32, Account)>),
+    Accounts(AccountChanges),
 }
 
 /// A caller waiting for a committed batch.

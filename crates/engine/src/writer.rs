@@ -7,8 +7,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
-use suanpan_journal::{AppliedBatch, CommitBatch, Recovered, Resolved, SnapshotInfo};
-use suanpan_ledger::{Account, Command, Ledger, ResultCode, Stamped};
+use suanpan_journal::{
+    AccountBalances, AccountChanges, AppliedBatch, CommitBatch, Recovered, Resolved, SnapshotInfo,
+};
+use suanpan_ledger::{Command, Ledger, ResultCode, Stamped};
 
 use crate::clock::{today, Clock};
 use crate::committer::{ToCommitter, Waiter};
@@ -40,6 +42,8 @@ pub(crate) struct Writer {
     /// Accounts and transfers in the ledger at the last snapshot (or at start).
     size_at_snapshot: u64,
     accounts_written_at: Instant,
+    /// Accounts the accounts table holds a row for (indexes below this).
+    accounts_in_table: usize,
     utc_offset_s: i32,
 }
 
@@ -55,6 +59,8 @@ impl Writer {
         Writer {
             size_at_snapshot,
             accounts_written_at: Instant::now(),
+            // Recovery leaves the accounts table current.
+            accounts_in_table: recovered.ledger.accounts().len(),
             ledger: recovered.ledger,
             seq: recovered.seq,
             hash: recovered.hash,
@@ -150,10 +156,7 @@ pub(crate) fn run_writer(mut w: Writer, requests: Receiver<Request>) {
     }
     // Leave the accounts table current. Whatever is still queued is answered as stopped when
     // its replier drops with the queue.
-    let mut accounts = Vec::new();
-    w.ledger
-        .drain_touched(|index, account| accounts.push((index, *account)));
-    accounts.sort_unstable_by_key(|(index, _)| *index);
+    let accounts = w.drain_accounts();
     let _ = w.to_committer.send(ToCommitter::Accounts(accounts));
     if let Some(why) = w
         .shared
@@ -262,7 +265,7 @@ impl Writer {
     }
 
     /// The accounts changed since they last went to the journal, if it is time they went.
-    fn take_accounts(&mut self) -> Option<Vec<(u32, Account)>> {
+    fn take_accounts(&mut self) -> Option<AccountChanges> {
         let took = Duration::from_micros(
             self.shared
                 .metrics
@@ -276,13 +279,26 @@ impl Writer {
         {
             return None;
         }
-        let mut accounts = Vec::with_capacity(touched);
-        self.ledger
-            .drain_touched(|index, account| accounts.push((index, *account)));
-        // In table order: sequential B-tree writes.
-        accounts.sort_unstable_by_key(|(index, _)| *index);
         self.accounts_written_at = Instant::now();
-        Some(accounts)
+        Some(self.drain_accounts())
+    }
+
+    /// Every account changed since the last drain: whole if opened since, else its balances.
+    fn drain_accounts(&mut self) -> AccountChanges {
+        let mut changes = AccountChanges::default();
+        let in_table = self.accounts_in_table;
+        self.ledger.drain_touched(|index, account| {
+            if (index as usize) < in_table {
+                changes.changed.push(AccountBalances::of(index, account));
+            } else {
+                changes.opened.push((index, *account));
+            }
+        });
+        // In table order: sequential B-tree writes.
+        changes.changed.sort_unstable_by_key(|b| b.index);
+        changes.opened.sort_unstable_by_key(|(index, _)| *index);
+        self.accounts_in_table = self.ledger.accounts().len();
+        changes
     }
 
     /// Due once the commands since the last snapshot outnumber `snapshot_growth_factor` times

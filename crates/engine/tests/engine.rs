@@ -51,16 +51,10 @@ fn account(id: u128, flags: u16) -> Command {
 
 fn transfer(id: u128, debit: u128, credit: u128, amount: u64, flags: u16) -> Transfer {
     Transfer {
-        id,
-        debit_account_id: debit,
-        credit_account_id: credit,
-        amount,
-        currency: Currency::CNY,
         code: 7,
         reference: Reference::new(b"ref").unwrap_or(Reference::EMPTY),
         flags: TransferFlags(flags),
-        pending_id: 0,
-        timeout_ms: 0,
+        ..Transfer::new(id, debit, credit, amount, Currency::CNY)
     }
 }
 

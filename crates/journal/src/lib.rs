@@ -17,8 +17,8 @@ pub use checkpoint::Checkpointer;
 pub use record::{apply_batch, chain_hash, decode_batch, encode_batch, GENESIS_HASH};
 pub use schema::SCHEMA_VERSION;
 pub use sqlite::{
-    db_path, open_read_only, AppliedBatch, CommitBatch, Journal, Recovered, Resolved, SnapshotInfo,
-    DB_FILE,
+    db_path, open_read_only, AccountBalances, AccountChanges, AppliedBatch, CommitBatch, Journal,
+    Recovered, Resolved, SnapshotInfo, DB_FILE,
 };
 pub use verify::{verify, VerifyReport};
 

@@ -11,7 +11,8 @@ use rusqlite::types::Value;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use sha2::{Digest, Sha256};
 use suanpan_ledger::{
-    Account, AccountingDate, Command, Ledger, PendingStatus, ResultCode, Stamped, TierLimits,
+    Account, AccountStatus, AccountingDate, Command, Ledger, PendingStatus, ResultCode, Stamped,
+    TierLimits,
 };
 
 use crate::record::{
@@ -43,10 +44,42 @@ pub struct AppliedBatch {
     pub accounting_date: AccountingDate,
     pub commands: Vec<Stamped>,
     pub results: Vec<ResultCode>,
-    /// When present: every account changed since the last batch that carried accounts, by
-    /// index in ascending order, as it stands after this batch.
-    pub accounts: Option<Vec<(u32, Account)>>,
+    /// When present: every account changed since the last batch that carried accounts, as it
+    /// stands after this batch.
+    pub accounts: Option<AccountChanges>,
     pub resolved: Vec<Resolved>,
+}
+
+/// Accounts changed since the accounts table was last written, by index in ascending order.
+#[derive(Default)]
+pub struct AccountChanges {
+    /// Accounts opened since: their whole row.
+    pub opened: Vec<(u32, Account)>,
+    /// Accounts already in the table: only what can change.
+    pub changed: Vec<AccountBalances>,
+}
+
+/// The part of an account row that changes after it is opened.
+pub struct AccountBalances {
+    pub index: u32,
+    pub status: AccountStatus,
+    pub debits_posted: u128,
+    pub credits_posted: u128,
+    pub debits_pending: u128,
+    pub credits_pending: u128,
+}
+
+impl AccountBalances {
+    pub fn of(index: u32, a: &Account) -> AccountBalances {
+        AccountBalances {
+            index,
+            status: a.status,
+            debits_posted: a.debits_posted,
+            credits_posted: a.credits_posted,
+            debits_pending: a.debits_pending,
+            credits_pending: a.credits_pending,
+        }
+    }
 }
 
 /// An applied batch ready for the journal: encoded and chained where the batch is made (the
@@ -388,8 +421,11 @@ impl Journal {
 
     /// Writes `accounts` (the ones changed since the last write), making the accounts table
     /// current to the last committed batch.
-    pub fn write_accounts(&mut self, accounts: &[(u32, Account)]) -> Result<(), JournalError> {
-        if self.accounts_seq == self.seq && accounts.is_empty() {
+    pub fn write_accounts(&mut self, accounts: &AccountChanges) -> Result<(), JournalError> {
+        if self.accounts_seq == self.seq
+            && accounts.opened.is_empty()
+            && accounts.changed.is_empty()
+        {
             return Ok(());
         }
         let tx = self.conn.transaction()?;
@@ -580,6 +616,7 @@ struct QueryRows<'t> {
     resolve: rusqlite::CachedStatement<'t>,
     expire: rusqlite::CachedStatement<'t>,
     account: rusqlite::CachedStatement<'t>,
+    balances: rusqlite::CachedStatement<'t>,
     accounts_seq: rusqlite::CachedStatement<'t>,
 }
 
@@ -595,6 +632,10 @@ impl<'t> QueryRows<'t> {
                  ON CONFLICT (seq) DO UPDATE SET status = excluded.status,
                     debits_posted = excluded.debits_posted, credits_posted = excluded.credits_posted,
                     debits_pending = excluded.debits_pending, credits_pending = excluded.credits_pending",
+            )?,
+            balances: tx.prepare_cached(
+                "UPDATE accounts SET status = ?2, debits_posted = ?3, credits_posted = ?4,
+                    debits_pending = ?5, credits_pending = ?6 WHERE seq = ?1",
             )?,
             accounts_seq: tx.prepare_cached("INSERT OR REPLACE INTO meta VALUES ('accounts_seq', ?1)")?,
         })
@@ -644,10 +685,22 @@ impl<'t> QueryRows<'t> {
 
     fn write_accounts(
         &mut self,
-        accounts: &[(u32, Account)],
+        accounts: &AccountChanges,
         seq: u64,
     ) -> Result<(), rusqlite::Error> {
-        for (index, account) in accounts {
+        for b in &accounts.changed {
+            let updated = self.balances.execute(params![
+                i64::from(b.index) + 1,
+                b.status.as_str(),
+                amount_value(b.debits_posted),
+                amount_value(b.credits_posted),
+                amount_value(b.debits_pending),
+                amount_value(b.credits_pending),
+            ])?;
+            // The writer sends balances only for accounts it has already sent whole.
+            assert_eq!(updated, 1, "account row {} is missing", b.index + 1);
+        }
+        for (index, account) in &accounts.opened {
             self.upsert_account(*index, account)?;
         }
         self.accounts_seq.execute([seq as i64])?;

@@ -113,6 +113,28 @@ pub struct Transfer {
 impl Transfer {
     /// Longest timeout a pending transfer may have: 366 days.
     pub const TIMEOUT_MS_MAX: u64 = 366 * 24 * 3600 * 1000;
+
+    /// A plain posted transfer: code 0, no reference, no flags.
+    pub fn new(
+        id: u128,
+        debit_account_id: u128,
+        credit_account_id: u128,
+        amount: u64,
+        currency: Currency,
+    ) -> Transfer {
+        Transfer {
+            id,
+            debit_account_id,
+            credit_account_id,
+            amount,
+            currency,
+            code: 0,
+            reference: Reference::EMPTY,
+            flags: TransferFlags(0),
+            pending_id: 0,
+            timeout_ms: 0,
+        }
+    }
 }
 
 /// What the ledger keeps of every committed transfer, for idempotency over the whole history:

@@ -2,10 +2,7 @@
 //! each, transfers between uniform random distinct pairs, amounts 1..=100, a debit that would
 //! take an account below zero rejected.
 
-use suanpan_ledger::{
-    AccountFlags, Command, Currency, NewAccount, Reference, SubjectCode, Tier, Transfer,
-    TransferFlags,
-};
+use suanpan_ledger::{AccountFlags, Command, Currency, NewAccount, SubjectCode, Tier, Transfer};
 
 pub const FUNDING_FEN: u64 = 1_000_000;
 /// The account the workload's accounts are funded from (it may go negative: the bank's side).
@@ -77,16 +74,8 @@ pub fn fund_accounts(accounts: u64) -> Vec<Command> {
 
 pub fn transfer(id: u128, debit: u128, credit: u128, amount: u64) -> Transfer {
     Transfer {
-        id,
-        debit_account_id: debit,
-        credit_account_id: credit,
-        amount,
-        currency: Currency::CNY,
         code: 1,
-        reference: Reference::EMPTY,
-        flags: TransferFlags(0),
-        pending_id: 0,
-        timeout_ms: 0,
+        ..Transfer::new(id, debit, credit, amount, Currency::CNY)
     }
 }
 

@@ -19,16 +19,8 @@ pub fn account(id: u128) -> NewAccount {
 
 pub fn transfer(id: u128, debit: u128, credit: u128, amount: u64) -> Transfer {
     Transfer {
-        id,
-        debit_account_id: debit,
-        credit_account_id: credit,
-        amount,
-        currency: Currency::CNY,
         code: 1,
-        reference: Reference::EMPTY,
-        flags: TransferFlags::default(),
-        pending_id: 0,
-        timeout_ms: 0,
+        ..Transfer::new(id, debit, credit, amount, Currency::CNY)
     }
 }
 
