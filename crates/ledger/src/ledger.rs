@@ -14,7 +14,7 @@ use crate::{
 };
 
 /// How many commands ahead `apply` prefetches a transfer's index slot.
-const PREFETCH_DISTANCE: usize = 6;
+const PREFETCH_DISTANCE: usize = 12;
 
 /// Most entries either table may hold: indexes are u32, and u32::MAX is never used.
 const TABLE_ENTRIES_MAX: usize = (u32::MAX - 1) as usize;
