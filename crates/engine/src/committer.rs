@@ -132,13 +132,20 @@ fn commit_group(
     let (batches, waiters): (Vec<CommitBatch>, Vec<Vec<Waiter>>) = group.into_iter().unzip();
     let started = Instant::now();
     if let Err(e) = journal.commit(&batches) {
-        // The waiters' repliers drop unanswered: their callers learn the engine stopped.
-        return Err(e.to_string());
+        // Record why first: the waiters' repliers then drop unanswered, and their callers
+        // read this reason.
+        let why = format!("journal write failed: {e}");
+        shared.fail(why.clone());
+        drop(waiters);
+        return Err(why);
     }
     let metrics = &shared.metrics;
     metrics
         .commit_us
         .record_us(started.elapsed().as_micros() as u64);
+    metrics
+        .accounts_write_us
+        .store(journal.accounts_write_took().as_micros() as u64, Ordering::Relaxed);
     metrics.commits.fetch_add(1, Ordering::Relaxed);
     for (batch, waiters) in batches.iter().zip(waiters) {
         for waiter in waiters {

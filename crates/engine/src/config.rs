@@ -24,8 +24,11 @@ pub struct EngineConfig {
     pub snapshot_growth_factor: u64,
     /// Bytes per snapshot chunk row.
     pub snapshot_chunk_bytes: usize,
-    /// Zone of the books, as a UTC offset: it decides the first accounting date.
+    /// Zone of the books, as a UTC offset: it decides the accounting date.
     pub utc_offset_s: i32,
+    /// Cut over (日切) by itself when the calendar date in that zone passes the accounting
+    /// date (default on: 00:00 Asia/Shanghai). Off, the date moves only by `Cutover` commands.
+    pub auto_cutover: bool,
     /// Tier limits for a new journal (an existing journal keeps the ones it recorded).
     pub tier_limits: TierLimits,
     /// Committed batches a subscriber may fall behind before it is dropped.
@@ -44,6 +47,7 @@ impl EngineConfig {
             snapshot_growth_factor: 2,
             snapshot_chunk_bytes: 4 << 20,
             utc_offset_s: SHANGHAI_UTC_OFFSET_S,
+            auto_cutover: true,
             tier_limits: TierLimits::default(),
             subscriber_batches_max: 1_024,
         }

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use suanpan_journal::{
-    AccountBalances, AccountChanges, AppliedBatch, CommitBatch, Recovered, Resolved, SnapshotInfo,
+    resolutions, AccountBalances, AccountChanges, AppliedBatch, CommitBatch, Recovered, SnapshotInfo,
 };
-use suanpan_ledger::{Command, Ledger, ResultCode, Stamped};
+use suanpan_ledger::{Command, Ledger, Stamped};
 
 use crate::clock::{today, Clock};
 use crate::committer::{ToCommitter, Waiter};
@@ -45,6 +45,7 @@ pub(crate) struct Writer {
     /// Accounts the accounts table holds a row for (indexes below this).
     accounts_in_table: usize,
     utc_offset_s: i32,
+    auto_cutover: bool,
 }
 
 impl Writer {
@@ -71,8 +72,10 @@ impl Writer {
             snapshot_commands_min: config.snapshot_commands_min,
             snapshot_growth_factor: config.snapshot_growth_factor,
             snapshot_chunk_bytes: config.snapshot_chunk_bytes,
-            commands_since_snapshot: 0,
+            // The replayed tail counts: a process that keeps restarting still snapshots.
+            commands_since_snapshot: recovered.replayed_commands,
             utc_offset_s: config.utc_offset_s,
+            auto_cutover: config.auto_cutover,
         }
     }
 }
@@ -108,6 +111,7 @@ pub(crate) fn run_writer(mut w: Writer, requests: Receiver<Request>) {
             commands: Vec::new(),
             waiters: Vec::new(),
         };
+        w.add_cutover(&mut batch);
         w.add_expiries(&mut batch);
         let mut next = first;
         while let Some(request) = next.take() {
@@ -188,6 +192,15 @@ impl Writer {
                 Duration::from_nanos(at.saturating_sub(self.clock.now())).min(IDLE_WAIT_MAX)
             }
             None => IDLE_WAIT_MAX,
+        }
+    }
+
+    /// Puts a cutover first when the calendar date of the books' zone has passed the
+    /// accounting date: the day cutover is a command in the sequence like any other.
+    fn add_cutover(&self, batch: &mut Batch) {
+        let date = today(self.utc_offset_s);
+        if self.auto_cutover && date > self.ledger.accounting_date() {
+            batch.commands.push(stamped(Command::Cutover { date }));
         }
     }
 
@@ -345,29 +358,6 @@ impl Writer {
             .fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
-}
-
-/// The accounts and amount each committed post or void actually moved.
-fn resolutions(ledger: &Ledger, commands: &[Stamped], results: &[ResultCode]) -> Vec<Resolved> {
-    let mut resolved = Vec::new();
-    for (i, (stamped, result)) in commands.iter().zip(results).enumerate() {
-        let Command::CreateTransfer(t) = &stamped.command else {
-            continue;
-        };
-        if *result != ResultCode::Ok || !t.flags.resolves_pending() {
-            continue;
-        }
-        if let Some(record) = ledger.transfer_by_id(t.id) {
-            let accounts = ledger.accounts();
-            resolved.push(Resolved {
-                command: i as u32,
-                debit_account_id: accounts[record.debit_index as usize].id,
-                credit_account_id: accounts[record.credit_index as usize].id,
-                amount: record.amount,
-            });
-        }
-    }
-    resolved
 }
 
 struct ChunkWriter<'a> {

@@ -15,6 +15,7 @@ use std::fmt;
 
 pub use checkpoint::Checkpointer;
 pub use record::{apply_batch, chain_hash, decode_batch, encode_batch, GENESIS_HASH};
+pub use rows::{resolutions, transfers_json};
 pub use schema::SCHEMA_VERSION;
 pub use sqlite::{
     db_path, open_read_only, AccountBalances, AccountChanges, AppliedBatch, CommitBatch, Journal,

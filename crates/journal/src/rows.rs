@@ -11,16 +11,39 @@
 //! (they are 128-bit); an amount above 2^63-1 is a decimal string too, since SQLite's JSON
 //! reads larger numbers as floating point.
 
-use suanpan_ledger::{AccountingDate, Command, ResultCode, Stamped};
+use suanpan_ledger::{AccountingDate, Command, Ledger, ResultCode, Stamped};
 
 use crate::sqlite::Resolved;
+
+/// The accounts and amount each committed post or void actually moved.
+pub fn resolutions(ledger: &Ledger, commands: &[Stamped], results: &[ResultCode]) -> Vec<Resolved> {
+    let mut resolved = Vec::new();
+    for (i, (stamped, result)) in commands.iter().zip(results).enumerate() {
+        let Command::CreateTransfer(t) = &stamped.command else {
+            continue;
+        };
+        if *result != ResultCode::Ok || !t.flags.resolves_pending() {
+            continue;
+        }
+        if let Some(record) = ledger.transfer_by_id(t.id) {
+            let accounts = ledger.accounts();
+            resolved.push(Resolved {
+                command: i as u32,
+                debit_account_id: accounts[record.debit_index as usize].id,
+                credit_account_id: accounts[record.credit_index as usize].id,
+                amount: record.amount,
+            });
+        }
+    }
+    resolved
+}
 
 /// Bytes of JSON a transfer takes, about: the string is sized once.
 const JSON_BYTES_PER_TRANSFER: usize = 160;
 
 /// The JSON array of the committed transfers among `commands`; empty if there are none.
 /// Written by hand, digit by digit: it runs for every transfer on the writer thread.
-pub(crate) fn transfers_json(
+pub fn transfers_json(
     date: AccountingDate,
     commands: &[Stamped],
     results: &[ResultCode],

@@ -5,8 +5,10 @@
 use std::path::Path;
 
 use rusqlite::types::ValueRef;
-use suanpan_ledger::{hex, Command, Ledger, ResultCode};
+use rusqlite::OptionalExtension;
+use suanpan_ledger::{hex, Ledger};
 
+use crate::rows::{resolutions, transfers_json};
 use crate::sqlite::{
     accounts_seq, open_read_only, pending_status_name, replay_mismatch, SnapshotReader,
 };
@@ -32,7 +34,7 @@ pub fn verify(dir: &Path) -> Result<VerifyReport, JournalError> {
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
-        .ok();
+        .optional()?;
     if let Some((seq, expected)) = &snapshot {
         let mut reader = SnapshotReader::new(conn, *seq);
         std::io::copy(&mut reader, &mut std::io::sink())
@@ -57,9 +59,7 @@ pub fn verify(dir: &Path) -> Result<VerifyReport, JournalError> {
     let mut batch_rows =
         conn.prepare("SELECT batch, rows FROM transfers_by_batch ORDER BY batch")?;
     let mut rows = batch_rows.query([])?;
-    let mut unpack = conn.prepare(
-        "SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 FROM json_each(?1) ORDER BY key",
-    )?;
+    let mut unpack = conn.prepare("SELECT value ->> 1, value FROM json_each(?1) ORDER BY key")?;
     let mut results = Vec::new();
     // The accounts table is current to `accounts_seq`: compare it when the replay gets there.
     let accounts_at = accounts_seq(&journal)?;
@@ -67,46 +67,37 @@ pub fn verify(dir: &Path) -> Result<VerifyReport, JournalError> {
         check_accounts(conn, &ledger)?;
     }
     journal.for_each_batch_after(0, |batch| {
+        if batch.accounting_date != ledger.accounting_date() {
+            return Err(corrupt(format!(
+                "batch {} records accounting date {}, the replay is at {}",
+                batch.seq,
+                batch.accounting_date,
+                ledger.accounting_date()
+            )));
+        }
         results.clear();
         crate::apply_batch(&mut ledger, &batch.segments, &batch.commands, &mut results);
         if results != batch.results {
             return Err(replay_mismatch(batch.seq, &results, &batch.results));
         }
-        let mut expected = Vec::new();
-        for (stamped, result) in batch.commands.iter().zip(&results) {
-            let Command::CreateTransfer(t) = &stamped.command else { continue };
-            if *result != ResultCode::Ok {
-                continue;
-            }
-            let Some(r) = ledger.transfer_by_id(t.id) else {
-                return Err(corrupt(format!("transfer {} committed in batch {} is not in the replayed ledger", t.id, batch.seq)));
-            };
-            let accounts = ledger.accounts();
-            let (debit, credit) = (accounts[r.debit_index as usize].id, accounts[r.credit_index as usize].id);
-            expected.push((stamped.timestamp as i64, t.id.to_string(), debit.to_string(), credit.to_string(), u128::from(r.amount)));
-        }
+        // The transfers row of the batch must be exactly what the replay produces: every
+        // column of every transfer.
+        let resolved = resolutions(&ledger, &batch.commands, &results);
+        let expected = transfers_json(batch.accounting_date, &batch.commands, &results, &resolved);
         if !expected.is_empty() {
-            let found = match rows.next()? {
-                Some(row) if row.get::<_, u64>(0)? == batch.seq => {
-                    let json: String = row.get(1)?;
-                    let mut found = Vec::with_capacity(expected.len());
-                    let mut unpacked = unpack.query([json])?;
-                    while let Some(t) = unpacked.next()? {
-                        found.push((t.get(0)?, t.get(1)?, t.get(2)?, t.get(3)?, read_amount(t.get_ref(4)?)?));
-                    }
-                    found
+            let stored: String = match rows.next()? {
+                Some(row) if row.get::<_, u64>(0)? == batch.seq => row.get(1)?,
+                _ => {
+                    return Err(corrupt(format!(
+                        "the transfers of batch {} are missing from the transfers table",
+                        batch.seq
+                    )))
                 }
-                _ => return Err(corrupt(format!("the transfers of batch {} are missing from the transfers table", batch.seq))),
             };
-            if let Some(k) = (0..expected.len().max(found.len())).find(|&k| expected.get(k) != found.get(k)) {
-                let id = expected.get(k).map_or("(none)", |e| e.1.as_str());
-                return Err(corrupt(format!(
-                    "transfers table differs from the journal at batch {}, transfer {id}: found {:?}",
-                    batch.seq,
-                    found.get(k)
-                )));
+            if stored != expected {
+                return Err(corrupt(first_difference(&mut unpack, batch.seq, &stored, &expected)?));
             }
-            report.transfers += expected.len() as u64;
+            report.transfers += unpack.query([&expected])?.mapped(|_| Ok(())).count() as u64;
         }
         report.batches += 1;
         report.commands += batch.commands.len() as u64;
@@ -121,9 +112,9 @@ pub fn verify(dir: &Path) -> Result<VerifyReport, JournalError> {
         Ok(())
     })?;
     if let Some(row) = rows.next()? {
-        let id: String = row.get(1)?;
+        let batch: u64 = row.get(0)?;
         return Err(corrupt(format!(
-            "transfers table has transfer {id}, which the journal never committed"
+            "transfers table has transfers of batch {batch}, which the journal never committed"
         )));
     }
     drop(rows);
@@ -141,9 +132,27 @@ pub fn verify(dir: &Path) -> Result<VerifyReport, JournalError> {
     Ok(report)
 }
 
+/// Names the first transfer whose stored row differs from the replay's.
+fn first_difference(unpack: &mut rusqlite::Statement<'_>, seq: u64, stored: &str, expected: &str) -> Result<String, JournalError> {
+    let mut elements = |json: &str| -> Result<Vec<(String, String)>, JournalError> {
+        let rows = unpack.query_map([json], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    };
+    let (stored, expected) = (elements(stored).unwrap_or_default(), elements(expected)?);
+    let k = (0..stored.len().max(expected.len())).find(|&k| stored.get(k) != expected.get(k)).unwrap_or(0);
+    Ok(match (stored.get(k), expected.get(k)) {
+        (Some(found), Some(wanted)) => format!("transfers table, batch {seq}: transfer {} is {} but the journal says {}", wanted.0, found.1, wanted.1),
+        (None, Some(wanted)) => format!("transfers table, batch {seq}: transfer {} is missing", wanted.0),
+        (Some(found), None) => format!("transfers table, batch {seq}: transfer {} was never committed", found.0),
+        (None, None) => format!("transfers table, batch {seq}: the row is not the JSON the journal gives"),
+    })
+}
+
 fn check_accounts(conn: &rusqlite::Connection, ledger: &Ledger) -> Result<(), JournalError> {
     let mut stmt = conn.prepare(
-        "SELECT seq, id, status, debits_posted, credits_posted, debits_pending, credits_pending FROM accounts ORDER BY seq",
+        "SELECT seq, id, currency, subject_code, owner, tier, bound_account, flags, status,
+                debits_posted, credits_posted, debits_pending, credits_pending, timestamp
+         FROM accounts ORDER BY seq",
     )?;
     let mut rows = stmt.query([])?;
     let accounts = ledger.accounts();
@@ -151,37 +160,29 @@ fn check_accounts(conn: &rusqlite::Connection, ledger: &Ledger) -> Result<(), Jo
     while let Some(row) = rows.next()? {
         let seq: i64 = row.get(0)?;
         let id: String = row.get(1)?;
-        let Some(account) = usize::try_from(seq - 1).ok().and_then(|i| accounts.get(i)) else {
-            return Err(corrupt(format!(
-                "accounts table has account {id}, which the journal never opened"
-            )));
+        let Some(a) = usize::try_from(seq - 1).ok().and_then(|i| accounts.get(i)) else {
+            return Err(corrupt(format!("accounts table has account {id}, which the journal never opened")));
         };
         let found = (
-            id,
-            row.get::<_, String>(2)?,
-            read_amount(row.get_ref(3)?)?,
-            read_amount(row.get_ref(4)?)?,
-            read_amount(row.get_ref(5)?)?,
-            read_amount(row.get_ref(6)?)?,
+            (id, row.get::<_, String>(2)?, row.get::<_, String>(3)?, row.get::<_, i64>(4)?, row.get::<_, String>(5)?),
+            (row.get::<_, Option<String>>(6)?, row.get::<_, i64>(7)?, row.get::<_, String>(8)?, row.get::<_, i64>(13)?),
+            (read_amount(row.get_ref(9)?)?, read_amount(row.get_ref(10)?)?, read_amount(row.get_ref(11)?)?, read_amount(row.get_ref(12)?)?),
         );
         let expected = (
-            account.id.to_string(),
-            account.status.as_str().to_owned(),
-            account.debits_posted,
-            account.credits_posted,
-            account.debits_pending,
-            account.credits_pending,
+            (a.id.to_string(), a.currency.as_str().to_owned(), a.subject.as_str().to_owned(), a.owner as i64, a.tier.as_str().to_owned()),
+            ((a.bound_account != 0).then(|| a.bound_account.to_string()), i64::from(a.flags.0), a.status.as_str().to_owned(), a.timestamp as i64),
+            (a.debits_posted, a.credits_posted, a.debits_pending, a.credits_pending),
         );
         if found != expected {
-            return Err(corrupt(format!("accounts table row for account {} differs from the replay: {found:?}, expected {expected:?}", account.id)));
+            return Err(corrupt(format!(
+                "accounts table row for account {} differs from the replay: {found:?}, expected {expected:?}",
+                a.id
+            )));
         }
         count += 1;
     }
     if count != accounts.len() {
-        return Err(corrupt(format!(
-            "accounts table has {count} accounts, the journal opened {}",
-            accounts.len()
-        )));
+        return Err(corrupt(format!("accounts table has {count} accounts, the journal opened {}", accounts.len())));
     }
     Ok(())
 }

@@ -8,6 +8,9 @@ use std::fmt;
 pub struct AccountingDate(pub i32);
 
 impl AccountingDate {
+    /// The last date the books accept: 9999-12-31, so that every date has four year digits.
+    pub const MAX: AccountingDate = AccountingDate(2_932_896);
+
     /// The date of `year-month-day` in the proleptic Gregorian calendar, if it exists.
     pub fn from_ymd(year: i32, month: u32, day: u32) -> Option<AccountingDate> {
         if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
@@ -94,6 +97,12 @@ mod tests {
             let (y, m, d) = date.ymd();
             assert_eq!(AccountingDate::from_ymd(y, m, d), Some(date));
         }
+    }
+
+    #[test]
+    fn max_is_the_last_day_of_9999() {
+        assert_eq!(AccountingDate::MAX.to_string(), "9999-12-31");
+        assert_eq!(AccountingDate::parse("9999-12-31"), Some(AccountingDate::MAX));
     }
 
     #[test]

@@ -304,6 +304,9 @@ impl Ledger {
         if date <= self.accounting_date {
             return ResultCode::AccountingDateMustAdvance;
         }
+        if date > AccountingDate::MAX {
+            return ResultCode::AccountingDateOutOfRange;
+        }
         self.accounting_date = date;
         ResultCode::Ok
     }
@@ -372,8 +375,8 @@ impl Ledger {
             }
             if outflow > 0 {
                 debit.tier_usage = debit.tier_usage.on(today);
-                debit.tier_usage.outflow_day_fen += outflow;
-                debit.tier_usage.outflow_year_fen += outflow;
+                debit.tier_usage.outflow_day_fen = debit.tier_usage.outflow_day_fen.saturating_add(outflow);
+                debit.tier_usage.outflow_year_fen = debit.tier_usage.outflow_year_fen.saturating_add(outflow);
             }
         }
         {
@@ -385,8 +388,8 @@ impl Ledger {
             }
             if inflow > 0 {
                 credit.tier_usage = credit.tier_usage.on(today);
-                credit.tier_usage.inflow_day_fen += inflow;
-                credit.tier_usage.inflow_year_fen += inflow;
+                credit.tier_usage.inflow_day_fen = credit.tier_usage.inflow_day_fen.saturating_add(inflow);
+                credit.tier_usage.inflow_year_fen = credit.tier_usage.inflow_year_fen.saturating_add(inflow);
             }
         }
         if pending {

@@ -10,7 +10,7 @@
 //! - every transfer has a debit account, a credit account and a positive integer amount in
 //!   minor units, and both accounts share its currency;
 //! - Σ debits_posted = Σ credits_posted and Σ debits_pending = Σ credits_pending over all
-//!   accounts, after every command (asserted in debug builds, property-tested always);
+//!   accounts, after every command (asserted in release builds too, and property-tested);
 //! - a command that would break a constraint gets a precise [`ResultCode`] and changes nothing.
 
 mod account;

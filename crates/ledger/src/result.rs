@@ -116,6 +116,7 @@ result_codes! {
 
     // The accounting date.
     AccountingDateMustAdvance = 100 => "accounting_date_must_advance",
+    AccountingDateOutOfRange = 101 => "accounting_date_out_of_range",
 }
 
 impl ResultCode {
