@@ -143,9 +143,10 @@ fn commit_group(
     metrics
         .commit_us
         .record_us(started.elapsed().as_micros() as u64);
-    metrics
-        .accounts_write_us
-        .store(journal.accounts_write_took().as_micros() as u64, Ordering::Relaxed);
+    metrics.accounts_write_us.store(
+        journal.accounts_write_took().as_micros() as u64,
+        Ordering::Relaxed,
+    );
     metrics.commits.fetch_add(1, Ordering::Relaxed);
     for (batch, waiters) in batches.iter().zip(waiters) {
         for waiter in waiters {

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use suanpan_journal::{
-    resolutions, AccountBalances, AccountChanges, AppliedBatch, CommitBatch, Recovered, SnapshotInfo,
+    resolutions, AccountBalances, AccountChanges, AppliedBatch, CommitBatch, Recovered,
+    SnapshotInfo,
 };
 use suanpan_ledger::{Command, Ledger, Stamped};
 

@@ -1,9 +1,9 @@
 //! The journal's record of one batch: its commands (with their timestamps) and results as
 //! bytes, and the hash that chains it to the batch before.
 //!
-//! The encoding is the journal's own, versioned by the schema: fixed-width little-endian
-//! fields, one tag byte per command. It is what the hash covers, so it must never change for
-//! batches already written.
+//! The encoding is the journal's own, versioned by the schema: segment lengths, then per
+//! command a timestamp step and a tag byte, numbers as LEB128 varints. It is what the hash
+//! covers, so it must never change for batches already written.
 
 use sha2::{Digest, Sha256};
 use suanpan_ledger::{

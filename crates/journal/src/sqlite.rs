@@ -185,8 +185,14 @@ impl Journal {
             None => {
                 // One transaction: a crash in between must not leave a file that never opens.
                 conn.execute_batch("BEGIN")?;
-                conn.execute("INSERT INTO meta VALUES ('schema_version', ?1)", [SCHEMA_VERSION])?;
-                conn.execute("INSERT INTO meta VALUES ('tier_limits', ?1)", [limits_to_text(&limits)])?;
+                conn.execute(
+                    "INSERT INTO meta VALUES ('schema_version', ?1)",
+                    [SCHEMA_VERSION],
+                )?;
+                conn.execute(
+                    "INSERT INTO meta VALUES ('tier_limits', ?1)",
+                    [limits_to_text(&limits)],
+                )?;
                 conn.execute_batch("COMMIT")?;
             }
             Some(v) if v > SCHEMA_VERSION => return Err(JournalError::NewerSchema(v)),
@@ -287,8 +293,16 @@ impl Journal {
         if self.accounts_seq != self.seq {
             // A crash left the accounts table behind the journal: rewrite it whole, so that
             // from here on the engine may send balances of any account it knows.
-            let opened = ledger.accounts().iter().enumerate().map(|(i, a)| (i as u32, *a)).collect();
-            self.write_accounts(&AccountChanges { opened, changed: Vec::new() })?;
+            let opened = ledger
+                .accounts()
+                .iter()
+                .enumerate()
+                .map(|(i, a)| (i as u32, *a))
+                .collect();
+            self.write_accounts(&AccountChanges {
+                opened,
+                changed: Vec::new(),
+            })?;
         }
         Ok(Recovered {
             ledger,

@@ -95,7 +95,12 @@ pub fn verify(dir: &Path) -> Result<VerifyReport, JournalError> {
                 }
             };
             if stored != expected {
-                return Err(corrupt(first_difference(&mut unpack, batch.seq, &stored, &expected)?));
+                return Err(corrupt(first_difference(
+                    &mut unpack,
+                    batch.seq,
+                    &stored,
+                    &expected,
+                )?));
             }
             report.transfers += unpack.query([&expected])?.mapped(|_| Ok(())).count() as u64;
         }
@@ -106,7 +111,9 @@ pub fn verify(dir: &Path) -> Result<VerifyReport, JournalError> {
         }
         if let Some((seq, expected)) = &snapshot {
             if *seq == batch.seq && ledger.state_hash().as_slice() != expected.as_slice() {
-                return Err(corrupt(format!("snapshot after batch {seq} differs from the replay of the journal")));
+                return Err(corrupt(format!(
+                    "snapshot after batch {seq} differs from the replay of the journal"
+                )));
             }
         }
         Ok(())
@@ -133,18 +140,38 @@ pub fn verify(dir: &Path) -> Result<VerifyReport, JournalError> {
 }
 
 /// Names the first transfer whose stored row differs from the replay's.
-fn first_difference(unpack: &mut rusqlite::Statement<'_>, seq: u64, stored: &str, expected: &str) -> Result<String, JournalError> {
+fn first_difference(
+    unpack: &mut rusqlite::Statement<'_>,
+    seq: u64,
+    stored: &str,
+    expected: &str,
+) -> Result<String, JournalError> {
     let mut elements = |json: &str| -> Result<Vec<(String, String)>, JournalError> {
-        let rows = unpack.query_map([json], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let rows = unpack.query_map([json], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?;
         Ok(rows.collect::<Result<_, _>>()?)
     };
     let (stored, expected) = (elements(stored).unwrap_or_default(), elements(expected)?);
-    let k = (0..stored.len().max(expected.len())).find(|&k| stored.get(k) != expected.get(k)).unwrap_or(0);
+    let k = (0..stored.len().max(expected.len()))
+        .find(|&k| stored.get(k) != expected.get(k))
+        .unwrap_or(0);
     Ok(match (stored.get(k), expected.get(k)) {
-        (Some(found), Some(wanted)) => format!("transfers table, batch {seq}: transfer {} is {} but the journal says {}", wanted.0, found.1, wanted.1),
-        (None, Some(wanted)) => format!("transfers table, batch {seq}: transfer {} is missing", wanted.0),
-        (Some(found), None) => format!("transfers table, batch {seq}: transfer {} was never committed", found.0),
-        (None, None) => format!("transfers table, batch {seq}: the row is not the JSON the journal gives"),
+        (Some(found), Some(wanted)) => format!(
+            "transfers table, batch {seq}: transfer {} is {} but the journal says {}",
+            wanted.0, found.1, wanted.1
+        ),
+        (None, Some(wanted)) => format!(
+            "transfers table, batch {seq}: transfer {} is missing",
+            wanted.0
+        ),
+        (Some(found), None) => format!(
+            "transfers table, batch {seq}: transfer {} was never committed",
+            found.0
+        ),
+        (None, None) => {
+            format!("transfers table, batch {seq}: the row is not the JSON the journal gives")
+        }
     })
 }
 
@@ -161,17 +188,51 @@ fn check_accounts(conn: &rusqlite::Connection, ledger: &Ledger) -> Result<(), Jo
         let seq: i64 = row.get(0)?;
         let id: String = row.get(1)?;
         let Some(a) = usize::try_from(seq - 1).ok().and_then(|i| accounts.get(i)) else {
-            return Err(corrupt(format!("accounts table has account {id}, which the journal never opened")));
+            return Err(corrupt(format!(
+                "accounts table has account {id}, which the journal never opened"
+            )));
         };
         let found = (
-            (id, row.get::<_, String>(2)?, row.get::<_, String>(3)?, row.get::<_, i64>(4)?, row.get::<_, String>(5)?),
-            (row.get::<_, Option<String>>(6)?, row.get::<_, i64>(7)?, row.get::<_, String>(8)?, row.get::<_, i64>(13)?),
-            (read_amount(row.get_ref(9)?)?, read_amount(row.get_ref(10)?)?, read_amount(row.get_ref(11)?)?, read_amount(row.get_ref(12)?)?),
+            (
+                id,
+                row.get::<_, String>(2)?,
+                row.get::<_, String>(3)?,
+                row.get::<_, i64>(4)?,
+                row.get::<_, String>(5)?,
+            ),
+            (
+                row.get::<_, Option<String>>(6)?,
+                row.get::<_, i64>(7)?,
+                row.get::<_, String>(8)?,
+                row.get::<_, i64>(13)?,
+            ),
+            (
+                read_amount(row.get_ref(9)?)?,
+                read_amount(row.get_ref(10)?)?,
+                read_amount(row.get_ref(11)?)?,
+                read_amount(row.get_ref(12)?)?,
+            ),
         );
         let expected = (
-            (a.id.to_string(), a.currency.as_str().to_owned(), a.subject.as_str().to_owned(), a.owner as i64, a.tier.as_str().to_owned()),
-            ((a.bound_account != 0).then(|| a.bound_account.to_string()), i64::from(a.flags.0), a.status.as_str().to_owned(), a.timestamp as i64),
-            (a.debits_posted, a.credits_posted, a.debits_pending, a.credits_pending),
+            (
+                a.id.to_string(),
+                a.currency.as_str().to_owned(),
+                a.subject.as_str().to_owned(),
+                a.owner as i64,
+                a.tier.as_str().to_owned(),
+            ),
+            (
+                (a.bound_account != 0).then(|| a.bound_account.to_string()),
+                i64::from(a.flags.0),
+                a.status.as_str().to_owned(),
+                a.timestamp as i64,
+            ),
+            (
+                a.debits_posted,
+                a.credits_posted,
+                a.debits_pending,
+                a.credits_pending,
+            ),
         );
         if found != expected {
             return Err(corrupt(format!(
@@ -182,7 +243,10 @@ fn check_accounts(conn: &rusqlite::Connection, ledger: &Ledger) -> Result<(), Jo
         count += 1;
     }
     if count != accounts.len() {
-        return Err(corrupt(format!("accounts table has {count} accounts, the journal opened {}", accounts.len())));
+        return Err(corrupt(format!(
+            "accounts table has {count} accounts, the journal opened {}",
+            accounts.len()
+        )));
     }
     Ok(())
 }

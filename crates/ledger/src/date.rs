@@ -102,7 +102,10 @@ mod tests {
     #[test]
     fn max_is_the_last_day_of_9999() {
         assert_eq!(AccountingDate::MAX.to_string(), "9999-12-31");
-        assert_eq!(AccountingDate::parse("9999-12-31"), Some(AccountingDate::MAX));
+        assert_eq!(
+            AccountingDate::parse("9999-12-31"),
+            Some(AccountingDate::MAX)
+        );
     }
 
     #[test]

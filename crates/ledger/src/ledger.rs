@@ -375,8 +375,10 @@ impl Ledger {
             }
             if outflow > 0 {
                 debit.tier_usage = debit.tier_usage.on(today);
-                debit.tier_usage.outflow_day_fen = debit.tier_usage.outflow_day_fen.saturating_add(outflow);
-                debit.tier_usage.outflow_year_fen = debit.tier_usage.outflow_year_fen.saturating_add(outflow);
+                debit.tier_usage.outflow_day_fen =
+                    debit.tier_usage.outflow_day_fen.saturating_add(outflow);
+                debit.tier_usage.outflow_year_fen =
+                    debit.tier_usage.outflow_year_fen.saturating_add(outflow);
             }
         }
         {
@@ -388,8 +390,10 @@ impl Ledger {
             }
             if inflow > 0 {
                 credit.tier_usage = credit.tier_usage.on(today);
-                credit.tier_usage.inflow_day_fen = credit.tier_usage.inflow_day_fen.saturating_add(inflow);
-                credit.tier_usage.inflow_year_fen = credit.tier_usage.inflow_year_fen.saturating_add(inflow);
+                credit.tier_usage.inflow_day_fen =
+                    credit.tier_usage.inflow_day_fen.saturating_add(inflow);
+                credit.tier_usage.inflow_year_fen =
+                    credit.tier_usage.inflow_year_fen.saturating_add(inflow);
             }
         }
         if pending {

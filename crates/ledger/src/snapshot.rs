@@ -96,14 +96,15 @@ impl Ledger {
         let mut ledger = Ledger::new(TierLimits::from_array(limits));
         ledger.accounting_date = AccountingDate(read_i32(input)?);
         let count = read_len(input, "accounts")?;
-        ledger.accounts.reserve_exact(count);
+        // Reserve no more than a corrupt count could make us regret; the vectors grow as read.
+        ledger.accounts.reserve_exact(count.min(1 << 20));
         let mut buf = [0u8; ACCOUNT_BYTES];
         for _ in 0..count {
             input.read_exact(&mut buf)?;
             ledger.accounts.push(decode_account(&buf)?);
         }
         let count = read_len(input, "transfers")?;
-        ledger.transfers.reserve_exact(count);
+        ledger.transfers.reserve_exact(count.min(1 << 20));
         let mut buf = [0u8; TRANSFER_BYTES];
         for _ in 0..count {
             input.read_exact(&mut buf)?;
