@@ -2,11 +2,12 @@
 //! the history says. Checks the hash chain, replays the whole journal from the beginning
 //! through the ledger, compares the replay with the newest snapshot and with the query tables.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use rusqlite::types::ValueRef;
 use rusqlite::OptionalExtension;
-use suanpan_ledger::{hex, Ledger};
+use suanpan_ledger::{hex, Command, Ledger, ResultCode};
 
 use crate::rows::{resolutions, transfers_json};
 use crate::sqlite::{
@@ -61,6 +62,8 @@ pub fn verify(dir: &Path) -> Result<VerifyReport, JournalError> {
     let mut rows = batch_rows.query([])?;
     let mut unpack = conn.prepare("SELECT value ->> 1, value FROM json_each(?1) ORDER BY key")?;
     let mut results = Vec::new();
+    // Post or void transfer of each pending transfer, as the replay commits them.
+    let mut resolved_by: HashMap<u128, u128> = HashMap::new();
     // The accounts table is current to `accounts_seq`: compare it when the replay gets there.
     let accounts_at = accounts_seq(&journal)?;
     if accounts_at == 0 {
@@ -83,6 +86,13 @@ pub fn verify(dir: &Path) -> Result<VerifyReport, JournalError> {
         // The transfers row of the batch must be exactly what the replay produces: every
         // column of every transfer.
         let resolved = resolutions(&ledger, &batch.commands, &results);
+        for (stamped, result) in batch.commands.iter().zip(&results) {
+            if let (Command::CreateTransfer(t), ResultCode::Ok) = (&stamped.command, result) {
+                if t.flags.resolves_pending() {
+                    resolved_by.insert(t.pending_id, t.id);
+                }
+            }
+        }
         let expected = transfers_json(batch.accounting_date, &batch.commands, &results, &resolved);
         if !expected.is_empty() {
             let stored: String = match rows.next()? {
@@ -131,7 +141,7 @@ pub fn verify(dir: &Path) -> Result<VerifyReport, JournalError> {
             report.batches
         )));
     }
-    check_pending(conn, &ledger)?;
+    check_pending(conn, &ledger, &resolved_by)?;
     conn.execute_batch("COMMIT")?;
     report.accounts = ledger.accounts().len() as u64;
     report.snapshot_seq = snapshot.map_or(0, |(seq, _)| seq);
@@ -251,22 +261,42 @@ fn check_accounts(conn: &rusqlite::Connection, ledger: &Ledger) -> Result<(), Jo
     Ok(())
 }
 
-fn check_pending(conn: &rusqlite::Connection, ledger: &Ledger) -> Result<(), JournalError> {
-    let mut stmt = conn.prepare("SELECT id, status FROM pending_transfers")?;
+fn check_pending(
+    conn: &rusqlite::Connection,
+    ledger: &Ledger,
+    resolved_by: &HashMap<u128, u128>,
+) -> Result<(), JournalError> {
+    let mut stmt =
+        conn.prepare("SELECT id, status, expires_at, resolved_by FROM pending_transfers")?;
     let mut rows = stmt.query([])?;
     let mut count = 0;
     while let Some(row) = rows.next()? {
-        let id: String = row.get(0)?;
-        let status: String = row.get(1)?;
-        let expected = id
+        let id_text: String = row.get(0)?;
+        let Some(id) = id_text
             .parse::<u128>()
             .ok()
-            .and_then(|id| ledger.pending_status(id))
-            .map(pending_status_name);
-        if expected != Some(status.as_str()) {
+            .filter(|&id| ledger.pending_status(id).is_some())
+        else {
             return Err(corrupt(format!(
-                "pending_transfers says {id} is {status}, the replay says {}",
-                expected.unwrap_or("not pending")
+                "pending_transfers has {id_text}, which the journal never made pending"
+            )));
+        };
+        let found = (
+            row.get::<_, String>(1)?,
+            row.get::<_, Option<i64>>(2)?,
+            row.get::<_, Option<String>>(3)?,
+        );
+        let expected = (
+            ledger
+                .pending_status(id)
+                .map_or("", pending_status_name)
+                .to_owned(),
+            ledger.pending_expires_at(id).map(|at| at as i64),
+            resolved_by.get(&id).map(|r| r.to_string()),
+        );
+        if found != expected {
+            return Err(corrupt(format!(
+                "pending_transfers row for {id} differs from the replay: {found:?}, expected {expected:?}"
             )));
         }
         count += 1;

@@ -760,6 +760,14 @@ impl Ledger {
         self.pendings.get(&index).map(|p| p.status)
     }
 
+    /// When a pending transfer expires (engine time, ns); `None` if it never does or `id` is
+    /// not a pending transfer.
+    pub fn pending_expires_at(&self, id: u128) -> Option<u64> {
+        let index = self.transfer_index_of(id)?;
+        let pending = self.pendings.get(&index)?;
+        (pending.expires_at != u64::MAX).then_some(pending.expires_at)
+    }
+
     /// Transfers that were ever pending, in any status.
     pub fn pending_count(&self) -> usize {
         self.pendings.len()
