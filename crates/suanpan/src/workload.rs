@@ -9,6 +9,7 @@ pub const FUNDING_FEN: u64 = 1_000_000;
 pub const FUNDING_ACCOUNT: u128 = u64::MAX as u128;
 
 /// xorshift64*: fast, deterministic, good enough to pick account pairs.
+#[derive(Clone)]
 pub struct Rng(u64);
 
 impl Rng {

@@ -233,14 +233,18 @@ fn submit(engine: &Engine, o: &Options, s: u64, quota: u64) -> Result<Submitted,
     while sent < quota || !in_flight.is_empty() {
         if sent < quota && in_flight.len() < 2 {
             let n = (quota - sent).min(o.request_size);
-            let commands: Vec<Command> = (sent..sent + n)
-                .map(|i| random_transfer(&mut rng, transfer_id(s, i), o.accounts))
-                .collect();
+            // The submitters share the cores with the engine: no copy of the request is kept
+            // for a retry; on overload the same transfers are generated again from the seed.
+            let before = rng.clone();
             let ticket = loop {
-                match engine.submit(commands.clone()) {
+                let commands: Vec<Command> = (sent..sent + n)
+                    .map(|i| random_transfer(&mut rng, transfer_id(s, i), o.accounts))
+                    .collect();
+                match engine.submit(commands) {
                     Ok(ticket) => break ticket,
                     Err(EngineError::Overloaded) => {
                         out.overloaded += 1;
+                        rng = before.clone();
                         std::thread::sleep(Duration::from_micros(200));
                     }
                     Err(e) => return Err(e.to_string()),
