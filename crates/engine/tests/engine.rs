@@ -321,3 +321,19 @@ proptest! {
         prop_assert_eq!(report.state_hash, hex(&recovered_hash(&dir)));
     }
 }
+
+#[test]
+fn a_second_engine_on_the_same_data_directory_is_refused() {
+    let dir = TempDir::new("second-writer");
+    let first = Engine::start(config(&dir)).unwrap_or_else(|e| panic!("{e}"));
+    let second = Engine::start(config(&dir));
+    let refused = second.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        refused.contains("in use by another Suanpan process"),
+        "{refused}"
+    );
+    first.shutdown().unwrap_or_else(|e| panic!("{e}"));
+    drop(first);
+    // Once the first has stopped, the directory is free again.
+    assert!(Engine::start(config(&dir)).is_ok());
+}

@@ -144,6 +144,8 @@ pub struct Recovered {
 }
 
 pub struct Journal {
+    /// Held while the journal is open for writing: one writer per data directory, ever.
+    _lock: Option<std::fs::File>,
     conn: Connection,
     path: PathBuf,
     limits: TierLimits,
@@ -153,6 +155,27 @@ pub struct Journal {
     accounts_seq: u64,
     /// How long the last write of the accounts table took.
     accounts_write_took: Duration,
+}
+
+pub const LOCK_FILE: &str = "suanpan.lock";
+
+/// Takes the data directory's lock, so that a second process cannot become a second writer.
+/// The operating system releases it when the process ends, however it ends.
+fn lock_data_dir(dir: &Path) -> Result<std::fs::File, JournalError> {
+    let path = dir.join(LOCK_FILE);
+    let file = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| JournalError::Io(format!("cannot open {}: {e}", path.display())))?;
+    file.try_lock().map_err(|_| {
+        JournalError::Io(format!(
+            "{} is in use by another Suanpan process (it holds {LOCK_FILE})",
+            dir.display()
+        ))
+    })?;
+    Ok(file)
 }
 
 pub fn db_path(dir: &Path) -> PathBuf {
@@ -165,6 +188,7 @@ impl Journal {
     pub fn open(dir: &Path, limits: TierLimits) -> Result<Journal, JournalError> {
         std::fs::create_dir_all(dir)
             .map_err(|e| JournalError::Io(format!("cannot create {}: {e}", dir.display())))?;
+        let lock = lock_data_dir(dir)?;
         let path = db_path(dir);
         let conn = Connection::open(&path)?;
         conn.pragma_update(None, "page_size", 16_384)?;
@@ -212,6 +236,7 @@ impl Journal {
         };
         let accounts_seq = read_accounts_seq(&conn)?;
         Ok(Journal {
+            _lock: Some(lock),
             conn,
             path,
             limits,
@@ -530,6 +555,7 @@ pub fn open_read_only(dir: &Path) -> Result<Journal, JournalError> {
     }
     let limits = read_limits(&conn)?;
     Ok(Journal {
+        _lock: None,
         conn,
         path,
         limits,
