@@ -360,50 +360,48 @@ impl Ledger {
         }
 
         // Every check passed: from here on the transfer happens.
-        self.book_transfer(t, dr, cr, (outflow, inflow), now);
-        ResultCode::Ok
-    }
-
-    /// Books a checked transfer: posted or held, tier usage charged, recorded.
-    fn book_transfer(
-        &mut self,
-        t: &Transfer,
-        dr: u32,
-        cr: u32,
-        (outflow, inflow): (u64, u64),
-        now: u64,
-    ) {
         let amount = u128::from(t.amount);
         let today = self.accounting_date;
-        let pending = t.flags.pending();
         self.save_account(dr);
         self.save_account(cr);
         self.save_totals();
-        let debit = &mut self.accounts[dr as usize];
-        *if pending {
-            &mut debit.debits_pending
-        } else {
-            &mut debit.debits_posted
-        } += amount;
-        if outflow > 0 {
-            debit.tier_usage.charge(today, outflow, 0);
+        let pending = t.flags.pending();
+        {
+            let debit = &mut self.accounts[dr as usize];
+            if pending {
+                debit.debits_pending += amount;
+            } else {
+                debit.debits_posted += amount;
+            }
+            if outflow > 0 {
+                debit.tier_usage = debit.tier_usage.on(today);
+                debit.tier_usage.outflow_day_fen =
+                    debit.tier_usage.outflow_day_fen.saturating_add(outflow);
+                debit.tier_usage.outflow_year_fen =
+                    debit.tier_usage.outflow_year_fen.saturating_add(outflow);
+            }
         }
-        let credit = &mut self.accounts[cr as usize];
-        *if pending {
-            &mut credit.credits_pending
-        } else {
-            &mut credit.credits_posted
-        } += amount;
-        if inflow > 0 {
-            credit.tier_usage.charge(today, 0, inflow);
+        {
+            let credit = &mut self.accounts[cr as usize];
+            if pending {
+                credit.credits_pending += amount;
+            } else {
+                credit.credits_posted += amount;
+            }
+            if inflow > 0 {
+                credit.tier_usage = credit.tier_usage.on(today);
+                credit.tier_usage.inflow_day_fen =
+                    credit.tier_usage.inflow_day_fen.saturating_add(inflow);
+                credit.tier_usage.inflow_year_fen =
+                    credit.tier_usage.inflow_year_fen.saturating_add(inflow);
+            }
         }
-        let totals = &mut self.totals;
         if pending {
-            totals.debits_pending += amount;
-            totals.credits_pending += amount;
+            self.totals.debits_pending += amount;
+            self.totals.credits_pending += amount;
         } else {
-            totals.debits_posted += amount;
-            totals.credits_posted += amount;
+            self.totals.debits_posted += amount;
+            self.totals.credits_posted += amount;
         }
         let index = self.push_transfer(t, t.amount, dr, cr);
         if pending {
@@ -411,18 +409,19 @@ impl Ledger {
                 0 => u64::MAX,
                 ms => now.saturating_add(ms.saturating_mul(1_000_000)),
             };
-            let status = PendingStatus::Pending;
-            let (timeout_ms, charged_on) = (t.timeout_ms, today);
-            let pending = Pending {
-                timeout_ms,
-                expires_at,
-                status,
-                charged_on,
-                outflow_charged: outflow,
-                inflow_charged: inflow,
-            };
-            self.insert_pending(index, pending);
+            self.insert_pending(
+                index,
+                Pending {
+                    timeout_ms: t.timeout_ms,
+                    expires_at,
+                    status: PendingStatus::Pending,
+                    charged_on: today,
+                    outflow_charged: outflow,
+                    inflow_charged: inflow,
+                },
+            );
         }
+        ResultCode::Ok
     }
 
     /// Post (in full or in part) or void a pending transfer.

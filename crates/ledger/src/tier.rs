@@ -87,16 +87,6 @@ impl TierUsage {
         }
     }
 
-    /// Charges `outflow` and `inflow` to `today` (and its year), starting afresh if the usage
-    /// belonged to an earlier day. Saturates: a limit of `u64::MAX` means no limit.
-    pub(crate) fn charge(&mut self, today: AccountingDate, outflow: u64, inflow: u64) {
-        *self = self.on(today);
-        self.outflow_day_fen = self.outflow_day_fen.saturating_add(outflow);
-        self.outflow_year_fen = self.outflow_year_fen.saturating_add(outflow);
-        self.inflow_day_fen = self.inflow_day_fen.saturating_add(inflow);
-        self.inflow_year_fen = self.inflow_year_fen.saturating_add(inflow);
-    }
-
     /// Gives back usage charged on `charged_on` (a voided, expired or partly posted pending
     /// transfer). Usage of a day or year already past stays as it was: that period is closed.
     pub(crate) fn release(&mut self, charged_on: AccountingDate, outflow: u64, inflow: u64) {
