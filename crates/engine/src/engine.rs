@@ -83,6 +83,8 @@ impl Shared {
     pub(crate) fn fail(&self, why: String) {
         let mut failure = self.failure.lock().unwrap_or_else(|p| p.into_inner());
         failure.get_or_insert(why);
+        // Refuse new requests at once rather than queue them behind a dead committer.
+        self.stopping.store(true, Ordering::Release);
     }
 
     pub(crate) fn stopped_error(&self) -> EngineError {

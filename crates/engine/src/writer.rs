@@ -26,6 +26,8 @@ const IDLE_WAIT_MAX: Duration = Duration::from_millis(100);
 const ACCOUNTS_WRITE_NOW_MAX: usize = 256;
 const ACCOUNTS_WRITE_INTERVAL: Duration = Duration::from_millis(250);
 const ACCOUNTS_WRITE_SPACING: u32 = 10;
+/// The furthest the engine cuts over by itself when the calendar runs ahead of the books.
+const AUTO_CUTOVER_DAYS_MAX: i32 = 31;
 
 pub(crate) struct Writer {
     ledger: Ledger,
@@ -47,6 +49,8 @@ pub(crate) struct Writer {
     accounts_in_table: usize,
     utc_offset_s: i32,
     auto_cutover: bool,
+    /// Set once the refusal to cut over far ahead has been reported.
+    cutover_refused: bool,
 }
 
 impl Writer {
@@ -56,6 +60,10 @@ impl Writer {
         to_committer: SyncSender<ToCommitter>,
         shared: Arc<Shared>,
     ) -> Writer {
+        let mut recovered = recovered;
+        // Replay marks the accounts it touched as changed, but the accounts table is already
+        // current (recovery rewrites it if a crash left it behind): nothing to send again.
+        recovered.ledger.drain_touched(|_, _| {});
         let size_at_snapshot =
             (recovered.ledger.accounts().len() + recovered.ledger.transfers().len()) as u64;
         Writer {
@@ -77,6 +85,7 @@ impl Writer {
             commands_since_snapshot: recovered.replayed_commands,
             utc_offset_s: config.utc_offset_s,
             auto_cutover: config.auto_cutover,
+            cutover_refused: false,
         }
     }
 }
@@ -198,11 +207,26 @@ impl Writer {
 
     /// Puts a cutover first when the calendar date of the books' zone has passed the
     /// accounting date: the day cutover is a command in the sequence like any other.
-    fn add_cutover(&self, batch: &mut Batch) {
-        let date = today(self.utc_offset_s);
-        if self.auto_cutover && date > self.ledger.accounting_date() {
-            batch.commands.push(stamped(Command::Cutover { date }));
+    ///
+    /// One day at a time, so that every date gets closed; and never more than
+    /// [`AUTO_CUTOVER_DAYS_MAX`] ahead of the books: a cutover cannot be undone, so a wall clock
+    /// that jumps years ahead must not drag the books with it. Beyond that, an operator cuts
+    /// over by command.
+    fn add_cutover(&mut self, batch: &mut Batch) {
+        let (calendar, books) = (today(self.utc_offset_s), self.ledger.accounting_date());
+        if !self.auto_cutover || calendar <= books {
+            return;
         }
+        if calendar.0 - books.0 > AUTO_CUTOVER_DAYS_MAX {
+            if !self.cutover_refused {
+                eprintln!("suanpan: the calendar ({calendar}) is more than {AUTO_CUTOVER_DAYS_MAX} days past the books ({books}); not cutting over by itself");
+                self.cutover_refused = true;
+            }
+            return;
+        }
+        batch
+            .commands
+            .push(stamped(Command::Cutover { date: books.next() }));
     }
 
     /// Puts an expiry command first for every pending transfer whose deadline has passed.

@@ -135,6 +135,14 @@ pub fn verify(dir: &Path) -> Result<VerifyReport, JournalError> {
         )));
     }
     drop(rows);
+    if let Some((seq, _)) = &snapshot {
+        if *seq > report.batches {
+            return Err(corrupt(format!(
+                "the newest snapshot is after batch {seq}, the journal ends at {}",
+                report.batches
+            )));
+        }
+    }
     if accounts_at > report.batches {
         return Err(corrupt(format!(
             "the accounts table claims batch {accounts_at}, the journal ends at {}",

@@ -117,7 +117,7 @@ impl Ledger {
         }
         let transfers = ledger.transfers.len() as u32;
         let count = read_len(input, "pending transfers")?;
-        let mut pendings = HashMap::with_capacity(count);
+        let mut pendings = HashMap::with_capacity(count.min(1 << 20));
         let mut buf = [0u8; PENDING_BYTES];
         for _ in 0..count {
             input.read_exact(&mut buf)?;
