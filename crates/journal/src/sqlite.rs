@@ -197,14 +197,26 @@ impl Journal {
         // The checkpoint thread does the routine work; this is the safety valve (1 GiB).
         conn.pragma_update(None, "wal_autocheckpoint", 65_536)?;
         conn.pragma_update(None, "cache_size", -65_536)?;
-        conn.execute_batch(CREATE)?;
-        let version: Option<i64> = conn
-            .query_row(
+        // The version first: a file from a newer Suanpan is refused before anything is written.
+        let has_meta: bool = conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta')",
+            [],
+            |r| r.get(0),
+        )?;
+        let version: Option<i64> = if has_meta {
+            conn.query_row(
                 "SELECT value FROM meta WHERE key = 'schema_version'",
                 [],
                 |r| r.get(0),
             )
-            .optional()?;
+            .optional()?
+        } else {
+            None
+        };
+        if let Some(v) = version.filter(|&v| v > SCHEMA_VERSION) {
+            return Err(JournalError::NewerSchema(v));
+        }
+        conn.execute_batch(CREATE)?;
         match version {
             None => {
                 // One transaction: a crash in between must not leave a file that never opens.
