@@ -142,7 +142,7 @@ fn commit_group(
     let metrics = &shared.metrics;
     metrics
         .commit_us
-        .record_us(started.elapsed().as_micros() as u64);
+        .record(started.elapsed().as_micros() as u64);
     metrics.accounts_write_us.store(
         journal.accounts_write_took().as_micros() as u64,
         Ordering::Relaxed,

@@ -2,7 +2,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Log-linear buckets of microseconds: 16 linear steps in each power of two, up to ~1 hour.
+/// Log-linear buckets: 16 linear steps in each power of two. The unit is the caller's (the
+/// engine records microseconds and batch sizes).
 const SUB_BUCKETS: usize = 16;
 const POWERS: usize = 32;
 
@@ -21,17 +22,17 @@ impl Default for Histogram {
 }
 
 impl Histogram {
-    pub fn record_us(&self, us: u64) {
-        self.buckets[bucket_of(us)].fetch_add(1, Ordering::Relaxed);
+    pub fn record(&self, value: u64) {
+        self.buckets[bucket_of(value)].fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn count(&self) -> u64 {
         self.buckets.iter().map(|b| b.load(Ordering::Relaxed)).sum()
     }
 
-    /// The value below which `q` (0..=1) of the samples fall, in microseconds (upper bound
-    /// of its bucket, so at most 1/16 over).
-    pub fn quantile_us(&self, q: f64) -> u64 {
+    /// The value below which `q` (0..=1) of the samples fall (the upper bound of its bucket,
+    /// so at most 1/16 over).
+    pub fn quantile(&self, q: f64) -> u64 {
         let total = self.count();
         if total == 0 {
             return 0;
@@ -91,11 +92,11 @@ mod tests {
     fn quantiles_are_within_a_sixteenth() {
         let h = Histogram::default();
         for us in 1..=10_000 {
-            h.record_us(us);
+            h.record(us);
         }
-        let p99 = h.quantile_us(0.99);
+        let p99 = h.quantile(0.99);
         assert!((9_900..=9_900 + 9_900 / 16 + 1).contains(&p99), "{p99}");
-        assert_eq!(h.quantile_us(0.0001), 1);
+        assert_eq!(h.quantile(0.0001), 1);
         for us in [0, 15, 16, 17, 1_000, 123_456_789] {
             assert!(bucket_upper(bucket_of(us)) >= us);
         }

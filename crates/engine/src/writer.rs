@@ -285,7 +285,7 @@ impl Writer {
         let metrics = &self.shared.metrics;
         metrics.batches.fetch_add(1, Ordering::Relaxed);
         metrics.commands.fetch_add(count, Ordering::Relaxed);
-        metrics.batch_size.record_us(count);
+        metrics.batch_size.record(count);
         let applied = AppliedBatch {
             seq: self.seq,
             segments,

@@ -713,13 +713,13 @@ impl<'t> QueryRows<'t> {
             match &stamped.command {
                 Command::CreateTransfer(t) if t.flags.resolves_pending() => {
                     let status = if t.flags.post_pending() {
-                        "posted"
+                        PendingStatus::Posted
                     } else {
-                        "voided"
+                        PendingStatus::Voided
                     };
                     self.resolve.execute(params![
                         t.pending_id.to_string(),
-                        status,
+                        status.as_str(),
                         t.id.to_string()
                     ])?;
                 }
@@ -796,15 +796,6 @@ pub(crate) fn amount_value(amount: u128) -> Value {
     match i64::try_from(amount) {
         Ok(v) => Value::Integer(v),
         Err(_) => Value::Text(amount.to_string()),
-    }
-}
-
-pub(crate) fn pending_status_name(status: PendingStatus) -> &'static str {
-    match status {
-        PendingStatus::Pending => "pending",
-        PendingStatus::Posted => "posted",
-        PendingStatus::Voided => "voided",
-        PendingStatus::Expired => "expired",
     }
 }
 

@@ -7,12 +7,10 @@ use std::path::Path;
 
 use rusqlite::types::ValueRef;
 use rusqlite::OptionalExtension;
-use suanpan_ledger::{hex, Command, Ledger, ResultCode};
+use suanpan_ledger::{hex, Command, Ledger, PendingStatus, ResultCode};
 
 use crate::rows::{resolutions, transfers_json};
-use crate::sqlite::{
-    accounts_seq, open_read_only, pending_status_name, replay_mismatch, SnapshotReader,
-};
+use crate::sqlite::{accounts_seq, open_read_only, replay_mismatch, SnapshotReader};
 use crate::JournalError;
 
 pub struct VerifyReport {
@@ -297,7 +295,7 @@ fn check_pending(
         let expected = (
             ledger
                 .pending_status(id)
-                .map_or("", pending_status_name)
+                .map_or("", PendingStatus::as_str)
                 .to_owned(),
             ledger.pending_expires_at(id).map(|at| at as i64),
             resolved_by.get(&id).map(|r| r.to_string()),

@@ -170,6 +170,15 @@ pub enum PendingStatus {
 }
 
 impl PendingStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PendingStatus::Pending => "pending",
+            PendingStatus::Posted => "posted",
+            PendingStatus::Voided => "voided",
+            PendingStatus::Expired => "expired",
+        }
+    }
+
     pub fn from_u8(value: u8) -> Option<PendingStatus> {
         match value {
             0 => Some(PendingStatus::Pending),

@@ -153,12 +153,12 @@ fn run(o: &Options, dir: &std::path::Path) -> Result<String, String> {
     let request_latency = Histogram::default();
     for s in &submitted {
         for &us in &s.latencies_us {
-            request_latency.record_us(us);
+            request_latency.record(us);
         }
     }
     let (checked, mismatches) = check_idempotency(&engine, o, &submitted)?;
-    let p50_commit_ms = metrics.commit_us.quantile_us(0.50) as f64 / 1000.0;
-    let p99_commit_ms = metrics.commit_us.quantile_us(0.99) as f64 / 1000.0;
+    let p50_commit_ms = metrics.commit_us.quantile(0.50) as f64 / 1000.0;
+    let p99_commit_ms = metrics.commit_us.quantile(0.99) as f64 / 1000.0;
     let snapshots = metrics.snapshots.load(Ordering::Relaxed);
     engine.shutdown().map_err(|e| e.to_string())?;
     let journal_bytes = std::fs::metadata(suanpan_journal::db_path(dir)).map_or(0, |m| m.len());
@@ -190,7 +190,7 @@ fn run(o: &Options, dir: &std::path::Path) -> Result<String, String> {
         .fixed("p99_commit_ms", p99_commit_ms, 2)
         .fixed(
             "p99_request_ms",
-            request_latency.quantile_us(0.99) as f64 / 1000.0,
+            request_latency.quantile(0.99) as f64 / 1000.0,
             2,
         )
         .num("snapshots", snapshots)
