@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use suanpan_journal::{AccountChanges, CommitBatch, Journal, SnapshotInfo};
-use suanpan_ledger::{Account, ResultCode};
+use suanpan_ledger::{Ledger, ResultCode};
 
 use crate::engine::{CommittedBatch, Shared};
 use crate::reply::Replier;
@@ -33,12 +33,16 @@ pub(crate) enum Waiter {
         start: usize,
         len: usize,
     },
-    Lookup {
-        reply: Replier<Result<Vec<Option<Account>>, EngineError>>,
-        ids: Vec<u128>,
-        found: Vec<Option<Account>>,
+    /// A read of the ledger: `read` runs on the writer after the requests queued before it,
+    /// leaving `answer`, which the committer runs once those are durable.
+    Read {
+        read: Option<ReadFn>,
+        answer: Option<AnswerFn>,
     },
 }
+
+pub(crate) type ReadFn = Box<dyn FnOnce(&Ledger) -> AnswerFn + Send>;
+pub(crate) type AnswerFn = Box<dyn FnOnce() + Send>;
 
 #[derive(Clone, Default)]
 pub(crate) struct Subscribers(Arc<Mutex<Vec<SyncSender<Arc<CommittedBatch>>>>>);
@@ -148,13 +152,20 @@ fn commit_group(
         Ordering::Relaxed,
     );
     metrics.commits.fetch_add(1, Ordering::Relaxed);
+    if let Some(last) = batches.last() {
+        metrics.committed_seq.store(last.seq, Ordering::Release);
+    }
     for (batch, waiters) in batches.iter().zip(waiters) {
         for waiter in waiters {
             match waiter {
                 Waiter::Commands { reply, start, len } => {
                     reply.send(Ok(batch.results[start..start + len].to_vec()))
                 }
-                Waiter::Lookup { reply, found, .. } => reply.send(Ok(found)),
+                Waiter::Read { answer, .. } => {
+                    if let Some(answer) = answer {
+                        answer();
+                    }
+                }
             }
         }
     }

@@ -7,9 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use suanpan_journal::{Checkpointer, Journal, JournalError};
-use suanpan_ledger::{Account, AccountingDate, Command, ResultCode, Stamped};
+use suanpan_ledger::{Account, AccountingDate, Command, Ledger, ResultCode, Stamped};
 
-use crate::committer::{run_committer, Subscribers};
+use crate::committer::{run_committer, AnswerFn, ReadFn, Subscribers};
 use crate::reply::{self, Replier, Ticket};
 use crate::writer::{run_writer, Writer};
 use crate::{EngineConfig, Metrics};
@@ -66,10 +66,7 @@ pub(crate) enum Request {
         commands: Vec<Command>,
         reply: Replier<Result<Vec<ResultCode>, EngineError>>,
     },
-    LookupAccounts {
-        ids: Vec<u128>,
-        reply: Replier<Result<Vec<Option<Account>>, EngineError>>,
-    },
+    Read(ReadFn),
     Stop,
 }
 
@@ -122,6 +119,10 @@ impl Engine {
             failure: Mutex::new(None),
             stopping: AtomicBool::new(false),
         });
+        shared
+            .metrics
+            .committed_seq
+            .store(recovery.seq, Ordering::Release);
         let subscribers = Subscribers::default();
         let (queue, requests) = mpsc::sync_channel(config.queue_requests_max);
         let (to_committer, committer_rx) = mpsc::sync_channel(config.pipeline_batches_max);
@@ -195,11 +196,42 @@ impl Engine {
                 max: self.batch_commands_max,
             });
         }
+        let ticket = self.read(move |ledger| {
+            ids.iter()
+                .map(|&id| ledger.account_by_id(id).copied())
+                .collect()
+        })?;
+        ticket.wait().ok_or_else(|| self.shared.stopped_error())
+    }
+
+    /// Reads the ledger as of the requests queued before this one; the ticket answers once
+    /// those are durable, so a reader never sees a state that could still be lost. `read` runs
+    /// on the writer thread: keep it short (a few lookups), it holds up the books meanwhile.
+    pub fn read<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&Ledger) -> T + Send + 'static,
+    ) -> Result<Ticket<T>, EngineError> {
         let (reply, ticket) = reply::channel();
-        self.enqueue(Request::LookupAccounts { ids, reply })?;
-        ticket
-            .wait()
-            .unwrap_or_else(|| Err(self.shared.stopped_error()))
+        let read: ReadFn = Box::new(move |ledger: &Ledger| {
+            let value = read(ledger);
+            let answer: AnswerFn = Box::new(move || reply.send(value));
+            answer
+        });
+        self.enqueue(Request::Read(read))?;
+        Ok(ticket)
+    }
+
+    /// `Ok` while the engine takes requests; at once, without queueing anything.
+    pub fn check_running(&self) -> Result<(), EngineError> {
+        if self.shared.stopping.load(Ordering::Acquire) {
+            return Err(self.shared.stopped_error());
+        }
+        Ok(())
+    }
+
+    /// Why the engine stopped, for a caller whose ticket answered nothing.
+    pub fn stopped_error(&self) -> EngineError {
+        self.shared.stopped_error()
     }
 
     /// Committed batches from now on, in order. A subscriber that falls more than
@@ -213,7 +245,14 @@ impl Engine {
         if self.shared.stopping.load(Ordering::Acquire) {
             return Err(self.shared.stopped_error());
         }
-        match self.queue.try_send(request) {
+        // Counted before the send: the writer may take it off before `try_send` returns.
+        let depth = &self.shared.metrics.queue_depth;
+        depth.fetch_add(1, Ordering::Relaxed);
+        let sent = self.queue.try_send(request);
+        if sent.is_err() {
+            depth.fetch_sub(1, Ordering::Relaxed);
+        }
+        match sent {
             Ok(()) => Ok(()),
             Err(TrySendError::Full(_)) => {
                 self.shared

@@ -74,6 +74,10 @@ pub struct Metrics {
     pub commands: AtomicU64,
     pub commits: AtomicU64,
     pub snapshots: AtomicU64,
+    /// The last batch known durable in the journal.
+    pub committed_seq: AtomicU64,
+    /// Requests waiting in the queue now (a gauge).
+    pub queue_depth: AtomicU64,
     /// Requests refused because the queue was full.
     pub overloaded: AtomicU64,
     /// How long the last write of changed accounts to the accounts table took.

@@ -105,6 +105,7 @@ pub(crate) fn run_writer(mut w: Writer, requests: Receiver<Request>) {
     let mut carry: Option<Request> = None;
     let mut stopping = false;
     loop {
+        let mut carried = carry.is_some();
         let first = match carry.take() {
             Some(request) => Some(request),
             None if stopping => match requests.try_recv() {
@@ -125,6 +126,10 @@ pub(crate) fn run_writer(mut w: Writer, requests: Receiver<Request>) {
         w.add_expiries(&mut batch);
         let mut next = first;
         while let Some(request) = next.take() {
+            if !matches!(request, Request::Stop) && !carried {
+                w.shared.metrics.queue_depth.fetch_sub(1, Ordering::Relaxed);
+            }
+            carried = false;
             match request {
                 Request::Stop => stopping = true,
                 Request::Commands { commands, reply } => {
@@ -142,11 +147,10 @@ pub(crate) fn run_writer(mut w: Writer, requests: Receiver<Request>) {
                         len: batch.commands.len() - start,
                     });
                 }
-                Request::LookupAccounts { ids, reply } => {
-                    batch.waiters.push(Waiter::Lookup {
-                        reply,
-                        ids,
-                        found: Vec::new(),
+                Request::Read(read) => {
+                    batch.waiters.push(Waiter::Read {
+                        read: Some(read),
+                        answer: None,
                     });
                 }
             }
@@ -252,7 +256,7 @@ impl Writer {
         // into the next; a lookup sees the state after the requests queued before it.
         let engine_commands = batch.waiters.iter().find_map(|w| match w {
             Waiter::Commands { start, .. } => Some(*start),
-            Waiter::Lookup { .. } => None,
+            Waiter::Read { .. } => None,
         });
         let engine_commands = engine_commands.unwrap_or(batch.commands.len());
         // Segments are journaled so that replay applies exactly these slices.
@@ -272,8 +276,10 @@ impl Writer {
                         segments.push(*len as u32);
                     }
                 }
-                Waiter::Lookup { ids, found, .. } => {
-                    found.extend(ids.iter().map(|&id| self.ledger.account_by_id(id).copied()));
+                Waiter::Read { read, answer } => {
+                    if let Some(read) = read.take() {
+                        *answer = Some(read(&self.ledger));
+                    }
                 }
             }
         }
