@@ -5,6 +5,7 @@
 //! on recovery, feeds it back through the same [`suanpan_ledger::Ledger::apply`].
 
 mod checkpoint;
+mod history;
 mod record;
 mod rows;
 mod schema;
@@ -14,6 +15,7 @@ mod verify;
 use std::fmt;
 
 pub use checkpoint::Checkpointer;
+pub use history::{HistoryReader, HistoryWriter, PostedAt, TransferRow, HISTORY_FILE};
 pub use record::{apply_batch, chain_hash, decode_batch, encode_batch, GENESIS_HASH};
 pub use rows::{resolutions, transfers_json};
 pub use schema::SCHEMA_VERSION;

@@ -1,8 +1,10 @@
 //! `suanpan`: the one binary. A thin shell: each command parses its flags and calls the rooms.
 
 mod bench;
+mod credentials;
 mod json;
 mod load;
+mod serve;
 mod system;
 mod verify;
 mod workload;
@@ -12,6 +14,8 @@ use std::process::ExitCode;
 const USAGE: &str = "usage: suanpan <command> [flags]
 
 commands:
+  serve          the HTTP API (the main job); `suanpan serve --help` lists its settings
+  credentials    participants, API keys and operator tokens for `serve`
   bench ledger   in-memory apply throughput of the ledger
   bench engine   durable throughput through the engine and the SQLite journal
   verify         check a data directory's hash chain, replay, snapshot and query tables
@@ -22,6 +26,8 @@ Run `suanpan <command> --help` for its flags.";
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
+        Some("serve") => serve::main(&args[1..]),
+        Some("credentials") => credentials::main(&args[1..]),
         Some("bench") => bench::main(&args[1..]),
         Some("verify") => verify::main(&args[1..]),
         Some("load") => load::main(&args[1..]),

@@ -1,0 +1,290 @@
+//! The server's shared state and the parts every handler uses: who owns which account, the
+//! engine round trip, waiting for the history index, and operator audit.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use hashbrown::HashMap;
+use serde::Serialize;
+use suanpan_engine::Engine;
+use suanpan_journal::HistoryReader;
+use suanpan_ledger::{Command, ResultCode};
+
+use crate::access::{Access, OperatorRecord};
+use crate::auth::{Authenticator, Caller};
+use crate::config::ServeConfig;
+use crate::error::{ApiError, ErrorCode};
+use crate::metrics::ApiMetrics;
+
+/// Longest a read waits for the history index to reach what was committed when it came in.
+const HISTORY_WAIT_MAX: Duration = Duration::from_secs(2);
+const OWNER_SHARDS: usize = 16;
+
+/// Account id → owner number. An account's owner never changes, so this is filled from the
+/// ledger at start and as accounts are opened, and never has to be invalidated.
+pub struct Owners {
+    shards: Vec<RwLock<HashMap<u128, u64>>>,
+}
+
+impl Owners {
+    pub fn new(all: Vec<(u128, u64)>) -> Owners {
+        let owners = Owners {
+            shards: (0..OWNER_SHARDS)
+                .map(|_| RwLock::new(HashMap::new()))
+                .collect(),
+        };
+        for (id, owner) in all {
+            owners.insert(id, owner);
+        }
+        owners
+    }
+
+    fn shard(&self, id: u128) -> &RwLock<HashMap<u128, u64>> {
+        &self.shards[(id as usize ^ (id >> 64) as usize) % OWNER_SHARDS]
+    }
+
+    pub fn get(&self, id: u128) -> Option<u64> {
+        self.shard(id)
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+            .copied()
+    }
+
+    pub fn insert(&self, id: u128, owner: u64) {
+        self.shard(id)
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, owner);
+    }
+}
+
+pub struct App {
+    pub engine: Arc<Engine>,
+    pub access: Arc<Access>,
+    pub auth: Authenticator,
+    pub owners: Owners,
+    pub history: Arc<HistoryReader>,
+    /// The last batch in the history index (set by the indexer thread).
+    pub history_seq: Arc<AtomicU64>,
+    pub metrics: ApiMetrics,
+    pub config: ServeConfig,
+    pub open_connections: AtomicU64,
+    pub stopping: AtomicBool,
+    pub openapi: Bytes,
+}
+
+/// A successful answer.
+pub struct Reply {
+    pub status: u16,
+    pub body: Bytes,
+    pub content_type: &'static str,
+}
+
+impl Reply {
+    pub fn json(status: u16, value: &impl Serialize) -> Result<Reply, ApiError> {
+        let body = serde_json::to_vec(value)
+            .map_err(|e| ApiError::new(ErrorCode::Internal, format!("cannot encode: {e}")))?;
+        Ok(Reply {
+            status,
+            body: body.into(),
+            content_type: "application/json",
+        })
+    }
+}
+
+impl App {
+    /// Refuses a participant an account it does not own, as if it did not exist: one
+    /// participant cannot even learn which ids another uses.
+    pub fn check_owner(&self, caller: &Caller, account: u128, field: &str) -> Result<(), ApiError> {
+        let Some(owner) = caller.owner() else {
+            return Ok(());
+        };
+        if self.owners.get(account) == Some(owner) {
+            return Ok(());
+        }
+        Err(ApiError::new(
+            ErrorCode::AccountNotFound,
+            format!("this participant has no account {account}"),
+        )
+        .field(field))
+    }
+
+    /// Submits commands and waits until they are durable.
+    pub async fn execute(&self, commands: Vec<Command>) -> Result<Vec<ResultCode>, ApiError> {
+        let ticket = self.engine.submit(commands)?;
+        match ticket.await {
+            Some(result) => Ok(result?),
+            None => Err(self.engine.stopped_error().into()),
+        }
+    }
+
+    /// Reads the ledger after everything queued before (see `Engine::read`).
+    pub async fn read<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&suanpan_ledger::Ledger) -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let ticket = self.engine.read(read)?;
+        ticket
+            .await
+            .ok_or_else(|| self.engine.stopped_error().into())
+    }
+
+    /// Waits until the history index holds every batch committed when this was called, so a
+    /// reader finds what it was already told is committed.
+    pub async fn history_caught_up(&self) -> Result<(), ApiError> {
+        let target = self.engine.metrics().committed_seq.load(Ordering::Acquire);
+        let started = Instant::now();
+        while self.history_seq.load(Ordering::Acquire) < target {
+            if started.elapsed() > HISTORY_WAIT_MAX {
+                return Err(ApiError::new(
+                    ErrorCode::IndexBehind,
+                    "the history index is behind the journal; retry shortly",
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        Ok(())
+    }
+
+    /// Runs blocking work (SQLite) off the async workers.
+    pub async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| ApiError::new(ErrorCode::Internal, format!("a worker failed: {e}")))?
+    }
+
+    /// Writes an audit entry, fsynced, before an operator's action is carried out (so no
+    /// action can happen unrecorded) and another with its outcome after.
+    pub async fn audit(
+        &self,
+        operator: &OperatorRecord,
+        action: &'static str,
+        target: String,
+        outcome: String,
+    ) -> Result<(), ApiError> {
+        let (access, operator) = (self.access.clone(), operator.clone());
+        self.blocking(move || {
+            access
+                .audit(&operator, action, &target, &outcome)
+                .map(|_| ())
+                .map_err(|e| ApiError::new(ErrorCode::Internal, e))
+        })
+        .await
+    }
+}
+
+/// A path parameter that must be an id.
+pub fn path_id(param: Option<&str>) -> Result<u128, ApiError> {
+    param.and_then(crate::wire::parse_id).ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::InvalidId,
+            format!(
+                "{:?} in the path is not an id (1 to 39 decimal digits, not zero)",
+                param.unwrap_or("")
+            ),
+        )
+        .field("id")
+    })
+}
+
+/// The query string as (name, value) pairs, percent-decoded.
+pub fn query_pairs(query: &str) -> Result<Vec<(String, String)>, ApiError> {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            Ok((percent_decode(k)?, percent_decode(v)?))
+        })
+        .collect()
+}
+
+fn percent_decode(text: &str) -> Result<String, ApiError> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = text
+                    .get(i + 1..i + 3)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    .ok_or_else(|| {
+                        ApiError::new(ErrorCode::InvalidValue, "bad percent-encoding in the query")
+                    })?;
+                out.push(hex);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out)
+        .map_err(|_| ApiError::new(ErrorCode::InvalidValue, "the query is not UTF-8"))
+}
+
+/// Refuses query parameters a route does not take, like unknown body fields.
+pub fn known_query(
+    pairs: &[(String, String)],
+    route: &crate::routes::Route,
+) -> Result<(), ApiError> {
+    for (k, _) in pairs {
+        if !route.query.iter().any(|q| q.name == k) {
+            return Err(ApiError::new(
+                ErrorCode::UnknownField,
+                format!("unknown query parameter {k:?}"),
+            )
+            .field(k.clone()));
+        }
+    }
+    Ok(())
+}
+
+pub fn query_value<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+pub fn query_limit(pairs: &[(String, String)]) -> Result<u32, ApiError> {
+    match query_value(pairs, "limit") {
+        None => Ok(100),
+        Some(v) => v
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::InvalidValue,
+                    format!("limit {v:?} must be 1 to 1000"),
+                )
+                .field("limit")
+            }),
+    }
+}
+
+pub fn query_time(pairs: &[(String, String)], name: &str) -> Result<Option<u64>, ApiError> {
+    match query_value(pairs, name) {
+        None => Ok(None),
+        Some(v) => crate::time::parse_rfc3339(v).map(Some).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::InvalidTime,
+                format!("{name} {v:?} is not an RFC 3339 instant after 1970"),
+            )
+            .field(name)
+        }),
+    }
+}

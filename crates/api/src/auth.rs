@@ -1,0 +1,310 @@
+//! Authenticating a request: a participant's HMAC-SHA256 signature, or an operator's token.
+//!
+//! A participant signs, with its API secret as the HMAC-SHA256 key, the string
+//!
+//! ```text
+//! METHOD \n PATH?QUERY \n TIMESTAMP \n NONCE \n hex(SHA-256(body))
+//! ```
+//!
+//! and sends `X-Suanpan-Key`, `X-Suanpan-Timestamp` (Unix seconds), `X-Suanpan-Nonce`
+//! (8 to 64 of `A-Za-z0-9_-`) and `X-Suanpan-Signature` (hex). A timestamp more than the
+//! window (default 5 minutes) away from the server's clock is refused, and so is a nonce the
+//! key has used within twice the window: a captured request cannot be replayed.
+//! Operators send `Authorization: Bearer <token>`.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use hashbrown::HashSet;
+use hmac::{Hmac, Mac};
+use hyper::HeaderMap;
+use sha2::{Digest, Sha256};
+
+use crate::access::{Access, OperatorRecord, Participant, Role};
+use crate::error::{ApiError, ErrorCode};
+
+pub const KEY_HEADER: &str = "x-suanpan-key";
+pub const TIMESTAMP_HEADER: &str = "x-suanpan-timestamp";
+pub const NONCE_HEADER: &str = "x-suanpan-nonce";
+pub const SIGNATURE_HEADER: &str = "x-suanpan-signature";
+
+/// Who is calling.
+#[derive(Clone, Debug)]
+pub enum Caller {
+    Participant(Participant),
+    Operator(OperatorRecord),
+}
+
+impl Caller {
+    /// The owner number whose accounts the caller may touch; `None`: any (an operator).
+    pub fn owner(&self) -> Option<u64> {
+        match self {
+            Caller::Participant(p) => Some(p.owner),
+            Caller::Operator(_) => None,
+        }
+    }
+
+    pub fn require_role(&self, role: Role) -> Result<&OperatorRecord, ApiError> {
+        match self {
+            Caller::Operator(op) if op.role >= role => Ok(op),
+            Caller::Operator(op) => Err(ApiError::new(
+                ErrorCode::Forbidden,
+                format!(
+                    "this needs the {} role; operator {:?} is {}",
+                    role.as_str(),
+                    op.name,
+                    op.role.as_str()
+                ),
+            )),
+            Caller::Participant(_) => Err(ApiError::new(
+                ErrorCode::Forbidden,
+                format!("this needs an operator with the {} role", role.as_str()),
+            )),
+        }
+    }
+}
+
+/// The string a participant signs.
+pub fn string_to_sign(
+    method: &str,
+    path_and_query: &str,
+    timestamp: &str,
+    nonce: &str,
+    body: &[u8],
+) -> String {
+    let digest = suanpan_ledger::hex(&Sha256::digest(body));
+    format!("{method}\n{path_and_query}\n{timestamp}\n{nonce}\n{digest}")
+}
+
+/// Signs as a participant does (used by `suanpan bench http` and the tests).
+pub fn sign(
+    secret: &str,
+    method: &str,
+    path_and_query: &str,
+    ts: &str,
+    nonce: &str,
+    body: &[u8],
+) -> String {
+    let mut mac = match Hmac::<Sha256>::new_from_slice(secret.as_bytes()) {
+        Ok(mac) => mac,
+        Err(_) => return String::new(), // HMAC takes keys of any length
+    };
+    mac.update(string_to_sign(method, path_and_query, ts, nonce, body).as_bytes());
+    suanpan_ledger::hex(&mac.finalize().into_bytes())
+}
+
+pub struct Authenticator {
+    window_s: u64,
+    nonces: Mutex<Nonces>,
+}
+
+struct Nonces {
+    seen: HashSet<u64>,
+    /// (forget after, fingerprint), in arrival order, so the oldest go first.
+    order: VecDeque<(u64, u64)>,
+    entries_max: usize,
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn now_s() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl Authenticator {
+    pub fn new(window_s: u64, nonces_max: usize) -> Authenticator {
+        Authenticator {
+            window_s,
+            nonces: Mutex::new(Nonces {
+                seen: HashSet::new(),
+                order: VecDeque::new(),
+                entries_max: nonces_max,
+            }),
+        }
+    }
+
+    pub fn authenticate(
+        &self,
+        access: &Access,
+        headers: &HeaderMap,
+        method: &str,
+        path_and_query: &str,
+        body: &[u8],
+    ) -> Result<Caller, ApiError> {
+        if let Some(auth) = header(headers, "authorization") {
+            let token = auth.strip_prefix("Bearer ").ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::TokenInvalid,
+                    "Authorization must be `Bearer <token>`",
+                )
+            })?;
+            return match access.operator(token.trim()) {
+                Ok(Some(op)) => Ok(Caller::Operator(op)),
+                Ok(None) => Err(ApiError::new(
+                    ErrorCode::TokenInvalid,
+                    "the operator token is unknown or revoked",
+                )),
+                Err(e) => Err(ApiError::new(ErrorCode::Internal, e)),
+            };
+        }
+        let (Some(key_id), Some(ts), Some(nonce), Some(signature)) = (
+            header(headers, KEY_HEADER),
+            header(headers, TIMESTAMP_HEADER),
+            header(headers, NONCE_HEADER),
+            header(headers, SIGNATURE_HEADER),
+        ) else {
+            return Err(ApiError::new(
+                ErrorCode::SignatureMissing,
+                "sign the request (X-Suanpan-Key, -Timestamp, -Nonce, -Signature) or send an operator token",
+            ));
+        };
+        let ts_s: u64 = ts.parse().map_err(|_| {
+            ApiError::new(
+                ErrorCode::SignatureInvalid,
+                format!("timestamp {ts:?} is not Unix seconds"),
+            )
+            .field(TIMESTAMP_HEADER)
+        })?;
+        let now = now_s();
+        if ts_s.abs_diff(now) > self.window_s {
+            return Err(ApiError::new(
+                ErrorCode::TimestampOutOfWindow,
+                format!(
+                    "timestamp {ts_s} is {} s from the server's clock; at most {} s is accepted",
+                    ts_s.abs_diff(now),
+                    self.window_s
+                ),
+            )
+            .field(TIMESTAMP_HEADER));
+        }
+        let nonce_ok = (8..=64).contains(&nonce.len())
+            && nonce
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !nonce_ok {
+            return Err(ApiError::new(
+                ErrorCode::SignatureInvalid,
+                "the nonce must be 8 to 64 of A-Z a-z 0-9 - _",
+            )
+            .field(NONCE_HEADER));
+        }
+        let record = match access.key(key_id) {
+            Ok(Some(record)) => record,
+            Ok(None) => {
+                return Err(ApiError::new(
+                    ErrorCode::UnknownKey,
+                    format!("API key {key_id:?} is unknown or revoked"),
+                )
+                .field(KEY_HEADER))
+            }
+            Err(e) => return Err(ApiError::new(ErrorCode::Internal, e)),
+        };
+        let expected = hex_decode(signature).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::SignatureInvalid,
+                "the signature must be 64 hex digits",
+            )
+            .field(SIGNATURE_HEADER)
+        })?;
+        let mut mac = Hmac::<Sha256>::new_from_slice(&record.key_hash)
+            .map_err(|_| ApiError::new(ErrorCode::Internal, "bad stored key"))?;
+        mac.update(string_to_sign(method, path_and_query, ts, nonce, body).as_bytes());
+        // Constant-time comparison: timing does not leak how much of a guess was right.
+        mac.verify_slice(&expected).map_err(|_| {
+            ApiError::new(
+                ErrorCode::SignatureInvalid,
+                "the signature does not match the request (method, path and query, timestamp, nonce, body)",
+            )
+            .field(SIGNATURE_HEADER)
+        })?;
+        // Only a correctly signed request spends a nonce: a forger cannot burn a client's.
+        self.spend_nonce(key_id, nonce, now)?;
+        Ok(Caller::Participant(record.participant))
+    }
+
+    fn spend_nonce(&self, key_id: &str, nonce: &str, now: u64) -> Result<(), ApiError> {
+        let mut h = Sha256::new();
+        h.update(key_id.as_bytes());
+        h.update([0]);
+        h.update(nonce.as_bytes());
+        let digest = h.finalize();
+        let mut fp = [0u8; 8];
+        fp.copy_from_slice(&digest[..8]);
+        let fingerprint = u64::from_le_bytes(fp);
+        let mut nonces = self.nonces.lock().unwrap_or_else(|p| p.into_inner());
+        while let Some(&(forget_at, old)) = nonces.order.front() {
+            if forget_at > now {
+                break;
+            }
+            nonces.order.pop_front();
+            nonces.seen.remove(&old);
+        }
+        if nonces.seen.contains(&fingerprint) {
+            return Err(ApiError::new(
+                ErrorCode::NonceReplayed,
+                "this nonce was used already: every request needs a fresh one",
+            )
+            .field(NONCE_HEADER));
+        }
+        if nonces.seen.len() >= nonces.entries_max {
+            return Err(ApiError::new(
+                ErrorCode::Overloaded,
+                "too many requests within the signature window to remember their nonces",
+            ));
+        }
+        nonces.seen.insert(fingerprint);
+        // Remembered until every timestamp the window accepts now has left it.
+        nonces
+            .order
+            .push_back((now + 2 * self.window_s + 1, fingerprint));
+        Ok(())
+    }
+}
+
+fn hex_decode(text: &str) -> Option<[u8; 32]> {
+    let bytes = text.as_bytes();
+    if bytes.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, pair) in bytes.chunks(2).enumerate() {
+        let digit = |c: u8| (c as char).to_digit(16);
+        out[i] = (digit(pair[0])? * 16 + digit(pair[1])?) as u8;
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_decodes_both_cases_and_refuses_the_rest() {
+        let text = "00ff".repeat(16);
+        assert_eq!(hex_decode(&text).map(|b| b[1]), Some(255));
+        assert_eq!(hex_decode(&text.to_uppercase()).map(|b| b[1]), Some(255));
+        assert!(hex_decode("zz").is_none());
+        assert!(hex_decode(&"g".repeat(64)).is_none());
+    }
+
+    #[test]
+    fn a_nonce_is_spent_once_and_forgotten_after_the_window() {
+        let auth = Authenticator::new(300, 10);
+        assert!(auth.spend_nonce("k", "nonce-0001", 1_000).is_ok());
+        let again = auth
+            .spend_nonce("k", "nonce-0001", 1_000)
+            .err()
+            .map(|e| e.code);
+        assert_eq!(again, Some("nonce_replayed"));
+        // Another key may use the same nonce.
+        assert!(auth.spend_nonce("k2", "nonce-0001", 1_000).is_ok());
+        // Once no accepted timestamp could carry it, it is forgotten.
+        assert!(auth.spend_nonce("k", "nonce-0001", 1_000 + 601).is_ok());
+    }
+}

@@ -1,0 +1,124 @@
+//! Reading a JSON body into a request type, with every failure named by code and field:
+//! malformed JSON, unknown fields, wrong types, missing fields, bad ids and amounts.
+
+use serde::de::DeserializeOwned;
+
+use crate::error::{ApiError, ErrorCode};
+use crate::wire::{INVALID_AMOUNT, INVALID_ID};
+
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        classify(e.into_inner(), path)
+    })?;
+    de.end().map_err(|e| classify(e, String::new()))?;
+    Ok(value)
+}
+
+fn classify(e: serde_json::Error, path: String) -> ApiError {
+    use serde_json::error::Category;
+    let full = e.to_string();
+    // serde_json appends the position; the field path says more.
+    let message = match full.rfind(" at line ") {
+        Some(at) => &full[..at],
+        None => &full,
+    };
+    let field = (!path.is_empty() && path != ".").then_some(path);
+    if matches!(
+        e.classify(),
+        Category::Syntax | Category::Eof | Category::Io
+    ) {
+        return ApiError::new(
+            ErrorCode::MalformedJson,
+            format!("the body is not valid JSON: {full}"),
+        );
+    }
+    let (code, message, field) = if let Some(rest) = message.strip_prefix(INVALID_ID) {
+        (ErrorCode::InvalidId, rest.to_string(), field)
+    } else if let Some(rest) = message.strip_prefix(INVALID_AMOUNT) {
+        (ErrorCode::InvalidAmount, rest.to_string(), field)
+    } else if message.starts_with("unknown field") {
+        (ErrorCode::UnknownField, message.to_string(), field)
+    } else if let Some(rest) = message.strip_prefix("missing field `") {
+        let name = rest.trim_end_matches('`');
+        let field = match field {
+            Some(parent) => format!("{parent}.{name}"),
+            None => name.to_string(),
+        };
+        (ErrorCode::MissingField, message.to_string(), Some(field))
+    } else if message.starts_with("invalid type") {
+        (ErrorCode::WrongType, message.to_string(), field)
+    } else {
+        (ErrorCode::InvalidValue, message.to_string(), field)
+    };
+    let error = ApiError::new(code, message);
+    match field {
+        Some(f) => error.field(f),
+        None => error,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{BatchBody, NewTransferBody};
+
+    fn error_of(body: &str) -> (String, Option<String>) {
+        let e = parse::<NewTransferBody>(body.as_bytes()).expect_err("an error");
+        (e.code.to_string(), e.field)
+    }
+
+    const GOOD: &str = r#"{"id":"1","debit_account_id":"2","credit_account_id":"3","amount":"100","currency":"CNY"}"#;
+
+    #[test]
+    fn a_good_transfer_parses() {
+        let t = parse::<NewTransferBody>(GOOD.as_bytes()).expect("parses");
+        assert_eq!((t.id.0, t.amount.0, t.code), (1, 100, 0));
+    }
+
+    #[test]
+    fn each_kind_of_bad_body_has_its_code_and_field() {
+        assert_eq!(error_of("{").0, "malformed_json");
+        assert_eq!(error_of(&format!("{GOOD} x")).0, "malformed_json");
+        assert_eq!(
+            error_of(&GOOD.replace("\"currency\"", "\"colour\":1,\"currency\"")),
+            ("unknown_field".into(), Some("colour".into()))
+        );
+        assert_eq!(
+            error_of(&GOOD.replace("\"100\"", "100")),
+            ("wrong_type".into(), Some("amount".into()))
+        );
+        assert_eq!(
+            error_of(&GOOD.replace("\"100\"", "100.5")),
+            ("wrong_type".into(), Some("amount".into()))
+        );
+        assert_eq!(
+            error_of(&GOOD.replace("\"100\"", "\"18446744073709551616\"")),
+            ("invalid_amount".into(), Some("amount".into()))
+        );
+        assert_eq!(
+            error_of(&GOOD.replace("\"id\":\"1\"", "\"id\":\"0\"")),
+            ("invalid_id".into(), Some("id".into()))
+        );
+        assert_eq!(
+            error_of(&GOOD.replace("\"id\":\"1\",", "")),
+            ("missing_field".into(), Some("id".into()))
+        );
+        assert_eq!(
+            error_of(&GOOD.replace("\"currency\"", "\"code\":70000,\"currency\"")),
+            ("invalid_value".into(), Some("code".into()))
+        );
+    }
+
+    #[test]
+    fn a_batch_error_names_the_item() {
+        let body = format!(
+            r#"{{"transfers":[{GOOD},{}]}}"#,
+            GOOD.replace("\"2\"", "\"x\"")
+        );
+        let e = parse::<BatchBody>(body.as_bytes()).expect_err("an error");
+        assert_eq!(e.code, "invalid_id");
+        assert_eq!(e.field.as_deref(), Some("transfers[1].debit_account_id"));
+    }
+}

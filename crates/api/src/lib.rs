@@ -1,0 +1,229 @@
+//! Suanpan's HTTP API (room `api`): the server behind `suanpan serve`.
+//!
+//! A request goes: [`server`] (HTTP, body limit) → [`routes`] (which endpoint) → [`auth`]
+//! (signature or operator token) → [`body`] (JSON into a [`wire`] type, every failure named)
+//! → a handler in [`accounts`] or [`transfers`] (ownership, then one engine round trip) → the
+//! answer, only once the engine has made the command durable. Reads of history come from the
+//! history index (`suanpan_journal::HistoryReader`), kept by an indexer thread started here.
+
+pub mod access;
+mod accounts;
+mod app;
+pub mod auth;
+mod body;
+pub mod config;
+pub mod error;
+pub mod log;
+mod metrics;
+pub mod openapi;
+mod routes;
+mod server;
+pub mod time;
+mod transfers;
+pub mod wire;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use suanpan_engine::{Engine, EngineConfig};
+use suanpan_journal::{HistoryReader, HistoryWriter};
+
+use crate::app::{App, Owners};
+use crate::log::Level;
+pub use config::ServeConfig;
+
+/// Batches of transfer rows the indexer takes per transaction.
+const INDEX_BATCHES_PER_STEP: u32 = 64;
+/// Nonces remembered at most (about 27,000 signed requests a second over the 10 minutes
+/// they are kept); beyond it requests are refused as overload rather than memory growing.
+const NONCES_MAX: usize = 16 << 20;
+
+/// Runs the server until SIGTERM or SIGINT, then drains and stops. `on_listening` is told the
+/// bound address (the port may have been 0).
+pub fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result<(), String> {
+    log::set_level(config.log_level);
+    let mut engine_config = EngineConfig::new(&config.data_dir);
+    engine_config.queue_requests_max = config.queue_requests_max;
+    engine_config.auto_cutover = config.auto_cutover;
+    let engine = Arc::new(Engine::start(engine_config).map_err(|e| e.to_string())?);
+    let recovery = engine.recovery().clone();
+    log::log(
+        Level::Info,
+        "engine started",
+        &[
+            ("seq", &recovery.seq),
+            ("accounts", &recovery.accounts),
+            ("transfers", &recovery.transfers),
+        ],
+    );
+    let access = Arc::new(access::Access::open(&config.data_dir)?);
+    let owners = engine
+        .read(|l| {
+            l.accounts()
+                .iter()
+                .map(|a| (a.id, a.owner))
+                .collect::<Vec<_>>()
+        })
+        .map_err(|e| e.to_string())?
+        .wait()
+        .ok_or_else(|| engine.stopped_error().to_string())?;
+    let writer = HistoryWriter::open(&config.data_dir).map_err(|e| e.to_string())?;
+    let history_seq = Arc::new(AtomicU64::new(writer.indexed_seq()));
+    let indexer_stop = Arc::new(AtomicBool::new(false));
+    let indexer = {
+        let (engine, seq, stop) = (engine.clone(), history_seq.clone(), indexer_stop.clone());
+        std::thread::Builder::new()
+            .name("suanpan-indexer".into())
+            .spawn(move || run_indexer(writer, &engine, &seq, &stop))
+            .map_err(|e| format!("cannot start the indexer thread: {e}"))?
+    };
+    let openapi = serde_json::to_vec(&openapi::document()).map_err(|e| e.to_string())?;
+    let app = Arc::new(App {
+        engine: engine.clone(),
+        access,
+        auth: auth::Authenticator::new(config.signature_window_s, NONCES_MAX),
+        owners: Owners::new(owners),
+        history: Arc::new(HistoryReader::open(&config.data_dir)),
+        history_seq,
+        metrics: metrics::ApiMetrics::default(),
+        config: config.clone(),
+        open_connections: AtomicU64::new(0),
+        stopping: AtomicBool::new(false),
+        openapi: openapi.into(),
+    });
+    let tls = match &config.tls {
+        Some((cert, key)) => Some(tls_acceptor(cert, key)?),
+        None => None,
+    };
+    let workers = match config.workers {
+        0 => std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2),
+        n => n,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .thread_name("suanpan-http")
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the HTTP runtime: {e}"))?;
+    let served = runtime.block_on(serve(app.clone(), tls, on_listening));
+    app.stopping.store(true, Ordering::Release);
+    let stopped = engine.shutdown();
+    indexer_stop.store(true, Ordering::Release);
+    let _ = indexer.join();
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    served?;
+    stopped.map_err(|e| e.to_string())?;
+    log::log(Level::Info, "stopped", &[]);
+    Ok(())
+}
+
+async fn serve(
+    app: Arc<App>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    on_listening: impl FnOnce(SocketAddr),
+) -> Result<(), String> {
+    let listener = tokio::net::TcpListener::bind(&app.config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", app.config.listen))?;
+    let address = listener.local_addr().map_err(|e| e.to_string())?;
+    log::log(
+        Level::Info,
+        "listening",
+        &[
+            ("address", &address),
+            ("tls", &tls.is_some()),
+            ("data_dir", &app.config.data_dir.display()),
+        ],
+    );
+    on_listening(address);
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let accepting = tokio::spawn(server::accept_loop(app.clone(), listener, tls, rx));
+    wait_for_signal().await?;
+    log::log(Level::Info, "shutting down: draining connections", &[]);
+    app.stopping.store(true, Ordering::Release);
+    let _ = tx.send(true);
+    let _ = accepting.await;
+    let grace = Duration::from_secs(app.config.shutdown_grace_s);
+    let started = Instant::now();
+    while app.open_connections.load(Ordering::Acquire) > 0 && started.elapsed() < grace {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let left = app.open_connections.load(Ordering::Acquire);
+    if left > 0 {
+        log::log(
+            Level::Warn,
+            "grace period over; closing connections",
+            &[("open", &left)],
+        );
+    }
+    Ok(())
+}
+
+async fn wait_for_signal() -> Result<(), String> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = int.recv() => {},
+    }
+    Ok(())
+}
+
+/// Keeps the history index behind the journal. Runs at a lower CPU priority than the engine
+/// and the HTTP workers: under full load it falls behind and catches up when load eases, and
+/// reads wait for it (bounded) rather than the books waiting.
+fn run_indexer(mut writer: HistoryWriter, engine: &Engine, seq: &AtomicU64, stop: &AtomicBool) {
+    // SAFETY: setpriority on this thread's id has no memory effects.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, 10);
+    }
+    while !stop.load(Ordering::Acquire) {
+        let target = engine.metrics().committed_seq.load(Ordering::Acquire);
+        if target <= writer.indexed_seq() {
+            std::thread::sleep(Duration::from_millis(2));
+            continue;
+        }
+        match writer.index_through(target, INDEX_BATCHES_PER_STEP) {
+            Ok(done) => seq.store(done, Ordering::Release),
+            Err(e) => {
+                log::log(
+                    Level::Error,
+                    "history index failed; retrying",
+                    &[("error", &e)],
+                );
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        }
+    }
+}
+
+fn tls_acceptor(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<tokio_rustls::TlsAcceptor, String> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| format!("cannot read the certificate {}: {e}", cert.display()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("bad certificate in {}: {e}", cert.display()))?;
+    if certs.is_empty() {
+        return Err(format!("no certificate in {}", cert.display()));
+    }
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| format!("cannot read the private key {}: {e}", key.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("the certificate and key do not make a TLS identity: {e}"))?;
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}

@@ -1,0 +1,157 @@
+//! The OpenAPI 3.1 document, rendered from the route table and the wire types' derived
+//! schemas at start, and served as is at `/v1/openapi.json`.
+
+use schemars::generate::SchemaSettings;
+use serde_json::{json, Map, Value};
+
+use crate::error::ErrorCode;
+use crate::routes::{Access, ROUTES};
+use crate::wire::ErrorBody;
+
+pub fn document() -> Value {
+    let mut generator = SchemaSettings::draft2020_12()
+        .with(|s| s.definitions_path = "/components/schemas".into())
+        .into_generator();
+    let error_ref = generator.subschema_for::<ErrorBody>().to_value();
+    let mut paths = Map::new();
+    for route in ROUTES {
+        let mut op = Map::new();
+        op.insert(
+            "operationId".into(),
+            json!(operation_id(route.path, route.method)),
+        );
+        op.insert("summary".into(), json!(route.summary));
+        let mut parameters = Vec::new();
+        if route.path.contains("{id}") {
+            parameters.push(json!({
+                "name": "id", "in": "path", "required": true,
+                "schema": {"type": "string", "pattern": "^[0-9]{1,39}$"}
+            }));
+        }
+        for q in route.query {
+            parameters.push(json!({
+                "name": q.name, "in": "query", "required": q.required,
+                "description": q.description, "schema": {"type": "string"}
+            }));
+        }
+        if !parameters.is_empty() {
+            op.insert("parameters".into(), Value::Array(parameters));
+        }
+        if let Some(request) = route.request {
+            op.insert(
+                "requestBody".into(),
+                json!({"required": true, "content": {"application/json": {"schema": request(&mut generator).to_value()}}}),
+            );
+        }
+        let mut responses = Map::new();
+        let ok = match (route.response, route.path) {
+            (Some(schema), _) => {
+                json!({"description": "success", "content": {"application/json": {"schema": schema(&mut generator).to_value()}}})
+            }
+            (None, "/metrics") => {
+                json!({"description": "success", "content": {"text/plain": {"schema": {"type": "string"}}}})
+            }
+            (None, _) => {
+                json!({"description": "success", "content": {"application/json": {"schema": {"type": "object"}}}})
+            }
+        };
+        responses.insert(route.ok_status.to_string(), ok);
+        let mut errors: Vec<u16> = route.errors.to_vec();
+        if route.access != Access::Public {
+            errors.extend([401, 403]);
+        }
+        errors.sort_unstable();
+        errors.dedup();
+        for status in errors {
+            responses.insert(
+                status.to_string(),
+                json!({"description": error_description(status), "content": {"application/json": {"schema": error_ref.clone()}}}),
+            );
+        }
+        op.insert("responses".into(), Value::Object(responses));
+        if route.access != Access::Public {
+            op.insert(
+                "security".into(),
+                json!([{"participantSignature": [], "participantKey": [], "participantTimestamp": [], "participantNonce": []}, {"operatorToken": []}]),
+            );
+        }
+        let entry = paths
+            .entry(route.path.to_string())
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(item) = entry {
+            item.insert(route.method.to_lowercase(), Value::Object(op));
+        }
+    }
+    let schemas = generator.take_definitions(true);
+    let codes: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Suanpan",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": format!(
+                "Suanpan's payment ledger API. Ids and amounts are decimal strings. Every error is {{\"error\": {{\"code\", \"message\", \"field\"}}}}; the API's own codes are {}, and a refused ledger command answers 409 or 422 with the ledger's result code (docs/result-codes.md). Participants sign requests with HMAC-SHA256 over METHOD\\nPATH?QUERY\\nTIMESTAMP\\nNONCE\\nhex(SHA-256(body)).",
+                codes.join(", ")
+            ),
+        },
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "participantKey": {"type": "apiKey", "in": "header", "name": "X-Suanpan-Key"},
+                "participantTimestamp": {"type": "apiKey", "in": "header", "name": "X-Suanpan-Timestamp"},
+                "participantNonce": {"type": "apiKey", "in": "header", "name": "X-Suanpan-Nonce"},
+                "participantSignature": {"type": "apiKey", "in": "header", "name": "X-Suanpan-Signature",
+                    "description": "hex HMAC-SHA256, keyed by the API secret, of METHOD\\nPATH?QUERY\\nTIMESTAMP\\nNONCE\\nhex(SHA-256(body))"},
+                "operatorToken": {"type": "http", "scheme": "bearer"},
+            },
+        },
+    })
+}
+
+fn operation_id(path: &str, method: &str) -> String {
+    let mut id = method.to_lowercase();
+    for part in path.split('/').filter(|p| !p.is_empty() && *p != "v1") {
+        let part = if part == "{id}" { "by_id" } else { part };
+        id.push('_');
+        id.push_str(&part.replace(['.', '-'], "_"));
+    }
+    id
+}
+
+fn error_description(status: u16) -> &'static str {
+    match status {
+        400 => "the request is malformed: bad JSON, unknown field, wrong type, bad id or amount",
+        401 => "not authenticated: missing or bad signature, stale timestamp, replayed nonce, bad token",
+        403 => "authenticated but not allowed",
+        404 => "no such account or transfer (for a participant: none of its own)",
+        409 => "the id was used before with other fields",
+        413 => "the body is larger than body_bytes_max",
+        415 => "the body is not application/json",
+        422 => "the ledger refused the command; the code says why",
+        503 => "the engine's queue is full or it is stopping; retry after Retry-After seconds",
+        _ => "error",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_is_in_the_document_and_every_reference_resolves() {
+        let doc = document();
+        for route in ROUTES {
+            let op = &doc["paths"][route.path][route.method.to_lowercase()];
+            assert!(op.is_object(), "{} {} missing", route.method, route.path);
+        }
+        let text = doc.to_string();
+        for piece in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
+            let name = piece.split('"').next().unwrap_or("");
+            assert!(
+                doc["components"]["schemas"][name].is_object(),
+                "{name} unresolved"
+            );
+        }
+    }
+}

@@ -1,0 +1,387 @@
+//! The route table: every endpoint once, with what the router, the OpenAPI document and the
+//! metrics need to know about it. The router dispatches on [`RouteId`] and the document is
+//! rendered from this table, so an endpoint cannot exist without being documented.
+
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+
+use crate::wire::*;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum RouteId {
+    CreateAccount,
+    GetAccount,
+    FreezeAccount,
+    UnfreezeAccount,
+    CloseAccount,
+    AccountTransfers,
+    AccountBalanceAt,
+    CreateTransfer,
+    CreateTransferBatch,
+    GetTransfer,
+    PostPending,
+    VoidPending,
+    AuditLog,
+    OpenApi,
+    Metrics,
+    Healthz,
+    Readyz,
+}
+
+/// Who may call a route.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Access {
+    /// Anyone: health, metrics, the document itself.
+    Public,
+    /// A signed participant (on its own accounts) or an operator of at least the viewer role
+    /// for reads, the operator role for changes.
+    Caller,
+    /// Operators only, of at least this role.
+    Operator(crate::access::Role),
+}
+
+type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
+
+fn schema<T: JsonSchema>(g: &mut SchemaGenerator) -> Schema {
+    g.subschema_for::<T>()
+}
+
+pub struct QueryParam {
+    pub name: &'static str,
+    pub required: bool,
+    pub description: &'static str,
+}
+
+pub struct Route {
+    pub id: RouteId,
+    pub method: &'static str,
+    /// `{id}` marks the one path parameter.
+    pub path: &'static str,
+    pub summary: &'static str,
+    pub access: Access,
+    pub query: &'static [QueryParam],
+    pub request: Option<SchemaFn>,
+    /// The success status and body.
+    pub ok_status: u16,
+    pub response: Option<SchemaFn>,
+    /// Error statuses this route can answer (beyond 401/403 for authenticated routes).
+    pub errors: &'static [u16],
+}
+
+const PAGE: QueryParam = QueryParam {
+    name: "cursor",
+    required: false,
+    description: "From the previous page's next_cursor.",
+};
+const LIMIT: QueryParam = QueryParam {
+    name: "limit",
+    required: false,
+    description: "Items per page, 1 to 1000 (default 100).",
+};
+
+pub const ROUTES: &[Route] = &[
+    Route {
+        id: RouteId::CreateAccount,
+        method: "POST",
+        path: "/v1/accounts",
+        summary: "Open an account. Repeating the same account answers 200 with it.",
+        access: Access::Caller,
+        query: &[],
+        request: Some(schema::<NewAccountBody>),
+        ok_status: 201,
+        response: Some(schema::<AccountView>),
+        errors: &[400, 409, 413, 415, 422, 503],
+    },
+    Route {
+        id: RouteId::GetAccount,
+        method: "GET",
+        path: "/v1/accounts/{id}",
+        summary: "Read an account and its balances.",
+        access: Access::Caller,
+        query: &[],
+        request: None,
+        ok_status: 200,
+        response: Some(schema::<AccountView>),
+        errors: &[400, 404, 503],
+    },
+    Route {
+        id: RouteId::FreezeAccount,
+        method: "POST",
+        path: "/v1/accounts/{id}/freeze",
+        summary: "Freeze an account: no money moves in or out (operators).",
+        access: Access::Operator(crate::access::Role::Operator),
+        query: &[],
+        request: None,
+        ok_status: 200,
+        response: Some(schema::<CommandResult>),
+        errors: &[400, 404, 422, 503],
+    },
+    Route {
+        id: RouteId::UnfreezeAccount,
+        method: "POST",
+        path: "/v1/accounts/{id}/unfreeze",
+        summary: "Unfreeze an account (operators).",
+        access: Access::Operator(crate::access::Role::Operator),
+        query: &[],
+        request: None,
+        ok_status: 200,
+        response: Some(schema::<CommandResult>),
+        errors: &[400, 404, 422, 503],
+    },
+    Route {
+        id: RouteId::CloseAccount,
+        method: "POST",
+        path: "/v1/accounts/{id}/close",
+        summary: "Close an account for good (its owner, or operators).",
+        access: Access::Caller,
+        query: &[],
+        request: None,
+        ok_status: 200,
+        response: Some(schema::<CommandResult>),
+        errors: &[400, 404, 422, 503],
+    },
+    Route {
+        id: RouteId::AccountTransfers,
+        method: "GET",
+        path: "/v1/accounts/{id}/transfers",
+        summary: "An account's transfers, oldest first, in pages, optionally within [from, to).",
+        access: Access::Caller,
+        query: &[
+            PAGE,
+            LIMIT,
+            QueryParam {
+                name: "from",
+                required: false,
+                description: "RFC 3339 instant: transfers at or after it.",
+            },
+            QueryParam {
+                name: "to",
+                required: false,
+                description: "RFC 3339 instant: transfers before it.",
+            },
+        ],
+        request: None,
+        ok_status: 200,
+        response: Some(schema::<TransferPage>),
+        errors: &[400, 404, 503],
+    },
+    Route {
+        id: RouteId::AccountBalanceAt,
+        method: "GET",
+        path: "/v1/accounts/{id}/balance",
+        summary: "An account's posted balance as it stood at an instant.",
+        access: Access::Caller,
+        query: &[QueryParam {
+            name: "at",
+            required: true,
+            description: "RFC 3339 instant.",
+        }],
+        request: None,
+        ok_status: 200,
+        response: Some(schema::<BalanceAt>),
+        errors: &[400, 404, 503],
+    },
+    Route {
+        id: RouteId::CreateTransfer,
+        method: "POST",
+        path: "/v1/transfers",
+        summary: "Make one transfer. Repeating the same transfer answers 200 `exists`.",
+        access: Access::Caller,
+        query: &[],
+        request: Some(schema::<NewTransferBody>),
+        ok_status: 201,
+        response: Some(schema::<CommandResult>),
+        errors: &[400, 404, 409, 413, 415, 422, 503],
+    },
+    Route {
+        id: RouteId::CreateTransferBatch,
+        method: "POST",
+        path: "/v1/transfers/batch",
+        summary: "Make up to 8,190 transfers in order; one result per transfer.",
+        access: Access::Caller,
+        query: &[],
+        request: Some(schema::<BatchBody>),
+        ok_status: 200,
+        response: Some(schema::<BatchResult>),
+        errors: &[400, 404, 413, 415, 503],
+    },
+    Route {
+        id: RouteId::GetTransfer,
+        method: "GET",
+        path: "/v1/transfers/{id}",
+        summary: "Read a committed transfer.",
+        access: Access::Caller,
+        query: &[],
+        request: None,
+        ok_status: 200,
+        response: Some(schema::<TransferView>),
+        errors: &[400, 404, 503],
+    },
+    Route {
+        id: RouteId::PostPending,
+        method: "POST",
+        path: "/v1/transfers/{id}/post",
+        summary: "Post a pending transfer, in full or in part.",
+        access: Access::Caller,
+        query: &[],
+        request: Some(schema::<PostPendingBody>),
+        ok_status: 201,
+        response: Some(schema::<CommandResult>),
+        errors: &[400, 404, 409, 413, 415, 422, 503],
+    },
+    Route {
+        id: RouteId::VoidPending,
+        method: "POST",
+        path: "/v1/transfers/{id}/void",
+        summary: "Void a pending transfer, releasing it.",
+        access: Access::Caller,
+        query: &[],
+        request: Some(schema::<VoidPendingBody>),
+        ok_status: 201,
+        response: Some(schema::<CommandResult>),
+        errors: &[400, 404, 409, 413, 415, 422, 503],
+    },
+    Route {
+        id: RouteId::AuditLog,
+        method: "GET",
+        path: "/v1/audit",
+        summary: "The operators' audit log, oldest first (admins).",
+        access: Access::Operator(crate::access::Role::Admin),
+        query: &[PAGE, LIMIT],
+        request: None,
+        ok_status: 200,
+        response: Some(schema::<AuditPage>),
+        errors: &[400],
+    },
+    Route {
+        id: RouteId::OpenApi,
+        method: "GET",
+        path: "/v1/openapi.json",
+        summary: "This document.",
+        access: Access::Public,
+        query: &[],
+        request: None,
+        ok_status: 200,
+        response: None,
+        errors: &[],
+    },
+    Route {
+        id: RouteId::Metrics,
+        method: "GET",
+        path: "/metrics",
+        summary: "Prometheus metrics (text exposition format).",
+        access: Access::Public,
+        query: &[],
+        request: None,
+        ok_status: 200,
+        response: None,
+        errors: &[],
+    },
+    Route {
+        id: RouteId::Healthz,
+        method: "GET",
+        path: "/healthz",
+        summary: "Liveness: the process answers.",
+        access: Access::Public,
+        query: &[],
+        request: None,
+        ok_status: 200,
+        response: Some(schema::<Health>),
+        errors: &[],
+    },
+    Route {
+        id: RouteId::Readyz,
+        method: "GET",
+        path: "/readyz",
+        summary: "Readiness: the engine takes requests (503 while stopping or stopped).",
+        access: Access::Public,
+        query: &[],
+        request: None,
+        ok_status: 200,
+        response: Some(schema::<Health>),
+        errors: &[503],
+    },
+];
+
+/// What matched: the route's index in [`ROUTES`] and its path parameter.
+pub enum Matched<'a> {
+    Route(usize, Option<&'a str>),
+    /// The path exists, not with this method.
+    WrongMethod,
+    None,
+}
+
+pub fn find<'a>(method: &str, path: &'a str) -> Matched<'a> {
+    let mut path_known = false;
+    for (i, route) in ROUTES.iter().enumerate() {
+        if let Some(param) = match_path(route.path, path) {
+            if route.method == method {
+                return Matched::Route(i, param);
+            }
+            path_known = true;
+        }
+    }
+    if path_known {
+        Matched::WrongMethod
+    } else {
+        Matched::None
+    }
+}
+
+/// `Some(param)` when `path` fits `template`; the parameter is the `{id}` segment.
+fn match_path<'a>(template: &str, path: &'a str) -> Option<Option<&'a str>> {
+    let mut param = None;
+    let mut t = template.split('/');
+    let mut p = path.split('/');
+    loop {
+        match (t.next(), p.next()) {
+            (None, None) => return Some(param),
+            (Some("{id}"), Some(seg)) if !seg.is_empty() => param = Some(seg),
+            (Some(a), Some(b)) if a == b => {}
+            _ => return None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_match_their_routes_only() {
+        let id = |m, p| match find(m, p) {
+            Matched::Route(i, param) => Some((ROUTES[i].id, param.map(str::to_string))),
+            _ => None,
+        };
+        assert_eq!(
+            id("POST", "/v1/transfers"),
+            Some((RouteId::CreateTransfer, None))
+        );
+        assert_eq!(
+            id("POST", "/v1/transfers/batch"),
+            Some((RouteId::CreateTransferBatch, None))
+        );
+        assert_eq!(
+            id("GET", "/v1/transfers/42"),
+            Some((RouteId::GetTransfer, Some("42".into())))
+        );
+        assert_eq!(
+            id("POST", "/v1/accounts/7/freeze"),
+            Some((RouteId::FreezeAccount, Some("7".into())))
+        );
+        assert!(matches!(
+            find("DELETE", "/v1/transfers"),
+            Matched::WrongMethod
+        ));
+        assert!(matches!(find("GET", "/v1/nothing"), Matched::None));
+        assert!(matches!(find("GET", "/v1/accounts/"), Matched::None));
+    }
+
+    #[test]
+    fn every_route_is_unique() {
+        for (i, a) in ROUTES.iter().enumerate() {
+            for b in &ROUTES[i + 1..] {
+                assert!(a.id != b.id && (a.method, a.path) != (b.method, b.path));
+            }
+        }
+    }
+}

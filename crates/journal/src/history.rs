@@ -1,0 +1,455 @@
+//! The history index (`history.db`): every committed transfer by id, and every account's
+//! transfers in order with its posted totals after each, for reads that the journal's
+//! per-batch rows cannot answer quickly (a transfer by id, an account's statement, a balance
+//! at a past instant).
+//!
+//! It is a projection of the journal, built behind it by one indexer thread from the
+//! `transfers_by_batch` rows, never in the commit path: a transfer costs the committer
+//! nothing more. `meta.indexed_seq` moves in the same transaction as the rows, so after a
+//! crash indexing resumes where it stopped; the file can be deleted at any time and is
+//! rebuilt from the journal. Hence `synchronous=NORMAL`: losing its tail loses nothing.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use hashbrown::HashMap;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use serde::Deserialize;
+use suanpan_ledger::TransferFlags;
+
+use crate::{db_path, JournalError};
+
+pub const HISTORY_FILE: &str = "history.db";
+const READERS_MAX: usize = 8;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value ANY  NOT NULL
+) STRICT;
+-- Ids and totals are 16-byte big-endian blobs (they are 128-bit, and sort as numbers);
+-- amounts are the u64's bits as an integer.
+CREATE TABLE IF NOT EXISTS transfers (
+    id              BLOB    PRIMARY KEY,
+    timestamp       INTEGER NOT NULL,
+    batch           INTEGER NOT NULL,
+    debit_account   BLOB    NOT NULL,
+    credit_account  BLOB    NOT NULL,
+    amount          INTEGER NOT NULL,
+    currency        TEXT    NOT NULL,
+    code            INTEGER NOT NULL,
+    flags           INTEGER NOT NULL,
+    pending_id      BLOB,
+    timeout_ms      INTEGER NOT NULL,
+    reference       TEXT,
+    accounting_date TEXT    NOT NULL
+) STRICT, WITHOUT ROWID;
+-- One row per account per transfer touching it, with the account's posted totals after it.
+CREATE TABLE IF NOT EXISTS postings (
+    account       BLOB    NOT NULL,
+    timestamp     INTEGER NOT NULL,
+    transfer      BLOB    NOT NULL,
+    debits_after  BLOB    NOT NULL,
+    credits_after BLOB    NOT NULL,
+    PRIMARY KEY (account, timestamp)
+) STRICT, WITHOUT ROWID;
+";
+
+/// A committed transfer as the index holds it (post and void with their resolved accounts
+/// and amount).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TransferRow {
+    pub id: u128,
+    pub timestamp: u64,
+    pub batch: u64,
+    pub debit_account_id: u128,
+    pub credit_account_id: u128,
+    pub amount: u64,
+    pub currency: String,
+    pub code: u16,
+    pub flags: u16,
+    pub pending_id: u128,
+    pub timeout_ms: u64,
+    pub reference: String,
+    pub accounting_date: String,
+}
+
+/// An account's posted totals just after a transfer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PostedAt {
+    pub transfer_id: u128,
+    pub timestamp: u64,
+    pub debits_posted: u128,
+    pub credits_posted: u128,
+}
+
+fn history_path(dir: &Path) -> PathBuf {
+    dir.join(HISTORY_FILE)
+}
+
+fn blob(v: u128) -> [u8; 16] {
+    v.to_be_bytes()
+}
+
+fn from_blob(b: &[u8]) -> u128 {
+    let mut a = [0u8; 16];
+    if b.len() == 16 {
+        a.copy_from_slice(b);
+    }
+    u128::from_be_bytes(a)
+}
+
+/// The writing side, owned by the indexer thread.
+pub struct HistoryWriter {
+    conn: Connection,
+    journal: Connection,
+    indexed_seq: u64,
+    /// Posted totals of the accounts seen so far (a miss reads the account's last posting).
+    totals: HashMap<u128, (u128, u128)>,
+}
+
+/// One element of a `transfers_by_batch` row (see rows.rs).
+#[derive(Deserialize)]
+struct JsonTransfer(
+    u64,
+    String,
+    String,
+    String,
+    JsonAmount,
+    String,
+    u16,
+    u16,
+    Option<String>,
+    u64,
+    Option<String>,
+    String,
+);
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum JsonAmount {
+    Number(u64),
+    Text(String),
+}
+
+fn corrupt(batch: u64, what: &str) -> JournalError {
+    JournalError::Corrupt(format!("transfers row of batch {batch}: {what}"))
+}
+
+fn id_of(batch: u64, text: &str) -> Result<u128, JournalError> {
+    text.parse()
+        .map_err(|_| corrupt(batch, "an id is not decimal"))
+}
+
+impl HistoryWriter {
+    pub fn open(dir: &Path) -> Result<HistoryWriter, JournalError> {
+        let conn = Connection::open(history_path(dir))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.execute_batch(SCHEMA)?;
+        let indexed_seq: i64 = conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'indexed_seq'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or(0);
+        let journal = Connection::open_with_flags(
+            db_path(dir),
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        journal.busy_timeout(Duration::from_secs(5))?;
+        Ok(HistoryWriter {
+            conn,
+            journal,
+            indexed_seq: indexed_seq as u64,
+            totals: HashMap::new(),
+        })
+    }
+
+    pub fn indexed_seq(&self) -> u64 {
+        self.indexed_seq
+    }
+
+    /// The journal's last committed batch, as this reader sees it.
+    pub fn journal_seq(&self) -> Result<u64, JournalError> {
+        let seq: Option<i64> = self
+            .journal
+            .query_row("SELECT max(seq) FROM batches", [], |r| r.get(0))?;
+        Ok(seq.unwrap_or(0) as u64)
+    }
+
+    /// Indexes the committed batches after `indexed_seq` up to `through` (a batch the caller
+    /// knows is committed), at most `batches_max` batches' worth of rows per transaction.
+    /// Returns the new `indexed_seq`.
+    pub fn index_through(&mut self, through: u64, batches_max: u32) -> Result<u64, JournalError> {
+        if through <= self.indexed_seq {
+            return Ok(self.indexed_seq);
+        }
+        let rows: Vec<(u64, String)> = {
+            let mut stmt = self.journal.prepare_cached(
+                "SELECT batch, rows FROM transfers_by_batch
+                 WHERE batch > ?1 AND batch <= ?2 ORDER BY batch LIMIT ?3",
+            )?;
+            let rows = stmt.query_map(
+                params![self.indexed_seq as i64, through as i64, batches_max],
+                |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?)),
+            )?;
+            rows.collect::<Result<_, _>>()?
+        };
+        // With a full page, stop at its last batch; otherwise everything up to `through` is in.
+        let done_through = match rows.last() {
+            Some((batch, _)) if rows.len() as u32 == batches_max => *batch,
+            _ => through,
+        };
+        let tx = self.conn.transaction()?;
+        {
+            let mut insert_transfer = tx.prepare_cached(
+                "INSERT OR IGNORE INTO transfers (id, timestamp, batch, debit_account,
+                 credit_account, amount, currency, code, flags, pending_id, timeout_ms,
+                 reference, accounting_date)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            )?;
+            let mut insert_posting = tx.prepare_cached(
+                "INSERT OR IGNORE INTO postings (account, timestamp, transfer, debits_after,
+                 credits_after) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            let mut last_posting = tx.prepare_cached(
+                "SELECT debits_after, credits_after FROM postings WHERE account = ?1
+                 ORDER BY timestamp DESC LIMIT 1",
+            )?;
+            for (batch, json) in &rows {
+                let batch = *batch;
+                let transfers: Vec<JsonTransfer> =
+                    serde_json::from_str(json).map_err(|e| corrupt(batch, &e.to_string()))?;
+                for t in transfers {
+                    let row = TransferRow {
+                        id: id_of(batch, &t.1)?,
+                        timestamp: t.0,
+                        batch,
+                        debit_account_id: id_of(batch, &t.2)?,
+                        credit_account_id: id_of(batch, &t.3)?,
+                        amount: match t.4 {
+                            JsonAmount::Number(n) => n,
+                            JsonAmount::Text(s) => {
+                                s.parse().map_err(|_| corrupt(batch, "an amount"))?
+                            }
+                        },
+                        currency: t.5,
+                        code: t.6,
+                        flags: t.7,
+                        pending_id: match t.8 {
+                            Some(p) => id_of(batch, &p)?,
+                            None => 0,
+                        },
+                        timeout_ms: t.9,
+                        reference: t.10.unwrap_or_default(),
+                        accounting_date: t.11,
+                    };
+                    insert_transfer.execute(params![
+                        &blob(row.id)[..],
+                        row.timestamp as i64,
+                        batch as i64,
+                        &blob(row.debit_account_id)[..],
+                        &blob(row.credit_account_id)[..],
+                        row.amount as i64,
+                        row.currency,
+                        row.code,
+                        row.flags,
+                        (row.pending_id != 0).then(|| blob(row.pending_id).to_vec()),
+                        row.timeout_ms as i64,
+                        (!row.reference.is_empty()).then_some(&row.reference),
+                        row.accounting_date,
+                    ])?;
+                    let flags = TransferFlags(row.flags);
+                    let posted = if flags.pending() || flags.void_pending() {
+                        0
+                    } else {
+                        u128::from(row.amount)
+                    };
+                    for (account, is_debit) in
+                        [(row.debit_account_id, true), (row.credit_account_id, false)]
+                    {
+                        let totals = match self.totals.get_mut(&account) {
+                            Some(t) => t,
+                            None => {
+                                let found = last_posting
+                                    .query_row([&blob(account)[..]], |r| {
+                                        Ok((
+                                            from_blob(&r.get::<_, Vec<u8>>(0)?),
+                                            from_blob(&r.get::<_, Vec<u8>>(1)?),
+                                        ))
+                                    })
+                                    .optional()?
+                                    .unwrap_or((0, 0));
+                                self.totals.entry(account).or_insert(found)
+                            }
+                        };
+                        if is_debit {
+                            totals.0 += posted;
+                        } else {
+                            totals.1 += posted;
+                        }
+                        insert_posting.execute(params![
+                            &blob(account)[..],
+                            row.timestamp as i64,
+                            &blob(row.id)[..],
+                            &blob(totals.0)[..],
+                            &blob(totals.1)[..],
+                        ])?;
+                    }
+                }
+            }
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('indexed_seq', ?1)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [done_through as i64],
+            )?;
+        }
+        tx.commit()?;
+        self.indexed_seq = done_through;
+        Ok(done_through)
+    }
+}
+
+/// The reading side: a small pool of read-only connections, shared by request handlers.
+pub struct HistoryReader {
+    path: PathBuf,
+    pool: Mutex<Vec<Connection>>,
+}
+
+fn transfer_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TransferRow> {
+    Ok(TransferRow {
+        id: from_blob(&r.get::<_, Vec<u8>>(0)?),
+        timestamp: r.get::<_, i64>(1)? as u64,
+        batch: r.get::<_, i64>(2)? as u64,
+        debit_account_id: from_blob(&r.get::<_, Vec<u8>>(3)?),
+        credit_account_id: from_blob(&r.get::<_, Vec<u8>>(4)?),
+        amount: r.get::<_, i64>(5)? as u64,
+        currency: r.get(6)?,
+        code: r.get(7)?,
+        flags: r.get(8)?,
+        pending_id: r
+            .get::<_, Option<Vec<u8>>>(9)?
+            .map(|b| from_blob(&b))
+            .unwrap_or(0),
+        timeout_ms: r.get::<_, i64>(10)? as u64,
+        reference: r.get::<_, Option<String>>(11)?.unwrap_or_default(),
+        accounting_date: r.get(12)?,
+    })
+}
+
+const TRANSFER_COLUMNS: &str = "t.id, t.timestamp, t.batch, t.debit_account, t.credit_account,
+    t.amount, t.currency, t.code, t.flags, t.pending_id, t.timeout_ms, t.reference,
+    t.accounting_date";
+
+impl HistoryReader {
+    /// The index must have been created (by [`HistoryWriter::open`]) first.
+    pub fn open(dir: &Path) -> HistoryReader {
+        HistoryReader {
+            path: history_path(dir),
+            pool: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, JournalError> {
+        let pooled = self.pool.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let conn = match pooled {
+            Some(c) => c,
+            None => {
+                let c = Connection::open_with_flags(
+                    &self.path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                c.busy_timeout(Duration::from_secs(5))?;
+                c
+            }
+        };
+        let result = f(&conn);
+        let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
+        if pool.len() < READERS_MAX {
+            pool.push(conn);
+        }
+        Ok(result?)
+    }
+
+    pub fn indexed_seq(&self) -> Result<u64, JournalError> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT value FROM meta WHERE key = 'indexed_seq'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()
+            .map(|v| v.unwrap_or(0) as u64)
+        })
+    }
+
+    pub fn transfer(&self, id: u128) -> Result<Option<TransferRow>, JournalError> {
+        self.with(|c| {
+            c.prepare_cached(&format!(
+                "SELECT {TRANSFER_COLUMNS} FROM transfers t WHERE t.id = ?1"
+            ))?
+            .query_row([&blob(id)[..]], transfer_row)
+            .optional()
+        })
+    }
+
+    /// An account's transfers with `after < timestamp`, `from <= timestamp < to`, oldest
+    /// first, at most `limit`.
+    pub fn account_transfers(
+        &self,
+        account: u128,
+        after: u64,
+        from: u64,
+        to: u64,
+        limit: u32,
+    ) -> Result<Vec<TransferRow>, JournalError> {
+        let low = after.saturating_add(1).max(from);
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {TRANSFER_COLUMNS} FROM postings p JOIN transfers t ON t.id = p.transfer
+                 WHERE p.account = ?1 AND p.timestamp >= ?2 AND p.timestamp < ?3
+                 ORDER BY p.timestamp LIMIT ?4"
+            ))?;
+            let rows = stmt.query_map(
+                params![
+                    &blob(account)[..],
+                    low as i64,
+                    to.min(i64::MAX as u64) as i64,
+                    limit
+                ],
+                transfer_row,
+            )?;
+            rows.collect()
+        })
+    }
+
+    /// The account's posted totals at `at` (after every transfer stamped at or before it);
+    /// `None` if no transfer had touched it by then.
+    pub fn posted_at(&self, account: u128, at: u64) -> Result<Option<PostedAt>, JournalError> {
+        self.with(|c| {
+            c.prepare_cached(
+                "SELECT transfer, timestamp, debits_after, credits_after FROM postings
+                 WHERE account = ?1 AND timestamp <= ?2 ORDER BY timestamp DESC LIMIT 1",
+            )?
+            .query_row(
+                params![&blob(account)[..], at.min(i64::MAX as u64) as i64],
+                |r| {
+                    Ok(PostedAt {
+                        transfer_id: from_blob(&r.get::<_, Vec<u8>>(0)?),
+                        timestamp: r.get::<_, i64>(1)? as u64,
+                        debits_posted: from_blob(&r.get::<_, Vec<u8>>(2)?),
+                        credits_posted: from_blob(&r.get::<_, Vec<u8>>(3)?),
+                    })
+                },
+            )
+            .optional()
+        })
+    }
+}

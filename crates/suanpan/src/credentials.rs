@@ -1,0 +1,96 @@
+//! `suanpan credentials ...`: participants, their API keys, operator tokens. Secrets and
+//! tokens are printed once, here, and stored only as digests (see `suanpan_api::access`).
+
+use std::path::PathBuf;
+
+use suanpan_api::access::{Access, Role};
+
+use crate::json::JsonLine;
+
+const USAGE: &str = "usage:
+  suanpan credentials participant --data DIR --code CODE --name NAME [--owner N]
+  suanpan credentials key         --data DIR --participant CODE
+  suanpan credentials operator    --data DIR --name NAME --role viewer|operator|admin
+  suanpan credentials revoke      --data DIR --key KEY_ID";
+
+pub fn main(args: &[String]) -> Result<(), String> {
+    use lexopt::prelude::*;
+    let Some(what) = args.first() else {
+        return Err(format!("which credentials?\n{USAGE}"));
+    };
+    if what == "--help" || what == "-h" {
+        println!("{USAGE}");
+        return Ok(());
+    }
+    let mut parser = lexopt::Parser::from_args(args[1..].iter().cloned());
+    let mut data = PathBuf::from("data");
+    let (mut code, mut name, mut owner, mut participant, mut role, mut key) =
+        (None, None, None, None, None, None);
+    while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
+        let flag = match arg {
+            Long(flag) => flag.to_string(),
+            other => return Err(format!("{}\n{USAGE}", other.unexpected())),
+        };
+        let value = parser
+            .value()
+            .map_err(|e| e.to_string())?
+            .to_string_lossy()
+            .into_owned();
+        match flag.as_str() {
+            "data" => data = PathBuf::from(value),
+            "code" => code = Some(value),
+            "name" => name = Some(value),
+            "owner" => {
+                owner = Some(
+                    value
+                        .parse::<u64>()
+                        .map_err(|_| format!("--owner {value:?} is not a number"))?,
+                );
+            }
+            "participant" => participant = Some(value),
+            "role" => role = Some(value),
+            "key" => key = Some(value),
+            other => return Err(format!("unknown flag --{other}\n{USAGE}")),
+        }
+    }
+    let need =
+        |v: Option<String>, flag: &str| v.ok_or_else(|| format!("{flag} is required\n{USAGE}"));
+    let access = Access::open(&data)?;
+    let line = match what.as_str() {
+        "participant" => {
+            let p =
+                access.add_participant(&need(code, "--code")?, &need(name, "--name")?, owner)?;
+            JsonLine::default()
+                .str("code", &p.code)
+                .str("name", &p.name)
+                .num("owner", p.owner)
+        }
+        "key" => {
+            let participant = need(participant, "--participant")?;
+            let k = access.create_key(&participant)?;
+            JsonLine::default()
+                .str("participant", &participant)
+                .str("key_id", &k.key_id)
+                .str("secret", &k.secret)
+        }
+        "operator" => {
+            let role_text = need(role, "--role")?;
+            let role = Role::parse(&role_text)
+                .ok_or_else(|| format!("--role {role_text:?} is not viewer, operator or admin"))?;
+            let name = need(name, "--name")?;
+            let token = access.create_operator(&name, role)?;
+            JsonLine::default()
+                .str("name", &name)
+                .str("role", role.as_str())
+                .str("token", &token)
+        }
+        "revoke" => {
+            let key = need(key, "--key")?;
+            access.revoke_key(&key)?;
+            JsonLine::default().str("revoked", &key)
+        }
+        other => return Err(format!("unknown credentials command {other:?}\n{USAGE}")),
+    };
+    println!("{}", line.finish());
+    Ok(())
+}
