@@ -4,6 +4,7 @@ mod bench;
 mod credentials;
 mod json;
 mod load;
+mod openapi;
 mod serve;
 mod system;
 mod verify;
@@ -16,8 +17,10 @@ const USAGE: &str = "usage: suanpan <command> [flags]
 commands:
   serve          the HTTP API (the main job); `suanpan serve --help` lists its settings
   credentials    participants, API keys and operator tokens for `serve`
+  openapi        print the API's OpenAPI 3.1 document
   bench ledger   in-memory apply throughput of the ledger
   bench engine   durable throughput through the engine and the SQLite journal
+  bench http     open-loop load on the HTTP API (starts its own `suanpan serve`)
   verify         check a data directory's hash chain, replay, snapshot and query tables
   load           drive a data directory with transfers, printing each acknowledged one
 
@@ -28,6 +31,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("serve") => serve::main(&args[1..]),
         Some("credentials") => credentials::main(&args[1..]),
+        Some("openapi") => openapi::main(&args[1..]),
         Some("bench") => bench::main(&args[1..]),
         Some("verify") => verify::main(&args[1..]),
         Some("load") => load::main(&args[1..]),

@@ -1,15 +1,17 @@
 //! `suanpan bench ...`: benchmarks that print their figures, the last line one JSON object.
 
 mod engine;
+mod http;
 mod ledger;
 
 pub fn main(args: &[String]) -> Result<(), String> {
     match args.first().map(String::as_str) {
         Some("ledger") => ledger::main(&args[1..]),
         Some("engine") => engine::main(&args[1..]),
+        Some("http") => http::main(&args[1..]),
         Some(other) => Err(format!(
-            "unknown benchmark {other:?}; there are `ledger` and `engine`"
+            "unknown benchmark {other:?}; there are `ledger`, `engine` and `http`"
         )),
-        None => Err("which benchmark? `suanpan bench ledger` or `suanpan bench engine`".into()),
+        None => Err("which benchmark? `suanpan bench ledger`, `engine` or `http`".into()),
     }
 }
