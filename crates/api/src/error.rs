@@ -228,6 +228,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_code_is_documented() {
+        let doc = include_str!("../../../docs/api-errors.md");
+        for code in ErrorCode::ALL {
+            let row = format!("| `{}` | {} |", code.as_str(), code.status());
+            assert!(doc.contains(&row), "docs/api-errors.md lacks {row}");
+        }
+    }
+
+    #[test]
     fn codes_are_unique_snake_case() {
         let mut seen = std::collections::HashSet::new();
         for code in ErrorCode::ALL {
