@@ -7,6 +7,11 @@ use crate::error::{ApiError, ErrorCode};
 use crate::wire::{INVALID_AMOUNT, INVALID_ID};
 
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // The fast path parses without tracking where it is; only a body that fails is parsed
+    // again with the path tracked, to name the offending field.
+    if let Ok(value) = serde_json::from_slice(bytes) {
+        return Ok(value);
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
