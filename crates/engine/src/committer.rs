@@ -21,6 +21,9 @@ pub(crate) enum ToCommitter {
         data: Vec<u8>,
     },
     SnapshotDone(SnapshotInfo),
+    /// Reads that came with no commands: answered once everything before them is durable,
+    /// without a journal batch of their own.
+    Reads(Vec<Waiter>),
     /// Accounts changed since the last batch that carried them, sent when the writer stops.
     Accounts(AccountChanges),
 }
@@ -116,6 +119,20 @@ pub(crate) fn run_committer(
             }
             ToCommitter::Accounts(accounts) => {
                 journal.write_accounts(&accounts).map_err(|e| e.to_string())
+            }
+            ToCommitter::Reads(waiters) => {
+                // Every batch sent before these reads has been committed by now: the channel
+                // is in order and a group is committed before the message that ended it.
+                for waiter in waiters {
+                    if let Waiter::Read {
+                        answer: Some(answer),
+                        ..
+                    } = waiter
+                    {
+                        answer();
+                    }
+                }
+                Ok(())
             }
         };
         if let Err(why) = outcome {

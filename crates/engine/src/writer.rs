@@ -165,6 +165,12 @@ pub(crate) fn run_writer(mut w: Writer, requests: Receiver<Request>) {
         if batch.commands.is_empty() && batch.waiters.is_empty() {
             continue;
         }
+        if batch.commands.is_empty() {
+            if w.read_only(batch).is_err() {
+                break;
+            }
+            continue;
+        }
         if w.commit(batch).is_err() {
             break;
         }
@@ -241,6 +247,21 @@ impl Writer {
                 .commands
                 .push(stamped(Command::ExpirePending { pending_id }));
         }
+    }
+
+    /// Runs reads that came without commands and hands their answers to the committer, which
+    /// sends them once the batches before are durable. No journal batch, no fsync.
+    fn read_only(&mut self, mut batch: Batch) -> Result<(), ()> {
+        for waiter in &mut batch.waiters {
+            if let Waiter::Read { read, answer } = waiter {
+                if let Some(read) = read.take() {
+                    *answer = Some(read(&self.ledger));
+                }
+            }
+        }
+        self.to_committer
+            .send(ToCommitter::Reads(batch.waiters))
+            .map_err(|_| ())
     }
 
     /// Stamps and applies a batch, then hands it to the committer (which answers the waiters).

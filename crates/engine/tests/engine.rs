@@ -337,3 +337,42 @@ fn a_second_engine_on_the_same_data_directory_is_refused() {
     // Once the first has stopped, the directory is free again.
     assert!(Engine::start(config(&dir)).is_ok());
 }
+
+#[test]
+fn a_read_sees_what_was_queued_before_it_and_adds_nothing_to_the_journal() {
+    let dir = TempDir::new("reads");
+    let engine = Engine::start(config(&dir)).expect("starts");
+    assert_eq!(
+        run(&engine, vec![account(1, 0), account(2, 0)]),
+        vec![ResultCode::Ok; 2]
+    );
+    let ticket = engine
+        .submit(vec![Command::CreateTransfer(transfer(10, 1, 2, 7, 0))])
+        .expect("queued");
+    let read = engine
+        .read(|l| l.account_by_id(2).map(|a| a.credits_posted))
+        .expect("queued");
+    assert_eq!(
+        read.wait(),
+        Some(Some(7)),
+        "the read comes after the transfer before it"
+    );
+    assert_eq!(ticket.wait(), Some(Ok(vec![ResultCode::Ok])));
+    let seq = engine
+        .metrics()
+        .committed_seq
+        .load(std::sync::atomic::Ordering::Acquire);
+    for _ in 0..10 {
+        let balance = engine.read(|l| l.account_by_id(1).map(|a| a.debits_posted));
+        assert_eq!(balance.expect("queued").wait(), Some(Some(7)));
+    }
+    assert_eq!(
+        engine
+            .metrics()
+            .committed_seq
+            .load(std::sync::atomic::Ordering::Acquire),
+        seq,
+        "reads alone write no batch"
+    );
+    engine.shutdown().expect("clean shutdown");
+}
