@@ -2,7 +2,7 @@
 //! engine round trip, waiting for the history index, and operator audit.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -21,6 +21,39 @@ use crate::metrics::ApiMetrics;
 /// Longest a read waits for the history index to reach what was committed when it came in.
 const HISTORY_WAIT_MAX: Duration = Duration::from_secs(2);
 const OWNER_SHARDS: usize = 16;
+
+/// Wakes the indexer early (a reader is waiting for it) or stops it.
+#[derive(Default)]
+pub struct Wake {
+    state: Mutex<(bool, bool)>, // (woken, stopped)
+    cv: Condvar,
+}
+
+impl Wake {
+    pub fn wake(&self) {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).0 = true;
+        self.cv.notify_one();
+    }
+
+    pub fn stop(&self) {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).1 = true;
+        self.cv.notify_one();
+    }
+
+    pub fn stopped(&self) -> bool {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).1
+    }
+
+    /// Sleeps up to `timeout`, less if woken or stopped.
+    pub fn wait(&self, timeout: Duration) {
+        let guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let (mut guard, _) = self
+            .cv
+            .wait_timeout_while(guard, timeout, |s| !s.0 && !s.1)
+            .unwrap_or_else(|p| p.into_inner());
+        guard.0 = false;
+    }
+}
 
 /// Account id → owner number. An account's owner never changes, so this is filled from the
 /// ledger at start and as accounts are opened, and never has to be invalidated.
@@ -69,6 +102,7 @@ pub struct App {
     pub history: Arc<HistoryReader>,
     /// The last batch in the history index (set by the indexer thread).
     pub history_seq: Arc<AtomicU64>,
+    pub indexer_wake: Arc<Wake>,
     pub metrics: ApiMetrics,
     pub config: ServeConfig,
     pub open_connections: AtomicU64,
@@ -137,6 +171,9 @@ impl App {
     pub async fn history_caught_up(&self) -> Result<(), ApiError> {
         let target = self.engine.metrics().committed_seq.load(Ordering::Acquire);
         let started = Instant::now();
+        if self.history_seq.load(Ordering::Acquire) < target {
+            self.indexer_wake.wake();
+        }
         while self.history_seq.load(Ordering::Acquire) < target {
             if started.elapsed() > HISTORY_WAIT_MAX {
                 return Err(ApiError::new(
