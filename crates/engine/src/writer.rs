@@ -20,10 +20,11 @@ use crate::EngineConfig;
 
 /// Longest the writer sleeps with nothing to do, so a deadline is never missed by more.
 const IDLE_WAIT_MAX: Duration = Duration::from_millis(100);
-/// Changed accounts go to the accounts table with the batch that changed them while they are
-/// few; under load they gather and go at most every 250 ms, and never more often than ten
-/// times the last such write took (with millions of accounts a write takes seconds).
-const ACCOUNTS_WRITE_NOW_MAX: usize = 256;
+/// Changed accounts gather and go to the accounts table at most every 250 ms (with the next
+/// batch, or alone when the engine is idle), and never more often than ten times the last such
+/// write took (with millions of accounts a write takes seconds). Writing them with every
+/// batch would rewrite a page of the table per touched account per commit: at a few thousand
+/// requests a second that is most of the bytes each fsync waits for.
 const ACCOUNTS_WRITE_INTERVAL: Duration = Duration::from_millis(250);
 const ACCOUNTS_WRITE_SPACING: u32 = 10;
 /// The furthest the engine cuts over by itself when the calendar runs ahead of the books.
@@ -114,7 +115,18 @@ pub(crate) fn run_writer(mut w: Writer, requests: Receiver<Request>) {
             },
             None => match requests.recv_timeout(w.idle_wait()) {
                 Ok(request) => Some(request),
-                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Timeout) => {
+                    // Idle: what gathered goes now, alone, so the table catches up.
+                    if let Some(accounts) = w.take_accounts() {
+                        if w.to_committer
+                            .send(ToCommitter::Accounts(accounts))
+                            .is_err()
+                        {
+                            break;
+                        }
+                    }
+                    None
+                }
                 Err(RecvTimeoutError::Disconnected) => break,
             },
         };
@@ -338,10 +350,7 @@ impl Writer {
                 .load(Ordering::Relaxed),
         );
         let interval = ACCOUNTS_WRITE_INTERVAL.max(took * ACCOUNTS_WRITE_SPACING);
-        let touched = self.ledger.touched_count();
-        if touched == 0
-            || (touched > ACCOUNTS_WRITE_NOW_MAX && self.accounts_written_at.elapsed() < interval)
-        {
+        if self.ledger.touched_count() == 0 || self.accounts_written_at.elapsed() < interval {
             return None;
         }
         self.accounts_written_at = Instant::now();
