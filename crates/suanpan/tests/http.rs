@@ -6,13 +6,14 @@
 mod support;
 
 use std::collections::{HashMap, HashSet};
-use std::net::SocketAddr;
+use std::io::Write;
+use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::client::{now_s, ApiKey, Request, Response};
+use support::client::{now_s, read_answer, ApiKey, Request, Response};
 use support::server::{DataDir, Server};
 
 /// The batch endpoint's limit (the ledger's commands per batch).
@@ -1604,6 +1605,74 @@ fn sigterm_answers_in_flight_requests_makes_them_durable_and_exits_0() {
     );
     drop(server);
     check_books_after_stop(&dir, &key, &told);
+    // A drained server answers every request it read: none was applied unanswered.
+    let rows = booked(&dir);
+    for (id, _, _) in &told.unanswered {
+        assert!(
+            !rows.contains_key(id),
+            "transfer {id} was applied but never answered"
+        );
+    }
+}
+
+/// The count of open connections the server reports on /metrics.
+fn open_connections(addr: SocketAddr) -> u64 {
+    let text = Request::get("/metrics").send(addr).text();
+    text.lines()
+        .find_map(|l| l.strip_prefix("suanpan_http_open_connections "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no suanpan_http_open_connections in /metrics"))
+}
+
+#[test]
+fn a_request_half_sent_at_sigterm_is_finished_answered_and_durable() {
+    let dir = DataDir::new("in-flight");
+    let key = dir.participant("bank-a");
+    let mut server = Server::start(&dir);
+    open_account(server.addr, &key, 1, &[]);
+    open_account(server.addr, &key, 2, &[]);
+    let wire = Request::post("/v1/transfers", &transfer_json(2_000, 1, 2, 321))
+        .signed(&key)
+        .to_bytes();
+    let (first, rest) = wire.split_at(wire.len() - 10);
+    let mut stream = TcpStream::connect(server.addr).unwrap_or_else(|e| panic!("{e}"));
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap_or_else(|e| panic!("{e}"));
+    stream.write_all(first).unwrap_or_else(|e| panic!("{e}"));
+    // The server holds our connection (and the one asking) before it is told to stop.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while open_connections(server.addr) < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the server never took the connection"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    server.terminate();
+    // Once new connections are refused the server is draining; only then the rest.
+    while TcpStream::connect(server.addr).is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "the server kept accepting after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    stream.write_all(rest).unwrap_or_else(|e| panic!("{e}"));
+    let answer = read_answer(&mut stream).unwrap_or_else(|e| panic!("no answer: {e}"));
+    assert_eq!(answer.status, 201, "{}", answer.text());
+    let status = server.wait_exit();
+    assert!(status.success(), "exit {status} after SIGTERM");
+    drop(server);
+
+    dir.verify();
+    let server = Server::start(&dir);
+    let r = get_settled(server.addr, &key, "/v1/transfers/2000");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        balances(&account(server.addr, &key, 2)),
+        [0, 321, 0, 0, 321]
+    );
 }
 
 #[test]

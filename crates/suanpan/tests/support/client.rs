@@ -31,8 +31,9 @@ pub fn now_s() -> u64 {
 /// processes only per key, and every test makes its own keys).
 pub fn fresh_nonce() -> String {
     static NEXT: AtomicU64 = AtomicU64::new(1);
+    // Zero-padded: at least the 8 characters the server asks for, whatever the pid.
     format!(
-        "n{}-{}",
+        "nonce-{:08}-{:08}",
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed)
     )
@@ -144,6 +145,13 @@ impl Request {
         out
     }
 
+    /// The request exactly as it goes on the wire.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut bytes = self.head_bytes();
+        bytes.extend_from_slice(&self.body_bytes());
+        bytes
+    }
+
     /// Sends over a new connection; `Err` when there is no answer at all (refused, reset
     /// before any byte of an answer).
     pub fn try_send(&self, addr: SocketAddr) -> Result<Response, String> {
@@ -232,6 +240,11 @@ impl Response {
             .to_string();
         (code, error["field"].as_str().map(str::to_string))
     }
+}
+
+/// Reads one answer from a stream the caller wrote the request to itself.
+pub fn read_answer<S: Read>(stream: &mut S) -> Result<Response, String> {
+    read_response(stream)
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
