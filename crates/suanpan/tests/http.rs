@@ -1607,9 +1607,15 @@ fn gather(handles: Vec<std::thread::JoinHandle<Told>>) -> Told {
     all
 }
 
-#[test]
-fn sigterm_answers_in_flight_requests_makes_them_durable_and_exits_0() {
-    let dir = DataDir::new("sigterm");
+/// Starts a server with accounts 1 to 3, pays into them from concurrent clients until
+/// `acks_first` transfers are acknowledged, then stops the server with `stop` and gathers
+/// what the clients were told.
+fn stop_under_load(
+    name: &str,
+    acks_first: u64,
+    stop: impl FnOnce(&mut Server),
+) -> (DataDir, ApiKey, Told) {
+    let dir = DataDir::new(name);
     let key = dir.participant("bank-a");
     let mut server = Server::start(&dir);
     for id in 1..=3 {
@@ -1617,21 +1623,28 @@ fn sigterm_answers_in_flight_requests_makes_them_durable_and_exits_0() {
     }
     let acks = Arc::new(AtomicU64::new(0));
     let clients = pay_until_stopped(server.addr, &key, &acks);
-    wait_for_acks(&acks, 100);
-    server.terminate();
-    let status = server.wait_exit();
-    assert!(
-        status.success(),
-        "suanpan serve exited with {status} after SIGTERM"
-    );
+    wait_for_acks(&acks, acks_first);
+    stop(&mut server);
     let told = gather(clients);
     println!(
-        "SIGTERM: {} acknowledged, {} refused, {} unanswered",
+        "{name}: {} acknowledged, {} refused, {} unanswered",
         told.acknowledged.len(),
         told.refused.len(),
         told.unanswered.len()
     );
-    drop(server);
+    (dir, key, told)
+}
+
+#[test]
+fn sigterm_answers_in_flight_requests_makes_them_durable_and_exits_0() {
+    let (dir, key, told) = stop_under_load("sigterm", 100, |server| {
+        server.terminate();
+        let status = server.wait_exit();
+        assert!(
+            status.success(),
+            "suanpan serve exited with {status} after SIGTERM"
+        );
+    });
     check_books_after_stop(&dir, &key, &told);
     // A drained server answers every request it read: none was applied unanswered.
     let rows = booked(&dir);
@@ -1705,24 +1718,7 @@ fn a_request_half_sent_at_sigterm_is_finished_answered_and_durable() {
 
 #[test]
 fn sigkill_under_load_loses_no_acknowledged_transfer_and_books_none_twice() {
-    let dir = DataDir::new("sigkill");
-    let key = dir.participant("bank-a");
-    let mut server = Server::start(&dir);
-    for id in 1..=3 {
-        open_account(server.addr, &key, id, &[]);
-    }
-    let acks = Arc::new(AtomicU64::new(0));
-    let clients = pay_until_stopped(server.addr, &key, &acks);
-    wait_for_acks(&acks, 150);
-    server.kill();
-    let told = gather(clients);
-    println!(
-        "SIGKILL: {} acknowledged, {} refused, {} unanswered",
-        told.acknowledged.len(),
-        told.refused.len(),
-        told.unanswered.len()
-    );
-    drop(server);
+    let (dir, key, told) = stop_under_load("sigkill", 150, Server::kill);
     check_books_after_stop(&dir, &key, &told);
 }
 
