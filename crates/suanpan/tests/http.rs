@@ -747,6 +747,38 @@ fn bad_requests_are_refused_with_code_and_field_and_touch_no_money() {
             "invalid_currency",
             Some("currency"),
         ),
+        // Well-formed, but against the rules of the books.
+        (
+            "amount zero",
+            good.replace(r#""amount":"5""#, r#""amount":"0""#),
+            422,
+            "amount_must_not_be_zero",
+            None,
+        ),
+        (
+            "an account paying itself",
+            transfer_json(801, 1, 1, 5),
+            422,
+            "accounts_must_be_different",
+            None,
+        ),
+        (
+            "dollars between yuan accounts",
+            good.replace("CNY", "USD"),
+            422,
+            "currency_mismatch",
+            None,
+        ),
+        (
+            "id 2^128 - 1",
+            good.replace(
+                r#""id":"801""#,
+                r#""id":"340282366920938463463374607431768211455""#,
+            ),
+            422,
+            "id_must_not_be_int_max",
+            None,
+        ),
     ];
     for (what, body, status, code, field) in &bodies {
         let r = bank.post("/v1/transfers", body);
@@ -1003,6 +1035,16 @@ fn a_request_not_signed_by_the_key_holder_moves_nothing() {
             &format!("timestamp {offset} s away"),
         );
     }
+    let not_seconds = Request::post("/v1/transfers", &body)
+        .signed_with(&bank.key, "yesterday", &support::client::fresh_nonce())
+        .send(addr);
+    assert_error(
+        &not_seconds,
+        401,
+        "signature_invalid",
+        Some("x-suanpan-timestamp"),
+        "a timestamp not in seconds",
+    );
     let bad_nonce = Request::post("/v1/transfers", &body)
         .signed_with(&bank.key, &now_s().to_string(), "short")
         .send(addr);
@@ -1019,9 +1061,16 @@ fn a_request_not_signed_by_the_key_holder_moves_nothing() {
         "no refused signature moved money"
     );
 
+    // A forged request does not spend the nonce it carries: the holder's own request with
+    // that nonce, 290 s old and so inside the window, still goes through.
+    let nonce = support::client::fresh_nonce();
     let inside = (now_s() - 290).to_string();
+    let forged = Request::post("/v1/transfers", &body)
+        .signed_with(&thief, &inside, &nonce)
+        .send(addr);
+    assert_eq!(forged.status, 401, "{}", forged.text());
     let late_but_fine = Request::post("/v1/transfers", &body)
-        .signed_with(&bank.key, &inside, &support::client::fresh_nonce())
+        .signed_with(&bank.key, &inside, &nonce)
         .send(addr);
     assert_eq!(late_but_fine.status, 201, "{}", late_but_fine.text());
 }
