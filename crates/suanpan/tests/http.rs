@@ -949,6 +949,78 @@ fn an_oversized_body_is_refused_with_413_declared_or_chunked() {
     assert_eq!(before.1["credits_posted"], "0");
 }
 
+#[test]
+fn a_full_engine_queue_answers_503_with_retry_after_and_books_nothing_of_it() {
+    const SENDERS: u128 = 16;
+    const BATCH: u128 = 2_000;
+    const ROUNDS_MAX: u128 = 10;
+    let dir = DataDir::new("overloaded");
+    let key = dir.participant("bank-a");
+    let server = Server::start_with(&dir, &["--queue-requests-max", "1"]);
+    let addr = server.addr;
+    open_account(addr, &key, 1, &[]);
+    open_account(addr, &key, 2, &[]);
+    let (mut accepted_batches, mut overloaded) = (0i128, 0);
+    for round in 0..ROUNDS_MAX {
+        let senders: Vec<_> = (0..SENDERS)
+            .map(|sender| {
+                let key = key.clone();
+                std::thread::spawn(move || {
+                    let first = 1_000_000 + (round * SENDERS + sender) * BATCH;
+                    let items: Vec<String> = (first..first + BATCH)
+                        .map(|id| transfer_json(id, 1, 2, 1))
+                        .collect();
+                    let body = format!(r#"{{"transfers":[{}]}}"#, items.join(","));
+                    let r = Request::post("/v1/transfers/batch", &body)
+                        .signed(&key)
+                        .send(addr);
+                    (first, r)
+                })
+            })
+            .collect();
+        for sender in senders {
+            let (first, r) = sender
+                .join()
+                .unwrap_or_else(|_| panic!("a sender panicked"));
+            match r.status {
+                200 => {
+                    assert_eq!(r.json()["accepted"], BATCH as u64, "{}", r.text());
+                    accepted_batches += 1;
+                }
+                503 => {
+                    assert_error(&r, 503, "overloaded", None, "a full queue");
+                    assert_eq!(r.header("retry-after"), Some("1"));
+                    let absent = Request::get(&format!("/v1/transfers/{first}"))
+                        .signed(&key)
+                        .send(addr);
+                    assert_eq!(
+                        absent.status,
+                        404,
+                        "a refused batch booked: {}",
+                        absent.text()
+                    );
+                    overloaded += 1;
+                }
+                other => panic!("batch answered {other}: {}", r.text()),
+            }
+        }
+        if overloaded > 0 {
+            break;
+        }
+    }
+    assert!(
+        overloaded > 0,
+        "{ROUNDS_MAX} rounds of {SENDERS} batches never filled a queue of one"
+    );
+    println!("{accepted_batches} batches accepted, {overloaded} refused as overload");
+    let credited = fen(&account(addr, &key, 2), "credits_posted");
+    assert_eq!(
+        credited,
+        accepted_batches * BATCH as i128,
+        "only accepted batches moved money"
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // Signatures
 // ---------------------------------------------------------------------------------------
