@@ -1263,6 +1263,66 @@ fn a_revoked_key_is_refused_within_the_cache_time() {
     assert_eq!(balances(&paid.json()), [0, accepted, 0, 0, accepted]);
 }
 
+/// The bytes of a file and of its write-ahead log, if any.
+fn file_and_wal(path: &std::path::Path) -> Vec<u8> {
+    let mut bytes = std::fs::read(path).unwrap_or_default();
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    bytes.extend(std::fs::read(&wal).unwrap_or_default());
+    bytes
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+#[test]
+fn secrets_and_tokens_are_neither_logged_nor_stored() {
+    let dir = DataDir::new("secrets");
+    let key = dir.participant("bank-a");
+    let token = dir.operator("ada", "admin");
+    let log = dir.path().join("serve.log");
+    let mut server = Server::start_logged(&dir, &["--log-level", "debug"], &log);
+    let addr = server.addr;
+    open_account(addr, &key, 1, &[]);
+    open_account(addr, &key, 2, &[]);
+    let paid = Request::post("/v1/transfers", &transfer_json(1_600, 1, 2, 5))
+        .signed(&key)
+        .send(addr);
+    assert_eq!(paid.status, 201, "{}", paid.text());
+    let read = Request::get("/v1/audit").bearer(&token).send(addr);
+    assert_eq!(read.status, 200, "{}", read.text());
+    let wrong = format!("{token}0");
+    let refused = Request::get("/v1/audit").bearer(&wrong).send(addr);
+    assert_eq!(refused.status, 401);
+    server.terminate();
+    assert!(server.wait_exit().success());
+
+    let log_bytes = std::fs::read(&log).unwrap_or_default();
+    assert!(
+        contains(&log_bytes, "/v1/transfers"),
+        "the debug log names requests"
+    );
+    let stored = file_and_wal(&dir.path().join("access.db"));
+    assert!(
+        contains(&stored, &key.key_id),
+        "the key id is stored as it is"
+    );
+    for (what, secret) in [
+        ("API secret", &key.secret),
+        ("operator token", &token),
+        ("wrong token", &wrong),
+    ] {
+        assert!(!contains(&log_bytes, secret), "the {what} is in the log");
+        assert!(
+            !contains(&stored, secret),
+            "the {what} is stored in access.db"
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Participants see and move only their own accounts
 // ---------------------------------------------------------------------------------------
@@ -1562,6 +1622,15 @@ fn operators_act_by_role_and_every_action_is_audited() {
         entries, expected,
         "every operator action, requested then its outcome"
     );
+
+    // The audit log is append-only in its own file too.
+    let access = rusqlite::Connection::open(bank.dir.path().join("access.db"))
+        .unwrap_or_else(|e| panic!("cannot open access.db: {e}"));
+    let rewrite = access.execute("UPDATE audit_log SET outcome = 'ok'", []);
+    assert!(rewrite.is_err(), "an audit entry was rewritten");
+    let erase = access.execute("DELETE FROM audit_log", []);
+    assert!(erase.is_err(), "audit entries were deleted");
+    assert_eq!(audit_entries(addr, &admin), expected);
 
     // Bad tokens.
     for auth in ["Bearer not-a-token", "Basic b3R0bzpzZWNyZXQ=", "Bearer "] {

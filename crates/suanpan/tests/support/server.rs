@@ -120,16 +120,27 @@ impl Server {
         Server::start_with(dir, &[])
     }
 
+    pub fn start_with(dir: &DataDir, extra: &[&str]) -> Server {
+        Server::spawn(dir, extra, Stdio::inherit())
+    }
+
+    /// Starts with the server's log (its stderr) written to `log`.
+    pub fn start_logged(dir: &DataDir, extra: &[&str], log: &Path) -> Server {
+        let file = std::fs::File::create(log)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", log.display()));
+        Server::spawn(dir, extra, Stdio::from(file))
+    }
+
     /// Starts `suanpan serve --listen 127.0.0.1:0 --data-dir DIR EXTRA` and waits for its
     /// `{"listening":"ADDR"}` line.
-    pub fn start_with(dir: &DataDir, extra: &[&str]) -> Server {
+    fn spawn(dir: &DataDir, extra: &[&str], stderr: Stdio) -> Server {
         let mut child = suanpan()
             .args(["serve", "--listen", "127.0.0.1:0", "--log-level", "warn"])
             .arg("--data-dir")
             .arg(dir.path())
             .args(extra)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start suanpan serve: {e}"));
         let stdout = child.stdout.take();
