@@ -199,6 +199,29 @@ fn one_transfer_moves_money_once_and_reads_back() {
         Some("id"),
         "a refused transfer is not in the books",
     );
+
+    // A reference of up to 64 bytes of UTF-8 comes back exactly; 66 bytes are refused.
+    let reference = format!("{}\\u0000", "工".repeat(20));
+    let with_reference = transfer_json(102, 1, 2, 1).replace(
+        r#""currency""#,
+        &format!(r#""reference":"{reference}","code":7,"currency""#),
+    );
+    let r = bank.post("/v1/transfers", &with_reference);
+    assert_eq!(r.status, 201, "{}", r.text());
+    let t = bank.get("/v1/transfers/102").json();
+    assert_eq!(t["reference"], format!("{}\0", "工".repeat(20)));
+    assert_eq!(t["code"], 7);
+    let too_long = transfer_json(103, 1, 2, 1).replace(
+        r#""currency""#,
+        &format!(r#""reference":"{}","currency""#, "工".repeat(22)),
+    );
+    assert_error(
+        &bank.post("/v1/transfers", &too_long),
+        400,
+        "invalid_value",
+        Some("reference"),
+        "a reference of 66 bytes",
+    );
 }
 
 #[test]
