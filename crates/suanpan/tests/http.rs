@@ -355,6 +355,25 @@ fn pending_transfers_post_in_full_in_part_and_void() {
         None,
         "post after void",
     );
+    // A reservation with a deadline: once it has passed, the money is free again and the
+    // pending transfer can no longer be posted.
+    let expiring =
+        transfer_json(330, 1, 2, 20).replace('}', r#","pending":true,"timeout_ms":1000}"#);
+    let r = bank.post("/v1/transfers", &expiring);
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(bank.get("/v1/transfers/330").json()["timeout_ms"], 1000);
+    assert_eq!(balances(&bank.account(2)), [0, 65, 0, 20, 65]);
+    std::thread::sleep(Duration::from_millis(1_500));
+    let late = bank.post("/v1/transfers/330/post", r#"{"id":"331"}"#);
+    assert_error(
+        &late,
+        422,
+        "pending_transfer_expired",
+        None,
+        "post after the deadline",
+    );
+    assert_eq!(balances(&bank.account(2)), [0, 65, 0, 0, 65]);
+
     let unknown = bank.post("/v1/transfers/999/void", r#"{"id":"323"}"#);
     assert_error(
         &unknown,
