@@ -13,109 +13,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use support::books::{account, assert_error, balances, fen, open_account, transfer_json, Bank};
 use support::client::{now_s, read_answer, ApiKey, Request, Response};
 use support::server::{DataDir, Server};
+use support::tls::{make_certificates, send_tls, tls_client};
 
 /// The batch endpoint's limit (the ledger's commands per batch).
 const BATCH_TRANSFERS_MAX: usize = 8_190;
 /// The server's default body limit, 4 MiB.
 const BODY_BYTES_MAX: usize = 4 << 20;
-
-/// One participant's server: a data directory, the process, and the participant's key.
-struct Bank {
-    dir: DataDir,
-    server: Server,
-    key: ApiKey,
-}
-
-impl Bank {
-    fn new(name: &str) -> Bank {
-        let dir = DataDir::new(name);
-        let key = dir.participant("bank-a");
-        let server = Server::start(&dir);
-        Bank { dir, server, key }
-    }
-
-    fn addr(&self) -> SocketAddr {
-        self.server.addr
-    }
-
-    fn get(&self, target: &str) -> Response {
-        Request::get(target).signed(&self.key).send(self.addr())
-    }
-
-    fn post(&self, target: &str, json: &str) -> Response {
-        Request::post(target, json)
-            .signed(&self.key)
-            .send(self.addr())
-    }
-
-    /// Opens an account of this participant and checks it answers 201.
-    fn open(&self, id: u128, flags: &[&str]) {
-        open_account(self.addr(), &self.key, id, flags);
-    }
-
-    fn account(&self, id: u128) -> Value {
-        account(self.addr(), &self.key, id)
-    }
-
-    fn pay(&self, id: u128, debit: u128, credit: u128, amount_fen: u64) -> Response {
-        self.post(
-            "/v1/transfers",
-            &transfer_json(id, debit, credit, amount_fen),
-        )
-    }
-}
-
-fn open_account(addr: SocketAddr, key: &ApiKey, id: u128, flags: &[&str]) {
-    let flags: Vec<String> = flags.iter().map(|f| format!("\"{f}\"")).collect();
-    let body = format!(
-        r#"{{"id":"{id}","currency":"CNY","subject_code":"2241.01","flags":[{}]}}"#,
-        flags.join(",")
-    );
-    let r = Request::post("/v1/accounts", &body).signed(key).send(addr);
-    assert_eq!(r.status, 201, "opening account {id}: {}", r.text());
-}
-
-fn account(addr: SocketAddr, key: &ApiKey, id: u128) -> Value {
-    let r = Request::get(&format!("/v1/accounts/{id}"))
-        .signed(key)
-        .send(addr);
-    assert_eq!(r.status, 200, "reading account {id}: {}", r.text());
-    r.json()
-}
-
-fn transfer_json(id: u128, debit: u128, credit: u128, amount_fen: u64) -> String {
-    format!(
-        r#"{{"id":"{id}","debit_account_id":"{debit}","credit_account_id":"{credit}","amount":"{amount_fen}","currency":"CNY"}}"#
-    )
-}
-
-/// A decimal-string field of minor units as a number.
-fn fen(v: &Value, field: &str) -> i128 {
-    v[field]
-        .as_str()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("{field} is not a decimal string in {v}"))
-}
-
-/// (debits_posted, credits_posted, debits_pending, credits_pending, credit_balance).
-fn balances(v: &Value) -> [i128; 5] {
-    [
-        fen(v, "debits_posted"),
-        fen(v, "credits_posted"),
-        fen(v, "debits_pending"),
-        fen(v, "credits_pending"),
-        fen(v, "credit_balance"),
-    ]
-}
-
-fn assert_error(r: &Response, status: u16, code: &str, field: Option<&str>, what: &str) {
-    assert_eq!(r.status, status, "{what}: {}", r.text());
-    let (got_code, got_field) = r.error();
-    assert_eq!(got_code, code, "{what}: {}", r.text());
-    assert_eq!(got_field.as_deref(), field, "{what}: {}", r.text());
-}
 
 // ---------------------------------------------------------------------------------------
 // Every endpoint
@@ -1957,109 +1863,6 @@ fn sigkill_under_load_loses_no_acknowledged_transfer_and_books_none_twice() {
 // ---------------------------------------------------------------------------------------
 // TLS
 // ---------------------------------------------------------------------------------------
-
-fn openssl(dir: &DataDir, args: &[&str]) -> bool {
-    std::process::Command::new("openssl")
-        .args(args)
-        .current_dir(dir.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// A test CA and a certificate for 127.0.0.1 and localhost signed by it, made with the
-/// `openssl` command; `false` when there is no `openssl`.
-fn make_certificates(dir: &DataDir) -> bool {
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    let extensions = "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n";
-    if std::fs::write(dir.path().join("leaf.ext"), extensions).is_err() {
-        return false;
-    }
-    let steps: [Vec<&str>; 3] = [
-        [
-            &["req", "-x509"][..],
-            &ec,
-            &[
-                "-keyout",
-                "ca.key",
-                "-out",
-                "ca.pem",
-                "-days",
-                "2",
-                "-subj",
-                "/CN=suanpan test CA",
-            ],
-        ]
-        .concat(),
-        [
-            &["req"][..],
-            &ec,
-            &[
-                "-keyout",
-                "key.pem",
-                "-out",
-                "leaf.csr",
-                "-subj",
-                "/CN=localhost",
-            ],
-        ]
-        .concat(),
-        vec![
-            "x509",
-            "-req",
-            "-in",
-            "leaf.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "cert.pem",
-            "-days",
-            "2",
-            "-extfile",
-            "leaf.ext",
-        ],
-    ];
-    steps.iter().all(|step| openssl(dir, step))
-}
-
-fn tls_client(ca: &std::path::Path) -> Arc<rustls::ClientConfig> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::CertificateDer;
-    let ca = CertificateDer::from_pem_file(ca).unwrap_or_else(|e| panic!("bad CA file: {e}"));
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(ca).unwrap_or_else(|e| panic!("bad CA: {e}"));
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap_or_else(|e| panic!("{e}"))
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Arc::new(config)
-}
-
-fn send_tls(config: &Arc<rustls::ClientConfig>, addr: SocketAddr, request: &Request) -> Response {
-    let name =
-        rustls::pki_types::ServerName::try_from("localhost").unwrap_or_else(|e| panic!("{e}"));
-    let conn =
-        rustls::ClientConnection::new(config.clone(), name).unwrap_or_else(|e| panic!("{e}"));
-    let tcp = std::net::TcpStream::connect(addr).unwrap_or_else(|e| panic!("{e}"));
-    tcp.set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap_or_else(|e| panic!("{e}"));
-    let mut stream = rustls::StreamOwned::new(conn, tcp);
-    request
-        .send_over(&mut stream)
-        .unwrap_or_else(|e| panic!("no answer over TLS: {e}"))
-}
 
 #[test]
 fn money_moves_over_tls_and_plain_http_gets_no_answer() {
