@@ -1708,6 +1708,7 @@ fn check_books_after_stop(dir: &DataDir, key: &ApiKey, told: &Told) {
 
     let server = Server::start(dir);
     let mut expected: HashMap<u128, i128> = HashMap::new();
+    let mut credited: HashMap<u128, HashSet<u128>> = HashMap::new();
     let present = told.acknowledged.iter().chain(
         told.unanswered
             .iter()
@@ -1719,6 +1720,7 @@ fn check_books_after_stop(dir: &DataDir, key: &ApiKey, told: &Told) {
         assert_eq!(r.json()["amount"], amount.to_string());
         *expected.entry(*credit).or_default() += i128::from(*amount);
         *expected.entry(1).or_default() -= i128::from(*amount);
+        credited.entry(*credit).or_default().insert(*id);
     }
     for account_id in [1, 2, 3] {
         let v = account(server.addr, key, account_id);
@@ -1728,6 +1730,43 @@ fn check_books_after_stop(dir: &DataDir, key: &ApiKey, told: &Told) {
             "account {account_id}'s balance is the sum of its transfers in the books"
         );
     }
+    // The history index, rebuilt or caught up after the stop, lists each of them once.
+    for account_id in [2, 3] {
+        let listed = list_all(server.addr, key, account_id);
+        let unique: HashSet<u128> = listed.iter().copied().collect();
+        assert_eq!(
+            unique.len(),
+            listed.len(),
+            "account {account_id} lists a transfer twice"
+        );
+        assert_eq!(
+            unique,
+            credited.remove(&account_id).unwrap_or_default(),
+            "account {account_id} lists exactly its booked transfers"
+        );
+    }
+}
+
+/// Every transfer id an account's history lists, page by page (bounded).
+fn list_all(addr: SocketAddr, key: &ApiKey, account_id: u128) -> Vec<u128> {
+    let mut ids = Vec::new();
+    let mut target = format!("/v1/accounts/{account_id}/transfers?limit=1000");
+    for _page in 0..100 {
+        let r = get_settled(addr, key, &target);
+        assert_eq!(r.status, 200, "{}", r.text());
+        let v = r.json();
+        ids.extend(page_ids(&v).iter().map(|id| {
+            id.parse::<u128>()
+                .unwrap_or_else(|e| panic!("listed id {id:?}: {e}"))
+        }));
+        match v["next_cursor"].as_str() {
+            Some(cursor) => {
+                target = format!("/v1/accounts/{account_id}/transfers?limit=1000&cursor={cursor}")
+            }
+            None => return ids,
+        }
+    }
+    panic!("account {account_id}'s history never ended");
 }
 
 fn gather(handles: Vec<std::thread::JoinHandle<Told>>) -> Told {
