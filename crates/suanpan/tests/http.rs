@@ -1604,6 +1604,14 @@ struct Told {
     unanswered: Vec<(u128, u128, u64)>,
 }
 
+impl Told {
+    fn absorb(&mut self, other: Told) {
+        self.acknowledged.extend(other.acknowledged);
+        self.refused.extend(other.refused);
+        self.unanswered.extend(other.unanswered);
+    }
+}
+
 const CLIENTS: u128 = 4;
 const REQUESTS_PER_CLIENT_MAX: u128 = 2_000;
 
@@ -1612,6 +1620,7 @@ const REQUESTS_PER_CLIENT_MAX: u128 = 2_000;
 fn pay_until_stopped(
     addr: SocketAddr,
     key: &ApiKey,
+    first_id: u128,
     acks: &Arc<AtomicU64>,
 ) -> Vec<std::thread::JoinHandle<Told>> {
     (0..CLIENTS)
@@ -1620,7 +1629,7 @@ fn pay_until_stopped(
             std::thread::spawn(move || {
                 let mut told = Told::default();
                 for i in 0..REQUESTS_PER_CLIENT_MAX {
-                    let id = 100_000 + client * REQUESTS_PER_CLIENT_MAX + i;
+                    let id = first_id + client * REQUESTS_PER_CLIENT_MAX + i;
                     let credit = 2 + client % 2;
                     let amount = (id % 97) as u64 + 1;
                     let request =
@@ -1775,46 +1784,54 @@ fn gather(handles: Vec<std::thread::JoinHandle<Told>>) -> Told {
         let told = handle
             .join()
             .unwrap_or_else(|_| panic!("a client panicked"));
-        all.acknowledged.extend(told.acknowledged);
-        all.refused.extend(told.refused);
-        all.unanswered.extend(told.unanswered);
+        all.absorb(told);
     }
     let ids: HashSet<u128> = all.acknowledged.iter().map(|t| t.0).collect();
     assert_eq!(ids.len(), all.acknowledged.len(), "each id sent once");
     all
 }
 
-/// Starts a server with accounts 1 to 3, pays into them from concurrent clients until
-/// `acks_first` transfers are acknowledged, then stops the server with `stop` and gathers
-/// what the clients were told.
+/// Ids one round of load may use.
+const IDS_PER_ROUND: u128 = CLIENTS * REQUESTS_PER_CLIENT_MAX;
+
+/// Starts a server on `dir` with accounts 1 to 3 (opened if they are not yet), pays into
+/// them from concurrent clients until `acks_first` transfers are acknowledged, then stops
+/// the server with `stop` and gathers what the clients were told.
 fn stop_under_load(
-    name: &str,
+    dir: &DataDir,
+    key: &ApiKey,
+    round: u128,
     acks_first: u64,
     stop: impl FnOnce(&mut Server),
-) -> (DataDir, ApiKey, Told) {
-    let dir = DataDir::new(name);
-    let key = dir.participant("bank-a");
-    let mut server = Server::start(&dir);
+) -> Told {
+    let mut server = Server::start(dir);
     for id in 1..=3 {
-        open_account(server.addr, &key, id, &[]);
+        let body = format!(r#"{{"id":"{id}","currency":"CNY","subject_code":"2241.01"}}"#);
+        let r = Request::post("/v1/accounts", &body)
+            .signed(key)
+            .send(server.addr);
+        assert!(matches!(r.status, 200 | 201), "account {id}: {}", r.text());
     }
     let acks = Arc::new(AtomicU64::new(0));
-    let clients = pay_until_stopped(server.addr, &key, &acks);
+    let first_id = 100_000 + round * IDS_PER_ROUND;
+    let clients = pay_until_stopped(server.addr, key, first_id, &acks);
     wait_for_acks(&acks, acks_first);
     stop(&mut server);
     let told = gather(clients);
     println!(
-        "{name}: {} acknowledged, {} refused, {} unanswered",
+        "round {round}: {} acknowledged, {} refused, {} unanswered",
         told.acknowledged.len(),
         told.refused.len(),
         told.unanswered.len()
     );
-    (dir, key, told)
+    told
 }
 
 #[test]
 fn sigterm_answers_in_flight_requests_makes_them_durable_and_exits_0() {
-    let (dir, key, told) = stop_under_load("sigterm", 100, |server| {
+    let dir = DataDir::new("sigterm");
+    let key = dir.participant("bank-a");
+    let told = stop_under_load(&dir, &key, 0, 100, |server| {
         server.terminate();
         let status = server.wait_exit();
         assert!(
@@ -1895,8 +1912,16 @@ fn a_request_half_sent_at_sigterm_is_finished_answered_and_durable() {
 
 #[test]
 fn sigkill_under_load_loses_no_acknowledged_transfer_and_books_none_twice() {
-    let (dir, key, told) = stop_under_load("sigkill", 150, Server::kill);
-    check_books_after_stop(&dir, &key, &told);
+    const ROUNDS: u128 = 3;
+    let dir = DataDir::new("sigkill");
+    let key = dir.participant("bank-a");
+    let mut all = Told::default();
+    // Killed again after each recovery: what one recovery left must survive the next kill.
+    for round in 0..ROUNDS {
+        let told = stop_under_load(&dir, &key, round, 150, Server::kill);
+        all.absorb(told);
+        check_books_after_stop(&dir, &key, &all);
+    }
 }
 
 // ---------------------------------------------------------------------------------------
