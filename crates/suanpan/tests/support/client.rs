@@ -247,6 +247,17 @@ pub fn read_answer<S: Read>(stream: &mut S) -> Result<Response, String> {
     read_response(stream)
 }
 
+/// One read, tried again when a signal interrupted it (the test process has children).
+fn read_some<S: Read>(stream: &mut S, buf: &mut [u8]) -> Result<usize, String> {
+    for _attempt in 0..100 {
+        match stream.read(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            other => return other.map_err(|e| e.to_string()),
+        }
+    }
+    Err("reads interrupted 100 times over".into())
+}
+
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
@@ -260,7 +271,7 @@ fn read_response<S: Read>(stream: &mut S) -> Result<Response, String> {
         if let Some(at) = find(&buf, b"\r\n\r\n") {
             break at;
         }
-        let n = stream.read(&mut chunk).map_err(|e| e.to_string())?;
+        let n = read_some(stream, &mut chunk)?;
         if n == 0 {
             return Err(format!("the connection closed after {} bytes", buf.len()));
         }
@@ -291,7 +302,7 @@ fn read_response<S: Read>(stream: &mut S) -> Result<Response, String> {
     let fill = |rest: &mut Vec<u8>, stream: &mut S, want: usize| -> Result<bool, String> {
         let mut chunk = [0u8; 16 * 1024];
         while rest.len() < want {
-            let n = stream.read(&mut chunk).map_err(|e| e.to_string())?;
+            let n = read_some(stream, &mut chunk)?;
             if n == 0 {
                 return Ok(false);
             }
