@@ -1,0 +1,213 @@
+//! A real `suanpan serve` process on its own temporary data directory and port, with
+//! credentials made by the real `suanpan credentials` command. Dropping a [`Server`] kills
+//! its process, so a failing test leaves nothing running; dropping the [`DataDir`] removes
+//! the directory.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use super::client::ApiKey;
+
+/// Generous: a debug build on a busy 2-core machine.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+const EXIT_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub fn suanpan() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_suanpan"))
+}
+
+pub struct DataDir(pub PathBuf);
+
+impl DataDir {
+    pub fn new(name: &str) -> DataDir {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "suanpan-http-{name}-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {dir:?}: {e}"));
+        DataDir(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// Runs `suanpan credentials ARGS --data DIR` and returns its one JSON line.
+    pub fn credentials(&self, args: &[&str]) -> serde_json::Value {
+        let output = suanpan()
+            .arg("credentials")
+            .args(args)
+            .arg("--data")
+            .arg(&self.0)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run suanpan credentials: {e}"));
+        assert!(
+            output.status.success(),
+            "suanpan credentials {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+            panic!(
+                "credentials printed no JSON ({e}): {}",
+                String::from_utf8_lossy(&output.stdout)
+            )
+        })
+    }
+
+    /// Registers a participant and makes it one API key.
+    pub fn participant(&self, code: &str) -> ApiKey {
+        self.credentials(&["participant", "--code", code, "--name", code]);
+        let key = self.credentials(&["key", "--participant", code]);
+        let text = |name: &str| {
+            key[name]
+                .as_str()
+                .unwrap_or_else(|| panic!("no {name} in {key}"))
+                .to_string()
+        };
+        ApiKey {
+            key_id: text("key_id"),
+            secret: text("secret"),
+        }
+    }
+
+    /// An operator token of a role.
+    pub fn operator(&self, name: &str, role: &str) -> String {
+        let line = self.credentials(&["operator", "--name", name, "--role", role]);
+        line["token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no token in {line}"))
+            .to_string()
+    }
+
+    /// `suanpan verify --data DIR` must pass.
+    pub fn verify(&self) {
+        let output = suanpan()
+            .arg("verify")
+            .arg("--data")
+            .arg(&self.0)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run suanpan verify: {e}"));
+        assert!(
+            output.status.success(),
+            "suanpan verify failed: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+impl Drop for DataDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub struct Server {
+    child: Child,
+    pub addr: SocketAddr,
+}
+
+impl Server {
+    pub fn start(dir: &DataDir) -> Server {
+        Server::start_with(dir, &[])
+    }
+
+    pub fn start_with(dir: &DataDir, extra: &[&str]) -> Server {
+        Server::spawn(dir, extra, Stdio::inherit())
+    }
+
+    /// Starts with the server's log (its stderr) written to `log`.
+    pub fn start_logged(dir: &DataDir, extra: &[&str], log: &Path) -> Server {
+        let file = std::fs::File::create(log)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", log.display()));
+        Server::spawn(dir, extra, Stdio::from(file))
+    }
+
+    /// Starts `suanpan serve --listen 127.0.0.1:0 --data-dir DIR EXTRA` and waits for its
+    /// `{"listening":"ADDR"}` line.
+    fn spawn(dir: &DataDir, extra: &[&str], stderr: Stdio) -> Server {
+        let mut child = suanpan()
+            .args(["serve", "--listen", "127.0.0.1:0", "--log-level", "warn"])
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start suanpan serve: {e}"));
+        let stdout = child.stdout.take();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let Some(stdout) = stdout else { return };
+            // Reads to the end, so the server never blocks on a full pipe.
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let _ = tx.send(line);
+            }
+        });
+        let mut server = Server {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        };
+        let started = Instant::now();
+        loop {
+            let left = START_TIMEOUT.saturating_sub(started.elapsed());
+            let line = rx
+                .recv_timeout(left)
+                .unwrap_or_else(|e| panic!("suanpan serve never said where it listens: {e}"));
+            let value: Option<serde_json::Value> = serde_json::from_str(&line).ok();
+            if let Some(addr) = value.as_ref().and_then(|v| v["listening"].as_str()) {
+                server.addr = addr
+                    .parse()
+                    .unwrap_or_else(|e| panic!("bad listening address {addr:?}: {e}"));
+                return server;
+            }
+        }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// Sends SIGTERM (a graceful stop).
+    pub fn terminate(&self) {
+        // SAFETY: kill(2) on our own child's pid has no memory effects.
+        let rc = unsafe { libc::kill(self.pid(), libc::SIGTERM) };
+        assert_eq!(rc, 0, "cannot send SIGTERM");
+    }
+
+    /// Sends SIGKILL and reaps the process.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Waits, bounded, for the process to exit.
+    pub fn wait_exit(&mut self) -> ExitStatus {
+        let started = Instant::now();
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => return status,
+                Ok(None) if started.elapsed() < EXIT_TIMEOUT => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                Ok(None) => panic!("suanpan serve did not exit within {EXIT_TIMEOUT:?}"),
+                Err(e) => panic!("cannot wait for suanpan serve: {e}"),
+            }
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
