@@ -269,6 +269,25 @@ impl Access {
         Ok(())
     }
 
+    /// Revokes an operator's token (taking effect within the lookup cache's 5 seconds).
+    pub fn revoke_operator(&self, name: &str) -> Result<(), String> {
+        let n = self
+            .conn()
+            .execute(
+                "UPDATE operator_tokens SET revoked_at = ?1 WHERE name = ?2 AND revoked_at IS NULL",
+                params![now_ns() as i64, name],
+            )
+            .map_err(db_error)?;
+        if n == 0 {
+            return Err(format!("no active operator {name:?}"));
+        }
+        self.operators
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+        Ok(())
+    }
+
     /// A new operator token. Returned once, stored as its SHA-256.
     pub fn create_operator(&self, name: &str, role: Role) -> Result<String, String> {
         if name.is_empty() || name.len() > 64 {

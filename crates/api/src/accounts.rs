@@ -123,15 +123,18 @@ pub async fn create(app: &App, caller: &Caller, body: NewAccountBody) -> Result<
         bound_account: body.bound_account_id.map(|b| b.0).unwrap_or(0),
         flags: AccountFlags(flags),
     };
-    let operator = match caller {
-        Caller::Operator(op) => {
-            caller.require_role(Role::Operator)?;
-            app.audit(op, "create_account", new.id.to_string(), "requested".into())
-                .await?;
-            Some(op)
-        }
-        Caller::Participant(_) => None,
-    };
+    let operator = app
+        .authorize(
+            caller,
+            Role::Operator,
+            "create_account",
+            &new.id.to_string(),
+        )
+        .await?;
+    if let Some(op) = operator {
+        app.audit(op, "create_account", new.id.to_string(), "requested".into())
+            .await?;
+    }
     let result = app.execute(vec![Command::CreateAccount(new)]).await;
     if let Some(op) = operator {
         let outcome = match &result {
@@ -180,13 +183,10 @@ pub async fn set_status(
     command: Command,
 ) -> Result<Reply, ApiError> {
     let action = command.kind();
-    let operator = match caller {
-        Caller::Operator(_) => Some(caller.require_role(Role::Operator)?),
-        Caller::Participant(_) => {
-            app.check_owner(caller, id, "id")?;
-            None
-        }
-    };
+    app.check_owner(caller, id, "id")?;
+    let operator = app
+        .authorize(caller, Role::Operator, action, &id.to_string())
+        .await?;
     if let Some(op) = operator {
         app.audit(op, action, id.to_string(), "requested".into())
             .await?;

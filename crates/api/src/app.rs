@@ -130,8 +130,9 @@ impl Reply {
 }
 
 impl App {
-    /// Refuses a participant an account it does not own, as if it did not exist: one
-    /// participant cannot even learn which ids another uses.
+    /// Refuses a participant an account it does not own, answering as if it did not exist.
+    /// (Ids are one space for the whole ledger, as idempotency needs: opening an id another
+    /// participant uses answers `exists_with_different_owner`, which says that it is taken.)
     pub fn check_owner(&self, caller: &Caller, account: u128, field: &str) -> Result<(), ApiError> {
         let Some(owner) = caller.owner() else {
             return Ok(());
@@ -194,6 +195,28 @@ impl App {
         tokio::task::spawn_blocking(f)
             .await
             .map_err(|e| ApiError::new(ErrorCode::Internal, format!("a worker failed: {e}")))?
+    }
+
+    /// Checks an operator's role for an action; a refusal is audited too (an attempt is an
+    /// action). Participants pass through: what they may touch is checked by ownership.
+    pub async fn authorize<'c>(
+        &self,
+        caller: &'c Caller,
+        role: crate::access::Role,
+        action: &'static str,
+        target: &str,
+    ) -> Result<Option<&'c OperatorRecord>, ApiError> {
+        let Caller::Operator(op) = caller else {
+            return Ok(None);
+        };
+        match caller.require_role(role) {
+            Ok(op) => Ok(Some(op)),
+            Err(e) => {
+                self.audit(op, action, target.to_string(), e.code.to_string())
+                    .await?;
+                Err(e)
+            }
+        }
     }
 
     /// Writes an audit entry, fsynced, before an operator's action is carried out (so no

@@ -96,7 +96,10 @@ pub fn sign(
 
 pub struct Authenticator {
     window_s: u64,
-    seed: hashbrown::DefaultHashBuilder,
+    /// After an unclean stop, requests signed before this second are refused: the nonces
+    /// spent before it were lost with the process, so one captured then could be replayed.
+    /// After a clean stop the spent nonces are saved and loaded, and this is 0.
+    not_before_s: u64,
     nonces: Mutex<Nonces>,
 }
 
@@ -122,7 +125,7 @@ impl Authenticator {
     pub fn new(window_s: u64, nonces_max: usize) -> Authenticator {
         Authenticator {
             window_s,
-            seed: hashbrown::DefaultHashBuilder::default(),
+            not_before_s: 0,
             nonces: Mutex::new(Nonces {
                 seen: HashSet::new(),
                 order: VecDeque::new(),
@@ -185,6 +188,16 @@ impl Authenticator {
             )
             .field(TIMESTAMP_HEADER));
         }
+        if ts_s < self.not_before_s {
+            return Err(ApiError::new(
+                ErrorCode::TimestampOutOfWindow,
+                format!(
+                    "timestamp {ts_s} is from before the server restarted ({}): sign again",
+                    self.not_before_s
+                ),
+            )
+            .field(TIMESTAMP_HEADER));
+        }
         let nonce_ok = (8..=64).contains(&nonce.len())
             && nonce
                 .bytes()
@@ -231,16 +244,18 @@ impl Authenticator {
     }
 
     fn spend_nonce(&self, key_id: &str, nonce: &str, now: u64) -> Result<(), ApiError> {
-        // A 64-bit fingerprint under a per-process random seed: a client cannot aim two of
-        // its nonces at one fingerprint, and a chance collision (about 10^-5 over ten
-        // minutes at 40,000 requests a second) only refuses a request, which the client
-        // retries with a fresh nonce.
+        // A 64-bit fingerprint: a chance collision (about 10^-5 over ten minutes at 40,000
+        // requests a second) only refuses a request, which the client retries with a fresh
+        // nonce; SHA-256 so that it is the same in the next process (see `save`).
         let fingerprint = {
-            use std::hash::{BuildHasher, Hash, Hasher};
-            let mut h = self.seed.build_hasher();
-            key_id.hash(&mut h);
-            nonce.hash(&mut h);
-            h.finish()
+            let mut h = Sha256::new();
+            h.update(key_id.as_bytes());
+            h.update([0]);
+            h.update(nonce.as_bytes());
+            let digest = h.finalize();
+            let mut fp = [0u8; 8];
+            fp.copy_from_slice(&digest[..8]);
+            u64::from_le_bytes(fp)
         };
         let mut nonces = self.nonces.lock().unwrap_or_else(|p| p.into_inner());
         while let Some(&(forget_at, old)) = nonces.order.front() {
@@ -269,6 +284,72 @@ impl Authenticator {
             .order
             .push_back((now + 2 * self.window_s + 1, fingerprint));
         Ok(())
+    }
+}
+
+/// Where a cleanly stopped server leaves its spent nonces for the next one.
+pub const NONCES_FILE: &str = "nonces.bin";
+/// Present while a server runs; found at start, it says the last one did not stop cleanly.
+pub const RUNNING_FILE: &str = "serve.running";
+
+impl Authenticator {
+    /// Loads the nonces a clean stop saved. If the last server did not stop cleanly (its
+    /// running marker is still there) they were lost with it, and requests signed before now
+    /// are refused instead. Then marks this server running.
+    pub fn restore(&mut self, dir: &std::path::Path) -> Result<(), String> {
+        let path = dir.join(NONCES_FILE);
+        let marker = dir.join(RUNNING_FILE);
+        let now = now_s();
+        if marker.exists() {
+            self.not_before_s = now;
+        }
+        std::fs::write(&marker, b"")
+            .map_err(|e| format!("cannot write {}: {e}", marker.display()))?;
+        match std::fs::read(&path) {
+            Ok(bytes) if bytes.len() % 16 == 0 => {
+                let mut nonces = self.nonces.lock().unwrap_or_else(|p| p.into_inner());
+                for entry in bytes.chunks_exact(16) {
+                    let mut forget_at = [0u8; 8];
+                    let mut fingerprint = [0u8; 8];
+                    forget_at.copy_from_slice(&entry[..8]);
+                    fingerprint.copy_from_slice(&entry[8..]);
+                    let (forget_at, fingerprint) = (
+                        u64::from_le_bytes(forget_at),
+                        u64::from_le_bytes(fingerprint),
+                    );
+                    if forget_at > now && nonces.seen.len() < nonces.entries_max {
+                        nonces.seen.insert(fingerprint);
+                        nonces.order.push_back((forget_at, fingerprint));
+                    }
+                }
+                drop(nonces);
+            }
+            _ => {}
+        }
+        let _ = std::fs::remove_file(&path);
+        Ok(())
+    }
+
+    /// Saves the spent nonces for the next process (on a clean stop), atomically.
+    pub fn save(&self, dir: &std::path::Path) -> Result<(), String> {
+        let nonces = self.nonces.lock().unwrap_or_else(|p| p.into_inner());
+        let mut bytes = Vec::with_capacity(nonces.order.len() * 16);
+        for (forget_at, fingerprint) in &nonces.order {
+            bytes.extend_from_slice(&forget_at.to_le_bytes());
+            bytes.extend_from_slice(&fingerprint.to_le_bytes());
+        }
+        drop(nonces);
+        let tmp = dir.join(format!("{NONCES_FILE}.tmp"));
+        let write = || -> std::io::Result<()> {
+            use std::io::Write;
+            let mut file = std::fs::File::create(&tmp)?;
+            file.write_all(&bytes)?;
+            file.sync_all()?;
+            std::fs::rename(&tmp, dir.join(NONCES_FILE))?;
+            std::fs::remove_file(dir.join(RUNNING_FILE))?;
+            std::fs::File::open(dir)?.sync_all()
+        };
+        write().map_err(|e| format!("cannot save the spent nonces: {e}"))
     }
 }
 
@@ -311,5 +392,33 @@ mod tests {
         assert!(auth.spend_nonce("k2", "nonce-0001", 1_000).is_ok());
         // Once no accepted timestamp could carry it, it is forgotten.
         assert!(auth.spend_nonce("k", "nonce-0001", 1_000 + 601).is_ok());
+    }
+
+    #[test]
+    fn spent_nonces_outlive_a_clean_restart_and_an_unclean_one_refuses_older_requests() {
+        let dir = std::env::temp_dir().join(format!("suanpan-nonces-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let mut auth = Authenticator::new(300, 10);
+        auth.restore(&dir).expect("first start");
+        assert_eq!(auth.not_before_s, 0, "nothing ran here before");
+        let now = now_s();
+        assert!(auth.spend_nonce("k", "nonce-0001", now).is_ok());
+        auth.save(&dir).expect("saved");
+        let mut next = Authenticator::new(300, 10);
+        next.restore(&dir).expect("restarts");
+        assert_eq!(next.not_before_s, 0, "a clean stop left the nonces");
+        let again = next
+            .spend_nonce("k", "nonce-0001", now)
+            .err()
+            .map(|e| e.code);
+        assert_eq!(again, Some("nonce_replayed"));
+        // `next` is dropped without saving: as if killed.
+        let mut after_crash = Authenticator::new(300, 10);
+        after_crash.restore(&dir).expect("restarts");
+        assert!(
+            after_crash.not_before_s >= now,
+            "the marker says the stop was unclean"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

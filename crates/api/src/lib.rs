@@ -83,10 +83,12 @@ pub fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result
             .map_err(|e| format!("cannot start the indexer thread: {e}"))?
     };
     let openapi = serde_json::to_vec(&openapi::document()).map_err(|e| e.to_string())?;
+    let mut authenticator = auth::Authenticator::new(config.signature_window_s, NONCES_MAX);
+    authenticator.restore(&config.data_dir)?;
     let app = Arc::new(App {
         engine: engine.clone(),
         access,
-        auth: auth::Authenticator::new(config.signature_window_s, NONCES_MAX),
+        auth: authenticator,
         owners: Owners::new(owners),
         history: Arc::new(HistoryReader::open(&config.data_dir)),
         history_seq,
@@ -116,6 +118,9 @@ pub fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result
     let served = runtime.block_on(serve(app.clone(), tls, on_listening));
     app.stopping.store(true, Ordering::Release);
     let stopped = engine.shutdown();
+    if let Err(e) = app.auth.save(&config.data_dir) {
+        log::log(Level::Error, "spent nonces not saved", &[("error", &e)]);
+    }
     indexer_wake.stop();
     let _ = indexer.join();
     runtime.shutdown_timeout(Duration::from_secs(1));

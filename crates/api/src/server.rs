@@ -225,7 +225,11 @@ async fn route_request(
             .headers
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok());
-        if content_type.is_some_and(|ct| !ct.starts_with("application/json")) {
+        let json = |ct: &str| {
+            let essence = ct.split(';').next().unwrap_or("").trim();
+            essence.eq_ignore_ascii_case("application/json")
+        };
+        if content_type.is_some_and(|ct| !json(ct)) {
             return Err(ApiError::new(
                 ErrorCode::UnsupportedMediaType,
                 "the body must be application/json",
@@ -253,13 +257,19 @@ async fn route_request(
                 path_and_query,
                 &bytes,
             )?;
-            let needed = match route.access {
-                Access::Operator(role) => Some(role),
-                // Operators read with any role; what they change is checked per action.
-                _ => None,
-            };
-            if let Some(role) = needed {
-                caller.require_role(role)?;
+            // Operators read with any role; what they change is checked per action.
+            if let Access::Operator(role) = route.access {
+                if matches!(caller, Caller::Participant(_)) {
+                    caller.require_role(role)?;
+                }
+                let action = match route.id {
+                    RouteId::FreezeAccount => "freeze_account",
+                    RouteId::UnfreezeAccount => "unfreeze_account",
+                    RouteId::AuditLog => "read_audit_log",
+                    _ => route.path,
+                };
+                app.authorize(&caller, role, action, param.unwrap_or(""))
+                    .await?;
             }
             Some(caller)
         }

@@ -11,7 +11,7 @@ const USAGE: &str = "usage:
   suanpan credentials participant --data DIR --code CODE --name NAME [--owner N]
   suanpan credentials key         --data DIR --participant CODE
   suanpan credentials operator    --data DIR --name NAME --role viewer|operator|admin
-  suanpan credentials revoke      --data DIR --key KEY_ID";
+  suanpan credentials revoke      --data DIR --key KEY_ID | --operator NAME";
 
 pub fn main(args: &[String]) -> Result<(), String> {
     use lexopt::prelude::*;
@@ -24,8 +24,8 @@ pub fn main(args: &[String]) -> Result<(), String> {
     }
     let mut parser = lexopt::Parser::from_args(args[1..].iter().cloned());
     let mut data = PathBuf::from("data");
-    let (mut code, mut name, mut owner, mut participant, mut role, mut key) =
-        (None, None, None, None, None, None);
+    let (mut code, mut name, mut owner, mut participant, mut role, mut key, mut operator) =
+        (None, None, None, None, None, None, None);
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
         let flag = match arg {
             Long(flag) => flag.to_string(),
@@ -50,6 +50,7 @@ pub fn main(args: &[String]) -> Result<(), String> {
             "participant" => participant = Some(value),
             "role" => role = Some(value),
             "key" => key = Some(value),
+            "operator" => operator = Some(value),
             other => return Err(format!("unknown flag --{other}\n{USAGE}")),
         }
     }
@@ -84,11 +85,21 @@ pub fn main(args: &[String]) -> Result<(), String> {
                 .str("role", role.as_str())
                 .str("token", &token)
         }
-        "revoke" => {
-            let key = need(key, "--key")?;
-            access.revoke_key(&key)?;
-            JsonLine::default().str("revoked", &key)
-        }
+        "revoke" => match (key, operator) {
+            (Some(key), None) => {
+                access.revoke_key(&key)?;
+                JsonLine::default().str("revoked_key", &key)
+            }
+            (None, Some(name)) => {
+                access.revoke_operator(&name)?;
+                JsonLine::default().str("revoked_operator", &name)
+            }
+            _ => {
+                return Err(format!(
+                    "revoke takes --key KEY_ID or --operator NAME\n{USAGE}"
+                ))
+            }
+        },
         other => return Err(format!("unknown credentials command {other:?}\n{USAGE}")),
     };
     println!("{}", line.finish());
