@@ -9,7 +9,7 @@ use std::time::Instant;
 use suanpan_journal::{AccountChanges, CommitBatch, Journal, SnapshotInfo};
 use suanpan_ledger::{Account, ResultCode};
 
-use crate::engine::{CommittedBatch, Shared};
+use crate::engine::{CommittedBatch, FoundTransfer, Shared};
 use crate::reply::Replier;
 use crate::EngineError;
 
@@ -37,6 +37,11 @@ pub(crate) enum Waiter {
         reply: Replier<Result<Vec<Option<Account>>, EngineError>>,
         ids: Vec<u128>,
         found: Vec<Option<Account>>,
+    },
+    LookupTransfers {
+        reply: Replier<Result<Vec<Option<FoundTransfer>>, EngineError>>,
+        ids: Vec<u128>,
+        found: Vec<Option<FoundTransfer>>,
     },
 }
 
@@ -155,6 +160,7 @@ fn commit_group(
                     reply.send(Ok(batch.results[start..start + len].to_vec()))
                 }
                 Waiter::Lookup { reply, found, .. } => reply.send(Ok(found)),
+                Waiter::LookupTransfers { reply, found, .. } => reply.send(Ok(found)),
             }
         }
     }

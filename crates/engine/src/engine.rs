@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use suanpan_journal::{Checkpointer, Journal, JournalError};
-use suanpan_ledger::{Account, AccountingDate, Command, ResultCode, Stamped};
+use suanpan_ledger::{Account, AccountingDate, Command, ResultCode, Stamped, TransferFlags};
 
 use crate::committer::{run_committer, Subscribers};
 use crate::reply::{self, Replier, Ticket};
@@ -51,6 +51,18 @@ pub struct CommittedBatch {
     pub results: Vec<ResultCode>,
 }
 
+/// A committed transfer as the ledger keeps it: what moved, between which accounts. For a
+/// post or void it is what was posted or released.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct FoundTransfer {
+    pub id: u128,
+    pub debit_account_id: u128,
+    pub credit_account_id: u128,
+    pub amount: u64,
+    pub code: u16,
+    pub flags: TransferFlags,
+}
+
 /// What recovery found at start.
 #[derive(Clone, Debug)]
 pub struct RecoveryInfo {
@@ -69,6 +81,10 @@ pub(crate) enum Request {
     LookupAccounts {
         ids: Vec<u128>,
         reply: Replier<Result<Vec<Option<Account>>, EngineError>>,
+    },
+    LookupTransfers {
+        ids: Vec<u128>,
+        reply: Replier<Result<Vec<Option<FoundTransfer>>, EngineError>>,
     },
     Stop,
 }
@@ -197,6 +213,25 @@ impl Engine {
         }
         let (reply, ticket) = reply::channel();
         self.enqueue(Request::LookupAccounts { ids, reply })?;
+        ticket
+            .wait()
+            .unwrap_or_else(|| Err(self.shared.stopped_error()))
+    }
+
+    /// Reads transfers by id as of the commands before this request, answered once those are
+    /// durable; `None` for an id never committed.
+    pub fn lookup_transfers(
+        &self,
+        ids: Vec<u128>,
+    ) -> Result<Vec<Option<FoundTransfer>>, EngineError> {
+        if ids.len() > self.batch_commands_max {
+            return Err(EngineError::TooManyCommands {
+                count: ids.len(),
+                max: self.batch_commands_max,
+            });
+        }
+        let (reply, ticket) = reply::channel();
+        self.enqueue(Request::LookupTransfers { ids, reply })?;
         ticket
             .wait()
             .unwrap_or_else(|| Err(self.shared.stopped_error()))

@@ -11,11 +11,11 @@ use suanpan_journal::{
     resolutions, AccountBalances, AccountChanges, AppliedBatch, CommitBatch, Recovered,
     SnapshotInfo,
 };
-use suanpan_ledger::{Command, Ledger, Stamped};
+use suanpan_ledger::{Command, Ledger, Stamped, TransferFlags};
 
 use crate::clock::{today, Clock};
 use crate::committer::{ToCommitter, Waiter};
-use crate::engine::{Request, Shared};
+use crate::engine::{FoundTransfer, Request, Shared};
 use crate::EngineConfig;
 
 /// Longest the writer sleeps with nothing to do, so a deadline is never missed by more.
@@ -149,6 +149,13 @@ pub(crate) fn run_writer(mut w: Writer, requests: Receiver<Request>) {
                         found: Vec::new(),
                     });
                 }
+                Request::LookupTransfers { ids, reply } => {
+                    batch.waiters.push(Waiter::LookupTransfers {
+                        reply,
+                        ids,
+                        found: Vec::new(),
+                    });
+                }
             }
             if batch.commands.len() >= w.batch_commands_max {
                 break;
@@ -196,6 +203,19 @@ pub(crate) struct Batch {
 }
 
 impl Writer {
+    fn found_transfer(&self, id: u128) -> Option<FoundTransfer> {
+        let record = self.ledger.transfer_by_id(id)?;
+        let accounts = self.ledger.accounts();
+        Some(FoundTransfer {
+            id,
+            debit_account_id: accounts[record.debit_index as usize].id,
+            credit_account_id: accounts[record.credit_index as usize].id,
+            amount: record.amount,
+            code: record.code,
+            flags: TransferFlags(record.flags),
+        })
+    }
+
     fn idle_wait(&self) -> Duration {
         match self.ledger.next_expiry() {
             Some((at, _)) => {
@@ -252,7 +272,7 @@ impl Writer {
         // into the next; a lookup sees the state after the requests queued before it.
         let engine_commands = batch.waiters.iter().find_map(|w| match w {
             Waiter::Commands { start, .. } => Some(*start),
-            Waiter::Lookup { .. } => None,
+            Waiter::Lookup { .. } | Waiter::LookupTransfers { .. } => None,
         });
         let engine_commands = engine_commands.unwrap_or(batch.commands.len());
         // Segments are journaled so that replay applies exactly these slices.
@@ -274,6 +294,9 @@ impl Writer {
                 }
                 Waiter::Lookup { ids, found, .. } => {
                     found.extend(ids.iter().map(|&id| self.ledger.account_by_id(id).copied()));
+                }
+                Waiter::LookupTransfers { ids, found, .. } => {
+                    found.extend(ids.iter().map(|&id| self.found_transfer(id)));
                 }
             }
         }

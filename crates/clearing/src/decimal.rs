@@ -1,0 +1,78 @@
+//! Decimal digits written straight into a byte buffer: statement files carry tens of millions
+//! of numbers, and going through `fmt` would cost more than the rest of the work.
+
+pub(crate) fn push_u64(out: &mut Vec<u8>, value: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut v = value;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
+pub(crate) fn push_u128(out: &mut Vec<u8>, value: u128) {
+    if let Ok(small) = u64::try_from(value) {
+        return push_u64(out, small);
+    }
+    let mut digits = [0u8; 39];
+    let mut at = digits.len();
+    let mut v = value;
+    while v != 0 {
+        at -= 1;
+        digits[at] = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
+pub(crate) fn push_i128(out: &mut Vec<u8>, value: i128) {
+    if value < 0 {
+        out.push(b'-');
+    }
+    push_u128(out, value.unsigned_abs());
+}
+
+pub(crate) fn push_hex(out: &mut Vec<u8>, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for b in bytes {
+        out.push(HEX[usize::from(b >> 4)]);
+        out.push(HEX[usize::from(b & 15)]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn digits_are_the_same_as_display(a: u64, b: u128, c: i128) {
+            let mut out = Vec::new();
+            push_u64(&mut out, a);
+            out.push(b',');
+            push_u128(&mut out, b);
+            out.push(b',');
+            push_i128(&mut out, c);
+            prop_assert_eq!(String::from_utf8(out).unwrap_or_default(), format!("{a},{b},{c}"));
+        }
+    }
+
+    #[test]
+    fn extremes() {
+        let mut out = Vec::new();
+        push_i128(&mut out, i128::MIN);
+        push_u64(&mut out, 0);
+        push_hex(&mut out, &[0, 0xab]);
+        assert_eq!(
+            String::from_utf8(out).unwrap_or_default(),
+            format!("{}0", i128::MIN) + "00ab"
+        );
+    }
+}
