@@ -1,5 +1,6 @@
 //! `suanpan bench ...`: benchmarks that print their figures, the last line one JSON object.
 
+mod clearing;
 mod engine;
 mod ledger;
 
@@ -7,8 +8,10 @@ pub fn main(args: &[String]) -> Result<(), String> {
     match args.first().map(String::as_str) {
         Some("ledger") => ledger::main(&args[1..]),
         Some("engine") => engine::main(&args[1..]),
+        Some("clearing") => clearing::main(clearing::Measure::Clearing, &args[1..]),
+        Some("statements") => clearing::main(clearing::Measure::Statements, &args[1..]),
         Some(other) => Err(format!(
-            "unknown benchmark {other:?}; there are `ledger` and `engine`"
+            "unknown benchmark {other:?}; there are `ledger`, `engine`, `clearing` and `statements`"
         )),
         None => Err("which benchmark? `suanpan bench ledger` or `suanpan bench engine`".into()),
     }
