@@ -4,8 +4,9 @@
 //! at any time and gives the same figures.
 
 use std::path::Path;
+use std::sync::mpsc;
 
-use suanpan_journal::{open_read_only, JournalError};
+use suanpan_journal::{open_read_only, JournalError, StoredBatch};
 use suanpan_ledger::{Command, Reference, ResultCode, Stamped};
 
 use crate::accounts::{cut_transfer_id, is_room_id, participant_of_position, CODE_CUT};
@@ -115,6 +116,10 @@ impl BatchScan {
     }
 }
 
+/// Journal batches decoded ahead of the scan: the reader thread decodes while the caller's
+/// thread scans and nets, so both cores work.
+const READ_AHEAD_BATCHES: usize = 8;
+
 /// Reads closed batch `batch` from the journal in `data_dir` and nets it.
 pub fn read_batch(
     data_dir: &Path,
@@ -132,39 +137,22 @@ pub fn read_batch(
         references: vec![Reference::EMPTY],
         netting: Netting::new(),
     };
-    let mut failure = None;
-    let outcome = journal.for_each_batch_after(0, |stored| {
-        for (stamped, &result) in stored.commands.iter().zip(&stored.results) {
-            match scan.feed(stored.seq, stamped, result) {
-                Ok(Some((mut line, reference))) => {
-                    if cleared.lines.len() == BATCH_TRANSACTIONS_MAX {
-                        failure = Some(ClearingError::BatchTooLarge {
-                            batch,
-                            max: BATCH_TRANSACTIONS_MAX,
-                        });
-                    } else {
-                        if !reference.as_bytes().is_empty() {
-                            line.reference = cleared.references.len() as u32;
-                            cleared.references.push(reference);
-                        }
-                        cleared.netting.add(&line);
-                        cleared.lines.push(line);
-                    }
-                }
-                Ok(None) => {}
-                Err(e) => failure = Some(e),
-            }
-            if failure.is_some() || scan.closed {
-                // Stop reading: the rest of the journal is after this batch.
-                return Err(JournalError::Io(String::new()));
-            }
-        }
-        Ok(())
-    });
-    if let Some(e) = failure {
-        return Err(e);
-    }
-    match outcome {
+    let (decoded, to_scan) = mpsc::sync_channel::<StoredBatch>(READ_AHEAD_BATCHES);
+    let read = std::thread::scope(|s| {
+        let reader = s.spawn(move || {
+            journal.for_each_batch_after(0, |stored| {
+                // A closed channel: the scan has found the batch's cut and needs no more.
+                decoded.send(stored).map_err(|_| JournalError::Io(String::new()))
+            })
+        });
+        let scanned = scan_batches(&to_scan, &mut scan, &mut cleared);
+        drop(to_scan);
+        let read = reader.join().unwrap_or_else(|_| {
+            Err(JournalError::Io("the journal reader thread panicked".into()))
+        });
+        scanned.map(|()| read)
+    })?;
+    match read {
         Ok(()) => {}
         Err(JournalError::Io(stop)) if stop.is_empty() && scan.closed => {}
         Err(e) => return Err(e.into()),
@@ -178,6 +166,37 @@ pub fn read_batch(
     }
     cleared.bounds = scan.bounds;
     Ok(cleared)
+}
+
+/// Feeds the journal's batches to the scan until the batch's cut, gathering its lines.
+fn scan_batches(
+    batches: &mpsc::Receiver<StoredBatch>,
+    scan: &mut BatchScan,
+    cleared: &mut ClearedBatch,
+) -> Result<(), ClearingError> {
+    for stored in batches {
+        for (stamped, &result) in stored.commands.iter().zip(&stored.results) {
+            let Some((mut line, reference)) = scan.feed(stored.seq, stamped, result)? else {
+                if scan.closed {
+                    return Ok(());
+                }
+                continue;
+            };
+            if cleared.lines.len() == BATCH_TRANSACTIONS_MAX {
+                return Err(ClearingError::BatchTooLarge {
+                    batch: scan.bounds.batch,
+                    max: BATCH_TRANSACTIONS_MAX,
+                });
+            }
+            if !reference.as_bytes().is_empty() {
+                line.reference = cleared.references.len() as u32;
+                cleared.references.push(reference);
+            }
+            cleared.netting.add(&line);
+            cleared.lines.push(line);
+        }
+    }
+    Ok(())
 }
 
 /// Reads batch `batch` and checks its netting: net positions sum to zero, counts agree.

@@ -9,7 +9,7 @@ use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{mpsc, Mutex};
 
 use sha2::{Digest, Sha256};
 use suanpan_ledger::Reference;
@@ -23,8 +23,11 @@ const COLUMNS: &[u8] =
     b"C,transaction_id,timestamp_ns,kind,direction,counterpart,amount_fen,fee_fen,status,reference\n";
 /// Bytes gathered before each write to the file.
 const WRITE_CHUNK_BYTES: usize = 1 << 20;
-/// Threads writing statements: the machine's two cores.
+/// Threads formatting statements (the machine's two cores), and threads waiting on the disk.
 const WRITERS: usize = 2;
+const SYNCERS: usize = 2;
+/// Written files waiting to be synced: each holds an open descriptor, so a few.
+const SYNC_QUEUE_FILES: usize = 16;
 
 /// A statement's trailer, as written (and as read back by [`read_statement_trailer`]).
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
@@ -65,22 +68,47 @@ pub fn write_statements(
     let done = AtomicUsize::new(0);
     let trailers = Mutex::new(Vec::with_capacity(participants.len()));
     let failure = Mutex::new(None);
+    // Writers format and hash; syncers make each file durable and rename it. The disk then
+    // works while the next files are formatted, instead of after.
+    let (to_sync, synced) = mpsc::sync_channel::<Written>(SYNC_QUEUE_FILES);
+    let synced = Mutex::new(synced);
     std::thread::scope(|scope| {
         for _ in 0..WRITERS {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= participants.len() || lock(&failure).is_some() {
-                    return;
+            let to_sync = to_sync.clone();
+            scope.spawn(|| {
+                let to_sync = to_sync;
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= participants.len() || lock(&failure).is_some() {
+                        return;
+                    }
+                    let participant = participants[i];
+                    let code = registry
+                        .get(participant)
+                        .map_or_else(|| format!("P{participant:04}"), |p| p.code.clone());
+                    match write_one(out_dir, cleared, participant, &code, &lines_of[i]) {
+                        Ok(written) => {
+                            if to_sync.send(written).is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) => {
+                            lock(&failure).get_or_insert(e);
+                            return;
+                        }
+                    }
                 }
-                let participant = participants[i];
-                let code = registry
-                    .get(participant)
-                    .map_or_else(|| format!("P{participant:04}"), |p| p.code.clone());
-                match write_one(out_dir, cleared, participant, &code, &lines_of[i]) {
+            });
+        }
+        drop(to_sync);
+        for _ in 0..SYNCERS {
+            scope.spawn(|| loop {
+                let next = lock(&synced).recv();
+                let Ok(written) = next else { return };
+                match written.finish() {
                     Ok(trailer) => lock(&trailers).push(trailer),
                     Err(e) => {
                         lock(&failure).get_or_insert(e);
-                        return;
                     }
                 }
                 progress(done.fetch_add(1, Ordering::Relaxed) + 1, participants.len());
@@ -94,6 +122,25 @@ pub fn write_statements(
     let mut trailers = std::mem::take(&mut *lock(&trailers));
     trailers.sort_by_key(|t| t.participant);
     Ok(trailers)
+}
+
+/// A statement written in full to its temporary name, not yet durable.
+struct Written {
+    file: File,
+    temp: PathBuf,
+    trailer: StatementTrailer,
+}
+
+impl Written {
+    fn finish(self) -> Result<StatementTrailer, ClearingError> {
+        let io = |e: std::io::Error| {
+            ClearingError::Io(format!("cannot write {}: {e}", self.temp.display()))
+        };
+        self.file.sync_all().map_err(io)?;
+        drop(self.file);
+        std::fs::rename(&self.temp, &self.trailer.path).map_err(io)?;
+        Ok(self.trailer)
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -148,7 +195,7 @@ fn write_one(
     participant: u16,
     code: &str,
     lines: &[u32],
-) -> Result<StatementTrailer, ClearingError> {
+) -> Result<Written, ClearingError> {
     let bounds = &cleared.bounds;
     let path = out_dir.join(statement_file_name(bounds.batch, participant));
     let temp = temp_path(&path);
@@ -200,10 +247,11 @@ fn write_one(
     t.sha256_hex = hex_of(&out.hasher.clone().finalize());
     push_trailer(&mut out.buf, &t);
     out.file.write_all(&out.buf).map_err(io)?;
-    out.file.sync_all().map_err(io)?;
-    drop(out);
-    std::fs::rename(&temp, &path).map_err(io)?;
-    Ok(t)
+    Ok(Written {
+        file: out.file,
+        temp,
+        trailer: t,
+    })
 }
 
 fn push_line(b: &mut Vec<u8>, line: &TransactionLine, paid: bool, references: &[Reference]) {
