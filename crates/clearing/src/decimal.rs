@@ -17,18 +17,17 @@ pub(crate) fn push_u64(out: &mut Vec<u8>, value: u64) {
 }
 
 pub(crate) fn push_u128(out: &mut Vec<u8>, value: u128) {
+    const TEN_POW_19: u128 = 10_000_000_000_000_000_000;
     if let Ok(small) = u64::try_from(value) {
         return push_u64(out, small);
     }
-    let mut digits = [0u8; 39];
-    let mut at = digits.len();
-    let mut v = value;
-    while v != 0 {
-        at -= 1;
-        digits[at] = b'0' + (v % 10) as u8;
-        v /= 10;
-    }
-    out.extend_from_slice(&digits[at..]);
+    // One 128-bit division per 19 digits, not per digit: the rest is 64-bit arithmetic.
+    push_u128(out, value / TEN_POW_19);
+    let low = (value % TEN_POW_19) as u64;
+    let start = out.len();
+    push_u64(out, low);
+    let width = out.len() - start;
+    out.splice(start..start, std::iter::repeat_n(b'0', 19 - width));
 }
 
 pub(crate) fn push_i128(out: &mut Vec<u8>, value: i128) {

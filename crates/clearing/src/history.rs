@@ -142,13 +142,17 @@ pub fn read_batch(
         let reader = s.spawn(move || {
             journal.for_each_batch_after(0, |stored| {
                 // A closed channel: the scan has found the batch's cut and needs no more.
-                decoded.send(stored).map_err(|_| JournalError::Io(String::new()))
+                decoded
+                    .send(stored)
+                    .map_err(|_| JournalError::Io(String::new()))
             })
         });
         let scanned = scan_batches(&to_scan, &mut scan, &mut cleared);
         drop(to_scan);
         let read = reader.join().unwrap_or_else(|_| {
-            Err(JournalError::Io("the journal reader thread panicked".into()))
+            Err(JournalError::Io(
+                "the journal reader thread panicked".into(),
+            ))
         });
         scanned.map(|()| read)
     })?;
