@@ -41,6 +41,20 @@ pub fn last_closed_batch(engine: &Engine) -> Result<u64, ClearingError> {
     Ok(closed)
 }
 
+/// The cut of `batch`: 1 fen from one mark account to the other, with the batch's fixed id.
+pub(crate) fn cut_transfer(batch: u64) -> Command {
+    Command::CreateTransfer(Transfer {
+        code: CODE_CUT,
+        ..Transfer::new(
+            cut_transfer_id(batch),
+            cut_source_account_id(),
+            cut_sink_account_id(),
+            1,
+            CLEARING_CURRENCY,
+        )
+    })
+}
+
 /// Closes the open batch and returns its number.
 pub fn close_batch(engine: &Engine) -> Result<u64, ClearingError> {
     let batch = last_closed_batch(engine)? + 1;
@@ -50,16 +64,7 @@ pub fn close_batch(engine: &Engine) -> Result<u64, ClearingError> {
             max: BATCHES_MAX as usize,
         });
     }
-    let cut = Command::CreateTransfer(Transfer {
-        code: CODE_CUT,
-        ..Transfer::new(
-            cut_transfer_id(batch),
-            cut_source_account_id(),
-            cut_sink_account_id(),
-            1,
-            CLEARING_CURRENCY,
-        )
-    });
+    let cut = cut_transfer(batch);
     let mut result = engine.execute(vec![cut])?[0];
     if result == ResultCode::DebitAccountNotFound {
         // The first close on a fresh ledger: open the mark accounts with the cut.

@@ -62,7 +62,10 @@ pub enum ClearingError {
         batch: u64,
         max: usize,
     },
-    /// Settlement can be posted only once every earlier batch is settled.
+    /// A close schedule that does not parse; the text says which time.
+    ScheduleInvalid(String),
+    /// The ledger refused the settlement postings (for example a net creditor has since paid
+    /// out what it is owed, so its position cannot pay it to the settlement account yet).
     SettlementRefused {
         batch: u64,
         result: ResultCode,
@@ -94,10 +97,12 @@ impl ClearingError {
             ClearingError::BatchNotClosed { .. } => "batch_not_closed",
             ClearingError::BatchNotFound { .. } => "batch_not_found",
             ClearingError::BatchTooLarge { .. } => "batch_too_large",
+            ClearingError::ScheduleInvalid(_) => "schedule_invalid",
             ClearingError::SettlementRefused { .. } => "settlement_refused",
             ClearingError::Ledger(code) => code.as_str(),
             ClearingError::Engine(EngineError::Overloaded) => "overloaded",
-            ClearingError::Engine(_) => "engine_stopped",
+            ClearingError::Engine(EngineError::TooManyCommands { .. }) => "too_many_commands",
+            ClearingError::Engine(EngineError::Stopped(_)) => "engine_stopped",
             ClearingError::Journal(_) => "journal_error",
             ClearingError::Io(_) => "io_error",
             ClearingError::Corrupt(_) => "books_inconsistent",
@@ -118,7 +123,9 @@ impl fmt::Display for ClearingError {
             ClearingError::ParticipantSuspended { participant } => {
                 write!(f, "participant {participant} is suspended")
             }
-            ClearingError::ParticipantInvalid(why) => f.write_str(why),
+            ClearingError::ParticipantInvalid(why) | ClearingError::ScheduleInvalid(why) => {
+                f.write_str(why)
+            }
             ClearingError::SameParticipant { participant } => write!(
                 f,
                 "payer and payee are both participant {participant}; they must differ"
@@ -191,5 +198,60 @@ impl From<JournalError> for ClearingError {
 impl From<std::io::Error> for ClearingError {
     fn from(e: std::io::Error) -> ClearingError {
         ClearingError::Io(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_codes_are_distinct_snake_case_names() {
+        let errors = [
+            ClearingError::NetDebitCapExceeded { participant: 1 },
+            ClearingError::ParticipantNotFound { participant: 1 },
+            ClearingError::ParticipantSuspended { participant: 1 },
+            ClearingError::ParticipantInvalid(String::new()),
+            ClearingError::SameParticipant { participant: 1 },
+            ClearingError::AmountMustNotBeZero,
+            ClearingError::TransactionIdReserved { id: 1 },
+            ClearingError::OriginalNotFound { id: 1 },
+            ClearingError::OriginalNotRefundable { id: 1 },
+            ClearingError::RefundExceedsOriginal {
+                original: 1,
+                left_fen: 0,
+            },
+            ClearingError::RefundNumberTaken {
+                original: 1,
+                number: 0,
+            },
+            ClearingError::RefundNumberOutOfOrder {
+                original: 1,
+                number: 2,
+                next: 1,
+            },
+            ClearingError::BatchNotClosed { batch: 1 },
+            ClearingError::BatchNotFound { batch: 1 },
+            ClearingError::BatchTooLarge { batch: 1, max: 1 },
+            ClearingError::ScheduleInvalid(String::new()),
+            ClearingError::SettlementRefused {
+                batch: 1,
+                result: ResultCode::ExceedsCredits,
+            },
+            ClearingError::Engine(EngineError::Overloaded),
+            ClearingError::Engine(EngineError::TooManyCommands { count: 2, max: 1 }),
+            ClearingError::Engine(EngineError::Stopped(String::new())),
+            ClearingError::Journal(String::new()),
+            ClearingError::Io(String::new()),
+            ClearingError::Corrupt(String::new()),
+        ];
+        let mut codes: Vec<&str> = errors.iter().map(ClearingError::code).collect();
+        assert!(codes
+            .iter()
+            .all(|c| !c.is_empty() && c.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')));
+        let count = codes.len();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), count);
     }
 }

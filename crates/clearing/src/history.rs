@@ -220,22 +220,13 @@ pub fn clear_batch(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::accounts::{cut_sink_account_id, cut_source_account_id, position_account_id};
+    use crate::accounts::position_account_id;
     use crate::CLEARING_CURRENCY;
     use proptest::prelude::*;
     use suanpan_ledger::Transfer;
 
     fn cut(batch: u64) -> Command {
-        Command::CreateTransfer(Transfer {
-            code: CODE_CUT,
-            ..Transfer::new(
-                cut_transfer_id(batch),
-                cut_source_account_id(),
-                cut_sink_account_id(),
-                1,
-                CLEARING_CURRENCY,
-            )
-        })
+        crate::batch::cut_transfer(batch)
     }
 
     fn payment(id: u128, payer: u16, payee: u16) -> Command {

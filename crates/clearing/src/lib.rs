@@ -25,6 +25,7 @@ mod history;
 mod kind;
 mod netting;
 mod participant;
+mod schedule;
 mod settlement;
 mod statement;
 mod transaction;
@@ -41,6 +42,7 @@ pub use netting::{BilateralNet, Netting, Position, TransactionLine};
 pub use participant::{
     Participant, ParticipantKind, ParticipantStatus, Registry, PARTICIPANTS_FILE,
 };
+pub use schedule::{run_close_schedule, CloseSchedule, CLOSES_PER_DAY_MAX};
 pub use settlement::{settle_batch, settlement_instructions, SettlementInstruction};
 pub use statement::{
     read_statement_trailer, statement_file_name, write_statements, StatementTrailer,
