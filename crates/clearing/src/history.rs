@@ -10,6 +10,7 @@ use suanpan_journal::{open_read_only, JournalError, StoredBatch};
 use suanpan_ledger::{Command, Reference, ResultCode, Stamped};
 
 use crate::accounts::{cut_transfer_id, is_room_id, participant_of_position, CODE_CUT};
+use crate::cuts::CutIndex;
 use crate::{ClearingError, FeeSchedule, Netting, TransactionKind, TransactionLine};
 
 /// Most transactions one batch may hold (about 50 bytes each in memory while it is cleared).
@@ -129,6 +130,30 @@ pub fn read_batch(
     if batch == 0 {
         return Err(ClearingError::BatchNotFound { batch });
     }
+    let mut cuts = CutIndex::load(data_dir);
+    let after = cuts.read_after(batch);
+    let cleared = match read_batch_after(data_dir, batch, fees, after) {
+        // A stale index (pointing past the cut before, or past the journal): from the start.
+        Err(e) if after > 0 && !matches!(e, ClearingError::BatchNotClosed { .. }) => {
+            read_batch_after(data_dir, batch, fees, 0)?
+        }
+        other => other?,
+    };
+    if batch > 1 {
+        cuts.record(batch - 1, cleared.bounds.first_seq);
+    }
+    cuts.record(batch, cleared.bounds.last_seq);
+    // The index only saves time: a data directory that cannot take it still clears.
+    let _ = cuts.save();
+    Ok(cleared)
+}
+
+fn read_batch_after(
+    data_dir: &Path,
+    batch: u64,
+    fees: FeeSchedule,
+    after: u64,
+) -> Result<ClearedBatch, ClearingError> {
     let journal = open_read_only(data_dir)?;
     let mut scan = BatchScan::new(batch, fees);
     let mut cleared = ClearedBatch {
@@ -140,7 +165,7 @@ pub fn read_batch(
     let (decoded, to_scan) = mpsc::sync_channel::<StoredBatch>(READ_AHEAD_BATCHES);
     let read = std::thread::scope(|s| {
         let reader = s.spawn(move || {
-            journal.for_each_batch_after(0, |stored| {
+            journal.for_each_batch_after(after, |stored| {
                 // A closed channel: the scan has found the batch's cut and needs no more.
                 decoded
                     .send(stored)

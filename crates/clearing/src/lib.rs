@@ -18,6 +18,7 @@
 
 mod accounts;
 mod batch;
+mod cuts;
 mod decimal;
 mod error;
 mod file;
@@ -35,6 +36,7 @@ pub use accounts::{
     PARTICIPANTS_MAX,
 };
 pub use batch::{close_batch, last_closed_batch, BATCHES_MAX};
+pub use cuts::CUTS_FILE;
 pub use error::ClearingError;
 pub use history::{clear_batch, read_batch, BatchBounds, ClearedBatch, BATCH_TRANSACTIONS_MAX};
 pub use kind::{FeeSchedule, TransactionKind};

@@ -322,6 +322,23 @@ fn closing_batches_while_transactions_arrive_loses_nothing_and_counts_nothing_tw
         }
         cleared_amount += cleared.netting.amount_fen();
     }
+    // Batches read again through a wrong cut index give the same transactions.
+    let index = dir.0.join(CUTS_FILE);
+    let wrong: String = (1..=batches)
+        .map(|b| format!("{b},{}\n", 1 + b * 1_000))
+        .collect();
+    std::fs::write(&index, wrong).unwrap_or_else(|e| panic!("{e}"));
+    let again = (2..=batches).flat_map(|batch| {
+        clear_batch(&dir.0, batch, FeeSchedule::default())
+            .unwrap_or_else(|e| panic!("batch {batch} again: {e}"))
+            .lines
+            .into_iter()
+            .map(|line| line.id)
+    });
+    let first_batch = clear_batch(&dir.0, 1, FeeSchedule::default())
+        .map(|c| c.lines.len())
+        .unwrap_or(0);
+    assert_eq!(again.count() + first_batch, seen.len());
     let acknowledged: HashSet<u128> = acknowledged.into_iter().collect();
     assert_eq!(acknowledged.len(), 4 * 60 * 50);
     assert_eq!(seen, acknowledged);
