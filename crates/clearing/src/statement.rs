@@ -26,6 +26,8 @@ const WRITE_CHUNK_BYTES: usize = 1 << 20;
 /// Threads formatting statements (the machine's two cores), and threads waiting on the disk.
 const WRITERS: usize = 2;
 const SYNCERS: usize = 2;
+/// Lines copied per group of participants (48 bytes each: about 200 MB).
+const GROUP_LINES_MAX: usize = 4 << 20;
 /// Written files waiting to be synced: each holds an open descriptor, so a few.
 const SYNC_QUEUE_FILES: usize = 16;
 
@@ -63,8 +65,7 @@ pub fn write_statements(
     participants.extend(cleared.netting.active_positions().map(|p| p.participant));
     participants.sort_unstable();
     participants.dedup();
-    let lines_of = lines_by_participant(cleared, &participants);
-    let next = AtomicUsize::new(0);
+    let groups = participant_groups(cleared, &participants, GROUP_LINES_MAX);
     let done = AtomicUsize::new(0);
     let trailers = Mutex::new(Vec::with_capacity(participants.len()));
     let failure = Mutex::new(None);
@@ -73,34 +74,6 @@ pub fn write_statements(
     let (to_sync, synced) = mpsc::sync_channel::<Written>(SYNC_QUEUE_FILES);
     let synced = Mutex::new(synced);
     std::thread::scope(|scope| {
-        for _ in 0..WRITERS {
-            let to_sync = to_sync.clone();
-            scope.spawn(|| {
-                let to_sync = to_sync;
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= participants.len() || lock(&failure).is_some() {
-                        return;
-                    }
-                    let participant = participants[i];
-                    let code = registry
-                        .get(participant)
-                        .map_or_else(|| format!("P{participant:04}"), |p| p.code.clone());
-                    match write_one(out_dir, cleared, participant, &code, &lines_of[i]) {
-                        Ok(written) => {
-                            if to_sync.send(written).is_err() {
-                                return;
-                            }
-                        }
-                        Err(e) => {
-                            lock(&failure).get_or_insert(e);
-                            return;
-                        }
-                    }
-                }
-            });
-        }
-        drop(to_sync);
         for _ in 0..SYNCERS {
             scope.spawn(|| loop {
                 let next = lock(&synced).recv();
@@ -114,6 +87,43 @@ pub fn write_statements(
                 progress(done.fetch_add(1, Ordering::Relaxed) + 1, participants.len());
             });
         }
+        for group in &groups {
+            if lock(&failure).is_some() {
+                break;
+            }
+            let lines_of = gather_lines(cleared, group);
+            let next = AtomicUsize::new(0);
+            std::thread::scope(|writers| {
+                for _ in 0..WRITERS {
+                    let to_sync = to_sync.clone();
+                    writers.spawn(|| {
+                        let to_sync = to_sync;
+                        loop {
+                            let i = next.fetch_add(1, Ordering::Relaxed);
+                            if i >= group.len() || lock(&failure).is_some() {
+                                return;
+                            }
+                            let participant = group[i];
+                            let code = registry
+                                .get(participant)
+                                .map_or_else(|| format!("P{participant:04}"), |p| p.code.clone());
+                            match write_one(out_dir, cleared, participant, &code, &lines_of[i]) {
+                                Ok(written) => {
+                                    if to_sync.send(written).is_err() {
+                                        return;
+                                    }
+                                }
+                                Err(e) => {
+                                    lock(&failure).get_or_insert(e);
+                                    return;
+                                }
+                            }
+                        }
+                    });
+                }
+            });
+        }
+        drop(to_sync);
     });
     if let Some(e) = lock(&failure).take() {
         return Err(e);
@@ -147,10 +157,38 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// For each participant (in `participants` order), the indices of its lines, in sequence order.
-fn lines_by_participant(cleared: &ClearedBatch, participants: &[u16]) -> Vec<Vec<u32>> {
+/// Participants in groups whose lines together fit [`GROUP_LINES_MAX`] (a participant with
+/// more is a group alone), so that copying a group's lines takes bounded memory.
+fn participant_groups(
+    cleared: &ClearedBatch,
+    participants: &[u16],
+    lines_max: usize,
+) -> Vec<Vec<u16>> {
+    let mut groups: Vec<Vec<u16>> = Vec::new();
+    let mut lines_in_last = 0usize;
+    for &p in participants {
+        let position = cleared.netting.position(p).copied().unwrap_or_default();
+        let lines = (position.paid_count + position.received_count) as usize;
+        match groups.last_mut() {
+            Some(group) if lines_in_last + lines <= lines_max => {
+                group.push(p);
+                lines_in_last += lines;
+            }
+            _ => {
+                groups.push(vec![p]);
+                lines_in_last = lines;
+            }
+        }
+    }
+    groups
+}
+
+/// Each group member's lines, in sequence order, copied in one pass over the batch: a
+/// participant's lines are spread thinly over the whole batch, and reading them in place would
+/// miss the cache on every one.
+fn gather_lines(cleared: &ClearedBatch, group: &[u16]) -> Vec<Vec<TransactionLine>> {
     let mut slot = vec![usize::MAX; usize::from(crate::PARTICIPANTS_MAX) + 1];
-    let mut lists: Vec<Vec<u32>> = participants
+    let mut lists: Vec<Vec<TransactionLine>> = group
         .iter()
         .enumerate()
         .map(|(i, &p)| {
@@ -159,9 +197,12 @@ fn lines_by_participant(cleared: &ClearedBatch, participants: &[u16]) -> Vec<Vec
             Vec::with_capacity((position.paid_count + position.received_count) as usize)
         })
         .collect();
-    for (index, line) in cleared.lines.iter().enumerate() {
-        lists[slot[usize::from(line.payer)]].push(index as u32);
-        lists[slot[usize::from(line.payee)]].push(index as u32);
+    for line in &cleared.lines {
+        for side in [line.payer, line.payee] {
+            if let Some(list) = lists.get_mut(slot[usize::from(side)]) {
+                list.push(*line);
+            }
+        }
     }
     lists
 }
@@ -194,7 +235,7 @@ fn write_one(
     cleared: &ClearedBatch,
     participant: u16,
     code: &str,
-    lines: &[u32],
+    lines: &[TransactionLine],
 ) -> Result<Written, ClearingError> {
     let bounds = &cleared.bounds;
     let path = out_dir.join(statement_file_name(bounds.batch, participant));
@@ -227,11 +268,7 @@ fn write_one(
         path: path.clone(),
         ..StatementTrailer::default()
     };
-    for (k, &index) in lines.iter().enumerate() {
-        if let Some(&ahead) = lines.get(k + PREFETCH_LINES_AHEAD) {
-            prefetch(&cleared.lines[ahead as usize]);
-        }
-        let line = &cleared.lines[index as usize];
+    for line in lines {
         let paid = line.payer == participant;
         push_line(&mut out.buf, line, paid, &cleared.references);
         t.lines += 1;
@@ -255,23 +292,6 @@ fn write_one(
         temp,
         trailer: t,
     })
-}
-
-/// A participant's lines are spread through the whole batch: each is a cache miss unless it
-/// is asked for this many lines before it is formatted.
-const PREFETCH_LINES_AHEAD: usize = 16;
-
-#[inline]
-fn prefetch(line: &TransactionLine) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: prefetching is only a hint; it reads nothing and the pointer is valid.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-            (line as *const TransactionLine).cast(),
-        );
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = line;
 }
 
 fn push_line(b: &mut Vec<u8>, line: &TransactionLine, paid: bool, references: &[Reference]) {
@@ -386,4 +406,58 @@ pub fn read_statement_trailer(path: &Path) -> Result<StatementTrailer, ClearingE
         return Err(bad("the trailer's line count does not match the body"));
     }
     Ok(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{BatchBounds, Netting, TransactionKind};
+
+    fn batch_of(pairs: &[(u16, u16)]) -> ClearedBatch {
+        let mut netting = Netting::new();
+        let lines: Vec<TransactionLine> = pairs
+            .iter()
+            .enumerate()
+            .map(|(i, &(payer, payee))| TransactionLine {
+                id: i as u128 + 1,
+                timestamp_ns: i as u64 + 1,
+                amount_fen: 10,
+                fee_fen: 0,
+                payer,
+                payee,
+                kind: TransactionKind::Payout,
+                reference: 0,
+            })
+            .collect();
+        lines.iter().for_each(|l| netting.add(l));
+        ClearedBatch {
+            bounds: BatchBounds::default(),
+            lines,
+            references: vec![Reference::EMPTY],
+            netting,
+        }
+    }
+
+    #[test]
+    fn groups_cover_every_participant_once_within_their_bound() {
+        let cleared = batch_of(&[(1, 2), (1, 3), (2, 3), (4, 1), (5, 6), (6, 5), (1, 6)]);
+        let participants = [1, 2, 3, 4, 5, 6, 7];
+        let groups = participant_groups(&cleared, &participants, 4);
+        let flat: Vec<u16> = groups.iter().flatten().copied().collect();
+        assert_eq!(flat, participants);
+        for group in &groups {
+            let lines: usize = gather_lines(&cleared, group).iter().map(Vec::len).sum();
+            assert!(
+                lines <= 4 || group.len() == 1,
+                "{group:?} has {lines} lines"
+            );
+        }
+        // Participant 1 has 4 lines; every line is gathered once for each of its two sides.
+        let gathered = gather_lines(&cleared, &participants);
+        assert_eq!(
+            gathered[0].iter().map(|l| l.id).collect::<Vec<_>>(),
+            [1, 2, 4, 7]
+        );
+        assert_eq!(gathered.iter().map(Vec::len).sum::<usize>(), 14);
+    }
 }
