@@ -64,6 +64,10 @@ pub enum ClearingError {
     },
     /// A close schedule that does not parse; the text says which time.
     ScheduleInvalid(String),
+    StatementNotFound {
+        batch: u64,
+        participant: u16,
+    },
     /// The ledger refused the settlement postings (for example a net creditor has since paid
     /// out what it is owed, so its position cannot pay it to the settlement account yet).
     SettlementRefused {
@@ -98,6 +102,7 @@ impl ClearingError {
             ClearingError::BatchNotFound { .. } => "batch_not_found",
             ClearingError::BatchTooLarge { .. } => "batch_too_large",
             ClearingError::ScheduleInvalid(_) => "schedule_invalid",
+            ClearingError::StatementNotFound { .. } => "statement_not_found",
             ClearingError::SettlementRefused { .. } => "settlement_refused",
             ClearingError::Ledger(code) => code.as_str(),
             ClearingError::Engine(EngineError::Overloaded) => "overloaded",
@@ -170,6 +175,10 @@ impl fmt::Display for ClearingError {
                     "clearing batch {batch} holds more than {max} transactions"
                 )
             }
+            ClearingError::StatementNotFound { batch, participant } => write!(
+                f,
+                "no statement of batch {batch} for participant {participant} has been written"
+            ),
             ClearingError::SettlementRefused { batch, result } => {
                 write!(f, "the settlement of batch {batch} was refused: {result}")
             }
@@ -234,6 +243,10 @@ mod tests {
             ClearingError::BatchNotFound { batch: 1 },
             ClearingError::BatchTooLarge { batch: 1, max: 1 },
             ClearingError::ScheduleInvalid(String::new()),
+            ClearingError::StatementNotFound {
+                batch: 1,
+                participant: 1,
+            },
             ClearingError::SettlementRefused {
                 batch: 1,
                 result: ResultCode::ExceedsCredits,

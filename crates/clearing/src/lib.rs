@@ -47,8 +47,8 @@ pub use participant::{
 pub use schedule::{run_close_schedule, CloseSchedule, CLOSES_PER_DAY_MAX};
 pub use settlement::{settle_batch, settlement_instructions, SettlementInstruction};
 pub use statement::{
-    read_statement_trailer, statement_file_name, write_statements, StatementTrailer,
-    STATEMENT_FORMAT_VERSION,
+    read_statement, read_statement_trailer, statement_file_name, write_statements,
+    StatementTrailer, STATEMENT_FORMAT_VERSION,
 };
 pub use transaction::{
     pay, payment_transfer, refund, refund_id, Payment, Refund, REFUNDS_PER_ORIGINAL_MAX,

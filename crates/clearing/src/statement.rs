@@ -356,6 +356,23 @@ fn hex_of(bytes: &[u8]) -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
+/// One participant's statement of `batch` from `out_dir`, checked against its trailer: what
+/// the API hands the participant (the API decides that the caller is that participant).
+pub fn read_statement(
+    out_dir: &Path,
+    batch: u64,
+    participant: u16,
+) -> Result<(Vec<u8>, StatementTrailer), ClearingError> {
+    let path = out_dir.join(statement_file_name(batch, participant));
+    if !path.is_file() {
+        return Err(ClearingError::StatementNotFound { batch, participant });
+    }
+    let trailer = read_statement_trailer(&path)?;
+    let bytes = std::fs::read(&path)
+        .map_err(|e| ClearingError::Io(format!("cannot read {}: {e}", path.display())))?;
+    Ok((bytes, trailer))
+}
+
 /// Reads a statement's trailer and checks it against the file: the SHA-256 of the body and
 /// the number of detail lines. Errors name what disagrees.
 pub fn read_statement_trailer(path: &Path) -> Result<StatementTrailer, ClearingError> {

@@ -442,6 +442,11 @@ proptest! {
             expected.sort_unstable();
             prop_assert_eq!(&*side, &expected);
         }
+        let (bytes, trailer) = read_statement(&out, batch, 3).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(Some(&trailer), trailers.iter().find(|t| t.participant == 3));
+        prop_assert!(bytes.starts_with(b"H,suanpan-statement,1,"));
+        let missing = read_statement(&out, batch, 7).err().map(|e| e.code());
+        prop_assert_eq!(missing, Some("statement_not_found"));
         let leftovers = std::fs::read_dir(&out).map(|d| d.filter_map(Result::ok)
             .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp")).count()).unwrap_or(1);
         prop_assert_eq!(leftovers, 0);
