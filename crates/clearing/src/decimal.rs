@@ -1,17 +1,30 @@
 //! Decimal digits written straight into a byte buffer: statement files carry tens of millions
 //! of numbers, and going through `fmt` would cost more than the rest of the work.
 
+/// "00" to "99": two digits a division.
+const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
 pub(crate) fn push_u64(out: &mut Vec<u8>, value: u64) {
     let mut digits = [0u8; 20];
     let mut at = digits.len();
     let mut v = value;
-    loop {
+    while v >= 100 {
+        let pair = (v % 100) as usize * 2;
+        v /= 100;
+        at -= 2;
+        digits[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    }
+    if v >= 10 {
+        let pair = v as usize * 2;
+        at -= 2;
+        digits[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    } else {
         at -= 1;
-        digits[at] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
+        digits[at] = b'0' + v as u8;
     }
     out.extend_from_slice(&digits[at..]);
 }
@@ -60,6 +73,19 @@ mod tests {
             out.push(b',');
             push_i128(&mut out, c);
             prop_assert_eq!(String::from_utf8(out).unwrap_or_default(), format!("{a},{b},{c}"));
+        }
+    }
+
+    #[test]
+    fn every_width_of_number() {
+        let mut value = 1u64;
+        for _ in 0..20 {
+            for v in [value - 1, value, value.saturating_mul(10) - 1] {
+                let mut out = Vec::new();
+                push_u64(&mut out, v);
+                assert_eq!(String::from_utf8(out).unwrap_or_default(), v.to_string());
+            }
+            value = value.saturating_mul(10);
         }
     }
 
