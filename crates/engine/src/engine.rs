@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use suanpan_journal::{Checkpointer, Journal, JournalError};
-use suanpan_ledger::{Account, AccountingDate, Command, Ledger, ResultCode, Stamped};
+use suanpan_ledger::{
+    Account, AccountingDate, Command, Ledger, ResultCode, Stamped, TransferFlags,
+};
 
 use crate::committer::{run_committer, AnswerFn, ReadFn, Subscribers};
 use crate::reply::{self, Replier, Ticket};
@@ -49,6 +51,18 @@ pub struct CommittedBatch {
     pub accounting_date: AccountingDate,
     pub commands: Vec<Stamped>,
     pub results: Vec<ResultCode>,
+}
+
+/// A committed transfer as the ledger keeps it: what moved, between which accounts. For a
+/// post or void it is what was posted or released.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct FoundTransfer {
+    pub id: u128,
+    pub debit_account_id: u128,
+    pub credit_account_id: u128,
+    pub amount: u64,
+    pub code: u16,
+    pub flags: TransferFlags,
 }
 
 /// What recovery found at start.
@@ -199,6 +213,36 @@ impl Engine {
         let ticket = self.read(move |ledger| {
             ids.iter()
                 .map(|&id| ledger.account_by_id(id).copied())
+                .collect()
+        })?;
+        ticket.wait().ok_or_else(|| self.shared.stopped_error())
+    }
+
+    /// Reads transfers by id as of the commands before this request, answered once those are
+    /// durable; `None` for an id never committed.
+    pub fn lookup_transfers(
+        &self,
+        ids: Vec<u128>,
+    ) -> Result<Vec<Option<FoundTransfer>>, EngineError> {
+        if ids.len() > self.batch_commands_max {
+            return Err(EngineError::TooManyCommands {
+                count: ids.len(),
+                max: self.batch_commands_max,
+            });
+        }
+        let ticket = self.read(move |ledger| {
+            let accounts = ledger.accounts();
+            ids.iter()
+                .map(|&id| {
+                    ledger.transfer_by_id(id).map(|r| FoundTransfer {
+                        id,
+                        debit_account_id: accounts[r.debit_index as usize].id,
+                        credit_account_id: accounts[r.credit_index as usize].id,
+                        amount: r.amount,
+                        code: r.code,
+                        flags: TransferFlags(r.flags),
+                    })
+                })
                 .collect()
         })?;
         ticket.wait().ok_or_else(|| self.shared.stopped_error())

@@ -21,6 +21,6 @@ mod writer;
 
 pub use clock::{today, SHANGHAI_UTC_OFFSET_S};
 pub use config::EngineConfig;
-pub use engine::{CommittedBatch, Engine, EngineError, RecoveryInfo};
+pub use engine::{CommittedBatch, Engine, EngineError, FoundTransfer, RecoveryInfo};
 pub use metrics::{Histogram, Metrics};
 pub use reply::Ticket;

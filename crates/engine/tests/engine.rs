@@ -376,3 +376,38 @@ fn a_read_sees_what_was_queued_before_it_and_adds_nothing_to_the_journal() {
     );
     engine.shutdown().expect("clean shutdown");
 }
+
+#[test]
+fn a_transfer_lookup_shows_what_moved_and_nothing_for_a_rejected_transfer() {
+    let dir = TempDir::new("lookup-transfers");
+    let engine = Engine::start(config(&dir)).unwrap_or_else(|e| panic!("start: {e}"));
+    run(
+        &engine,
+        vec![
+            account(1, 0),
+            account(2, AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS),
+        ],
+    );
+    let results = run(
+        &engine,
+        vec![
+            Command::CreateTransfer(transfer(10, 1, 2, 500, 0)),
+            Command::CreateTransfer(transfer(11, 2, 1, 501, 0)),
+        ],
+    );
+    assert_eq!(results, vec![ResultCode::Ok, ResultCode::ExceedsCredits]);
+    let found = engine
+        .lookup_transfers(vec![10, 11, 12])
+        .unwrap_or_else(|e| panic!("lookup: {e}"));
+    let moved = found[0].map(|t| {
+        (
+            t.id,
+            t.debit_account_id,
+            t.credit_account_id,
+            t.amount,
+            t.code,
+        )
+    });
+    assert_eq!(moved, Some((10, 1, 2, 500, 7)));
+    assert_eq!((found[1], found[2]), (None, None));
+}

@@ -21,7 +21,7 @@ pub use rows::{resolutions, transfers_json};
 pub use schema::SCHEMA_VERSION;
 pub use sqlite::{
     db_path, open_read_only, AccountBalances, AccountChanges, AppliedBatch, CommitBatch, Journal,
-    Recovered, Resolved, SnapshotInfo, DB_FILE,
+    Recovered, Resolved, SnapshotInfo, StoredBatch, DB_FILE,
 };
 pub use verify::{verify, VerifyReport};
 

@@ -353,7 +353,7 @@ impl Journal {
     }
 
     /// Reads the batches after `after` in order, checking the hash chain on the way.
-    pub(crate) fn for_each_batch_after(
+    pub fn for_each_batch_after(
         &self,
         after: u64,
         mut f: impl FnMut(StoredBatch) -> Result<(), JournalError>,
@@ -586,7 +586,8 @@ pub struct SnapshotInfo {
     pub chunks: u32,
 }
 
-pub(crate) struct StoredBatch {
+/// A batch as read back from the journal, its hash checked.
+pub struct StoredBatch {
     pub seq: u64,
     pub segments: Vec<u32>,
     pub accounting_date: AccountingDate,

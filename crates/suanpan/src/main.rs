@@ -1,6 +1,7 @@
 //! `suanpan`: the one binary. A thin shell: each command parses its flags and calls the rooms.
 
 mod bench;
+mod clear;
 mod credentials;
 mod json;
 mod load;
@@ -21,6 +22,8 @@ commands:
   bench ledger   in-memory apply throughput of the ledger
   bench engine   durable throughput through the engine and the SQLite journal
   bench http     open-loop load on the HTTP API (starts its own `suanpan serve`)
+  bench clearing closing and clearing one batch; bench statements: writing its statements
+  clear          participants, payments, clearing batches, settlement, statement files
   verify         check a data directory's hash chain, replay, snapshot and query tables
   load           drive a data directory with transfers, printing each acknowledged one
 
@@ -33,6 +36,7 @@ fn main() -> ExitCode {
         Some("credentials") => credentials::main(&args[1..]),
         Some("openapi") => openapi::main(&args[1..]),
         Some("bench") => bench::main(&args[1..]),
+        Some("clear") => clear::main(&args[1..]),
         Some("verify") => verify::main(&args[1..]),
         Some("load") => load::main(&args[1..]),
         Some("--help" | "-h" | "help") | None => {

@@ -1,5 +1,6 @@
 //! `suanpan bench ...`: benchmarks that print their figures, the last line one JSON object.
 
+mod clearing;
 mod engine;
 mod http;
 mod ledger;
@@ -9,8 +10,10 @@ pub fn main(args: &[String]) -> Result<(), String> {
         Some("ledger") => ledger::main(&args[1..]),
         Some("engine") => engine::main(&args[1..]),
         Some("http") => http::main(&args[1..]),
+        Some("clearing") => clearing::main(clearing::Measure::Clearing, &args[1..]),
+        Some("statements") => clearing::main(clearing::Measure::Statements, &args[1..]),
         Some(other) => Err(format!(
-            "unknown benchmark {other:?}; there are `ledger`, `engine` and `http`"
+            "unknown benchmark {other:?}; there are `ledger`, `engine`, `http`, `clearing` and `statements`"
         )),
         None => Err("which benchmark? `suanpan bench ledger`, `engine` or `http`".into()),
     }
