@@ -1,6 +1,7 @@
 //! `suanpan`: the one binary. A thin shell: each command parses its flags and calls the rooms.
 
 mod bench;
+mod day_end;
 mod json;
 mod load;
 mod system;
@@ -14,6 +15,7 @@ const USAGE: &str = "usage: suanpan <command> [flags]
 commands:
   bench ledger   in-memory apply throughput of the ledger
   bench engine   durable throughput through the engine and the SQLite journal
+  day-end        close the books of an accounting date; status, reports, suspense, write-off
   verify         check a data directory's hash chain, replay, snapshot and query tables
   load           drive a data directory with transfers, printing each acknowledged one
 
@@ -23,6 +25,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("bench") => bench::main(&args[1..]),
+        Some("day-end") => day_end::main(&args[1..]),
         Some("verify") => verify::main(&args[1..]),
         Some("load") => load::main(&args[1..]),
         Some("--help" | "-h" | "help") | None => {
