@@ -267,11 +267,8 @@ impl StepContext<'_> {
                 let trial = general_ledger::trial_balance(&gl);
                 let paths =
                     report::write_reports(self.data_dir, self.date, self.chart, &gl, &trial)?;
-                Ok(format!(
-                    "{} files in {}",
-                    paths.len(),
-                    report::report_dir(self.data_dir, self.date).display()
-                ))
+                // Relative, so the record is the same whichever directory holds the books.
+                Ok(format!("{} files in reports/{}", paths.len(), self.date))
             }
         }
     }
