@@ -252,7 +252,9 @@ fn status(args: &[String]) -> Result<(), String> {
     let Some(f) = parse(args, &["data", "date", "json"])? else {
         return Ok(());
     };
-    let accounting = open(&f)?;
+    let mut accounting = open(&f)?;
+    // Status is of the journal as it stands: project what has been committed since.
+    accounting.catch_up(&mut |_, _| {}).map_err(fail)?;
     for s in accounting.status(f.date).map_err(fail)? {
         let done: Vec<&str> = s.steps.iter().map(|(step, _)| step.as_str()).collect();
         if f.json {
