@@ -167,6 +167,7 @@ impl Accounting {
             steps: Vec::new(),
             complete: false,
             differences: Vec::new(),
+            open_suspense_items: Vec::new(),
         };
         let mut ctx = StepContext {
             conn: &self.conn,
@@ -230,6 +231,7 @@ impl Accounting {
             .into_iter()
             .filter(|r| r.difference() != 0)
             .collect();
+        report.open_suspense_items = suspense::list(&self.conn, true)?;
         Ok(report)
     }
 

@@ -111,6 +111,8 @@ pub struct DayEndReport {
     pub complete: bool,
     /// Differences found by this date's GL check, each now a suspense item.
     pub differences: Vec<gl_check::GlCheckRow>,
+    /// Every suspense item still open, of this date or before.
+    pub open_suspense_items: Vec<suspense::SuspenseItem>,
 }
 
 /// Stop after this step (an operator running the batch piece by piece).
@@ -364,7 +366,7 @@ impl StepContext<'_> {
             .filter(|r| r.difference() != 0)
             .collect();
         if differing.is_empty() {
-            return Ok("no differences".into());
+            return Ok(format!("no differences; {}", self.open_items()?));
         }
         let origins = self.origins(&differing)?;
         let mut gl = general_ledger::read(self.conn, self.date)?;
@@ -380,14 +382,24 @@ impl StepContext<'_> {
         }
         general_ledger::write(self.conn, self.date, &gl)?;
         Ok(format!(
-            "{} differences posted to suspense: {}",
+            "{} differences posted to suspense: {}; {}",
             differing.len(),
             differing
                 .iter()
                 .map(|r| format!("{} {} {}", r.subject_code, r.currency, r.difference()))
                 .collect::<Vec<_>>()
-                .join(", ")
+                .join(", "),
+            self.open_items()?
         ))
+    }
+
+    /// Unresolved items age, and every day-end says how many and how old.
+    fn open_items(&self) -> Result<String, AccountingError> {
+        let open = suspense::list(self.conn, true)?;
+        Ok(match open.iter().map(|i| i.age_days(self.date)).max() {
+            Some(oldest) => format!("{} suspense items open, oldest {oldest} days", open.len()),
+            None => "no suspense items open".into(),
+        })
     }
 
     /// Where each difference came from: the check, the figures, and the transfer codes whose

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use lexopt::prelude::*;
 use suanpan_accounting::{
-    Accounting, DayEndEvent, DayEndOptions, DayEndReport, Step, SubjectBalance,
+    Accounting, Category, DayEndEvent, DayEndOptions, DayEndReport, Step, SubjectBalance,
 };
 use suanpan_ledger::AccountingDate;
 
@@ -20,6 +20,7 @@ const HELP: &str = "usage: suanpan day-end --data DIR --date YYYY-MM-DD [--until
        suanpan day-end suspense --data DIR [--all] [--json]
        suanpan day-end write-off --data DIR --item ID [--item ID ...] --operator NAME [--against SUBJECT] [--note TEXT]
        suanpan day-end rule --data DIR --code N --debit SOURCE --credit SOURCE --operator NAME [--name TEXT]
+       suanpan day-end subject --data DIR [--add CODE --name TEXT --category C [--gl-only] | --delete CODE] --operator NAME
 
 Runs the day-end batch (日终) of a closed accounting date, continuing from its first
 unfinished step: catch_up, supplement, general_ledger, trial_balance, daily_balances,
@@ -27,7 +28,9 @@ gl_check, suspense, period_roll_up, reports. The journal is only read; accountin
 books in DIR/accounting.db and writes the reports to DIR/reports/DATE/. A GL-vs-sub-ledger
 difference is posted to suspense and reported, never a reason to stop.
 
-A rule's SOURCE is debit_account, credit_account (the subject of that account) or a subject code.";
+A rule's SOURCE is debit_account, credit_account (the subject of that account) or a subject code.
+A subject's category is asset, liability, equity, common, income or expense; `subject` with
+neither --add nor --delete lists the chart.";
 
 /// For the restartability test: `SUANPAN_DAY_END_KILL_AFTER=<step>` kills this process with
 /// SIGKILL right after that step commits, a crash at an exact step boundary.
@@ -41,6 +44,7 @@ pub fn main(args: &[String]) -> Result<(), String> {
         Some("suspense") => suspense(&args[1..]),
         Some("write-off") => write_off(&args[1..]),
         Some("rule") => rule(&args[1..]),
+        Some("subject") => subject(&args[1..]),
         _ => run(args),
     }
 }
@@ -63,6 +67,10 @@ struct Flags {
     debit: Option<String>,
     credit: Option<String>,
     name: Option<String>,
+    add: Option<String>,
+    delete: Option<String>,
+    category: Option<String>,
+    gl_only: bool,
 }
 
 fn text(parser: &mut lexopt::Parser) -> Result<String, String> {
@@ -114,6 +122,10 @@ fn parse(args: &[String], allowed: &[&str]) -> Result<Option<Flags>, String> {
             "debit" => f.debit = Some(text(&mut parser)?),
             "credit" => f.credit = Some(text(&mut parser)?),
             "name" => f.name = Some(text(&mut parser)?),
+            "add" => f.add = Some(text(&mut parser)?),
+            "delete" => f.delete = Some(text(&mut parser)?),
+            "category" => f.category = Some(text(&mut parser)?),
+            "gl-only" => f.gl_only = true,
             _ => return Err(format!("--{name} is not known")),
         }
     }
@@ -187,13 +199,25 @@ fn warn_differences(report: &DayEndReport) {
             report.accounting_date, d.subject_code, d.currency, d.gl_balance, d.sub_ledger_balance
         );
     }
+    let open = &report.open_suspense_items;
+    if let Some(oldest) = open
+        .iter()
+        .map(|i| i.age_days(report.accounting_date))
+        .max()
+    {
+        eprintln!(
+            "suanpan: WARNING: {} suspense items open, the oldest {oldest} days; see `suanpan day-end suspense`",
+            open.len()
+        );
+    }
 }
 
 fn report_json(report: &DayEndReport) -> String {
     let mut line = JsonLine::default()
         .str("accounting_date", &report.accounting_date.to_string())
         .bool("complete", report.complete)
-        .num("differences", report.differences.len());
+        .num("differences", report.differences.len())
+        .num("open_suspense_items", report.open_suspense_items.len());
     for s in &report.steps {
         line = line.num(&format!("{}_ms", s.step.as_str()), s.elapsed_ms);
     }
@@ -494,5 +518,48 @@ fn rule(args: &[String]) -> Result<(), String> {
         .set_rule(code, &name, &debit, &credit, &operator)
         .map_err(fail)?;
     println!("rule for code {code}: debit {debit}, credit {credit}");
+    Ok(())
+}
+
+fn subject(args: &[String]) -> Result<(), String> {
+    let flags = [
+        "data", "add", "delete", "name", "category", "gl-only", "operator",
+    ];
+    let Some(f) = parse(args, &flags)? else {
+        return Ok(());
+    };
+    let mut accounting = open(&f)?;
+    match (&f.add, &f.delete) {
+        (Some(code), None) => {
+            let operator = required(f.operator.clone(), "--operator")?;
+            let name = required(f.name.clone(), "--name")?;
+            let text = required(f.category.clone(), "--category")?;
+            let category = Category::parse(&text).ok_or_else(|| {
+                format!("--category {text:?} is not one of asset, liability, equity, common, income, expense")
+            })?;
+            accounting
+                .add_subject(code, &name, category, f.gl_only, &operator)
+                .map_err(fail)?;
+            println!("added subject {code}");
+        }
+        (None, Some(code)) => {
+            let operator = required(f.operator.clone(), "--operator")?;
+            accounting.delete_subject(code, &operator).map_err(fail)?;
+            println!("deleted subject {code}");
+        }
+        (None, None) => {
+            for s in &accounting.chart().subjects {
+                println!(
+                    "{:<10} {:<10} {:<6} {}{}",
+                    s.code,
+                    s.category.as_str(),
+                    s.category.normal_side().as_str(),
+                    s.name,
+                    if s.gl_only { " [GL only]" } else { "" }
+                );
+            }
+        }
+        (Some(_), Some(_)) => return Err("give --add or --delete, not both".into()),
+    }
     Ok(())
 }
