@@ -161,6 +161,25 @@ impl Chart {
     }
 }
 
+impl Chart {
+    /// The default chart with ids 1, 2, 3, … in its order, as a new accounting.db numbers it.
+    pub fn default_chart() -> Chart {
+        Chart::new(
+            DEFAULT_CHART
+                .iter()
+                .enumerate()
+                .map(|(i, &(code, name, category, gl_only))| Subject {
+                    id: i as u32 + 1,
+                    code: code.into(),
+                    name: name.into(),
+                    category,
+                    gl_only,
+                })
+                .collect(),
+        )
+    }
+}
+
 /// The chart a payment institution starts from: (code, name, category, gl_only).
 pub const DEFAULT_CHART: &[(&str, &str, Category, bool)] = &[
     (
@@ -237,19 +256,7 @@ mod tests {
     use super::*;
 
     fn chart() -> Chart {
-        Chart::new(
-            DEFAULT_CHART
-                .iter()
-                .enumerate()
-                .map(|(i, &(code, name, category, gl_only))| Subject {
-                    id: i as u32 + 1,
-                    code: code.into(),
-                    name: name.into(),
-                    category,
-                    gl_only,
-                })
-                .collect(),
-        )
+        Chart::default_chart()
     }
 
     #[test]

@@ -11,7 +11,7 @@ use suanpan_ledger::{AccountingDate, Currency};
 
 use crate::chart::Chart;
 use crate::projection::LedgerAccount;
-use crate::store::{date_text, get_money, money};
+use crate::store::{date_text, get_currency, get_money, money};
 use crate::voucher::{for_each_transfer_voucher, manual_vouchers};
 use crate::AccountingError;
 
@@ -204,12 +204,9 @@ pub fn read(conn: &Connection, date: AccountingDate) -> Result<Vec<GlRow>, Accou
     let mut rows = stmt.query([date_text(date)])?;
     let mut out = Vec::new();
     while let Some(row) = rows.next()? {
-        let currency: String = row.get(1)?;
         out.push(GlRow {
             subject_code: row.get(0)?,
-            currency: Currency::parse(&currency).ok_or_else(|| {
-                AccountingError::Invariant(format!("stored currency {currency:?}"))
-            })?,
+            currency: get_currency(row, 1)?,
             opening: get_money(row, 2)?,
             debits: get_money(row, 3)? as u128,
             credits: get_money(row, 4)? as u128,

@@ -11,7 +11,7 @@ use suanpan_ledger::{AccountingDate, Currency};
 use crate::chart::Chart;
 use crate::general_ledger::GlRow;
 use crate::projection::LedgerAccount;
-use crate::store::{date_text, get_money, money};
+use crate::store::{date_text, get_currency, get_money, money};
 use crate::AccountingError;
 
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -106,12 +106,9 @@ pub fn read(conn: &Connection, date: AccountingDate) -> Result<Vec<GlCheckRow>, 
     let mut rows = stmt.query([date_text(date)])?;
     let mut out = Vec::new();
     while let Some(row) = rows.next()? {
-        let currency: String = row.get(1)?;
         out.push(GlCheckRow {
             subject_code: row.get(0)?,
-            currency: Currency::parse(&currency).ok_or_else(|| {
-                AccountingError::Invariant(format!("stored currency {currency:?}"))
-            })?,
+            currency: get_currency(row, 1)?,
             gl_balance: get_money(row, 2)?,
             sub_ledger_balance: get_money(row, 3)?,
         });

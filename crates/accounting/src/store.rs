@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::types::{Value, ValueRef};
 use rusqlite::{params, Connection, OpenFlags};
-use suanpan_ledger::AccountingDate;
+use suanpan_ledger::{AccountingDate, Currency};
 
 use crate::chart::{Category, Chart, Subject, DEFAULT_CHART};
 use crate::rule::{parse_source, PostingRule, Rules, DEFAULT_RULES};
@@ -351,6 +351,13 @@ pub fn get_money(row: &rusqlite::Row, index: usize) -> rusqlite::Result<i128> {
             other.data_type(),
         )),
     }
+}
+
+/// Reads a currency column.
+pub fn get_currency(row: &rusqlite::Row, index: usize) -> Result<Currency, AccountingError> {
+    let text: String = row.get(index)?;
+    Currency::parse(&text)
+        .ok_or_else(|| AccountingError::Invariant(format!("stored currency {text:?}")))
 }
 
 /// One audit record: who did what, in the same transaction as the deed.

@@ -8,7 +8,7 @@ use suanpan_ledger::{AccountingDate, Currency};
 
 use crate::chart::Chart;
 use crate::gl_check::GlCheckRow;
-use crate::store::{date_text, get_money, money, parse_date};
+use crate::store::{date_text, get_currency, get_money, money, parse_date};
 use crate::voucher::{ManualKind, ManualVoucher};
 use crate::AccountingError;
 
@@ -104,15 +104,12 @@ pub fn list(conn: &Connection, open_only: bool) -> Result<Vec<SuspenseItem>, Acc
     let mut rows = stmt.query([])?;
     let mut out = Vec::new();
     while let Some(row) = rows.next()? {
-        let currency: String = row.get(3)?;
         let write_off_date: Option<String> = row.get(8)?;
         out.push(SuspenseItem {
             id: row.get(0)?,
             accounting_date: parse_date(&row.get::<_, String>(1)?)?,
             subject_code: row.get(2)?,
-            currency: Currency::parse(&currency).ok_or_else(|| {
-                AccountingError::Invariant(format!("stored currency {currency:?}"))
-            })?,
+            currency: get_currency(row, 3)?,
             amount: get_money(row, 4)?,
             origin: row.get(5)?,
             voucher_number: row.get(6)?,
@@ -213,22 +210,9 @@ pub fn close_item(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chart::{Subject, DEFAULT_CHART};
 
     fn chart() -> Chart {
-        Chart::new(
-            DEFAULT_CHART
-                .iter()
-                .enumerate()
-                .map(|(i, &(code, name, category, gl_only))| Subject {
-                    id: i as u32 + 1,
-                    code: code.into(),
-                    name: name.into(),
-                    category,
-                    gl_only,
-                })
-                .collect(),
-        )
+        Chart::default_chart()
     }
 
     fn item(id: i64, amount: i128) -> SuspenseItem {

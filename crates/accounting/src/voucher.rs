@@ -8,7 +8,7 @@
 use rusqlite::{params, Connection};
 use suanpan_ledger::{AccountingDate, Currency};
 
-use crate::store::{date_text, get_money, money};
+use crate::store::{date_text, get_currency, get_money, money};
 use crate::AccountingError;
 
 /// One transfer voucher as packed: 42 bytes.
@@ -170,7 +170,6 @@ pub fn manual_vouchers(
     let mut out = Vec::new();
     while let Some(row) = rows.next()? {
         let transfer_id: Option<String> = row.get(2)?;
-        let currency: String = row.get(7)?;
         let amount = get_money(row, 8)?;
         out.push(ManualVoucher {
             number: row.get(0)?,
@@ -180,9 +179,7 @@ pub fn manual_vouchers(
             credit_subject: row.get(4)?,
             debit_account: row.get(5)?,
             credit_account: row.get(6)?,
-            currency: Currency::parse(&currency).ok_or_else(|| {
-                AccountingError::Invariant(format!("voucher currency {currency:?}"))
-            })?,
+            currency: get_currency(row, 7)?,
             amount: u128::try_from(amount)
                 .map_err(|_| AccountingError::Invariant("a voucher amount is negative".into()))?,
             origin: row.get(9)?,

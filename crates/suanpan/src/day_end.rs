@@ -13,7 +13,7 @@ use suanpan_ledger::AccountingDate;
 use crate::json::JsonLine;
 use crate::parse_value;
 
-const HELP: &str = "usage: suanpan day-end --data DIR --date YYYY-MM-DD [--until STEP] [--json]
+const HELP: &str = "usage: suanpan day-end --data DIR [--date YYYY-MM-DD] [--until STEP] [--json]
        suanpan day-end status --data DIR [--date YYYY-MM-DD] [--json]
        suanpan day-end report --data DIR --date YYYY-MM-DD [--table trial-balance|subject-balances|gl-check] [--json]
        suanpan day-end vouchers --data DIR --date YYYY-MM-DD [--from N] [--limit N]
@@ -22,8 +22,8 @@ const HELP: &str = "usage: suanpan day-end --data DIR --date YYYY-MM-DD [--until
        suanpan day-end rule --data DIR --code N --debit SOURCE --credit SOURCE --operator NAME [--name TEXT]
        suanpan day-end subject --data DIR [--add CODE --name TEXT --category C [--gl-only] | --delete CODE] --operator NAME
 
-Runs the day-end batch (日终) of a closed accounting date, continuing from its first
-unfinished step: catch_up, supplement, general_ledger, trial_balance, daily_balances,
+Runs the day-end batch (日终) of a closed accounting date (without --date: of every closed
+date not yet day-ended, oldest first), continuing from its first unfinished step: catch_up, supplement, general_ledger, trial_balance, daily_balances,
 gl_check, suspense, period_roll_up, reports. The journal is only read; accounting keeps its
 books in DIR/accounting.db and writes the reports to DIR/reports/DATE/. A GL-vs-sub-ledger
 difference is posted to suspense and reported, never a reason to stop.
@@ -152,8 +152,36 @@ fn run(args: &[String]) -> Result<(), String> {
     let Some(f) = parse(args, &["data", "date", "until", "json"])? else {
         return Ok(());
     };
-    let date = required(f.date, "--date")?;
     let mut accounting = open(&f)?;
+    let dates = match f.date {
+        Some(date) => vec![date],
+        None => pending_dates(&mut accounting)?,
+    };
+    if dates.is_empty() {
+        println!("no closed date waits for its day-end");
+    }
+    for date in dates {
+        if !run_one(&mut accounting, date, &f)? {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Every cut-over date whose day-end is not complete, oldest first.
+fn pending_dates(accounting: &mut Accounting) -> Result<Vec<AccountingDate>, String> {
+    accounting.catch_up(&mut |_, _| {}).map_err(fail)?;
+    Ok(accounting
+        .status(None)
+        .map_err(fail)?
+        .into_iter()
+        .filter(|s| s.closed && !s.complete())
+        .map(|s| s.accounting_date)
+        .collect())
+}
+
+/// Runs one date's day-end; true when it completed.
+fn run_one(accounting: &mut Accounting, date: AccountingDate, f: &Flags) -> Result<bool, String> {
     let kill_after = std::env::var(KILL_AFTER_ENV).ok();
     let mut progress = Progress::new();
     let report = accounting
@@ -188,7 +216,7 @@ fn run(args: &[String]) -> Result<(), String> {
             }
         );
     }
-    Ok(())
+    Ok(report.complete)
 }
 
 /// A difference is reported loudly: on stderr, whatever else is printed.
