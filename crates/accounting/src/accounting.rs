@@ -12,14 +12,14 @@ use crate::day_end::{
     StepOutcome, StepTimer,
 };
 use crate::general_ledger::{self, GlRow, TrialBalance};
-use crate::projection::Projection;
+use crate::projection::{open_journal, Projection};
 use crate::rule::{parse_source, source_text, Rules};
 use crate::store::{self, audit, date_text};
 use crate::suspense::{self, SuspenseItem};
 use crate::voucher::{
     for_each_transfer_voucher, insert_manual, manual_vouchers, Voucher, VoucherLine,
 };
-use crate::{gl_check, report, AccountingError, Side};
+use crate::{gl_check, ledger_balance, report, AccountingError, Side};
 
 /// Most vouchers one listing returns.
 pub const VOUCHERS_LIST_MAX: usize = 10_000;
@@ -162,6 +162,22 @@ impl Accounting {
         })?;
         self.check_can_close(date)?;
         let done = completed_steps(&self.conn, date)?;
+        // The GL check needs the ledger's balances at the cutover: read the journal's accounts
+        // table, and the journal at least as far as that table, before any step transaction.
+        let ledger_balances = if done.iter().any(|(s, _)| *s == Step::GlCheck) {
+            None
+        } else {
+            let table = ledger_balance::read_table(&open_journal(&self.data_dir)?)?;
+            if table.seq > self.projection.cursor {
+                self.catch_up_through(None, &mut |_, _| {})?;
+            }
+            Some(ledger_balance::at_cutover(
+                &self.conn,
+                &table,
+                date,
+                &self.projection,
+            )?)
+        };
         let mut report = DayEndReport {
             accounting_date: date,
             steps: Vec::new(),
@@ -177,6 +193,7 @@ impl Accounting {
             date,
             totals: None,
             balances: None,
+            ledger_balances,
         };
         for step in Step::ALL {
             let step_timer = StepTimer::start();

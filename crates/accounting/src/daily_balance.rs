@@ -1,7 +1,8 @@
 //! Daily balances (分户余额): every account's balance at the cutover, kept per date as
 //! opening, the day's debits and credits, and closing (balance of the day = previous balance ±
 //! the day's movements). A row is written for each account that moved; an account without a
-//! row on a date kept its balance. These are the sub-ledger side of the GL check.
+//! row on a date kept its balance. Built from the accounts' movements on the vouchers, and
+//! compared account by account with the ledger's own balances in the GL check.
 
 use rusqlite::{params, Connection};
 use suanpan_ledger::AccountingDate;

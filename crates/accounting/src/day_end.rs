@@ -164,6 +164,8 @@ pub struct StepContext<'a> {
     pub date: AccountingDate,
     pub totals: Option<DayTotals>,
     pub balances: Option<Vec<i128>>,
+    /// The ledger's own balances at the cutover (by account index), for the GL check.
+    pub ledger_balances: Option<Vec<i128>>,
 }
 
 impl StepContext<'_> {
@@ -249,13 +251,17 @@ impl StepContext<'_> {
             }
             Step::GlCheck => {
                 let gl = general_ledger::read(self.conn, self.date)?;
-                let balances = self.balances()?;
-                let rows = gl_check::check(self.chart, &gl, &self.projection.accounts, &balances)?;
-                self.balances = Some(balances);
+                let ledger = self.ledger_balances.take().ok_or_else(|| {
+                    AccountingError::Invariant("the ledger's balances were not read".into())
+                })?;
+                let rows = gl_check::check(self.chart, &gl, &self.projection.accounts, &ledger)?;
                 gl_check::write(self.conn, self.date, &rows)?;
                 let differences = rows.iter().filter(|r| r.difference() != 0).count();
+                // Accounting's daily balances against the ledger's, account by account.
+                let daily = self.balances()?;
+                let disagree = daily.iter().zip(&ledger).filter(|(a, b)| a != b).count();
                 Ok(format!(
-                    "{} subjects checked, {differences} differences",
+                    "{} subjects checked, {differences} differences; {disagree} accounts whose daily balance differs from the ledger's",
                     rows.len()
                 ))
             }

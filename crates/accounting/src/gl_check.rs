@@ -1,7 +1,8 @@
 //! The GL-vs-sub-ledger check (总分核对): for every subject with ledger accounts, the general
 //! ledger's balance (built from vouchers by rule) against the sum of its accounts' balances at
-//! the cutover (built from the accounts' own movements). Two independent figures: a posting
-//! rule with the wrong side, or a voucher that moved one side only, shows up as a difference.
+//! the cutover as the ledger itself computed them (`ledger_balance.rs`). Two independent
+//! figures: a posting rule with the wrong side, or a voucher that moved one side only, shows up
+//! as a difference.
 
 use std::collections::BTreeMap;
 

@@ -16,6 +16,7 @@ mod day_end;
 mod error;
 mod general_ledger;
 mod gl_check;
+mod ledger_balance;
 mod period;
 mod projection;
 mod report;

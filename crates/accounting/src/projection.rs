@@ -62,8 +62,8 @@ struct Writes {
     holds: Vec<HoldOp>,
     /// (date, batch, first number, count, packed body)
     voucher_batches: Vec<(AccountingDate, u64, u64, u64, Vec<u8>)>,
-    /// (date, transfer id, code, debit idx, credit idx, amount)
-    unmatched: Vec<(AccountingDate, u128, u16, u32, u32, u64)>,
+    /// (date, batch, transfer id, code, debit idx, credit idx, amount)
+    unmatched: Vec<(AccountingDate, u64, u128, u16, u32, u32, u64)>,
     dates: Vec<AccountingDate>,
 }
 
@@ -375,7 +375,7 @@ impl Projection {
                             info.unmatched += 1;
                             writes
                                 .unmatched
-                                .push((date, t.id, code, debit, credit, amount));
+                                .push((date, seq, t.id, code, debit, credit, amount));
                         }
                     }
                 }
@@ -388,6 +388,11 @@ impl Projection {
         self.cursor = seq;
         self.current_date = Some(date);
         Ok(())
+    }
+
+    /// Accounting's index of a ledger account.
+    pub fn index_of(&self, id: u128) -> Option<u32> {
+        self.index.get(&id).copied()
     }
 
     fn touch(&mut self, date: AccountingDate, seq: u64, writes: &mut Writes) {
@@ -453,11 +458,12 @@ impl Projection {
                 vouchers.execute(params![date_text(*date), batch, first, count, body])?;
             }
             let mut unmatched = tx.prepare_cached(
-                "INSERT INTO unmatched_transfers (accounting_date, transfer_id, code, debit_idx, credit_idx, amount) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO unmatched_transfers (accounting_date, batch, transfer_id, code, debit_idx, credit_idx, amount) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?;
-            for (date, id, code, debit, credit, amount) in &writes.unmatched {
+            for (date, batch, id, code, debit, credit, amount) in &writes.unmatched {
                 unmatched.execute(params![
                     date_text(*date),
+                    batch,
                     id.to_string(),
                     code,
                     debit,

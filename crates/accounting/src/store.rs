@@ -79,6 +79,7 @@ CREATE TABLE IF NOT EXISTS voucher_batches (
 CREATE TABLE IF NOT EXISTS unmatched_transfers (
     accounting_date TEXT    NOT NULL,
     transfer_id     TEXT    NOT NULL,
+    batch           INTEGER NOT NULL,
     code            INTEGER NOT NULL,
     debit_idx       INTEGER NOT NULL,
     credit_idx      INTEGER NOT NULL,
