@@ -36,6 +36,9 @@ pub struct Accounting {
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct DateStatus {
     pub accounting_date: AccountingDate,
+    /// The journal batches that hold the date's commands (the first one holds its cutover).
+    pub first_batch: u64,
+    pub last_batch: u64,
     pub transfers: u64,
     pub vouchers: u64,
     pub unmatched: u64,
@@ -280,6 +283,8 @@ impl Accounting {
             }
             out.push(DateStatus {
                 accounting_date: d,
+                first_batch: info.first_batch,
+                last_batch: info.last_batch,
                 transfers: info.transfers,
                 vouchers: info.vouchers,
                 unmatched: info.unmatched,
