@@ -105,10 +105,6 @@ fn run(o: &Options, dir: &Path) -> Result<String, String> {
         println!("journal written in {setup_seconds:.1} s");
     }
     let mut accounting = Accounting::open(dir).map_err(|e| e.to_string())?;
-    // The funding date's day-end is set-up; it reads the journal only up to its cutover.
-    accounting
-        .day_end(funding_date, DayEndOptions::default(), &mut |_| {})
-        .map_err(|e| e.to_string())?;
     let date = funding_date.next();
     let started = Instant::now();
     let report = accounting
@@ -148,8 +144,8 @@ fn run(o: &Options, dir: &Path) -> Result<String, String> {
         .finish())
 }
 
-/// Opens and funds the accounts on the first date, makes the transfers on the next one, and
-/// cuts over after each. Returns the first date.
+/// Opens and funds the accounts on the first date, cuts over and closes that date's books,
+/// makes the transfers on the next date and cuts over again. Returns the first date.
 fn write_journal(o: &Options, dir: &Path) -> Result<AccountingDate, String> {
     let config = EngineConfig {
         auto_cutover: false,
@@ -169,6 +165,11 @@ fn write_journal(o: &Options, dir: &Path) -> Result<AccountingDate, String> {
         }
     }
     cut_over(&engine, first_date.next())?;
+    // The funding date is closed before the transfers are made, so the timed day-end makes
+    // every voucher of its date itself (accounting reads the journal while the engine writes).
+    Accounting::open(dir)
+        .and_then(|mut a| a.day_end(first_date, DayEndOptions::default(), &mut |_| {}))
+        .map_err(|e| format!("the funding date's day-end: {e}"))?;
     let mut rng = Rng::new(o.seed);
     let mut in_flight: VecDeque<Ticket<Result<Vec<ResultCode>, EngineError>>> = VecDeque::new();
     let mut made = 0u64;
