@@ -165,21 +165,10 @@ impl Accounting {
         })?;
         self.check_can_close(date)?;
         let done = completed_steps(&self.conn, date)?;
-        // The GL check needs the ledger's balances at the cutover: read the journal's accounts
-        // table, and the journal at least as far as that table, before any step transaction.
         let ledger_balances = if done.iter().any(|(s, _)| *s == Step::GlCheck) {
             None
         } else {
-            let table = ledger_balance::read_table(&open_journal(&self.data_dir)?)?;
-            if table.seq > self.projection.cursor {
-                self.catch_up_through(None, &mut |_, _| {})?;
-            }
-            Some(ledger_balance::at_cutover(
-                &self.conn,
-                &table,
-                date,
-                &self.projection,
-            )?)
+            Some(self.ledger_balances_at_cutover(date)?)
         };
         let mut report = DayEndReport {
             accounting_date: date,
@@ -200,48 +189,45 @@ impl Accounting {
         };
         for step in Step::ALL {
             let step_timer = StepTimer::start();
-            if let Some((_, summary)) = done.iter().find(|(s, _)| *s == step) {
-                observer(&DayEndEvent::Finished {
-                    step,
-                    skipped: true,
-                    elapsed_ms: 0,
-                    summary,
-                });
-                report.steps.push(StepOutcome {
+            let outcome = match done.iter().find(|(s, _)| *s == step) {
+                Some((_, summary)) => StepOutcome {
                     step,
                     skipped: true,
                     elapsed_ms: 0,
                     summary: summary.clone(),
-                });
-            } else {
-                if step != Step::CatchUp {
-                    observer(&DayEndEvent::Started(step));
+                },
+                None => {
+                    if step != Step::CatchUp {
+                        observer(&DayEndEvent::Started(step));
+                    }
+                    // The step's results and its completion record commit together.
+                    let tx = ctx.conn.unchecked_transaction()?;
+                    let summary = ctx.run(step, &mut |done, total| {
+                        observer(&DayEndEvent::Progress { step, done, total })
+                    })?;
+                    record_step(&tx, date, step, &summary)?;
+                    tx.commit()?;
+                    // The catch-up's time is the journal reading before the loop, too.
+                    let started = if step == Step::CatchUp {
+                        &timer
+                    } else {
+                        &step_timer
+                    };
+                    StepOutcome {
+                        step,
+                        skipped: false,
+                        elapsed_ms: started.elapsed_ms(),
+                        summary,
+                    }
                 }
-                let tx = ctx.conn.unchecked_transaction()?;
-                let summary = ctx.run(step, &mut |done, total| {
-                    observer(&DayEndEvent::Progress { step, done, total })
-                })?;
-                record_step(&tx, date, step, &summary)?;
-                tx.commit()?;
-                // The catch-up's time is the journal reading before the loop, too.
-                let elapsed_ms = if step == Step::CatchUp {
-                    timer.elapsed_ms()
-                } else {
-                    step_timer.elapsed_ms()
-                };
-                observer(&DayEndEvent::Finished {
-                    step,
-                    skipped: false,
-                    elapsed_ms,
-                    summary: &summary,
-                });
-                report.steps.push(StepOutcome {
-                    step,
-                    skipped: false,
-                    elapsed_ms,
-                    summary,
-                });
-            }
+            };
+            observer(&DayEndEvent::Finished {
+                step,
+                skipped: outcome.skipped,
+                elapsed_ms: outcome.elapsed_ms,
+                summary: &outcome.summary,
+            });
+            report.steps.push(outcome);
             if options.until == Some(step) {
                 break;
             }
@@ -253,6 +239,20 @@ impl Accounting {
             .collect();
         report.open_suspense_items = suspense::list(&self.conn, true)?;
         Ok(report)
+    }
+
+    /// The ledger's own balances at the cutover that closed `date`, for the GL check: the
+    /// journal's accounts table, read before any step transaction, with the journal projected
+    /// at least as far as the table.
+    fn ledger_balances_at_cutover(
+        &mut self,
+        date: AccountingDate,
+    ) -> Result<Vec<i128>, AccountingError> {
+        let table = ledger_balance::read_table(&open_journal(&self.data_dir)?)?;
+        if table.seq > self.projection.cursor {
+            self.catch_up_through(None, &mut |_, _| {})?;
+        }
+        ledger_balance::at_cutover(&self.conn, &table, date, &self.projection)
     }
 
     /// The date is known, cut over, and the date before it (if any) has closed its books.

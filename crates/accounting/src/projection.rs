@@ -9,7 +9,9 @@ use std::path::Path;
 
 use hashbrown::HashMap;
 use rusqlite::{params, Connection, OpenFlags};
-use suanpan_ledger::{AccountingDate, Command, Currency, ResultCode, Stamped, SubjectCode};
+use suanpan_ledger::{
+    AccountingDate, Command, Currency, ResultCode, Stamped, SubjectCode, Transfer,
+};
 
 use crate::chart::Chart;
 use crate::rule::Rules;
@@ -311,46 +313,8 @@ impl Projection {
                     writes.holds.push(HoldOp::Remove(*pending_id));
                 }
                 Command::CreateTransfer(t) => {
-                    let account = |id: u128| {
-                        self.index.get(&id).copied().ok_or_else(|| {
-                            AccountingError::Journal(format!(
-                                "batch {seq}: transfer {} names unknown account {id}",
-                                t.id
-                            ))
-                        })
-                    };
-                    if t.flags.pending() {
-                        let hold = Hold {
-                            debit: account(t.debit_account_id)?,
-                            credit: account(t.credit_account_id)?,
-                            amount: t.amount,
-                            code: t.code,
-                        };
-                        self.holds.insert(t.id, hold);
-                        writes.holds.push(HoldOp::Put(t.id, hold));
+                    let Some((debit, credit, amount, code)) = self.posting(seq, t, writes)? else {
                         continue;
-                    }
-                    let (debit, credit, amount, code) = if t.flags.resolves_pending() {
-                        let hold = self.holds.remove(&t.pending_id).ok_or_else(|| {
-                            AccountingError::Journal(format!(
-                                "batch {seq}: transfer {} resolves {}, which holds nothing",
-                                t.id, t.pending_id
-                            ))
-                        })?;
-                        writes.holds.push(HoldOp::Remove(t.pending_id));
-                        if t.flags.void_pending() {
-                            continue;
-                        }
-                        let amount = if t.amount == 0 { hold.amount } else { t.amount };
-                        let code = if t.code == 0 { hold.code } else { t.code };
-                        (hold.debit, hold.credit, amount, code)
-                    } else {
-                        (
-                            account(t.debit_account_id)?,
-                            account(t.credit_account_id)?,
-                            t.amount,
-                            t.code,
-                        )
                     };
                     let info = self.dates.entry(date).or_default();
                     info.transfers += 1;
@@ -388,6 +352,54 @@ impl Projection {
         self.cursor = seq;
         self.current_date = Some(date);
         Ok(())
+    }
+
+    /// What a committed transfer moved: (debit index, credit index, amount, code), or `None`
+    /// for a hold or its void. A pending transfer is a hold, not a movement; its post moves
+    /// the posted amount between the hold's accounts.
+    fn posting(
+        &mut self,
+        seq: u64,
+        t: &Transfer,
+        writes: &mut Writes,
+    ) -> Result<Option<(u32, u32, u64, u16)>, AccountingError> {
+        let account = |id: u128| {
+            self.index.get(&id).copied().ok_or_else(|| {
+                AccountingError::Journal(format!(
+                    "batch {seq}: transfer {} names unknown account {id}",
+                    t.id
+                ))
+            })
+        };
+        if t.flags.pending() {
+            let hold = Hold {
+                debit: account(t.debit_account_id)?,
+                credit: account(t.credit_account_id)?,
+                amount: t.amount,
+                code: t.code,
+            };
+            self.holds.insert(t.id, hold);
+            writes.holds.push(HoldOp::Put(t.id, hold));
+            return Ok(None);
+        }
+        if !t.flags.resolves_pending() {
+            let (debit, credit) = (account(t.debit_account_id)?, account(t.credit_account_id)?);
+            return Ok(Some((debit, credit, t.amount, t.code)));
+        }
+        let hold = self.holds.remove(&t.pending_id).ok_or_else(|| {
+            AccountingError::Journal(format!(
+                "batch {seq}: transfer {} resolves {}, which holds nothing",
+                t.id, t.pending_id
+            ))
+        })?;
+        writes.holds.push(HoldOp::Remove(t.pending_id));
+        if t.flags.void_pending() {
+            return Ok(None);
+        }
+        // Zero amount posts the whole hold; a post without a code keeps the hold's.
+        let amount = if t.amount == 0 { hold.amount } else { t.amount };
+        let code = if t.code == 0 { hold.code } else { t.code };
+        Ok(Some((hold.debit, hold.credit, amount, code)))
     }
 
     /// Accounting's index of a ledger account.
