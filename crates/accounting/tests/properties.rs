@@ -33,9 +33,17 @@ enum Op {
         amount: u64,
         code: u16,
     },
+    /// `expires`: a one-millisecond timeout, so the engine may expire it before a post.
     Pending {
         debit: usize,
         credit: usize,
+        amount: u64,
+        expires: bool,
+    },
+    /// Two linked legs; the chain fails whole when the second leg's accounts are the same.
+    Linked {
+        first: (usize, usize),
+        second: (usize, usize),
         amount: u64,
     },
     Post {
@@ -54,7 +62,9 @@ fn op() -> impl Strategy<Value = Op> {
         5 => (account.clone(), account.clone(), 1..10_000u64, prop_oneof![Just(0u16), Just(1), Just(5), Just(99)])
             .prop_map(|(debit, credit, amount, code)| Op::Transfer { debit, credit, amount, code }),
         2 => (account.clone(), account, 1..10_000u64)
-            .prop_map(|(debit, credit, amount)| Op::Pending { debit, credit, amount }),
+            .prop_map(|(debit, credit, amount)| Op::Pending { debit, credit, amount, expires: amount % 4 == 0 }),
+        1 => ((0..ACCOUNTS.len(), 0..ACCOUNTS.len()), (0..ACCOUNTS.len(), 0..ACCOUNTS.len()), 1..5_000u64)
+            .prop_map(|(first, second, amount)| Op::Linked { first, second, amount }),
         1 => (0..8usize, 0..10_000u64).prop_map(|(pending, amount)| Op::Post { pending, amount }),
         1 => (0..8usize).prop_map(|pending| Op::Void { pending }),
         1 => Just(Op::Cutover),
@@ -76,11 +86,33 @@ fn run(ops: &[Op]) -> (Books, Accounting) {
                 debit,
                 credit,
                 amount,
+                expires,
             } => {
                 pendings.push(id);
                 let mut t = transfer(id, ACCOUNTS[debit].0, ACCOUNTS[credit].0, amount, 1);
                 t.flags = TransferFlags(TransferFlags::PENDING);
+                t.timeout_ms = u64::from(expires);
                 t
+            }
+            Op::Linked {
+                first,
+                second,
+                amount,
+            } => {
+                let mut leg = transfer(id, ACCOUNTS[first.0].0, ACCOUNTS[first.1].0, amount, 5);
+                leg.flags = TransferFlags(TransferFlags::LINKED);
+                let other = transfer(
+                    id + 1_000_000,
+                    ACCOUNTS[second.0].0,
+                    ACCOUNTS[second.1].0,
+                    amount,
+                    1,
+                );
+                books.execute(vec![
+                    Command::CreateTransfer(leg),
+                    Command::CreateTransfer(other),
+                ]);
+                continue;
             }
             Op::Post { .. } | Op::Void { .. } if pendings.is_empty() => continue,
             Op::Post { pending, amount } => {
