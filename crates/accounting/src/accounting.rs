@@ -24,6 +24,9 @@ use crate::{gl_check, ledger_balance, report, AccountingError, Side};
 /// Most vouchers one listing returns.
 pub const VOUCHERS_LIST_MAX: usize = 10_000;
 
+/// Most suspense items one write-off closes.
+pub const WRITE_OFF_ITEMS_MAX: usize = 1_000;
+
 pub struct Accounting {
     conn: Connection,
     data_dir: PathBuf,
@@ -168,7 +171,13 @@ impl Accounting {
         let ledger_balances = if done.iter().any(|(s, _)| *s == Step::GlCheck) {
             None
         } else {
-            Some(self.ledger_balances_at_cutover(date)?)
+            Some(self.ledger_balances_at_cutover(date, &mut |done, total| {
+                observer(&DayEndEvent::Progress {
+                    step: Step::CatchUp,
+                    done,
+                    total,
+                })
+            })?)
         };
         let mut report = DayEndReport {
             accounting_date: date,
@@ -247,10 +256,11 @@ impl Accounting {
     fn ledger_balances_at_cutover(
         &mut self,
         date: AccountingDate,
+        progress: &mut dyn FnMut(u64, u64),
     ) -> Result<Vec<i128>, AccountingError> {
         let table = ledger_balance::read_table(&open_journal(&self.data_dir)?)?;
         if table.seq > self.projection.cursor {
-            self.catch_up_through(None, &mut |_, _| {})?;
+            self.catch_up_through(None, progress)?;
         }
         ledger_balance::at_cutover(&self.conn, &table, date, &self.projection)
     }
@@ -475,6 +485,9 @@ impl Accounting {
         operator: &str,
         note: &str,
     ) -> Result<WriteOff, AccountingError> {
+        if ids.is_empty() || ids.len() > WRITE_OFF_ITEMS_MAX {
+            return Err(AccountingError::WriteOffItemCount(ids.len()));
+        }
         let all = suspense::list(&self.conn, false)?;
         let mut items = Vec::new();
         for &id in ids {

@@ -32,6 +32,8 @@ pub enum AccountingError {
     SuspenseItemClosed(i64),
     /// The items of one write-off must share a currency.
     WriteOffMixedCurrencies,
+    /// A write-off names no item, or more than `WRITE_OFF_ITEMS_MAX`.
+    WriteOffItemCount(usize),
     /// The items do not net to zero and no counter subject was named.
     WriteOffNeedsCounterSubject(i128),
     /// An invariant of the books failed: a bug or a damaged file; nothing more is written.
@@ -58,6 +60,7 @@ impl AccountingError {
             AccountingError::SuspenseItemUnknown(_) => "suspense_item_unknown",
             AccountingError::SuspenseItemClosed(_) => "suspense_item_closed",
             AccountingError::WriteOffMixedCurrencies => "write_off_mixed_currencies",
+            AccountingError::WriteOffItemCount(_) => "write_off_item_count",
             AccountingError::WriteOffNeedsCounterSubject(_) => "write_off_needs_counter_subject",
             AccountingError::Invariant(_) => "invariant_failed",
             AccountingError::Io(_) => "io_error",
@@ -99,6 +102,11 @@ impl fmt::Display for AccountingError {
             AccountingError::WriteOffMixedCurrencies => {
                 f.write_str("the suspense items of one write-off must share a currency")
             }
+            AccountingError::WriteOffItemCount(n) => write!(
+                f,
+                "a write-off closes 1 to {} suspense items, not {n}",
+                crate::WRITE_OFF_ITEMS_MAX
+            ),
             AccountingError::WriteOffNeedsCounterSubject(net) => write!(
                 f,
                 "the items net to {net} minor units; name the subject that explains them (--against)"

@@ -25,7 +25,7 @@ mod store;
 mod suspense;
 mod voucher;
 
-pub use accounting::{Accounting, DateStatus, WriteOff, VOUCHERS_LIST_MAX};
+pub use accounting::{Accounting, DateStatus, WriteOff, VOUCHERS_LIST_MAX, WRITE_OFF_ITEMS_MAX};
 pub use chart::{Category, Chart, Side, Subject, DEFAULT_CHART, SUSPENSE_SUBJECT};
 pub use daily_balance::DailyBalance;
 pub use day_end::{DayEndEvent, DayEndOptions, DayEndReport, Step, StepOutcome};

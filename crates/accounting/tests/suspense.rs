@@ -93,6 +93,10 @@ fn a_wrong_side_rule_lands_in_suspense_with_its_origin_and_a_write_off_closes_it
     // The two items offset each other: one write-off closes both, on the open date.
     let ids: Vec<i64> = items.iter().map(|i| i.id).collect();
     assert!(matches!(
+        accounting.write_off(&[], None, "operator-1", "nothing"),
+        Err(AccountingError::WriteOffItemCount(0))
+    ));
+    assert!(matches!(
         accounting.write_off(&ids[..1], None, "operator-1", "wrong-side rule 7"),
         Err(AccountingError::WriteOffNeedsCounterSubject(_))
     ));

@@ -33,7 +33,8 @@ A subject's category is asset, liability, equity, common, income or expense; `su
 neither --add nor --delete lists the chart.";
 
 /// For the restartability test: `SUANPAN_DAY_END_KILL_AFTER=<step>` kills this process with
-/// SIGKILL right after that step commits, a crash at an exact step boundary.
+/// SIGKILL right after that step commits, a crash at an exact step boundary;
+/// `catch_up_transaction` kills it after the catch-up's first transaction, inside the step.
 const KILL_AFTER_ENV: &str = "SUANPAN_DAY_END_KILL_AFTER";
 
 pub fn main(args: &[String]) -> Result<(), String> {
@@ -187,17 +188,23 @@ fn run_one(accounting: &mut Accounting, date: AccountingDate, f: &Flags) -> Resu
     let report = accounting
         .day_end(date, DayEndOptions { until: f.until }, &mut |event| {
             progress.show(event);
-            if let DayEndEvent::Finished {
-                step,
-                skipped: false,
-                ..
-            } = event
-            {
-                if kill_after.as_deref() == Some(step.as_str()) {
-                    // SAFETY: kill(2) on our own pid has no memory effects.
-                    unsafe {
-                        libc::kill(libc::getpid(), libc::SIGKILL);
-                    }
+            let boundary = match event {
+                DayEndEvent::Finished {
+                    step,
+                    skipped: false,
+                    ..
+                } => Some(step.as_str()),
+                DayEndEvent::Progress {
+                    step: Step::CatchUp,
+                    done,
+                    ..
+                } if *done > 0 => Some("catch_up_transaction"),
+                _ => None,
+            };
+            if boundary.is_some() && boundary == kill_after.as_deref() {
+                // SAFETY: kill(2) on our own pid has no memory effects.
+                unsafe {
+                    libc::kill(libc::getpid(), libc::SIGKILL);
                 }
             }
         })
