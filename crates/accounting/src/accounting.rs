@@ -365,7 +365,7 @@ impl Accounting {
         {
             Ok(())
         } else {
-            Err(AccountingError::DateNotClosed(date))
+            Err(AccountingError::StepNotDone(date, step.as_str()))
         }
     }
 

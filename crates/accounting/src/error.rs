@@ -20,6 +20,8 @@ pub enum AccountingError {
     DateNotClosed(AccountingDate),
     /// The day-end of the date before has not completed.
     PreviousDayEndIncomplete(AccountingDate),
+    /// The date's day-end has not yet completed the step that makes what was asked for.
+    StepNotDone(AccountingDate, &'static str),
     /// The date's day-end has begun, so no voucher may be added to it any more.
     DateClosedForPosting(AccountingDate),
     SubjectUnknown(String),
@@ -51,6 +53,7 @@ impl AccountingError {
             AccountingError::DateUnknown(_) => "date_unknown",
             AccountingError::DateNotClosed(_) => "date_not_closed",
             AccountingError::PreviousDayEndIncomplete(_) => "previous_day_end_incomplete",
+            AccountingError::StepNotDone(..) => "step_not_done",
             AccountingError::DateClosedForPosting(_) => "date_closed_for_posting",
             AccountingError::SubjectUnknown(_) => "subject_unknown",
             AccountingError::SubjectExists(_) => "subject_exists",
@@ -85,6 +88,10 @@ impl fmt::Display for AccountingError {
             AccountingError::PreviousDayEndIncomplete(d) => {
                 write!(f, "the day-end of {d} has not completed; run it first")
             }
+            AccountingError::StepNotDone(d, step) => write!(
+                f,
+                "the day-end of {d} has not done its {step} step yet; run `suanpan day-end --date {d}`"
+            ),
             AccountingError::DateClosedForPosting(d) => {
                 write!(f, "the day-end of {d} has begun; vouchers go to a later date")
             }

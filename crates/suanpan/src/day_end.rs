@@ -145,6 +145,14 @@ fn open(f: &Flags) -> Result<Accounting, String> {
     Accounting::open(data).map_err(|e| format!("{} ({})", e, e.code()))
 }
 
+/// Opens the books with the journal read to its end: what a reader asks about is what has
+/// been committed.
+fn open_current(f: &Flags) -> Result<Accounting, String> {
+    let mut accounting = open(f)?;
+    accounting.catch_up(&mut |_, _| {}).map_err(fail)?;
+    Ok(accounting)
+}
+
 fn fail(e: suanpan_accounting::AccountingError) -> String {
     format!("{e} ({})", e.code())
 }
@@ -311,9 +319,7 @@ fn status(args: &[String]) -> Result<(), String> {
     let Some(f) = parse(args, &["data", "date", "json"])? else {
         return Ok(());
     };
-    let mut accounting = open(&f)?;
-    // Status is of the journal as it stands: project what has been committed since.
-    accounting.catch_up(&mut |_, _| {}).map_err(fail)?;
+    let accounting = open_current(&f)?;
     for s in accounting.status(f.date).map_err(fail)? {
         let done: Vec<&str> = s.steps.iter().map(|(step, _)| step.as_str()).collect();
         if f.json {
@@ -350,7 +356,7 @@ fn report(args: &[String]) -> Result<(), String> {
         return Ok(());
     };
     let date = required(f.date, "--date")?;
-    let accounting = open(&f)?;
+    let accounting = open_current(&f)?;
     match f.table.as_deref().unwrap_or("trial-balance") {
         "trial-balance" => {
             let rows: Vec<SubjectBalance> = accounting
@@ -450,7 +456,7 @@ fn vouchers(args: &[String]) -> Result<(), String> {
         return Ok(());
     };
     let date = required(f.date, "--date")?;
-    let accounting = open(&f)?;
+    let accounting = open_current(&f)?;
     let list = accounting
         .vouchers(date, f.from.unwrap_or(1), f.limit.unwrap_or(100))
         .map_err(fail)?;
@@ -480,7 +486,7 @@ fn suspense(args: &[String]) -> Result<(), String> {
     let Some(f) = parse(args, &["data", "all", "json"])? else {
         return Ok(());
     };
-    let accounting = open(&f)?;
+    let accounting = open_current(&f)?;
     let today = accounting.open_date().unwrap_or_default();
     for item in accounting.suspense_items(!f.all).map_err(fail)? {
         let line = JsonLine::default()
