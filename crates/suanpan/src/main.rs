@@ -3,6 +3,7 @@
 mod bench;
 mod clear;
 mod credentials;
+mod day_end;
 mod json;
 mod load;
 mod openapi;
@@ -24,6 +25,7 @@ commands:
   bench http     open-loop load on the HTTP API (starts its own `suanpan serve`)
   bench clearing closing and clearing one batch; bench statements: writing its statements
   clear          participants, payments, clearing batches, settlement, statement files
+  day-end        close the books of an accounting date; status, reports, suspense, write-off
   verify         check a data directory's hash chain, replay, snapshot and query tables
   load           drive a data directory with transfers, printing each acknowledged one
 
@@ -37,6 +39,7 @@ fn main() -> ExitCode {
         Some("openapi") => openapi::main(&args[1..]),
         Some("bench") => bench::main(&args[1..]),
         Some("clear") => clear::main(&args[1..]),
+        Some("day-end") => day_end::main(&args[1..]),
         Some("verify") => verify::main(&args[1..]),
         Some("load") => load::main(&args[1..]),
         Some("--help" | "-h" | "help") | None => {

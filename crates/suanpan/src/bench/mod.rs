@@ -1,6 +1,7 @@
 //! `suanpan bench ...`: benchmarks that print their figures, the last line one JSON object.
 
 mod clearing;
+mod day_end;
 mod engine;
 mod http;
 mod ledger;
@@ -12,8 +13,9 @@ pub fn main(args: &[String]) -> Result<(), String> {
         Some("http") => http::main(&args[1..]),
         Some("clearing") => clearing::main(clearing::Measure::Clearing, &args[1..]),
         Some("statements") => clearing::main(clearing::Measure::Statements, &args[1..]),
+        Some("day-end") => day_end::main(&args[1..]),
         Some(other) => Err(format!(
-            "unknown benchmark {other:?}; there are `ledger`, `engine`, `http`, `clearing` and `statements`"
+            "unknown benchmark {other:?}; there are `ledger`, `engine`, `http`, `clearing`, `statements` and `day-end`"
         )),
         None => Err("which benchmark? `suanpan bench ledger`, `engine` or `http`".into()),
     }

@@ -1,0 +1,636 @@
+//! The accounting room's handle: what the CLI (and later the HTTP API) calls. Plain functions
+//! returning typed data; errors are [`AccountingError`] with stable codes.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, Connection};
+use suanpan_ledger::AccountingDate;
+
+use crate::chart::{Category, Chart};
+use crate::day_end::{
+    completed_steps, record_step, DayEndEvent, DayEndOptions, DayEndReport, Step, StepContext,
+    StepOutcome, StepTimer,
+};
+use crate::general_ledger::{self, GlRow, TrialBalance};
+use crate::projection::{open_journal, Projection};
+use crate::rule::{parse_source, source_text, Rules};
+use crate::store::{self, audit, date_text};
+use crate::suspense::{self, SuspenseItem};
+use crate::voucher::{
+    for_each_transfer_voucher, insert_manual, manual_vouchers, Voucher, VoucherLine,
+};
+use crate::{gl_check, ledger_balance, report, AccountingError, Side};
+
+/// Most vouchers one listing returns.
+pub const VOUCHERS_LIST_MAX: usize = 10_000;
+
+/// Most suspense items one write-off closes.
+pub const WRITE_OFF_ITEMS_MAX: usize = 1_000;
+
+pub struct Accounting {
+    conn: Connection,
+    data_dir: PathBuf,
+    chart: Chart,
+    rules: Rules,
+    projection: Projection,
+}
+
+/// One date as the status command shows it.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct DateStatus {
+    pub accounting_date: AccountingDate,
+    /// The journal batches that hold the date's commands (the first one holds its cutover).
+    pub first_batch: u64,
+    pub last_batch: u64,
+    pub transfers: u64,
+    pub vouchers: u64,
+    pub unmatched: u64,
+    /// A later date exists: the day-end may run.
+    pub closed: bool,
+    pub steps: Vec<(Step, String)>,
+}
+
+impl DateStatus {
+    pub fn complete(&self) -> bool {
+        self.steps.len() == Step::ALL.len()
+    }
+}
+
+/// A write-off as done.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct WriteOff {
+    pub accounting_date: AccountingDate,
+    pub voucher_numbers: Vec<u64>,
+    pub items: Vec<i64>,
+}
+
+impl Accounting {
+    /// Opens accounting.db in the data directory (creating it with the default chart and
+    /// rules) and loads the projection's state. The journal is read only when catching up.
+    pub fn open(data_dir: &Path) -> Result<Accounting, AccountingError> {
+        let conn = store::open(data_dir)?;
+        let chart = store::load_chart(&conn)?;
+        let rules = store::load_rules(&conn, &chart)?;
+        let projection = Projection::load(&conn)?;
+        Ok(Accounting {
+            conn,
+            data_dir: data_dir.to_path_buf(),
+            chart,
+            rules,
+            projection,
+        })
+    }
+
+    pub fn chart(&self) -> &Chart {
+        &self.chart
+    }
+
+    pub fn rules(&self) -> &Rules {
+        &self.rules
+    }
+
+    /// The journal batch the projection has reached.
+    pub fn journal_batch(&self) -> u64 {
+        self.projection.cursor
+    }
+
+    /// After a failed write the in-memory state may be ahead of the file: reload it.
+    fn reloaded<T>(&mut self, result: Result<T, AccountingError>) -> Result<T, AccountingError> {
+        if result.is_err() {
+            if let Ok(p) = Projection::load(&self.conn) {
+                self.projection = p;
+            }
+        }
+        result
+    }
+
+    /// Makes the vouchers of every journal batch not yet projected.
+    pub fn catch_up(&mut self, progress: &mut dyn FnMut(u64, u64)) -> Result<u64, AccountingError> {
+        self.catch_up_through(None, progress)
+    }
+
+    fn catch_up_through(
+        &mut self,
+        through: Option<AccountingDate>,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<u64, AccountingError> {
+        let result = self.projection.catch_up(
+            &mut self.conn,
+            &self.data_dir,
+            &self.chart,
+            &self.rules,
+            through,
+            progress,
+        );
+        self.reloaded(result)
+    }
+
+    /// Projects a batch from the engine's subscription, catching up from the journal first
+    /// if batches were missed (a full subscriber queue, a restart).
+    pub fn follow(
+        &mut self,
+        batch: &suanpan_engine::CommittedBatch,
+    ) -> Result<(), AccountingError> {
+        if batch.seq > self.projection.cursor + 1 {
+            self.catch_up(&mut |_, _| {})?;
+        }
+        let result = self
+            .projection
+            .follow(&mut self.conn, batch, &self.chart, &self.rules);
+        self.reloaded(result)
+    }
+
+    /// Runs the day-end of `date` from its first unfinished step.
+    pub fn day_end(
+        &mut self,
+        date: AccountingDate,
+        options: DayEndOptions,
+        observer: &mut dyn FnMut(&DayEndEvent),
+    ) -> Result<DayEndReport, AccountingError> {
+        let result = self.run_day_end(date, options, observer);
+        self.reloaded(result)
+    }
+
+    fn run_day_end(
+        &mut self,
+        date: AccountingDate,
+        options: DayEndOptions,
+        observer: &mut dyn FnMut(&DayEndEvent),
+    ) -> Result<DayEndReport, AccountingError> {
+        let timer = StepTimer::start();
+        observer(&DayEndEvent::Started(Step::CatchUp));
+        self.catch_up_through(Some(date), &mut |done, total| {
+            observer(&DayEndEvent::Progress {
+                step: Step::CatchUp,
+                done,
+                total,
+            })
+        })?;
+        self.check_can_close(date)?;
+        let done = completed_steps(&self.conn, date)?;
+        let ledger_balances = if done.iter().any(|(s, _)| *s == Step::GlCheck) {
+            None
+        } else {
+            Some(self.ledger_balances_at_cutover(date, &mut |done, total| {
+                observer(&DayEndEvent::Progress {
+                    step: Step::CatchUp,
+                    done,
+                    total,
+                })
+            })?)
+        };
+        let mut report = DayEndReport {
+            accounting_date: date,
+            steps: Vec::new(),
+            complete: false,
+            differences: Vec::new(),
+            open_suspense_items: Vec::new(),
+        };
+        let mut ctx = StepContext {
+            conn: &self.conn,
+            data_dir: &self.data_dir,
+            chart: &self.chart,
+            projection: &mut self.projection,
+            date,
+            totals: None,
+            balances: None,
+            ledger_balances,
+        };
+        for step in Step::ALL {
+            let step_timer = StepTimer::start();
+            let outcome = match done.iter().find(|(s, _)| *s == step) {
+                Some((_, summary)) => StepOutcome {
+                    step,
+                    skipped: true,
+                    elapsed_ms: 0,
+                    summary: summary.clone(),
+                },
+                None => {
+                    if step != Step::CatchUp {
+                        observer(&DayEndEvent::Started(step));
+                    }
+                    // The step's results and its completion record commit together.
+                    let tx = ctx.conn.unchecked_transaction()?;
+                    let summary = ctx.run(step, &mut |done, total| {
+                        observer(&DayEndEvent::Progress { step, done, total })
+                    })?;
+                    record_step(&tx, date, step, &summary)?;
+                    tx.commit()?;
+                    // The catch-up's time is the journal reading before the loop, too.
+                    let started = if step == Step::CatchUp {
+                        &timer
+                    } else {
+                        &step_timer
+                    };
+                    StepOutcome {
+                        step,
+                        skipped: false,
+                        elapsed_ms: started.elapsed_ms(),
+                        summary,
+                    }
+                }
+            };
+            observer(&DayEndEvent::Finished {
+                step,
+                skipped: outcome.skipped,
+                elapsed_ms: outcome.elapsed_ms,
+                summary: &outcome.summary,
+            });
+            report.steps.push(outcome);
+            if options.until == Some(step) {
+                break;
+            }
+        }
+        report.complete = report.steps.len() == Step::ALL.len();
+        report.differences = gl_check::read(&self.conn, date)?
+            .into_iter()
+            .filter(|r| r.difference() != 0)
+            .collect();
+        report.open_suspense_items = suspense::list(&self.conn, true)?;
+        Ok(report)
+    }
+
+    /// The ledger's own balances at the cutover that closed `date`, for the GL check: the
+    /// journal's accounts table, read before any step transaction, with the journal projected
+    /// at least as far as the table.
+    fn ledger_balances_at_cutover(
+        &mut self,
+        date: AccountingDate,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<Vec<i128>, AccountingError> {
+        let table = ledger_balance::read_table(&open_journal(&self.data_dir)?)?;
+        if table.seq > self.projection.cursor {
+            self.catch_up_through(None, progress)?;
+        }
+        ledger_balance::at_cutover(&self.conn, &table, date, &self.projection)
+    }
+
+    /// The date is known, cut over, and the date before it (if any) has closed its books.
+    fn check_can_close(&self, date: AccountingDate) -> Result<(), AccountingError> {
+        let dates = &self.projection.dates;
+        if !dates.contains_key(&date) {
+            return Err(AccountingError::DateUnknown(date));
+        }
+        if dates.range(date.next()..).next().is_none() {
+            return Err(AccountingError::DateNotClosed(date));
+        }
+        if let Some((&previous, _)) = dates.range(..date).next_back() {
+            if completed_steps(&self.conn, previous)?.len() != Step::ALL.len() {
+                return Err(AccountingError::PreviousDayEndIncomplete(previous));
+            }
+        }
+        Ok(())
+    }
+
+    /// Every known date (or one) with its day-end progress.
+    pub fn status(&self, date: Option<AccountingDate>) -> Result<Vec<DateStatus>, AccountingError> {
+        let dates = &self.projection.dates;
+        let last = dates.keys().next_back().copied();
+        let mut out = Vec::new();
+        for (&d, info) in dates {
+            if date.is_some_and(|want| want != d) {
+                continue;
+            }
+            out.push(DateStatus {
+                accounting_date: d,
+                first_batch: info.first_batch,
+                last_batch: info.last_batch,
+                transfers: info.transfers,
+                vouchers: info.vouchers,
+                unmatched: info.unmatched,
+                closed: last.is_some_and(|l| l > d),
+                steps: completed_steps(&self.conn, d)?,
+            });
+        }
+        if let (Some(want), true) = (date, out.is_empty()) {
+            return Err(AccountingError::DateUnknown(want));
+        }
+        Ok(out)
+    }
+
+    /// The general ledger of a date whose general-ledger step has run.
+    pub fn general_ledger(&self, date: AccountingDate) -> Result<Vec<GlRow>, AccountingError> {
+        self.require_step(date, Step::GeneralLedger)?;
+        general_ledger::read(&self.conn, date)
+    }
+
+    pub fn trial_balance(
+        &self,
+        date: AccountingDate,
+    ) -> Result<Vec<TrialBalance>, AccountingError> {
+        Ok(general_ledger::trial_balance(&self.general_ledger(date)?))
+    }
+
+    pub fn subject_balances(
+        &self,
+        date: AccountingDate,
+    ) -> Result<Vec<report::SubjectBalance>, AccountingError> {
+        Ok(report::subject_balances(
+            &self.chart,
+            &self.general_ledger(date)?,
+        ))
+    }
+
+    pub fn gl_check(
+        &self,
+        date: AccountingDate,
+    ) -> Result<Vec<gl_check::GlCheckRow>, AccountingError> {
+        self.require_step(date, Step::GlCheck)?;
+        gl_check::read(&self.conn, date)
+    }
+
+    pub fn daily_balances(
+        &self,
+        date: AccountingDate,
+    ) -> Result<Vec<(u128, crate::daily_balance::DailyBalance)>, AccountingError> {
+        self.require_step(date, Step::DailyBalances)?;
+        Ok(crate::daily_balance::read(&self.conn, date)?
+            .into_iter()
+            .filter_map(|b| {
+                self.projection
+                    .accounts
+                    .get(b.account_idx as usize)
+                    .map(|a| (a.id, b))
+            })
+            .collect())
+    }
+
+    fn require_step(&self, date: AccountingDate, step: Step) -> Result<(), AccountingError> {
+        if !self.projection.dates.contains_key(&date) {
+            return Err(AccountingError::DateUnknown(date));
+        }
+        if completed_steps(&self.conn, date)?
+            .iter()
+            .any(|(s, _)| *s == step)
+        {
+            Ok(())
+        } else {
+            Err(AccountingError::StepNotDone(date, step.as_str()))
+        }
+    }
+
+    /// Vouchers of a date: the transfer series from `from_number`, then the manual series.
+    pub fn vouchers(
+        &self,
+        date: AccountingDate,
+        from_number: u64,
+        limit: usize,
+    ) -> Result<Vec<Voucher>, AccountingError> {
+        if !self.projection.dates.contains_key(&date) {
+            return Err(AccountingError::DateUnknown(date));
+        }
+        let limit = limit.min(VOUCHERS_LIST_MAX);
+        let mut out = Vec::new();
+        let accounts = &self.projection.accounts;
+        let code_of = |id: u32| {
+            self.chart
+                .by_id(id)
+                .map_or_else(|| format!("#{id}"), |s| s.code.clone())
+        };
+        let account_id = |idx: u32| accounts.get(idx as usize).map(|a| a.id);
+        for_each_transfer_voucher(&self.conn, date, |number, v| {
+            if number < from_number || out.len() >= limit {
+                return;
+            }
+            let currency = accounts
+                .get(v.debit_account as usize)
+                .map_or_else(String::new, |a| a.currency.to_string());
+            out.push(Voucher {
+                accounting_date: date,
+                series: 'T',
+                number,
+                kind: "transfer",
+                transfer_id: Some(v.transfer_id),
+                code: Some(v.code),
+                currency,
+                lines: vec![
+                    VoucherLine {
+                        side: Side::Debit,
+                        subject_code: code_of(v.debit_subject),
+                        account_id: account_id(v.debit_account),
+                        amount: u128::from(v.amount),
+                    },
+                    VoucherLine {
+                        side: Side::Credit,
+                        subject_code: code_of(v.credit_subject),
+                        account_id: account_id(v.credit_account),
+                        amount: u128::from(v.amount),
+                    },
+                ],
+            });
+        })?;
+        for m in manual_vouchers(&self.conn, date)? {
+            if out.len() >= limit {
+                break;
+            }
+            let kind = match m.kind.as_str() {
+                "supplement" => "supplement",
+                "suspense" => "suspense",
+                _ => "write_off",
+            };
+            out.push(Voucher {
+                accounting_date: date,
+                series: 'M',
+                number: m.number,
+                kind,
+                transfer_id: m.transfer_id,
+                code: None,
+                currency: m.currency.to_string(),
+                lines: vec![
+                    VoucherLine {
+                        side: Side::Debit,
+                        subject_code: code_of(m.debit_subject),
+                        account_id: m.debit_account.and_then(account_id),
+                        amount: m.amount,
+                    },
+                    VoucherLine {
+                        side: Side::Credit,
+                        subject_code: code_of(m.credit_subject),
+                        account_id: m.credit_account.and_then(account_id),
+                        amount: m.amount,
+                    },
+                ],
+            });
+        }
+        Ok(out)
+    }
+
+    pub fn suspense_items(&self, open_only: bool) -> Result<Vec<SuspenseItem>, AccountingError> {
+        suspense::list(&self.conn, open_only)
+    }
+
+    /// The accounting date the books are open on (the engine's, as far as the journal says).
+    pub fn open_date(&self) -> Option<AccountingDate> {
+        self.projection.current_date
+    }
+
+    /// Writes off suspense items: posts the explaining voucher(s) on the open date and closes
+    /// the items, audited. `against` is the GL-only subject that explains a net amount.
+    pub fn write_off(
+        &mut self,
+        ids: &[i64],
+        against: Option<&str>,
+        operator: &str,
+        note: &str,
+    ) -> Result<WriteOff, AccountingError> {
+        self.catch_up(&mut |_, _| {})?;
+        let result = self.post_write_off(ids, against, operator, note);
+        self.reloaded(result)
+    }
+
+    fn post_write_off(
+        &mut self,
+        ids: &[i64],
+        against: Option<&str>,
+        operator: &str,
+        note: &str,
+    ) -> Result<WriteOff, AccountingError> {
+        if ids.is_empty() || ids.len() > WRITE_OFF_ITEMS_MAX {
+            return Err(AccountingError::WriteOffItemCount(ids.len()));
+        }
+        let all = suspense::list(&self.conn, false)?;
+        let mut items = Vec::new();
+        for &id in ids {
+            let item = all
+                .iter()
+                .find(|i| i.id == id)
+                .ok_or(AccountingError::SuspenseItemUnknown(id))?;
+            if !item.open {
+                return Err(AccountingError::SuspenseItemClosed(id));
+            }
+            items.push(item.clone());
+        }
+        let date = self
+            .projection
+            .current_date
+            .ok_or_else(|| AccountingError::Journal("the journal holds no batch yet".into()))?;
+        if !completed_steps(&self.conn, date)?.is_empty() {
+            return Err(AccountingError::DateClosedForPosting(date));
+        }
+        let info = self
+            .projection
+            .dates
+            .get_mut(&date)
+            .ok_or(AccountingError::DateUnknown(date))?;
+        let origin = format!(
+            "write-off of suspense items {} by {operator}: {note}",
+            ids.iter()
+                .map(i64::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let vouchers = suspense::write_off_vouchers(
+            &self.chart,
+            &items,
+            against,
+            info.manual_vouchers + 1,
+            &origin,
+        )?;
+        let tx = self.conn.unchecked_transaction()?;
+        for v in &vouchers {
+            insert_manual(&tx, date, v)?;
+        }
+        info.manual_vouchers += vouchers.len() as u64;
+        tx.execute(
+            "UPDATE dates SET manual_vouchers = ?2 WHERE accounting_date = ?1",
+            params![date_text(date), info.manual_vouchers],
+        )?;
+        let closing_number = vouchers.last().map_or(0, |v| v.number);
+        for item in &items {
+            suspense::close_item(&tx, item.id, date, closing_number, operator, note)?;
+        }
+        audit(&tx, operator, "write_off", &origin)?;
+        tx.commit()?;
+        Ok(WriteOff {
+            accounting_date: date,
+            voucher_numbers: vouchers.iter().map(|v| v.number).collect(),
+            items: ids.to_vec(),
+        })
+    }
+
+    /// Adds a subject to the chart.
+    pub fn add_subject(
+        &mut self,
+        code: &str,
+        name: &str,
+        category: Category,
+        gl_only: bool,
+        operator: &str,
+    ) -> Result<(), AccountingError> {
+        self.chart.check_new(code)?;
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute(
+            "INSERT INTO subjects (code, name, category, gl_only) VALUES (?1, ?2, ?3, ?4)",
+            params![code, name, category.as_str(), gl_only],
+        )?;
+        audit(
+            &tx,
+            operator,
+            "add_subject",
+            &format!("{code} {name} ({})", category.as_str()),
+        )?;
+        tx.commit()?;
+        self.chart = store::load_chart(&self.conn)?;
+        Ok(())
+    }
+
+    /// Deletes a subject that nothing refers to: no children, accounts, rules or postings.
+    pub fn delete_subject(&mut self, code: &str, operator: &str) -> Result<(), AccountingError> {
+        let subject = self
+            .chart
+            .by_code(code)
+            .ok_or_else(|| AccountingError::SubjectUnknown(code.into()))?
+            .clone();
+        let used_by_rule = self.rules.all().iter().any(|r| {
+            source_text(r.debit, &self.chart) == code || source_text(r.credit, &self.chart) == code
+        });
+        let used_by_account = self
+            .projection
+            .accounts
+            .iter()
+            .any(|a| a.subject_id == subject.id);
+        let posted: bool = self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM general_ledger WHERE subject_code = ?1)
+                 OR EXISTS (SELECT 1 FROM manual_vouchers WHERE debit_subject = ?2 OR credit_subject = ?2)",
+            params![code, subject.id],
+            |r| r.get(0),
+        )?;
+        let is_suspense = code == crate::SUSPENSE_SUBJECT;
+        if !self.chart.is_leaf(code) || used_by_rule || used_by_account || posted || is_suspense {
+            return Err(AccountingError::SubjectHasPostings(code.into()));
+        }
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute("DELETE FROM subjects WHERE code = ?1", [code])?;
+        audit(&tx, operator, "delete_subject", code)?;
+        tx.commit()?;
+        self.chart = store::load_chart(&self.conn)?;
+        Ok(())
+    }
+
+    /// Sets the posting rule of a transfer code. It applies to transfers projected from now on.
+    pub fn set_rule(
+        &mut self,
+        code: u16,
+        name: &str,
+        debit: &str,
+        credit: &str,
+        operator: &str,
+    ) -> Result<(), AccountingError> {
+        parse_source(debit, &self.chart)?;
+        parse_source(credit, &self.chart)?;
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute(
+            "INSERT OR REPLACE INTO rules (code, name, debit, credit) VALUES (?1, ?2, ?3, ?4)",
+            params![code, name, debit, credit],
+        )?;
+        audit(
+            &tx,
+            operator,
+            "set_rule",
+            &format!("code {code} {name}: debit {debit}, credit {credit}"),
+        )?;
+        tx.commit()?;
+        self.rules = store::load_rules(&self.conn, &self.chart)?;
+        Ok(())
+    }
+}

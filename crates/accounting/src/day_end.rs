@@ -1,0 +1,505 @@
+//! The day-end batch (日终) for a closed accounting date: named steps in a fixed order. Each
+//! step's results and its completion record are written in one transaction, so a rerun after
+//! a crash continues at the first unfinished step and never applies a step twice.
+
+use std::time::Instant;
+
+use rusqlite::{params, Connection};
+use suanpan_ledger::AccountingDate;
+
+use crate::chart::Chart;
+use crate::general_ledger::{self, DayTotals};
+use crate::gl_check;
+use crate::projection::Projection;
+use crate::store::{audit, date_text};
+use crate::suspense;
+use crate::voucher::{for_each_transfer_voucher, insert_manual, ManualKind, ManualVoucher};
+use crate::{daily_balance, period, report, AccountingError};
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug, PartialOrd, Ord)]
+pub enum Step {
+    /// Every transfer of the date is committed and has its voucher (or waits for supplement).
+    CatchUp,
+    /// 补账: vouchers for transfers whose code has no posting rule.
+    Supplement,
+    /// 总账: opening, movements and closing per subject.
+    GeneralLedger,
+    /// 试算平衡.
+    TrialBalance,
+    /// Every account's balance at the cutover (the sub-ledger figures the check needs).
+    DailyBalances,
+    /// 总分核对.
+    GlCheck,
+    /// 挂账: differences to suspense, with their origin.
+    Suspense,
+    /// Month, quarter, half-year and year totals when the date closes one.
+    PeriodRollUp,
+    /// Trial balance and subject balance table as CSV and JSON.
+    Reports,
+}
+
+impl Step {
+    pub const ALL: [Step; 9] = [
+        Step::CatchUp,
+        Step::Supplement,
+        Step::GeneralLedger,
+        Step::TrialBalance,
+        Step::DailyBalances,
+        Step::GlCheck,
+        Step::Suspense,
+        Step::PeriodRollUp,
+        Step::Reports,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::CatchUp => "catch_up",
+            Step::Supplement => "supplement",
+            Step::GeneralLedger => "general_ledger",
+            Step::TrialBalance => "trial_balance",
+            Step::DailyBalances => "daily_balances",
+            Step::GlCheck => "gl_check",
+            Step::Suspense => "suspense",
+            Step::PeriodRollUp => "period_roll_up",
+            Step::Reports => "reports",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Step, AccountingError> {
+        Step::ALL
+            .into_iter()
+            .find(|s| s.as_str() == text)
+            .ok_or_else(|| AccountingError::StepUnknown(text.into()))
+    }
+
+    pub fn ordinal(self) -> usize {
+        self as usize + 1
+    }
+}
+
+/// What the day-end tells whoever watches it (the CLI draws progress bars from these).
+#[derive(Clone, Copy, Debug)]
+pub enum DayEndEvent<'a> {
+    Started(Step),
+    Progress {
+        step: Step,
+        done: u64,
+        total: u64,
+    },
+    Finished {
+        step: Step,
+        /// Completed by an earlier run.
+        skipped: bool,
+        elapsed_ms: u64,
+        summary: &'a str,
+    },
+}
+
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct StepOutcome {
+    pub step: Step,
+    pub skipped: bool,
+    pub elapsed_ms: u64,
+    pub summary: String,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct DayEndReport {
+    pub accounting_date: AccountingDate,
+    pub steps: Vec<StepOutcome>,
+    /// Every step has completed (false when stopped early with `until`).
+    pub complete: bool,
+    /// Differences found by this date's GL check, each now a suspense item.
+    pub differences: Vec<gl_check::GlCheckRow>,
+    /// Every suspense item still open, of this date or before.
+    pub open_suspense_items: Vec<suspense::SuspenseItem>,
+}
+
+/// Stop after this step (an operator running the batch piece by piece).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DayEndOptions {
+    pub until: Option<Step>,
+}
+
+/// The completed steps of a date, with their summaries.
+pub fn completed_steps(
+    conn: &Connection,
+    date: AccountingDate,
+) -> Result<Vec<(Step, String)>, AccountingError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT step, summary FROM day_end_steps WHERE accounting_date = ?1 ORDER BY ordinal",
+    )?;
+    let mut rows = stmt.query([date_text(date)])?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        out.push((Step::parse(&row.get::<_, String>(0)?)?, row.get(1)?));
+    }
+    Ok(out)
+}
+
+pub fn record_step(
+    conn: &Connection,
+    date: AccountingDate,
+    step: Step,
+    summary: &str,
+) -> Result<(), AccountingError> {
+    conn.execute(
+        "INSERT INTO day_end_steps (accounting_date, step, ordinal, summary) VALUES (?1, ?2, ?3, ?4)",
+        params![date_text(date), step.as_str(), step.ordinal(), summary],
+    )?;
+    audit(
+        conn,
+        "day_end",
+        step.as_str(),
+        &format!("{date}: {summary}"),
+    )
+}
+
+/// What the steps of one run share, so the date's vouchers are read once.
+pub struct StepContext<'a> {
+    pub conn: &'a Connection,
+    pub data_dir: &'a std::path::Path,
+    pub chart: &'a Chart,
+    pub projection: &'a mut Projection,
+    pub date: AccountingDate,
+    pub totals: Option<DayTotals>,
+    pub balances: Option<Vec<i128>>,
+    /// The ledger's own balances at the cutover (by account index), for the GL check.
+    pub ledger_balances: Option<Vec<i128>>,
+}
+
+impl StepContext<'_> {
+    /// Takes the next number of the date's manual series, and records it with the date.
+    fn next_manual_number(&mut self) -> Result<u64, AccountingError> {
+        let info = self
+            .projection
+            .dates
+            .get_mut(&self.date)
+            .ok_or(AccountingError::DateUnknown(self.date))?;
+        info.manual_vouchers += 1;
+        self.conn.execute(
+            "UPDATE dates SET manual_vouchers = ?2 WHERE accounting_date = ?1",
+            params![date_text(self.date), info.manual_vouchers],
+        )?;
+        Ok(info.manual_vouchers)
+    }
+
+    fn totals(
+        &mut self,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<&DayTotals, AccountingError> {
+        if self.totals.is_none() {
+            let expected = self
+                .projection
+                .dates
+                .get(&self.date)
+                .map_or(0, |d| d.vouchers);
+            self.totals = Some(general_ledger::day_totals(
+                self.conn,
+                self.date,
+                &self.projection.accounts,
+                expected,
+                progress,
+            )?);
+        }
+        self.totals
+            .as_ref()
+            .ok_or_else(|| AccountingError::Invariant("day totals".into()))
+    }
+
+    fn balances(&mut self) -> Result<Vec<i128>, AccountingError> {
+        match self.balances.take() {
+            Some(b) => Ok(b),
+            None => daily_balance::load(self.conn, self.projection.accounts.len()),
+        }
+    }
+
+    /// Runs one step (inside the caller's transaction); returns its summary.
+    pub fn run(
+        &mut self,
+        step: Step,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<String, AccountingError> {
+        match step {
+            Step::CatchUp => Ok(self.catch_up_summary()),
+            Step::Supplement => self.supplement(),
+            Step::GeneralLedger => {
+                let vouchers = self.totals(progress)?.vouchers;
+                let totals = self
+                    .totals
+                    .as_ref()
+                    .ok_or_else(|| AccountingError::Invariant("day totals".into()))?;
+                let rows = general_ledger::build(self.conn, self.date, self.chart, totals)?;
+                general_ledger::write(self.conn, self.date, &rows)?;
+                Ok(format!(
+                    "{} subject rows from {vouchers} vouchers",
+                    rows.len()
+                ))
+            }
+            Step::TrialBalance => self.trial_balance(),
+            Step::DailyBalances => {
+                self.totals(progress)?;
+                let mut balances = self.balances()?;
+                let totals = self
+                    .totals
+                    .as_ref()
+                    .ok_or_else(|| AccountingError::Invariant("day totals".into()))?;
+                let moved =
+                    daily_balance::write(self.conn, self.date, &mut balances, &totals.accounts)?;
+                self.balances = Some(balances);
+                Ok(format!("{moved} accounts moved"))
+            }
+            Step::GlCheck => {
+                let gl = general_ledger::read(self.conn, self.date)?;
+                let ledger = self.ledger_balances.take().ok_or_else(|| {
+                    AccountingError::Invariant("the ledger's balances were not read".into())
+                })?;
+                let rows = gl_check::check(self.chart, &gl, &self.projection.accounts, &ledger)?;
+                gl_check::write(self.conn, self.date, &rows)?;
+                let differences = rows.iter().filter(|r| r.difference() != 0).count();
+                // Accounting's daily balances against the ledger's, account by account.
+                let daily = self.balances()?;
+                let disagree = daily.iter().zip(&ledger).filter(|(a, b)| a != b).count();
+                Ok(format!(
+                    "{} subjects checked, {differences} differences; {disagree} accounts whose daily balance differs from the ledger's",
+                    rows.len()
+                ))
+            }
+            Step::Suspense => self.suspense(),
+            Step::PeriodRollUp => {
+                let periods = period::roll_up(self.conn, self.date)?;
+                Ok(format!("{periods} periods closed"))
+            }
+            Step::Reports => {
+                let gl = general_ledger::read(self.conn, self.date)?;
+                let trial = general_ledger::trial_balance(&gl);
+                let paths =
+                    report::write_reports(self.data_dir, self.date, self.chart, &gl, &trial)?;
+                // Relative, so the record is the same whichever directory holds the books.
+                Ok(format!("{} files in reports/{}", paths.len(), self.date))
+            }
+        }
+    }
+
+    fn catch_up_summary(&self) -> String {
+        let info = self
+            .projection
+            .dates
+            .get(&self.date)
+            .copied()
+            .unwrap_or_default();
+        format!(
+            "journal batches {}..={}: {} transfers, {} vouchers, {} without a rule",
+            info.first_batch, info.last_batch, info.transfers, info.vouchers, info.unmatched
+        )
+    }
+
+    fn supplement(&mut self) -> Result<String, AccountingError> {
+        let mut pending = Vec::new();
+        {
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT transfer_id, code, debit_idx, credit_idx, amount FROM unmatched_transfers WHERE accounting_date = ?1 ORDER BY rowid",
+            )?;
+            let mut rows = stmt.query([date_text(self.date)])?;
+            while let Some(row) = rows.next()? {
+                pending.push((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, u16>(1)?,
+                    row.get::<_, u32>(2)?,
+                    row.get::<_, u32>(3)?,
+                    row.get::<_, i64>(4)? as u64,
+                ));
+            }
+        }
+        for (transfer_id, code, debit, credit, amount) in &pending {
+            let account = |idx: u32| {
+                self.projection
+                    .accounts
+                    .get(idx as usize)
+                    .copied()
+                    .ok_or_else(|| {
+                        AccountingError::Invariant(format!(
+                            "unmatched transfer names account {idx}"
+                        ))
+                    })
+            };
+            let (d, c) = (account(*debit)?, account(*credit)?);
+            let number = self.next_manual_number()?;
+            // No rule: each side books under its own account's subject, and the report says so.
+            let voucher = ManualVoucher {
+                number,
+                kind: ManualKind::Supplement.as_str().into(),
+                transfer_id: transfer_id.parse().ok(),
+                debit_subject: d.subject_id,
+                credit_subject: c.subject_id,
+                debit_account: Some(*debit),
+                credit_account: Some(*credit),
+                currency: d.currency,
+                amount: u128::from(*amount),
+                origin: format!("transfer {transfer_id}: no posting rule for code {code}"),
+            };
+            insert_manual(self.conn, self.date, &voucher)?;
+        }
+        Ok(format!(
+            "{} transfers without a rule supplemented",
+            pending.len()
+        ))
+    }
+
+    fn trial_balance(&self) -> Result<String, AccountingError> {
+        let gl = general_ledger::read(self.conn, self.date)?;
+        let trial = general_ledger::trial_balance(&gl);
+        let mut summary = Vec::new();
+        for t in &trial {
+            // Vouchers balance by construction; an unbalanced chart is a bug, never booked.
+            if !t.balanced() {
+                return Err(AccountingError::Invariant(format!(
+                    "{}: trial balance fails in {}: debits {} credits {} closing sum {}",
+                    self.date, t.currency, t.debits, t.credits, t.closing_sum
+                )));
+            }
+            summary.push(format!("{} debits = credits = {}", t.currency, t.debits));
+        }
+        if summary.is_empty() {
+            summary.push("no movements".into());
+        }
+        Ok(summary.join("; "))
+    }
+
+    fn suspense(&mut self) -> Result<String, AccountingError> {
+        let differing: Vec<gl_check::GlCheckRow> = gl_check::read(self.conn, self.date)?
+            .into_iter()
+            .filter(|r| r.difference() != 0)
+            .collect();
+        if differing.is_empty() {
+            return Ok(format!("no differences; {}", self.open_items()?));
+        }
+        let origins = self.origins(&differing)?;
+        let mut gl = general_ledger::read(self.conn, self.date)?;
+        for (row, origin) in differing.iter().zip(origins) {
+            let number = self.next_manual_number()?;
+            let Some(voucher) = suspense::difference_voucher(self.chart, row, number, origin)?
+            else {
+                continue;
+            };
+            insert_manual(self.conn, self.date, &voucher)?;
+            suspense::insert_item(self.conn, self.date, row, &voucher)?;
+            post_to_gl(&mut gl, self.chart, &voucher)?;
+        }
+        general_ledger::write(self.conn, self.date, &gl)?;
+        Ok(format!(
+            "{} differences posted to suspense: {}; {}",
+            differing.len(),
+            differing
+                .iter()
+                .map(|r| format!("{} {} {}", r.subject_code, r.currency, r.difference()))
+                .collect::<Vec<_>>()
+                .join(", "),
+            self.open_items()?
+        ))
+    }
+
+    /// Unresolved items age, and every day-end says how many and how old.
+    fn open_items(&self) -> Result<String, AccountingError> {
+        let open = suspense::list(self.conn, true)?;
+        Ok(match open.iter().map(|i| i.age_days(self.date)).max() {
+            Some(oldest) => format!("{} suspense items open, oldest {oldest} days", open.len()),
+            None => "no suspense items open".into(),
+        })
+    }
+
+    /// Where each difference came from: the check, the figures, and the transfer codes whose
+    /// vouchers booked to the subject that day (a wrong rule is among them).
+    fn origins(&self, rows: &[gl_check::GlCheckRow]) -> Result<Vec<String>, AccountingError> {
+        let ids: Vec<Option<u32>> = rows
+            .iter()
+            .map(|r| self.chart.by_code(&r.subject_code).map(|s| s.id))
+            .collect();
+        let mut codes: Vec<std::collections::BTreeMap<u16, u64>> =
+            vec![Default::default(); rows.len()];
+        for_each_transfer_voucher(self.conn, self.date, |_, v| {
+            for (i, id) in ids.iter().enumerate() {
+                if *id == Some(v.debit_subject) || *id == Some(v.credit_subject) {
+                    *codes[i].entry(v.code).or_default() += 1;
+                }
+            }
+        })?;
+        Ok(rows
+            .iter()
+            .zip(codes)
+            .map(|(r, codes)| {
+                let codes: Vec<String> = codes
+                    .iter()
+                    .map(|(code, n)| format!("code {code} ({n} vouchers)"))
+                    .collect();
+                format!(
+                    "gl_check {}: subject {} {}: general ledger {}, sub-ledgers {}, difference {}; booked to it that day by {}",
+                    self.date,
+                    r.subject_code,
+                    r.currency,
+                    r.gl_balance,
+                    r.sub_ledger_balance,
+                    r.difference(),
+                    if codes.is_empty() { "no transfer voucher".into() } else { codes.join(", ") }
+                )
+            })
+            .collect())
+    }
+}
+
+/// Adds one voucher to a date's general ledger rows (suspense and write-off vouchers made
+/// after the ledger was built).
+pub fn post_to_gl(
+    gl: &mut Vec<general_ledger::GlRow>,
+    chart: &Chart,
+    voucher: &ManualVoucher,
+) -> Result<(), AccountingError> {
+    for (subject_id, debit) in [
+        (voucher.debit_subject, true),
+        (voucher.credit_subject, false),
+    ] {
+        let code = &chart
+            .by_id(subject_id)
+            .ok_or_else(|| AccountingError::Invariant(format!("subject #{subject_id}")))?
+            .code;
+        let position = gl
+            .iter()
+            .position(|r| &r.subject_code == code && r.currency == voucher.currency);
+        let row = match position {
+            Some(i) => &mut gl[i],
+            None => {
+                gl.push(general_ledger::GlRow {
+                    subject_code: code.clone(),
+                    currency: voucher.currency,
+                    opening: 0,
+                    debits: 0,
+                    credits: 0,
+                    closing: 0,
+                });
+                let last = gl.len() - 1;
+                &mut gl[last]
+            }
+        };
+        if debit {
+            row.debits += voucher.amount;
+        } else {
+            row.credits += voucher.amount;
+        }
+        row.closing = general_ledger::closing(row)?;
+    }
+    gl.sort_by(|a, b| (&a.subject_code, a.currency).cmp(&(&b.subject_code, b.currency)));
+    Ok(())
+}
+
+/// Times one step for the report.
+pub struct StepTimer(Instant);
+
+impl StepTimer {
+    pub fn start() -> StepTimer {
+        StepTimer(Instant::now())
+    }
+
+    pub fn elapsed_ms(&self) -> u64 {
+        self.0.elapsed().as_millis() as u64
+    }
+}

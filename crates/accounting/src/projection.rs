@@ -1,0 +1,552 @@
+//! The projection of the journal into vouchers: a deterministic function of the committed
+//! batches in journal order. It is fed from the journal (read-only) to catch up, and from the
+//! engine's committed-batch subscription while running; both go through [`Projection::project`].
+//! Each group of batches is written in one transaction with the journal position it reached,
+//! so after a crash it resumes where its last transaction ended and numbers come out the same.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use hashbrown::HashMap;
+use rusqlite::{params, Connection, OpenFlags};
+use suanpan_ledger::{
+    AccountingDate, Command, Currency, ResultCode, Stamped, SubjectCode, Transfer,
+};
+
+use crate::chart::Chart;
+use crate::rule::Rules;
+use crate::store::{date_text, parse_date};
+use crate::voucher::TransferVoucher;
+use crate::AccountingError;
+
+/// Most journal batches read and written in one accounting transaction.
+pub const CATCH_UP_BATCHES_MAX: usize = 64;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct LedgerAccount {
+    pub id: u128,
+    pub currency: Currency,
+    /// The subject code the ledger opened it with (its sub-ledger grouping).
+    pub subject: SubjectCode,
+    /// The leaf subject this account books under.
+    pub subject_id: u32,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct Hold {
+    debit: u32,
+    credit: u32,
+    amount: u64,
+    code: u16,
+}
+
+/// What the projection knows of one accounting date.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct DateInfo {
+    pub first_batch: u64,
+    pub last_batch: u64,
+    /// Posted transfers (including posts of pending ones).
+    pub transfers: u64,
+    pub vouchers: u64,
+    pub unmatched: u64,
+    pub manual_vouchers: u64,
+}
+
+enum HoldOp {
+    Put(u128, Hold),
+    Remove(u128),
+}
+
+/// What one group of batches adds to accounting.db.
+#[derive(Default)]
+struct Writes {
+    accounts_from: usize,
+    holds: Vec<HoldOp>,
+    /// (date, batch, first number, count, packed body)
+    voucher_batches: Vec<(AccountingDate, u64, u64, u64, Vec<u8>)>,
+    /// (date, batch, transfer id, code, debit idx, credit idx, amount)
+    unmatched: Vec<(AccountingDate, u64, u128, u16, u32, u32, u64)>,
+    dates: Vec<AccountingDate>,
+}
+
+pub struct Projection {
+    pub accounts: Vec<LedgerAccount>,
+    index: HashMap<u128, u32>,
+    holds: HashMap<u128, Hold>,
+    /// The last journal batch projected.
+    pub cursor: u64,
+    pub dates: BTreeMap<AccountingDate, DateInfo>,
+    /// The accounting date after the last projected batch.
+    pub current_date: Option<AccountingDate>,
+}
+
+impl Projection {
+    pub fn load(conn: &Connection) -> Result<Projection, AccountingError> {
+        let mut accounts = Vec::new();
+        let mut stmt = conn.prepare(
+            "SELECT idx, id, currency, subject_code, subject_id FROM ledger_accounts ORDER BY idx",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let idx: usize = row.get(0)?;
+            if idx != accounts.len() {
+                return Err(AccountingError::Invariant(format!(
+                    "ledger account {} is missing",
+                    accounts.len()
+                )));
+            }
+            accounts.push(LedgerAccount {
+                id: parse_id(&row.get::<_, String>(1)?)?,
+                currency: Currency::parse(&row.get::<_, String>(2)?).ok_or_else(|| {
+                    AccountingError::Invariant("a stored currency does not parse".into())
+                })?,
+                subject: SubjectCode::parse(&row.get::<_, String>(3)?).ok_or_else(|| {
+                    AccountingError::Invariant("a stored subject code does not parse".into())
+                })?,
+                subject_id: row.get(4)?,
+            });
+        }
+        let index = accounts
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.id, i as u32))
+            .collect();
+        let mut holds = HashMap::new();
+        let mut stmt =
+            conn.prepare("SELECT pending_id, debit_idx, credit_idx, amount, code FROM holds")?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let hold = Hold {
+                debit: row.get(1)?,
+                credit: row.get(2)?,
+                amount: row.get::<_, i64>(3)? as u64,
+                code: row.get(4)?,
+            };
+            holds.insert(parse_id(&row.get::<_, String>(0)?)?, hold);
+        }
+        let mut dates = BTreeMap::new();
+        let mut stmt = conn.prepare(
+            "SELECT accounting_date, first_batch, last_batch, transfers, vouchers, unmatched, manual_vouchers FROM dates",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let date = parse_date(&row.get::<_, String>(0)?)?;
+            dates.insert(
+                date,
+                DateInfo {
+                    first_batch: row.get(1)?,
+                    last_batch: row.get(2)?,
+                    transfers: row.get(3)?,
+                    vouchers: row.get(4)?,
+                    unmatched: row.get(5)?,
+                    manual_vouchers: row.get(6)?,
+                },
+            );
+        }
+        let cursor: u64 = conn.query_row(
+            "SELECT value FROM meta WHERE key = 'journal_batch'",
+            [],
+            |r| r.get(0),
+        )?;
+        let current_date = match conn.query_row(
+            "SELECT value FROM meta WHERE key = 'current_date'",
+            [],
+            |r| r.get::<_, String>(0),
+        ) {
+            Ok(text) => Some(parse_date(&text)?),
+            Err(rusqlite::Error::QueryReturnedNoRows) => None,
+            Err(e) => return Err(e.into()),
+        };
+        Ok(Projection {
+            accounts,
+            index,
+            holds,
+            cursor,
+            dates,
+            current_date,
+        })
+    }
+
+    /// Reads the journal after the cursor, `CATCH_UP_BATCHES_MAX` batches a transaction,
+    /// until its end, or until the books have moved past `through` (the batch holding that
+    /// cutover is projected whole). `progress` gets (batches done, batches to do).
+    #[allow(clippy::too_many_arguments)]
+    pub fn catch_up(
+        &mut self,
+        conn: &mut Connection,
+        data_dir: &Path,
+        chart: &Chart,
+        rules: &Rules,
+        through: Option<AccountingDate>,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<u64, AccountingError> {
+        let journal = open_journal(data_dir)?;
+        let end: u64 = journal.query_row("SELECT COALESCE(MAX(seq), 0) FROM batches", [], |r| {
+            r.get(0)
+        })?;
+        let start = self.cursor;
+        let mut stmt = journal.prepare(
+            "SELECT seq, accounting_date, body, results FROM batches WHERE seq > ?1 AND seq <= ?2 ORDER BY seq LIMIT ?3",
+        )?;
+        let past = |p: &Projection| match (through, p.current_date) {
+            (Some(through), Some(current)) => current > through,
+            _ => false,
+        };
+        while self.cursor < end && !past(self) {
+            let mut writes = Writes {
+                accounts_from: self.accounts.len(),
+                ..Writes::default()
+            };
+            let mut rows = stmt.query(params![self.cursor, end, CATCH_UP_BATCHES_MAX as i64])?;
+            while let Some(row) = rows.next()? {
+                let seq: u64 = row.get(0)?;
+                let date = parse_date(&row.get::<_, String>(1)?)?;
+                let body = row.get_ref(2)?.as_blob()?;
+                let (_, commands) = suanpan_journal::decode_batch(body)
+                    .map_err(|e| AccountingError::Journal(format!("batch {seq}: {e}")))?;
+                let results = row
+                    .get_ref(3)?
+                    .as_blob()?
+                    .iter()
+                    .map(|&b| {
+                        ResultCode::from_u8(b).ok_or_else(|| {
+                            AccountingError::Journal(format!("batch {seq}: unknown result {b}"))
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                self.project(seq, date, &commands, &results, chart, rules, &mut writes)?;
+                if past(self) {
+                    break;
+                }
+            }
+            self.write(conn, writes)?;
+            progress(self.cursor - start, end - start);
+        }
+        Ok(self.cursor - start)
+    }
+
+    /// Projects one committed batch from the engine's subscription (the journal must already
+    /// have been caught up to the batch before it).
+    pub fn follow(
+        &mut self,
+        conn: &mut Connection,
+        batch: &suanpan_engine::CommittedBatch,
+        chart: &Chart,
+        rules: &Rules,
+    ) -> Result<(), AccountingError> {
+        if batch.seq <= self.cursor {
+            return Ok(());
+        }
+        let mut writes = Writes {
+            accounts_from: self.accounts.len(),
+            ..Writes::default()
+        };
+        self.project(
+            batch.seq,
+            batch.accounting_date,
+            &batch.commands,
+            &batch.results,
+            chart,
+            rules,
+            &mut writes,
+        )?;
+        self.write(conn, writes)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn project(
+        &mut self,
+        seq: u64,
+        batch_date: AccountingDate,
+        commands: &[Stamped],
+        results: &[ResultCode],
+        chart: &Chart,
+        rules: &Rules,
+        writes: &mut Writes,
+    ) -> Result<(), AccountingError> {
+        if seq != self.cursor + 1 {
+            return Err(AccountingError::Journal(format!(
+                "batch {} expected, batch {seq} came",
+                self.cursor + 1
+            )));
+        }
+        if commands.len() != results.len() {
+            return Err(AccountingError::Journal(format!(
+                "batch {seq} has {} commands and {} results",
+                commands.len(),
+                results.len()
+            )));
+        }
+        let suspense = chart.suspense()?.id;
+        let mut date = batch_date;
+        let mut body = Vec::new();
+        // A date exists from its cutover, or from its first command (the journal's first date,
+        // which opens with the cutover away from the empty ledger's date).
+        let mut touched = None;
+        for (stamped, &result) in commands.iter().zip(results) {
+            if result != ResultCode::Ok {
+                continue;
+            }
+            if touched != Some(date) && !matches!(stamped.command, Command::Cutover { .. }) {
+                self.touch(date, seq, writes);
+                touched = Some(date);
+            }
+            match &stamped.command {
+                Command::CreateAccount(a) => {
+                    let subject_id = chart.leaf_for(&a.subject).unwrap_or(suspense);
+                    self.index.insert(a.id, self.accounts.len() as u32);
+                    self.accounts.push(LedgerAccount {
+                        id: a.id,
+                        currency: a.currency,
+                        subject: a.subject,
+                        subject_id,
+                    });
+                }
+                Command::Cutover { date: next } => {
+                    self.flush(date, seq, &mut body, writes);
+                    date = *next;
+                    self.touch(date, seq, writes);
+                    touched = Some(date);
+                }
+                Command::ExpirePending { pending_id } => {
+                    self.holds.remove(pending_id);
+                    writes.holds.push(HoldOp::Remove(*pending_id));
+                }
+                Command::CreateTransfer(t) => {
+                    let Some((debit, credit, amount, code)) = self.posting(seq, t, writes)? else {
+                        continue;
+                    };
+                    let info = self.dates.entry(date).or_default();
+                    info.transfers += 1;
+                    match rules.get(code) {
+                        Some(rule) => {
+                            let (debit_subject, credit_subject) = rule.subjects(
+                                self.accounts[debit as usize].subject_id,
+                                self.accounts[credit as usize].subject_id,
+                            );
+                            TransferVoucher {
+                                transfer_id: t.id,
+                                code,
+                                debit_account: debit,
+                                credit_account: credit,
+                                debit_subject,
+                                credit_subject,
+                                amount,
+                            }
+                            .encode(&mut body);
+                        }
+                        None => {
+                            info.unmatched += 1;
+                            writes
+                                .unmatched
+                                .push((date, seq, t.id, code, debit, credit, amount));
+                        }
+                    }
+                }
+                Command::FreezeAccount { .. }
+                | Command::UnfreezeAccount { .. }
+                | Command::CloseAccount { .. } => {}
+            }
+        }
+        self.flush(date, seq, &mut body, writes);
+        self.cursor = seq;
+        self.current_date = Some(date);
+        Ok(())
+    }
+
+    /// What a committed transfer moved: (debit index, credit index, amount, code), or `None`
+    /// for a hold or its void. A pending transfer is a hold, not a movement; its post moves
+    /// the posted amount between the hold's accounts.
+    fn posting(
+        &mut self,
+        seq: u64,
+        t: &Transfer,
+        writes: &mut Writes,
+    ) -> Result<Option<(u32, u32, u64, u16)>, AccountingError> {
+        let account = |id: u128| {
+            self.index.get(&id).copied().ok_or_else(|| {
+                AccountingError::Journal(format!(
+                    "batch {seq}: transfer {} names unknown account {id}",
+                    t.id
+                ))
+            })
+        };
+        if t.flags.pending() {
+            let hold = Hold {
+                debit: account(t.debit_account_id)?,
+                credit: account(t.credit_account_id)?,
+                amount: t.amount,
+                code: t.code,
+            };
+            self.holds.insert(t.id, hold);
+            writes.holds.push(HoldOp::Put(t.id, hold));
+            return Ok(None);
+        }
+        if !t.flags.resolves_pending() {
+            let (debit, credit) = (account(t.debit_account_id)?, account(t.credit_account_id)?);
+            return Ok(Some((debit, credit, t.amount, t.code)));
+        }
+        let hold = self.holds.remove(&t.pending_id).ok_or_else(|| {
+            AccountingError::Journal(format!(
+                "batch {seq}: transfer {} resolves {}, which holds nothing",
+                t.id, t.pending_id
+            ))
+        })?;
+        writes.holds.push(HoldOp::Remove(t.pending_id));
+        if t.flags.void_pending() {
+            return Ok(None);
+        }
+        // Zero amount posts the whole hold; a post without a code keeps the hold's.
+        let amount = if t.amount == 0 { hold.amount } else { t.amount };
+        let code = if t.code == 0 { hold.code } else { t.code };
+        Ok(Some((hold.debit, hold.credit, amount, code)))
+    }
+
+    /// Accounting's index of a ledger account.
+    pub fn index_of(&self, id: u128) -> Option<u32> {
+        self.index.get(&id).copied()
+    }
+
+    fn touch(&mut self, date: AccountingDate, seq: u64, writes: &mut Writes) {
+        let info = self.dates.entry(date).or_insert(DateInfo {
+            first_batch: seq,
+            ..DateInfo::default()
+        });
+        info.last_batch = seq;
+        if writes.dates.last() != Some(&date) {
+            writes.dates.push(date);
+        }
+    }
+
+    /// Ends the run of vouchers of one date within a batch, numbering them.
+    fn flush(&mut self, date: AccountingDate, seq: u64, body: &mut Vec<u8>, writes: &mut Writes) {
+        if body.is_empty() {
+            return;
+        }
+        let count = (body.len() / TransferVoucher::BYTES) as u64;
+        let info = self.dates.entry(date).or_default();
+        let first_number = info.vouchers + 1;
+        info.vouchers += count;
+        writes
+            .voucher_batches
+            .push((date, seq, first_number, count, std::mem::take(body)));
+    }
+
+    fn write(&mut self, conn: &mut Connection, writes: Writes) -> Result<(), AccountingError> {
+        let tx = conn.transaction()?;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO ledger_accounts (idx, id, currency, subject_code, subject_id) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for (idx, a) in self.accounts.iter().enumerate().skip(writes.accounts_from) {
+                insert.execute(params![
+                    idx as i64,
+                    a.id.to_string(),
+                    a.currency.as_str(),
+                    a.subject.as_str(),
+                    a.subject_id
+                ])?;
+            }
+            let mut put = tx.prepare_cached(
+                "INSERT OR REPLACE INTO holds (pending_id, debit_idx, credit_idx, amount, code) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            let mut remove = tx.prepare_cached("DELETE FROM holds WHERE pending_id = ?1")?;
+            for op in &writes.holds {
+                match op {
+                    HoldOp::Put(id, h) => put.execute(params![
+                        id.to_string(),
+                        h.debit,
+                        h.credit,
+                        h.amount as i64,
+                        h.code
+                    ])?,
+                    HoldOp::Remove(id) => remove.execute([id.to_string()])?,
+                };
+            }
+            let mut vouchers = tx.prepare_cached(
+                "INSERT INTO voucher_batches (accounting_date, batch, first_number, count, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for (date, batch, first, count, body) in &writes.voucher_batches {
+                vouchers.execute(params![date_text(*date), batch, first, count, body])?;
+            }
+            let mut unmatched = tx.prepare_cached(
+                "INSERT INTO unmatched_transfers (accounting_date, batch, transfer_id, code, debit_idx, credit_idx, amount) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            for (date, batch, id, code, debit, credit, amount) in &writes.unmatched {
+                unmatched.execute(params![
+                    date_text(*date),
+                    batch,
+                    id.to_string(),
+                    code,
+                    debit,
+                    credit,
+                    *amount as i64
+                ])?;
+            }
+            let mut dates = tx.prepare_cached(
+                "INSERT OR REPLACE INTO dates (accounting_date, first_batch, last_batch, transfers, vouchers, unmatched, manual_vouchers) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            let mut seen = Vec::new();
+            for date in &writes.dates {
+                if seen.contains(date) {
+                    continue;
+                }
+                seen.push(*date);
+                if let Some(i) = self.dates.get(date) {
+                    dates.execute(params![
+                        date_text(*date),
+                        i.first_batch,
+                        i.last_batch,
+                        i.transfers,
+                        i.vouchers,
+                        i.unmatched,
+                        i.manual_vouchers
+                    ])?;
+                }
+            }
+            tx.execute(
+                "UPDATE meta SET value = ?1 WHERE key = 'journal_batch'",
+                [self.cursor],
+            )?;
+            if let Some(date) = self.current_date {
+                tx.execute(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('current_date', ?1)",
+                    [date_text(date)],
+                )?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+/// The journal, read-only: accounting never writes it.
+pub fn open_journal(data_dir: &Path) -> Result<Connection, AccountingError> {
+    let path = suanpan_journal::db_path(data_dir);
+    if !path.exists() {
+        return Err(AccountingError::Journal(format!(
+            "no journal at {}",
+            path.display()
+        )));
+    }
+    let conn = Connection::open_with_flags(
+        &path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    let version: i64 = conn.query_row(
+        "SELECT value FROM meta WHERE key = 'schema_version'",
+        [],
+        |r| r.get(0),
+    )?;
+    if version > suanpan_journal::SCHEMA_VERSION {
+        return Err(AccountingError::Journal(format!(
+            "the journal has schema version {version}, newer than this Suanpan's"
+        )));
+    }
+    Ok(conn)
+}
+
+pub fn parse_id(text: &str) -> Result<u128, AccountingError> {
+    text.parse()
+        .map_err(|_| AccountingError::Invariant(format!("stored id {text:?} does not parse")))
+}
