@@ -187,22 +187,24 @@ pub fn main(args: &[String]) -> Result<(), String> {
             (Some(server), address, key_id, secret)
         }
     };
-    // One thread: the generator should take as little of the machine as it can.
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    // One worker thread for the connections, and this thread for the schedule: the generator
+    // should take as little of the machine as it can. The schedule is kept by the operating
+    // system's sleep (tens of microseconds late), not tokio's timer (a millisecond's grain),
+    // so the generator's own lateness hardly shows in the latencies it reports.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
     let client = Arc::new(Client {
         address,
         key_id,
-        secret,
+        signer: suanpan_api::auth::Signer::new(&secret),
         idle: Mutex::new(Vec::new()),
         in_use: Arc::new(Semaphore::new(o.connections)),
     });
-    let line = runtime.block_on(async {
-        setup(&client, o.accounts).await?;
-        run(&client, &o).await
-    })?;
+    runtime.block_on(setup(&client, o.accounts))?;
+    let line = run(&runtime, &client, &o)?;
     println!("{line}");
     Ok(())
 }
@@ -210,7 +212,7 @@ pub fn main(args: &[String]) -> Result<(), String> {
 struct Client {
     address: SocketAddr,
     key_id: String,
-    secret: String,
+    signer: suanpan_api::auth::Signer,
     idle: Mutex<Vec<SendRequest<Full<Bytes>>>>,
     /// One permit per connection in use, so at most --connections are open.
     in_use: Arc<Semaphore>,
@@ -262,7 +264,7 @@ impl Client {
             .unwrap_or(0)
             .to_string();
         let nonce = next_nonce();
-        let signature = suanpan_api::auth::sign(&self.secret, method, path, &ts, &nonce, &body);
+        let signature = self.signer.sign(method, path, &ts, &nonce, &body);
         let request = hyper::Request::builder()
             .method(method)
             .uri(path)
@@ -399,7 +401,11 @@ struct Tally {
     last_done: Option<Instant>,
 }
 
-async fn run(client: &Arc<Client>, o: &Options) -> Result<String, String> {
+fn run(
+    runtime: &tokio::runtime::Runtime,
+    client: &Arc<Client>,
+    o: &Options,
+) -> Result<String, String> {
     let histogram = Arc::new(Mutex::new(
         Histogram::<u64>::new_with_bounds(1, 120_000_000, 3).map_err(|e| e.to_string())?,
     ));
@@ -414,7 +420,7 @@ async fn run(client: &Arc<Client>, o: &Options) -> Result<String, String> {
     let mut rng = Rng::new(o.seed);
     let base = run_base() | (2 << 40);
     let mut next_id: u128 = 0;
-    let started = tokio::time::Instant::now();
+    let started = Instant::now();
     let mut tasks = Vec::with_capacity(total as usize);
     let mut sent: u64 = 0;
     while sent < total {
@@ -447,16 +453,16 @@ async fn run(client: &Arc<Client>, o: &Options) -> Result<String, String> {
             }
             let (client, histogram, tally) = (client.clone(), histogram.clone(), tally.clone());
             let batch = o.batch > 0;
-            tasks.push(tokio::spawn(async move {
+            tasks.push(runtime.spawn(async move {
                 let answer = client.send("POST", path, body.into()).await;
-                let done = tokio::time::Instant::now();
+                let done = Instant::now();
                 let latency_us = done.saturating_duration_since(scheduled).as_micros() as u64;
                 let _ = histogram
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .record(latency_us.max(1));
                 let mut t = tally.lock().unwrap_or_else(|p| p.into_inner());
-                t.last_done = Some(done.into_std());
+                t.last_done = Some(done);
                 match answer {
                     Ok(a) if a.status < 300 => {
                         t.ok_requests += 1;
@@ -474,21 +480,20 @@ async fn run(client: &Arc<Client>, o: &Options) -> Result<String, String> {
         }
         if sent < total {
             let next = started + Duration::from_nanos(sent * 1_000_000_000 / o.rate);
-            tokio::time::sleep_until(next).await;
+            std::thread::sleep(next.saturating_duration_since(Instant::now()));
         }
     }
     let offered_s = started.elapsed().as_secs_f64();
-    for t in tasks {
-        let _ = t.await;
-    }
+    runtime.block_on(async {
+        for t in tasks {
+            let _ = t.await;
+        }
+    });
     let h = histogram.lock().unwrap_or_else(|p| p.into_inner());
     let t = tally.lock().unwrap_or_else(|p| p.into_inner());
     let active_s = t
         .last_done
-        .map(|d| {
-            d.saturating_duration_since(started.into_std())
-                .as_secs_f64()
-        })
+        .map(|d| d.saturating_duration_since(started).as_secs_f64())
         .unwrap_or(offered_s)
         .max(offered_s);
     let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
