@@ -27,7 +27,12 @@ pub fn main(args: &[String]) -> Result<(), String> {
                 return Ok(());
             }
             Long(name) => {
-                let name = name.to_string();
+                // `--data`, as every other command spells it, is `--data-dir`.
+                let name = if name == "data" {
+                    "data-dir".to_string()
+                } else {
+                    name.to_string()
+                };
                 let setting = SETTINGS
                     .iter()
                     .find(|s| s.flag() == format!("--{name}"))

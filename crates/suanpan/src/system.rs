@@ -25,3 +25,41 @@ pub fn fresh_temp_dir(prefix: &str) -> Result<std::path::PathBuf, String> {
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     Ok(dir)
 }
+
+/// Where a benchmark writes its journal: the directory given (which must hold no journal
+/// yet), or a fresh temporary one, removed when this is dropped.
+pub struct BenchDir {
+    path: std::path::PathBuf,
+    temporary: bool,
+}
+
+impl BenchDir {
+    pub fn new(given: Option<&std::path::Path>, prefix: &str) -> Result<BenchDir, String> {
+        match given {
+            Some(dir) if suanpan_journal::db_path(dir).exists() => Err(format!(
+                "{} already holds a journal; give an empty directory",
+                dir.display()
+            )),
+            Some(dir) => Ok(BenchDir {
+                path: dir.to_path_buf(),
+                temporary: false,
+            }),
+            None => Ok(BenchDir {
+                path: fresh_temp_dir(prefix)?,
+                temporary: true,
+            }),
+        }
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+}
+
+impl Drop for BenchDir {
+    fn drop(&mut self) {
+        if self.temporary {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}

@@ -47,23 +47,9 @@ pub enum Measure {
 
 pub fn main(measure: Measure, args: &[String]) -> Result<(), String> {
     let Some(o) = parse(args)? else { return Ok(()) };
-    let (dir, temporary) = match &o.data {
-        Some(dir) if suanpan_journal::db_path(dir).exists() => {
-            return Err(format!(
-                "{} already holds a journal; give an empty directory",
-                dir.display()
-            ))
-        }
-        Some(dir) => (dir.clone(), false),
-        None => (
-            crate::system::fresh_temp_dir("suanpan-bench-clearing")?,
-            true,
-        ),
-    };
-    let outcome = run(measure, &o, &dir);
-    if temporary {
-        let _ = std::fs::remove_dir_all(&dir);
-    }
+    let dir = crate::system::BenchDir::new(o.data.as_deref(), "suanpan-bench-clearing")?;
+    let outcome = run(measure, &o, dir.path());
+    drop(dir);
     println!("{}", outcome?);
     Ok(())
 }

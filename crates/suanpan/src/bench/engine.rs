@@ -36,22 +36,9 @@ struct Options {
 
 pub fn main(args: &[String]) -> Result<(), String> {
     let Some(o) = parse(args)? else { return Ok(()) };
-    let (dir, temporary) = match &o.data {
-        Some(dir) => {
-            if suanpan_journal::db_path(dir).exists() {
-                return Err(format!(
-                    "{} already holds a journal; give an empty directory",
-                    dir.display()
-                ));
-            }
-            (dir.clone(), false)
-        }
-        None => (crate::system::fresh_temp_dir("suanpan-bench")?, true),
-    };
-    let outcome = run(&o, &dir);
-    if temporary {
-        let _ = std::fs::remove_dir_all(&dir);
-    }
+    let dir = crate::system::BenchDir::new(o.data.as_deref(), "suanpan-bench")?;
+    let outcome = run(&o, dir.path());
+    drop(dir);
     let line = outcome?;
     println!("{line}");
     Ok(())
