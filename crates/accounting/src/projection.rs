@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use hashbrown::HashMap;
-use rusqlite::{params, Connection, OpenFlags};
+use rusqlite::{params, Connection};
 use suanpan_ledger::{
     AccountingDate, Command, Currency, ResultCode, Stamped, SubjectCode, Transfer,
 };
@@ -522,28 +522,7 @@ impl Projection {
 
 /// The journal, read-only: accounting never writes it.
 pub fn open_journal(data_dir: &Path) -> Result<Connection, AccountingError> {
-    let path = suanpan_journal::db_path(data_dir);
-    if !path.exists() {
-        return Err(AccountingError::Journal(format!(
-            "no journal at {}",
-            path.display()
-        )));
-    }
-    let conn = Connection::open_with_flags(
-        &path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    let version: i64 = conn.query_row(
-        "SELECT value FROM meta WHERE key = 'schema_version'",
-        [],
-        |r| r.get(0),
-    )?;
-    if version > suanpan_journal::SCHEMA_VERSION {
-        return Err(AccountingError::Journal(format!(
-            "the journal has schema version {version}, newer than this Suanpan's"
-        )));
-    }
-    Ok(conn)
+    Ok(suanpan_journal::read_connection(data_dir)?)
 }
 
 pub fn parse_id(text: &str) -> Result<u128, AccountingError> {

@@ -21,7 +21,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde::Deserialize;
 use suanpan_ledger::TransferFlags;
 
-use crate::{db_path, JournalError};
+use crate::{read_connection, JournalError};
 
 pub const HISTORY_FILE: &str = "history.db";
 const READERS_MAX: usize = 8;
@@ -174,10 +174,7 @@ impl HistoryWriter {
             )
             .optional()?
             .unwrap_or(0);
-        let journal = Connection::open_with_flags(
-            db_path(dir),
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
+        let journal = read_connection(dir)?;
         journal.busy_timeout(Duration::from_secs(5))?;
         Ok(HistoryWriter {
             conn,
@@ -189,14 +186,6 @@ impl HistoryWriter {
 
     pub fn indexed_seq(&self) -> u64 {
         self.indexed_seq
-    }
-
-    /// The journal's last committed batch, as this reader sees it.
-    pub fn journal_seq(&self) -> Result<u64, JournalError> {
-        let seq: Option<i64> = self
-            .journal
-            .query_row("SELECT max(seq) FROM batches", [], |r| r.get(0))?;
-        Ok(seq.unwrap_or(0) as u64)
     }
 
     /// Indexes the committed batches after `indexed_seq` up to `through` (a batch the caller

@@ -20,8 +20,8 @@ pub use record::{apply_batch, chain_hash, decode_batch, encode_batch, GENESIS_HA
 pub use rows::{resolutions, transfers_json};
 pub use schema::SCHEMA_VERSION;
 pub use sqlite::{
-    db_path, open_read_only, AccountBalances, AccountChanges, AppliedBatch, CommitBatch, Journal,
-    Recovered, Resolved, SnapshotInfo, StoredBatch, DB_FILE,
+    db_path, open_read_only, read_connection, AccountBalances, AccountChanges, AppliedBatch,
+    CommitBatch, Journal, Recovered, Resolved, SnapshotInfo, StoredBatch, DB_FILE,
 };
 pub use verify::{verify, VerifyReport};
 

@@ -544,8 +544,10 @@ impl Journal {
     }
 }
 
-/// Opens a journal for reading only (verify, reports), while a server may be writing it.
-pub fn open_read_only(dir: &Path) -> Result<Journal, JournalError> {
+/// A read-only connection to the journal's file, while a server may be writing it; refused
+/// for a file written by a newer Suanpan. For the rooms that read the journal's tables
+/// themselves (history index, accounting).
+pub fn read_connection(dir: &Path) -> Result<Connection, JournalError> {
     let path = db_path(dir);
     if !path.exists() {
         return Err(JournalError::Io(format!(
@@ -565,6 +567,13 @@ pub fn open_read_only(dir: &Path) -> Result<Journal, JournalError> {
     if version > SCHEMA_VERSION {
         return Err(JournalError::NewerSchema(version));
     }
+    Ok(conn)
+}
+
+/// Opens a journal for reading only (verify, reports), while a server may be writing it.
+pub fn open_read_only(dir: &Path) -> Result<Journal, JournalError> {
+    let path = db_path(dir);
+    let conn = read_connection(dir)?;
     let limits = read_limits(&conn)?;
     Ok(Journal {
         _lock: None,
