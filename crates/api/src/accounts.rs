@@ -227,21 +227,8 @@ pub async fn transfers(
     let limit = app::query_limit(query)?;
     let from = app::query_time(query, "from")?.unwrap_or(0);
     let to = app::query_time(query, "to")?.unwrap_or(u64::MAX);
-    let after = match app::query_value(query, "cursor") {
-        None => 0,
-        Some(c) => c.parse::<u64>().map_err(|_| {
-            ApiError::new(
-                ErrorCode::InvalidCursor,
-                format!("cursor {c:?} did not come from a page"),
-            )
-            .field("cursor")
-        })?,
-    };
-    if caller.owner().is_none() && app.owners.get(id).is_none() {
-        return Err(
-            ApiError::new(ErrorCode::AccountNotFound, format!("no account {id}")).field("id"),
-        );
-    }
+    let after = app::query_cursor(query)?;
+    app.check_exists(caller, id)?;
     app.history_caught_up().await?;
     let history = app.history.clone();
     let rows = app
@@ -283,11 +270,7 @@ pub async fn balance_at(
         )
         .field("at")
     })?;
-    if caller.owner().is_none() && app.owners.get(id).is_none() {
-        return Err(
-            ApiError::new(ErrorCode::AccountNotFound, format!("no account {id}")).field("id"),
-        );
-    }
+    app.check_exists(caller, id)?;
     app.history_caught_up().await?;
     let history = app.history.clone();
     let posted = app

@@ -147,6 +147,18 @@ impl App {
         .field(field))
     }
 
+    /// For an operator (a participant's were checked by `check_owner`): refuses an account
+    /// the ledger does not hold, before a read of its history finds nothing to say so.
+    pub fn check_exists(&self, caller: &Caller, account: u128) -> Result<(), ApiError> {
+        if caller.owner().is_none() && self.owners.get(account).is_none() {
+            return Err(
+                ApiError::new(ErrorCode::AccountNotFound, format!("no account {account}"))
+                    .field("id"),
+            );
+        }
+        Ok(())
+    }
+
     /// Submits commands and waits until they are durable.
     pub async fn execute(&self, commands: Vec<Command>) -> Result<Vec<ResultCode>, ApiError> {
         let ticket = self.engine.submit(commands)?;
@@ -317,6 +329,20 @@ pub fn query_value<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a 
         .iter()
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.as_str())
+}
+
+/// The `cursor` of a page (0, the start, when absent).
+pub fn query_cursor(pairs: &[(String, String)]) -> Result<u64, ApiError> {
+    match query_value(pairs, "cursor") {
+        None => Ok(0),
+        Some(c) => c.parse::<u64>().map_err(|_| {
+            ApiError::new(
+                ErrorCode::InvalidCursor,
+                format!("cursor {c:?} did not come from a page"),
+            )
+            .field("cursor")
+        }),
+    }
 }
 
 pub fn query_limit(pairs: &[(String, String)]) -> Result<u32, ApiError> {

@@ -408,16 +408,7 @@ fn render_metrics(app: &App) -> String {
 
 async fn audit_log(app: &App, query: &[(String, String)]) -> Result<Reply, ApiError> {
     let limit = app::query_limit(query)?;
-    let after = match app::query_value(query, "cursor") {
-        None => 0,
-        Some(c) => c.parse::<u64>().map_err(|_| {
-            ApiError::new(
-                ErrorCode::InvalidCursor,
-                format!("cursor {c:?} did not come from a page"),
-            )
-            .field("cursor")
-        })?,
-    };
+    let after = app::query_cursor(query)?;
     let access = app.access.clone();
     let rows = app
         .blocking(move || {
