@@ -36,12 +36,13 @@ pub enum ErrorCode {
     TransferNotFound,
     Overloaded,
     EngineStopped,
+    NotLeader,
     IndexBehind,
     Internal,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 28] = [
+    pub const ALL: [ErrorCode; 29] = [
         ErrorCode::MalformedJson,
         ErrorCode::UnknownField,
         ErrorCode::WrongType,
@@ -68,6 +69,7 @@ impl ErrorCode {
         ErrorCode::TransferNotFound,
         ErrorCode::Overloaded,
         ErrorCode::EngineStopped,
+        ErrorCode::NotLeader,
         ErrorCode::IndexBehind,
         ErrorCode::Internal,
     ];
@@ -100,6 +102,7 @@ impl ErrorCode {
             ErrorCode::TransferNotFound => "transfer_not_found",
             ErrorCode::Overloaded => "overloaded",
             ErrorCode::EngineStopped => "engine_stopped",
+            ErrorCode::NotLeader => "not_leader",
             ErrorCode::IndexBehind => "index_behind",
             ErrorCode::Internal => "internal",
         }
@@ -129,7 +132,10 @@ impl ErrorCode {
             | ErrorCode::NonceReplayed
             | ErrorCode::TokenInvalid => 401,
             ErrorCode::Forbidden => 403,
-            ErrorCode::Overloaded | ErrorCode::EngineStopped | ErrorCode::IndexBehind => 503,
+            ErrorCode::Overloaded
+            | ErrorCode::EngineStopped
+            | ErrorCode::NotLeader
+            | ErrorCode::IndexBehind => 503,
             ErrorCode::Internal => 500,
         }
     }
@@ -219,6 +225,7 @@ impl From<suanpan_engine::EngineError> for ApiError {
                 ApiError::new(ErrorCode::TooManyTransfers, e.to_string())
             }
             EngineError::Stopped(_) => ApiError::new(ErrorCode::EngineStopped, e.to_string()),
+            EngineError::Standby => ApiError::new(ErrorCode::NotLeader, e.to_string()),
         }
     }
 }

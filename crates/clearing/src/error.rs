@@ -108,6 +108,7 @@ impl ClearingError {
             ClearingError::Engine(EngineError::Overloaded) => "overloaded",
             ClearingError::Engine(EngineError::TooManyCommands { .. }) => "too_many_commands",
             ClearingError::Engine(EngineError::Stopped(_)) => "engine_stopped",
+            ClearingError::Engine(EngineError::Standby) => "not_leader",
             ClearingError::Journal(_) => "journal_error",
             ClearingError::Io(_) => "io_error",
             ClearingError::Corrupt(_) => "books_inconsistent",

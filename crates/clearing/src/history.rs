@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::sync::mpsc;
 
-use suanpan_journal::{open_read_only, JournalError, StoredBatch};
+use suanpan_journal::{Journal, JournalError, JournalLocation, StoredBatch};
 use suanpan_ledger::{Command, Reference, ResultCode, Stamped};
 
 use crate::accounts::{cut_transfer_id, is_room_id, participant_of_position, CODE_CUT};
@@ -154,7 +154,7 @@ fn read_batch_after(
     fees: FeeSchedule,
     after: u64,
 ) -> Result<ClearedBatch, ClearingError> {
-    let journal = open_read_only(data_dir)?;
+    let journal = Journal::open_read_only(&JournalLocation::Sqlite(data_dir.to_path_buf()))?;
     let mut scan = BatchScan::new(batch, fees);
     let mut cleared = ClearedBatch {
         bounds: BatchBounds::default(),

@@ -6,7 +6,7 @@ use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use suanpan_journal::{AccountChanges, CommitBatch, Journal, SnapshotInfo};
+use suanpan_journal::{AccountChanges, CommitBatch, Journal, JournalError, SnapshotInfo};
 use suanpan_ledger::{Ledger, ResultCode};
 
 use crate::engine::{CommittedBatch, Shared};
@@ -26,6 +26,14 @@ pub(crate) enum ToCommitter {
     Reads(Vec<Waiter>),
     /// Accounts changed since the last batch that carried them, sent when the writer stops.
     Accounts(AccountChanges),
+    /// Batches a standby replayed: already in the journal; published, not written.
+    Replicated(Vec<Arc<CommittedBatch>>),
+    /// The standby took over: write from here on, fenced by `epoch`.
+    Promote {
+        epoch: u64,
+        seq: u64,
+        hash: [u8; 32],
+    },
 }
 
 /// A caller waiting for a committed batch.
@@ -58,17 +66,28 @@ impl Subscribers {
     }
 
     fn publish(&self, batches: Vec<CommitBatch>) {
-        let mut subscribers = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if subscribers.is_empty() {
+        if self.0.lock().unwrap_or_else(|p| p.into_inner()).is_empty() {
             return;
         }
-        for b in batches.into_iter().map(CommitBatch::into_applied) {
-            let committed = Arc::new(CommittedBatch {
-                seq: b.seq,
-                accounting_date: b.accounting_date,
-                commands: b.commands,
-                results: b.results,
-            });
+        self.publish_committed(
+            batches
+                .into_iter()
+                .map(CommitBatch::into_applied)
+                .map(|b| {
+                    Arc::new(CommittedBatch {
+                        seq: b.seq,
+                        accounting_date: b.accounting_date,
+                        commands: b.commands,
+                        results: b.results,
+                    })
+                })
+                .collect(),
+        );
+    }
+
+    fn publish_committed(&self, batches: Vec<Arc<CommittedBatch>>) {
+        let mut subscribers = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        for committed in batches {
             // A full subscriber is dropped rather than waited for.
             subscribers.retain(|s| {
                 !matches!(
@@ -113,12 +132,26 @@ pub(crate) fn run_committer(
             }
             ToCommitter::SnapshotChunk { seq, chunk, data } => journal
                 .write_snapshot_chunk(seq, chunk, &data)
-                .map_err(|e| e.to_string()),
-            ToCommitter::SnapshotDone(info) => {
-                journal.finish_snapshot(&info).map_err(|e| e.to_string())
+                .map_err(|e| failed(shared, e)),
+            ToCommitter::SnapshotDone(info) => journal
+                .finish_snapshot(&info)
+                .map_err(|e| failed(shared, e)),
+            ToCommitter::Accounts(accounts) => journal
+                .write_accounts(&accounts)
+                .map_err(|e| failed(shared, e)),
+            ToCommitter::Replicated(batches) => {
+                if let Some(last) = batches.last() {
+                    shared
+                        .metrics
+                        .committed_seq
+                        .store(last.seq, Ordering::Release);
+                }
+                subscribers.publish_committed(batches);
+                Ok(())
             }
-            ToCommitter::Accounts(accounts) => {
-                journal.write_accounts(&accounts).map_err(|e| e.to_string())
+            ToCommitter::Promote { epoch, seq, hash } => {
+                journal.fence(epoch, seq, hash);
+                Ok(())
             }
             ToCommitter::Reads(waiters) => {
                 // Every batch sent before these reads has been committed by now: the channel
@@ -138,7 +171,7 @@ pub(crate) fn run_committer(
         if let Err(why) = outcome {
             // Memory is now ahead of the disk: stop, so that nothing more is acknowledged. The
             // writer sees the closed channel; a restart recovers from the journal.
-            shared.fail(format!("journal write failed: {why}"));
+            shared.fail(why);
             return;
         }
     }
@@ -155,8 +188,7 @@ fn commit_group(
     if let Err(e) = journal.commit(&batches) {
         // Record why first: the waiters' repliers then drop unanswered, and their callers
         // read this reason.
-        let why = format!("journal write failed: {e}");
-        shared.fail(why.clone());
+        let why = failed(shared, e);
         drop(waiters);
         return Err(why);
     }
@@ -188,4 +220,16 @@ fn commit_group(
     }
     subscribers.publish(batches);
     Ok(())
+}
+
+/// Records why a journal write failed and stops the engine; a fenced write means another
+/// node holds the lease now, and this one steps down.
+fn failed(shared: &Shared, e: JournalError) -> String {
+    let why = format!("journal write failed: {e}");
+    if matches!(e, JournalError::Fenced(_)) {
+        shared.depose(why.clone());
+    } else {
+        shared.fail(why.clone());
+    }
+    why
 }

@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 use suanpan_ledger::{TierLimits, BATCH_COMMANDS_MAX};
 
-use crate::SHANGHAI_UTC_OFFSET_S;
+use crate::{PostgresConfig, SHANGHAI_UTC_OFFSET_S};
 
 /// How an engine runs. Every field has a default; see [`EngineConfig::new`].
 #[derive(Clone, Debug)]
@@ -33,6 +33,8 @@ pub struct EngineConfig {
     pub tier_limits: TierLimits,
     /// Committed batches a subscriber may fall behind before it is dropped.
     pub subscriber_batches_max: usize,
+    /// The journal on PostgreSQL instead of the SQLite file in `data_dir`.
+    pub postgres: Option<PostgresConfig>,
 }
 
 impl EngineConfig {
@@ -50,6 +52,7 @@ impl EngineConfig {
             auto_cutover: true,
             tier_limits: TierLimits::default(),
             subscriber_batches_max: 1_024,
+            postgres: None,
         }
     }
 }

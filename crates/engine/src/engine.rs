@@ -6,12 +6,15 @@ use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use suanpan_journal::{Checkpointer, Journal, JournalError};
+use suanpan_journal::{
+    AccountChanges, Checkpointer, Journal, JournalError, JournalLocation, StoredBatch,
+};
 use suanpan_ledger::{
     Account, AccountingDate, Command, Ledger, ResultCode, Stamped, TransferFlags,
 };
 
 use crate::committer::{run_committer, AnswerFn, ReadFn, Subscribers};
+use crate::lease::{self, LeaseThread};
 use crate::reply::{self, Replier, Ticket};
 use crate::writer::{run_writer, Writer};
 use crate::{EngineConfig, Metrics};
@@ -26,6 +29,8 @@ pub enum EngineError {
     /// Commands of a request answered with this may or may not have been committed: the
     /// caller learns which by resubmitting them (ids make that safe) after a restart.
     Stopped(String),
+    /// This node is a standby: it serves reads and takes no commands until it takes over.
+    Standby,
 }
 
 impl fmt::Display for EngineError {
@@ -39,6 +44,9 @@ impl fmt::Display for EngineError {
                 )
             }
             EngineError::Stopped(why) => write!(f, "the engine has stopped: {why}"),
+            EngineError::Standby => f.write_str(
+                "this node is a standby: it takes commands only once it holds the writer's lease; send them to the leader",
+            ),
         }
     }
 }
@@ -81,6 +89,12 @@ pub(crate) enum Request {
         reply: Replier<Result<Vec<ResultCode>, EngineError>>,
     },
     Read(ReadFn),
+    /// A standby's next committed batches, read from the journal.
+    Replicate(Vec<StoredBatch>),
+    /// The standby holds the lease at `epoch` and has replayed everything: lead.
+    Promote {
+        epoch: u64,
+    },
     Stop,
 }
 
@@ -88,6 +102,10 @@ pub(crate) struct Shared {
     pub metrics: Metrics,
     pub failure: Mutex<Option<String>>,
     pub stopping: AtomicBool,
+    /// Taking commands (not a standby).
+    pub leading: AtomicBool,
+    /// Stopped because another node took the writer's lease.
+    pub deposed: AtomicBool,
 }
 
 impl Shared {
@@ -96,6 +114,17 @@ impl Shared {
         failure.get_or_insert(why);
         // Refuse new requests at once rather than queue them behind a dead committer.
         self.stopping.store(true, Ordering::Release);
+    }
+
+    /// Stops the engine because this node may no longer write.
+    pub(crate) fn depose(&self, why: String) {
+        self.deposed.store(true, Ordering::Release);
+        self.leading.store(false, Ordering::Release);
+        self.fail(why);
+    }
+
+    pub(crate) fn deposed(&self) -> bool {
+        self.deposed.load(Ordering::Acquire)
     }
 
     pub(crate) fn stopped_error(&self) -> EngineError {
@@ -110,6 +139,7 @@ pub struct Engine {
     subscribers: Subscribers,
     threads: Mutex<Vec<JoinHandle<()>>>,
     checkpointer: Mutex<Option<Checkpointer>>,
+    lease: Mutex<Option<LeaseThread>>,
     batch_commands_max: usize,
     subscriber_batches_max: usize,
     recovery: RecoveryInfo,
@@ -119,8 +149,26 @@ impl Engine {
     /// Opens (or creates) the journal in the data directory, recovers the ledger from it and
     /// starts the writer and committer threads.
     pub fn start(config: EngineConfig) -> Result<Engine, JournalError> {
-        let mut journal = Journal::open(&config.data_dir, config.tier_limits)?;
+        let (mut journal, epoch) = match &config.postgres {
+            None => (Journal::open(&config.data_dir, config.tier_limits)?, None),
+            Some(pg) => {
+                let location = JournalLocation::Postgres(pg.db.clone());
+                // The lease first: nobody else writes after this node reads the journal.
+                let epoch = if pg.standby {
+                    None
+                } else {
+                    Some(lease::acquire_at_start(pg)?)
+                };
+                (Journal::open_at(&location, config.tier_limits)?, epoch)
+            }
+        };
         let recovered = journal.recover()?;
+        if let Some(epoch) = epoch {
+            journal.fence(epoch, recovered.seq, recovered.hash);
+            if journal.accounts_behind() {
+                journal.write_accounts(&all_accounts(&recovered.ledger))?;
+            }
+        }
         let recovery = RecoveryInfo {
             seq: recovered.seq,
             snapshot_seq: recovered.snapshot_seq,
@@ -128,10 +176,13 @@ impl Engine {
             accounts: recovered.ledger.accounts().len(),
             transfers: recovered.ledger.transfers().len(),
         };
+        let standby = config.postgres.as_ref().is_some_and(|pg| pg.standby);
         let shared = Arc::new(Shared {
             metrics: Metrics::default(),
             failure: Mutex::new(None),
             stopping: AtomicBool::new(false),
+            leading: AtomicBool::new(!standby),
+            deposed: AtomicBool::new(false),
         });
         shared
             .metrics
@@ -140,6 +191,7 @@ impl Engine {
         let subscribers = Subscribers::default();
         let (queue, requests) = mpsc::sync_channel(config.queue_requests_max);
         let (to_committer, committer_rx) = mpsc::sync_channel(config.pipeline_batches_max);
+        let (seq, hash) = (recovered.seq, recovered.hash);
         let committer = {
             let (shared, subscribers, max) = (
                 shared.clone(),
@@ -151,22 +203,54 @@ impl Engine {
                 .spawn(move || run_committer(journal, committer_rx, max, &shared, &subscribers))
                 .map_err(|e| JournalError::Io(format!("cannot start the committer thread: {e}")))?
         };
-        let checkpointer = Checkpointer::start(&config.data_dir)?;
-        let writer = Writer::new(recovered, &config, to_committer, shared.clone());
+        let checkpointer = match &config.postgres {
+            None => Some(Checkpointer::start(&config.data_dir)?),
+            Some(_) => None,
+        };
+        let writer = Writer::new(recovered, &config, to_committer, shared.clone(), standby);
         let writer = std::thread::Builder::new()
             .name("suanpan-writer".into())
             .spawn(move || run_writer(writer, requests))
             .map_err(|e| JournalError::Io(format!("cannot start the writer thread: {e}")))?;
+        let lease = match (&config.postgres, epoch) {
+            (None, _) => None,
+            (Some(pg), Some(epoch)) => {
+                Some(LeaseThread::leader(pg.clone(), epoch, shared.clone())?)
+            }
+            (Some(pg), None) => {
+                let follower = lease::Follower {
+                    journal: Journal::open_read_only(&JournalLocation::Postgres(pg.db.clone()))?,
+                    seq,
+                    hash,
+                    queue: queue.clone(),
+                };
+                Some(LeaseThread::standby(pg.clone(), follower, shared.clone())?)
+            }
+        };
         Ok(Engine {
             queue,
             shared,
             subscribers,
             threads: Mutex::new(vec![writer, committer]),
-            checkpointer: Mutex::new(Some(checkpointer)),
+            checkpointer: Mutex::new(checkpointer),
+            lease: Mutex::new(lease),
             batch_commands_max: config.batch_commands_max,
             subscriber_batches_max: config.subscriber_batches_max,
             recovery,
         })
+    }
+
+    /// False on a standby (until it takes over) and on a node that lost the lease.
+    pub fn is_leader(&self) -> bool {
+        self.shared.leading.load(Ordering::Acquire)
+    }
+
+    /// Why the node stopped, if it stopped because another node took the writer's lease.
+    pub fn deposed(&self) -> Option<String> {
+        if !self.shared.deposed() {
+            return None;
+        }
+        Some(self.shared.stopped_error().to_string())
     }
 
     pub fn recovery(&self) -> &RecoveryInfo {
@@ -313,6 +397,12 @@ impl Engine {
     /// the threads. Returns the failure that stopped the engine early, if any.
     pub fn shutdown(&self) -> Result<(), EngineError> {
         self.shared.stopping.store(true, Ordering::Release);
+        // A standby stops following first: the follower may be waiting on the queue.
+        if !self.is_leader() {
+            if let Some(mut lease) = self.lease.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                lease.stop();
+            }
+        }
         // A blocking send: the writer may be busy, but it drains the queue, so this arrives.
         let _ = self.queue.send(Request::Stop);
         let threads: Vec<JoinHandle<()>> = self
@@ -332,6 +422,10 @@ impl Engine {
                 .unwrap_or_else(|p| p.into_inner())
                 .take(),
         );
+        // Everything is committed: give the lease up (a leader) only now.
+        if let Some(mut lease) = self.lease.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            lease.stop();
+        }
         match self
             .shared
             .failure
@@ -348,5 +442,19 @@ impl Engine {
 impl Drop for Engine {
     fn drop(&mut self) {
         let _ = self.shutdown();
+    }
+}
+
+/// Every account as a whole row: rewrites the accounts table when a node that stopped
+/// uncleanly left it behind the journal.
+pub(crate) fn all_accounts(ledger: &Ledger) -> AccountChanges {
+    AccountChanges {
+        opened: ledger
+            .accounts()
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (i as u32, *a))
+            .collect(),
+        changed: Vec::new(),
     }
 }

@@ -8,14 +8,14 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use suanpan_journal::{
-    resolutions, AccountBalances, AccountChanges, AppliedBatch, CommitBatch, Recovered,
-    SnapshotInfo,
+    apply_batch, resolutions, AccountBalances, AccountChanges, AppliedBatch, CommitBatch,
+    Recovered, SnapshotInfo, StoredBatch,
 };
 use suanpan_ledger::{Command, Ledger, Stamped};
 
 use crate::clock::{today, Clock};
 use crate::committer::{ToCommitter, Waiter};
-use crate::engine::{Request, Shared};
+use crate::engine::{CommittedBatch, Request, Shared};
 use crate::EngineConfig;
 
 /// Longest the writer sleeps with nothing to do, so a deadline is never missed by more.
@@ -52,6 +52,8 @@ pub(crate) struct Writer {
     auto_cutover: bool,
     /// Set once the refusal to cut over far ahead has been reported.
     cutover_refused: bool,
+    /// Following the leader: no commands, no cutovers, expiries or snapshots of its own.
+    standby: bool,
 }
 
 impl Writer {
@@ -60,6 +62,7 @@ impl Writer {
         config: &EngineConfig,
         to_committer: SyncSender<ToCommitter>,
         shared: Arc<Shared>,
+        standby: bool,
     ) -> Writer {
         let mut recovered = recovered;
         // Replay marks the accounts it touched as changed, but the accounts table is already
@@ -87,12 +90,13 @@ impl Writer {
             utc_offset_s: config.utc_offset_s,
             auto_cutover: config.auto_cutover,
             cutover_refused: false,
+            standby,
         }
     }
 }
 
 pub(crate) fn run_writer(mut w: Writer, requests: Receiver<Request>) {
-    if w.seq == 0 {
+    if w.seq == 0 && !w.standby {
         // A new ledger starts on today's accounting date, by a command like any other.
         let date = today(w.utc_offset_s);
         let first = Batch {
@@ -105,7 +109,8 @@ pub(crate) fn run_writer(mut w: Writer, requests: Receiver<Request>) {
     }
     let mut carry: Option<Request> = None;
     let mut stopping = false;
-    loop {
+    let mut failed = false;
+    while !failed {
         let mut carried = carry.is_some();
         let first = match carry.take() {
             Some(request) => Some(request),
@@ -115,6 +120,7 @@ pub(crate) fn run_writer(mut w: Writer, requests: Receiver<Request>) {
             },
             None => match requests.recv_timeout(w.idle_wait()) {
                 Ok(request) => Some(request),
+                Err(RecvTimeoutError::Timeout) if w.standby => None,
                 Err(RecvTimeoutError::Timeout) => {
                     // Idle: what gathered goes now, alone, so the table catches up.
                     if let Some(accounts) = w.take_accounts() {
@@ -134,16 +140,41 @@ pub(crate) fn run_writer(mut w: Writer, requests: Receiver<Request>) {
             commands: Vec::new(),
             waiters: Vec::new(),
         };
-        w.add_cutover(&mut batch);
-        w.add_expiries(&mut batch);
+        if !w.standby {
+            w.add_cutover(&mut batch);
+            w.add_expiries(&mut batch);
+        }
         let mut next = first;
         while let Some(request) = next.take() {
-            if !matches!(request, Request::Stop) && !carried {
+            if matches!(request, Request::Commands { .. } | Request::Read(_)) && !carried {
                 w.shared.metrics.queue_depth.fetch_sub(1, Ordering::Relaxed);
             }
             carried = false;
             match request {
                 Request::Stop => stopping = true,
+                Request::Commands { reply, .. } if w.standby => {
+                    reply.send(Err(crate::EngineError::Standby));
+                }
+                // Replicated batches and the takeover go in order with the reads around
+                // them: what was gathered before goes first.
+                request @ (Request::Replicate(_) | Request::Promote { .. })
+                    if !batch.waiters.is_empty() || !batch.commands.is_empty() =>
+                {
+                    carry = Some(request);
+                    break;
+                }
+                Request::Replicate(batches) => {
+                    if w.replicate(batches).is_err() {
+                        failed = true;
+                        break;
+                    }
+                }
+                Request::Promote { epoch } => {
+                    if w.promote(epoch).is_err() {
+                        failed = true;
+                        break;
+                    }
+                }
                 Request::Commands { commands, reply } => {
                     if !batch.commands.is_empty()
                         && batch.commands.len() + commands.len() > w.batch_commands_max
@@ -186,14 +217,16 @@ pub(crate) fn run_writer(mut w: Writer, requests: Receiver<Request>) {
         if w.commit(batch).is_err() {
             break;
         }
-        if w.snapshot_due() && w.snapshot().is_err() {
+        if !w.standby && w.snapshot_due() && w.snapshot().is_err() {
             break;
         }
     }
-    // Leave the accounts table current. Whatever is still queued is answered as stopped when
-    // its replier drops with the queue.
-    let accounts = w.drain_accounts();
-    let _ = w.to_committer.send(ToCommitter::Accounts(accounts));
+    // Leave the accounts table current (a standby has nothing to write). Whatever is still
+    // queued is answered as stopped when its replier drops with the queue.
+    if !w.standby {
+        let accounts = w.drain_accounts();
+        let _ = w.to_committer.send(ToCommitter::Accounts(accounts));
+    }
     if let Some(why) = w
         .shared
         .failure
@@ -218,6 +251,71 @@ pub(crate) struct Batch {
 }
 
 impl Writer {
+    /// A standby applies batches the leader committed, checking that its ledger gives the
+    /// results the leader recorded.
+    fn replicate(&mut self, batches: Vec<StoredBatch>) -> Result<(), ()> {
+        let mut committed = Vec::with_capacity(batches.len());
+        for b in batches {
+            if b.seq != self.seq + 1 {
+                self.shared.fail(format!(
+                    "the standby is at batch {} but was given batch {}",
+                    self.seq, b.seq
+                ));
+                return Err(());
+            }
+            let mut results = Vec::with_capacity(b.commands.len());
+            apply_batch(&mut self.ledger, &b.segments, &b.commands, &mut results);
+            if results != b.results {
+                self.shared.fail(format!(
+                    "replaying batch {} on the standby gave other results than the leader recorded",
+                    b.seq
+                ));
+                return Err(());
+            }
+            self.seq = b.seq;
+            self.hash = b.hash;
+            self.commands_since_snapshot += b.commands.len() as u64;
+            committed.push(Arc::new(CommittedBatch {
+                seq: b.seq,
+                accounting_date: b.accounting_date,
+                commands: b.commands,
+                results,
+            }));
+        }
+        self.to_committer
+            .send(ToCommitter::Replicated(committed))
+            .map_err(|_| ())
+    }
+
+    /// The standby holds the lease and has replayed the whole journal: it leads from here.
+    fn promote(&mut self, epoch: u64) -> Result<(), ()> {
+        self.standby = false;
+        self.clock = Clock::after(self.ledger.last_timestamp());
+        self.to_committer
+            .send(ToCommitter::Promote {
+                epoch,
+                seq: self.seq,
+                hash: self.hash,
+            })
+            .map_err(|_| ())?;
+        // The leader before may have stopped with the accounts table behind: rewrite it whole.
+        self.ledger.drain_touched(|_, _| {});
+        let all = crate::engine::all_accounts(&self.ledger);
+        self.accounts_in_table = self.ledger.accounts().len();
+        self.accounts_written_at = Instant::now();
+        self.size_at_snapshot =
+            (self.ledger.accounts().len() + self.ledger.transfers().len()) as u64;
+        self.to_committer
+            .send(ToCommitter::Accounts(all))
+            .map_err(|_| ())?;
+        self.shared.leading.store(true, Ordering::Release);
+        eprintln!(
+            "suanpan: took over the writer's lease at epoch {epoch}, after batch {}",
+            self.seq
+        );
+        Ok(())
+    }
+
     fn idle_wait(&self) -> Duration {
         match self.ledger.next_expiry() {
             Some((at, _)) => {

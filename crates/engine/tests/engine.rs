@@ -1,40 +1,101 @@
-//! The engine against a real SQLite journal in a temporary directory.
+//! The engine against a real journal: the SQLite file in a temporary directory, and the
+//! PostgreSQL on 127.0.0.1:5432 (database `test`, a schema per test). Every test runs on both.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use proptest::prelude::*;
-use suanpan_engine::{Engine, EngineConfig, EngineError};
-use suanpan_journal::{verify, Journal};
+use suanpan_engine::{Engine, EngineConfig, EngineError, PostgresConfig};
+use suanpan_journal::postgres::run_sql;
+use suanpan_journal::{verify_at, Journal, JournalError, JournalLocation, PgDb, VerifyReport};
 use suanpan_ledger::*;
 
-struct TempDir(PathBuf);
+/// A place for one test's books: a temporary data directory, and on PostgreSQL a schema of
+/// its own in the `test` database (dropped afterwards), so tests run in parallel.
+struct Books {
+    dir: PathBuf,
+    postgres: Option<(String, String)>,
+}
 
-impl TempDir {
-    fn new(name: &str) -> TempDir {
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+const PG_BASE: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+impl Books {
+    fn new(name: &str, backend: Backend) -> Books {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
-        let dir = std::env::temp_dir().join(format!(
-            "suanpan-test-{name}-{}-{nanos}",
-            std::process::id()
-        ));
-        TempDir(dir)
+        let unique = format!("{name}-{}-{nanos}", std::process::id());
+        let dir = std::env::temp_dir().join(format!("suanpan-test-{unique}"));
+        let postgres = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => {
+                let schema = format!("t_{}", unique.replace('-', "_"));
+                let url = format!("{PG_BASE}?options=-csearch_path%3D{schema}");
+                Some((url, schema))
+            }
+        };
+        Books { dir, postgres }
+    }
+
+    fn location(&self) -> JournalLocation {
+        match &self.postgres {
+            None => JournalLocation::Sqlite(self.dir.clone()),
+            Some((url, _)) => JournalLocation::Postgres(
+                PgDb::connect(url).unwrap_or_else(|e| panic!("PostgreSQL: {e}")),
+            ),
+        }
+    }
+
+    fn config(&self) -> EngineConfig {
+        let mut config = EngineConfig::new(&self.dir);
+        config.snapshot_commands_min = 40;
+        config.snapshot_growth_factor = 1;
+        config.snapshot_chunk_bytes = 512;
+        if let JournalLocation::Postgres(db) = self.location() {
+            config.postgres = Some(PostgresConfig {
+                db,
+                node: "test".into(),
+                standby: false,
+                lease_ttl: Duration::from_millis(600),
+            });
+        }
+        config
+    }
+
+    fn verify(&self) -> Result<VerifyReport, JournalError> {
+        verify_at(&self.location())
+    }
+
+    fn journal(&self) -> Journal {
+        Journal::open_at(&self.location(), TierLimits::default()).unwrap_or_else(|e| panic!("{e}"))
     }
 }
 
-impl Drop for TempDir {
+impl Drop for Books {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        let _ = std::fs::remove_dir_all(&self.dir);
+        if let Some((_, schema)) = &self.postgres {
+            let _ = run_sql(PG_BASE, &format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+        }
     }
 }
 
-fn config(dir: &TempDir) -> EngineConfig {
-    let mut config = EngineConfig::new(&dir.0);
-    config.snapshot_commands_min = 40;
-    config.snapshot_growth_factor = 1;
-    config.snapshot_chunk_bytes = 512;
-    config
+/// Runs a test on both backends.
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[test] fn $name() { super::$name(super::Backend::Sqlite) })*
+        }
+        mod postgres {
+            $(#[test] fn $name() { super::$name(super::Backend::Postgres) })*
+        }
+    };
 }
 
 fn account(id: u128, flags: u16) -> Command {
@@ -65,9 +126,8 @@ fn run(engine: &Engine, commands: Vec<Command>) -> Vec<ResultCode> {
 }
 
 /// The state recovery rebuilds (newest snapshot plus the tail of the journal).
-fn recovered_hash(dir: &TempDir) -> [u8; 32] {
-    let mut journal =
-        Journal::open(&dir.0, TierLimits::default()).unwrap_or_else(|e| panic!("{e}"));
+fn recovered_hash(dir: &Books) -> [u8; 32] {
+    let mut journal = dir.journal();
     journal
         .recover()
         .unwrap_or_else(|e| panic!("{e}"))
@@ -75,10 +135,9 @@ fn recovered_hash(dir: &TempDir) -> [u8; 32] {
         .state_hash()
 }
 
-#[test]
-fn acknowledged_commands_survive_restart_and_replay_to_the_same_state() {
-    let dir = TempDir::new("restart");
-    let engine = Engine::start(config(&dir)).unwrap_or_else(|e| panic!("{e}"));
+fn acknowledged_commands_survive_restart_and_replay_to_the_same_state(backend: Backend) {
+    let dir = Books::new("restart", backend);
+    let engine = Engine::start(dir.config()).unwrap_or_else(|e| panic!("{e}"));
     let setup = vec![
         account(1, 0),
         account(2, AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS),
@@ -132,7 +191,7 @@ fn acknowledged_commands_survive_restart_and_replay_to_the_same_state() {
     engine.shutdown().unwrap_or_else(|e| panic!("{e}"));
     drop(engine);
 
-    let report = verify(&dir.0).unwrap_or_else(|e| panic!("{e}"));
+    let report = dir.verify().unwrap_or_else(|e| panic!("{e}"));
     assert!(
         report.snapshot_seq > 0,
         "recovery should start from a snapshot"
@@ -140,7 +199,7 @@ fn acknowledged_commands_survive_restart_and_replay_to_the_same_state() {
     assert_eq!(report.state_hash, hex(&recovered_hash(&dir)));
 
     // A restarted engine knows every transfer: resubmitting answers `exists`.
-    let engine = Engine::start(config(&dir)).unwrap_or_else(|e| panic!("{e}"));
+    let engine = Engine::start(dir.config()).unwrap_or_else(|e| panic!("{e}"));
     assert!(engine.recovery().snapshot_seq > 0);
     let results = run(
         &engine,
@@ -154,10 +213,9 @@ fn acknowledged_commands_survive_restart_and_replay_to_the_same_state() {
     assert_eq!(before, after);
 }
 
-#[test]
-fn full_queue_answers_overloaded_at_once_and_applies_nothing_of_it() {
-    let dir = TempDir::new("overload");
-    let mut config = config(&dir);
+fn full_queue_answers_overloaded_at_once_and_applies_nothing_of_it(backend: Backend) {
+    let dir = Books::new("overload", backend);
+    let mut config = dir.config();
     config.queue_requests_max = 1;
     let engine = Engine::start(config).unwrap_or_else(|e| panic!("{e}"));
     run(&engine, vec![account(1, 0), account(2, 0)]);
@@ -192,10 +250,9 @@ fn full_queue_answers_overloaded_at_once_and_applies_nothing_of_it() {
     );
 }
 
-#[test]
-fn pending_transfer_expires_by_itself_and_the_expiry_is_journaled() {
-    let dir = TempDir::new("expiry");
-    let engine = Engine::start(config(&dir)).unwrap_or_else(|e| panic!("{e}"));
+fn pending_transfer_expires_by_itself_and_the_expiry_is_journaled(backend: Backend) {
+    let dir = Books::new("expiry", backend);
+    let engine = Engine::start(dir.config()).unwrap_or_else(|e| panic!("{e}"));
     run(&engine, vec![account(1, 0), account(2, 0)]);
     let hold = Transfer {
         timeout_ms: 30,
@@ -229,17 +286,15 @@ fn pending_transfer_expires_by_itself_and_the_expiry_is_journaled() {
     );
     engine.shutdown().unwrap_or_else(|e| panic!("{e}"));
     drop(engine);
-    let mut journal =
-        Journal::open(&dir.0, TierLimits::default()).unwrap_or_else(|e| panic!("{e}"));
+    let mut journal = dir.journal();
     let ledger = journal.recover().unwrap_or_else(|e| panic!("{e}")).ledger;
     assert_eq!(ledger.pending_status(10), Some(PendingStatus::Expired));
-    assert!(verify(&dir.0).is_ok());
+    assert!(dir.verify().is_ok());
 }
 
-#[test]
-fn a_linked_chain_never_runs_into_the_next_request() {
-    let dir = TempDir::new("chain");
-    let engine = Engine::start(config(&dir)).unwrap_or_else(|e| panic!("{e}"));
+fn a_linked_chain_never_runs_into_the_next_request(backend: Backend) {
+    let dir = Books::new("chain", backend);
+    let engine = Engine::start(dir.config()).unwrap_or_else(|e| panic!("{e}"));
     run(&engine, vec![account(1, 0), account(2, 0)]);
     let open = engine.submit(vec![Command::CreateTransfer(transfer(
         10,
@@ -255,10 +310,9 @@ fn a_linked_chain_never_runs_into_the_next_request() {
     assert_eq!(next, Some(vec![ResultCode::Ok]));
 }
 
-#[test]
-fn subscribers_see_every_committed_batch_in_order() {
-    let dir = TempDir::new("subscribe");
-    let engine = Engine::start(config(&dir)).unwrap_or_else(|e| panic!("{e}"));
+fn subscribers_see_every_committed_batch_in_order(backend: Backend) {
+    let dir = Books::new("subscribe", backend);
+    let engine = Engine::start(dir.config()).unwrap_or_else(|e| panic!("{e}"));
     let batches = engine.subscribe();
     run(&engine, vec![account(1, 0), account(2, 0)]);
     for id in 10..40 {
@@ -278,10 +332,9 @@ fn subscribers_see_every_committed_batch_in_order() {
     assert_eq!(transfers, 30);
 }
 
-#[test]
-fn requests_beyond_a_batch_are_refused_whole() {
-    let dir = TempDir::new("too-many");
-    let engine = Engine::start(config(&dir)).unwrap_or_else(|e| panic!("{e}"));
+fn requests_beyond_a_batch_are_refused_whole(backend: Backend) {
+    let dir = Books::new("too-many", backend);
+    let engine = Engine::start(dir.config()).unwrap_or_else(|e| panic!("{e}"));
     let commands = vec![Command::FreezeAccount { id: 1 }; BATCH_COMMANDS_MAX + 1];
     assert!(matches!(
         engine.submit(commands),
@@ -303,45 +356,70 @@ fn arb_command() -> impl Strategy<Value = Command> {
     ]
 }
 
+fn replay_case(backend: Backend, requests: Vec<Vec<Command>>) -> Result<(), TestCaseError> {
+    let dir = Books::new("replay", backend);
+    let engine = Engine::start(dir.config()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    run(
+        &engine,
+        vec![
+            account(1, 0),
+            account(2, AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS),
+            account(3, 0),
+            account(4, AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS),
+        ],
+    );
+    let tickets: Vec<_> = requests
+        .into_iter()
+        .filter_map(|r| engine.submit(r).ok())
+        .collect();
+    for ticket in tickets {
+        prop_assert!(matches!(ticket.wait(), Some(Ok(_))));
+    }
+    engine
+        .shutdown()
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    drop(engine);
+    let report = dir
+        .verify()
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    prop_assert_eq!(report.state_hash, hex(&recovered_hash(&dir)));
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
 
     #[test]
-    fn journal_replay_gives_the_state_the_engine_had(requests in prop::collection::vec(prop::collection::vec(arb_command(), 1..20), 1..20)) {
-        let dir = TempDir::new("replay");
-        let engine = Engine::start(config(&dir)).map_err(|e| TestCaseError::fail(e.to_string()))?;
-        run(&engine, vec![account(1, 0), account(2, AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS), account(3, 0), account(4, AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS)]);
-        let tickets: Vec<_> = requests.into_iter().filter_map(|r| engine.submit(r).ok()).collect();
-        for ticket in tickets {
-            prop_assert!(matches!(ticket.wait(), Some(Ok(_))));
-        }
-        engine.shutdown().map_err(|e| TestCaseError::fail(e.to_string()))?;
-        drop(engine);
-        let report = verify(&dir.0).map_err(|e| TestCaseError::fail(e.to_string()))?;
-        prop_assert_eq!(report.state_hash, hex(&recovered_hash(&dir)));
+    fn journal_replay_gives_the_state_the_engine_had_on_sqlite(requests in prop::collection::vec(prop::collection::vec(arb_command(), 1..20), 1..20)) {
+        replay_case(Backend::Sqlite, requests)?;
+    }
+
+    #[test]
+    fn journal_replay_gives_the_state_the_engine_had_on_postgres(requests in prop::collection::vec(prop::collection::vec(arb_command(), 1..20), 1..20)) {
+        replay_case(Backend::Postgres, requests)?;
     }
 }
 
-#[test]
-fn a_second_engine_on_the_same_data_directory_is_refused() {
-    let dir = TempDir::new("second-writer");
-    let first = Engine::start(config(&dir)).unwrap_or_else(|e| panic!("{e}"));
-    let second = Engine::start(config(&dir));
+fn a_second_engine_on_the_same_data_directory_is_refused(backend: Backend) {
+    let dir = Books::new("second-writer", backend);
+    let first = Engine::start(dir.config()).unwrap_or_else(|e| panic!("{e}"));
+    let second = Engine::start(dir.config());
     let refused = second.err().map(|e| e.to_string()).unwrap_or_default();
-    assert!(
-        refused.contains("in use by another Suanpan process"),
-        "{refused}"
-    );
+    // SQLite: the data directory's lock; PostgreSQL: the writer's lease, renewed by the first.
+    let expected = match backend {
+        Backend::Sqlite => "in use by another Suanpan process",
+        Backend::Postgres => "lease is held by",
+    };
+    assert!(refused.contains(expected), "{refused}");
     first.shutdown().unwrap_or_else(|e| panic!("{e}"));
     drop(first);
     // Once the first has stopped, the directory is free again.
-    assert!(Engine::start(config(&dir)).is_ok());
+    assert!(Engine::start(dir.config()).is_ok());
 }
 
-#[test]
-fn a_read_sees_what_was_queued_before_it_and_adds_nothing_to_the_journal() {
-    let dir = TempDir::new("reads");
-    let engine = Engine::start(config(&dir)).expect("starts");
+fn a_read_sees_what_was_queued_before_it_and_adds_nothing_to_the_journal(backend: Backend) {
+    let dir = Books::new("reads", backend);
+    let engine = Engine::start(dir.config()).expect("starts");
     assert_eq!(
         run(&engine, vec![account(1, 0), account(2, 0)]),
         vec![ResultCode::Ok; 2]
@@ -377,10 +455,9 @@ fn a_read_sees_what_was_queued_before_it_and_adds_nothing_to_the_journal() {
     engine.shutdown().expect("clean shutdown");
 }
 
-#[test]
-fn a_transfer_lookup_shows_what_moved_and_nothing_for_a_rejected_transfer() {
-    let dir = TempDir::new("lookup-transfers");
-    let engine = Engine::start(config(&dir)).unwrap_or_else(|e| panic!("start: {e}"));
+fn a_transfer_lookup_shows_what_moved_and_nothing_for_a_rejected_transfer(backend: Backend) {
+    let dir = Books::new("lookup-transfers", backend);
+    let engine = Engine::start(dir.config()).unwrap_or_else(|e| panic!("start: {e}"));
     run(
         &engine,
         vec![
@@ -411,3 +488,15 @@ fn a_transfer_lookup_shows_what_moved_and_nothing_for_a_rejected_transfer() {
     assert_eq!(moved, Some((10, 1, 2, 500, 7)));
     assert_eq!((found[1], found[2]), (None, None));
 }
+
+on_both!(
+    acknowledged_commands_survive_restart_and_replay_to_the_same_state,
+    full_queue_answers_overloaded_at_once_and_applies_nothing_of_it,
+    pending_transfer_expires_by_itself_and_the_expiry_is_journaled,
+    a_linked_chain_never_runs_into_the_next_request,
+    subscribers_see_every_committed_batch_in_order,
+    requests_beyond_a_batch_are_refused_whole,
+    a_second_engine_on_the_same_data_directory_is_refused,
+    a_read_sees_what_was_queued_before_it_and_adds_nothing_to_the_journal,
+    a_transfer_lookup_shows_what_moved_and_nothing_for_a_rejected_transfer,
+);

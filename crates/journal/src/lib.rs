@@ -4,8 +4,11 @@
 //! The journal never decides anything about money: it stores what the engine applied and,
 //! on recovery, feeds it back through the same [`suanpan_ledger::Ledger::apply`].
 
+mod batch;
 mod checkpoint;
 mod history;
+mod journal;
+pub mod postgres;
 mod record;
 mod rows;
 mod schema;
@@ -14,16 +17,19 @@ mod verify;
 
 use std::fmt;
 
+pub use batch::{
+    AccountBalances, AccountChanges, AppliedBatch, CommitBatch, Recovered, Resolved, SnapshotInfo,
+    StoredBatch,
+};
 pub use checkpoint::Checkpointer;
 pub use history::{HistoryReader, HistoryWriter, PostedAt, TransferRow, HISTORY_FILE};
+pub use journal::{Journal, JournalLocation};
+pub use postgres::PgDb;
 pub use record::{apply_batch, chain_hash, decode_batch, encode_batch, GENESIS_HASH};
 pub use rows::{resolutions, transfers_json};
 pub use schema::SCHEMA_VERSION;
-pub use sqlite::{
-    db_path, open_read_only, read_connection, AccountBalances, AccountChanges, AppliedBatch,
-    CommitBatch, Journal, Recovered, Resolved, SnapshotInfo, StoredBatch, DB_FILE,
-};
-pub use verify::{verify, VerifyReport};
+pub use sqlite::{db_path, read_connection, DB_FILE};
+pub use verify::{verify, verify_at, VerifyReport};
 
 #[derive(Debug)]
 pub enum JournalError {
@@ -33,6 +39,9 @@ pub enum JournalError {
     NewerSchema(i64),
     /// The stored history or a query table disagrees with itself: one precise sentence.
     Corrupt(String),
+    Postgres(tokio_postgres::Error),
+    /// This node may not write: it does not hold the writer's lease, or lost it.
+    Fenced(String),
 }
 
 impl fmt::Display for JournalError {
@@ -45,6 +54,11 @@ impl fmt::Display for JournalError {
                 "the journal has schema version {v}, newer than this Suanpan's {SCHEMA_VERSION}; upgrade Suanpan"
             ),
             JournalError::Corrupt(e) => write!(f, "journal check failed: {e}"),
+            JournalError::Postgres(e) => match e.as_db_error() {
+                Some(db) => write!(f, "PostgreSQL error: {} ({})", db.message(), db.code().code()),
+                None => write!(f, "PostgreSQL error: {e}"),
+            },
+            JournalError::Fenced(e) => write!(f, "not the writer: {e}"),
         }
     }
 }
@@ -54,6 +68,12 @@ impl std::error::Error for JournalError {}
 impl From<rusqlite::Error> for JournalError {
     fn from(e: rusqlite::Error) -> JournalError {
         JournalError::Sqlite(e)
+    }
+}
+
+impl From<tokio_postgres::Error> for JournalError {
+    fn from(e: tokio_postgres::Error) -> JournalError {
+        JournalError::Postgres(e)
     }
 }
 

@@ -13,7 +13,7 @@
 
 use suanpan_ledger::{AccountingDate, Command, Ledger, ResultCode, Stamped};
 
-use crate::sqlite::Resolved;
+use crate::batch::Resolved;
 
 /// The accounts and amount each committed post or void actually moved.
 pub fn resolutions(ledger: &Ledger, commands: &[Stamped], results: &[ResultCode]) -> Vec<Resolved> {

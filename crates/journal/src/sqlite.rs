@@ -1,7 +1,7 @@
 //! The journal on one SQLite file in the data directory (the embedded default).
 //!
 //! One SQLite transaction per group of batches, WAL with `synchronous=FULL`: when
-//! [`Journal::commit`] returns, the batches are on disk and survive `kill -9` and power loss.
+//! [`SqliteJournal::commit`] returns, the batches are on disk and survive `kill -9` and power loss.
 
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -11,147 +11,26 @@ use rusqlite::types::Value;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use sha2::{Digest, Sha256};
 use suanpan_ledger::{
-    Account, AccountStatus, AccountingDate, Command, Ledger, PendingStatus, ResultCode, Stamped,
-    TierLimits,
+    Account, AccountingDate, Command, Ledger, PendingStatus, ResultCode, TierLimits,
 };
 
-use crate::record::{
-    apply_batch, chain_hash, decode_batch, decode_results, encode_batch, encode_results,
-    GENESIS_HASH,
+use crate::batch::{
+    replay_mismatch, AccountChanges, CommitBatch, Recovered, SnapshotInfo, StoredBatch,
 };
-use crate::rows::transfers_json;
+use crate::record::{apply_batch, chain_hash, decode_batch, decode_results, GENESIS_HASH};
 use crate::schema::{CREATE, SCHEMA_VERSION};
 use crate::JournalError;
 
 pub const DB_FILE: &str = "suanpan.db";
 
-/// A post or void transfer as it actually happened: the pending transfer's accounts, and the
-/// amount posted or released (the command may leave them zero).
-#[derive(Clone, Copy, Debug)]
-pub struct Resolved {
-    pub command: u32,
-    pub debit_account_id: u128,
-    pub credit_account_id: u128,
-    pub amount: u64,
-}
-
-/// One batch as the engine applied it.
-pub struct AppliedBatch {
-    pub seq: u64,
-    /// How the commands were cut for `Ledger::apply` (see [`crate::encode_batch`]).
-    pub segments: Vec<u32>,
-    /// The accounting date in force when the batch began (a cutover inside it moves it on).
-    pub accounting_date: AccountingDate,
-    pub commands: Vec<Stamped>,
-    pub results: Vec<ResultCode>,
-    /// When present: every account changed since the last batch that carried accounts, as it
-    /// stands after this batch.
-    pub accounts: Option<AccountChanges>,
-    pub resolved: Vec<Resolved>,
-}
-
-/// Accounts changed since the accounts table was last written, by index in ascending order.
-#[derive(Default)]
-pub struct AccountChanges {
-    /// Accounts opened since: their whole row.
-    pub opened: Vec<(u32, Account)>,
-    /// Accounts already in the table: only what can change.
-    pub changed: Vec<AccountBalances>,
-}
-
-/// The part of an account row that changes after it is opened.
-pub struct AccountBalances {
-    pub index: u32,
-    pub status: AccountStatus,
-    pub debits_posted: u128,
-    pub credits_posted: u128,
-    pub debits_pending: u128,
-    pub credits_pending: u128,
-}
-
-impl AccountBalances {
-    pub fn of(index: u32, a: &Account) -> AccountBalances {
-        AccountBalances {
-            index,
-            status: a.status,
-            debits_posted: a.debits_posted,
-            credits_posted: a.credits_posted,
-            debits_pending: a.debits_pending,
-            credits_pending: a.credits_pending,
-        }
-    }
-}
-
-/// An applied batch ready for the journal: encoded and chained where the batch is made (the
-/// engine's writer), so the thread that writes to disk only writes.
-pub struct CommitBatch {
-    applied: AppliedBatch,
-    prev_hash: [u8; 32],
-    hash: [u8; 32],
-    body: Vec<u8>,
-    result_bytes: Vec<u8>,
-    transfers_json: String,
-}
-
-impl std::ops::Deref for CommitBatch {
-    type Target = AppliedBatch;
-
-    fn deref(&self) -> &AppliedBatch {
-        &self.applied
-    }
-}
-
-impl CommitBatch {
-    /// Encodes the batch and chains it to `prev_hash` (the hash of batch `seq - 1`).
-    pub fn seal(applied: AppliedBatch, prev_hash: &[u8; 32]) -> CommitBatch {
-        let a = &applied;
-        assert_eq!(a.commands.len(), a.results.len());
-        let mut body = Vec::new();
-        encode_batch(&a.segments, &a.commands, &mut body);
-        let result_bytes = encode_results(&a.results);
-        let hash = chain_hash(prev_hash, a.seq, a.accounting_date, &body, &result_bytes);
-        let transfers_json =
-            transfers_json(a.accounting_date, &a.commands, &a.results, &a.resolved);
-        CommitBatch {
-            applied,
-            prev_hash: *prev_hash,
-            hash,
-            body,
-            result_bytes,
-            transfers_json,
-        }
-    }
-
-    pub fn into_applied(self) -> AppliedBatch {
-        self.applied
-    }
-
-    pub fn hash(&self) -> [u8; 32] {
-        self.hash
-    }
-}
-
-/// What recovery rebuilt.
-pub struct Recovered {
-    pub ledger: Ledger,
-    /// The last committed batch (0 if none) and its hash.
-    pub seq: u64,
-    pub hash: [u8; 32],
-    pub last_timestamp: u64,
-    pub snapshot_seq: u64,
-    pub replayed_batches: u64,
-    pub replayed_commands: u64,
-}
-
-pub struct Journal {
+pub struct SqliteJournal {
     /// Held while the journal is open for writing: one writer per data directory, ever.
     _lock: Option<std::fs::File>,
     conn: Connection,
-    path: PathBuf,
     limits: TierLimits,
     seq: u64,
     hash: [u8; 32],
-    /// The batch the accounts table is current to (see [`Journal::commit`]).
+    /// The batch the accounts table is current to (see [`SqliteJournal::commit`]).
     accounts_seq: u64,
     /// How long the last write of the accounts table took.
     accounts_write_took: Duration,
@@ -182,10 +61,10 @@ pub fn db_path(dir: &Path) -> PathBuf {
     dir.join(DB_FILE)
 }
 
-impl Journal {
+impl SqliteJournal {
     /// Opens the journal in `dir`, creating the directory and the file if needed. A new journal
     /// records `limits` as the tier limits it will apply for ever; an existing one keeps its own.
-    pub fn open(dir: &Path, limits: TierLimits) -> Result<Journal, JournalError> {
+    pub fn open(dir: &Path, limits: TierLimits) -> Result<SqliteJournal, JournalError> {
         std::fs::create_dir_all(dir)
             .map_err(|e| JournalError::Io(format!("cannot create {}: {e}", dir.display())))?;
         let lock = lock_data_dir(dir)?;
@@ -247,20 +126,15 @@ impl Journal {
             None => (0, GENESIS_HASH),
         };
         let accounts_seq = read_accounts_seq(&conn)?;
-        Ok(Journal {
+        Ok(SqliteJournal {
             _lock: Some(lock),
             conn,
-            path,
             limits,
             seq,
             hash,
             accounts_seq,
             accounts_write_took: Duration::ZERO,
         })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     pub fn limits(&self) -> TierLimits {
@@ -411,6 +285,7 @@ impl Journal {
                 accounting_date: date,
                 commands,
                 results,
+                hash,
             })?;
             prev = hash;
             expected_seq += 1;
@@ -571,54 +446,18 @@ pub fn read_connection(dir: &Path) -> Result<Connection, JournalError> {
 }
 
 /// Opens a journal for reading only (verify, reports), while a server may be writing it.
-pub fn open_read_only(dir: &Path) -> Result<Journal, JournalError> {
-    let path = db_path(dir);
+pub(crate) fn open_read_only(dir: &Path) -> Result<SqliteJournal, JournalError> {
     let conn = read_connection(dir)?;
     let limits = read_limits(&conn)?;
-    Ok(Journal {
+    Ok(SqliteJournal {
         _lock: None,
         conn,
-        path,
         limits,
         seq: 0,
         hash: GENESIS_HASH,
         accounts_seq: 0,
         accounts_write_took: Duration::ZERO,
     })
-}
-
-pub struct SnapshotInfo {
-    pub seq: u64,
-    pub last_timestamp: u64,
-    pub state_hash: [u8; 32],
-    pub bytes: u64,
-    pub chunks: u32,
-}
-
-/// A batch as read back from the journal, its hash checked.
-pub struct StoredBatch {
-    pub seq: u64,
-    pub segments: Vec<u32>,
-    pub accounting_date: AccountingDate,
-    pub commands: Vec<Stamped>,
-    pub results: Vec<ResultCode>,
-}
-
-pub(crate) fn replay_mismatch(
-    seq: u64,
-    replayed: &[ResultCode],
-    recorded: &[ResultCode],
-) -> JournalError {
-    let at = replayed
-        .iter()
-        .zip(recorded)
-        .position(|(a, b)| a != b)
-        .unwrap_or(0);
-    JournalError::Corrupt(format!(
-        "batch {seq} command {at}: replay gives {} but the journal recorded {}",
-        replayed.get(at).map_or("nothing", |r| r.as_str()),
-        recorded.get(at).map_or("nothing", |r| r.as_str()),
-    ))
 }
 
 /// Streams a snapshot's chunks from the database, hashing them on the way.
@@ -820,7 +659,7 @@ fn read_accounts_seq(conn: &Connection) -> Result<u64, JournalError> {
     Ok(seq.map_or(0, |s| s as u64))
 }
 
-pub(crate) fn accounts_seq(journal: &Journal) -> Result<u64, JournalError> {
+pub(crate) fn accounts_seq(journal: &SqliteJournal) -> Result<u64, JournalError> {
     read_accounts_seq(&journal.conn)
 }
 
@@ -830,7 +669,7 @@ fn to_hash(bytes: &[u8]) -> Result<[u8; 32], JournalError> {
         .map_err(|_| JournalError::Corrupt("a stored hash is not 32 bytes".into()))
 }
 
-fn limits_to_text(limits: &TierLimits) -> String {
+pub(crate) fn limits_to_text(limits: &TierLimits) -> String {
     format!(
         "{} {} {} {} {} {} {}",
         limits.class_ii_outflow_daily_fen,
@@ -849,6 +688,10 @@ fn read_limits(conn: &Connection) -> Result<TierLimits, JournalError> {
         [],
         |r| r.get(0),
     )?;
+    limits_from_text(&text)
+}
+
+pub(crate) fn limits_from_text(text: &str) -> Result<TierLimits, JournalError> {
     let values: Vec<u64> = text.split(' ').filter_map(|v| v.parse().ok()).collect();
     let [a, b, c, d, e, f, g] = values[..] else {
         return Err(JournalError::Corrupt(format!(

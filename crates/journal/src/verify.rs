@@ -9,8 +9,9 @@ use rusqlite::types::ValueRef;
 use rusqlite::OptionalExtension;
 use suanpan_ledger::{hex, Command, Ledger, PendingStatus, ResultCode};
 
+use crate::batch::{replay_mismatch, StoredBatch};
 use crate::rows::{resolutions, transfers_json};
-use crate::sqlite::{accounts_seq, open_read_only, replay_mismatch, SnapshotReader};
+use crate::sqlite::{accounts_seq, open_read_only, SnapshotReader};
 use crate::JournalError;
 
 pub struct VerifyReport {
@@ -20,6 +21,14 @@ pub struct VerifyReport {
     pub accounts: u64,
     pub snapshot_seq: u64,
     pub state_hash: String,
+}
+
+/// Verifies the journal wherever it lives.
+pub fn verify_at(location: &crate::JournalLocation) -> Result<VerifyReport, JournalError> {
+    match location {
+        crate::JournalLocation::Sqlite(dir) => verify(dir),
+        crate::JournalLocation::Postgres(db) => crate::postgres::verify_postgres(db),
+    }
 }
 
 pub fn verify(dir: &Path) -> Result<VerifyReport, JournalError> {
@@ -38,36 +47,107 @@ pub fn verify(dir: &Path) -> Result<VerifyReport, JournalError> {
         let mut reader = SnapshotReader::new(conn, *seq);
         std::io::copy(&mut reader, &mut std::io::sink())
             .map_err(|e| JournalError::Io(e.to_string()))?;
-        if reader.hasher.clone().finalize_hash() != expected.as_slice() {
-            return Err(corrupt(format!(
-                "snapshot after batch {seq}: its bytes do not match its recorded hash"
-            )));
-        }
+        check_snapshot_bytes(*seq, &reader.hasher.clone().finalize_hash(), expected)?;
     }
-
-    let mut ledger = Ledger::new(journal.limits());
-    let mut report = VerifyReport {
-        batches: 0,
-        commands: 0,
-        transfers: 0,
-        accounts: 0,
-        snapshot_seq: 0,
-        state_hash: String::new(),
-    };
-    // Batches holding transfers, in order, and a statement that unpacks one of them.
+    let mut checker = Checker::new(journal.limits(), snapshot, accounts_seq(&journal)?);
+    // Batches holding transfers, in order.
     let mut batch_rows =
         conn.prepare("SELECT batch, rows FROM transfers_by_batch ORDER BY batch")?;
     let mut rows = batch_rows.query([])?;
-    let mut unpack = conn.prepare("SELECT value ->> 1, value FROM json_each(?1) ORDER BY key")?;
-    let mut results = Vec::new();
-    // Post or void transfer of each pending transfer, as the replay commits them.
-    let mut resolved_by: HashMap<u128, u128> = HashMap::new();
-    // The accounts table is current to `accounts_seq`: compare it when the replay gets there.
-    let accounts_at = accounts_seq(&journal)?;
-    if accounts_at == 0 {
-        check_accounts(conn, &ledger)?;
+    if checker.accounts_due(0) {
+        checker.check_accounts(&sqlite_accounts(conn)?)?;
     }
     journal.for_each_batch_after(0, |batch| {
+        if let Some(expected) = checker.batch(&batch)? {
+            let stored = match rows.next()? {
+                Some(row) => Some((row.get::<_, u64>(0)?, row.get::<_, String>(1)?)),
+                None => None,
+            };
+            checker.transfers(batch.seq, stored, &expected)?;
+        }
+        if checker.accounts_due(batch.seq) {
+            checker.check_accounts(&sqlite_accounts(conn)?)?;
+        }
+        Ok(())
+    })?;
+    let extra = match rows.next()? {
+        Some(row) => Some(row.get::<_, u64>(0)?),
+        None => None,
+    };
+    drop(rows);
+    checker.no_more_transfers(extra)?;
+    let pending = sqlite_pending(conn)?;
+    let report = checker.finish(&pending)?;
+    conn.execute_batch("COMMIT")?;
+    Ok(report)
+}
+
+pub(crate) fn check_snapshot_bytes(
+    seq: u64,
+    digest: &[u8],
+    expected: &[u8],
+) -> Result<(), JournalError> {
+    if digest != expected {
+        return Err(corrupt(format!(
+            "snapshot after batch {seq}: its bytes do not match its recorded hash"
+        )));
+    }
+    Ok(())
+}
+
+/// An accounts-table row as both backends read it: (seq, identity, attributes, amounts).
+pub(crate) type AccountRow = (
+    i64,
+    (String, String, String, i64, String),
+    (Option<String>, i64, String, i64),
+    (u128, u128, u128, u128),
+);
+
+/// A pending_transfers row: id, status, expires_at, resolved_by.
+pub(crate) type PendingRow = (String, String, Option<i64>, Option<String>);
+
+/// The replay and every comparison, fed by a backend's reader in journal order.
+pub(crate) struct Checker {
+    ledger: Ledger,
+    results: Vec<ResultCode>,
+    /// Post or void transfer of each pending transfer, as the replay commits them.
+    resolved_by: HashMap<u128, u128>,
+    snapshot: Option<(u64, Vec<u8>)>,
+    /// The accounts table is current to this batch: compared when the replay gets there.
+    accounts_at: u64,
+    report: VerifyReport,
+}
+
+impl Checker {
+    pub(crate) fn new(
+        limits: suanpan_ledger::TierLimits,
+        snapshot: Option<(u64, Vec<u8>)>,
+        accounts_at: u64,
+    ) -> Checker {
+        Checker {
+            ledger: Ledger::new(limits),
+            results: Vec::new(),
+            resolved_by: HashMap::new(),
+            snapshot,
+            accounts_at,
+            report: VerifyReport {
+                batches: 0,
+                commands: 0,
+                transfers: 0,
+                accounts: 0,
+                snapshot_seq: 0,
+                state_hash: String::new(),
+            },
+        }
+    }
+
+    pub(crate) fn accounts_due(&self, seq: u64) -> bool {
+        self.accounts_at == seq
+    }
+
+    /// Replays one batch; returns the transfers row it must have stored, if any.
+    pub(crate) fn batch(&mut self, batch: &StoredBatch) -> Result<Option<String>, JournalError> {
+        let ledger = &mut self.ledger;
         if batch.accounting_date != ledger.accounting_date() {
             return Err(corrupt(format!(
                 "batch {} records accounting date {}, the replay is at {}",
@@ -76,98 +156,161 @@ pub fn verify(dir: &Path) -> Result<VerifyReport, JournalError> {
                 ledger.accounting_date()
             )));
         }
-        results.clear();
-        crate::apply_batch(&mut ledger, &batch.segments, &batch.commands, &mut results);
-        if results != batch.results {
-            return Err(replay_mismatch(batch.seq, &results, &batch.results));
+        self.results.clear();
+        crate::apply_batch(ledger, &batch.segments, &batch.commands, &mut self.results);
+        if self.results != batch.results {
+            return Err(replay_mismatch(batch.seq, &self.results, &batch.results));
         }
-        // The transfers row of the batch must be exactly what the replay produces: every
-        // column of every transfer.
-        let resolved = resolutions(&ledger, &batch.commands, &results);
-        for (stamped, result) in batch.commands.iter().zip(&results) {
+        let resolved = resolutions(ledger, &batch.commands, &self.results);
+        for (stamped, result) in batch.commands.iter().zip(&self.results) {
             if let (Command::CreateTransfer(t), ResultCode::Ok) = (&stamped.command, result) {
                 if t.flags.resolves_pending() {
-                    resolved_by.insert(t.pending_id, t.id);
+                    self.resolved_by.insert(t.pending_id, t.id);
                 }
             }
         }
-        let expected = transfers_json(batch.accounting_date, &batch.commands, &results, &resolved);
-        if !expected.is_empty() {
-            let stored: String = match rows.next()? {
-                Some(row) if row.get::<_, u64>(0)? == batch.seq => row.get(1)?,
-                _ => {
-                    return Err(corrupt(format!(
-                        "the transfers of batch {} are missing from the transfers table",
-                        batch.seq
-                    )))
-                }
-            };
-            if stored != expected {
-                return Err(corrupt(first_difference(
-                    &mut unpack,
-                    batch.seq,
-                    &stored,
-                    &expected,
-                )?));
-            }
-            report.transfers += unpack.query([&expected])?.mapped(|_| Ok(())).count() as u64;
-        }
-        report.batches += 1;
-        report.commands += batch.commands.len() as u64;
-        if batch.seq == accounts_at {
-            check_accounts(conn, &ledger)?;
-        }
-        if let Some((seq, expected)) = &snapshot {
+        self.report.batches += 1;
+        self.report.commands += batch.commands.len() as u64;
+        if let Some((seq, expected)) = &self.snapshot {
             if *seq == batch.seq && ledger.state_hash().as_slice() != expected.as_slice() {
                 return Err(corrupt(format!(
                     "snapshot after batch {seq} differs from the replay of the journal"
                 )));
             }
         }
-        Ok(())
-    })?;
-    if let Some(row) = rows.next()? {
-        let batch: u64 = row.get(0)?;
-        return Err(corrupt(format!(
-            "transfers table has transfers of batch {batch}, which the journal never committed"
-        )));
+        let expected = transfers_json(
+            batch.accounting_date,
+            &batch.commands,
+            &self.results,
+            &resolved,
+        );
+        Ok((!expected.is_empty()).then_some(expected))
     }
-    drop(rows);
-    if let Some((seq, _)) = &snapshot {
-        if *seq > report.batches {
+
+    /// The transfers row of a batch must be exactly what the replay produces: every column of
+    /// every transfer.
+    pub(crate) fn transfers(
+        &mut self,
+        seq: u64,
+        stored: Option<(u64, String)>,
+        expected: &str,
+    ) -> Result<(), JournalError> {
+        let stored = match stored {
+            Some((batch, rows)) if batch == seq => rows,
+            _ => {
+                return Err(corrupt(format!(
+                    "the transfers of batch {seq} are missing from the transfers table"
+                )))
+            }
+        };
+        if stored != expected {
+            return Err(corrupt(first_difference(seq, &stored, expected)?));
+        }
+        self.report.transfers += elements(expected)?.len() as u64;
+        Ok(())
+    }
+
+    pub(crate) fn no_more_transfers(&self, extra: Option<u64>) -> Result<(), JournalError> {
+        if let Some(batch) = extra {
             return Err(corrupt(format!(
-                "the newest snapshot is after batch {seq}, the journal ends at {}",
-                report.batches
+                "transfers table has transfers of batch {batch}, which the journal never committed"
             )));
         }
+        Ok(())
     }
-    if accounts_at > report.batches {
-        return Err(corrupt(format!(
-            "the accounts table claims batch {accounts_at}, the journal ends at {}",
-            report.batches
-        )));
+
+    pub(crate) fn finish(mut self, pending: &[PendingRow]) -> Result<VerifyReport, JournalError> {
+        if let Some((seq, _)) = &self.snapshot {
+            if *seq > self.report.batches {
+                return Err(corrupt(format!(
+                    "the newest snapshot is after batch {seq}, the journal ends at {}",
+                    self.report.batches
+                )));
+            }
+        }
+        if self.accounts_at > self.report.batches {
+            return Err(corrupt(format!(
+                "the accounts table claims batch {}, the journal ends at {}",
+                self.accounts_at, self.report.batches
+            )));
+        }
+        check_pending(pending, &self.ledger, &self.resolved_by)?;
+        self.report.accounts = self.ledger.accounts().len() as u64;
+        self.report.snapshot_seq = self.snapshot.as_ref().map_or(0, |(seq, _)| *seq);
+        self.report.state_hash = hex(&self.ledger.state_hash());
+        Ok(self.report)
     }
-    check_pending(conn, &ledger, &resolved_by)?;
-    conn.execute_batch("COMMIT")?;
-    report.accounts = ledger.accounts().len() as u64;
-    report.snapshot_seq = snapshot.map_or(0, |(seq, _)| seq);
-    report.state_hash = hex(&ledger.state_hash());
-    Ok(report)
+
+    pub(crate) fn check_accounts(&self, rows: &[AccountRow]) -> Result<(), JournalError> {
+        let accounts = self.ledger.accounts();
+        for (seq, identity, attributes, amounts) in rows {
+            let Some(a) = usize::try_from(seq - 1).ok().and_then(|i| accounts.get(i)) else {
+                return Err(corrupt(format!(
+                    "accounts table has account {}, which the journal never opened",
+                    identity.0
+                )));
+            };
+            let found = (identity.clone(), attributes.clone(), *amounts);
+            let expected = (
+                (
+                    a.id.to_string(),
+                    a.currency.as_str().to_owned(),
+                    a.subject.as_str().to_owned(),
+                    a.owner as i64,
+                    a.tier.as_str().to_owned(),
+                ),
+                (
+                    (a.bound_account != 0).then(|| a.bound_account.to_string()),
+                    i64::from(a.flags.0),
+                    a.status.as_str().to_owned(),
+                    a.timestamp as i64,
+                ),
+                (
+                    a.debits_posted,
+                    a.credits_posted,
+                    a.debits_pending,
+                    a.credits_pending,
+                ),
+            );
+            if found != expected {
+                return Err(corrupt(format!(
+                    "accounts table row for account {} differs from the replay: {found:?}, expected {expected:?}",
+                    a.id
+                )));
+            }
+        }
+        if rows.len() != accounts.len() {
+            return Err(corrupt(format!(
+                "accounts table has {} accounts, the journal opened {}",
+                rows.len(),
+                accounts.len()
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// A transfers row's elements: (id, the element's JSON).
+fn elements(json: &str) -> Result<Vec<(String, String)>, JournalError> {
+    let value: serde_json::Value = serde_json::from_str(json)
+        .map_err(|e| corrupt(format!("a transfers row is not JSON: {e}")))?;
+    let serde_json::Value::Array(items) = value else {
+        return Err(corrupt("a transfers row is not a JSON array".into()));
+    };
+    Ok(items
+        .iter()
+        .map(|item| {
+            let id = item
+                .get(1)
+                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+                .unwrap_or_default();
+            (id, item.to_string())
+        })
+        .collect())
 }
 
 /// Names the first transfer whose stored row differs from the replay's.
-fn first_difference(
-    unpack: &mut rusqlite::Statement<'_>,
-    seq: u64,
-    stored: &str,
-    expected: &str,
-) -> Result<String, JournalError> {
-    let mut elements = |json: &str| -> Result<Vec<(String, String)>, JournalError> {
-        let rows = unpack.query_map([json], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    };
+fn first_difference(seq: u64, stored: &str, expected: &str) -> Result<String, JournalError> {
     let (stored, expected) = (elements(stored).unwrap_or_default(), elements(expected)?);
     let k = (0..stored.len().max(expected.len()))
         .find(|&k| stored.get(k) != expected.get(k))
@@ -191,26 +334,19 @@ fn first_difference(
     })
 }
 
-fn check_accounts(conn: &rusqlite::Connection, ledger: &Ledger) -> Result<(), JournalError> {
+fn sqlite_accounts(conn: &rusqlite::Connection) -> Result<Vec<AccountRow>, JournalError> {
     let mut stmt = conn.prepare(
         "SELECT seq, id, currency, subject_code, owner, tier, bound_account, flags, status,
                 debits_posted, credits_posted, debits_pending, credits_pending, timestamp
          FROM accounts ORDER BY seq",
     )?;
     let mut rows = stmt.query([])?;
-    let accounts = ledger.accounts();
-    let mut count = 0;
+    let mut out = Vec::new();
     while let Some(row) = rows.next()? {
-        let seq: i64 = row.get(0)?;
-        let id: String = row.get(1)?;
-        let Some(a) = usize::try_from(seq - 1).ok().and_then(|i| accounts.get(i)) else {
-            return Err(corrupt(format!(
-                "accounts table has account {id}, which the journal never opened"
-            )));
-        };
-        let found = (
+        out.push((
+            row.get::<_, i64>(0)?,
             (
-                id,
+                row.get::<_, String>(1)?,
                 row.get::<_, String>(2)?,
                 row.get::<_, String>(3)?,
                 row.get::<_, i64>(4)?,
@@ -228,56 +364,26 @@ fn check_accounts(conn: &rusqlite::Connection, ledger: &Ledger) -> Result<(), Jo
                 read_amount(row.get_ref(11)?)?,
                 read_amount(row.get_ref(12)?)?,
             ),
-        );
-        let expected = (
-            (
-                a.id.to_string(),
-                a.currency.as_str().to_owned(),
-                a.subject.as_str().to_owned(),
-                a.owner as i64,
-                a.tier.as_str().to_owned(),
-            ),
-            (
-                (a.bound_account != 0).then(|| a.bound_account.to_string()),
-                i64::from(a.flags.0),
-                a.status.as_str().to_owned(),
-                a.timestamp as i64,
-            ),
-            (
-                a.debits_posted,
-                a.credits_posted,
-                a.debits_pending,
-                a.credits_pending,
-            ),
-        );
-        if found != expected {
-            return Err(corrupt(format!(
-                "accounts table row for account {} differs from the replay: {found:?}, expected {expected:?}",
-                a.id
-            )));
-        }
-        count += 1;
+        ));
     }
-    if count != accounts.len() {
-        return Err(corrupt(format!(
-            "accounts table has {count} accounts, the journal opened {}",
-            accounts.len()
-        )));
-    }
-    Ok(())
+    Ok(out)
+}
+
+fn sqlite_pending(conn: &rusqlite::Connection) -> Result<Vec<PendingRow>, JournalError> {
+    let mut stmt =
+        conn.prepare("SELECT id, status, expires_at, resolved_by FROM pending_transfers")?;
+    let rows = stmt.query_map([], |row| {
+        Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 fn check_pending(
-    conn: &rusqlite::Connection,
+    rows: &[PendingRow],
     ledger: &Ledger,
     resolved_by: &HashMap<u128, u128>,
 ) -> Result<(), JournalError> {
-    let mut stmt =
-        conn.prepare("SELECT id, status, expires_at, resolved_by FROM pending_transfers")?;
-    let mut rows = stmt.query([])?;
-    let mut count = 0;
-    while let Some(row) = rows.next()? {
-        let id_text: String = row.get(0)?;
+    for (id_text, status, expires_at, resolved) in rows {
         let Some(id) = id_text
             .parse::<u128>()
             .ok()
@@ -287,11 +393,7 @@ fn check_pending(
                 "pending_transfers has {id_text}, which the journal never made pending"
             )));
         };
-        let found = (
-            row.get::<_, String>(1)?,
-            row.get::<_, Option<i64>>(2)?,
-            row.get::<_, Option<String>>(3)?,
-        );
+        let found = (status.clone(), *expires_at, resolved.clone());
         let expected = (
             ledger
                 .pending_status(id)
@@ -305,11 +407,11 @@ fn check_pending(
                 "pending_transfers row for {id} differs from the replay: {found:?}, expected {expected:?}"
             )));
         }
-        count += 1;
     }
-    if count != ledger.pending_count() {
+    if rows.len() != ledger.pending_count() {
         return Err(corrupt(format!(
-            "pending_transfers has {count} rows, the journal has {} pending transfers",
+            "pending_transfers has {} rows, the journal has {} pending transfers",
+            rows.len(),
             ledger.pending_count()
         )));
     }
@@ -331,7 +433,7 @@ fn read_amount(value: ValueRef<'_>) -> Result<u128, JournalError> {
     }
 }
 
-fn corrupt(message: String) -> JournalError {
+pub(crate) fn corrupt(message: String) -> JournalError {
     JournalError::Corrupt(message)
 }
 

@@ -1,0 +1,249 @@
+//! One writer at a time on PostgreSQL: the lease thread.
+//!
+//! A leader takes the lease before it reads the journal, then renews it; if a renewal finds it
+//! taken over, the engine stops at once (and the journal's fence has already refused any write
+//! since the takeover). A standby follows the journal, replaying committed batches into its own
+//! ledger through the writer, and watches the lease; once it expires, the standby takes it,
+//! replays what it has not yet seen (nothing more can be written by then) and becomes the
+//! leader. Every decision uses the database's clock, never the node's.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::SyncSender;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use suanpan_journal::postgres::{acquire, read_lease, release, renew};
+use suanpan_journal::{Journal, JournalError, PgDb};
+
+use crate::engine::{Request, Shared};
+
+/// How a node runs on PostgreSQL.
+#[derive(Clone)]
+pub struct PostgresConfig {
+    pub db: Arc<PgDb>,
+    /// This node's name in the lease (made unique per process).
+    pub node: String,
+    /// Follow the leader instead of taking the lease at start.
+    pub standby: bool,
+    /// How long a lease lasts without renewal: a standby takes over at most this long (plus
+    /// one poll) after the leader stopped renewing.
+    pub lease_ttl: Duration,
+}
+
+impl std::fmt::Debug for PostgresConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresConfig")
+            .field("db", &self.db.shown())
+            .field("node", &self.node)
+            .field("standby", &self.standby)
+            .field("lease_ttl", &self.lease_ttl)
+            .finish()
+    }
+}
+
+/// Default lease: a standby takes over within about 4.2 s of the leader's last renewal.
+pub const LEASE_TTL_DEFAULT: Duration = Duration::from_secs(4);
+
+/// Longest the standby waits between looks at the journal and the lease.
+const FOLLOW_POLL: Duration = Duration::from_millis(100);
+/// Batches the standby replays per step.
+const FOLLOW_PAGE: u32 = 256;
+
+impl PostgresConfig {
+    fn renew_every(&self) -> Duration {
+        self.lease_ttl / 6
+    }
+
+    fn holder(&self) -> String {
+        format!("{}/{}", self.node, std::process::id())
+    }
+}
+
+/// Takes the lease for a leader starting up. A lease left by a node that died expires within
+/// its time to live; one that keeps being renewed belongs to a live leader, and this node
+/// must be started as a standby instead.
+pub(crate) fn acquire_at_start(pg: &PostgresConfig) -> Result<u64, JournalError> {
+    let give_up = Instant::now() + pg.lease_ttl * 2 + Duration::from_secs(1);
+    loop {
+        let lease = read_lease(&pg.db)?;
+        if lease.expired() {
+            if let Some(epoch) = acquire(&pg.db, &pg.holder(), pg.lease_ttl, lease.epoch)? {
+                return Ok(epoch);
+            }
+            continue;
+        }
+        if Instant::now() > give_up {
+            return Err(JournalError::Fenced(format!(
+                "the writer's lease is held by {} (epoch {}) and is being renewed; start this node with --standby to follow it",
+                lease.holder, lease.epoch
+            )));
+        }
+        let wait = Duration::from_millis(lease.expires_in_ms.clamp(10, 200) as u64);
+        std::thread::sleep(wait);
+    }
+}
+
+/// The thread that keeps (or, on a standby, first waits for) the lease.
+pub(crate) struct LeaseThread {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl LeaseThread {
+    pub(crate) fn leader(
+        pg: PostgresConfig,
+        epoch: u64,
+        shared: Arc<Shared>,
+    ) -> Result<LeaseThread, JournalError> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("suanpan-lease".into())
+            .spawn(move || keep(&pg, epoch, &shared, &flag))
+            .map_err(|e| JournalError::Io(format!("cannot start the lease thread: {e}")))?;
+        Ok(LeaseThread {
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    pub(crate) fn standby(
+        pg: PostgresConfig,
+        follower: Follower,
+        shared: Arc<Shared>,
+    ) -> Result<LeaseThread, JournalError> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("suanpan-standby".into())
+            .spawn(move || {
+                if let Some(epoch) = follow(&pg, follower, &shared, &flag) {
+                    keep(&pg, epoch, &shared, &flag);
+                }
+            })
+            .map_err(|e| JournalError::Io(format!("cannot start the standby thread: {e}")))?;
+        Ok(LeaseThread {
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// Stops the thread; a leader still holding the lease gives it up, so a standby takes
+    /// over at once instead of after the lease expires.
+    pub(crate) fn stop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for LeaseThread {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Renews the lease until told to stop (then releases it) or until it is lost (then stops
+/// the engine).
+fn keep(pg: &PostgresConfig, epoch: u64, shared: &Shared, stop: &AtomicBool) {
+    let mut renewed = Instant::now();
+    while !stop.load(Ordering::Acquire) {
+        std::thread::sleep(pg.renew_every());
+        match renew(&pg.db, epoch, pg.lease_ttl) {
+            Ok(true) => renewed = Instant::now(),
+            Ok(false) => {
+                shared.depose(format!(
+                    "this node lost the writer's lease: another node took it over after epoch {epoch}"
+                ));
+                return;
+            }
+            // A database that cannot be reached cannot be written either: keep trying until
+            // the lease would have run out, then stop taking requests (the fence guards the
+            // journal regardless).
+            Err(e) if renewed.elapsed() >= pg.lease_ttl => {
+                shared.depose(format!(
+                    "this node could not renew the writer's lease for {:?}: {e}",
+                    pg.lease_ttl
+                ));
+                return;
+            }
+            Err(_) => {}
+        }
+    }
+    if !shared.deposed() {
+        let _ = release(&pg.db, epoch);
+    }
+}
+
+/// What a standby needs to follow the journal.
+pub(crate) struct Follower {
+    pub journal: Journal,
+    pub seq: u64,
+    pub hash: [u8; 32],
+    pub queue: SyncSender<Request>,
+}
+
+/// Replays the leader's batches until the lease is free, then takes it. Returns the epoch, or
+/// `None` when stopped first.
+fn follow(pg: &PostgresConfig, mut f: Follower, shared: &Shared, stop: &AtomicBool) -> Option<u64> {
+    let mut failing_since: Option<Instant> = None;
+    while !stop.load(Ordering::Acquire) {
+        match step(pg, &mut f) {
+            Ok(Step::Replayed) => {
+                failing_since = None;
+                continue;
+            }
+            Ok(Step::Waiting) => failing_since = None,
+            Ok(Step::TookOver(epoch)) => return Some(epoch),
+            Err(e) => {
+                let since = *failing_since.get_or_insert_with(Instant::now);
+                if matches!(e, JournalError::Corrupt(_)) || since.elapsed() > pg.lease_ttl * 10 {
+                    shared.fail(format!("the standby cannot follow the journal: {e}"));
+                    return None;
+                }
+            }
+        }
+        std::thread::sleep(FOLLOW_POLL);
+    }
+    None
+}
+
+enum Step {
+    Replayed,
+    Waiting,
+    TookOver(u64),
+}
+
+fn step(pg: &PostgresConfig, f: &mut Follower) -> Result<Step, JournalError> {
+    if replay(f)? {
+        return Ok(Step::Replayed);
+    }
+    let lease = read_lease(&pg.db)?;
+    if !lease.expired() {
+        return Ok(Step::Waiting);
+    }
+    let Some(epoch) = acquire(&pg.db, &pg.holder(), pg.lease_ttl, lease.epoch)? else {
+        return Ok(Step::Waiting);
+    };
+    // The old leader is fenced from here on: what is in the journal now is all there is.
+    while replay(f)? {}
+    f.queue
+        .send(Request::Promote { epoch })
+        .map_err(|_| JournalError::Io("the engine stopped during takeover".into()))?;
+    Ok(Step::TookOver(epoch))
+}
+
+/// Hands the next committed batches to the writer; false when there were none.
+fn replay(f: &mut Follower) -> Result<bool, JournalError> {
+    let batches = f.journal.batches_after(f.seq, f.hash, FOLLOW_PAGE)?;
+    let Some(last) = batches.last() else {
+        return Ok(false);
+    };
+    (f.seq, f.hash) = (last.seq, last.hash);
+    f.queue
+        .send(Request::Replicate(batches))
+        .map_err(|_| JournalError::Io("the engine stopped".into()))?;
+    Ok(true)
+}

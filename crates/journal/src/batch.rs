@@ -1,0 +1,161 @@
+//! A batch on its way into the journal and back out of it: the types both backends share.
+
+use suanpan_ledger::{Account, AccountStatus, AccountingDate, Ledger, ResultCode, Stamped};
+
+use crate::record::{chain_hash, encode_batch, encode_results};
+use crate::rows::transfers_json;
+use crate::JournalError;
+
+/// A post or void transfer as it actually happened: the pending transfer's accounts, and the
+/// amount posted or released (the command may leave them zero).
+#[derive(Clone, Copy, Debug)]
+pub struct Resolved {
+    pub command: u32,
+    pub debit_account_id: u128,
+    pub credit_account_id: u128,
+    pub amount: u64,
+}
+
+/// One batch as the engine applied it.
+pub struct AppliedBatch {
+    pub seq: u64,
+    /// How the commands were cut for `Ledger::apply` (see [`crate::encode_batch`]).
+    pub segments: Vec<u32>,
+    /// The accounting date in force when the batch began (a cutover inside it moves it on).
+    pub accounting_date: AccountingDate,
+    pub commands: Vec<Stamped>,
+    pub results: Vec<ResultCode>,
+    /// When present: every account changed since the last batch that carried accounts, as it
+    /// stands after this batch.
+    pub accounts: Option<AccountChanges>,
+    pub resolved: Vec<Resolved>,
+}
+
+/// Accounts changed since the accounts table was last written, by index in ascending order.
+#[derive(Default)]
+pub struct AccountChanges {
+    /// Accounts opened since: their whole row.
+    pub opened: Vec<(u32, Account)>,
+    /// Accounts already in the table: only what can change.
+    pub changed: Vec<AccountBalances>,
+}
+
+/// The part of an account row that changes after it is opened.
+pub struct AccountBalances {
+    pub index: u32,
+    pub status: AccountStatus,
+    pub debits_posted: u128,
+    pub credits_posted: u128,
+    pub debits_pending: u128,
+    pub credits_pending: u128,
+}
+
+impl AccountBalances {
+    pub fn of(index: u32, a: &Account) -> AccountBalances {
+        AccountBalances {
+            index,
+            status: a.status,
+            debits_posted: a.debits_posted,
+            credits_posted: a.credits_posted,
+            debits_pending: a.debits_pending,
+            credits_pending: a.credits_pending,
+        }
+    }
+}
+
+/// An applied batch ready for the journal: encoded and chained where the batch is made (the
+/// engine's writer), so the thread that writes to disk only writes.
+pub struct CommitBatch {
+    applied: AppliedBatch,
+    pub(crate) prev_hash: [u8; 32],
+    pub(crate) hash: [u8; 32],
+    pub(crate) body: Vec<u8>,
+    pub(crate) result_bytes: Vec<u8>,
+    pub(crate) transfers_json: String,
+}
+
+impl std::ops::Deref for CommitBatch {
+    type Target = AppliedBatch;
+
+    fn deref(&self) -> &AppliedBatch {
+        &self.applied
+    }
+}
+
+impl CommitBatch {
+    /// Encodes the batch and chains it to `prev_hash` (the hash of batch `seq - 1`).
+    pub fn seal(applied: AppliedBatch, prev_hash: &[u8; 32]) -> CommitBatch {
+        let a = &applied;
+        assert_eq!(a.commands.len(), a.results.len());
+        let mut body = Vec::new();
+        encode_batch(&a.segments, &a.commands, &mut body);
+        let result_bytes = encode_results(&a.results);
+        let hash = chain_hash(prev_hash, a.seq, a.accounting_date, &body, &result_bytes);
+        let transfers_json =
+            transfers_json(a.accounting_date, &a.commands, &a.results, &a.resolved);
+        CommitBatch {
+            applied,
+            prev_hash: *prev_hash,
+            hash,
+            body,
+            result_bytes,
+            transfers_json,
+        }
+    }
+
+    pub fn into_applied(self) -> AppliedBatch {
+        self.applied
+    }
+
+    pub fn hash(&self) -> [u8; 32] {
+        self.hash
+    }
+}
+
+/// What recovery rebuilt.
+pub struct Recovered {
+    pub ledger: Ledger,
+    /// The last committed batch (0 if none) and its hash.
+    pub seq: u64,
+    pub hash: [u8; 32],
+    pub last_timestamp: u64,
+    pub snapshot_seq: u64,
+    pub replayed_batches: u64,
+    pub replayed_commands: u64,
+}
+
+pub struct SnapshotInfo {
+    pub seq: u64,
+    pub last_timestamp: u64,
+    pub state_hash: [u8; 32],
+    pub bytes: u64,
+    pub chunks: u32,
+}
+
+/// A batch as read back from the journal, its hash checked.
+pub struct StoredBatch {
+    pub seq: u64,
+    pub segments: Vec<u32>,
+    pub accounting_date: AccountingDate,
+    pub commands: Vec<Stamped>,
+    pub results: Vec<ResultCode>,
+    /// Its place in the hash chain (checked when it was read).
+    pub hash: [u8; 32],
+}
+
+pub(crate) fn replay_mismatch(
+    seq: u64,
+    replayed: &[ResultCode],
+    recorded: &[ResultCode],
+) -> JournalError {
+    let at = replayed
+        .iter()
+        .zip(recorded)
+        .position(|(a, b)| a != b)
+        .unwrap_or(0);
+    JournalError::Corrupt(format!(
+        "batch {seq} command {at}: replay gives {} but the journal recorded {}",
+        replayed.get(at).map_or("nothing", |r| r.as_str()),
+        recorded.get(at).map_or("nothing", |r| r.as_str()),
+    ))
+}

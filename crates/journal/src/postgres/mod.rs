@@ -1,0 +1,1086 @@
+//! The journal on PostgreSQL (and the databases that speak its protocol).
+//!
+//! Same records as the SQLite file: batches chained by SHA-256, chunked snapshots, and the query
+//! tables. A group of batches goes in as one transaction sent in one round trip: `BEGIN`, the
+//! fence, one set-based statement per table (arrays through `unnest`), `COMMIT`, pipelined on
+//! one connection. The database's own durability (`synchronous_commit`, replication) decides
+//! when a commit is safe; Suanpan answers its callers only after `COMMIT` returns.
+//!
+//! The driver is tokio-postgres with a deadpool pool, on a small runtime of its own: the
+//! engine's threads are plain threads and block on it.
+
+mod lease;
+mod migrations;
+mod verify;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::io::{self, Read};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use futures_util::future::join_all;
+use sha2::{Digest, Sha256};
+use suanpan_ledger::{Account, Command, Ledger, PendingStatus, ResultCode, TierLimits};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{NoTls, Statement};
+
+use crate::batch::{
+    replay_mismatch, AccountChanges, CommitBatch, Recovered, SnapshotInfo, StoredBatch,
+};
+use crate::record::{apply_batch, chain_hash, decode_batch, decode_results, GENESIS_HASH};
+use crate::JournalError;
+
+pub use lease::{acquire, read as read_lease, release, renew, LeaseState};
+pub use migrations::PG_SCHEMA_VERSION;
+pub(crate) use verify::verify_postgres;
+
+/// Connections a node opens at most (writer, lease keeper, follower, readers).
+const POOL_SIZE: usize = 8;
+/// Batches read per query when replaying or following.
+const READ_PAGE: u32 = 256;
+
+/// A PostgreSQL database holding a journal: the pool and the runtime that drives it.
+pub struct PgDb {
+    runtime: Option<tokio::runtime::Runtime>,
+    pool: Pool,
+    /// The URL without its password, for messages.
+    shown: String,
+}
+
+impl PgDb {
+    /// Connects, then creates or migrates the schema (refusing one from a newer Suanpan).
+    pub fn connect(url: &str) -> Result<Arc<PgDb>, JournalError> {
+        let mut config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| JournalError::Io(format!("bad PostgreSQL URL: {e}")))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(5));
+        }
+        let shown = shown_url(&config);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("suanpan-pg")
+            .enable_all()
+            .build()
+            .map_err(|e| JournalError::Io(format!("cannot start the PostgreSQL runtime: {e}")))?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .build()
+            .map_err(|e| JournalError::Io(format!("cannot make the PostgreSQL pool: {e}")))?;
+        let db = Arc::new(PgDb {
+            runtime: Some(runtime),
+            pool,
+            shown,
+        });
+        db.run(async {
+            let mut client = db.client().await?;
+            // A schema named by the URL's search_path is made if missing, so that one database
+            // can hold several journals (and each test its own).
+            let schema: Option<String> = client
+                .query_one("SELECT current_schema()", &[])
+                .await?
+                .get(0);
+            if schema.is_none() {
+                let wanted: String = client
+                    .query_one("SELECT current_setting('search_path')", &[])
+                    .await?
+                    .get(0);
+                let first = wanted
+                    .split(',')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .trim_matches('"');
+                if first.is_empty() || first.starts_with('$') {
+                    return Err(JournalError::Io("the search_path names no schema".into()));
+                }
+                client
+                    .batch_execute(&format!(
+                        "CREATE SCHEMA IF NOT EXISTS \"{}\"",
+                        first.replace('"', "")
+                    ))
+                    .await?;
+            }
+            migrations::migrate(&mut client).await
+        })?;
+        Ok(db)
+    }
+
+    /// Where it is, without the password.
+    pub fn shown(&self) -> &str {
+        &self.shown
+    }
+
+    /// Runs `f` to completion on the database's runtime. Call from plain threads only.
+    pub(crate) fn run<T>(&self, f: impl Future<Output = T>) -> T {
+        match &self.runtime {
+            Some(rt) => rt.block_on(f),
+            None => unreachable!("the runtime lives as long as the database handle"),
+        }
+    }
+
+    pub(crate) async fn client(&self) -> Result<Object, JournalError> {
+        self.pool.get().await.map_err(|e| {
+            JournalError::Io(format!("cannot reach PostgreSQL at {}: {e}", self.shown))
+        })
+    }
+}
+
+/// Runs `sql` once on a fresh connection to `url`, outside any journal: for tools and tests
+/// that make or drop the schema a journal lives in.
+pub fn run_sql(url: &str, sql: &str) -> Result<(), JournalError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| JournalError::Io(format!("cannot start a runtime: {e}")))?;
+    runtime.block_on(async {
+        let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
+        let driver = tokio::spawn(connection);
+        let done = client.batch_execute(sql).await;
+        drop(client);
+        let _ = driver.await;
+        done.map_err(JournalError::from)
+    })
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        // Never blocks, so the last handle may go anywhere, an async task included.
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+fn shown_url(config: &tokio_postgres::Config) -> String {
+    let host = config
+        .get_hosts()
+        .first()
+        .map(|h| match h {
+            tokio_postgres::config::Host::Tcp(h) => h.clone(),
+            tokio_postgres::config::Host::Unix(p) => p.display().to_string(),
+        })
+        .unwrap_or_default();
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    format!(
+        "postgres://{}@{host}:{port}/{}",
+        config.get_user().unwrap_or(""),
+        config.get_dbname().unwrap_or("")
+    )
+}
+
+pub struct PgJournal {
+    db: Arc<PgDb>,
+    /// The writer's own connection, taken at the first write.
+    writer: Option<Object>,
+    limits: TierLimits,
+    seq: u64,
+    hash: [u8; 32],
+    accounts_seq: u64,
+    accounts_write_took: Duration,
+    /// The lease epoch every write is fenced by; none: this handle may not write.
+    epoch: Option<u64>,
+}
+
+impl PgJournal {
+    pub fn open(db: Arc<PgDb>, limits: TierLimits) -> Result<PgJournal, JournalError> {
+        db.run(async {
+            let client = db.client().await?;
+            client
+                .execute(
+                    "INSERT INTO meta VALUES ('tier_limits', $1) ON CONFLICT (key) DO NOTHING",
+                    &[&crate::sqlite::limits_to_text(&limits)],
+                )
+                .await?;
+            Ok::<_, JournalError>(())
+        })?;
+        PgJournal::open_read_only(db)
+    }
+
+    pub fn open_read_only(db: Arc<PgDb>) -> Result<PgJournal, JournalError> {
+        let (limits, seq, hash, accounts_seq) = db.run(async {
+            let client = db.client().await?;
+            let limits: Option<String> = client
+                .query_opt("SELECT value FROM meta WHERE key = 'tier_limits'", &[])
+                .await?
+                .map(|r| r.get(0));
+            let limits = limits.ok_or_else(|| {
+                JournalError::Io(format!("no journal in the database at {}", db.shown))
+            })?;
+            let last = client
+                .query_opt(
+                    "SELECT seq, hash FROM batches ORDER BY seq DESC LIMIT 1",
+                    &[],
+                )
+                .await?;
+            let (seq, hash) = match last {
+                Some(r) => (r.get::<_, i64>(0) as u64, to_hash(r.get(1))?),
+                None => (0, GENESIS_HASH),
+            };
+            let accounts_seq: Option<String> = client
+                .query_opt("SELECT value FROM meta WHERE key = 'accounts_seq'", &[])
+                .await?
+                .map(|r| r.get(0));
+            let accounts_seq = accounts_seq.map_or(Ok(0), |s| {
+                s.parse::<u64>()
+                    .map_err(|_| JournalError::Corrupt("meta.accounts_seq is not a number".into()))
+            })?;
+            Ok::<_, JournalError>((limits, seq, hash, accounts_seq))
+        })?;
+        Ok(PgJournal {
+            limits: crate::sqlite::limits_from_text(&limits)?,
+            db,
+            writer: None,
+            seq,
+            hash,
+            accounts_seq,
+            accounts_write_took: Duration::ZERO,
+            epoch: None,
+        })
+    }
+
+    pub fn db(&self) -> &Arc<PgDb> {
+        &self.db
+    }
+
+    pub fn limits(&self) -> TierLimits {
+        self.limits
+    }
+
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    pub fn accounts_write_took(&self) -> Duration {
+        self.accounts_write_took
+    }
+
+    pub fn fence(&mut self, epoch: u64, seq: u64, hash: [u8; 32]) {
+        self.epoch = Some(epoch);
+        self.seq = seq;
+        self.hash = hash;
+    }
+
+    pub fn recover(&mut self) -> Result<Recovered, JournalError> {
+        let snapshot = self.db.run(async {
+            let client = self.db.client().await?;
+            let row = client
+                .query_opt(
+                    "SELECT seq, last_timestamp, state_hash FROM snapshots
+                     WHERE complete ORDER BY seq DESC LIMIT 1",
+                    &[],
+                )
+                .await?;
+            Ok::<_, JournalError>(row.map(|r| {
+                (
+                    r.get::<_, i64>(0) as u64,
+                    r.get::<_, i64>(1) as u64,
+                    r.get::<_, Vec<u8>>(2),
+                )
+            }))
+        })?;
+        let (mut ledger, snapshot_seq, mut last_timestamp) = match snapshot {
+            Some((seq, last_timestamp, expected)) => {
+                let mut reader = SnapshotChunks::new(&self.db, seq);
+                let ledger = Ledger::decode_snapshot(&mut io::BufReader::with_capacity(
+                    1 << 20,
+                    &mut reader,
+                ))
+                .map_err(|e| JournalError::Corrupt(format!("snapshot after batch {seq}: {e}")))?;
+                if let Some(e) = reader.error.take() {
+                    return Err(e);
+                }
+                if reader.hasher.finalize().as_slice() != expected.as_slice() {
+                    return Err(JournalError::Corrupt(format!(
+                        "snapshot after batch {seq} does not match its hash"
+                    )));
+                }
+                (ledger, seq, last_timestamp)
+            }
+            None => (Ledger::new(self.limits), 0, 0),
+        };
+        ledger.restore_clock(last_timestamp);
+        let (mut replayed, mut replayed_commands) = (0, 0);
+        let mut results = Vec::new();
+        let mut seq = snapshot_seq;
+        let mut hash = self.hash_of(snapshot_seq)?;
+        self.for_each_batch_after(snapshot_seq, |batch| {
+            results.clear();
+            apply_batch(&mut ledger, &batch.segments, &batch.commands, &mut results);
+            if results != batch.results {
+                return Err(replay_mismatch(batch.seq, &results, &batch.results));
+            }
+            seq = batch.seq;
+            hash = batch.hash;
+            replayed += 1;
+            replayed_commands += batch.commands.len() as u64;
+            Ok(())
+        })?;
+        last_timestamp = last_timestamp.max(ledger.last_timestamp());
+        // The head may have moved on since open (a leader writing while this node follows).
+        self.seq = seq;
+        self.hash = hash;
+        Ok(Recovered {
+            ledger,
+            seq,
+            hash,
+            last_timestamp,
+            snapshot_seq,
+            replayed_batches: replayed,
+            replayed_commands,
+        })
+    }
+
+    /// True when a crash left the accounts table behind the journal (recovery's caller
+    /// rewrites it once it holds the lease).
+    pub fn accounts_behind(&self) -> bool {
+        self.accounts_seq != self.seq
+    }
+
+    fn hash_of(&self, seq: u64) -> Result<[u8; 32], JournalError> {
+        if seq == 0 {
+            return Ok(GENESIS_HASH);
+        }
+        self.db.run(async {
+            let client = self.db.client().await?;
+            let row = client
+                .query_opt("SELECT hash FROM batches WHERE seq = $1", &[&(seq as i64)])
+                .await?
+                .ok_or_else(|| JournalError::Corrupt(format!("batch {seq} is missing")))?;
+            to_hash(row.get(0))
+        })
+    }
+
+    pub fn for_each_batch_after(
+        &self,
+        after: u64,
+        mut f: impl FnMut(StoredBatch) -> Result<(), JournalError>,
+    ) -> Result<(), JournalError> {
+        let mut prev = self.hash_of(after)?;
+        let mut after = after;
+        loop {
+            let page = self.batches_after(after, prev, READ_PAGE)?;
+            let Some(last) = page.last() else {
+                return Ok(());
+            };
+            (after, prev) = (last.seq, last.hash);
+            for batch in page {
+                f(batch)?;
+            }
+        }
+    }
+
+    /// Up to `max` batches after `after`, chained to `prev_hash`.
+    pub fn batches_after(
+        &self,
+        after: u64,
+        prev_hash: [u8; 32],
+        max: u32,
+    ) -> Result<Vec<StoredBatch>, JournalError> {
+        let rows = self.db.run(async {
+            let client = self.db.client().await?;
+            let rows = client
+                .query(
+                    "SELECT seq, accounting_date, body, results, hash FROM batches
+                     WHERE seq > $1 ORDER BY seq LIMIT $2",
+                    &[&(after as i64), &i64::from(max)],
+                )
+                .await?;
+            Ok::<_, JournalError>(rows)
+        })?;
+        let mut prev = prev_hash;
+        let mut out = Vec::with_capacity(rows.len());
+        for (i, row) in rows.iter().enumerate() {
+            let batch = stored_batch(row, after + 1 + i as u64, &prev)?;
+            prev = batch.hash;
+            out.push(batch);
+        }
+        Ok(out)
+    }
+
+    fn epoch(&self) -> Result<i64, JournalError> {
+        self.epoch.map(|e| e as i64).ok_or_else(|| {
+            JournalError::Fenced("this node does not hold the writer's lease".into())
+        })
+    }
+
+    /// Writes `batches` and their query-table rows in one fenced transaction, one round trip.
+    pub fn commit(&mut self, batches: &[CommitBatch]) -> Result<(), JournalError> {
+        let epoch = self.epoch()?;
+        let mut seq = self.seq;
+        let mut hash = self.hash;
+        let mut rows = GroupRows::default();
+        let mut accounts = MergedAccounts::default();
+        let mut accounts_seq = None;
+        for batch in batches {
+            assert_eq!(batch.seq, seq + 1, "batches must be committed in sequence");
+            assert_eq!(
+                batch.prev_hash, hash,
+                "batch {} is not chained to its predecessor",
+                batch.seq
+            );
+            seq = batch.seq;
+            hash = batch.hash;
+            rows.add(batch);
+            if let Some(changes) = &batch.accounts {
+                accounts.add(changes);
+                accounts_seq = Some(seq);
+            }
+        }
+        let started = Instant::now();
+        let db = self.db.clone();
+        let writer = &mut self.writer;
+        db.run(async {
+            let client = writer_client(&db, writer).await?;
+            rows.write(client, epoch, &accounts, accounts_seq).await
+        })
+        .inspect_err(|_| self.writer = None)?;
+        self.seq = seq;
+        self.hash = hash;
+        if let Some(seq) = accounts_seq {
+            self.accounts_seq = seq;
+            self.accounts_write_took = started.elapsed();
+        }
+        Ok(())
+    }
+
+    pub fn write_accounts(&mut self, changes: &AccountChanges) -> Result<(), JournalError> {
+        if self.accounts_seq == self.seq && changes.opened.is_empty() && changes.changed.is_empty()
+        {
+            return Ok(());
+        }
+        let epoch = self.epoch()?;
+        let mut accounts = MergedAccounts::default();
+        accounts.add(changes);
+        let seq = self.seq;
+        let db = self.db.clone();
+        let writer = &mut self.writer;
+        db.run(async {
+            let client = writer_client(&db, writer).await?;
+            GroupRows::default()
+                .write(client, epoch, &accounts, Some(seq))
+                .await
+        })
+        .inspect_err(|_| self.writer = None)?;
+        self.accounts_seq = seq;
+        Ok(())
+    }
+
+    pub fn write_snapshot_chunk(
+        &mut self,
+        seq: u64,
+        chunk: u32,
+        data: &[u8],
+    ) -> Result<(), JournalError> {
+        let epoch = self.epoch()?;
+        let db = self.db.clone();
+        let writer = &mut self.writer;
+        db.run(async {
+            let client = writer_client(&db, writer).await?;
+            let (seq, chunk) = (seq as i64, chunk as i32);
+            let mut steps = Vec::new();
+            if chunk == 0 {
+                steps.push(
+                    step(
+                        client,
+                        "DELETE FROM snapshot_chunks WHERE seq = $1",
+                        vec![&seq as &(dyn ToSql + Sync)],
+                    )
+                    .await?,
+                );
+            }
+            steps.push(
+                step(
+                    client,
+                    "INSERT INTO snapshot_chunks VALUES ($1, $2, $3)",
+                    vec![&seq as &(dyn ToSql + Sync), &chunk, &data],
+                )
+                .await?,
+            );
+            fenced(client, epoch, &steps).await
+        })
+        .inspect_err(|_| self.writer = None)?;
+        Ok(())
+    }
+
+    pub fn finish_snapshot(&mut self, info: &SnapshotInfo) -> Result<(), JournalError> {
+        let epoch = self.epoch()?;
+        let db = self.db.clone();
+        let writer = &mut self.writer;
+        let (seq, last, bytes, chunks) = (
+            info.seq as i64,
+            info.last_timestamp as i64,
+            info.bytes as i64,
+            info.chunks as i32,
+        );
+        let state_hash = info.state_hash.as_slice();
+        db.run(async {
+            let client = writer_client(&db, writer).await?;
+            let steps = [
+                step(
+                    client,
+                    "INSERT INTO snapshots VALUES ($1, $2, $3, $4, $5, true)
+                     ON CONFLICT (seq) DO UPDATE SET complete = true",
+                    vec![
+                        &seq as &(dyn ToSql + Sync),
+                        &last,
+                        &state_hash,
+                        &bytes,
+                        &chunks,
+                    ],
+                )
+                .await?,
+                // Keep this snapshot and the one before it.
+                step(
+                    client,
+                    "DELETE FROM snapshot_chunks WHERE seq < (SELECT seq FROM snapshots
+                     WHERE complete ORDER BY seq DESC LIMIT 1 OFFSET 1)",
+                    Vec::new(),
+                )
+                .await?,
+                step(
+                    client,
+                    "DELETE FROM snapshots WHERE seq < (SELECT seq FROM snapshots
+                     WHERE complete ORDER BY seq DESC LIMIT 1 OFFSET 1)",
+                    Vec::new(),
+                )
+                .await?,
+            ];
+            fenced(client, epoch, &steps).await
+        })
+        .inspect_err(|_| self.writer = None)?;
+        Ok(())
+    }
+}
+
+async fn writer_client<'w>(
+    db: &PgDb,
+    writer: &'w mut Option<Object>,
+) -> Result<&'w Object, JournalError> {
+    if writer.is_none() {
+        *writer = Some(db.client().await?);
+    }
+    writer
+        .as_ref()
+        .ok_or_else(|| JournalError::Io("no writer connection".into()))
+}
+
+/// One statement of a fenced transaction, prepared, with its parameters.
+type Step<'a> = (Statement, Vec<&'a (dyn ToSql + Sync)>);
+
+async fn step<'a>(
+    client: &Object,
+    sql: &str,
+    params: Vec<&'a (dyn ToSql + Sync)>,
+) -> Result<Step<'a>, JournalError> {
+    Ok((client.prepare_cached(sql).await?, params))
+}
+
+/// Runs `steps` in one transaction fenced by `epoch`, all sent before any answer is awaited
+/// (one round trip: the statements are prepared beforehand, once per connection). If the
+/// fence fails, PostgreSQL aborts the transaction, refuses the statements after it, and turns
+/// the `COMMIT` into a rollback: nothing is written. Returns each step's row count.
+async fn fenced(client: &Object, epoch: i64, steps: &[Step<'_>]) -> Result<Vec<u64>, JournalError> {
+    let begin = client.prepare_cached("BEGIN").await?;
+    let fence = client.prepare_cached("SELECT suanpan_fence($1)").await?;
+    let commit = client.prepare_cached("COMMIT").await?;
+    let c: &tokio_postgres::Client = client;
+    let none: [&(dyn ToSql + Sync); 0] = [];
+    let fence_params = [&epoch as &(dyn ToSql + Sync)];
+    type Sent<'f> = Pin<Box<dyn Future<Output = Result<u64, tokio_postgres::Error>> + 'f>>;
+    let mut all: Vec<Sent<'_>> = Vec::with_capacity(steps.len() + 3);
+    all.push(Box::pin(c.execute_raw(&begin, none.iter().copied())));
+    all.push(Box::pin(
+        c.execute_raw(&fence, fence_params.iter().copied()),
+    ));
+    for (statement, params) in steps {
+        all.push(Box::pin(c.execute_raw(statement, params.iter().copied())));
+    }
+    all.push(Box::pin(c.execute_raw(&commit, none.iter().copied())));
+    // join_all polls in order, and a request goes out at its future's first poll: the server
+    // receives BEGIN, the fence, the steps and COMMIT in this order.
+    let results = join_all(all).await;
+    let mut counts = Vec::with_capacity(steps.len());
+    for (i, result) in results.into_iter().enumerate() {
+        match result {
+            Ok(count) if i >= 2 && i < 2 + steps.len() => counts.push(count),
+            Ok(_) => {}
+            Err(e) if e.code().map(|c| c.code()) == Some("SP001") => {
+                return Err(JournalError::Fenced(format!(
+                    "the writer's lease has been taken over (this node's epoch was {epoch}); nothing was written"
+                )))
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(counts)
+}
+
+/// A group's rows for the query tables, as columns for `unnest`.
+#[derive(Default)]
+struct GroupRows<'b> {
+    seqs: Vec<i64>,
+    dates: Vec<String>,
+    firsts: Vec<i64>,
+    lasts: Vec<i64>,
+    counts: Vec<i32>,
+    bodies: Vec<&'b [u8]>,
+    results: Vec<&'b [u8]>,
+    hashes: Vec<&'b [u8]>,
+    transfer_batches: Vec<i64>,
+    transfer_rows: Vec<&'b str>,
+    pending_ids: Vec<String>,
+    pending_expiry: Vec<Option<i64>>,
+    resolved_ids: Vec<String>,
+    resolved_status: Vec<&'static str>,
+    resolved_by: Vec<String>,
+    expired_ids: Vec<String>,
+}
+
+impl<'b> GroupRows<'b> {
+    fn add(&mut self, batch: &'b CommitBatch) {
+        self.seqs.push(batch.seq as i64);
+        self.dates.push(batch.accounting_date.to_string());
+        self.firsts
+            .push(batch.commands.first().map_or(0, |c| c.timestamp) as i64);
+        self.lasts
+            .push(batch.commands.last().map_or(0, |c| c.timestamp) as i64);
+        self.counts.push(batch.commands.len() as i32);
+        self.bodies.push(&batch.body);
+        self.results.push(&batch.result_bytes);
+        self.hashes.push(batch.hash.as_slice());
+        if !batch.transfers_json.is_empty() {
+            self.transfer_batches.push(batch.seq as i64);
+            self.transfer_rows.push(&batch.transfers_json);
+        }
+        for (stamped, result) in batch.commands.iter().zip(&batch.results) {
+            if *result != ResultCode::Ok {
+                continue;
+            }
+            match &stamped.command {
+                Command::CreateTransfer(t) if t.flags.resolves_pending() => {
+                    let status = if t.flags.post_pending() {
+                        PendingStatus::Posted
+                    } else {
+                        PendingStatus::Voided
+                    };
+                    self.resolved_ids.push(t.pending_id.to_string());
+                    self.resolved_status.push(status.as_str());
+                    self.resolved_by.push(t.id.to_string());
+                }
+                Command::CreateTransfer(t) if t.flags.pending() => {
+                    let expires_at = (t.timeout_ms > 0).then(|| {
+                        stamped
+                            .timestamp
+                            .saturating_add(t.timeout_ms.saturating_mul(1_000_000))
+                            as i64
+                    });
+                    self.pending_ids.push(t.id.to_string());
+                    self.pending_expiry.push(expires_at);
+                }
+                Command::ExpirePending { pending_id } => {
+                    self.expired_ids.push(pending_id.to_string());
+                }
+                _ => {}
+            }
+        }
+    }
+
+    async fn write(
+        &self,
+        client: &Object,
+        epoch: i64,
+        accounts: &MergedAccounts,
+        accounts_seq: Option<u64>,
+    ) -> Result<(), JournalError> {
+        let a = accounts.columns();
+        let accounts_seq = accounts_seq.map(|s| s.to_string());
+        let changed = a.changed_seqs.len() as u64;
+        let mut changed_at = None;
+        let mut s = Vec::new();
+        if !self.seqs.is_empty() {
+            s.push(
+                step(
+                    client,
+                    "INSERT INTO batches SELECT * FROM unnest($1::bigint[], $2::text[],
+                    $3::bigint[], $4::bigint[], $5::int4[], $6::bytea[], $7::bytea[],
+                    $8::bytea[])",
+                    vec![
+                        &self.seqs as &(dyn ToSql + Sync),
+                        &self.dates,
+                        &self.firsts,
+                        &self.lasts,
+                        &self.counts,
+                        &self.bodies,
+                        &self.results,
+                        &self.hashes,
+                    ],
+                )
+                .await?,
+            );
+        }
+        if !self.transfer_batches.is_empty() {
+            s.push(
+                step(
+                    client,
+                    "INSERT INTO transfers_by_batch SELECT * FROM unnest($1::bigint[], $2::text[])",
+                    vec![
+                        &self.transfer_batches as &(dyn ToSql + Sync),
+                        &self.transfer_rows,
+                    ],
+                )
+                .await?,
+            );
+        }
+        if !self.pending_ids.is_empty() {
+            s.push(
+                step(
+                    client,
+                    "INSERT INTO pending_transfers
+                 SELECT u.id, 'pending', u.expires_at, NULL
+                 FROM unnest($1::text[], $2::bigint[]) AS u(id, expires_at)",
+                    vec![
+                        &self.pending_ids as &(dyn ToSql + Sync),
+                        &self.pending_expiry,
+                    ],
+                )
+                .await?,
+            );
+        }
+        if !self.resolved_ids.is_empty() {
+            s.push(
+                step(
+                    client,
+                    "UPDATE pending_transfers p SET status = u.status, resolved_by = u.by
+                 FROM unnest($1::text[], $2::text[], $3::text[]) AS u(id, status, by)
+                 WHERE p.id = u.id",
+                    vec![
+                        &self.resolved_ids as &(dyn ToSql + Sync),
+                        &self.resolved_status,
+                        &self.resolved_by,
+                    ],
+                )
+                .await?,
+            );
+        }
+        if !self.expired_ids.is_empty() {
+            s.push(
+                step(
+                    client,
+                    "UPDATE pending_transfers SET status = 'expired'
+                 WHERE id = ANY($1::text[])",
+                    vec![&self.expired_ids as &(dyn ToSql + Sync)],
+                )
+                .await?,
+            );
+        }
+        if !a.changed_seqs.is_empty() {
+            changed_at = Some(s.len());
+            s.push(
+                step(
+                    client,
+                    "UPDATE accounts a SET status = u.status,
+                    debits_posted = u.dp::numeric, credits_posted = u.cp::numeric,
+                    debits_pending = u.dq::numeric, credits_pending = u.cq::numeric
+                 FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[],
+                    $6::text[]) AS u(seq, status, dp, cp, dq, cq)
+                 WHERE a.seq = u.seq",
+                    vec![
+                        &a.changed_seqs as &(dyn ToSql + Sync),
+                        &a.changed_status,
+                        &a.changed_amounts[0],
+                        &a.changed_amounts[1],
+                        &a.changed_amounts[2],
+                        &a.changed_amounts[3],
+                    ],
+                )
+                .await?,
+            );
+        }
+        if !a.opened_seqs.is_empty() {
+            s.push(
+                step(
+                    client,
+                    "INSERT INTO accounts
+                 SELECT u.seq, u.id, u.currency, u.subject, u.owner, u.tier, u.bound,
+                        u.flags, u.status, u.dp::numeric, u.cp::numeric, u.dq::numeric,
+                        u.cq::numeric, u.ts
+                 FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[],
+                    $5::bigint[], $6::text[], $7::text[], $8::int4[], $9::text[],
+                    $10::text[], $11::text[], $12::text[], $13::text[], $14::bigint[])
+                    AS u(seq, id, currency, subject, owner, tier, bound, flags, status,
+                         dp, cp, dq, cq, ts)
+                 ON CONFLICT (seq) DO UPDATE SET status = excluded.status,
+                    debits_posted = excluded.debits_posted,
+                    credits_posted = excluded.credits_posted,
+                    debits_pending = excluded.debits_pending,
+                    credits_pending = excluded.credits_pending",
+                    vec![
+                        &a.opened_seqs as &(dyn ToSql + Sync),
+                        &a.ids,
+                        &a.currencies,
+                        &a.subjects,
+                        &a.owners,
+                        &a.tiers,
+                        &a.bounds,
+                        &a.flags,
+                        &a.statuses,
+                        &a.amounts[0],
+                        &a.amounts[1],
+                        &a.amounts[2],
+                        &a.amounts[3],
+                        &a.timestamps,
+                    ],
+                )
+                .await?,
+            );
+        }
+        if let Some(seq) = &accounts_seq {
+            s.push(
+                step(
+                    client,
+                    "INSERT INTO meta VALUES ('accounts_seq', $1)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    vec![seq as &(dyn ToSql + Sync)],
+                )
+                .await?,
+            );
+        }
+        let counts = fenced(client, epoch, &s).await?;
+        // The writer sends balances only for accounts whose row exists; a missing row would be
+        // a bug, and the journal is the truth, so it is reported rather than papered over.
+        if let Some(at) = changed_at {
+            if counts.get(at) != Some(&changed) {
+                return Err(JournalError::Corrupt(
+                    "the accounts table lacks a row the engine updated".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Account changes of a group of batches, merged so that each account appears once (a
+/// set-based statement may not touch a row twice), the latest state winning.
+#[derive(Default)]
+struct MergedAccounts {
+    opened: BTreeMap<u32, Account>,
+    changed: BTreeMap<u32, crate::batch::AccountBalances>,
+}
+
+impl MergedAccounts {
+    fn add(&mut self, changes: &AccountChanges) {
+        for (index, account) in &changes.opened {
+            self.changed.remove(index);
+            self.opened.insert(*index, *account);
+        }
+        for b in &changes.changed {
+            let copy = crate::batch::AccountBalances {
+                index: b.index,
+                status: b.status,
+                debits_posted: b.debits_posted,
+                credits_posted: b.credits_posted,
+                debits_pending: b.debits_pending,
+                credits_pending: b.credits_pending,
+            };
+            match self.opened.get_mut(&b.index) {
+                Some(a) => {
+                    a.status = b.status;
+                    a.debits_posted = b.debits_posted;
+                    a.credits_posted = b.credits_posted;
+                    a.debits_pending = b.debits_pending;
+                    a.credits_pending = b.credits_pending;
+                }
+                None => {
+                    self.changed.insert(b.index, copy);
+                }
+            }
+        }
+    }
+
+    fn columns(&self) -> AccountColumns {
+        let mut c = AccountColumns::default();
+        for b in self.changed.values() {
+            c.changed_seqs.push(i64::from(b.index) + 1);
+            c.changed_status.push(b.status.as_str());
+            for (i, v) in [
+                b.debits_posted,
+                b.credits_posted,
+                b.debits_pending,
+                b.credits_pending,
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                c.changed_amounts[i].push(v.to_string());
+            }
+        }
+        for (index, a) in &self.opened {
+            c.opened_seqs.push(i64::from(*index) + 1);
+            c.ids.push(a.id.to_string());
+            c.currencies.push(a.currency.as_str().to_string());
+            c.subjects.push(a.subject.as_str().to_string());
+            c.owners.push(a.owner as i64);
+            c.tiers.push(a.tier.as_str());
+            c.bounds
+                .push((a.bound_account != 0).then(|| a.bound_account.to_string()));
+            c.flags.push(i32::from(a.flags.0));
+            c.statuses.push(a.status.as_str());
+            for (i, v) in [
+                a.debits_posted,
+                a.credits_posted,
+                a.debits_pending,
+                a.credits_pending,
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                c.amounts[i].push(v.to_string());
+            }
+            c.timestamps.push(a.timestamp as i64);
+        }
+        c
+    }
+}
+
+#[derive(Default)]
+struct AccountColumns {
+    changed_seqs: Vec<i64>,
+    changed_status: Vec<&'static str>,
+    changed_amounts: [Vec<String>; 4],
+    opened_seqs: Vec<i64>,
+    ids: Vec<String>,
+    currencies: Vec<String>,
+    subjects: Vec<String>,
+    owners: Vec<i64>,
+    tiers: Vec<&'static str>,
+    bounds: Vec<Option<String>>,
+    flags: Vec<i32>,
+    statuses: Vec<&'static str>,
+    amounts: [Vec<String>; 4],
+    timestamps: Vec<i64>,
+}
+
+/// Streams a snapshot's chunks from the database, hashing them on the way.
+struct SnapshotChunks<'d> {
+    db: &'d Arc<PgDb>,
+    seq: u64,
+    chunk: u32,
+    buf: Vec<u8>,
+    at: usize,
+    hasher: Sha256,
+    error: Option<JournalError>,
+}
+
+impl<'d> SnapshotChunks<'d> {
+    fn new(db: &'d Arc<PgDb>, seq: u64) -> SnapshotChunks<'d> {
+        SnapshotChunks {
+            db,
+            seq,
+            chunk: 0,
+            buf: Vec::new(),
+            at: 0,
+            hasher: Sha256::new(),
+            error: None,
+        }
+    }
+
+    fn next_chunk(&self) -> Result<Option<Vec<u8>>, JournalError> {
+        self.db.run(async {
+            let client = self.db.client().await?;
+            let row = client
+                .query_opt(
+                    "SELECT data FROM snapshot_chunks WHERE seq = $1 AND chunk = $2",
+                    &[&(self.seq as i64), &(self.chunk as i32)],
+                )
+                .await?;
+            Ok(row.map(|r| r.get::<_, Vec<u8>>(0)))
+        })
+    }
+}
+
+impl Read for SnapshotChunks<'_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.at == self.buf.len() {
+            match self.next_chunk() {
+                Ok(Some(data)) => {
+                    self.hasher.update(&data);
+                    self.buf = data;
+                    self.at = 0;
+                    self.chunk += 1;
+                }
+                Ok(None) => return Ok(0),
+                Err(e) => {
+                    self.error = Some(e);
+                    return Err(io::Error::other("snapshot chunk could not be read"));
+                }
+            }
+        }
+        let n = out.len().min(self.buf.len() - self.at);
+        out[..n].copy_from_slice(&self.buf[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+/// A `batches` row (seq, accounting_date, body, results, hash) decoded, its place in the
+/// sequence and the hash chain checked.
+pub(crate) fn stored_batch(
+    row: &tokio_postgres::Row,
+    expected_seq: u64,
+    prev: &[u8; 32],
+) -> Result<StoredBatch, JournalError> {
+    let seq = row.try_get::<_, i64>(0)? as u64;
+    if seq != expected_seq {
+        return Err(JournalError::Corrupt(format!(
+            "batch {expected_seq} is missing (next is {seq})"
+        )));
+    }
+    let date_text: &str = row.try_get(1)?;
+    let date = suanpan_ledger::AccountingDate::parse(date_text).ok_or_else(|| {
+        JournalError::Corrupt(format!("batch {seq}: bad accounting date {date_text:?}"))
+    })?;
+    let body: &[u8] = row.try_get(2)?;
+    let result_bytes: &[u8] = row.try_get(3)?;
+    let hash = to_hash(row.try_get(4)?)?;
+    if chain_hash(prev, seq, date, body, result_bytes) != hash {
+        return Err(JournalError::Corrupt(format!(
+            "batch {seq}: hash does not match its contents or the batch before (history altered)"
+        )));
+    }
+    let (segments, commands) =
+        decode_batch(body).map_err(|e| JournalError::Corrupt(format!("batch {seq}: {e}")))?;
+    let results = decode_results(result_bytes)
+        .map_err(|e| JournalError::Corrupt(format!("batch {seq}: {e}")))?;
+    if commands.len() != results.len() {
+        return Err(JournalError::Corrupt(format!(
+            "batch {seq}: {} commands but {} results",
+            commands.len(),
+            results.len()
+        )));
+    }
+    Ok(StoredBatch {
+        seq,
+        segments,
+        accounting_date: date,
+        commands,
+        results,
+        hash,
+    })
+}
+
+pub(crate) fn to_hash(bytes: &[u8]) -> Result<[u8; 32], JournalError> {
+    bytes
+        .try_into()
+        .map_err(|_| JournalError::Corrupt("a stored hash is not 32 bytes".into()))
+}
