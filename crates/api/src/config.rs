@@ -77,6 +77,26 @@ pub const SETTINGS: &[Setting] = &[
         help: "cut over (日切) at 00:00 Asia/Shanghai by itself",
     },
     Setting {
+        key: "postgres",
+        default: "",
+        help: "PostgreSQL URL: keep the journal there instead of in data_dir (search_path picks the schema)",
+    },
+    Setting {
+        key: "standby",
+        default: "false",
+        help: "with postgres: follow the leader, serve reads, take over when its lease expires",
+    },
+    Setting {
+        key: "node",
+        default: "suanpan",
+        help: "this node's name in the writer's lease",
+    },
+    Setting {
+        key: "lease_ttl_ms",
+        default: "4000",
+        help: "with postgres: how long the writer's lease lasts unrenewed (a standby takes over after it)",
+    },
+    Setting {
         key: "log_level",
         default: "info",
         help: "error, warn, info or debug",
@@ -96,6 +116,10 @@ pub struct ServeConfig {
     pub shutdown_grace_s: u64,
     pub auto_cutover: bool,
     pub log_level: crate::log::Level,
+    pub postgres: Option<String>,
+    pub standby: bool,
+    pub node: String,
+    pub lease_ttl_ms: u64,
 }
 
 impl ServeConfig {
@@ -178,6 +202,15 @@ impl ServeConfig {
                 return Err(format!("{source}: auto_cutover {v:?} is not true or false"))
             }
         };
+        let standby = match get("standby") {
+            ("true", _) => true,
+            ("false", _) => false,
+            (v, source) => return Err(format!("{source}: standby {v:?} is not true or false")),
+        };
+        let postgres = Some(get("postgres").0.to_string()).filter(|u| !u.is_empty());
+        if standby && postgres.is_none() {
+            return Err("standby needs postgres: a standby follows a journal on PostgreSQL".into());
+        }
         let (level, source) = get("log_level");
         let log_level = crate::log::Level::parse(level).ok_or_else(|| {
             format!("{source}: log_level {level:?} is not error, warn, info or debug")
@@ -194,7 +227,14 @@ impl ServeConfig {
             shutdown_grace_s: num("shutdown_grace_s", get("shutdown_grace_s"))?,
             auto_cutover,
             log_level,
+            postgres,
+            standby,
+            node: get("node").0.to_string(),
+            lease_ttl_ms: num("lease_ttl_ms", get("lease_ttl_ms"))?,
         };
+        if config.lease_ttl_ms < 100 {
+            return Err("lease_ttl_ms must be at least 100".into());
+        }
         if config.body_bytes_max < 1024
             || config.queue_requests_max == 0
             || config.connections_max == 0

@@ -27,8 +27,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use suanpan_engine::{Engine, EngineConfig};
-use suanpan_journal::{HistoryReader, HistoryWriter};
+use suanpan_engine::{Engine, EngineConfig, PostgresConfig};
+use suanpan_journal::{HistoryReader, HistoryWriter, JournalLocation, PgDb};
 
 use crate::app::{App, Owners};
 use crate::log::Level;
@@ -50,6 +50,21 @@ pub fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result
     let mut engine_config = EngineConfig::new(&config.data_dir);
     engine_config.queue_requests_max = config.queue_requests_max;
     engine_config.auto_cutover = config.auto_cutover;
+    let journal = match &config.postgres {
+        None => JournalLocation::Sqlite(config.data_dir.clone()),
+        Some(url) => {
+            let db = PgDb::connect(url).map_err(|e| e.to_string())?;
+            engine_config.postgres = Some(PostgresConfig {
+                db: db.clone(),
+                node: config.node.clone(),
+                standby: config.standby,
+                lease_ttl: Duration::from_millis(config.lease_ttl_ms),
+            });
+            JournalLocation::Postgres(db)
+        }
+    };
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| format!("cannot create {}: {e}", config.data_dir.display()))?;
     let engine = Arc::new(Engine::start(engine_config).map_err(|e| e.to_string())?);
     let recovery = engine.recovery().clone();
     log::log(
@@ -59,6 +74,15 @@ pub fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result
             ("seq", &recovery.seq),
             ("accounts", &recovery.accounts),
             ("transfers", &recovery.transfers),
+            ("journal", &journal_name(&journal)),
+            (
+                "role",
+                &if engine.is_leader() {
+                    "leader"
+                } else {
+                    "standby"
+                },
+            ),
         ],
     );
     let access = Arc::new(access::Access::open(&config.data_dir)?);
@@ -74,7 +98,8 @@ pub fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result
         .ok_or_else(|| engine.stopped_error().to_string())?;
     // The running marker left behind says the last stop was unclean: check the index.
     let unclean = config.data_dir.join(auth::RUNNING_FILE).exists();
-    let writer = HistoryWriter::open(&config.data_dir, unclean).map_err(|e| e.to_string())?;
+    let writer =
+        HistoryWriter::open_at(&config.data_dir, unclean, &journal).map_err(|e| e.to_string())?;
     let history_seq = Arc::new(AtomicU64::new(writer.indexed_seq()));
     let indexer_wake = Arc::new(app::Wake::default());
     let indexer = {
@@ -101,6 +126,13 @@ pub fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result
         stopping: AtomicBool::new(false),
         openapi: openapi.into(),
     });
+    // A standby learns of accounts from the batches it replays, not from its own handlers.
+    let owners_follower = (!engine.is_leader()).then(|| {
+        let app = app.clone();
+        std::thread::Builder::new()
+            .name("suanpan-owners".into())
+            .spawn(move || follow_owners(&app))
+    });
     let tls = match &config.tls {
         Some((cert, key)) => Some(tls_acceptor(cert, key)?),
         None => None,
@@ -125,8 +157,16 @@ pub fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result
     }
     indexer_wake.stop();
     let _ = indexer.join();
+    if let Some(Ok(thread)) = owners_follower {
+        let _ = thread.join();
+    }
     runtime.shutdown_timeout(Duration::from_secs(1));
     served?;
+    if let Some(why) = engine.deposed() {
+        // Another node leads now: say so and exit non-zero, so a supervisor restarts this
+        // one as a standby.
+        return Err(format!("stepped down: {why}"));
+    }
     stopped.map_err(|e| e.to_string())?;
     log::log(Level::Info, "stopped", &[]);
     Ok(())
@@ -153,7 +193,12 @@ async fn serve(
     on_listening(address);
     let (tx, rx) = tokio::sync::watch::channel(false);
     let accepting = tokio::spawn(server::accept_loop(app.clone(), listener, tls, rx));
-    wait_for_signal().await?;
+    tokio::select! {
+        signalled = wait_for_signal() => signalled?,
+        why = deposed(&app.engine) => {
+            log::log(Level::Error, "lost the writer's lease; stepping down", &[("why", &why)]);
+        }
+    }
     log::log(Level::Info, "shutting down: draining connections", &[]);
     app.stopping.store(true, Ordering::Release);
     let _ = tx.send(true);
@@ -172,6 +217,65 @@ async fn serve(
         );
     }
     Ok(())
+}
+
+/// Resolves once another node has taken the writer's lease from this one.
+async fn deposed(engine: &Engine) -> String {
+    loop {
+        if let Some(why) = engine.deposed() {
+            return why;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn journal_name(journal: &JournalLocation) -> String {
+    match journal {
+        JournalLocation::Sqlite(dir) => suanpan_journal::db_path(dir).display().to_string(),
+        JournalLocation::Postgres(db) => db.shown().to_string(),
+    }
+}
+
+/// Keeps a standby's map of account owners current from the batches it replays (after a
+/// takeover too, where the handlers add their own).
+fn follow_owners(app: &App) {
+    while app.engine.check_running().is_ok() {
+        let batches = app.engine.subscribe();
+        // Subscribed first, then read: nothing committed in between is missed.
+        if let Ok(ticket) = app.engine.read(|l| {
+            l.accounts()
+                .iter()
+                .map(|a| (a.id, a.owner))
+                .collect::<Vec<_>>()
+        }) {
+            for (id, owner) in ticket.wait().unwrap_or_default() {
+                app.owners.insert(id, owner);
+            }
+        }
+        // Bounded waits: the engine keeps the sending side until it is dropped, after this
+        // thread has been joined.
+        loop {
+            let batch = match batches.recv_timeout(Duration::from_millis(100)) {
+                Ok(batch) => batch,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    if app.engine.check_running().is_err() {
+                        return;
+                    }
+                    continue;
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            };
+            for (stamped, result) in batch.commands.iter().zip(&batch.results) {
+                if let (suanpan_ledger::Command::CreateAccount(a), suanpan_ledger::ResultCode::Ok) =
+                    (&stamped.command, result)
+                {
+                    app.owners.insert(a.id, a.owner);
+                }
+            }
+        }
+        // Dropped for falling behind, or the engine stopped: subscribe again or end.
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 async fn wait_for_signal() -> Result<(), String> {

@@ -106,10 +106,35 @@ fn from_blob(b: &[u8]) -> u128 {
 /// The writing side, owned by the indexer thread.
 pub struct HistoryWriter {
     conn: Connection,
-    journal: Connection,
+    journal: RowsSource,
     indexed_seq: u64,
     /// Posted totals of the accounts seen so far (a miss reads the account's last posting).
     totals: HashMap<u128, (u128, u128)>,
+}
+
+/// Where the indexer reads the journal's transfer rows.
+enum RowsSource {
+    Sqlite(Connection),
+    Postgres(std::sync::Arc<crate::PgDb>),
+}
+
+impl RowsSource {
+    /// The `transfers_by_batch` rows of batches in (after, through], at most `max`.
+    fn rows(&self, after: u64, through: u64, max: u32) -> Result<Vec<(u64, String)>, JournalError> {
+        match self {
+            RowsSource::Sqlite(journal) => {
+                let mut stmt = journal.prepare_cached(
+                    "SELECT batch, rows FROM transfers_by_batch
+                     WHERE batch > ?1 AND batch <= ?2 ORDER BY batch LIMIT ?3",
+                )?;
+                let rows = stmt.query_map(params![after as i64, through as i64, max], |r| {
+                    Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?))
+                })?;
+                Ok(rows.collect::<Result<_, _>>()?)
+            }
+            RowsSource::Postgres(db) => crate::postgres::transfer_rows(db, after, through, max),
+        }
+    }
 }
 
 /// One element of a `transfers_by_batch` row (see rows.rs).
@@ -149,6 +174,19 @@ impl HistoryWriter {
     /// Opens (or creates) the index. `check`: the last stop was unclean, so verify the file
     /// first and start it afresh if it is damaged.
     pub fn open(dir: &Path, check: bool) -> Result<HistoryWriter, JournalError> {
+        HistoryWriter::open_at(
+            dir,
+            check,
+            &crate::JournalLocation::Sqlite(dir.to_path_buf()),
+        )
+    }
+
+    /// Opens (or creates) the index in `dir` for the journal at `journal`.
+    pub fn open_at(
+        dir: &Path,
+        check: bool,
+        journal: &crate::JournalLocation,
+    ) -> Result<HistoryWriter, JournalError> {
         let path = history_path(dir);
         if check && path.exists() && !intact(&path) {
             for suffix in ["", "-wal", "-shm"] {
@@ -174,8 +212,14 @@ impl HistoryWriter {
             )
             .optional()?
             .unwrap_or(0);
-        let journal = read_connection(dir)?;
-        journal.busy_timeout(Duration::from_secs(5))?;
+        let journal = match journal {
+            crate::JournalLocation::Sqlite(journal_dir) => {
+                let journal = read_connection(journal_dir)?;
+                journal.busy_timeout(Duration::from_secs(5))?;
+                RowsSource::Sqlite(journal)
+            }
+            crate::JournalLocation::Postgres(db) => RowsSource::Postgres(db.clone()),
+        };
         Ok(HistoryWriter {
             conn,
             journal,
@@ -195,17 +239,7 @@ impl HistoryWriter {
         if through <= self.indexed_seq {
             return Ok(self.indexed_seq);
         }
-        let rows: Vec<(u64, String)> = {
-            let mut stmt = self.journal.prepare_cached(
-                "SELECT batch, rows FROM transfers_by_batch
-                 WHERE batch > ?1 AND batch <= ?2 ORDER BY batch LIMIT ?3",
-            )?;
-            let rows = stmt.query_map(
-                params![self.indexed_seq as i64, through as i64, batches_max],
-                |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?)),
-            )?;
-            rows.collect::<Result<_, _>>()?
-        };
+        let rows = self.journal.rows(self.indexed_seq, through, batches_max)?;
         // With a full page, stop at its last batch; otherwise everything up to `through` is in.
         let done_through = match rows.last() {
             Some((batch, _)) if rows.len() as u32 == batches_max => *batch,

@@ -26,6 +26,13 @@ pub fn main(args: &[String]) -> Result<(), String> {
                 );
                 return Ok(());
             }
+            // A bare `--standby` is `--standby=true`.
+            Long("standby") => {
+                let value = parser
+                    .optional_value()
+                    .map_or_else(|| "true".to_string(), |v| v.to_string_lossy().into_owned());
+                flags.push(("standby".to_string(), value));
+            }
             Long(name) => {
                 // `--data`, as every other command spells it, is `--data-dir`.
                 let name = if name == "data" {

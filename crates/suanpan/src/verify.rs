@@ -6,7 +6,7 @@ use lexopt::prelude::*;
 
 use crate::json::JsonLine;
 
-const HELP: &str = "usage: suanpan verify --data DIR [--json]
+const HELP: &str = "usage: suanpan verify (--data DIR | --postgres URL) [--json]
 
 Checks the journal's hash chain, replays it from the beginning through the ledger, compares
 the result with the newest snapshot and the query tables, and prints the state hash. Exits
@@ -14,11 +14,21 @@ non-zero with one line naming the first mismatch.";
 
 pub fn main(args: &[String]) -> Result<(), String> {
     let (mut data, mut json): (Option<PathBuf>, bool) = (None, false);
+    let mut postgres: Option<String> = None;
     let mut parser = lexopt::Parser::from_args(args);
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
         match arg {
             Long("data") => data = Some(parser.value().map_err(|e| e.to_string())?.into()),
             Long("json") => json = true,
+            Long("postgres") => {
+                postgres = Some(
+                    parser
+                        .value()
+                        .map_err(|e| e.to_string())?
+                        .string()
+                        .map_err(|e| e.to_string())?,
+                )
+            }
             Long("help") | Short('h') => {
                 println!("{HELP}");
                 return Ok(());
@@ -26,8 +36,15 @@ pub fn main(args: &[String]) -> Result<(), String> {
             other => return Err(other.unexpected().to_string()),
         }
     }
-    let data = data.ok_or("verify needs --data DIR")?;
-    let report = suanpan_journal::verify(&data).map_err(|e| format!("verify failed: {e}"))?;
+    let location = match (data, postgres) {
+        (Some(dir), None) => suanpan_journal::JournalLocation::Sqlite(dir),
+        (None, Some(url)) => suanpan_journal::JournalLocation::Postgres(
+            suanpan_journal::PgDb::connect(&url).map_err(|e| format!("verify failed: {e}"))?,
+        ),
+        _ => return Err("verify needs one of --data DIR or --postgres URL".into()),
+    };
+    let report =
+        suanpan_journal::verify_at(&location).map_err(|e| format!("verify failed: {e}"))?;
     if json {
         let line = JsonLine::default()
             .bool("ok", true)

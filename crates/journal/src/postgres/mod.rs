@@ -136,6 +136,30 @@ impl PgDb {
     }
 }
 
+/// The `transfers_by_batch` rows of batches in (after, through], at most `max`: for the
+/// history index.
+pub fn transfer_rows(
+    db: &Arc<PgDb>,
+    after: u64,
+    through: u64,
+    max: u32,
+) -> Result<Vec<(u64, String)>, JournalError> {
+    db.run(async {
+        let client = db.client().await?;
+        let rows = client
+            .query(
+                "SELECT batch, rows FROM transfers_by_batch
+                 WHERE batch > $1 AND batch <= $2 ORDER BY batch LIMIT $3",
+                &[&(after as i64), &(through as i64), &i64::from(max)],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get::<_, i64>(0) as u64, r.get::<_, String>(1)))
+            .collect())
+    })
+}
+
 /// Runs `sql` once on a fresh connection to `url`, outside any journal: for tools and tests
 /// that make or drop the schema a journal lives in.
 pub fn run_sql(url: &str, sql: &str) -> Result<(), JournalError> {
