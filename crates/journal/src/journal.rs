@@ -118,25 +118,10 @@ impl Journal {
     ) -> Result<Vec<StoredBatch>, JournalError> {
         match &self.backend {
             Backend::Postgres(j) => j.batches_after(after, prev_hash, max),
-            Backend::Sqlite(j) => {
-                let mut out = Vec::new();
-                j.for_each_batch_after(after, |b| {
-                    if out.len() < max as usize {
-                        out.push(b);
-                    }
-                    Ok(())
-                })?;
-                // Chained from the file's own record of batch `after`; it must be the
-                // follower's too.
-                if let Some(first) = out.first() {
-                    if first.seq == after + 1 && after == 0 && prev_hash != crate::GENESIS_HASH {
-                        return Err(JournalError::Corrupt(
-                            "the follower's chain does not start at genesis".into(),
-                        ));
-                    }
-                }
-                Ok(out)
-            }
+            // One process owns a SQLite file (its lock says so): there is no one to follow.
+            Backend::Sqlite(_) => Err(JournalError::Io(
+                "only a journal on PostgreSQL can be followed by a standby".into(),
+            )),
         }
     }
 

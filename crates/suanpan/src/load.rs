@@ -16,16 +16,21 @@ use crate::parse_value;
 use crate::workload::{fund_accounts, open_accounts, random_transfer, Rng};
 
 const HELP: &str =
-    "usage: suanpan load --data DIR [--accounts N] [--submitters N] [--request-size N]
-                   [--transfers N] [--run N] [--snapshot-every N]
+    "usage: suanpan load --data DIR [--postgres URL [--lease-ttl-ms N]] [--accounts N]
+                   [--submitters N] [--request-size N] [--transfers N] [--run N]
+                   [--snapshot-every N]
 
 Opens (or recovers) the journal in DIR, opens and funds the accounts if they are not there,
 prints `ready`, then submits transfers (one in seven a pending transfer that expires after
 20 ms) until --transfers have been sent (0: for ever). For each answered transfer it prints
-`ack <id> <result>`. Transfer ids carry --run so that runs on one directory never collide.";
+`ack <id> <result>`. Transfer ids carry --run so that runs on one directory never collide.
+With --postgres the journal is in that database (DIR holds nothing of it), and the node takes
+the writer's lease first: after a crash it waits for the old lease to expire.";
 
 pub fn main(args: &[String]) -> Result<(), String> {
     let mut data: Option<PathBuf> = None;
+    let mut postgres: Option<String> = None;
+    let mut lease_ttl_ms = suanpan_engine::LEASE_TTL_DEFAULT.as_millis() as u64;
     let (
         mut accounts,
         mut submitters,
@@ -38,6 +43,16 @@ pub fn main(args: &[String]) -> Result<(), String> {
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
         match arg {
             Long("data") => data = Some(parser.value().map_err(|e| e.to_string())?.into()),
+            Long("postgres") => {
+                postgres = Some(
+                    parser
+                        .value()
+                        .map_err(|e| e.to_string())?
+                        .string()
+                        .map_err(|e| format!("--postgres: not UTF-8: {e:?}"))?,
+                )
+            }
+            Long("lease-ttl-ms") => lease_ttl_ms = parse_value(&mut parser, "--lease-ttl-ms")?,
             Long("accounts") => accounts = parse_value(&mut parser, "--accounts")?,
             Long("submitters") => submitters = parse_value(&mut parser, "--submitters")?,
             Long("request-size") => request_size = parse_value(&mut parser, "--request-size")?,
@@ -65,6 +80,14 @@ pub fn main(args: &[String]) -> Result<(), String> {
     let mut config = EngineConfig::new(&data);
     config.snapshot_commands_min = snapshot_every;
     config.snapshot_growth_factor = 1;
+    if let Some(url) = &postgres {
+        config.postgres = Some(suanpan_engine::PostgresConfig {
+            db: suanpan_journal::PgDb::connect(url).map_err(|e| e.to_string())?,
+            node: "load".into(),
+            standby: false,
+            lease_ttl: Duration::from_millis(lease_ttl_ms.max(100)),
+        });
+    }
     let engine = Engine::start(config).map_err(|e| e.to_string())?;
     for commands in [open_accounts(accounts), fund_accounts(accounts)] {
         for chunk in commands.chunks(BATCH_COMMANDS_MAX) {

@@ -1,21 +1,60 @@
 //! Crash test: a `suanpan load` process under concurrent load is killed with SIGKILL at random
 //! moments, again and again. After each kill, every transfer it acknowledged must be in the
-//! books exactly once, nothing it rejected may be, and `suanpan verify` must pass.
+//! books exactly once, nothing it rejected may be, and `suanpan verify` must pass. On the
+//! SQLite file and on PostgreSQL (a schema of the test's own in the `test` database).
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-const ROUNDS: u64 = 20;
+const PG_BASE: &str = "postgres://postgres@127.0.0.1:5432/test";
 
-struct TempDir(PathBuf);
+/// Where the books are: a temporary directory, and on PostgreSQL a schema (both removed
+/// afterwards).
+struct Books {
+    dir: PathBuf,
+    schema: Option<String>,
+}
 
-impl Drop for TempDir {
+impl Books {
+    fn new(postgres: bool) -> Books {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let unique = format!("{}_{nanos}", std::process::id());
+        Books {
+            dir: std::env::temp_dir().join(format!("suanpan-crash-{unique}")),
+            schema: postgres.then(|| format!("t_crash_{unique}")),
+        }
+    }
+
+    fn url(&self) -> Option<String> {
+        self.schema
+            .as_ref()
+            .map(|s| format!("{PG_BASE}?options=-csearch_path%3D{s}"))
+    }
+
+    /// Where `load` and `verify` find the journal.
+    fn args(&self) -> Vec<String> {
+        match self.url() {
+            None => vec!["--data".into(), self.dir.display().to_string()],
+            Some(url) => vec!["--postgres".into(), url],
+        }
+    }
+}
+
+impl Drop for Books {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        let _ = std::fs::remove_dir_all(&self.dir);
+        if let Some(schema) = &self.schema {
+            let _ = suanpan_journal::postgres::run_sql(
+                PG_BASE,
+                &format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
+            );
+        }
     }
 }
 
@@ -25,7 +64,7 @@ fn suanpan() -> Command {
 
 /// Runs `suanpan load` until a random moment after it is ready, kills it with SIGKILL and
 /// returns the acknowledgements it printed: transfer id to result.
-fn run_and_kill(dir: &Path, run: u64, kill_after: Duration) -> HashMap<String, String> {
+fn run_and_kill(books: &Books, run: u64, kill_after: Duration) -> HashMap<String, String> {
     let mut child = suanpan()
         .args([
             "load",
@@ -40,8 +79,20 @@ fn run_and_kill(dir: &Path, run: u64, kill_after: Duration) -> HashMap<String, S
             "--snapshot-every",
             "2000",
         ])
-        .arg("--data")
-        .arg(dir)
+        .args(["--data".to_string(), books.dir.display().to_string()])
+        .args(
+            books
+                .url()
+                .map(|url| {
+                    vec![
+                        "--postgres".to_string(),
+                        url,
+                        "--lease-ttl-ms".into(),
+                        "500".into(),
+                    ]
+                })
+                .unwrap_or_default(),
+        )
         .args(["--run", &run.to_string()])
         .stdout(Stdio::piped())
         .spawn()
@@ -74,11 +125,10 @@ fn run_and_kill(dir: &Path, run: u64, kill_after: Duration) -> HashMap<String, S
     acks
 }
 
-fn verify(dir: &Path) {
+fn verify(books: &Books) {
     let output = suanpan()
         .arg("verify")
-        .arg("--data")
-        .arg(dir)
+        .args(books.args())
         .output()
         .unwrap_or_else(|e| panic!("cannot run verify: {e}"));
     assert!(
@@ -89,8 +139,20 @@ fn verify(dir: &Path) {
 }
 
 /// Transfer ids in the books, with how many times each appears.
-fn booked(dir: &Path) -> HashMap<String, u64> {
-    let conn = rusqlite::Connection::open(dir.join("suanpan.db")).unwrap_or_else(|e| panic!("{e}"));
+fn booked(books: &Books) -> HashMap<String, u64> {
+    if let Some(url) = books.url() {
+        let rows = suanpan_journal::postgres::query_text(
+            &url,
+            "SELECT id, count(*) FROM transfers GROUP BY id",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        return rows
+            .into_iter()
+            .map(|r| (r[0].clone(), r[1].parse().unwrap_or(0)))
+            .collect();
+    }
+    let conn =
+        rusqlite::Connection::open(books.dir.join("suanpan.db")).unwrap_or_else(|e| panic!("{e}"));
     let mut stmt = conn
         .prepare("SELECT id, COUNT(*) FROM transfers GROUP BY id")
         .unwrap_or_else(|e| panic!("{e}"));
@@ -102,23 +164,31 @@ fn booked(dir: &Path) -> HashMap<String, u64> {
 
 #[test]
 fn killed_under_load_loses_no_acknowledged_transfer() {
+    killed_under_load(false, 20);
+}
+
+#[test]
+fn killed_under_load_loses_no_acknowledged_transfer_on_postgres() {
+    killed_under_load(true, 10);
+}
+
+fn killed_under_load(postgres: bool, rounds: u64) {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
-    let dir =
-        TempDir(std::env::temp_dir().join(format!("suanpan-crash-{}-{nanos}", std::process::id())));
+    let dir = Books::new(postgres);
     let seed = nanos as u64 | 1;
     println!("kill moments from seed {seed}");
     let mut rng = seed;
     let mut acknowledged: HashSet<String> = HashSet::new();
     let mut rejected: HashSet<String> = HashSet::new();
     let started = Instant::now();
-    for run in 1..=ROUNDS {
+    for run in 1..=rounds {
         rng ^= rng << 13;
         rng ^= rng >> 7;
         rng ^= rng << 17;
         let kill_after = Duration::from_millis(20 + rng % 400);
-        let acks = run_and_kill(&dir.0, run, kill_after);
+        let acks = run_and_kill(&dir, run, kill_after);
         for (id, result) in acks {
             if result == "ok" {
                 acknowledged.insert(id);
@@ -126,8 +196,8 @@ fn killed_under_load_loses_no_acknowledged_transfer() {
                 rejected.insert(id);
             }
         }
-        verify(&dir.0);
-        let books = booked(&dir.0);
+        verify(&dir);
+        let books = booked(&dir);
         if let Some((id, n)) = books.iter().find(|(_, &n)| n != 1) {
             panic!("after kill {run}: transfer {id} is booked {n} times");
         }
@@ -139,7 +209,7 @@ fn killed_under_load_loses_no_acknowledged_transfer() {
         }
     }
     println!(
-        "{} acknowledged transfers over {ROUNDS} kills in {:.1} s",
+        "{} acknowledged transfers over {rounds} kills in {:.1} s",
         acknowledged.len(),
         started.elapsed().as_secs_f64()
     );

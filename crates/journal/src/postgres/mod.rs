@@ -160,6 +160,49 @@ pub fn transfer_rows(
     })
 }
 
+/// Bytes the journal's tables take in the database (with their indexes and TOAST).
+pub fn journal_bytes(db: &Arc<PgDb>) -> Result<u64, JournalError> {
+    db.run(async {
+        let client = db.client().await?;
+        let row = client
+            .query_one(
+                "SELECT (pg_total_relation_size('batches') + pg_total_relation_size('transfers_by_batch')
+                        + pg_total_relation_size('accounts') + pg_total_relation_size('snapshot_chunks')
+                        + pg_total_relation_size('pending_transfers'))::bigint",
+                &[],
+            )
+            .await?;
+        Ok(row.get::<_, i64>(0) as u64)
+    })
+}
+
+/// Runs one query on a fresh connection to `url` and returns its rows as text (NULL as
+/// empty): for tools and tests that read the query tables.
+pub fn query_text(url: &str, sql: &str) -> Result<Vec<Vec<String>>, JournalError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| JournalError::Io(format!("cannot start a runtime: {e}")))?;
+    runtime.block_on(async {
+        let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
+        let driver = tokio::spawn(connection);
+        let messages = client.simple_query(sql).await;
+        drop(client);
+        let _ = driver.await;
+        let mut rows = Vec::new();
+        for message in messages? {
+            if let tokio_postgres::SimpleQueryMessage::Row(row) = message {
+                rows.push(
+                    (0..row.len())
+                        .map(|i| row.get(i).unwrap_or("").to_string())
+                        .collect(),
+                );
+            }
+        }
+        Ok(rows)
+    })
+}
+
 /// Runs `sql` once on a fresh connection to `url`, outside any journal: for tools and tests
 /// that make or drop the schema a journal lives in.
 pub fn run_sql(url: &str, sql: &str) -> Result<(), JournalError> {

@@ -1,5 +1,6 @@
-//! `suanpan bench engine`: durable throughput through the engine and the SQLite journal, with
-//! concurrent submitters, every batch fsynced before it is answered.
+//! `suanpan bench engine`: durable throughput through the engine and its journal (the SQLite
+//! file, or PostgreSQL with `--postgres`), with concurrent submitters, every batch durable
+//! before it is answered.
 
 use std::collections::{HashSet, VecDeque};
 use std::path::PathBuf;
@@ -14,11 +15,13 @@ use crate::json::JsonLine;
 use crate::parse_value;
 use crate::workload::{fund_accounts, open_accounts, random_transfer, Rng};
 
-const HELP: &str = "usage: suanpan bench engine [--data DIR] [--accounts N] [--transfers N]
-                            [--submitters N] [--request-size N] [--seed N] [--json]
+const HELP: &str = "usage: suanpan bench engine [--data DIR | --postgres URL] [--accounts N]
+                            [--transfers N] [--submitters N] [--request-size N] [--seed N]
+                            [--json]
 
 Opens a journal in DIR (default: a fresh temporary directory, removed afterwards), opens and
-funds the accounts, then times the transfers: each submitter thread keeps two requests of
+funds the accounts (with --postgres: the journal in that database, whose URL's search_path
+names an empty or new schema), then times the transfers: each submitter thread keeps two requests of
 --request-size transfers in flight. Afterwards a sample of the transfers is resubmitted to
 check that every one answers `exists` (idempotency over the whole history).";
 
@@ -26,6 +29,7 @@ type Answer = Result<Vec<ResultCode>, EngineError>;
 
 struct Options {
     data: Option<PathBuf>,
+    postgres: Option<String>,
     accounts: u64,
     transfers: u64,
     submitters: u64,
@@ -47,6 +51,7 @@ pub fn main(args: &[String]) -> Result<(), String> {
 fn parse(args: &[String]) -> Result<Option<Options>, String> {
     let mut o = Options {
         data: None,
+        postgres: None,
         accounts: 10_000,
         transfers: 5_000_000,
         submitters: 16,
@@ -58,6 +63,15 @@ fn parse(args: &[String]) -> Result<Option<Options>, String> {
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
         match arg {
             Long("data") => o.data = Some(parser.value().map_err(|e| e.to_string())?.into()),
+            Long("postgres") => {
+                o.postgres = Some(
+                    parser
+                        .value()
+                        .map_err(|e| e.to_string())?
+                        .string()
+                        .map_err(|e| format!("--postgres: not UTF-8: {e:?}"))?,
+                )
+            }
             Long("accounts") => o.accounts = parse_value(&mut parser, "--accounts")?,
             Long("transfers") => o.transfers = parse_value(&mut parser, "--transfers")?,
             Long("submitters") => o.submitters = parse_value(&mut parser, "--submitters")?,
@@ -93,7 +107,24 @@ fn parse(args: &[String]) -> Result<Option<Options>, String> {
 }
 
 fn run(o: &Options, dir: &std::path::Path) -> Result<String, String> {
-    let engine = Engine::start(EngineConfig::new(dir)).map_err(|e| e.to_string())?;
+    let mut config = EngineConfig::new(dir);
+    let db = match &o.postgres {
+        Some(url) => {
+            let db = suanpan_journal::PgDb::connect(url).map_err(|e| e.to_string())?;
+            config.postgres = Some(suanpan_engine::PostgresConfig {
+                db: db.clone(),
+                node: "bench".into(),
+                standby: false,
+                lease_ttl: suanpan_engine::LEASE_TTL_DEFAULT,
+            });
+            Some(db)
+        }
+        None => None,
+    };
+    let engine = Engine::start(config).map_err(|e| e.to_string())?;
+    if engine.recovery().seq > 0 {
+        return Err("the journal is not empty: bench engine needs a fresh one".into());
+    }
     let setup = Instant::now();
     for commands in [open_accounts(o.accounts), fund_accounts(o.accounts)] {
         for chunk in commands.chunks(BATCH_COMMANDS_MAX) {
@@ -148,7 +179,10 @@ fn run(o: &Options, dir: &std::path::Path) -> Result<String, String> {
     let p99_commit_ms = metrics.commit_us.quantile(0.99) as f64 / 1000.0;
     let snapshots = metrics.snapshots.load(Ordering::Relaxed);
     engine.shutdown().map_err(|e| e.to_string())?;
-    let journal_bytes = std::fs::metadata(suanpan_journal::db_path(dir)).map_or(0, |m| m.len());
+    let journal_bytes = match &db {
+        None => std::fs::metadata(suanpan_journal::db_path(dir)).map_or(0, |m| m.len()),
+        Some(db) => suanpan_journal::postgres::journal_bytes(db).map_err(|e| e.to_string())?,
+    };
     let per_sec = o.transfers as f64 / seconds;
     if !o.json {
         println!(
@@ -158,7 +192,7 @@ fn run(o: &Options, dir: &std::path::Path) -> Result<String, String> {
     }
     Ok(JsonLine::default()
         .str("bench", "engine")
-        .str("journal", "sqlite")
+        .str("journal", if db.is_some() { "postgres" } else { "sqlite" })
         .num("accounts", o.accounts)
         .num("transfers", o.transfers)
         .num("submitters", o.submitters)
