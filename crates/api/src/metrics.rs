@@ -44,6 +44,8 @@ pub struct Gauges {
     pub journal_bytes: u64,
     pub history_indexed_seq: u64,
     pub open_connections: u64,
+    /// 1 while this node takes commands; 0 on a standby or a node that lost the lease.
+    pub leader: u64,
 }
 
 impl ApiMetrics {
@@ -176,6 +178,13 @@ impl ApiMetrics {
             "The last batch durable in the journal.",
             "gauge",
             load(&engine.committed_seq),
+        );
+        counter(
+            &mut out,
+            "suanpan_engine_leader",
+            "1 while this node holds the writer's role and takes commands; 0 on a standby.",
+            "gauge",
+            gauges.leader,
         );
         counter(
             &mut out,

@@ -402,6 +402,7 @@ fn render_metrics(app: &App) -> String {
             journal_bytes,
             history_indexed_seq: app.history_seq.load(Ordering::Relaxed),
             open_connections: app.open_connections.load(Ordering::Relaxed),
+            leader: u64::from(app.engine.is_leader()),
         },
     )
 }

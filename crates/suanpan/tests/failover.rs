@@ -295,6 +295,8 @@ fn the_standby_takes_over_after_sigkill_and_nothing_acknowledged_is_lost() {
         .send(standby.addr);
     assert_eq!(refused.status, 503, "{}", refused.text());
     assert_eq!(refused.error().0, "not_leader");
+    assert!(leader_gauge(standby.addr, 0));
+    assert!(leader_gauge(leader.addr, 1));
 
     let load = Load::start(leader.addr, &pair.key, 4);
     load.wait_for_acks(300);
@@ -319,10 +321,19 @@ fn the_standby_takes_over_after_sigkill_and_nothing_acknowledged_is_lost() {
         "takeover took {took:?}"
     );
     check_books(standby.addr, &pair.key, &told);
+    assert!(leader_gauge(standby.addr, 1));
     standby.terminate();
     let mut standby = standby;
     assert!(standby.wait_exit().success());
     pair.verify();
+}
+
+/// Whether the node's /metrics says `suanpan_engine_leader` is `value`.
+fn leader_gauge(addr: SocketAddr, value: u8) -> bool {
+    let metrics = Request::get("/metrics").send(addr).text();
+    metrics
+        .lines()
+        .any(|l| l == format!("suanpan_engine_leader {value}"))
 }
 
 #[test]
