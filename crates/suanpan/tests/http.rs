@@ -1702,23 +1702,6 @@ fn wait_for_acks(acks: &AtomicU64, count: u64) {
     }
 }
 
-/// Transfer id → how many rows the journal's query table has for it.
-fn booked(dir: &DataDir) -> HashMap<u128, u64> {
-    let conn = rusqlite::Connection::open(dir.path().join(suanpan_journal::DB_FILE))
-        .unwrap_or_else(|e| panic!("cannot open the journal: {e}"));
-    let mut stmt = conn
-        .prepare("SELECT id, COUNT(*) FROM transfers GROUP BY id")
-        .unwrap_or_else(|e| panic!("{e}"));
-    let rows = stmt
-        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?)))
-        .unwrap_or_else(|e| panic!("{e}"));
-    rows.map(|r| {
-        let (id, n) = r.unwrap_or_else(|e| panic!("{e}"));
-        (id.parse().unwrap_or_else(|e| panic!("id {id:?}: {e}")), n)
-    })
-    .collect()
-}
-
 /// GET that waits out 503 (the history index catching up after a restart), bounded.
 fn get_settled(addr: SocketAddr, key: &ApiKey, target: &str) -> Response {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -1736,7 +1719,7 @@ fn get_settled(addr: SocketAddr, key: &ApiKey, target: &str) -> Response {
 /// restarted server and in the journal's own tables; `suanpan verify` passes.
 fn check_books_after_stop(dir: &DataDir, key: &ApiKey, told: &Told) {
     dir.verify();
-    let rows = booked(dir);
+    let rows = dir.booked();
     if let Some((id, n)) = rows.iter().find(|(_, &n)| n != 1) {
         panic!("transfer {id} is booked {n} times");
     }
@@ -1879,7 +1862,7 @@ fn sigterm_answers_in_flight_requests_makes_them_durable_and_exits_0() {
     });
     check_books_after_stop(&dir, &key, &told);
     // A drained server answers every request it read: none was applied unanswered.
-    let rows = booked(&dir);
+    let rows = dir.booked();
     for (id, _, _) in &told.unanswered {
         assert!(
             !rows.contains_key(id),

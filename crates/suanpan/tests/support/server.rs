@@ -2,6 +2,10 @@
 //! credentials made by the real `suanpan credentials` command. Dropping a [`Server`] kills
 //! its process, so a failing test leaves nothing running; dropping the [`DataDir`] removes
 //! the directory.
+//!
+//! With `SUANPAN_TEST_JOURNAL=postgres` the journal of every data directory is on the
+//! PostgreSQL at 127.0.0.1:5432 (database `test`), in a schema of the directory's own, dropped
+//! with it: the same tests then run on the other backend (`scripts/test` runs both).
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -21,23 +25,69 @@ pub fn suanpan() -> Command {
     Command::new(env!("CARGO_BIN_EXE_suanpan"))
 }
 
-pub struct DataDir(pub PathBuf);
+const PG_BASE: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+pub struct DataDir(pub PathBuf, Option<String>);
 
 impl DataDir {
     pub fn new(name: &str) -> DataDir {
         static NEXT: AtomicU64 = AtomicU64::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "suanpan-http-{name}-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let dir =
+            std::env::temp_dir().join(format!("suanpan-http-{name}-{}-{n}", std::process::id(),));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {dir:?}: {e}"));
-        DataDir(dir)
+        let schema =
+            (std::env::var("SUANPAN_TEST_JOURNAL").as_deref() == Ok("postgres")).then(|| {
+                let nanos = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos());
+                format!("t_http_{}_{n}_{nanos}", std::process::id())
+            });
+        DataDir(dir, schema)
     }
 
     pub fn path(&self) -> &Path {
         &self.0
+    }
+
+    /// The journal's PostgreSQL URL, when the tests run on PostgreSQL.
+    pub fn postgres(&self) -> Option<String> {
+        self.1
+            .as_ref()
+            .map(|schema| format!("{PG_BASE}?options=-csearch_path%3D{schema}"))
+    }
+
+    /// Where `serve` and `verify` find the journal: `--data DIR` or `--postgres URL`.
+    pub fn journal_args(&self) -> Vec<String> {
+        match self.postgres() {
+            None => vec!["--data".into(), self.0.display().to_string()],
+            Some(url) => vec!["--postgres".into(), url],
+        }
+    }
+
+    /// Transfer id → how many rows the journal's `transfers` view has for it.
+    pub fn booked(&self) -> std::collections::HashMap<u128, u64> {
+        let sql = "SELECT id, COUNT(*) FROM transfers GROUP BY id";
+        let rows: Vec<(String, u64)> = match self.postgres() {
+            Some(url) => suanpan_journal::postgres::query_text(&url, sql)
+                .unwrap_or_else(|e| panic!("{e}"))
+                .into_iter()
+                .map(|r| (r[0].clone(), r[1].parse().unwrap_or(0)))
+                .collect(),
+            None => {
+                let conn = rusqlite::Connection::open(self.0.join(suanpan_journal::DB_FILE))
+                    .unwrap_or_else(|e| panic!("cannot open the journal: {e}"));
+                let mut stmt = conn.prepare(sql).unwrap_or_else(|e| panic!("{e}"));
+                let rows = stmt
+                    .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?)))
+                    .unwrap_or_else(|e| panic!("{e}"));
+                rows.map(|r| r.unwrap_or_else(|e| panic!("{e}"))).collect()
+            }
+        };
+        rows.into_iter()
+            .map(|(id, n)| (id.parse().unwrap_or_else(|e| panic!("id {id:?}: {e}")), n))
+            .collect()
     }
 
     /// Runs `suanpan credentials ARGS --data DIR` and returns its one JSON line.
@@ -91,8 +141,7 @@ impl DataDir {
     pub fn verify(&self) {
         let output = suanpan()
             .arg("verify")
-            .arg("--data")
-            .arg(&self.0)
+            .args(self.journal_args())
             .output()
             .unwrap_or_else(|e| panic!("cannot run suanpan verify: {e}"));
         assert!(
@@ -107,6 +156,12 @@ impl DataDir {
 impl Drop for DataDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+        if let Some(schema) = &self.1 {
+            let _ = suanpan_journal::postgres::run_sql(
+                PG_BASE,
+                &format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
+            );
+        }
     }
 }
 
@@ -138,6 +193,19 @@ impl Server {
             .args(["serve", "--listen", "127.0.0.1:0", "--log-level", "warn"])
             .arg("--data-dir")
             .arg(dir.path())
+            // On PostgreSQL a short lease, so a restart after SIGKILL waits little for it.
+            .args(
+                dir.postgres()
+                    .map(|url| {
+                        vec![
+                            "--postgres".to_string(),
+                            url,
+                            "--lease-ttl-ms".into(),
+                            "500".into(),
+                        ]
+                    })
+                    .unwrap_or_default(),
+            )
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(stderr)
