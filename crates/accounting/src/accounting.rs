@@ -8,8 +8,8 @@ use suanpan_ledger::AccountingDate;
 
 use crate::chart::{Category, Chart};
 use crate::day_end::{
-    completed_steps, record_step, DayEndEvent, DayEndOptions, DayEndReport, Step, StepContext,
-    StepOutcome, StepTimer,
+    completed_steps, record_step, record_step_time, step_times, DayEndEvent, DayEndOptions,
+    DayEndReport, Step, StepContext, StepOutcome, StepTimer,
 };
 use crate::general_ledger::{self, GlRow, TrialBalance};
 use crate::projection::{open_journal, Projection};
@@ -48,6 +48,8 @@ pub struct DateStatus {
     /// A later date exists: the day-end may run.
     pub closed: bool,
     pub steps: Vec<(Step, String)>,
+    /// How long each completed step took, where recorded.
+    pub step_times: Vec<(Step, u64)>,
 }
 
 impl DateStatus {
@@ -214,14 +216,15 @@ impl Accounting {
                     let summary = ctx.run(step, &mut |done, total| {
                         observer(&DayEndEvent::Progress { step, done, total })
                     })?;
-                    record_step(&tx, date, step, &summary)?;
-                    tx.commit()?;
                     // The catch-up's time is the journal reading before the loop, too.
                     let started = if step == Step::CatchUp {
                         &timer
                     } else {
                         &step_timer
                     };
+                    record_step(&tx, date, step, &summary)?;
+                    record_step_time(&tx, date, step, started.elapsed_ms())?;
+                    tx.commit()?;
                     StepOutcome {
                         step,
                         skipped: false,
@@ -300,6 +303,7 @@ impl Accounting {
                 unmatched: info.unmatched,
                 closed: last.is_some_and(|l| l > d),
                 steps: completed_steps(&self.conn, d)?,
+                step_times: step_times(&self.conn, d)?,
             });
         }
         if let (Some(want), true) = (date, out.is_empty()) {
@@ -576,13 +580,26 @@ impl Accounting {
 
     /// Deletes a subject that nothing refers to: no children, accounts, rules or postings.
     pub fn delete_subject(&mut self, code: &str, operator: &str) -> Result<(), AccountingError> {
+        if self.subject_in_use(code)? || !self.chart.is_leaf(code) {
+            return Err(AccountingError::SubjectHasPostings(code.into()));
+        }
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute("DELETE FROM subjects WHERE code = ?1", [code])?;
+        audit(&tx, operator, "delete_subject", code)?;
+        tx.commit()?;
+        self.chart = store::load_chart(&self.conn)?;
+        Ok(())
+    }
+
+    /// A subject that accounts, rules or postings refer to (or the suspense subject itself).
+    fn subject_in_use(&self, code: &str) -> Result<bool, AccountingError> {
         let subject = self
             .chart
             .by_code(code)
-            .ok_or_else(|| AccountingError::SubjectUnknown(code.into()))?
-            .clone();
+            .ok_or_else(|| AccountingError::SubjectUnknown(code.into()))?;
         let used_by_rule = self.rules.all().iter().any(|r| {
-            source_text(r.debit, &self.chart) == code || source_text(r.credit, &self.chart) == code
+            r.sources()
+                .any(|source| source_text(source, &self.chart) == code)
         });
         let used_by_account = self
             .projection
@@ -595,16 +612,65 @@ impl Accounting {
             params![code, subject.id],
             |r| r.get(0),
         )?;
-        let is_suspense = code == crate::SUSPENSE_SUBJECT;
-        if !self.chart.is_leaf(code) || used_by_rule || used_by_account || posted || is_suspense {
+        Ok(used_by_rule || used_by_account || posted || code == crate::SUSPENSE_SUBJECT)
+    }
+
+    /// Renames a subject; its category and GL-only mark change only while nothing books
+    /// under it (the balances already booked would change meaning).
+    pub fn edit_subject(
+        &mut self,
+        code: &str,
+        name: Option<&str>,
+        category: Option<Category>,
+        gl_only: Option<bool>,
+        operator: &str,
+    ) -> Result<(), AccountingError> {
+        let subject = self
+            .chart
+            .by_code(code)
+            .ok_or_else(|| AccountingError::SubjectUnknown(code.into()))?
+            .clone();
+        let new_category = category.unwrap_or(subject.category);
+        let new_gl_only = gl_only.unwrap_or(subject.gl_only);
+        let kind_changes = new_category != subject.category || new_gl_only != subject.gl_only;
+        if kind_changes && self.subject_in_use(code)? {
             return Err(AccountingError::SubjectHasPostings(code.into()));
         }
+        let new_name = name.unwrap_or(&subject.name);
         let tx = self.conn.unchecked_transaction()?;
-        tx.execute("DELETE FROM subjects WHERE code = ?1", [code])?;
-        audit(&tx, operator, "delete_subject", code)?;
+        tx.execute(
+            "UPDATE subjects SET name = ?2, category = ?3, gl_only = ?4 WHERE code = ?1",
+            params![code, new_name, new_category.as_str(), new_gl_only],
+        )?;
+        audit(
+            &tx,
+            operator,
+            "edit_subject",
+            &format!("{code} {new_name} ({})", new_category.as_str()),
+        )?;
         tx.commit()?;
         self.chart = store::load_chart(&self.conn)?;
         Ok(())
+    }
+
+    /// Sets a posting rule given as lines (side, source, share in basis points), as the API
+    /// takes it: one debit and one credit line for the whole amount.
+    pub fn set_rule_lines(
+        &mut self,
+        code: u16,
+        name: &str,
+        lines: &[(Side, String, Option<u16>)],
+        operator: &str,
+    ) -> Result<(), AccountingError> {
+        match lines {
+            [(Side::Debit, debit, None), (Side::Credit, credit, None)]
+            | [(Side::Credit, credit, None), (Side::Debit, debit, None)] => {
+                self.set_rule(code, name, debit, credit, operator)
+            }
+            _ => Err(AccountingError::RuleInvalid(
+                "a rule has one debit and one credit line for the whole amount".into(),
+            )),
+        }
     }
 
     /// Sets the posting rule of a transfer code. It applies to transfers projected from now on.

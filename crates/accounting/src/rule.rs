@@ -4,7 +4,7 @@
 
 use hashbrown::HashMap;
 
-use crate::chart::Chart;
+use crate::chart::{Chart, Side};
 use crate::AccountingError;
 
 /// Where one side of a voucher books.
@@ -29,6 +29,20 @@ pub struct PostingRule {
 impl PostingRule {
     /// The (debit, credit) subjects of a transfer between accounts booked under `debit_subject`
     /// and `credit_subject`.
+    /// The rule's lines: (side, where it books, share in basis points; `None`: the rest).
+    pub fn lines(&self) -> impl Iterator<Item = (Side, SubjectSource, Option<u16>)> {
+        [
+            (Side::Debit, self.debit, None),
+            (Side::Credit, self.credit, None),
+        ]
+        .into_iter()
+    }
+
+    /// Every subject source the rule names.
+    pub fn sources(&self) -> impl Iterator<Item = SubjectSource> {
+        [self.debit, self.credit].into_iter()
+    }
+
     pub fn subjects(&self, debit_subject: u32, credit_subject: u32) -> (u32, u32) {
         let pick = |source: SubjectSource| match source {
             SubjectSource::DebitAccount => debit_subject,

@@ -179,6 +179,15 @@ CREATE TABLE IF NOT EXISTS day_end_steps (
     PRIMARY KEY (accounting_date, step)
 ) STRICT;
 
+-- How long each completed step took (a table of its own, so files made before it need no
+-- migration: a step completed by an older Suanpan has no row).
+CREATE TABLE IF NOT EXISTS day_end_step_times (
+    accounting_date TEXT    NOT NULL,
+    step            TEXT    NOT NULL,
+    elapsed_ms      INTEGER NOT NULL,
+    PRIMARY KEY (accounting_date, step)
+) STRICT;
+
 CREATE TABLE IF NOT EXISTS audit (
     id         INTEGER PRIMARY KEY,
     at_unix_ms INTEGER NOT NULL,
