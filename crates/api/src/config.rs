@@ -77,6 +77,11 @@ pub const SETTINGS: &[Setting] = &[
         help: "cut over (日切) at 00:00 Asia/Shanghai by itself",
     },
     Setting {
+        key: "clearing_close_times",
+        default: "",
+        help: "close the open clearing batch (and write its statements) at these times of day in the books' zone, HH:MM or HH:MM:SS, comma-separated; empty: only on command",
+    },
+    Setting {
         key: "log_level",
         default: "info",
         help: "error, warn, info or debug",
@@ -96,6 +101,8 @@ pub struct ServeConfig {
     pub shutdown_grace_s: u64,
     pub auto_cutover: bool,
     pub log_level: crate::log::Level,
+    /// When `serve` closes clearing batches by itself (none: only on command).
+    pub clearing_schedule: Option<suanpan_clearing::CloseSchedule>,
 }
 
 impl ServeConfig {
@@ -194,6 +201,13 @@ impl ServeConfig {
             shutdown_grace_s: num("shutdown_grace_s", get("shutdown_grace_s"))?,
             auto_cutover,
             log_level,
+            clearing_schedule: match get("clearing_close_times") {
+                ("", _) => None,
+                (times, source) => Some(
+                    suanpan_clearing::CloseSchedule::parse(times)
+                        .map_err(|e| format!("{source}: clearing_close_times: {e}"))?,
+                ),
+            },
         };
         if config.body_bytes_max < 1024
             || config.queue_requests_max == 0

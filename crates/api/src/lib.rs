@@ -7,10 +7,14 @@
 //! history index (`suanpan_journal::HistoryReader`), kept by an indexer thread started here.
 
 pub mod access;
+mod accounting;
 mod accounts;
 mod app;
 pub mod auth;
 mod body;
+mod books;
+pub mod books_wire;
+mod clearing;
 pub mod config;
 pub mod error;
 pub mod log;
@@ -50,6 +54,8 @@ pub fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result
     let mut engine_config = EngineConfig::new(&config.data_dir);
     engine_config.queue_requests_max = config.queue_requests_max;
     engine_config.auto_cutover = config.auto_cutover;
+    // The clearing schedule's times of day are in the books' zone.
+    let utc_offset_s = engine_config.utc_offset_s;
     let engine = Arc::new(Engine::start(engine_config).map_err(|e| e.to_string())?);
     let recovery = engine.recovery().clone();
     log::log(
@@ -87,6 +93,15 @@ pub fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result
     let openapi = serde_json::to_vec(&openapi::document()).map_err(|e| e.to_string())?;
     let mut authenticator = auth::Authenticator::new(config.signature_window_s, NONCES_MAX);
     authenticator.restore(&config.data_dir)?;
+    let books = Arc::new(books::Books::new(config.data_dir.clone()));
+    let schedule_stop = Arc::new(AtomicBool::new(false));
+    let schedule = clearing::start_close_schedule(
+        engine.clone(),
+        books.clone(),
+        config.clearing_schedule.clone(),
+        utc_offset_s,
+        schedule_stop.clone(),
+    )?;
     let app = Arc::new(App {
         engine: engine.clone(),
         access,
@@ -100,6 +115,7 @@ pub fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result
         open_connections: AtomicU64::new(0),
         stopping: AtomicBool::new(false),
         openapi: openapi.into(),
+        books,
     });
     let tls = match &config.tls {
         Some((cert, key)) => Some(tls_acceptor(cert, key)?),
@@ -119,6 +135,10 @@ pub fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result
         .map_err(|e| format!("cannot start the HTTP runtime: {e}"))?;
     let served = runtime.block_on(serve(app.clone(), tls, on_listening));
     app.stopping.store(true, Ordering::Release);
+    schedule_stop.store(true, Ordering::Release);
+    if let Some(schedule) = schedule {
+        let _ = schedule.join();
+    }
     let stopped = engine.shutdown();
     if let Err(e) = app.auth.save(&config.data_dir) {
         log::log(Level::Error, "spent nonces not saved", &[("error", &e)]);
