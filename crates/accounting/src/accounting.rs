@@ -13,7 +13,7 @@ use crate::day_end::{
 };
 use crate::general_ledger::{self, GlRow, TrialBalance};
 use crate::projection::{open_journal, Projection};
-use crate::rule::{parse_source, source_text, Rules};
+use crate::rule::{check_extra, parse_source, source_text, ExtraLine, Rules, SubjectSource};
 use crate::store::{self, audit, date_text};
 use crate::suspense::{self, SuspenseItem};
 use crate::voucher::{
@@ -392,6 +392,7 @@ impl Accounting {
                 .map_or_else(|| format!("#{id}"), |s| s.code.clone())
         };
         let account_id = |idx: u32| accounts.get(idx as usize).map(|a| a.id);
+        let extra = crate::voucher::extra_lines(&self.conn, date)?;
         for_each_transfer_voucher(&self.conn, date, |number, v| {
             if number < from_number || out.len() >= limit {
                 return;
@@ -422,6 +423,17 @@ impl Accounting {
                     },
                 ],
             });
+            let first = extra.partition_point(|(n, _)| *n < number);
+            if let Some(voucher) = out.last_mut().filter(|v| v.number == number) {
+                for (_, line) in extra[first..].iter().take_while(|(n, _)| *n == number) {
+                    voucher.lines.push(VoucherLine {
+                        side: line.side,
+                        subject_code: code_of(line.subject),
+                        account_id: None,
+                        amount: u128::from(line.amount),
+                    });
+                }
+            }
         })?;
         for m in manual_vouchers(&self.conn, date)? {
             if out.len() >= limit {
@@ -662,15 +674,70 @@ impl Accounting {
         lines: &[(Side, String, Option<u16>)],
         operator: &str,
     ) -> Result<(), AccountingError> {
-        match lines {
-            [(Side::Debit, debit, None), (Side::Credit, credit, None)]
-            | [(Side::Credit, credit, None), (Side::Debit, debit, None)] => {
-                self.set_rule(code, name, debit, credit, operator)
+        let main = |side: Side| {
+            let mut whole = lines.iter().filter(|l| l.0 == side && l.2.is_none());
+            match (whole.next(), whole.next()) {
+                (Some(line), None) => Ok(line.1.as_str()),
+                _ => Err(AccountingError::RuleInvalid(format!(
+                    "a rule has exactly one {} line for the whole amount (no share_bp)",
+                    side.as_str()
+                ))),
             }
-            _ => Err(AccountingError::RuleInvalid(
-                "a rule has one debit and one credit line for the whole amount".into(),
-            )),
+        };
+        let (debit, credit) = (main(Side::Debit)?, main(Side::Credit)?);
+        parse_source(debit, &self.chart)?;
+        parse_source(credit, &self.chart)?;
+        let mut extra = Vec::new();
+        for (side, source, share_bp) in lines {
+            let Some(share_bp) = share_bp else { continue };
+            let subject = match parse_source(source, &self.chart)? {
+                SubjectSource::Subject(id) => id,
+                _ => {
+                    return Err(AccountingError::RuleInvalid(
+                        "a split line books on a subject, not on the transfer's accounts".into(),
+                    ))
+                }
+            };
+            extra.push(ExtraLine {
+                side: *side,
+                subject,
+                share_bp: *share_bp,
+            });
         }
+        check_extra(&extra, &self.chart)?;
+        let tx = self.conn.unchecked_transaction()?;
+        write_rule(&tx, code, name, debit, credit)?;
+        for (ordinal, line) in extra.iter().enumerate() {
+            let subject = self
+                .chart
+                .by_id(line.subject)
+                .map(|s| s.code.clone())
+                .unwrap_or_default();
+            tx.execute(
+                "INSERT INTO rule_lines (code, ordinal, side, subject, share_bp) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![code, ordinal as i64, line.side.as_str(), subject, line.share_bp],
+            )?;
+        }
+        let split: Vec<String> = extra
+            .iter()
+            .map(|l| {
+                let subject = self.chart.by_id(l.subject).map_or("", |s| s.code.as_str());
+                format!("{} {subject} {} bp", l.side.as_str(), l.share_bp)
+            })
+            .collect();
+        audit(
+            &tx,
+            operator,
+            "set_rule",
+            &format!(
+                "code {code} {name}: debit {debit}, credit {credit}{}{}",
+                if split.is_empty() { "" } else { "; split: " },
+                split.join(", ")
+            ),
+        )?;
+        tx.commit()?;
+        self.rules = store::load_rules(&self.conn, &self.chart)?;
+        Ok(())
     }
 
     /// Sets the posting rule of a transfer code. It applies to transfers projected from now on.
@@ -685,10 +752,7 @@ impl Accounting {
         parse_source(debit, &self.chart)?;
         parse_source(credit, &self.chart)?;
         let tx = self.conn.unchecked_transaction()?;
-        tx.execute(
-            "INSERT OR REPLACE INTO rules (code, name, debit, credit) VALUES (?1, ?2, ?3, ?4)",
-            params![code, name, debit, credit],
-        )?;
+        write_rule(&tx, code, name, debit, credit)?;
         audit(
             &tx,
             operator,
@@ -699,4 +763,20 @@ impl Accounting {
         self.rules = store::load_rules(&self.conn, &self.chart)?;
         Ok(())
     }
+}
+
+/// Replaces the rule of a code: its main pair, and no split lines (the caller adds those).
+fn write_rule(
+    tx: &Connection,
+    code: u16,
+    name: &str,
+    debit: &str,
+    credit: &str,
+) -> Result<(), AccountingError> {
+    tx.execute(
+        "INSERT OR REPLACE INTO rules (code, name, debit, credit) VALUES (?1, ?2, ?3, ?4)",
+        params![code, name, debit, credit],
+    )?;
+    tx.execute("DELETE FROM rule_lines WHERE code = ?1", [code])?;
+    Ok(())
 }

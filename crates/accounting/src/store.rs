@@ -8,8 +8,9 @@ use rusqlite::types::{Value, ValueRef};
 use rusqlite::{params, Connection, OpenFlags};
 use suanpan_ledger::{AccountingDate, Currency};
 
+use crate::chart::Side;
 use crate::chart::{Category, Chart, Subject, DEFAULT_CHART};
-use crate::rule::{parse_source, PostingRule, Rules, DEFAULT_RULES};
+use crate::rule::{parse_source, ExtraLine, PostingRule, Rules, DEFAULT_RULES};
 use crate::AccountingError;
 
 pub const ACCOUNTING_DB_FILE: &str = "accounting.db";
@@ -35,6 +36,29 @@ CREATE TABLE IF NOT EXISTS rules (
     name   TEXT NOT NULL,
     debit  TEXT NOT NULL,
     credit TEXT NOT NULL
+) STRICT;
+
+-- Lines of a split rule beyond its main pair: a share of the amount on a GL-only subject.
+CREATE TABLE IF NOT EXISTS rule_lines (
+    code     INTEGER NOT NULL,
+    ordinal  INTEGER NOT NULL,
+    side     TEXT    NOT NULL,  -- debit, credit
+    subject  TEXT    NOT NULL,
+    share_bp INTEGER NOT NULL,
+    PRIMARY KEY (code, ordinal)
+) STRICT;
+
+-- The split lines of transfer vouchers made by such a rule (the main pair is packed in
+-- voucher_batches): written with the voucher, so a later change of the rule changes nothing.
+CREATE TABLE IF NOT EXISTS voucher_extra_lines (
+    accounting_date TEXT    NOT NULL,
+    number          INTEGER NOT NULL,
+    ordinal         INTEGER NOT NULL,
+    side            TEXT    NOT NULL,
+    subject_id      INTEGER NOT NULL,
+    currency        TEXT    NOT NULL,
+    amount          INTEGER NOT NULL,
+    PRIMARY KEY (accounting_date, number, ordinal)
 ) STRICT;
 
 -- Ledger accounts in the order the journal opened them; idx is what vouchers refer to.
@@ -321,7 +345,41 @@ pub fn load_rules(conn: &Connection, chart: &Chart) -> Result<Rules, AccountingE
             name,
             debit: parse_source(&debit, chart)?,
             credit: parse_source(&credit, chart)?,
+            extra: Vec::new(),
         });
+    }
+    let mut stmt = conn
+        .prepare("SELECT code, side, subject, share_bp FROM rule_lines ORDER BY code, ordinal")?;
+    let lines = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, u16>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, u16>(3)?,
+        ))
+    })?;
+    for line in lines {
+        let (code, side, subject, share_bp) = line?;
+        let side = match side.as_str() {
+            "debit" => Side::Debit,
+            "credit" => Side::Credit,
+            other => {
+                return Err(AccountingError::Invariant(format!(
+                    "rule {code} has a line on side {other:?}"
+                )))
+            }
+        };
+        let subject = chart
+            .by_code(&subject)
+            .ok_or(AccountingError::SubjectUnknown(subject))?
+            .id;
+        if let Some(rule) = rules.iter_mut().find(|r| r.code == code) {
+            rule.extra.push(ExtraLine {
+                side,
+                subject,
+                share_bp,
+            });
+        }
     }
     Ok(Rules::new(rules))
 }

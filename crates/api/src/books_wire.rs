@@ -210,8 +210,9 @@ pub struct RuleLineBody {
     /// debit_account, credit_account (the subject of that account of the transfer) or a leaf
     /// subject code.
     pub source: String,
-    /// The line's share of the transfer's amount in basis points (1 to 10,000). Absent: the
-    /// rest of its side after the lines with a share (exactly one such line per side).
+    /// A split line's share of the transfer's amount in basis points (1 to 10,000), booked on
+    /// a GL-only subject; the debit shares must equal the credit shares. Absent: the whole
+    /// amount (the main pair: exactly one such debit line and one such credit line).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub share_bp: Option<u16>,
 }
@@ -230,7 +231,8 @@ pub struct RuleList {
 }
 
 /// A posting rule: either `debit` and `credit` (one line each for the whole amount), or
-/// `lines` (a split: e.g. a payment with a fee).
+/// `lines`: that main pair plus split lines, shares of the amount on GL-only subjects (e.g. a
+/// fee accrued with each payment: debit a fee receivable, credit fee income).
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RuleBody {

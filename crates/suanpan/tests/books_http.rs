@@ -602,6 +602,135 @@ fn the_chart_is_edited_through_the_api_and_a_subject_with_postings_stays() {
 }
 
 #[test]
+fn a_split_rule_books_a_fee_beside_the_payment_and_the_day_still_balances() {
+    let bank = Bank::new("books-split");
+    let admin = bank.dir.operator("ops-admin", "admin");
+    let operator = bank.dir.operator("ops-1", "operator");
+    let addr = bank.addr();
+    for subject in [
+        r#"{"code":"1221","name":"fee receivable","category":"asset","gl_only":true}"#,
+        r#"{"code":"6051","name":"fee income accrued","category":"income","gl_only":true}"#,
+    ] {
+        ok(
+            &post(addr, &operator, "/v1/accounting/subjects", subject),
+            201,
+            "subject",
+        );
+    }
+    let rule = |lines: &str| format!(r#"{{"name":"payment with a fee","lines":[{lines}]}}"#);
+    let main =
+        r#"{"side":"debit","source":"debit_account"},{"side":"credit","source":"credit_account"}"#;
+    let split = rule(&format!(
+        r#"{main},{{"side":"debit","source":"1221","share_bp":60}},{{"side":"credit","source":"6051","share_bp":60}}"#
+    ));
+    for (bad, what) in [
+        (
+            rule(&format!(
+                r#"{main},{{"side":"debit","source":"1221","share_bp":60}},{{"side":"credit","source":"6051","share_bp":50}}"#
+            )),
+            "shares that do not balance",
+        ),
+        (
+            rule(&format!(
+                r#"{main},{{"side":"debit","source":"1221","share_bp":60}},{{"side":"credit","source":"2241.02","share_bp":60}}"#
+            )),
+            "a share carved out of a subject with accounts",
+        ),
+        (
+            rule(r#"{"side":"debit","source":"debit_account"}"#),
+            "no credit line",
+        ),
+    ] {
+        assert_error(
+            &send(addr, &operator, "PUT", "/v1/accounting/rules/7", &bad),
+            400,
+            "rule_invalid",
+            None,
+            what,
+        );
+    }
+    let set = ok(
+        &send(addr, &operator, "PUT", "/v1/accounting/rules/7", &split),
+        200,
+        "split rule",
+    );
+    assert_eq!(set["lines"].as_array().map(Vec::len), Some(4), "{set}");
+    assert_eq!(set["lines"][2]["share_bp"], 60, "{set}");
+    assert_error(
+        &send(
+            addr,
+            &operator,
+            "DELETE",
+            "/v1/accounting/subjects/6051",
+            "",
+        ),
+        409,
+        "subject_has_postings",
+        None,
+        "a subject a rule books on",
+    );
+
+    open(&bank, 1, "2241.01");
+    open(&bank, 2, "2241.02");
+    let body = r#"{"id":"70","debit_account_id":"1","credit_account_id":"2","amount":"123457","currency":"CNY","code":7}"#;
+    ok(
+        &bank.post("/v1/transfers", body),
+        201,
+        "a payment of code 7",
+    );
+    let date = open_date(addr, &operator);
+    cutover(addr, &admin);
+    run_day_end(addr, &operator, &date);
+
+    let table = ok(
+        &get(
+            addr,
+            &operator,
+            &format!("/v1/accounting/dates/{date}/subject-balances"),
+        ),
+        200,
+        "subject balances",
+    );
+    let row = |code: &str| {
+        table["subjects"]
+            .as_array()
+            .and_then(|rows| rows.iter().find(|r| r["subject_code"] == code).cloned())
+            .unwrap_or_else(|| panic!("no {code}: {table}"))
+    };
+    assert_eq!(
+        row("1221")["debits"],
+        "740",
+        "0.6 % of 123457, rounded down"
+    );
+    assert_eq!(row("6051")["credits"], "740");
+    assert_eq!(
+        row("2241.02")["credits"],
+        "123457",
+        "the merchant gets the whole amount"
+    );
+    let trial = ok(
+        &get(
+            addr,
+            &operator,
+            &format!("/v1/accounting/dates/{date}/trial-balance"),
+        ),
+        200,
+        "trial balance",
+    );
+    assert_eq!(trial["totals"][0]["balanced"], true, "{trial}");
+    let suspense = ok(
+        &get(addr, &operator, "/v1/accounting/suspense"),
+        200,
+        "suspense",
+    );
+    assert_eq!(
+        suspense["items"].as_array().map(Vec::len),
+        Some(0),
+        "GL = sub-ledgers: {suspense}"
+    );
+}
+
+#[test]
 fn cutover_on_the_command_line_moves_the_books_one_date() {
     let dir = DataDir::new("books-cutover-cli");
     let run = || {
