@@ -14,9 +14,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 use suanpan_clearing::{
-    clear_batch, close_batch, read_statement, settlement_instructions, write_statements,
-    ClearingError, CloseSchedule, FeeSchedule, Participant, ParticipantKind, ParticipantStatus,
-    Registry, PARTICIPANTS_MAX,
+    clear_batch, close_batch, read_statement, settlement_instructions, statement_camt053,
+    write_statements, ClearingError, CloseSchedule, FeeSchedule, Participant, ParticipantKind,
+    ParticipantStatus, Registry, PARTICIPANTS_MAX,
 };
 use suanpan_engine::Engine;
 
@@ -401,6 +401,17 @@ pub async fn statement(
     query: &[(String, String)],
 ) -> Result<Reply, ApiError> {
     let batch = batch_number(param)?;
+    let camt053 = match app::query_value(query, "format") {
+        None | Some("csv") => false,
+        Some("camt053") => true,
+        Some(other) => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidValue,
+                format!("format {other:?} is not csv or camt053"),
+            )
+            .field("format"))
+        }
+    };
     let participant = statement_owner(caller, query, true)?.unwrap_or(0);
     let dir = statements_dir(&app.books.data_dir);
     let bytes = app
@@ -408,13 +419,21 @@ pub async fn statement(
             if participant == 0 {
                 return Err(ClearingError::StatementNotFound { batch, participant }.into());
             }
-            Ok(read_statement(&dir, batch, participant)?.0)
+            let csv = read_statement(&dir, batch, participant)?.0;
+            if camt053 {
+                return Ok(statement_camt053(&csv)?.into_bytes());
+            }
+            Ok(csv)
         })
         .await?;
     let digest = suanpan_ledger::hex(&Sha256::digest(&bytes));
     let mut reply = Reply::json(200, &())?;
     reply.body = bytes.into();
-    reply.content_type = "text/csv; charset=utf-8";
+    reply.content_type = if camt053 {
+        "application/xml; charset=utf-8"
+    } else {
+        "text/csv; charset=utf-8"
+    };
     reply.headers.push(("x-suanpan-sha256", digest));
     Ok(reply)
 }

@@ -49,7 +49,7 @@ pub fn document() -> Value {
                 json!({"description": "success", "content": {"application/json": {"schema": schema(&mut generator).to_value()}}})
             }
             (None, "/v1/clearing/statements/{batch}") => {
-                json!({"description": "the statement file, byte for byte as written", "content": {"text/csv": {"schema": {"type": "string"}}}})
+                json!({"description": "the statement file, byte for byte as written (or its camt.053 XML)", "content": {"text/csv": {"schema": {"type": "string"}}, "application/xml": {"schema": {"type": "string"}}}})
             }
             (None, "/metrics") => {
                 json!({"description": "success", "content": {"text/plain": {"schema": {"type": "string"}}}})

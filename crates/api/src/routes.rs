@@ -88,6 +88,11 @@ const FORMAT: QueryParam = QueryParam {
     required: false,
     description: "csv or json (default: by the Accept header, else json).",
 };
+const STATEMENT_FORMAT: QueryParam = QueryParam {
+    name: "format",
+    required: false,
+    description: "csv (the file as written, the default) or camt053 (ISO 20022 camt.053.001.08 of the same statement).",
+};
 const STATEMENT_PARTICIPANT: QueryParam = QueryParam {
     name: "participant",
     required: false,
@@ -616,9 +621,9 @@ pub const ROUTES: &[Route] = &[
         id: RouteId::Books(BooksRoute::Statement),
         method: "GET",
         path: "/v1/clearing/statements/{batch}",
-        summary: "A statement file as written (text/csv), its SHA-256 in X-Suanpan-Sha256: a participant's own only (another's is 404); operators name ?participant=.",
+        summary: "A statement file as written (text/csv), or as camt.053 XML with ?format=camt053, its SHA-256 in X-Suanpan-Sha256: a participant's own only (another's is 404); operators name ?participant=.",
         access: Access::Caller,
-        query: &[STATEMENT_PARTICIPANT],
+        query: &[STATEMENT_PARTICIPANT, STATEMENT_FORMAT],
         request: None,
         ok_status: 200,
         response: None,

@@ -1012,6 +1012,34 @@ fn participants_are_managed_and_each_reads_only_its_own_statement() {
         "A asks for B's statement",
     );
     assert_eq!(b("/v1/clearing/statements/1").body, file(2));
+    // The same statement as ISO 20022 camt.053 (validated against the XSD by
+    // scripts/check-camt053): its entries and net are the CSV's.
+    let xml = a("/v1/clearing/statements/1?format=camt053");
+    assert_eq!(xml.status, 200, "{}", xml.text());
+    assert!(xml
+        .header("content-type")
+        .unwrap_or("")
+        .starts_with("application/xml"));
+    let text = xml.text();
+    assert_eq!(text.matches("<Ntry>").count(), 2, "{text}");
+    assert!(
+        text.contains("<Cd>CLBD</Cd></CdOrPrtry></Tp><Amt Ccy=\"CNY\">250.00</Amt><CdtDbtInd>DBIT</CdtDbtInd>"),
+        "participant 1 owes 25000 fen: {text}"
+    );
+    assert_error(
+        &a("/v1/clearing/statements/1?format=camt053&participant=2"),
+        404,
+        "statement_not_found",
+        None,
+        "A asks for B's camt.053",
+    );
+    assert_error(
+        &a("/v1/clearing/statements/1?format=pdf"),
+        400,
+        "invalid_value",
+        Some("format"),
+        "format",
+    );
     assert_error(
         &a("/v1/clearing/statements/9"),
         404,
