@@ -240,24 +240,29 @@ pub fn open(data_dir: &Path) -> Result<Connection, AccountingError> {
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
-    conn.pragma_update(None, "page_size", 16_384)?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
+    // Another process holding the file exclusively shows as "busy" at the first statement
+    // that touches it, whichever that is: say so in one line.
+    let busy = |e: rusqlite::Error| match e {
+        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DatabaseBusy => {
+            AccountingError::Io(format!(
+                "another Suanpan process is working on {}",
+                path.display()
+            ))
+        }
+        e => e.into(),
+    };
+    conn.pragma_update(None, "page_size", 16_384)
+        .map_err(busy)?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(busy)?;
     // Write-offs are told, not derived: they must survive power loss like the journal.
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
-    conn.pragma_update(None, "cache_size", -65_536)?;
-    let begin = conn.execute_batch("BEGIN IMMEDIATE");
-    if let Err(e) = begin {
-        return Err(match e {
-            rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DatabaseBusy => {
-                AccountingError::Io(format!(
-                    "another Suanpan process is working on {}",
-                    path.display()
-                ))
-            }
-            e => e.into(),
-        });
-    }
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(busy)?;
+    conn.pragma_update(None, "locking_mode", "EXCLUSIVE")
+        .map_err(busy)?;
+    conn.pragma_update(None, "cache_size", -65_536)
+        .map_err(busy)?;
+    conn.execute_batch("BEGIN IMMEDIATE").map_err(busy)?;
     conn.execute_batch(SCHEMA)?;
     let version: Option<i64> = conn
         .query_row(

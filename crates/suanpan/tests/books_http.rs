@@ -328,6 +328,107 @@ fn a_day_closed_through_the_api_balances_and_its_reports_match_the_files() {
 }
 
 #[test]
+fn a_day_end_started_on_the_command_line_is_finished_through_the_api() {
+    let dir = DataDir::new("books-rerun");
+    let operator = dir.operator("ops-1", "operator");
+    let key = dir.participant("bank-a");
+    // Business and a cutover, then the day-end's first three steps on the command line.
+    let server = Server::start_with(&dir, &["--auto-cutover", "false"]);
+    let admin = dir.operator("ops-admin", "admin");
+    let bank = Bank { dir, server, key };
+    open(&bank, 1, "2241.01");
+    open(&bank, 2, "2241.02");
+    pay(&bank, 10, 1, 2, 999);
+    let date = open_date(bank.addr(), &operator);
+    cutover(bank.addr(), &admin);
+    let Bank {
+        dir,
+        mut server,
+        key,
+    } = bank;
+    server.terminate();
+    assert!(server.wait_exit().success());
+    let output = suanpan()
+        .args([
+            "day-end",
+            "--date",
+            &date,
+            "--until",
+            "general_ledger",
+            "--data",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run suanpan day-end: {e}"));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let server = Server::start_with(&dir, &["--auto-cutover", "false"]);
+    let bank = Bank { dir, server, key };
+    let addr = bank.addr();
+    let target = format!("/v1/accounting/dates/{date}/day-end");
+    let partial = ok(
+        &get(addr, &operator, &target),
+        200,
+        "status after the command line",
+    );
+    assert_eq!(partial["state"], "partial", "{partial}");
+    let done: Vec<&str> = partial["steps"]
+        .as_array()
+        .map(|s| {
+            s.iter()
+                .filter(|s| s["done"] == true)
+                .filter_map(|s| s["step"].as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        done,
+        ["catch_up", "supplement", "general_ledger"],
+        "{partial}"
+    );
+    // While serve holds the books, the command line is refused with one readable line.
+    let refused = suanpan()
+        .args(["day-end", "status", "--data"])
+        .arg(bank.dir.path())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run suanpan day-end: {e}"));
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("another Suanpan process"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+
+    let status = run_day_end(addr, &operator, &date);
+    assert_eq!(status["state"], "complete", "{status}");
+    let steps = status["steps"].as_array().cloned().unwrap_or_default();
+    // The steps done before keep their summaries; the rest ran now, each with its time.
+    assert_eq!(
+        steps[2]["summary"], partial["steps"][2]["summary"],
+        "{status}"
+    );
+    assert!(
+        steps[3..].iter().all(|s| s["elapsed_ms"].is_u64()),
+        "{status}"
+    );
+    let trial = ok(
+        &get(
+            addr,
+            &operator,
+            &format!("/v1/accounting/dates/{date}/trial-balance"),
+        ),
+        200,
+        "trial balance",
+    );
+    assert_eq!(trial["totals"][0]["debits"], "999", "{trial}");
+    bank.dir.verify();
+}
+
+#[test]
 fn a_wrong_rule_lands_in_suspense_and_only_an_operator_writes_it_off() {
     let bank = Bank::new("books-suspense");
     let admin = bank.dir.operator("ops-admin", "admin");
