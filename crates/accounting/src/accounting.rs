@@ -8,12 +8,12 @@ use suanpan_ledger::AccountingDate;
 
 use crate::chart::{Category, Chart};
 use crate::day_end::{
-    completed_steps, record_step, DayEndEvent, DayEndOptions, DayEndReport, Step, StepContext,
-    StepOutcome, StepTimer,
+    completed_steps, record_step, record_step_time, step_times, DayEndEvent, DayEndOptions,
+    DayEndReport, Step, StepContext, StepOutcome, StepTimer,
 };
 use crate::general_ledger::{self, GlRow, TrialBalance};
 use crate::projection::{open_journal, Projection};
-use crate::rule::{parse_source, source_text, Rules};
+use crate::rule::{check_extra, parse_source, source_text, ExtraLine, Rules, SubjectSource};
 use crate::store::{self, audit, date_text};
 use crate::suspense::{self, SuspenseItem};
 use crate::voucher::{
@@ -48,6 +48,8 @@ pub struct DateStatus {
     /// A later date exists: the day-end may run.
     pub closed: bool,
     pub steps: Vec<(Step, String)>,
+    /// How long each completed step took, where recorded.
+    pub step_times: Vec<(Step, u64)>,
 }
 
 impl DateStatus {
@@ -214,14 +216,15 @@ impl Accounting {
                     let summary = ctx.run(step, &mut |done, total| {
                         observer(&DayEndEvent::Progress { step, done, total })
                     })?;
-                    record_step(&tx, date, step, &summary)?;
-                    tx.commit()?;
                     // The catch-up's time is the journal reading before the loop, too.
                     let started = if step == Step::CatchUp {
                         &timer
                     } else {
                         &step_timer
                     };
+                    record_step(&tx, date, step, &summary)?;
+                    record_step_time(&tx, date, step, started.elapsed_ms())?;
+                    tx.commit()?;
                     StepOutcome {
                         step,
                         skipped: false,
@@ -300,6 +303,7 @@ impl Accounting {
                 unmatched: info.unmatched,
                 closed: last.is_some_and(|l| l > d),
                 steps: completed_steps(&self.conn, d)?,
+                step_times: step_times(&self.conn, d)?,
             });
         }
         if let (Some(want), true) = (date, out.is_empty()) {
@@ -388,6 +392,7 @@ impl Accounting {
                 .map_or_else(|| format!("#{id}"), |s| s.code.clone())
         };
         let account_id = |idx: u32| accounts.get(idx as usize).map(|a| a.id);
+        let extra = crate::voucher::extra_lines(&self.conn, date)?;
         for_each_transfer_voucher(&self.conn, date, |number, v| {
             if number < from_number || out.len() >= limit {
                 return;
@@ -418,6 +423,17 @@ impl Accounting {
                     },
                 ],
             });
+            let first = extra.partition_point(|(n, _)| *n < number);
+            if let Some(voucher) = out.last_mut().filter(|v| v.number == number) {
+                for (_, line) in extra[first..].iter().take_while(|(n, _)| *n == number) {
+                    voucher.lines.push(VoucherLine {
+                        side: line.side,
+                        subject_code: code_of(line.subject),
+                        account_id: None,
+                        amount: u128::from(line.amount),
+                    });
+                }
+            }
         })?;
         for m in manual_vouchers(&self.conn, date)? {
             if out.len() >= limit {
@@ -576,13 +592,26 @@ impl Accounting {
 
     /// Deletes a subject that nothing refers to: no children, accounts, rules or postings.
     pub fn delete_subject(&mut self, code: &str, operator: &str) -> Result<(), AccountingError> {
+        if self.subject_in_use(code)? || !self.chart.is_leaf(code) {
+            return Err(AccountingError::SubjectHasPostings(code.into()));
+        }
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute("DELETE FROM subjects WHERE code = ?1", [code])?;
+        audit(&tx, operator, "delete_subject", code)?;
+        tx.commit()?;
+        self.chart = store::load_chart(&self.conn)?;
+        Ok(())
+    }
+
+    /// A subject that accounts, rules or postings refer to (or the suspense subject itself).
+    fn subject_in_use(&self, code: &str) -> Result<bool, AccountingError> {
         let subject = self
             .chart
             .by_code(code)
-            .ok_or_else(|| AccountingError::SubjectUnknown(code.into()))?
-            .clone();
+            .ok_or_else(|| AccountingError::SubjectUnknown(code.into()))?;
         let used_by_rule = self.rules.all().iter().any(|r| {
-            source_text(r.debit, &self.chart) == code || source_text(r.credit, &self.chart) == code
+            r.sources()
+                .any(|source| source_text(source, &self.chart) == code)
         });
         let used_by_account = self
             .projection
@@ -595,15 +624,119 @@ impl Accounting {
             params![code, subject.id],
             |r| r.get(0),
         )?;
-        let is_suspense = code == crate::SUSPENSE_SUBJECT;
-        if !self.chart.is_leaf(code) || used_by_rule || used_by_account || posted || is_suspense {
+        Ok(used_by_rule || used_by_account || posted || code == crate::SUSPENSE_SUBJECT)
+    }
+
+    /// Renames a subject; its category and GL-only mark change only while nothing books
+    /// under it (the balances already booked would change meaning).
+    pub fn edit_subject(
+        &mut self,
+        code: &str,
+        name: Option<&str>,
+        category: Option<Category>,
+        gl_only: Option<bool>,
+        operator: &str,
+    ) -> Result<(), AccountingError> {
+        let subject = self
+            .chart
+            .by_code(code)
+            .ok_or_else(|| AccountingError::SubjectUnknown(code.into()))?
+            .clone();
+        let new_category = category.unwrap_or(subject.category);
+        let new_gl_only = gl_only.unwrap_or(subject.gl_only);
+        let kind_changes = new_category != subject.category || new_gl_only != subject.gl_only;
+        if kind_changes && self.subject_in_use(code)? {
             return Err(AccountingError::SubjectHasPostings(code.into()));
         }
+        let new_name = name.unwrap_or(&subject.name);
         let tx = self.conn.unchecked_transaction()?;
-        tx.execute("DELETE FROM subjects WHERE code = ?1", [code])?;
-        audit(&tx, operator, "delete_subject", code)?;
+        tx.execute(
+            "UPDATE subjects SET name = ?2, category = ?3, gl_only = ?4 WHERE code = ?1",
+            params![code, new_name, new_category.as_str(), new_gl_only],
+        )?;
+        audit(
+            &tx,
+            operator,
+            "edit_subject",
+            &format!("{code} {new_name} ({})", new_category.as_str()),
+        )?;
         tx.commit()?;
         self.chart = store::load_chart(&self.conn)?;
+        Ok(())
+    }
+
+    /// Sets a posting rule given as lines (side, source, share in basis points), as the API
+    /// takes it: one debit and one credit line for the whole amount.
+    pub fn set_rule_lines(
+        &mut self,
+        code: u16,
+        name: &str,
+        lines: &[(Side, String, Option<u16>)],
+        operator: &str,
+    ) -> Result<(), AccountingError> {
+        let main = |side: Side| {
+            let mut whole = lines.iter().filter(|l| l.0 == side && l.2.is_none());
+            match (whole.next(), whole.next()) {
+                (Some(line), None) => Ok(line.1.as_str()),
+                _ => Err(AccountingError::RuleInvalid(format!(
+                    "a rule has exactly one {} line for the whole amount (no share_bp)",
+                    side.as_str()
+                ))),
+            }
+        };
+        let (debit, credit) = (main(Side::Debit)?, main(Side::Credit)?);
+        parse_source(debit, &self.chart)?;
+        parse_source(credit, &self.chart)?;
+        let mut extra = Vec::new();
+        for (side, source, share_bp) in lines {
+            let Some(share_bp) = share_bp else { continue };
+            let subject = match parse_source(source, &self.chart)? {
+                SubjectSource::Subject(id) => id,
+                _ => {
+                    return Err(AccountingError::RuleInvalid(
+                        "a split line books on a subject, not on the transfer's accounts".into(),
+                    ))
+                }
+            };
+            extra.push(ExtraLine {
+                side: *side,
+                subject,
+                share_bp: *share_bp,
+            });
+        }
+        check_extra(&extra, &self.chart)?;
+        let tx = self.conn.unchecked_transaction()?;
+        write_rule(&tx, code, name, debit, credit)?;
+        for (ordinal, line) in extra.iter().enumerate() {
+            let subject = self
+                .chart
+                .by_id(line.subject)
+                .map(|s| s.code.clone())
+                .unwrap_or_default();
+            tx.execute(
+                "INSERT INTO rule_lines (code, ordinal, side, subject, share_bp) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![code, ordinal as i64, line.side.as_str(), subject, line.share_bp],
+            )?;
+        }
+        let split: Vec<String> = extra
+            .iter()
+            .map(|l| {
+                let subject = self.chart.by_id(l.subject).map_or("", |s| s.code.as_str());
+                format!("{} {subject} {} bp", l.side.as_str(), l.share_bp)
+            })
+            .collect();
+        audit(
+            &tx,
+            operator,
+            "set_rule",
+            &format!(
+                "code {code} {name}: debit {debit}, credit {credit}{}{}",
+                if split.is_empty() { "" } else { "; split: " },
+                split.join(", ")
+            ),
+        )?;
+        tx.commit()?;
+        self.rules = store::load_rules(&self.conn, &self.chart)?;
         Ok(())
     }
 
@@ -619,10 +752,7 @@ impl Accounting {
         parse_source(debit, &self.chart)?;
         parse_source(credit, &self.chart)?;
         let tx = self.conn.unchecked_transaction()?;
-        tx.execute(
-            "INSERT OR REPLACE INTO rules (code, name, debit, credit) VALUES (?1, ?2, ?3, ?4)",
-            params![code, name, debit, credit],
-        )?;
+        write_rule(&tx, code, name, debit, credit)?;
         audit(
             &tx,
             operator,
@@ -633,4 +763,20 @@ impl Accounting {
         self.rules = store::load_rules(&self.conn, &self.chart)?;
         Ok(())
     }
+}
+
+/// Replaces the rule of a code: its main pair, and no split lines (the caller adds those).
+fn write_rule(
+    tx: &Connection,
+    code: u16,
+    name: &str,
+    debit: &str,
+    credit: &str,
+) -> Result<(), AccountingError> {
+    tx.execute(
+        "INSERT OR REPLACE INTO rules (code, name, debit, credit) VALUES (?1, ?2, ?3, ?4)",
+        params![code, name, debit, credit],
+    )?;
+    tx.execute("DELETE FROM rule_lines WHERE code = ?1", [code])?;
+    Ok(())
 }

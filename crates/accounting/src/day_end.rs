@@ -155,6 +155,40 @@ pub fn record_step(
     )
 }
 
+/// Records how long a completed step took, in the transaction that records its completion.
+pub fn record_step_time(
+    conn: &Connection,
+    date: AccountingDate,
+    step: Step,
+    elapsed_ms: u64,
+) -> Result<(), AccountingError> {
+    conn.execute(
+        "INSERT OR REPLACE INTO day_end_step_times (accounting_date, step, elapsed_ms) VALUES (?1, ?2, ?3)",
+        params![date_text(date), step.as_str(), elapsed_ms as i64],
+    )?;
+    Ok(())
+}
+
+/// The recorded time of each completed step of a date (steps completed before times were
+/// kept have none).
+pub fn step_times(
+    conn: &Connection,
+    date: AccountingDate,
+) -> Result<Vec<(Step, u64)>, AccountingError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT step, elapsed_ms FROM day_end_step_times WHERE accounting_date = ?1",
+    )?;
+    let mut rows = stmt.query([date_text(date)])?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        out.push((
+            Step::parse(&row.get::<_, String>(0)?)?,
+            row.get::<_, i64>(1)?.max(0) as u64,
+        ));
+    }
+    Ok(out)
+}
+
 /// What the steps of one run share, so the date's vouchers are read once.
 pub struct StepContext<'a> {
     pub conn: &'a Connection,

@@ -38,6 +38,8 @@ pub enum AccountingError {
     WriteOffItemCount(usize),
     /// The items do not net to zero and no counter subject was named.
     WriteOffNeedsCounterSubject(i128),
+    /// A posting rule that cannot book: the text says why.
+    RuleInvalid(String),
     /// An invariant of the books failed: a bug or a damaged file; nothing more is written.
     Invariant(String),
     Io(String),
@@ -65,6 +67,7 @@ impl AccountingError {
             AccountingError::WriteOffMixedCurrencies => "write_off_mixed_currencies",
             AccountingError::WriteOffItemCount(_) => "write_off_item_count",
             AccountingError::WriteOffNeedsCounterSubject(_) => "write_off_needs_counter_subject",
+            AccountingError::RuleInvalid(_) => "rule_invalid",
             AccountingError::Invariant(_) => "invariant_failed",
             AccountingError::Io(_) => "io_error",
         }
@@ -118,6 +121,7 @@ impl fmt::Display for AccountingError {
                 f,
                 "the items net to {net} minor units; name the subject that explains them (--against)"
             ),
+            AccountingError::RuleInvalid(why) => write!(f, "the posting rule cannot book: {why}"),
             AccountingError::Invariant(e) => write!(f, "books invariant failed: {e}"),
             AccountingError::Io(e) => f.write_str(e),
         }

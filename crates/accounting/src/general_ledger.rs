@@ -81,6 +81,17 @@ pub fn day_totals(
             "{date}: a voucher names an account accounting does not know"
         )));
     }
+    // Split lines name no account: they move their (GL-only) subjects only.
+    for (_, line) in crate::voucher::extra_lines(conn, date)? {
+        let entry = totals
+            .subjects
+            .entry((line.subject, line.currency))
+            .or_default();
+        match line.side {
+            crate::Side::Debit => entry.0 += u128::from(line.amount),
+            crate::Side::Credit => entry.1 += u128::from(line.amount),
+        }
+    }
     for m in manual_vouchers(conn, date)? {
         let debit = totals
             .subjects

@@ -34,7 +34,7 @@ pub use general_ledger::{GlRow, TrialBalance};
 pub use gl_check::GlCheckRow;
 pub use period::Period;
 pub use projection::LedgerAccount;
-pub use report::{report_dir, SubjectBalance};
+pub use report::{report_dir, subject_balances_csv, SubjectBalance};
 pub use rule::{PostingRule, SubjectSource, DEFAULT_RULES};
 pub use store::{accounting_db_path, ACCOUNTING_DB_FILE};
 pub use suspense::SuspenseItem;

@@ -16,7 +16,7 @@ use suanpan_ledger::{
 use crate::chart::Chart;
 use crate::rule::Rules;
 use crate::store::{date_text, parse_date};
-use crate::voucher::TransferVoucher;
+use crate::voucher::{ExtraVoucherLine, TransferVoucher};
 use crate::AccountingError;
 
 /// Most journal batches read and written in one accounting transaction.
@@ -66,6 +66,8 @@ struct Writes {
     voucher_batches: Vec<(AccountingDate, u64, u64, u64, Vec<u8>)>,
     /// (date, batch, transfer id, code, debit idx, credit idx, amount)
     unmatched: Vec<(AccountingDate, u64, u128, u16, u32, u32, u64)>,
+    /// The split lines of transfer vouchers: (date, voucher number, line).
+    extra_lines: Vec<(AccountingDate, u64, ExtraVoucherLine)>,
     dates: Vec<AccountingDate>,
 }
 
@@ -324,6 +326,16 @@ impl Projection {
                                 self.accounts[debit as usize].subject_id,
                                 self.accounts[credit as usize].subject_id,
                             );
+                            if !rule.extra.is_empty() {
+                                // The number this voucher gets when the batch is flushed.
+                                let number = info.vouchers
+                                    + (body.len() / TransferVoucher::BYTES) as u64
+                                    + 1;
+                                let currency = self.accounts[debit as usize].currency;
+                                for line in split_lines(&rule.extra, amount, currency)? {
+                                    writes.extra_lines.push((date, number, line));
+                                }
+                            }
                             TransferVoucher {
                                 transfer_id: t.id,
                                 code,
@@ -469,6 +481,20 @@ impl Projection {
             for (date, batch, first, count, body) in &writes.voucher_batches {
                 vouchers.execute(params![date_text(*date), batch, first, count, body])?;
             }
+            let mut extra = tx.prepare_cached(
+                "INSERT INTO voucher_extra_lines (accounting_date, number, ordinal, side, subject_id, currency, amount) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            for (date, number, line) in &writes.extra_lines {
+                extra.execute(params![
+                    date_text(*date),
+                    number,
+                    line.ordinal,
+                    line.side.as_str(),
+                    line.subject,
+                    line.currency.as_str(),
+                    line.amount as i64
+                ])?;
+            }
             let mut unmatched = tx.prepare_cached(
                 "INSERT INTO unmatched_transfers (accounting_date, batch, transfer_id, code, debit_idx, credit_idx, amount) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?;
@@ -528,4 +554,36 @@ pub fn open_journal(data_dir: &Path) -> Result<Connection, AccountingError> {
 pub fn parse_id(text: &str) -> Result<u128, AccountingError> {
     text.parse()
         .map_err(|_| AccountingError::Invariant(format!("stored id {text:?} does not parse")))
+}
+
+/// The split lines of one transfer's voucher, checked to balance (never assumed).
+fn split_lines(
+    extra: &[crate::rule::ExtraLine],
+    amount: u64,
+    currency: suanpan_ledger::Currency,
+) -> Result<Vec<ExtraVoucherLine>, AccountingError> {
+    let amounts = crate::rule::extra_amounts(extra, amount);
+    let mut sides = [0u128; 2];
+    let lines: Vec<ExtraVoucherLine> = extra
+        .iter()
+        .zip(&amounts)
+        .enumerate()
+        .map(|(i, (line, &amount))| {
+            sides[usize::from(line.side == crate::Side::Credit)] += u128::from(amount);
+            ExtraVoucherLine {
+                ordinal: i as u32,
+                side: line.side,
+                subject: line.subject,
+                currency,
+                amount,
+            }
+        })
+        .collect();
+    if sides[0] != sides[1] {
+        return Err(AccountingError::Invariant(format!(
+            "split lines of {amount} do not balance: {} against {}",
+            sides[0], sides[1]
+        )));
+    }
+    Ok(lines)
 }

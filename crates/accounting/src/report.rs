@@ -67,7 +67,8 @@ fn sides(balance: i128) -> (u128, u128) {
 
 const CSV_HEADER: &str = "subject_code,name,currency,opening_debit,opening_credit,debits,credits,closing_debit,closing_credit\n";
 
-fn csv(rows: &[SubjectBalance]) -> String {
+/// The CSV of a report's rows, exactly as the report files have it.
+pub fn subject_balances_csv(rows: &[SubjectBalance]) -> String {
     let mut out = String::from(CSV_HEADER);
     for r in rows {
         let (od, oc) = sides(r.opening);
@@ -140,7 +141,7 @@ pub fn write_reports(
     let all = subject_balances(chart, gl);
     let top: Vec<SubjectBalance> = all.iter().filter(|r| r.level == 1).cloned().collect();
     let files = [
-        ("trial-balance.csv", csv(&top)),
+        ("trial-balance.csv", subject_balances_csv(&top)),
         (
             "trial-balance.json",
             format!(
@@ -149,7 +150,7 @@ pub fn write_reports(
                 totals_json(trial)
             ),
         ),
-        ("subject-balances.csv", csv(&all)),
+        ("subject-balances.csv", subject_balances_csv(&all)),
         (
             "subject-balances.json",
             format!(
@@ -202,6 +203,6 @@ mod tests {
         assert_eq!(rows[0].closing, -100);
         assert_eq!(rows[0].credits, 100);
         assert_eq!(rows.len(), 3);
-        assert!(csv(&rows).contains("2241,\"2241\",CNY,0,0,0,100,0,100"));
+        assert!(subject_balances_csv(&rows).contains("2241,\"2241\",CNY,0,0,0,100,0,100"));
     }
 }

@@ -4,7 +4,7 @@
 
 use hashbrown::HashMap;
 
-use crate::chart::Chart;
+use crate::chart::{Chart, Side};
 use crate::AccountingError;
 
 /// Where one side of a voucher books.
@@ -22,11 +22,107 @@ pub enum SubjectSource {
 pub struct PostingRule {
     pub code: u16,
     pub name: String,
+    /// The voucher's main pair: the whole amount, debit and credit.
     pub debit: SubjectSource,
     pub credit: SubjectSource,
+    /// Lines beyond the main pair (a fee accrued with a payment, say): shares of the amount on
+    /// GL-only subjects, balanced (Σ debit shares = Σ credit shares).
+    pub extra: Vec<ExtraLine>,
+}
+
+/// A line of a split rule beyond the main pair.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct ExtraLine {
+    pub side: Side,
+    /// A GL-only leaf subject (by id): these lines name no ledger account, so they must stay
+    /// out of the GL-vs-sub-ledger check.
+    pub subject: u32,
+    /// Share of the transfer's amount in basis points, 1..=10,000.
+    pub share_bp: u16,
+}
+
+/// Most extra lines one rule has.
+pub const EXTRA_LINES_MAX: usize = 8;
+
+/// The amounts of a rule's extra lines for a transfer of `amount`, in the rule's order. Each
+/// line is its share rounded down, except that the last line of each side takes what makes
+/// the side's total the side's whole share rounded down: as the two sides' shares are equal,
+/// the two totals are equal, so the lines balance exactly.
+pub fn extra_amounts(extra: &[ExtraLine], amount: u64) -> Vec<u64> {
+    let share = |bp: u64| (u128::from(amount) * u128::from(bp) / 10_000) as u64;
+    let mut out: Vec<u64> = extra.iter().map(|l| share(u64::from(l.share_bp))).collect();
+    for side in [Side::Debit, Side::Credit] {
+        let on_side: Vec<usize> = (0..extra.len())
+            .filter(|&i| extra[i].side == side)
+            .collect();
+        let Some(&last) = on_side.last() else {
+            continue;
+        };
+        let total_bp: u64 = on_side.iter().map(|&i| u64::from(extra[i].share_bp)).sum();
+        let others: u64 = on_side[..on_side.len() - 1].iter().map(|&i| out[i]).sum();
+        out[last] = share(total_bp) - others;
+    }
+    out
+}
+
+/// Checks a rule's extra lines: each a GL-only leaf with a share of 1 to 10,000 basis points,
+/// at most [`EXTRA_LINES_MAX`], the debit shares equal to the credit shares.
+pub fn check_extra(extra: &[ExtraLine], chart: &Chart) -> Result<(), AccountingError> {
+    let invalid = |why: String| Err(AccountingError::RuleInvalid(why));
+    if extra.len() > EXTRA_LINES_MAX {
+        return invalid(format!(
+            "at most {EXTRA_LINES_MAX} lines beyond the main pair"
+        ));
+    }
+    let mut sums = [0u64; 2];
+    for line in extra {
+        let Some(subject) = chart.by_id(line.subject) else {
+            return invalid(format!("no subject #{}", line.subject));
+        };
+        if !subject.gl_only || !chart.is_leaf(&subject.code) {
+            return invalid(format!(
+                "a split line books a share on a GL-only leaf subject; {} is not one (a share of an account's side would differ from its sub-ledger)",
+                subject.code
+            ));
+        }
+        if !(1..=10_000).contains(&line.share_bp) {
+            return invalid(format!(
+                "a share is 1 to 10,000 basis points, not {}",
+                line.share_bp
+            ));
+        }
+        sums[usize::from(line.side == Side::Credit)] += u64::from(line.share_bp);
+    }
+    if sums[0] != sums[1] {
+        return invalid(format!(
+            "the split lines do not balance: debit shares {} bp, credit shares {} bp",
+            sums[0], sums[1]
+        ));
+    }
+    Ok(())
 }
 
 impl PostingRule {
+    /// The rule's lines: (side, where it books, share in basis points; `None`: the whole
+    /// amount, the main pair).
+    pub fn lines(&self) -> impl Iterator<Item = (Side, SubjectSource, Option<u16>)> + '_ {
+        [
+            (Side::Debit, self.debit, None),
+            (Side::Credit, self.credit, None),
+        ]
+        .into_iter()
+        .chain(
+            self.extra
+                .iter()
+                .map(|l| (l.side, SubjectSource::Subject(l.subject), Some(l.share_bp))),
+        )
+    }
+
+    /// Every subject source the rule names.
+    pub fn sources(&self) -> impl Iterator<Item = SubjectSource> + '_ {
+        self.lines().map(|(_, source, _)| source)
+    }
+
     /// The (debit, credit) subjects of a transfer between accounts booked under `debit_subject`
     /// and `credit_subject`.
     pub fn subjects(&self, debit_subject: u32, credit_subject: u32) -> (u32, u32) {
@@ -114,6 +210,7 @@ mod tests {
             name: "payment".into(),
             debit: SubjectSource::DebitAccount,
             credit: SubjectSource::CreditAccount,
+            extra: Vec::new(),
         };
         assert_eq!(natural.subjects(10, 20), (10, 20));
         let wrong_side = PostingRule {
@@ -127,5 +224,28 @@ mod tests {
             ..natural
         };
         assert_eq!(fixed.subjects(10, 20), (10, 7));
+    }
+
+    #[test]
+    fn split_lines_balance_for_every_amount() {
+        let line = |side, share_bp| ExtraLine {
+            side,
+            subject: 1,
+            share_bp,
+        };
+        let extra = [
+            line(Side::Debit, 33),
+            line(Side::Debit, 27),
+            line(Side::Credit, 60),
+        ];
+        for amount in [0, 1, 99, 166, 10_000, 123_457, u64::MAX] {
+            let amounts = extra_amounts(&extra, amount);
+            assert_eq!(amounts[0] + amounts[1], amounts[2], "{amount}: {amounts:?}");
+            assert_eq!(
+                u128::from(amounts[2]),
+                u128::from(amount) * 60 / 10_000,
+                "{amount}"
+            );
+        }
     }
 }

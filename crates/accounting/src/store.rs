@@ -8,8 +8,9 @@ use rusqlite::types::{Value, ValueRef};
 use rusqlite::{params, Connection, OpenFlags};
 use suanpan_ledger::{AccountingDate, Currency};
 
+use crate::chart::Side;
 use crate::chart::{Category, Chart, Subject, DEFAULT_CHART};
-use crate::rule::{parse_source, PostingRule, Rules, DEFAULT_RULES};
+use crate::rule::{parse_source, ExtraLine, PostingRule, Rules, DEFAULT_RULES};
 use crate::AccountingError;
 
 pub const ACCOUNTING_DB_FILE: &str = "accounting.db";
@@ -35,6 +36,29 @@ CREATE TABLE IF NOT EXISTS rules (
     name   TEXT NOT NULL,
     debit  TEXT NOT NULL,
     credit TEXT NOT NULL
+) STRICT;
+
+-- Lines of a split rule beyond its main pair: a share of the amount on a GL-only subject.
+CREATE TABLE IF NOT EXISTS rule_lines (
+    code     INTEGER NOT NULL,
+    ordinal  INTEGER NOT NULL,
+    side     TEXT    NOT NULL,  -- debit, credit
+    subject  TEXT    NOT NULL,
+    share_bp INTEGER NOT NULL,
+    PRIMARY KEY (code, ordinal)
+) STRICT;
+
+-- The split lines of transfer vouchers made by such a rule (the main pair is packed in
+-- voucher_batches): written with the voucher, so a later change of the rule changes nothing.
+CREATE TABLE IF NOT EXISTS voucher_extra_lines (
+    accounting_date TEXT    NOT NULL,
+    number          INTEGER NOT NULL,
+    ordinal         INTEGER NOT NULL,
+    side            TEXT    NOT NULL,
+    subject_id      INTEGER NOT NULL,
+    currency        TEXT    NOT NULL,
+    amount          INTEGER NOT NULL,
+    PRIMARY KEY (accounting_date, number, ordinal)
 ) STRICT;
 
 -- Ledger accounts in the order the journal opened them; idx is what vouchers refer to.
@@ -179,6 +203,15 @@ CREATE TABLE IF NOT EXISTS day_end_steps (
     PRIMARY KEY (accounting_date, step)
 ) STRICT;
 
+-- How long each completed step took (a table of its own, so files made before it need no
+-- migration: a step completed by an older Suanpan has no row).
+CREATE TABLE IF NOT EXISTS day_end_step_times (
+    accounting_date TEXT    NOT NULL,
+    step            TEXT    NOT NULL,
+    elapsed_ms      INTEGER NOT NULL,
+    PRIMARY KEY (accounting_date, step)
+) STRICT;
+
 CREATE TABLE IF NOT EXISTS audit (
     id         INTEGER PRIMARY KEY,
     at_unix_ms INTEGER NOT NULL,
@@ -207,24 +240,29 @@ pub fn open(data_dir: &Path) -> Result<Connection, AccountingError> {
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
-    conn.pragma_update(None, "page_size", 16_384)?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
+    // Another process holding the file exclusively shows as "busy" at the first statement
+    // that touches it, whichever that is: say so in one line.
+    let busy = |e: rusqlite::Error| match e {
+        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DatabaseBusy => {
+            AccountingError::Io(format!(
+                "another Suanpan process is working on {}",
+                path.display()
+            ))
+        }
+        e => e.into(),
+    };
+    conn.pragma_update(None, "page_size", 16_384)
+        .map_err(busy)?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(busy)?;
     // Write-offs are told, not derived: they must survive power loss like the journal.
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
-    conn.pragma_update(None, "cache_size", -65_536)?;
-    let begin = conn.execute_batch("BEGIN IMMEDIATE");
-    if let Err(e) = begin {
-        return Err(match e {
-            rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DatabaseBusy => {
-                AccountingError::Io(format!(
-                    "another Suanpan process is working on {}",
-                    path.display()
-                ))
-            }
-            e => e.into(),
-        });
-    }
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(busy)?;
+    conn.pragma_update(None, "locking_mode", "EXCLUSIVE")
+        .map_err(busy)?;
+    conn.pragma_update(None, "cache_size", -65_536)
+        .map_err(busy)?;
+    conn.execute_batch("BEGIN IMMEDIATE").map_err(busy)?;
     conn.execute_batch(SCHEMA)?;
     let version: Option<i64> = conn
         .query_row(
@@ -312,7 +350,41 @@ pub fn load_rules(conn: &Connection, chart: &Chart) -> Result<Rules, AccountingE
             name,
             debit: parse_source(&debit, chart)?,
             credit: parse_source(&credit, chart)?,
+            extra: Vec::new(),
         });
+    }
+    let mut stmt = conn
+        .prepare("SELECT code, side, subject, share_bp FROM rule_lines ORDER BY code, ordinal")?;
+    let lines = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, u16>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, u16>(3)?,
+        ))
+    })?;
+    for line in lines {
+        let (code, side, subject, share_bp) = line?;
+        let side = match side.as_str() {
+            "debit" => Side::Debit,
+            "credit" => Side::Credit,
+            other => {
+                return Err(AccountingError::Invariant(format!(
+                    "rule {code} has a line on side {other:?}"
+                )))
+            }
+        };
+        let subject = chart
+            .by_code(&subject)
+            .ok_or(AccountingError::SubjectUnknown(subject))?
+            .id;
+        if let Some(rule) = rules.iter_mut().find(|r| r.code == code) {
+            rule.extra.push(ExtraLine {
+                side,
+                subject,
+                share_bp,
+            });
+        }
     }
     Ok(Rules::new(rules))
 }

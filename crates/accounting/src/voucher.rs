@@ -71,6 +71,51 @@ impl TransferVoucher {
     }
 }
 
+/// A split line of a transfer voucher (a rule's share of the amount on a GL-only subject).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct ExtraVoucherLine {
+    pub ordinal: u32,
+    pub side: crate::chart::Side,
+    pub subject: u32,
+    pub currency: Currency,
+    pub amount: u64,
+}
+
+/// The split lines of `date`'s transfer vouchers, by voucher number, in line order.
+pub fn extra_lines(
+    conn: &Connection,
+    date: AccountingDate,
+) -> Result<Vec<(u64, ExtraVoucherLine)>, AccountingError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT number, ordinal, side, subject_id, currency, amount FROM voucher_extra_lines
+         WHERE accounting_date = ?1 ORDER BY number, ordinal",
+    )?;
+    let mut rows = stmt.query([date_text(date)])?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        let side = match row.get::<_, String>(2)?.as_str() {
+            "debit" => crate::chart::Side::Debit,
+            "credit" => crate::chart::Side::Credit,
+            other => {
+                return Err(AccountingError::Invariant(format!(
+                    "{date}: a split line on side {other:?}"
+                )))
+            }
+        };
+        out.push((
+            row.get::<_, i64>(0)? as u64,
+            ExtraVoucherLine {
+                ordinal: row.get::<_, i64>(1)? as u32,
+                side,
+                subject: row.get(3)?,
+                currency: get_currency(row, 4)?,
+                amount: row.get::<_, i64>(5)? as u64,
+            },
+        ));
+    }
+    Ok(out)
+}
+
 /// The kinds of manual-series vouchers.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum ManualKind {

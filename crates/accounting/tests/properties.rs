@@ -24,6 +24,15 @@ const ACCOUNTS: [(u128, &str); 7] = [
     (7, "8888"),
 ];
 
+/// Transfers of this code book a fee accrued with them: the main pair, plus 0.6 % of the amount
+/// debited to a fee receivable and credited to two income subjects (GL-only, split 35 / 25).
+const SPLIT_CODE: u16 = 7;
+const SPLIT_BP: [(&str, &str, u16); 3] = [
+    ("debit", "1221", 60),
+    ("credit", "6051", 35),
+    ("credit", "6301", 25),
+];
+
 #[derive(Clone, Debug)]
 enum Op {
     /// Code 99 has no rule: the transfer waits for the supplement step.
@@ -59,7 +68,7 @@ enum Op {
 fn op() -> impl Strategy<Value = Op> {
     let account = 0..ACCOUNTS.len();
     prop_oneof![
-        5 => (account.clone(), account.clone(), 1..10_000u64, prop_oneof![Just(0u16), Just(1), Just(5), Just(99)])
+        5 => (account.clone(), account.clone(), 1..10_000u64, prop_oneof![Just(0u16), Just(1), Just(5), Just(SPLIT_CODE), Just(99)])
             .prop_map(|(debit, credit, amount, code)| Op::Transfer { debit, credit, amount, code }),
         2 => (account.clone(), account, 1..10_000u64)
             .prop_map(|(debit, credit, amount)| Op::Pending { debit, credit, amount, expires: amount % 4 == 0 }),
@@ -136,8 +145,37 @@ fn run(ops: &[Op]) -> (Books, Accounting) {
     }
     books.cut_over();
     let mut accounting = Accounting::open(books.path()).unwrap_or_else(|e| panic!("open: {e}"));
+    set_split_rule(&mut accounting);
     books.close_all(&mut accounting);
     (books, accounting)
+}
+
+/// The split rule of [`SPLIT_CODE`], with the GL-only subjects it books on.
+fn set_split_rule(accounting: &mut Accounting) {
+    use suanpan_accounting::{Category, Side};
+    for (code, name, category) in [
+        ("1221", "fee receivable", Category::Asset),
+        ("6051", "fee income accrued", Category::Income),
+    ] {
+        accounting
+            .add_subject(code, name, category, true, "test")
+            .unwrap_or_else(|e| panic!("{code}: {e}"));
+    }
+    let mut lines = vec![
+        (Side::Debit, "debit_account".to_string(), None),
+        (Side::Credit, "credit_account".to_string(), None),
+    ];
+    for (side, subject, bp) in SPLIT_BP {
+        let side = if side == "debit" {
+            Side::Debit
+        } else {
+            Side::Credit
+        };
+        lines.push((side, subject.to_string(), Some(bp)));
+    }
+    accounting
+        .set_rule_lines(SPLIT_CODE, "payment with a fee accrued", &lines, "test")
+        .unwrap_or_else(|e| panic!("split rule: {e}"));
 }
 
 fn subject_of(id: u128) -> &'static str {
@@ -232,6 +270,14 @@ fn check_date(
             .collect();
         let expected: Vec<u64> = (1..=numbers.len() as u64).collect();
         prop_assert_eq!(numbers, expected, "{} series {}", date, series);
+    }
+    for v in vouchers.iter().filter(|v| v.code == Some(SPLIT_CODE)) {
+        prop_assert_eq!(v.lines.len(), 5, "{}: {:?}", date, v);
+        let amount = v.lines[0].amount;
+        prop_assert_eq!(v.lines[2].subject_code.as_str(), "1221");
+        prop_assert_eq!(v.lines[2].amount, amount * 60 / 10_000, "the fee is 0.6 %");
+        prop_assert_eq!(v.lines[3].amount + v.lines[4].amount, v.lines[2].amount);
+        prop_assert!(v.lines[2..].iter().all(|l| l.account_id.is_none()));
     }
     for v in &vouchers {
         let debits: u128 = v

@@ -108,6 +108,8 @@ pub struct App {
     pub open_connections: AtomicU64,
     pub stopping: AtomicBool,
     pub openapi: Bytes,
+    /// The accounting and clearing rooms (`books.rs`).
+    pub books: Arc<crate::books::Books>,
 }
 
 /// A successful answer.
@@ -115,6 +117,8 @@ pub struct Reply {
     pub status: u16,
     pub body: Bytes,
     pub content_type: &'static str,
+    /// Headers beyond the content type (a statement's digest, a job's location).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl Reply {
@@ -125,6 +129,7 @@ impl Reply {
             status,
             body: body.into(),
             content_type: "application/json",
+            headers: Vec::new(),
         })
     }
 }

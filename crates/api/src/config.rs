@@ -97,6 +97,11 @@ pub const SETTINGS: &[Setting] = &[
         help: "with postgres: how long the writer's lease lasts unrenewed (a standby takes over after it)",
     },
     Setting {
+        key: "clearing_close_times",
+        default: "",
+        help: "close the open clearing batch (and write its statements) at these times of day in the books' zone, HH:MM or HH:MM:SS, comma-separated; empty: only on command",
+    },
+    Setting {
         key: "log_level",
         default: "info",
         help: "error, warn, info or debug",
@@ -120,6 +125,8 @@ pub struct ServeConfig {
     pub standby: bool,
     pub node: String,
     pub lease_ttl_ms: u64,
+    /// When `serve` closes clearing batches by itself (none: only on command).
+    pub clearing_schedule: Option<suanpan_clearing::CloseSchedule>,
 }
 
 impl ServeConfig {
@@ -231,6 +238,13 @@ impl ServeConfig {
             standby,
             node: get("node").0.to_string(),
             lease_ttl_ms: num("lease_ttl_ms", get("lease_ttl_ms"))?,
+            clearing_schedule: match get("clearing_close_times") {
+                ("", _) => None,
+                (times, source) => Some(
+                    suanpan_clearing::CloseSchedule::parse(times)
+                        .map_err(|e| format!("{source}: clearing_close_times: {e}"))?,
+                ),
+            },
         };
         if config.lease_ttl_ms < 100 {
             return Err("lease_ttl_ms must be at least 100".into());

@@ -7,10 +7,14 @@
 //! history index (`suanpan_journal::HistoryReader`), kept by an indexer thread started here.
 
 pub mod access;
+mod accounting;
 mod accounts;
 mod app;
 pub mod auth;
 mod body;
+mod books;
+pub mod books_wire;
+mod clearing;
 pub mod config;
 pub mod error;
 pub mod log;
@@ -65,6 +69,8 @@ pub fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result
     };
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| format!("cannot create {}: {e}", config.data_dir.display()))?;
+    // The clearing schedule's times of day are in the books' zone.
+    let utc_offset_s = engine_config.utc_offset_s;
     let engine = Arc::new(Engine::start(engine_config).map_err(|e| e.to_string())?);
     let recovery = engine.recovery().clone();
     log::log(
@@ -112,6 +118,15 @@ pub fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result
     let openapi = serde_json::to_vec(&openapi::document()).map_err(|e| e.to_string())?;
     let mut authenticator = auth::Authenticator::new(config.signature_window_s, NONCES_MAX);
     authenticator.restore(&config.data_dir)?;
+    let books = Arc::new(books::Books::new(config.data_dir.clone()));
+    let schedule_stop = Arc::new(AtomicBool::new(false));
+    let schedule = clearing::start_close_schedule(
+        engine.clone(),
+        books.clone(),
+        config.clearing_schedule.clone(),
+        utc_offset_s,
+        schedule_stop.clone(),
+    )?;
     let app = Arc::new(App {
         engine: engine.clone(),
         access,
@@ -125,6 +140,7 @@ pub fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result
         open_connections: AtomicU64::new(0),
         stopping: AtomicBool::new(false),
         openapi: openapi.into(),
+        books,
     });
     // A standby learns of accounts from the batches it replays, not from its own handlers.
     let owners_follower = (!engine.is_leader()).then(|| {
@@ -151,6 +167,10 @@ pub fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result
         .map_err(|e| format!("cannot start the HTTP runtime: {e}"))?;
     let served = runtime.block_on(serve(app.clone(), tls, on_listening));
     app.stopping.store(true, Ordering::Release);
+    schedule_stop.store(true, Ordering::Release);
+    if let Some(schedule) = schedule {
+        let _ = schedule.join();
+    }
     let stopped = engine.shutdown();
     if let Err(e) = app.auth.save(&config.data_dir) {
         log::log(Level::Error, "spent nonces not saved", &[("error", &e)]);

@@ -22,10 +22,10 @@ pub fn document() -> Value {
         );
         op.insert("summary".into(), json!(route.summary));
         let mut parameters = Vec::new();
-        if route.path.contains("{id}") {
+        if let Some(name) = path_parameter(route.path) {
             parameters.push(json!({
-                "name": "id", "in": "path", "required": true,
-                "schema": {"type": "string", "pattern": "^[0-9]{1,39}$"}
+                "name": name, "in": "path", "required": true,
+                "schema": {"type": "string", "pattern": path_pattern(name)}
             }));
         }
         for q in route.query {
@@ -47,6 +47,9 @@ pub fn document() -> Value {
         let ok = match (route.response, route.path) {
             (Some(schema), _) => {
                 json!({"description": "success", "content": {"application/json": {"schema": schema(&mut generator).to_value()}}})
+            }
+            (None, "/v1/clearing/statements/{batch}") => {
+                json!({"description": "the statement file, byte for byte as written (or its camt.053 XML)", "content": {"text/csv": {"schema": {"type": "string"}}, "application/xml": {"schema": {"type": "string"}}}})
             }
             (None, "/metrics") => {
                 json!({"description": "success", "content": {"text/plain": {"schema": {"type": "string"}}}})
@@ -112,11 +115,33 @@ pub fn document() -> Value {
 fn operation_id(path: &str, method: &str) -> String {
     let mut id = method.to_lowercase();
     for part in path.split('/').filter(|p| !p.is_empty() && *p != "v1") {
-        let part = if part == "{id}" { "by_id" } else { part };
+        let by;
+        let part = match part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+            Some(name) => {
+                by = format!("by_{name}");
+                by.as_str()
+            }
+            None => part,
+        };
         id.push('_');
         id.push_str(&part.replace(['.', '-'], "_"));
     }
     id
+}
+
+/// The name of a route's path parameter (`id` in `/v1/accounts/{id}`), if it has one.
+fn path_parameter(path: &str) -> Option<&str> {
+    path.split('/')
+        .find_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+}
+
+fn path_pattern(name: &str) -> &'static str {
+    match name {
+        "id" => "^[0-9]{1,39}$",
+        "date" => "^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+        "subject" => "^[0-9]+(\\.[0-9]+)*$",
+        _ => "^[0-9]{1,20}$",
+    }
 }
 
 fn error_description(status: u16) -> &'static str {
@@ -124,8 +149,8 @@ fn error_description(status: u16) -> &'static str {
         400 => "the request is malformed: bad JSON, unknown field, wrong type, bad id or amount",
         401 => "not authenticated: missing or bad signature, stale timestamp, replayed nonce, bad token",
         403 => "authenticated but not allowed",
-        404 => "no such account or transfer (for a participant: none of its own)",
-        409 => "the id was used before with other fields",
+        404 => "no such account, transfer, date, subject, participant, batch or statement (for a participant: none of its own)",
+        409 => "the id was used before with other fields, or the books' state does not allow it now (the code says which)",
         413 => "the body is larger than body_bytes_max",
         415 => "the body is not application/json",
         422 => "the ledger refused the command; the code says why",

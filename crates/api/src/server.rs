@@ -134,7 +134,15 @@ async fn respond(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>> {
         ),
     };
     let response = match result {
-        Ok(reply) => response(reply.status, reply.content_type, reply.body),
+        Ok(reply) => {
+            let mut r = response(reply.status, reply.content_type, reply.body);
+            for (name, value) in reply.headers {
+                if let Ok(value) = HeaderValue::from_str(&value) {
+                    r.headers_mut().insert(name, value);
+                }
+            }
+            r
+        }
         Err(e) => {
             if e.status >= 500 && e.status != 503 {
                 log::log(
@@ -266,6 +274,7 @@ async fn route_request(
                     RouteId::FreezeAccount => "freeze_account",
                     RouteId::UnfreezeAccount => "unfreeze_account",
                     RouteId::AuditLog => "read_audit_log",
+                    RouteId::Books(books_route) => books_route.action(),
                     _ => route.path,
                 };
                 app.authorize(&caller, role, action, param.unwrap_or(""))
@@ -276,6 +285,18 @@ async fn route_request(
     };
     let pairs = app::query_pairs(query)?;
     app::known_query(&pairs, route)?;
+    if let (RouteId::Books(books_route), Some(caller)) = (route.id, caller.as_ref()) {
+        return crate::books::dispatch(
+            app,
+            books_route,
+            caller,
+            param,
+            &pairs,
+            &bytes,
+            &parts.headers,
+        )
+        .await;
+    }
     dispatch(app, route.id, caller.as_ref(), param, &pairs, &bytes).await
 }
 
@@ -301,11 +322,13 @@ async fn dispatch(
             status: 200,
             body: app.openapi.clone(),
             content_type: "application/json",
+            headers: Vec::new(),
         }),
         RouteId::Metrics => Ok(Reply {
             status: 200,
             body: render_metrics(app).into(),
             content_type: "text/plain; version=0.0.4",
+            headers: Vec::new(),
         }),
         RouteId::CreateAccount => {
             accounts::create(app, caller.ok_or_else(public)?, body::parse(bytes)?).await
@@ -364,6 +387,7 @@ async fn dispatch(
             .await
         }
         RouteId::AuditLog => audit_log(app, query).await,
+        RouteId::Books(_) => Err(public()),
     }
 }
 

@@ -18,6 +18,7 @@
 
 mod accounts;
 mod batch;
+mod camt053;
 mod cuts;
 mod decimal;
 mod error;
@@ -36,6 +37,7 @@ pub use accounts::{
     PARTICIPANTS_MAX,
 };
 pub use batch::{close_batch, last_closed_batch, BATCHES_MAX};
+pub use camt053::{camt053_file_name, statement_camt053, CAMT053_NAMESPACE};
 pub use cuts::CUTS_FILE;
 pub use error::ClearingError;
 pub use history::{clear_batch, read_batch, BatchBounds, ClearedBatch, BATCH_TRANSACTIONS_MAX};

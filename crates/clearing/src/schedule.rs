@@ -22,22 +22,26 @@ pub struct CloseSchedule {
 }
 
 impl CloseSchedule {
-    /// Parses `HH:MM` times separated by commas, e.g. `00:00,06:00,12:00,18:00`.
+    /// Parses `HH:MM` (or `HH:MM:SS`) times separated by commas, e.g. `00:00,06:00,12:00,18:00`.
     pub fn parse(text: &str) -> Result<CloseSchedule, ClearingError> {
         let bad = |why: String| ClearingError::ScheduleInvalid(why);
         let mut times = Vec::new();
         for item in text.split(',') {
-            let (h, m) = item
-                .trim()
-                .split_once(':')
-                .ok_or_else(|| bad(format!("{item:?} is not HH:MM")))?;
-            let (Ok(h), Ok(m)) = (h.parse::<u32>(), m.parse::<u32>()) else {
-                return Err(bad(format!("{item:?} is not HH:MM")));
+            let text = item.trim();
+            let parts: Vec<&str> = text.split(':').collect();
+            let numbers: Option<Vec<u32>> = parts
+                .iter()
+                .map(|p| (p.len() == 2).then(|| p.parse::<u32>().ok()).flatten())
+                .collect();
+            let (h, m, s) = match numbers.as_deref() {
+                Some(&[h, m]) => (h, m, 0),
+                Some(&[h, m, s]) => (h, m, s),
+                _ => return Err(bad(format!("{item:?} is not HH:MM or HH:MM:SS"))),
             };
-            if h > 23 || m > 59 || item.trim().len() != 5 {
-                return Err(bad(format!("{item:?} is not a time of day HH:MM")));
+            if h > 23 || m > 59 || s > 59 {
+                return Err(bad(format!("{item:?} is not a time of day HH:MM[:SS]")));
             }
-            times.push(h * 3_600 + m * 60);
+            times.push(h * 3_600 + m * 60 + s);
         }
         times.sort_unstable();
         times.dedup();
@@ -130,7 +134,8 @@ mod tests {
             schedule.next_after(now_ns, SHANGHAI_S),
             now_ns + 5 * 3_600 * 1_000_000_000 + 1_800 * 1_000_000_000
         );
-        for bad in ["24:00", "6:00", "12:60", "noon", ""] {
+        assert!(CloseSchedule::parse("12:00:30").is_ok());
+        for bad in ["24:00", "6:00", "12:60", "noon", "", "12:00:60", "12:00:5"] {
             assert!(CloseSchedule::parse(bad).is_err(), "{bad}");
         }
     }

@@ -29,7 +29,9 @@ commands:
   close                            close the open clearing batch; prints its number
   report BATCH [--bilateral]       gross, net and settlement figures of a closed batch
   settle BATCH                     post the confirmed settlement of a closed batch
-  statements BATCH --out DIR       write every participant's statement file for the batch
+  statements BATCH --out DIR [--camt053]
+                                   write every participant's statement file for the batch
+                                   (with --camt053 also each as ISO 20022 camt.053.001.08 XML)
 
 --json prints one JSON object instead of text. KIND: agreement_payment, payout,
 gateway_payment. Amounts are integers of fen.";
@@ -52,6 +54,7 @@ struct Options {
     original: Option<u128>,
     bilateral: bool,
     json: bool,
+    camt053: bool,
 }
 
 fn parse(args: &[String]) -> Result<Option<Options>, String> {
@@ -75,6 +78,7 @@ fn parse(args: &[String]) -> Result<Option<Options>, String> {
             Long("original") => o.original = Some(parse_value(&mut parser, "--original")?),
             Long("bilateral") => o.bilateral = true,
             Long("json") => o.json = true,
+            Long("camt053") => o.camt053 = true,
             Long("help") | Short('h') => {
                 println!("{HELP}");
                 return Ok(None);
@@ -346,6 +350,11 @@ fn statements(data: &Path, batch: u64, o: &Options) -> Result<(), String> {
     if bar {
         eprintln!();
     }
+    if o.camt053 {
+        for t in &trailers {
+            write_camt053(&out, batch, t.participant)?;
+        }
+    }
     let lines: u64 = trailers.iter().map(|t| t.lines).sum();
     print_line(
         o.json,
@@ -362,4 +371,22 @@ fn statements(data: &Path, batch: u64, o: &Options) -> Result<(), String> {
         },
     );
     Ok(())
+}
+
+/// Writes a statement's camt.053 beside it, made from the CSV as written (complete or absent,
+/// like the CSV).
+fn write_camt053(out: &Path, batch: u64, participant: u16) -> Result<(), String> {
+    let (csv, _) = suanpan_clearing::read_statement(out, batch, participant)
+        .map_err(|e| format!("{}: {e}", e.code()))?;
+    let xml =
+        suanpan_clearing::statement_camt053(&csv).map_err(|e| format!("{}: {e}", e.code()))?;
+    let path = out.join(suanpan_clearing::camt053_file_name(batch, participant));
+    let temporary = out.join(format!(
+        ".{}.partial",
+        suanpan_clearing::camt053_file_name(batch, participant)
+    ));
+    std::fs::write(&temporary, xml)
+        .and_then(|()| std::fs::File::open(&temporary)?.sync_all())
+        .and_then(|()| std::fs::rename(&temporary, &path))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }

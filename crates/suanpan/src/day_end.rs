@@ -21,6 +21,7 @@ const HELP: &str = "usage: suanpan day-end --data DIR [--date YYYY-MM-DD] [--unt
        suanpan day-end write-off --data DIR --item ID [--item ID ...] --operator NAME [--against SUBJECT] [--note TEXT]
        suanpan day-end rule --data DIR --code N --debit SOURCE --credit SOURCE --operator NAME [--name TEXT]
        suanpan day-end subject --data DIR [--add CODE --name TEXT --category C [--gl-only] | --delete CODE] --operator NAME
+       suanpan day-end cutover --data DIR [--json]
 
 Runs the day-end batch (日终) of a closed accounting date (without --date: of every closed
 date not yet day-ended, oldest first), continuing from its first unfinished step: catch_up, supplement, general_ledger, trial_balance, daily_balances,
@@ -30,7 +31,10 @@ difference is posted to suspense and reported, never a reason to stop.
 
 A rule's SOURCE is debit_account, credit_account (the subject of that account) or a subject code.
 A subject's category is asset, liability, equity, common, income or expense; `subject` with
-neither --add nor --delete lists the chart.";
+neither --add nor --delete lists the chart. `cutover` moves the books to the next accounting
+date now (日切 on command), as a command in the engine's sequence; like `suanpan clear close` it
+starts the engine on DIR, so no server may hold it (a running server takes
+POST /v1/accounting/cutover instead).";
 
 /// For the restartability test: `SUANPAN_DAY_END_KILL_AFTER=<step>` kills this process with
 /// SIGKILL right after that step commits, a crash at an exact step boundary;
@@ -46,6 +50,7 @@ pub fn main(args: &[String]) -> Result<(), String> {
         Some("write-off") => write_off(&args[1..]),
         Some("rule") => rule(&args[1..]),
         Some("subject") => subject(&args[1..]),
+        Some("cutover") => cutover(&args[1..]),
         _ => run(args),
     }
 }
@@ -603,4 +608,48 @@ fn subject(args: &[String]) -> Result<(), String> {
         (Some(_), Some(_)) => return Err("give --add or --delete, not both".into()),
     }
     Ok(())
+}
+
+/// The day cutover on command: one `Cutover` to the day after the books' date.
+fn cutover(args: &[String]) -> Result<(), String> {
+    let Some(f) = parse(args, &["data", "json"])? else {
+        return Ok(());
+    };
+    let data = required(f.data.as_ref(), "--data")?;
+    let engine = suanpan_engine::Engine::start(suanpan_engine::EngineConfig::new(data))
+        .map_err(|e| e.to_string())?;
+    let outcome = cut_over(&engine);
+    let stopped = engine.shutdown().map_err(|e| e.to_string());
+    let (closed, next) = outcome?;
+    stopped?;
+    if f.json {
+        println!(
+            "{}",
+            JsonLine::default()
+                .str("closed_date", &closed.to_string())
+                .str("accounting_date", &next.to_string())
+                .finish()
+        );
+    } else {
+        println!("cut over: {closed} closed, the books are on {next}");
+    }
+    Ok(())
+}
+
+fn cut_over(engine: &suanpan_engine::Engine) -> Result<(AccountingDate, AccountingDate), String> {
+    let stopped = || engine.stopped_error().to_string();
+    let closed = engine
+        .read(|l| l.accounting_date())
+        .map_err(|e| e.to_string())?
+        .wait()
+        .ok_or_else(stopped)?;
+    let next = closed.next();
+    let results = engine
+        .execute(vec![suanpan_ledger::Command::Cutover { date: next }])
+        .map_err(|e| e.to_string())?;
+    match results.first() {
+        Some(suanpan_ledger::ResultCode::Ok) => Ok((closed, next)),
+        Some(other) => Err(format!("the cutover to {next} was refused: {other}")),
+        None => Err("the engine gave no result for the cutover".into()),
+    }
 }

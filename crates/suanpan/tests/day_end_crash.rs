@@ -162,7 +162,8 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// Every table of accounting.db but the audit log, and every report file, as text.
+/// Every table of accounting.db but the audit log (and the steps' times), and every report
+/// file, as text.
 fn books(dir: &Path) -> BTreeMap<String, Vec<String>> {
     let conn = rusqlite::Connection::open_with_flags(
         dir.join("accounting.db"),
@@ -180,8 +181,14 @@ fn books(dir: &Path) -> BTreeMap<String, Vec<String>> {
     };
     let mut out = BTreeMap::new();
     for table in tables {
+        // How long a step took is a measurement, not the books: only which steps have one.
+        let columns = if table == "day_end_step_times" {
+            "accounting_date, step"
+        } else {
+            "*"
+        };
         let mut stmt = conn
-            .prepare(&format!("SELECT * FROM {table} ORDER BY rowid"))
+            .prepare(&format!("SELECT {columns} FROM {table} ORDER BY rowid"))
             .unwrap_or_else(|e| panic!("{e}"));
         let columns = stmt.column_count();
         let mut rows = stmt.query([]).unwrap_or_else(|e| panic!("{e}"));

@@ -179,6 +179,12 @@ impl Server {
         Server::spawn(dir, extra, Stdio::inherit())
     }
 
+    /// Starts with extra environment variables (test hooks of the server).
+    #[allow(dead_code)] // not every test binary uses it
+    pub fn start_env(dir: &DataDir, extra: &[&str], env: &[(&str, &str)]) -> Server {
+        Server::spawn_env(dir, extra, env, Stdio::inherit())
+    }
+
     /// Starts with the server's log (its stderr) written to `log`.
     pub fn start_logged(dir: &DataDir, extra: &[&str], log: &Path) -> Server {
         let file = std::fs::File::create(log)
@@ -189,7 +195,12 @@ impl Server {
     /// Starts `suanpan serve --listen 127.0.0.1:0 --data-dir DIR EXTRA` and waits for its
     /// `{"listening":"ADDR"}` line.
     fn spawn(dir: &DataDir, extra: &[&str], stderr: Stdio) -> Server {
+        Server::spawn_env(dir, extra, &[], stderr)
+    }
+
+    fn spawn_env(dir: &DataDir, extra: &[&str], env: &[(&str, &str)], stderr: Stdio) -> Server {
         let mut child = suanpan()
+            .envs(env.iter().copied())
             .args(["serve", "--listen", "127.0.0.1:0", "--log-level", "warn"])
             .arg("--data-dir")
             .arg(dir.path())

@@ -1,0 +1,530 @@
+//! Clearing endpoints: participants (operators manage them, as `suanpan clear participant`
+//! does), closing a clearing batch and its report, writing its statement files, and the
+//! statements themselves, which a participant fetches for itself alone. Also the close
+//! schedule `serve` runs.
+//!
+//! A participant's API key (access.db) and its clearing registration meet in the owner
+//! number: a key whose participant has owner N reads clearing participant N's statements.
+//! Another participant's statement answers 404, as if it did not exist.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sha2::{Digest, Sha256};
+use suanpan_clearing::{
+    clear_batch, close_batch, read_statement, settlement_instructions, statement_camt053,
+    write_statements, ClearingError, CloseSchedule, FeeSchedule, Participant, ParticipantKind,
+    ParticipantStatus, Registry, PARTICIPANTS_MAX,
+};
+use suanpan_engine::Engine;
+
+use crate::app::{self, App, Reply};
+use crate::auth::Caller;
+use crate::books::{audited, lock};
+use crate::books_wire::*;
+use crate::error::{ApiError, ErrorCode};
+use crate::log::{self, Level};
+use crate::wire::{Amount, Balance, Total};
+
+/// Where the server keeps statement files, under the data directory.
+pub const STATEMENTS_DIR: &str = "clearing/statements";
+/// Most statements one listing returns (newest batches first).
+const STATEMENTS_LIST_MAX: usize = 10_000;
+
+pub fn statements_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join(STATEMENTS_DIR)
+}
+
+fn participant_view(p: &Participant) -> ParticipantView {
+    ParticipantView {
+        number: p.number,
+        code: p.code.clone(),
+        name: p.name.clone(),
+        kind: p.kind.as_str(),
+        status: p.status.as_str(),
+        net_debit_cap: Amount(p.net_debit_cap_fen),
+    }
+}
+
+fn participant_number(param: Option<&str>) -> Result<u16, ApiError> {
+    let text = param.unwrap_or("");
+    text.parse::<u16>()
+        .ok()
+        .filter(|n| (1..=PARTICIPANTS_MAX).contains(n))
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::InvalidValue,
+                format!("{text:?} is not a participant number (1 to {PARTICIPANTS_MAX})"),
+            )
+            .field("number")
+        })
+}
+
+fn batch_number(param: Option<&str>) -> Result<u64, ApiError> {
+    let text = param.unwrap_or("");
+    text.parse::<u64>().ok().filter(|&n| n > 0).ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::InvalidValue,
+            format!("{text:?} is not a clearing batch number (1, 2, ...)"),
+        )
+        .field("batch")
+    })
+}
+
+pub async fn participants(app: &App) -> Result<Reply, ApiError> {
+    let dir = app.books.data_dir.clone();
+    let participants = app
+        .blocking(move || Ok(Registry::load(&dir)?.all().map(participant_view).collect()))
+        .await?;
+    Reply::json(200, &ParticipantList { participants })
+}
+
+pub async fn participant(app: &App, param: Option<&str>) -> Result<Reply, ApiError> {
+    let number = participant_number(param)?;
+    let dir = app.books.data_dir.clone();
+    let view = app
+        .blocking(move || {
+            Registry::load(&dir)?
+                .get(number)
+                .map(participant_view)
+                .ok_or_else(|| {
+                    ClearingError::ParticipantNotFound {
+                        participant: number,
+                    }
+                    .into()
+                })
+        })
+        .await?;
+    Reply::json(200, &view)
+}
+
+/// Loads the registry, changes it through the engine and saves it, one change at a time.
+async fn change_registry(
+    app: &App,
+    number: u16,
+    change: impl FnOnce(&mut Registry, &Engine) -> Result<(), ClearingError> + Send + 'static,
+) -> Result<ParticipantView, ApiError> {
+    let (books, engine) = (app.books.clone(), app.engine.clone());
+    app.blocking(move || {
+        let _one_at_a_time = lock(&books.registry);
+        let mut registry = Registry::load(&books.data_dir)?;
+        change(&mut registry, &engine)?;
+        registry.get(number).map(participant_view).ok_or_else(|| {
+            ClearingError::ParticipantNotFound {
+                participant: number,
+            }
+            .into()
+        })
+    })
+    .await
+}
+
+pub async fn create_participant(
+    app: &App,
+    caller: &Caller,
+    bytes: &[u8],
+) -> Result<Reply, ApiError> {
+    let body: NewParticipantBody = crate::body::parse(bytes)?;
+    let kind = ParticipantKind::parse(&body.kind).ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::InvalidValue,
+            format!("kind {:?} is not bank or payment_institution", body.kind),
+        )
+        .field("kind")
+    })?;
+    let number = body.number;
+    let view = audited(
+        app,
+        caller,
+        "create_participant",
+        number.to_string(),
+        change_registry(app, number, move |registry, engine| {
+            registry.register(
+                engine,
+                number,
+                &body.code,
+                &body.name,
+                kind,
+                body.net_debit_cap.0,
+            )
+        }),
+    )
+    .await?;
+    Reply::json(201, &view)
+}
+
+pub async fn set_status(
+    app: &App,
+    caller: &Caller,
+    param: Option<&str>,
+    suspend: bool,
+) -> Result<Reply, ApiError> {
+    let number = participant_number(param)?;
+    let (action, status) = if suspend {
+        ("suspend_participant", ParticipantStatus::Suspended)
+    } else {
+        ("activate_participant", ParticipantStatus::Active)
+    };
+    let view = audited(
+        app,
+        caller,
+        action,
+        number.to_string(),
+        change_registry(app, number, move |registry, engine| {
+            registry.set_status(engine, number, status)
+        }),
+    )
+    .await?;
+    Reply::json(200, &view)
+}
+
+pub async fn set_cap(
+    app: &App,
+    caller: &Caller,
+    param: Option<&str>,
+    bytes: &[u8],
+) -> Result<Reply, ApiError> {
+    let number = participant_number(param)?;
+    let body: CapBody = crate::body::parse(bytes)?;
+    let view = audited(
+        app,
+        caller,
+        "set_net_debit_cap",
+        format!("{number}: {}", body.net_debit_cap.0),
+        change_registry(app, number, move |registry, engine| {
+            registry.set_cap(engine, number, body.net_debit_cap.0)
+        }),
+    )
+    .await?;
+    Reply::json(200, &view)
+}
+
+/// Closes the open clearing batch: a cut in the engine's sequence.
+pub async fn close(app: &App, caller: &Caller) -> Result<Reply, ApiError> {
+    let engine = app.engine.clone();
+    let batch = audited(app, caller, "close_clearing_batch", String::new(), async {
+        app.blocking(move || Ok(close_batch(&engine)?)).await
+    })
+    .await?;
+    Reply::json(201, &BatchClosed { batch })
+}
+
+pub async fn report(
+    app: &App,
+    param: Option<&str>,
+    query: &[(String, String)],
+) -> Result<Reply, ApiError> {
+    let batch = batch_number(param)?;
+    let bilateral = match app::query_value(query, "bilateral") {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidValue,
+                format!("bilateral {other:?} is not true or false"),
+            )
+            .field("bilateral"))
+        }
+    };
+    let dir = app.books.data_dir.clone();
+    let cleared = app
+        .blocking(move || Ok(clear_batch(&dir, batch, FeeSchedule::default())?))
+        .await?;
+    let n = &cleared.netting;
+    let report = BatchReport {
+        batch,
+        first_journal_batch: cleared.bounds.first_seq,
+        last_journal_batch: cleared.bounds.last_seq,
+        transactions: n.transactions(),
+        amount: Total(n.amount_fen()),
+        fee: Total(n.fee_fen()),
+        positions: n
+            .active_positions()
+            .map(|p| PositionView {
+                participant: p.participant,
+                paid_count: p.paid_count,
+                paid: Total(p.paid_fen),
+                received_count: p.received_count,
+                received: Total(p.received_fen),
+                fee: Total(p.fee_fen),
+                net: Balance(p.net_fen()),
+            })
+            .collect(),
+        settlement_instructions: settlement_instructions(n)
+            .iter()
+            .map(|s| SettlementView {
+                participant: s.participant,
+                net: Balance(s.net_fen),
+            })
+            .collect(),
+        bilateral: bilateral.then(|| {
+            n.bilateral_nets()
+                .iter()
+                .map(|b| BilateralView {
+                    a: b.a,
+                    b: b.b,
+                    a_paid_b: Total(b.a_paid_b_fen),
+                    b_paid_a: Total(b.b_paid_a_fen),
+                    net_a: Balance(b.net_a_fen()),
+                })
+                .collect()
+        }),
+    };
+    Reply::json(200, &report)
+}
+
+/// Writes every participant's statement of a closed batch into the statements directory.
+pub fn write_batch_statements(
+    data_dir: &Path,
+    batch: u64,
+) -> Result<StatementsWritten, ClearingError> {
+    let registry = Registry::load(data_dir)?;
+    let cleared = clear_batch(data_dir, batch, FeeSchedule::default())?;
+    let trailers = write_statements(&statements_dir(data_dir), &cleared, &registry, &|_, _| {})?;
+    Ok(StatementsWritten {
+        batch,
+        statements: trailers
+            .into_iter()
+            .map(|t| StatementWritten {
+                participant: t.participant,
+                lines: t.lines,
+                body_sha256: t.sha256_hex,
+            })
+            .collect(),
+    })
+}
+
+pub async fn write(app: &App, caller: &Caller, param: Option<&str>) -> Result<Reply, ApiError> {
+    let batch = batch_number(param)?;
+    let books = app.books.clone();
+    let written = audited(app, caller, "write_statements", batch.to_string(), async {
+        app.blocking(move || {
+            let _one_writer = lock(&books.statements);
+            Ok(write_batch_statements(&books.data_dir, batch)?)
+        })
+        .await
+    })
+    .await?;
+    Reply::json(201, &written)
+}
+
+/// The participant whose statements a caller reads: a participant its own (naming another
+/// finds nothing), an operator the one `?participant=` names (or every one, for a listing).
+fn statement_owner(
+    caller: &Caller,
+    query: &[(String, String)],
+    required: bool,
+) -> Result<Option<u16>, ApiError> {
+    let named = app::query_value(query, "participant")
+        .map(|v| participant_number(Some(v)).map_err(|e| e.field("participant")))
+        .transpose()?;
+    match caller.owner() {
+        Some(owner) => {
+            let own = u16::try_from(owner)
+                .ok()
+                .filter(|n| (1..=PARTICIPANTS_MAX).contains(n));
+            match (own, named) {
+                (Some(own), None) => Ok(Some(own)),
+                (Some(own), Some(n)) if n == own => Ok(Some(own)),
+                // Not a clearing participant, or asking for another's: nothing to see.
+                _ => Ok(Some(0)),
+            }
+        }
+        None if required && named.is_none() => Err(ApiError::new(
+            ErrorCode::MissingField,
+            "an operator names the participant: ?participant=N",
+        )
+        .field("participant")),
+        None => Ok(named),
+    }
+}
+
+/// (batch, participant) of a statement file name, `statement-BBBBBBBB-PPPP.csv`.
+fn parse_statement_name(name: &str) -> Option<(u64, u16)> {
+    let rest = name.strip_prefix("statement-")?.strip_suffix(".csv")?;
+    let (batch, participant) = rest.split_once('-')?;
+    Some((batch.parse().ok()?, participant.parse().ok()?))
+}
+
+pub async fn statements(
+    app: &App,
+    caller: &Caller,
+    query: &[(String, String)],
+) -> Result<Reply, ApiError> {
+    let owner = statement_owner(caller, query, false)?;
+    let dir = statements_dir(&app.books.data_dir);
+    let mut statements = app
+        .blocking(move || {
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+                Err(e) => {
+                    return Err(ApiError::new(
+                        ErrorCode::Internal,
+                        format!("cannot read {}: {e}", dir.display()),
+                    ))
+                }
+            };
+            let mut out = Vec::new();
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                let Some((batch, participant)) = name.to_str().and_then(parse_statement_name)
+                else {
+                    continue;
+                };
+                if owner.is_some_and(|o| o != participant) {
+                    continue;
+                }
+                out.push(StatementEntry {
+                    batch,
+                    participant,
+                    bytes: entry.metadata().map(|m| m.len()).unwrap_or(0),
+                    url: format!("/v1/clearing/statements/{batch}?participant={participant}"),
+                });
+            }
+            Ok(out)
+        })
+        .await?;
+    statements.sort_by(|a, b| (b.batch, a.participant).cmp(&(a.batch, b.participant)));
+    statements.truncate(STATEMENTS_LIST_MAX);
+    Reply::json(200, &StatementList { statements })
+}
+
+/// A statement file as written (checked against its trailer), with its SHA-256 in the
+/// `X-Suanpan-Sha256` header.
+pub async fn statement(
+    app: &App,
+    caller: &Caller,
+    param: Option<&str>,
+    query: &[(String, String)],
+) -> Result<Reply, ApiError> {
+    let batch = batch_number(param)?;
+    let camt053 = match app::query_value(query, "format") {
+        None | Some("csv") => false,
+        Some("camt053") => true,
+        Some(other) => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidValue,
+                format!("format {other:?} is not csv or camt053"),
+            )
+            .field("format"))
+        }
+    };
+    let participant = statement_owner(caller, query, true)?.unwrap_or(0);
+    let dir = statements_dir(&app.books.data_dir);
+    let bytes = app
+        .blocking(move || {
+            if participant == 0 {
+                return Err(ClearingError::StatementNotFound { batch, participant }.into());
+            }
+            let csv = read_statement(&dir, batch, participant)?.0;
+            if camt053 {
+                return Ok(statement_camt053(&csv)?.into_bytes());
+            }
+            Ok(csv)
+        })
+        .await?;
+    let digest = suanpan_ledger::hex(&Sha256::digest(&bytes));
+    let mut reply = Reply::json(200, &())?;
+    reply.body = bytes.into();
+    reply.content_type = if camt053 {
+        "application/xml; charset=utf-8"
+    } else {
+        "text/csv; charset=utf-8"
+    };
+    reply.headers.push(("x-suanpan-sha256", digest));
+    Ok(reply)
+}
+
+fn now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// How long the schedule runner sleeps at a time, so that a stop is seen promptly.
+const SCHEDULE_SLEEP_STEP_MS: u64 = 200;
+
+/// The close schedule `serve` runs: at each scheduled time the open clearing batch closes
+/// (the same cut in the sequence as a close on command) and every participant's statement of
+/// it is written. Runs until `stop`; a failed close or statement is logged and the schedule
+/// goes on.
+pub fn run_close_schedule(
+    engine: &Engine,
+    data_dir: &Path,
+    schedule: &CloseSchedule,
+    utc_offset_s: i32,
+    statements_lock: &std::sync::Mutex<()>,
+    stop: &AtomicBool,
+) {
+    while !stop.load(Ordering::Acquire) {
+        let due_ns = schedule.next_after(now_ns(), utc_offset_s);
+        while !stop.load(Ordering::Acquire) && now_ns() < due_ns {
+            let left_ms = (due_ns - now_ns()) / 1_000_000;
+            std::thread::sleep(Duration::from_millis(
+                left_ms.clamp(1, SCHEDULE_SLEEP_STEP_MS),
+            ));
+        }
+        if stop.load(Ordering::Acquire) {
+            break;
+        }
+        let batch = match close_batch(engine) {
+            Ok(batch) => batch,
+            Err(e) => {
+                log::log(
+                    Level::Error,
+                    "scheduled clearing close failed",
+                    &[("code", &e.code()), ("error", &e)],
+                );
+                continue;
+            }
+        };
+        log::log(
+            Level::Info,
+            "clearing batch closed by schedule",
+            &[("batch", &batch)],
+        );
+        let _one_writer = lock(statements_lock);
+        match write_batch_statements(data_dir, batch) {
+            Ok(w) => log::log(
+                Level::Info,
+                "statements written",
+                &[("batch", &batch), ("statements", &w.statements.len())],
+            ),
+            Err(e) => log::log(
+                Level::Error,
+                "statements of a scheduled close not written",
+                &[("batch", &batch), ("code", &e.code()), ("error", &e)],
+            ),
+        }
+    }
+}
+
+/// Starts the close schedule on a thread of its own, if one is configured.
+pub fn start_close_schedule(
+    engine: Arc<Engine>,
+    books: Arc<crate::books::Books>,
+    schedule: Option<CloseSchedule>,
+    utc_offset_s: i32,
+    stop: Arc<AtomicBool>,
+) -> Result<Option<std::thread::JoinHandle<()>>, String> {
+    let Some(schedule) = schedule else {
+        return Ok(None);
+    };
+    std::thread::Builder::new()
+        .name("suanpan-clearing-schedule".into())
+        .spawn(move || {
+            run_close_schedule(
+                &engine,
+                &books.data_dir,
+                &schedule,
+                utc_offset_s,
+                &books.statements,
+                &stop,
+            )
+        })
+        .map(Some)
+        .map_err(|e| format!("cannot start the clearing schedule thread: {e}"))
+}
