@@ -108,6 +108,7 @@ pub struct App {
     pub open_connections: AtomicU64,
     pub stopping: AtomicBool,
     pub openapi: Bytes,
+    pub gateway: Arc<suanpan_gateway::Gateway>,
 }
 
 /// A successful answer.

@@ -77,6 +77,11 @@ pub const SETTINGS: &[Setting] = &[
         help: "cut over (日切) at 00:00 Asia/Shanghai by itself",
     },
     Setting {
+        key: "gateway_config",
+        default: "",
+        help: "TOML file of the payment gateway (channels, schedules, fees)",
+    },
+    Setting {
         key: "log_level",
         default: "info",
         help: "error, warn, info or debug",
@@ -96,6 +101,7 @@ pub struct ServeConfig {
     pub shutdown_grace_s: u64,
     pub auto_cutover: bool,
     pub log_level: crate::log::Level,
+    pub gateway_config: Option<PathBuf>,
 }
 
 impl ServeConfig {
@@ -194,6 +200,10 @@ impl ServeConfig {
             shutdown_grace_s: num("shutdown_grace_s", get("shutdown_grace_s"))?,
             auto_cutover,
             log_level,
+            gateway_config: match get("gateway_config").0 {
+                "" => None,
+                path => Some(PathBuf::from(path)),
+            },
         };
         if config.body_bytes_max < 1024
             || config.queue_requests_max == 0

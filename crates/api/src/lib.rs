@@ -16,6 +16,7 @@ pub mod error;
 pub mod log;
 mod metrics;
 pub mod openapi;
+mod orders;
 mod routes;
 mod server;
 pub mod time;
@@ -87,6 +88,7 @@ pub fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result
     let openapi = serde_json::to_vec(&openapi::document()).map_err(|e| e.to_string())?;
     let mut authenticator = auth::Authenticator::new(config.signature_window_s, NONCES_MAX);
     authenticator.restore(&config.data_dir)?;
+    let gateway = open_gateway(&config, engine.clone())?;
     let app = Arc::new(App {
         engine: engine.clone(),
         access,
@@ -100,6 +102,7 @@ pub fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result
         open_connections: AtomicU64::new(0),
         stopping: AtomicBool::new(false),
         openapi: openapi.into(),
+        gateway,
     });
     let tls = match &config.tls {
         Some((cert, key)) => Some(tls_acceptor(cert, key)?),
@@ -152,12 +155,16 @@ async fn serve(
     );
     on_listening(address);
     let (tx, rx) = tokio::sync::watch::channel(false);
+    app.gateway
+        .set_default_public_url(&format!("http://{address}"));
+    let scheduler = tokio::spawn(app.gateway.clone().run(rx.clone()));
     let accepting = tokio::spawn(server::accept_loop(app.clone(), listener, tls, rx));
     wait_for_signal().await?;
     log::log(Level::Info, "shutting down: draining connections", &[]);
     app.stopping.store(true, Ordering::Release);
     let _ = tx.send(true);
     let _ = accepting.await;
+    let _ = scheduler.await;
     let grace = Duration::from_secs(app.config.shutdown_grace_s);
     let started = Instant::now();
     while app.open_connections.load(Ordering::Acquire) > 0 && started.elapsed() < grace {
@@ -172,6 +179,25 @@ async fn serve(
         );
     }
     Ok(())
+}
+
+/// The payment gateway on the data directory (`gateway.db`), configured by the file named
+/// in `gateway_config` (channels, schedules); without one, no channel is configured.
+fn open_gateway(
+    config: &ServeConfig,
+    engine: Arc<Engine>,
+) -> Result<Arc<suanpan_gateway::Gateway>, String> {
+    let gateway_config = match &config.gateway_config {
+        Some(path) => suanpan_gateway::GatewayConfig::load(path)?,
+        None => suanpan_gateway::GatewayConfig::default(),
+    };
+    let gateway = suanpan_gateway::Gateway::open(
+        &config.data_dir,
+        engine,
+        gateway_config,
+        Arc::new(suanpan_gateway::SystemClock),
+    )?;
+    Ok(Arc::new(gateway))
 }
 
 async fn wait_for_signal() -> Result<(), String> {

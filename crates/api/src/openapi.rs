@@ -48,6 +48,12 @@ pub fn document() -> Value {
             (Some(schema), _) => {
                 json!({"description": "success", "content": {"application/json": {"schema": schema(&mut generator).to_value()}}})
             }
+            (None, "/pay/result/{id}") => {
+                json!({"description": "success", "content": {"text/html": {"schema": {"type": "string"}}}})
+            }
+            (None, "/v1/channels/alipay/notify" | "/v1/channels/wechat/notify") => {
+                json!({"description": "the channel's own answer", "content": {"text/plain": {"schema": {"type": "string"}}}})
+            }
             (None, "/metrics") => {
                 json!({"description": "success", "content": {"text/plain": {"schema": {"type": "string"}}}})
             }

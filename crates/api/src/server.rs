@@ -220,6 +220,9 @@ async fn route_request(
 ) -> Result<Reply, ApiError> {
     let route = &ROUTES[index];
     let (parts, bytes) = read_body(app, req).await?;
+    if let Some(reply) = crate::orders::public(app, route.id, param, &parts, &bytes).await {
+        return reply;
+    }
     if route.request.is_some() {
         let content_type = parts
             .headers
@@ -266,6 +269,7 @@ async fn route_request(
                     RouteId::FreezeAccount => "freeze_account",
                     RouteId::UnfreezeAccount => "unfreeze_account",
                     RouteId::AuditLog => "read_audit_log",
+                    RouteId::ResendNotification => "resend_notification",
                     _ => route.path,
                 };
                 app.authorize(&caller, role, action, param.unwrap_or(""))
@@ -364,6 +368,19 @@ async fn dispatch(
             .await
         }
         RouteId::AuditLog => audit_log(app, query).await,
+        RouteId::CreateOrder
+        | RouteId::FindOrder
+        | RouteId::GetOrder
+        | RouteId::CreateRefund
+        | RouteId::OrderNotifications
+        | RouteId::ResendNotification => {
+            let caller = caller.ok_or_else(public)?;
+            crate::orders::dispatch(app, route, caller, param, query, bytes).await
+        }
+        RouteId::AlipayNotify
+        | RouteId::WechatNotify
+        | RouteId::ResultPage
+        | RouteId::ResultStatus => Err(public()),
     }
 }
 
