@@ -435,3 +435,14 @@ pub fn payment_transfer(order_id: &str) -> u128 {
 pub fn fen(v: &Value) -> u128 {
     v.as_str().and_then(|s| s.parse().ok()).unwrap_or(u128::MAX)
 }
+
+impl Shop {
+    pub fn post_refund(&self, id: &str, refund_no: &str, amount_fen: u64) -> Response {
+        Request::post(
+            &format!("/v1/orders/{id}/refunds"),
+            &format!(r#"{{"refund_no":"{refund_no}","amount":"{amount_fen}"}}"#),
+        )
+        .signed(&self.key)
+        .send(self.addr())
+    }
+}
