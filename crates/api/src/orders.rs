@@ -86,7 +86,7 @@ pub struct OrderView {
     pub state: String,
     /// Where to send the payer (the channel's page or QR code), once the channel has it.
     pub pay_url: Option<String>,
-    /// The page the payer returns to.
+    /// The page the payer returns to (with the token that lets a browser read the order).
     pub result_url: String,
     pub channel_trade_no: Option<String>,
     pub refunded: Amount,
@@ -147,7 +147,7 @@ fn ms_time(ms: u64) -> Time {
     Time(ms.saturating_mul(1_000_000))
 }
 
-fn order_view(o: &Order) -> OrderView {
+fn order_view(app: &App, o: &Order) -> OrderView {
     OrderView {
         id: Id(u128::from(o.id)),
         merchant_order_no: o.merchant_order_no.clone(),
@@ -157,7 +157,11 @@ fn order_view(o: &Order) -> OrderView {
         channel: o.channel.clone(),
         state: o.state.as_str().into(),
         pay_url: o.pay_url.clone(),
-        result_url: format!("/pay/result/{}", o.id),
+        result_url: format!(
+            "/pay/result/{}?token={}",
+            o.id,
+            app.gateway.page_token(o.id)
+        ),
         channel_trade_no: o.channel_trade_no.clone(),
         refunded: Amount(o.refunded_minor),
         flagged_for_refund: o.flagged_for_refund,
@@ -235,12 +239,12 @@ pub async fn dispatch(
                 .create_order(&merchant, new)
                 .await
                 .map_err(api_error)?;
-            Reply::json(if created { 201 } else { 200 }, &order_view(&order))
+            Reply::json(if created { 201 } else { 200 }, &order_view(app, &order))
         }
         RouteId::GetOrder => {
             let order = visible_order(app, caller, order_id(param)?).await?;
             let order = app.gateway.order_status(order).await.map_err(api_error)?;
-            Reply::json(200, &order_view(&order))
+            Reply::json(200, &order_view(app, &order))
         }
         RouteId::FindOrder => {
             let merchant = merchant_code(caller)?.to_string();
@@ -265,7 +269,7 @@ pub async fn dispatch(
                     ..api_error(GatewayError::OrderNotFound(0))
                 })?;
             let order = app.gateway.order_status(order).await.map_err(api_error)?;
-            Reply::json(200, &order_view(&order))
+            Reply::json(200, &order_view(app, &order))
         }
         RouteId::CreateRefund => {
             merchant_code(caller)?;
@@ -344,8 +348,13 @@ pub async fn public(
     let channel = match route {
         RouteId::AlipayNotify => "alipay",
         RouteId::WechatNotify => "wechat",
-        RouteId::ResultPage => return Some(result_page(app, param)),
-        RouteId::ResultStatus => return Some(pay_status(app, param).await),
+        RouteId::ResultPage => return Some(result_page(app, page_order(app, param, parts))),
+        RouteId::ResultStatus => {
+            return Some(match page_order(app, param, parts) {
+                Ok(id) => pay_status(app, id).await,
+                Err(e) => Err(e),
+            })
+        }
         _ => return None,
     };
     let headers: Vec<(String, String)> = parts
@@ -368,8 +377,24 @@ pub async fn public(
     }))
 }
 
-async fn pay_status(app: &App, param: Option<&str>) -> Result<Reply, ApiError> {
+/// The order a result page or its status is for, if the token is the one Suanpan made for it
+/// (otherwise it does not exist, as far as the browser is told).
+fn page_order(app: &App, param: Option<&str>, parts: &Parts) -> Result<u64, ApiError> {
     let id = order_id(param)?;
+    let pairs = app::query_pairs(parts.uri.query().unwrap_or(""))?;
+    let token = pairs
+        .iter()
+        .find(|(k, _)| k == "token")
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("");
+    if app.gateway.page_token_matches(id, token) {
+        Ok(id)
+    } else {
+        Err(not_found(id))
+    }
+}
+
+async fn pay_status(app: &App, id: u64) -> Result<Reply, ApiError> {
     let gateway = app.gateway.clone();
     let order = app
         .blocking(move || gateway.order(id).map_err(api_error))
@@ -395,8 +420,8 @@ fn html_escape(text: &str) -> String {
 /// The page the payer returns to. It shows what Suanpan knows (never the browser's return
 /// parameters), and its script asks again every `result_poll_ms` for at most
 /// `result_wait_ms`, then offers to check again.
-fn result_page(app: &App, param: Option<&str>) -> Result<Reply, ApiError> {
-    let id = order_id(param)?;
+fn result_page(app: &App, id: Result<u64, ApiError>) -> Result<Reply, ApiError> {
+    let id = id?;
     let order = app
         .gateway
         .order(id)
@@ -405,6 +430,7 @@ fn result_page(app: &App, param: Option<&str>) -> Result<Reply, ApiError> {
     let config = app.gateway.config();
     let page = RESULT_PAGE
         .replace("{{ORDER}}", &order.id.to_string())
+        .replace("{{TOKEN}}", &app.gateway.page_token(order.id))
         .replace("{{SUBJECT}}", &html_escape(&order.subject))
         .replace(
             "{{AMOUNT}}",

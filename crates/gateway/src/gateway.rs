@@ -43,6 +43,7 @@ pub struct Gateway {
     http: HttpClient,
     wake: tokio::sync::Notify,
     recent_queries: Mutex<HashMap<u64, u64>>,
+    page_key: Vec<u8>,
 }
 
 fn valid_token(text: &str, max: usize) -> bool {
@@ -50,13 +51,6 @@ fn valid_token(text: &str, max: usize) -> bool {
         && text
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
-fn random_order_id() -> u64 {
-    let mut bytes = [0u8; 8];
-    let _ = getrandom::getrandom(&mut bytes);
-    // 53 bits: exact in any JSON client, and far apart so order ids are not guessable.
-    (u64::from_le_bytes(bytes) & ((1 << 53) - 1)).max(1)
 }
 
 pub fn order_notification(order: &Order, state: OrderState, flagged: bool) -> String {
@@ -104,8 +98,13 @@ impl Gateway {
             };
             channels.insert(name.clone(), (channel, c.query_schedule_ms.clone()));
         }
+        let store = Store::open(dir).map_err(|e| e.to_string())?;
+        let page_key = store
+            .write_blocking(store::page_key)
+            .map_err(|e| e.to_string())?;
         Ok(Gateway {
-            store: Store::open(dir).map_err(|e| e.to_string())?,
+            store,
+            page_key,
             booker: Booker::new(engine, config.fee_bp),
             channels,
             public_url: Mutex::new(config.public_url.trim_end_matches('/').to_string()),
@@ -115,6 +114,19 @@ impl Gateway {
             wake: tokio::sync::Notify::new(),
             recent_queries: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The token that lets a payer's browser read an order's result page and status. Order
+    /// ids are sequential; without the token (which only Suanpan can make) a stranger could
+    /// walk them.
+    pub fn page_token(&self, order_id: u64) -> String {
+        let mut token = crate::channel::hmac_hex(&self.page_key, &order_id.to_le_bytes());
+        token.truncate(32);
+        token
+    }
+
+    pub fn page_token_matches(&self, order_id: u64, token: &str) -> bool {
+        crate::channel::same_signature(&self.page_token(order_id), token)
     }
 
     pub fn config(&self) -> &GatewayConfig {
@@ -223,7 +235,8 @@ impl Gateway {
         let now = self.clock.now_ms();
         let expire_s = new.expire_s.unwrap_or(self.config.expire_s);
         let order = Order {
-            id: random_order_id(),
+            // Given by the store: orders are numbered in the order they are taken.
+            id: 0,
             merchant: m.participant.clone(),
             owner: m.owner,
             merchant_order_no: new.merchant_order_no.clone(),

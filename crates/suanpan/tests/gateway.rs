@@ -326,3 +326,37 @@ fn orders_are_idempotent_per_merchant_order_number_and_refuse_bad_input() {
         .send(shop.addr());
     assert_eq!(r.status, 404);
 }
+
+#[test]
+fn the_result_page_and_its_status_need_the_order_token() {
+    use support::client::Request;
+    let shop = Shop::new("gw-page-token", Timings::default());
+    let id = shop.order("t-1", 100, "alipay");
+    let url = shop.status(&id)["result_url"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let page = Request::get(&url).send(shop.addr());
+    assert_eq!(page.status, 200);
+    assert!(
+        page.text().contains("order t-1"),
+        "the page names the subject"
+    );
+    let status_url = url.replace("/pay/result/", "/pay/status/");
+    assert_eq!(
+        Request::get(&status_url).send(shop.addr()).json()["state"],
+        "paying"
+    );
+    for bad in [
+        format!("/pay/result/{id}"),
+        format!("/pay/result/{id}?token=00"),
+        format!("/pay/status/{id}?token={}", "0".repeat(32)),
+    ] {
+        let r = Request::get(&bad).send(shop.addr());
+        assert_eq!(
+            (r.status, r.error().0.as_str()),
+            (404, "order_not_found"),
+            "{bad}"
+        );
+    }
+}

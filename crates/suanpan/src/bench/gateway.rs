@@ -80,6 +80,28 @@ impl Drop for Process {
     }
 }
 
+/// CPU seconds (user + system) a process has used, from /proc; 0 where unreadable.
+fn cpu_s(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // Fields after the command name (which may hold spaces) start at the state, field 3;
+    // utime and stime are fields 14 and 15.
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // SAFETY: sysconf has no memory effects.
+    let per_s = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    (ticks(11) + ticks(12)) as f64 / per_s
+}
+
 /// Starts `suanpan ARGS` and reads its `{"listening":"ADDR"}` line.
 fn spawn(args: &[&str]) -> Result<(Process, SocketAddr), String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
@@ -290,6 +312,12 @@ pub fn main(args: &[String]) -> Result<(), String> {
     }
     // The merchant endpoint's clock started just before `started`: close enough for seconds.
     let seconds = (last_ns.load(Ordering::Acquire) as f64 / 1e9).max(created_s);
+    let cpu_per_order_ms = |s: f64| s * 1000.0 / expected.max(1) as f64;
+    let (serve_ms, sim_ms, client_ms) = (
+        cpu_per_order_ms(cpu_s(_server.0.id())),
+        cpu_per_order_ms(cpu_s(_sim.0.id())),
+        cpu_per_order_ms(cpu_s(std::process::id())),
+    );
     let h = histogram.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let per_sec = expected as f64 / seconds;
     let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
@@ -319,6 +347,9 @@ pub fn main(args: &[String]) -> Result<(), String> {
             .fixed("orders_per_sec", per_sec, 0)
             .fixed("p50_create_ms", ms(0.5), 3)
             .fixed("p99_create_ms", ms(0.99), 3)
+            .fixed("serve_cpu_ms_per_order", serve_ms, 3)
+            .fixed("sim_cpu_ms_per_order", sim_ms, 3)
+            .fixed("client_cpu_ms_per_order", client_ms, 3)
             .finish()
     );
     Ok(())
