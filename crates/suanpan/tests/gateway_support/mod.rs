@@ -130,7 +130,10 @@ pub struct MerchantEndpoint {
     stop: Arc<AtomicBool>,
 }
 
-fn read_request(stream: &mut TcpStream) -> Option<(Vec<(String, String)>, Vec<u8>)> {
+/// A request's lowercase header names and values.
+type Headers = Vec<(String, String)>;
+
+fn read_request(stream: &mut TcpStream) -> Option<(Headers, Vec<u8>)> {
     let mut reader = BufReader::new(stream.try_clone().ok()?);
     let mut line = String::new();
     reader.read_line(&mut line).ok()?;
