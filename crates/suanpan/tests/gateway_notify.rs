@@ -134,6 +134,25 @@ fn notifications_retry_on_schedule_while_the_merchant_is_down_and_stop_when_it_a
     let rig = Rig::new("gw-notify-retry");
     rig.merchant.set_up(false);
     let order = rig.paid_order("n-1");
+    // Every change is an event, in order, with its cause.
+    let events: Vec<(Option<String>, String, String)> = rig
+        .gateway
+        .events(order.id)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|e| (e.from_state, e.to_state, e.cause))
+        .collect();
+    let step = |from: Option<&str>, to: &str, cause: &str| {
+        (from.map(str::to_string), to.to_string(), cause.to_string())
+    };
+    assert_eq!(
+        events,
+        [
+            step(None, "created", "merchant"),
+            step(Some("created"), "paying", "channel"),
+            step(Some("paying"), "succeeded", "query"),
+        ]
+    );
     rig.pass(); // the first attempt, at once
     assert_eq!(rig.attempts(&order).0, [0]);
 

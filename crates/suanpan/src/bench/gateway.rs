@@ -29,7 +29,7 @@ const HELP: &str = "usage: suanpan bench gateway [--orders N] [--concurrency N] 
 
 Starts `suanpan serve` with the payment gateway and an Alipay-style simulated channel that
 pays every order at once and calls back, on a fresh temporary directory; N merchants' orders
-are created by --concurrency clients in a closed loop (default 20,000 orders, 256 clients).
+are created by --concurrency clients in a closed loop (default 20,000 orders, 64 clients).
 Prints orders_per_sec (created to merchant notified) and p50/p99 of order creation.";
 
 const KEY: &str = "bench-channel-key";
@@ -45,7 +45,7 @@ struct Options {
 fn parse(args: &[String]) -> Result<Option<Options>, String> {
     let mut o = Options {
         orders: 20_000,
-        concurrency: 256,
+        concurrency: 64,
         json: false,
     };
     let mut parser = lexopt::Parser::from_args(args);
