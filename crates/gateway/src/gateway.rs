@@ -358,7 +358,16 @@ impl Gateway {
         let reschedule = move |c: &rusqlite::Connection| {
             store::set_next_query(c, id, queries, Some(now + delay))
         };
-        match status? {
+        let status = match status {
+            Ok(status) => status,
+            Err(e) => {
+                // A channel that does not answer is asked again on the schedule, not on
+                // every tick.
+                self.store.write(reschedule).await?;
+                return Err(e);
+            }
+        };
+        match status {
             PaymentStatus::Paid {
                 amount_minor,
                 channel_trade_no,

@@ -360,3 +360,51 @@ fn the_result_page_and_its_status_need_the_order_token() {
         );
     }
 }
+
+#[test]
+fn an_operator_re_sends_a_notification_and_it_is_audited() {
+    use support::client::Request;
+    let shop = Shop::new("gw-resend", Timings::default());
+    let id = shop.order("rs-1", 100, "alipay");
+    shop.alipay.pay(&id, &["TRADE_SUCCESS"]);
+    shop.wait_for(&id, "notified", |_| shop.merchant.received().len() == 1);
+    let path = format!("/v1/orders/{id}/notifications/resend");
+    // Merchants and viewers may not; an operator may.
+    let by_merchant = Request::post(&path, "").signed(&shop.key).send(shop.addr());
+    assert_eq!(by_merchant.status, 403, "{}", by_merchant.text());
+    let viewer = shop.dir.operator("viewer-1", "viewer");
+    let by_viewer = Request::post(&path, "")
+        .header("authorization", &format!("Bearer {viewer}"))
+        .send(shop.addr());
+    assert_eq!(by_viewer.status, 403, "{}", by_viewer.text());
+    let by_operator = Request::post(&path, "")
+        .header("authorization", &format!("Bearer {}", shop.operator))
+        .send(shop.addr());
+    assert_eq!(by_operator.status, 200, "{}", by_operator.text());
+    shop.wait_for(&id, "re-sent", |_| shop.merchant.received().len() == 2);
+    let received = shop.merchant.received();
+    assert_eq!(
+        received[0].body, received[1].body,
+        "the same notification again"
+    );
+    let notes = shop.notifications(&id);
+    let attempts = notes["notifications"][0]["attempts"]
+        .as_array()
+        .map(Vec::len);
+    assert_eq!(attempts, Some(2), "{notes}");
+    // The audit log has the request and its outcome.
+    let admin = shop.dir.operator("admin-1", "admin");
+    let audit = Request::get("/v1/audit")
+        .header("authorization", &format!("Bearer {admin}"))
+        .send(shop.addr())
+        .json();
+    let entries: Vec<String> = audit["entries"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["action"] == "resend_notification" && e["operator"] == "ops-1")
+        .map(|e| e["outcome"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(entries.len(), 2, "{audit}");
+    assert_eq!(entries[0], "requested");
+}
