@@ -377,7 +377,11 @@ impl Gateway {
             }
             PaymentStatus::Closed => self.finish(order.id, OrderState::Closed, cause).await?,
             PaymentStatus::Failed => self.finish(order.id, OrderState::Failed, cause).await?,
-            PaymentStatus::Unknown if order.state == OrderState::Created => {
+            // Handed over without an answer (a timeout): hand it again; the channel knows
+            // it by id and answers where to send the payer.
+            PaymentStatus::Unknown | PaymentStatus::Waiting
+                if order.state == OrderState::Created =>
+            {
                 self.store.write(reschedule).await?;
                 self.start_payment(order.clone()).await?;
             }

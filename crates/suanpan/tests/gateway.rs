@@ -408,3 +408,34 @@ fn an_operator_re_sends_a_notification_and_it_is_audited() {
     assert_eq!(entries.len(), 2, "{audit}");
     assert_eq!(entries[0], "requested");
 }
+
+#[test]
+fn a_channel_that_times_out_leaves_the_order_open_and_it_is_handed_over_again() {
+    let timings = Timings {
+        query_schedule_ms: "[100]",
+        channel_timeout_ms: 300,
+        ..Timings::default()
+    };
+    let shop = Shop::new("gw-timeout", timings);
+    for channel in ["alipay", "wechat"] {
+        let sim = shop.sim(channel);
+        sim.slow(2_000, 2_000);
+        let r = shop.create(&format!("to-{channel}"), 4_200, channel, "");
+        assert_eq!(r.status, 201, "{}", r.text());
+        let v = r.json();
+        // No answer from the channel: taken, not handed over, and no guess at a result.
+        assert_eq!(v["state"], "created", "{v}");
+        assert!(v["pay_url"].is_null());
+        let id = v["id"].as_str().unwrap_or_default().to_string();
+        sim.slow(0, 0);
+        let v = shop.wait_for(&id, "handed over again", |v| v["state"] != "created");
+        assert_eq!(v["state"], "paying", "{v}");
+        assert!(
+            v["pay_url"].as_str().is_some_and(|u| u.contains(&id)),
+            "{v}"
+        );
+        sim.pay(&id, &[]);
+        let v = shop.wait_for(&id, "paid", |v| v["state"] == "succeeded");
+        assert_eq!(shop.booked(payment_transfer(&id)), 1, "{v}");
+    }
+}

@@ -97,6 +97,14 @@ impl Sim {
         )
     }
 
+    /// Answers this late from now on (beyond the gateway's timeout: a channel timing out).
+    pub fn slow(&self, create_ms: u64, query_ms: u64) -> Value {
+        self.control(
+            "/sim/behaviour",
+            json!({ "create_delay_ms": create_ms, "query_delay_ms": query_ms }),
+        )
+    }
+
     pub fn trade(&self, order_id: &str) -> Value {
         Request::get(&format!("/sim/trades/{order_id}"))
             .send(self.addr)
@@ -246,6 +254,7 @@ pub struct Timings {
     pub result_poll_ms: u64,
     pub result_wait_ms: u64,
     pub notify_schedule_s: &'static str,
+    pub channel_timeout_ms: u64,
 }
 
 impl Default for Timings {
@@ -258,6 +267,7 @@ impl Default for Timings {
             result_poll_ms: 5_000,
             result_wait_ms: 30_000,
             notify_schedule_s: "[240, 600, 600, 3600, 7200, 21600, 54000]",
+            channel_timeout_ms: 5_000,
         }
     }
 }
@@ -306,9 +316,10 @@ impl Shop {
         let config = dir.path().join("gateway.toml");
         let t = &timings;
         let text = format!(
-            "tick_ms = {}\nstatus_query_interval_ms = {}\nresult_poll_ms = {}\nresult_wait_ms = {}\nnotify_schedule_s = {}\n\
+            "channel_timeout_ms = {}\ntick_ms = {}\nstatus_query_interval_ms = {}\nresult_poll_ms = {}\nresult_wait_ms = {}\nnotify_schedule_s = {}\n\
              [channels.alipay]\nurl = \"{}\"\nkey = \"{ALIPAY_KEY}\"\nquery_schedule_ms = {}\n\
              [channels.wechat]\nurl = \"{}\"\nkey = \"{WECHAT_KEY}\"\nquery_schedule_ms = {}\n",
+            t.channel_timeout_ms,
             t.tick_ms,
             t.status_query_interval_ms,
             t.result_poll_ms,
