@@ -32,6 +32,8 @@ const PASS_ITEMS_MAX: u32 = 1_024;
 const IN_FLIGHT_MAX: usize = 128;
 /// Status reads remembered for rate-limiting channel queries.
 const RECENT_QUERIES_MAX: usize = 100_000;
+const MERCHANT_CACHE_TTL: Duration = Duration::from_secs(5);
+const MERCHANTS_CACHED_MAX: usize = 100_000;
 
 pub struct Gateway {
     store: Store,
@@ -44,6 +46,7 @@ pub struct Gateway {
     wake: tokio::sync::Notify,
     recent_queries: Mutex<HashMap<u64, u64>>,
     page_key: Vec<u8>,
+    merchants: Mutex<HashMap<String, (Merchant, std::time::Instant)>>,
 }
 
 fn valid_token(text: &str, max: usize) -> bool {
@@ -105,6 +108,7 @@ impl Gateway {
         Ok(Gateway {
             store,
             page_key,
+            merchants: Mutex::new(HashMap::new()),
             booker: Booker::new(engine, config.fee_bp),
             channels,
             public_url: Mutex::new(config.public_url.trim_end_matches('/').to_string()),
@@ -159,6 +163,29 @@ impl Gateway {
 
     pub fn merchant(&self, participant: &str) -> Result<Option<Merchant>, GatewayError> {
         self.store.read(|c| store::merchant(c, participant))
+    }
+
+    /// A merchant, read at most every few seconds: two look-ups an order otherwise, and a
+    /// change (`suanpan gateway merchant` again) is seen within that time.
+    fn merchant_cached(&self, participant: &str) -> Result<Merchant, GatewayError> {
+        let now = std::time::Instant::now();
+        {
+            let cache = self.merchants.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((m, at)) = cache.get(participant) {
+                if now.duration_since(*at) < MERCHANT_CACHE_TTL {
+                    return Ok(m.clone());
+                }
+            }
+        }
+        let m = self
+            .merchant(participant)?
+            .ok_or_else(|| GatewayError::MerchantNotRegistered(participant.to_string()))?;
+        let mut cache = self.merchants.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= MERCHANTS_CACHED_MAX {
+            cache.clear();
+        }
+        cache.insert(participant.to_string(), (m.clone(), now));
+        Ok(m)
     }
 
     pub fn order(&self, id: u64) -> Result<Option<Order>, GatewayError> {
@@ -228,9 +255,7 @@ impl Gateway {
         new: NewOrder,
     ) -> Result<(Order, bool), GatewayError> {
         self.validate(&new)?;
-        let m = self
-            .merchant(merchant)?
-            .ok_or_else(|| GatewayError::MerchantNotRegistered(merchant.to_string()))?;
+        let m = self.merchant_cached(merchant)?;
         let (_, schedule) = self.channel(&new.channel)?;
         let now = self.clock.now_ms();
         let expire_s = new.expire_s.unwrap_or(self.config.expire_s);
@@ -424,14 +449,19 @@ impl Gateway {
         };
         let now = self.clock.now_ms();
         let cause = cause.to_string();
-        self.store
+        let moved = self
+            .store
             .write(move |c| {
                 store::transition(c, order_id, OrderState::Succeeded, &cause, &change, now)
             })
             .await?;
         self.wake.notify_one();
-        self.order(order_id)?
-            .ok_or(GatewayError::OrderNotFound(order_id))
+        match moved {
+            Some(order) => Ok(order),
+            None => self
+                .order(order_id)?
+                .ok_or(GatewayError::OrderNotFound(order_id)),
+        }
     }
 
     /// Moves an open order to a final state without money (closed, failed). Refused quietly
@@ -662,12 +692,7 @@ impl Gateway {
     }
 
     async fn deliver(&self, notification: Notification, now: u64) -> Result<(), GatewayError> {
-        let order = self
-            .order(notification.order_id)?
-            .ok_or(GatewayError::OrderNotFound(notification.order_id))?;
-        let merchant = self
-            .merchant(&order.merchant)?
-            .ok_or_else(|| GatewayError::MerchantNotRegistered(order.merchant.clone()))?;
+        let merchant = self.merchant_cached(&notification.merchant)?;
         let timeout = Duration::from_millis(self.config.notify_timeout_ms);
         let (attempt, delivered) =
             notify::deliver(&self.http, &merchant, &notification, now, timeout).await;

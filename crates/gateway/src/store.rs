@@ -75,6 +75,7 @@ CREATE INDEX IF NOT EXISTS events_order ON events (order_id, seq);
 CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     order_id INTEGER NOT NULL,
+    merchant TEXT NOT NULL,
     event_seq INTEGER NOT NULL,
     body TEXT NOT NULL,
     state TEXT NOT NULL,
@@ -106,6 +107,8 @@ pub struct Merchant {
 pub struct Notification {
     pub id: u64,
     pub order_id: u64,
+    /// The participant to tell.
+    pub merchant: String,
     pub body: String,
     /// `pending`, `delivered` or `given_up`.
     pub state: String,
@@ -547,22 +550,36 @@ pub fn transition(
         now_ms,
     )?;
     if let Some(body) = &change.notify {
-        insert_notification(conn, order_id, seq, body, now_ms)?;
+        insert_notification(conn, order_id, &order.merchant, seq, body, now_ms)?;
     }
-    order_by_id(conn, order_id)
+    // The order as it now stands, without reading it back.
+    let mut order = order;
+    order.state = to;
+    if let Some(no) = &change.channel_trade_no {
+        order.channel_trade_no = Some(no.clone());
+    }
+    if let Some(url) = &change.pay_url {
+        order.pay_url = Some(url.clone());
+    }
+    order.flagged_for_refund |= change.flag_for_refund;
+    if let Some(next) = change.next_query_ms {
+        order.next_query_ms = next;
+    }
+    Ok(Some(order))
 }
 
 pub fn insert_notification(
     conn: &Connection,
     order_id: u64,
+    merchant: &str,
     event_seq: u64,
     body: &str,
     now_ms: u64,
 ) -> Result<u64, GatewayError> {
     conn.prepare_cached(
-        "INSERT INTO outbox (order_id, event_seq, body, state, next_at_ms) VALUES (?1, ?2, ?3, 'pending', ?4)",
+        "INSERT INTO outbox (order_id, merchant, event_seq, body, state, next_at_ms) VALUES (?1, ?2, ?3, ?4, 'pending', ?5)",
     )?
-    .execute(params![order_id as i64, event_seq as i64, body, now_ms as i64])?;
+    .execute(params![order_id as i64, merchant, event_seq as i64, body, now_ms as i64])?;
     Ok(conn.last_insert_rowid() as u64)
 }
 
@@ -723,7 +740,10 @@ pub fn finish_refund(
         "channel",
         now_ms,
     )?;
-    insert_notification(conn, refund.order_id, seq, notify, now_ms)?;
+    let merchant: String = conn
+        .prepare_cached("SELECT merchant FROM orders WHERE id = ?1")?
+        .query_row([refund.order_id as i64], |r| r.get(0))?;
+    insert_notification(conn, refund.order_id, &merchant, seq, notify, now_ms)?;
     refund_by_id(conn, refund_id)
 }
 
@@ -762,6 +782,7 @@ fn notification_row(r: &Row) -> rusqlite::Result<Notification> {
         state: r.get(3)?,
         round: r.get::<_, i64>(4)? as u32,
         next_at_ms: r.get::<_, i64>(5)? as u64,
+        merchant: r.get(6)?,
     })
 }
 
@@ -771,7 +792,7 @@ pub fn due_notifications(
     limit: u32,
 ) -> Result<Vec<Notification>, GatewayError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT id, order_id, body, state, round, next_at_ms FROM outbox
+        "SELECT id, order_id, body, state, round, next_at_ms, merchant FROM outbox
          WHERE state = 'pending' AND next_at_ms <= ?1 ORDER BY next_at_ms, id LIMIT ?2",
     )?;
     let rows = stmt.query_map(params![now_ms as i64, limit], notification_row)?;
@@ -780,7 +801,7 @@ pub fn due_notifications(
 
 pub fn notifications(conn: &Connection, order_id: u64) -> Result<Vec<Notification>, GatewayError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT id, order_id, body, state, round, next_at_ms FROM outbox WHERE order_id = ?1 ORDER BY id",
+        "SELECT id, order_id, body, state, round, next_at_ms, merchant FROM outbox WHERE order_id = ?1 ORDER BY id",
     )?;
     let rows = stmt.query_map([order_id as i64], notification_row)?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
