@@ -48,6 +48,10 @@ const NONCES_MAX: usize = 16 << 20;
 /// bound address (the port may have been 0).
 pub fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result<(), String> {
     log::set_level(config.log_level);
+    let gateway_config = match &config.gateway_config {
+        Some(path) => suanpan_gateway::GatewayConfig::load(path)?,
+        None => suanpan_gateway::GatewayConfig::default(),
+    };
     let mut engine_config = EngineConfig::new(&config.data_dir);
     engine_config.queue_requests_max = config.queue_requests_max;
     engine_config.auto_cutover = config.auto_cutover;
@@ -88,7 +92,12 @@ pub fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result
     let openapi = serde_json::to_vec(&openapi::document()).map_err(|e| e.to_string())?;
     let mut authenticator = auth::Authenticator::new(config.signature_window_s, NONCES_MAX);
     authenticator.restore(&config.data_dir)?;
-    let gateway = open_gateway(&config, engine.clone())?;
+    let gateway = Arc::new(suanpan_gateway::Gateway::open(
+        &config.data_dir,
+        engine.clone(),
+        gateway_config,
+        Arc::new(suanpan_gateway::SystemClock),
+    )?);
     let app = Arc::new(App {
         engine: engine.clone(),
         access,
@@ -179,25 +188,6 @@ async fn serve(
         );
     }
     Ok(())
-}
-
-/// The payment gateway on the data directory (`gateway.db`), configured by the file named
-/// in `gateway_config` (channels, schedules); without one, no channel is configured.
-fn open_gateway(
-    config: &ServeConfig,
-    engine: Arc<Engine>,
-) -> Result<Arc<suanpan_gateway::Gateway>, String> {
-    let gateway_config = match &config.gateway_config {
-        Some(path) => suanpan_gateway::GatewayConfig::load(path)?,
-        None => suanpan_gateway::GatewayConfig::default(),
-    };
-    let gateway = suanpan_gateway::Gateway::open(
-        &config.data_dir,
-        engine,
-        gateway_config,
-        Arc::new(suanpan_gateway::SystemClock),
-    )?;
-    Ok(Arc::new(gateway))
 }
 
 async fn wait_for_signal() -> Result<(), String> {

@@ -113,7 +113,17 @@ impl Default for GatewayConfig {
 
 impl GatewayConfig {
     pub fn parse(text: &str) -> Result<GatewayConfig, String> {
-        let config: GatewayConfig = toml::from_str(text).map_err(|e| e.to_string())?;
+        // One line: the line of the file and what is wrong there.
+        let config: GatewayConfig = toml::from_str(text).map_err(|e| {
+            let message = e.message().trim().to_string();
+            match e.span() {
+                Some(span) => {
+                    let line = text[..span.start.min(text.len())].lines().count().max(1);
+                    format!("line {line}: {message}")
+                }
+                None => message,
+            }
+        })?;
         for (name, channel) in &config.channels {
             if name != "alipay" && name != "wechat" {
                 return Err(format!("channel {name:?} is not alipay or wechat"));
