@@ -277,7 +277,10 @@ impl Gateway {
             refunded_minor: 0,
             flagged_for_refund: false,
             queries: 0,
-            next_query_ms: Some(now + schedule.first().copied().unwrap_or(10_000)),
+            // The next thing to do about it: a query, or the close at its expiry, if sooner.
+            next_query_ms: Some(
+                (now + schedule.first().copied().unwrap_or(10_000)).min(now + expire_s * 1000),
+            ),
         };
         let digest = store::order_digest(
             new.amount_minor,
@@ -380,9 +383,9 @@ impl Gateway {
             .copied()
             .unwrap_or(60_000);
         let (id, queries) = (order.id, order.queries + 1);
-        let reschedule = move |c: &rusqlite::Connection| {
-            store::set_next_query(c, id, queries, Some(now + delay))
-        };
+        let next = (now + delay).min(order.expire_at_ms.max(now));
+        let reschedule =
+            move |c: &rusqlite::Connection| store::set_next_query(c, id, queries, Some(next));
         let status = match status {
             Ok(status) => status,
             Err(e) => {
