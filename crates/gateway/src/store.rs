@@ -62,6 +62,7 @@ CREATE TABLE IF NOT EXISTS refunds (
     created_ms INTEGER NOT NULL,
     UNIQUE (order_id, refund_no)
 );
+CREATE INDEX IF NOT EXISTS refunds_processing ON refunds (id) WHERE state = 'processing';
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     order_id INTEGER NOT NULL,
