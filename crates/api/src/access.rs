@@ -228,6 +228,24 @@ impl Access {
         })
     }
 
+    /// A participant by its code.
+    pub fn participant(&self, code: &str) -> Result<Option<Participant>, String> {
+        self.conn()
+            .query_row(
+                "SELECT code, name, owner FROM participants WHERE code = ?1",
+                [code],
+                |r| {
+                    Ok(Participant {
+                        code: r.get(0)?,
+                        name: r.get(1)?,
+                        owner: r.get::<_, i64>(2)? as u64,
+                    })
+                },
+            )
+            .optional()
+            .map_err(db_error)
+    }
+
     /// A new API key for a participant. The secret is returned once and never stored.
     pub fn create_key(&self, participant: &str) -> Result<NewKey, String> {
         let key_id = format!("pk_{}", random_hex(12)?);

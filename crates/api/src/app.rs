@@ -110,6 +110,7 @@ pub struct App {
     pub openapi: Bytes,
     /// The accounting and clearing rooms (`books.rs`).
     pub books: Arc<crate::books::Books>,
+    pub gateway: Arc<suanpan_gateway::Gateway>,
 }
 
 /// A successful answer.

@@ -102,6 +102,11 @@ pub const SETTINGS: &[Setting] = &[
         help: "close the open clearing batch (and write its statements) at these times of day in the books' zone, HH:MM or HH:MM:SS, comma-separated; empty: only on command",
     },
     Setting {
+        key: "gateway_config",
+        default: "",
+        help: "TOML file of the payment gateway (channels, schedules, fees)",
+    },
+    Setting {
         key: "log_level",
         default: "info",
         help: "error, warn, info or debug",
@@ -127,6 +132,7 @@ pub struct ServeConfig {
     pub lease_ttl_ms: u64,
     /// When `serve` closes clearing batches by itself (none: only on command).
     pub clearing_schedule: Option<suanpan_clearing::CloseSchedule>,
+    pub gateway_config: Option<PathBuf>,
 }
 
 impl ServeConfig {
@@ -244,6 +250,10 @@ impl ServeConfig {
                     suanpan_clearing::CloseSchedule::parse(times)
                         .map_err(|e| format!("{source}: clearing_close_times: {e}"))?,
                 ),
+            },
+            gateway_config: match get("gateway_config").0 {
+                "" => None,
+                path => Some(PathBuf::from(path)),
             },
         };
         if config.lease_ttl_ms < 100 {

@@ -20,6 +20,7 @@ pub mod error;
 pub mod log;
 mod metrics;
 pub mod openapi;
+mod orders;
 mod routes;
 mod server;
 pub mod time;
@@ -51,6 +52,10 @@ const NONCES_MAX: usize = 16 << 20;
 /// bound address (the port may have been 0).
 pub fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result<(), String> {
     log::set_level(config.log_level);
+    let gateway_config = match &config.gateway_config {
+        Some(path) => suanpan_gateway::GatewayConfig::load(path)?,
+        None => suanpan_gateway::GatewayConfig::default(),
+    };
     let mut engine_config = EngineConfig::new(&config.data_dir);
     engine_config.queue_requests_max = config.queue_requests_max;
     engine_config.auto_cutover = config.auto_cutover;
@@ -127,6 +132,12 @@ pub fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result
         utc_offset_s,
         schedule_stop.clone(),
     )?;
+    let gateway = Arc::new(suanpan_gateway::Gateway::open(
+        &config.data_dir,
+        engine.clone(),
+        gateway_config,
+        Arc::new(suanpan_gateway::SystemClock),
+    )?);
     let app = Arc::new(App {
         engine: engine.clone(),
         access,
@@ -141,9 +152,11 @@ pub fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result
         stopping: AtomicBool::new(false),
         openapi: openapi.into(),
         books,
+        gateway,
     });
-    // A standby learns of accounts from the batches it replays, not from its own handlers.
-    let owners_follower = (!engine.is_leader()).then(|| {
+    // Accounts opened by other rooms (the gateway, clearing) and, on a standby, by the leader
+    // reach the owner map from the committed batches, not from the accounts handler.
+    let owners_follower = Some({
         let app = app.clone();
         std::thread::Builder::new()
             .name("suanpan-owners".into())
@@ -212,6 +225,9 @@ async fn serve(
     );
     on_listening(address);
     let (tx, rx) = tokio::sync::watch::channel(false);
+    app.gateway
+        .set_default_public_url(&format!("http://{address}"));
+    let scheduler = tokio::spawn(app.gateway.clone().run(rx.clone()));
     let accepting = tokio::spawn(server::accept_loop(app.clone(), listener, tls, rx));
     tokio::select! {
         signalled = wait_for_signal() => signalled?,
@@ -223,6 +239,7 @@ async fn serve(
     app.stopping.store(true, Ordering::Release);
     let _ = tx.send(true);
     let _ = accepting.await;
+    let _ = scheduler.await;
     let grace = Duration::from_secs(app.config.shutdown_grace_s);
     let started = Instant::now();
     while app.open_connections.load(Ordering::Acquire) > 0 && started.elapsed() < grace {
@@ -256,8 +273,8 @@ fn journal_name(journal: &JournalLocation) -> String {
     }
 }
 
-/// Keeps a standby's map of account owners current from the batches it replays (after a
-/// takeover too, where the handlers add their own).
+/// Keeps the map of account owners current from the committed batches: every account
+/// whoever opened it (a room through the engine, or on a standby the leader).
 fn follow_owners(app: &App) {
     while app.engine.check_running().is_ok() {
         let batches = app.engine.subscribe();

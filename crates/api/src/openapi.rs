@@ -51,6 +51,12 @@ pub fn document() -> Value {
             (None, "/v1/clearing/statements/{batch}") => {
                 json!({"description": "the statement file, byte for byte as written (or its camt.053 XML)", "content": {"text/csv": {"schema": {"type": "string"}}, "application/xml": {"schema": {"type": "string"}}}})
             }
+            (None, "/pay/result/{id}") => {
+                json!({"description": "success", "content": {"text/html": {"schema": {"type": "string"}}}})
+            }
+            (None, "/v1/channels/alipay/notify" | "/v1/channels/wechat/notify") => {
+                json!({"description": "the channel's own answer", "content": {"text/plain": {"schema": {"type": "string"}}}})
+            }
             (None, "/metrics") => {
                 json!({"description": "success", "content": {"text/plain": {"schema": {"type": "string"}}}})
             }

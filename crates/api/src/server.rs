@@ -228,6 +228,9 @@ async fn route_request(
 ) -> Result<Reply, ApiError> {
     let route = &ROUTES[index];
     let (parts, bytes) = read_body(app, req).await?;
+    if let Some(reply) = crate::orders::public(app, route.id, param, &parts, &bytes).await {
+        return reply;
+    }
     if route.request.is_some() {
         let content_type = parts
             .headers
@@ -275,6 +278,7 @@ async fn route_request(
                     RouteId::UnfreezeAccount => "unfreeze_account",
                     RouteId::AuditLog => "read_audit_log",
                     RouteId::Books(books_route) => books_route.action(),
+                    RouteId::ResendNotification => "resend_notification",
                     _ => route.path,
                 };
                 app.authorize(&caller, role, action, param.unwrap_or(""))
@@ -388,6 +392,19 @@ async fn dispatch(
         }
         RouteId::AuditLog => audit_log(app, query).await,
         RouteId::Books(_) => Err(public()),
+        RouteId::CreateOrder
+        | RouteId::FindOrder
+        | RouteId::GetOrder
+        | RouteId::CreateRefund
+        | RouteId::OrderNotifications
+        | RouteId::ResendNotification => {
+            let caller = caller.ok_or_else(public)?;
+            crate::orders::dispatch(app, route, caller, param, query, bytes).await
+        }
+        RouteId::AlipayNotify
+        | RouteId::WechatNotify
+        | RouteId::ResultPage
+        | RouteId::ResultStatus => Err(public()),
     }
 }
 

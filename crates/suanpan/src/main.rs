@@ -1,9 +1,11 @@
 //! `suanpan`: the one binary. A thin shell: each command parses its flags and calls the rooms.
 
 mod bench;
+mod channel_sim;
 mod clear;
 mod credentials;
 mod day_end;
+mod gateway;
 mod json;
 mod load;
 mod openapi;
@@ -28,6 +30,8 @@ commands:
   day-end        close the books of an accounting date; status, reports, suspense, write-off
   verify         check a data directory's hash chain, replay, snapshot and query tables
   load           drive a data directory with transfers, printing each acknowledged one
+  gateway        register a participant as a merchant of the payment gateway
+  channel-sim    a simulated payment channel (alipay or wechat) over HTTP
 
 Run `suanpan <command> --help` for its flags.";
 
@@ -42,6 +46,8 @@ fn main() -> ExitCode {
         Some("day-end") => day_end::main(&args[1..]),
         Some("verify") => verify::main(&args[1..]),
         Some("load") => load::main(&args[1..]),
+        Some("gateway") => gateway::main(&args[1..]),
+        Some("channel-sim") => channel_sim::main(&args[1..]),
         Some("--help" | "-h" | "help") | None => {
             println!("{USAGE}");
             Ok(())

@@ -3,6 +3,7 @@
 mod clearing;
 mod day_end;
 mod engine;
+mod gateway;
 mod http;
 mod ledger;
 
@@ -14,8 +15,9 @@ pub fn main(args: &[String]) -> Result<(), String> {
         Some("clearing") => clearing::main(clearing::Measure::Clearing, &args[1..]),
         Some("statements") => clearing::main(clearing::Measure::Statements, &args[1..]),
         Some("day-end") => day_end::main(&args[1..]),
+        Some("gateway") => gateway::main(&args[1..]),
         Some(other) => Err(format!(
-            "unknown benchmark {other:?}; there are `ledger`, `engine`, `http`, `clearing`, `statements` and `day-end`"
+            "unknown benchmark {other:?}; there are `ledger`, `engine`, `http`, `clearing`, `statements`, `day-end` and `gateway`"
         )),
         None => Err("which benchmark? `suanpan bench ledger`, `engine` or `http`".into()),
     }

@@ -1,0 +1,490 @@
+//! The payment gateway's endpoints: merchants' orders, status and refunds (signed requests),
+//! the channels' callbacks (signed by the channel, answered in the channel's own form), the
+//! payer's result page, and an operator's re-send of a notification. The rules live in
+//! `suanpan_gateway`; this file only translates.
+
+use bytes::Bytes;
+use hyper::http::request::Parts;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use suanpan_gateway::{GatewayError, NewOrder, Order, Refund};
+
+use crate::access::Role;
+use crate::app::{self, App, Reply};
+use crate::auth::Caller;
+use crate::error::{ApiError, ErrorCode};
+use crate::routes::RouteId;
+use crate::wire::{Amount, Id, Time};
+
+/// The gateway's error codes and their statuses (docs/api-errors.md lists them).
+pub const GATEWAY_ERRORS: &[(&str, u16)] = &[
+    ("order_conflict", 409),
+    ("order_not_found", 404),
+    ("merchant_not_registered", 403),
+    ("channel_unknown", 400),
+    ("refund_exceeds_paid", 422),
+    ("order_not_refundable", 422),
+    ("refund_conflict", 409),
+    ("channel_unavailable", 502),
+    ("booking_failed", 500),
+];
+
+fn api_error(e: GatewayError) -> ApiError {
+    let status = match &e {
+        GatewayError::InvalidValue(field, message) => {
+            return ApiError::new(ErrorCode::InvalidValue, message.clone()).field(*field)
+        }
+        GatewayError::Overloaded => return ApiError::new(ErrorCode::Overloaded, e.to_string()),
+        GatewayError::Store(_) => return ApiError::new(ErrorCode::Internal, e.to_string()),
+        other => GATEWAY_ERRORS
+            .iter()
+            .find(|(code, _)| *code == other.code())
+            .map(|(_, status)| *status)
+            .unwrap_or(500),
+    };
+    ApiError {
+        status,
+        code: e.code(),
+        message: e.to_string(),
+        field: None,
+        retry_after_s: None,
+    }
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewOrderBody {
+    /// The merchant's own order number, unique per merchant: 1 to 64 of A-Z a-z 0-9 - _.
+    pub merchant_order_no: String,
+    pub amount: Amount,
+    pub currency: String,
+    pub subject: String,
+    /// `alipay` or `wechat`.
+    pub channel: String,
+    /// Seconds the payer has (default: the gateway's `expire_s`).
+    #[serde(default)]
+    pub expire_s: Option<u64>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewRefundBody {
+    /// The merchant's refund number, unique per order.
+    pub refund_no: String,
+    pub amount: Amount,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct OrderView {
+    pub id: Id,
+    pub merchant_order_no: String,
+    pub amount: Amount,
+    pub currency: String,
+    pub subject: String,
+    pub channel: String,
+    /// `created`, `paying`, `succeeded`, `failed` or `closed`.
+    pub state: String,
+    /// Where to send the payer (the channel's page or QR code), once the channel has it.
+    pub pay_url: Option<String>,
+    /// The page the payer returns to (with the token that lets a browser read the order).
+    pub result_url: String,
+    pub channel_trade_no: Option<String>,
+    pub refunded: Amount,
+    /// Paid after it was closed: booked, and to be refunded to the payer.
+    pub flagged_for_refund: bool,
+    pub created: Time,
+    pub expire_at: Time,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct RefundView {
+    pub id: Id,
+    pub order_id: Id,
+    pub refund_no: String,
+    pub amount: Amount,
+    /// `processing`, `succeeded` or `failed`.
+    pub state: String,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct NotificationAttemptView {
+    pub time: Time,
+    /// The merchant's HTTP status; 0 when it did not answer.
+    pub status: u16,
+    pub outcome: String,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct NotificationView {
+    pub id: Id,
+    /// `pending`, `delivered` or `given_up`.
+    pub state: String,
+    pub body: String,
+    pub next_attempt: Time,
+    pub attempts: Vec<NotificationAttemptView>,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct NotificationList {
+    pub notifications: Vec<NotificationView>,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct ResendResult {
+    pub notification_id: Id,
+}
+
+/// What the result page's script reads.
+#[derive(Serialize, JsonSchema)]
+pub struct PayStatus {
+    pub state: String,
+    /// Whether the state is final (succeeded, failed, closed).
+    #[serde(rename = "final")]
+    pub is_final: bool,
+}
+
+fn ms_time(ms: u64) -> Time {
+    Time(ms.saturating_mul(1_000_000))
+}
+
+fn order_view(app: &App, o: &Order) -> OrderView {
+    OrderView {
+        id: Id(u128::from(o.id)),
+        merchant_order_no: o.merchant_order_no.clone(),
+        amount: Amount(o.amount_minor),
+        currency: o.currency.clone(),
+        subject: o.subject.clone(),
+        channel: o.channel.clone(),
+        state: o.state.as_str().into(),
+        pay_url: o.pay_url.clone(),
+        result_url: format!(
+            "/pay/result/{}?token={}",
+            o.id,
+            app.gateway.page_token(o.id)
+        ),
+        channel_trade_no: o.channel_trade_no.clone(),
+        refunded: Amount(o.refunded_minor),
+        flagged_for_refund: o.flagged_for_refund,
+        created: ms_time(o.created_ms),
+        expire_at: ms_time(o.expire_at_ms),
+    }
+}
+
+fn refund_view(r: &Refund) -> RefundView {
+    RefundView {
+        id: Id(u128::from(r.id)),
+        order_id: Id(u128::from(r.order_id)),
+        refund_no: r.refund_no.clone(),
+        amount: Amount(r.amount_minor),
+        state: r.state.as_str().into(),
+    }
+}
+
+fn order_id(param: Option<&str>) -> Result<u64, ApiError> {
+    let id = app::path_id(param)?;
+    u64::try_from(id).map_err(|_| ApiError::new(ErrorCode::InvalidId, "no order has this id"))
+}
+
+fn not_found(id: u64) -> ApiError {
+    api_error(GatewayError::OrderNotFound(id))
+}
+
+/// The order, if the caller may see it: its merchant, or any operator. Anyone else is told
+/// it does not exist.
+async fn visible_order(app: &App, caller: &Caller, id: u64) -> Result<Order, ApiError> {
+    let gateway = app.gateway.clone();
+    let order = app
+        .blocking(move || gateway.order(id).map_err(api_error))
+        .await?
+        .ok_or_else(|| not_found(id))?;
+    match caller {
+        Caller::Participant(p) if p.code != order.merchant => Err(not_found(id)),
+        _ => Ok(order),
+    }
+}
+
+fn merchant_code(caller: &Caller) -> Result<&str, ApiError> {
+    match caller {
+        Caller::Participant(p) => Ok(&p.code),
+        Caller::Operator(_) => Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "orders and refunds are made by merchants (signed participants)",
+        )),
+    }
+}
+
+/// The signed merchant routes and the operator's re-send.
+pub async fn dispatch(
+    app: &App,
+    route: RouteId,
+    caller: &Caller,
+    param: Option<&str>,
+    query: &[(String, String)],
+    bytes: &[u8],
+) -> Result<Reply, ApiError> {
+    match route {
+        RouteId::CreateOrder => {
+            let merchant = merchant_code(caller)?.to_string();
+            let b: NewOrderBody = crate::body::parse(bytes)?;
+            let new = NewOrder {
+                merchant_order_no: b.merchant_order_no,
+                amount_minor: b.amount.0,
+                currency: b.currency,
+                subject: b.subject,
+                channel: b.channel,
+                expire_s: b.expire_s,
+            };
+            let (order, created) = app
+                .gateway
+                .create_order(&merchant, new)
+                .await
+                .map_err(api_error)?;
+            Reply::json(if created { 201 } else { 200 }, &order_view(app, &order))
+        }
+        RouteId::GetOrder => {
+            let order = visible_order(app, caller, order_id(param)?).await?;
+            let order = app.gateway.order_status(order).await.map_err(api_error)?;
+            Reply::json(200, &order_view(app, &order))
+        }
+        RouteId::FindOrder => {
+            let merchant = merchant_code(caller)?.to_string();
+            let no = query
+                .iter()
+                .find(|(k, _)| k == "merchant_order_no")
+                .map(|(_, v)| v.clone())
+                .ok_or_else(|| {
+                    ApiError::new(ErrorCode::MissingField, "merchant_order_no is required")
+                        .field("merchant_order_no")
+                })?;
+            let gateway = app.gateway.clone();
+            let order = app
+                .blocking(move || {
+                    gateway
+                        .order_by_merchant_no(&merchant, &no)
+                        .map_err(api_error)
+                })
+                .await?
+                .ok_or_else(|| ApiError {
+                    field: Some("merchant_order_no".into()),
+                    ..api_error(GatewayError::OrderNotFound(0))
+                })?;
+            let order = app.gateway.order_status(order).await.map_err(api_error)?;
+            Reply::json(200, &order_view(app, &order))
+        }
+        RouteId::CreateRefund => {
+            merchant_code(caller)?;
+            let order = visible_order(app, caller, order_id(param)?).await?;
+            let b: NewRefundBody = crate::body::parse(bytes)?;
+            let refund = app
+                .gateway
+                .refund(&order, &b.refund_no, b.amount.0)
+                .await
+                .map_err(api_error)?;
+            Reply::json(201, &refund_view(&refund))
+        }
+        RouteId::OrderNotifications => {
+            let order = visible_order(app, caller, order_id(param)?).await?;
+            let gateway = app.gateway.clone();
+            let list = app
+                .blocking(move || gateway.notifications(order.id).map_err(api_error))
+                .await?;
+            let notifications = list
+                .into_iter()
+                .map(|(n, attempts)| NotificationView {
+                    id: Id(u128::from(n.id)),
+                    state: n.state,
+                    body: n.body,
+                    next_attempt: ms_time(n.next_at_ms),
+                    attempts: attempts
+                        .into_iter()
+                        .map(|a| NotificationAttemptView {
+                            time: ms_time(a.at_ms),
+                            status: a.status,
+                            outcome: a.outcome,
+                        })
+                        .collect(),
+                })
+                .collect();
+            Reply::json(200, &NotificationList { notifications })
+        }
+        RouteId::ResendNotification => resend(app, caller, param).await,
+        _ => Err(ApiError::new(ErrorCode::Internal, "not a gateway route")),
+    }
+}
+
+async fn resend(app: &App, caller: &Caller, param: Option<&str>) -> Result<Reply, ApiError> {
+    const ACTION: &str = "resend_notification";
+    let id = order_id(param)?;
+    let op = caller.require_role(Role::Operator)?;
+    app.audit(op, ACTION, id.to_string(), "requested".into())
+        .await?;
+    let result = app.gateway.resend(id).await.map_err(api_error);
+    let outcome = match &result {
+        Ok(Some(n)) => format!("notification {n} queued"),
+        Ok(None) => "order_not_found".into(),
+        Err(e) => e.code.to_string(),
+    };
+    app.audit(op, ACTION, id.to_string(), outcome).await?;
+    match result? {
+        Some(n) => Reply::json(
+            200,
+            &ResendResult {
+                notification_id: Id(u128::from(n)),
+            },
+        ),
+        None => Err(not_found(id)),
+    }
+}
+
+/// The public gateway routes, which read headers or a body that is not JSON: the channels'
+/// callbacks, the result page and its status. `None`: not one of them.
+pub async fn public(
+    app: &App,
+    route: RouteId,
+    param: Option<&str>,
+    parts: &Parts,
+    bytes: &Bytes,
+) -> Option<Result<Reply, ApiError>> {
+    let channel = match route {
+        RouteId::AlipayNotify => "alipay",
+        RouteId::WechatNotify => "wechat",
+        RouteId::ResultPage => return Some(result_page(app, page_order(app, param, parts))),
+        RouteId::ResultStatus => {
+            return Some(match page_order(app, param, parts) {
+                Ok(id) => pay_status(app, id).await,
+                Err(e) => Err(e),
+            })
+        }
+        _ => return None,
+    };
+    let headers: Vec<(String, String)> = parts
+        .headers
+        .iter()
+        .filter_map(|(n, v)| Some((n.as_str().to_string(), v.to_str().ok()?.to_string())))
+        .collect();
+    let (answer, result) = app.gateway.callback(channel, &headers, bytes).await;
+    if let Err(e) = result {
+        crate::log::log(
+            crate::log::Level::Warn,
+            "channel callback refused",
+            &[("channel", &channel), ("code", &e.code()), ("error", &e)],
+        );
+    }
+    Some(Ok(Reply {
+        status: answer.status,
+        body: answer.body.into(),
+        content_type: answer.content_type,
+        headers: Vec::new(),
+    }))
+}
+
+/// The order a result page or its status is for, if the token is the one Suanpan made for it
+/// (otherwise it does not exist, as far as the browser is told).
+fn page_order(app: &App, param: Option<&str>, parts: &Parts) -> Result<u64, ApiError> {
+    let id = order_id(param)?;
+    let pairs = app::query_pairs(parts.uri.query().unwrap_or(""))?;
+    let token = pairs
+        .iter()
+        .find(|(k, _)| k == "token")
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("");
+    if app.gateway.page_token_matches(id, token) {
+        Ok(id)
+    } else {
+        Err(not_found(id))
+    }
+}
+
+async fn pay_status(app: &App, id: u64) -> Result<Reply, ApiError> {
+    let gateway = app.gateway.clone();
+    let order = app
+        .blocking(move || gateway.order(id).map_err(api_error))
+        .await?
+        .ok_or_else(|| not_found(id))?;
+    let order = app.gateway.order_status(order).await.map_err(api_error)?;
+    Reply::json(
+        200,
+        &PayStatus {
+            state: order.state.as_str().into(),
+            is_final: order.state.is_final(),
+        },
+    )
+}
+
+fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The page the payer returns to. It shows what Suanpan knows (never the browser's return
+/// parameters), and its script asks again every `result_poll_ms` for at most
+/// `result_wait_ms`, then offers to check again.
+fn result_page(app: &App, id: Result<u64, ApiError>) -> Result<Reply, ApiError> {
+    let id = id?;
+    let order = app
+        .gateway
+        .order(id)
+        .map_err(api_error)?
+        .ok_or_else(|| not_found(id))?;
+    let config = app.gateway.config();
+    let page = RESULT_PAGE
+        .replace("{{ORDER}}", &order.id.to_string())
+        .replace("{{TOKEN}}", &app.gateway.page_token(order.id))
+        .replace("{{SUBJECT}}", &html_escape(&order.subject))
+        .replace(
+            "{{AMOUNT}}",
+            &format!(
+                "{} {}.{:02}",
+                html_escape(&order.currency),
+                order.amount_minor / 100,
+                order.amount_minor % 100
+            ),
+        )
+        .replace("{{STATE}}", order.state.as_str())
+        .replace("{{POLL_MS}}", &config.result_poll_ms.to_string())
+        .replace("{{WAIT_MS}}", &config.result_wait_ms.to_string());
+    Ok(Reply {
+        status: 200,
+        body: page.into(),
+        content_type: "text/html; charset=utf-8",
+        headers: Vec::new(),
+    })
+}
+
+const RESULT_PAGE: &str = include_str!("result_page.html");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_gateway_code_is_documented() {
+        let doc = include_str!("../../../docs/api-errors.md");
+        for (code, status) in GATEWAY_ERRORS {
+            let row = format!("| `{code}` | {status} |");
+            assert!(doc.contains(&row), "docs/api-errors.md lacks {row}");
+        }
+    }
+
+    #[test]
+    fn every_gateway_error_maps_to_a_documented_code() {
+        let samples = [
+            GatewayError::OrderConflict("x".into()),
+            GatewayError::OrderNotFound(1),
+            GatewayError::MerchantNotRegistered("m".into()),
+            GatewayError::ChannelUnknown("c".into()),
+            GatewayError::RefundExceedsPaid { asked: 2, left: 1 },
+            GatewayError::OrderNotRefundable("n".into()),
+            GatewayError::RefundConflict("r".into()),
+            GatewayError::ChannelUnavailable("u".into()),
+            GatewayError::Booking("b".into()),
+        ];
+        for e in samples {
+            let code = e.code();
+            let api = api_error(e);
+            assert!(GATEWAY_ERRORS.contains(&(code, api.status)), "{code}");
+        }
+    }
+}
