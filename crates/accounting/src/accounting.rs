@@ -30,6 +30,8 @@ pub const WRITE_OFF_ITEMS_MAX: usize = 1_000;
 pub struct Accounting {
     conn: Connection,
     data_dir: PathBuf,
+    /// The journal on PostgreSQL; none: the SQLite file in `data_dir`.
+    postgres: Option<std::sync::Arc<suanpan_journal::PgDb>>,
     chart: Chart,
     rules: Rules,
     projection: Projection,
@@ -70,6 +72,22 @@ impl Accounting {
     /// Opens accounting.db in the data directory (creating it with the default chart and
     /// rules) and loads the projection's state. The journal is read only when catching up.
     pub fn open(data_dir: &Path) -> Result<Accounting, AccountingError> {
+        Accounting::open_at(
+            data_dir,
+            &suanpan_journal::JournalLocation::Sqlite(data_dir.to_path_buf()),
+        )
+    }
+
+    /// Opens accounting.db in `data_dir` for the journal at `journal` (the SQLite file in
+    /// that directory, or a PostgreSQL database).
+    pub fn open_at(
+        data_dir: &Path,
+        journal: &suanpan_journal::JournalLocation,
+    ) -> Result<Accounting, AccountingError> {
+        let postgres = match journal {
+            suanpan_journal::JournalLocation::Sqlite(_) => None,
+            suanpan_journal::JournalLocation::Postgres(db) => Some(db.clone()),
+        };
         let conn = store::open(data_dir)?;
         let chart = store::load_chart(&conn)?;
         let rules = store::load_rules(&conn, &chart)?;
@@ -77,6 +95,7 @@ impl Accounting {
         Ok(Accounting {
             conn,
             data_dir: data_dir.to_path_buf(),
+            postgres,
             chart,
             rules,
             projection,
@@ -119,6 +138,7 @@ impl Accounting {
         let result = self.projection.catch_up(
             &mut self.conn,
             &self.data_dir,
+            self.postgres.as_ref(),
             &self.chart,
             &self.rules,
             through,
@@ -261,7 +281,10 @@ impl Accounting {
         date: AccountingDate,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<Vec<i128>, AccountingError> {
-        let table = ledger_balance::read_table(&open_journal(&self.data_dir)?)?;
+        let table = match &self.postgres {
+            Some(db) => ledger_balance::read_table_postgres(db)?,
+            None => ledger_balance::read_table(&open_journal(&self.data_dir)?)?,
+        };
         if table.seq > self.projection.cursor {
             self.catch_up_through(None, progress)?;
         }

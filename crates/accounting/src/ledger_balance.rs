@@ -19,6 +19,26 @@ pub struct LedgerTable {
     pub balances: Vec<(u128, i128)>,
 }
 
+/// The same from a journal on PostgreSQL.
+pub fn read_table_postgres(
+    db: &std::sync::Arc<suanpan_journal::PgDb>,
+) -> Result<LedgerTable, AccountingError> {
+    let (seq, totals) = suanpan_journal::postgres::account_totals(db)?;
+    let balances = totals
+        .into_iter()
+        .map(|(id, debits, credits)| {
+            let (d, c) = (i128::try_from(debits), i128::try_from(credits));
+            match (d, c) {
+                (Ok(d), Ok(c)) => Ok((id, d - c)),
+                _ => Err(AccountingError::Journal(format!(
+                    "account {id}'s totals exceed 2^127"
+                ))),
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(LedgerTable { seq, balances })
+}
+
 /// Reads the table and its batch in one read transaction, so they agree.
 pub fn read_table(journal: &Connection) -> Result<LedgerTable, AccountingError> {
     let tx = journal.unchecked_transaction()?;

@@ -177,11 +177,15 @@ impl Projection {
         &mut self,
         conn: &mut Connection,
         data_dir: &Path,
+        postgres: Option<&Arc<PgDb>>,
         chart: &Chart,
         rules: &Rules,
         through: Option<AccountingDate>,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<u64, AccountingError> {
+        if let Some(db) = postgres {
+            return self.catch_up_postgres(conn, db, chart, rules, through, progress);
+        }
         let journal = open_journal(data_dir)?;
         let end: u64 = journal.query_row("SELECT COALESCE(MAX(seq), 0) FROM batches", [], |r| {
             r.get(0)
@@ -217,6 +221,53 @@ impl Projection {
                     })
                     .collect::<Result<Vec<_>, _>>()?;
                 self.project(seq, date, &commands, &results, chart, rules, &mut writes)?;
+                if past(self) {
+                    break;
+                }
+            }
+            self.write(conn, writes)?;
+            progress(self.cursor - start, end - start);
+        }
+        Ok(self.cursor - start)
+    }
+
+    /// [`Projection::catch_up`] from a journal on PostgreSQL: the same batches, read through
+    /// the journal's own reader (hash chain checked).
+    fn catch_up_postgres(
+        &mut self,
+        conn: &mut Connection,
+        db: &Arc<PgDb>,
+        chart: &Chart,
+        rules: &Rules,
+        through: Option<AccountingDate>,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<u64, AccountingError> {
+        let end = suanpan_journal::postgres::last_seq(db)?;
+        let start = self.cursor;
+        let past = |p: &Projection| match (through, p.current_date) {
+            (Some(through), Some(current)) => current > through,
+            _ => false,
+        };
+        while self.cursor < end && !past(self) {
+            let mut writes = Writes {
+                accounts_from: self.accounts.len(),
+                ..Writes::default()
+            };
+            let want = (end - self.cursor).min(CATCH_UP_BATCHES_MAX as u64) as u32;
+            let page = suanpan_journal::postgres::batches_page(db, self.cursor, want)?;
+            if page.is_empty() {
+                break;
+            }
+            for batch in page {
+                self.project(
+                    batch.seq,
+                    batch.accounting_date,
+                    &batch.commands,
+                    &batch.results,
+                    chart,
+                    rules,
+                    &mut writes,
+                )?;
                 if past(self) {
                     break;
                 }
@@ -545,6 +596,9 @@ impl Projection {
         Ok(())
     }
 }
+
+use std::sync::Arc;
+use suanpan_journal::PgDb;
 
 /// The journal, read-only: accounting never writes it.
 pub fn open_journal(data_dir: &Path) -> Result<Connection, AccountingError> {

@@ -258,7 +258,7 @@ fn run_day_end(
     {
         std::thread::sleep(std::time::Duration::from_millis(ms.min(60_000)));
     }
-    let result = open_into(&mut guard, &books.data_dir).and_then(|()| {
+    let result = open_into(&mut guard, &books.data_dir, &books.journal).and_then(|()| {
         let acc = guard
             .as_mut()
             .ok_or_else(|| ApiError::new(ErrorCode::Internal, "accounting not open"))?;

@@ -161,6 +161,8 @@ impl From<ClearingError> for ApiError {
 /// The rooms' state in the server.
 pub struct Books {
     pub data_dir: PathBuf,
+    /// Where the journal the rooms read is (the SQLite file in `data_dir`, or PostgreSQL).
+    pub journal: suanpan_journal::JournalLocation,
     /// Opened on first use and kept (see the module's comment).
     accounting: Arc<Mutex<Option<Accounting>>>,
     /// The last day-end started through the API (running or finished).
@@ -193,9 +195,10 @@ pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Books {
-    pub fn new(data_dir: PathBuf) -> Books {
+    pub fn new(data_dir: PathBuf, journal: suanpan_journal::JournalLocation) -> Books {
         Books {
             data_dir,
+            journal,
             accounting: Arc::new(Mutex::new(None)),
             day_end: Arc::new(Mutex::new(None)),
             registry: Mutex::new(()),
@@ -226,7 +229,7 @@ impl Books {
                 }
             }
         };
-        open_into(&mut guard, &self.data_dir)?;
+        open_into(&mut guard, &self.data_dir, &self.journal)?;
         Ok(AccountingGuard(guard))
     }
 }
@@ -235,9 +238,10 @@ impl Books {
 pub fn open_into(
     cell: &mut Option<Accounting>,
     data_dir: &std::path::Path,
+    journal: &suanpan_journal::JournalLocation,
 ) -> Result<(), ApiError> {
     if cell.is_none() {
-        *cell = Some(Accounting::open(data_dir)?);
+        *cell = Some(Accounting::open_at(data_dir, journal)?);
     }
     Ok(())
 }

@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 use suanpan_clearing::{
-    clear_batch, close_batch, read_statement, settlement_instructions, statement_camt053,
+    clear_batch_at, close_batch, read_statement, settlement_instructions, statement_camt053,
     write_statements, ClearingError, CloseSchedule, FeeSchedule, Participant, ParticipantKind,
     ParticipantStatus, Registry, PARTICIPANTS_MAX,
 };
@@ -228,9 +228,16 @@ pub async fn report(
             .field("bilateral"))
         }
     };
-    let dir = app.books.data_dir.clone();
+    let (dir, journal) = (app.books.data_dir.clone(), app.books.journal.clone());
     let cleared = app
-        .blocking(move || Ok(clear_batch(&dir, batch, FeeSchedule::default())?))
+        .blocking(move || {
+            Ok(clear_batch_at(
+                &journal,
+                &dir,
+                batch,
+                FeeSchedule::default(),
+            )?)
+        })
         .await?;
     let n = &cleared.netting;
     let report = BatchReport {
@@ -277,11 +284,12 @@ pub async fn report(
 
 /// Writes every participant's statement of a closed batch into the statements directory.
 pub fn write_batch_statements(
+    journal: &suanpan_journal::JournalLocation,
     data_dir: &Path,
     batch: u64,
 ) -> Result<StatementsWritten, ClearingError> {
     let registry = Registry::load(data_dir)?;
-    let cleared = clear_batch(data_dir, batch, FeeSchedule::default())?;
+    let cleared = clear_batch_at(journal, data_dir, batch, FeeSchedule::default())?;
     let trailers = write_statements(&statements_dir(data_dir), &cleared, &registry, &|_, _| {})?;
     Ok(StatementsWritten {
         batch,
@@ -302,7 +310,11 @@ pub async fn write(app: &App, caller: &Caller, param: Option<&str>) -> Result<Re
     let written = audited(app, caller, "write_statements", batch.to_string(), async {
         app.blocking(move || {
             let _one_writer = lock(&books.statements);
-            Ok(write_batch_statements(&books.data_dir, batch)?)
+            Ok(write_batch_statements(
+                &books.journal,
+                &books.data_dir,
+                batch,
+            )?)
         })
         .await
     })
@@ -453,6 +465,7 @@ const SCHEDULE_SLEEP_STEP_MS: u64 = 200;
 /// goes on.
 pub fn run_close_schedule(
     engine: &Engine,
+    journal: &suanpan_journal::JournalLocation,
     data_dir: &Path,
     schedule: &CloseSchedule,
     utc_offset_s: i32,
@@ -487,7 +500,7 @@ pub fn run_close_schedule(
             &[("batch", &batch)],
         );
         let _one_writer = lock(statements_lock);
-        match write_batch_statements(data_dir, batch) {
+        match write_batch_statements(journal, data_dir, batch) {
             Ok(w) => log::log(
                 Level::Info,
                 "statements written",
@@ -518,6 +531,7 @@ pub fn start_close_schedule(
         .spawn(move || {
             run_close_schedule(
                 &engine,
+                &books.journal,
                 &books.data_dir,
                 &schedule,
                 utc_offset_s,

@@ -123,7 +123,7 @@ pub fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result
     let openapi = serde_json::to_vec(&openapi::document()).map_err(|e| e.to_string())?;
     let mut authenticator = auth::Authenticator::new(config.signature_window_s, NONCES_MAX);
     authenticator.restore(&config.data_dir)?;
-    let books = Arc::new(books::Books::new(config.data_dir.clone()));
+    let books = Arc::new(books::Books::new(config.data_dir.clone(), journal.clone()));
     let schedule_stop = Arc::new(AtomicBool::new(false));
     let schedule = clearing::start_close_schedule(
         engine.clone(),

@@ -127,15 +127,31 @@ pub fn read_batch(
     batch: u64,
     fees: FeeSchedule,
 ) -> Result<ClearedBatch, ClearingError> {
+    read_batch_at(
+        &JournalLocation::Sqlite(data_dir.to_path_buf()),
+        data_dir,
+        batch,
+        fees,
+    )
+}
+
+/// Reads closed batch `batch` from the journal at `journal` (the cut index lives in
+/// `data_dir`) and nets it.
+pub fn read_batch_at(
+    journal: &JournalLocation,
+    data_dir: &Path,
+    batch: u64,
+    fees: FeeSchedule,
+) -> Result<ClearedBatch, ClearingError> {
     if batch == 0 {
         return Err(ClearingError::BatchNotFound { batch });
     }
     let mut cuts = CutIndex::load(data_dir);
     let after = cuts.read_after(batch);
-    let cleared = match read_batch_after(data_dir, batch, fees, after) {
+    let cleared = match read_batch_after(journal, batch, fees, after) {
         // A stale index (pointing past the cut before, or past the journal): from the start.
         Err(e) if after > 0 && !matches!(e, ClearingError::BatchNotClosed { .. }) => {
-            read_batch_after(data_dir, batch, fees, 0)?
+            read_batch_after(journal, batch, fees, 0)?
         }
         other => other?,
     };
@@ -149,12 +165,12 @@ pub fn read_batch(
 }
 
 fn read_batch_after(
-    data_dir: &Path,
+    journal: &JournalLocation,
     batch: u64,
     fees: FeeSchedule,
     after: u64,
 ) -> Result<ClearedBatch, ClearingError> {
-    let journal = Journal::open_read_only(&JournalLocation::Sqlite(data_dir.to_path_buf()))?;
+    let journal = Journal::open_read_only(journal)?;
     let mut scan = BatchScan::new(batch, fees);
     let mut cleared = ClearedBatch {
         bounds: BatchBounds::default(),
@@ -234,7 +250,22 @@ pub fn clear_batch(
     batch: u64,
     fees: FeeSchedule,
 ) -> Result<ClearedBatch, ClearingError> {
-    let cleared = read_batch(data_dir, batch, fees)?;
+    clear_batch_at(
+        &JournalLocation::Sqlite(data_dir.to_path_buf()),
+        data_dir,
+        batch,
+        fees,
+    )
+}
+
+/// [`clear_batch`] for the journal at `journal`.
+pub fn clear_batch_at(
+    journal: &JournalLocation,
+    data_dir: &Path,
+    batch: u64,
+    fees: FeeSchedule,
+) -> Result<ClearedBatch, ClearingError> {
+    let cleared = read_batch_at(journal, data_dir, batch, fees)?;
     cleared
         .netting
         .check()

@@ -40,7 +40,10 @@ pub use batch::{close_batch, last_closed_batch, BATCHES_MAX};
 pub use camt053::{camt053_file_name, statement_camt053, CAMT053_NAMESPACE};
 pub use cuts::CUTS_FILE;
 pub use error::ClearingError;
-pub use history::{clear_batch, read_batch, BatchBounds, ClearedBatch, BATCH_TRANSACTIONS_MAX};
+pub use history::{
+    clear_batch, clear_batch_at, read_batch, read_batch_at, BatchBounds, ClearedBatch,
+    BATCH_TRANSACTIONS_MAX,
+};
 pub use kind::{FeeSchedule, TransactionKind};
 pub use netting::{BilateralNet, Netting, Position, TransactionLine};
 pub use participant::{

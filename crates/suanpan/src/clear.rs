@@ -7,11 +7,12 @@ use std::path::{Path, PathBuf};
 
 use lexopt::prelude::*;
 use suanpan_clearing::{
-    clear_batch, close_batch, pay, refund, settle_batch, settlement_instructions, write_statements,
-    ClearedBatch, FeeSchedule, ParticipantKind, ParticipantStatus, Payment, Refund, Registry,
-    TransactionKind,
+    clear_batch_at, close_batch, pay, refund, settle_batch, settlement_instructions,
+    write_statements, ClearedBatch, FeeSchedule, ParticipantKind, ParticipantStatus, Payment,
+    Refund, Registry, TransactionKind,
 };
 use suanpan_engine::{Engine, EngineConfig};
+use suanpan_journal::{JournalLocation, PgDb};
 use suanpan_ledger::Reference;
 
 use crate::json::JsonLine;
@@ -34,12 +35,14 @@ commands:
                                    (with --camt053 also each as ISO 20022 camt.053.001.08 XML)
 
 --json prints one JSON object instead of text. KIND: agreement_payment, payout,
-gateway_payment. Amounts are integers of fen.";
+gateway_payment. Amounts are integers of fen. --postgres URL: the journal is in that
+PostgreSQL database (the participants and statements stay in --data DIR).";
 
 #[derive(Default)]
 struct Options {
     words: Vec<String>,
     data: Option<PathBuf>,
+    postgres: Option<String>,
     out: Option<PathBuf>,
     number: Option<u64>,
     code: Option<String>,
@@ -64,6 +67,7 @@ fn parse(args: &[String]) -> Result<Option<Options>, String> {
         match arg {
             Value(word) => o.words.push(word.to_string_lossy().into_owned()),
             Long("data") => o.data = Some(parser.value().map_err(|e| e.to_string())?.into()),
+            Long("postgres") => o.postgres = Some(parse_value(&mut parser, "--postgres")?),
             Long("out") => o.out = Some(parser.value().map_err(|e| e.to_string())?.into()),
             Long("number") => o.number = Some(parse_value(&mut parser, "--number")?),
             Long("code") => o.code = Some(parse_value(&mut parser, "--code")?),
@@ -99,14 +103,17 @@ pub fn main(args: &[String]) -> Result<(), String> {
     let Some(o) = parse(args)? else { return Ok(()) };
     let words: Vec<&str> = o.words.iter().map(String::as_str).collect();
     let data = need(&o.data, "--data DIR")?;
+    let journal = match &o.postgres {
+        Some(url) => JournalLocation::Postgres(PgDb::connect(url).map_err(|e| e.to_string())?),
+        None => JournalLocation::Sqlite(data.clone()),
+    };
+    let with_engine = |f: &dyn Fn(&Engine) -> Result<(), String>| with_engine(&journal, &data, f);
     match words[..] {
         ["participant", "list"] => list_participants(&data, o.json),
-        ["participant", action] => {
-            with_engine(&data, |engine| participant(engine, &data, action, &o))
-        }
-        ["pay"] => with_engine(&data, |engine| post_payment(engine, &o)),
-        ["refund"] => with_engine(&data, |engine| post_refund(engine, &o)),
-        ["close"] => with_engine(&data, |engine| {
+        ["participant", action] => with_engine(&|engine| participant(engine, &data, action, &o)),
+        ["pay"] => with_engine(&|engine| post_payment(engine, &o)),
+        ["refund"] => with_engine(&|engine| post_refund(engine, &o)),
+        ["close"] => with_engine(&|engine| {
             let batch = close_batch(engine).map_err(|e| e.to_string())?;
             print_line(
                 o.json,
@@ -115,10 +122,10 @@ pub fn main(args: &[String]) -> Result<(), String> {
             );
             Ok(())
         }),
-        ["report", batch] => report(&data, parse_batch(batch)?, &o),
+        ["report", batch] => report(&journal, &data, parse_batch(batch)?, &o),
         ["settle", batch] => {
-            let cleared = read(&data, parse_batch(batch)?, o.json)?;
-            with_engine(&data, |engine| {
+            let cleared = read(&journal, &data, parse_batch(batch)?, o.json)?;
+            with_engine(&|engine| {
                 let postings = settle_batch(engine, &cleared).map_err(|e| e.to_string())?;
                 let batch = cleared.bounds.batch;
                 print_line(
@@ -131,7 +138,7 @@ pub fn main(args: &[String]) -> Result<(), String> {
                 Ok(())
             })
         }
-        ["statements", batch] => statements(&data, parse_batch(batch)?, &o),
+        ["statements", batch] => statements(&journal, &data, parse_batch(batch)?, &o),
         _ => Err(format!(
             "unknown clear command {:?}; run `suanpan clear --help`",
             o.words.join(" ")
@@ -154,8 +161,21 @@ fn print_line(json: bool, line: JsonLine, text: impl FnOnce() -> String) {
     }
 }
 
-fn with_engine(data: &Path, f: impl FnOnce(&Engine) -> Result<(), String>) -> Result<(), String> {
-    let engine = Engine::start(EngineConfig::new(data)).map_err(|e| e.to_string())?;
+fn with_engine(
+    journal: &JournalLocation,
+    data: &Path,
+    f: &dyn Fn(&Engine) -> Result<(), String>,
+) -> Result<(), String> {
+    let mut config = EngineConfig::new(data);
+    if let JournalLocation::Postgres(db) = journal {
+        config.postgres = Some(suanpan_engine::PostgresConfig {
+            db: db.clone(),
+            node: "clear".into(),
+            standby: false,
+            lease_ttl: suanpan_engine::LEASE_TTL_DEFAULT,
+        });
+    }
+    let engine = Engine::start(config).map_err(|e| e.to_string())?;
     let outcome = f(&engine);
     let stopped = engine.shutdown().map_err(|e| e.to_string());
     outcome.and(stopped)
@@ -265,15 +285,21 @@ fn post_refund(engine: &Engine, o: &Options) -> Result<(), String> {
     Ok(())
 }
 
-fn read(data: &Path, batch: u64, quiet: bool) -> Result<ClearedBatch, String> {
+fn read(
+    journal: &JournalLocation,
+    data: &Path,
+    batch: u64,
+    quiet: bool,
+) -> Result<ClearedBatch, String> {
     if !quiet && std::io::stderr().is_terminal() {
         eprintln!("reading clearing batch {batch} from the journal...");
     }
-    clear_batch(data, batch, FeeSchedule::default()).map_err(|e| format!("{}: {e}", e.code()))
+    clear_batch_at(journal, data, batch, FeeSchedule::default())
+        .map_err(|e| format!("{}: {e}", e.code()))
 }
 
-fn report(data: &Path, batch: u64, o: &Options) -> Result<(), String> {
-    let cleared = read(data, batch, o.json)?;
+fn report(journal: &JournalLocation, data: &Path, batch: u64, o: &Options) -> Result<(), String> {
+    let cleared = read(journal, data, batch, o.json)?;
     let n = &cleared.netting;
     let b = &cleared.bounds;
     if o.json {
@@ -330,10 +356,15 @@ fn report(data: &Path, batch: u64, o: &Options) -> Result<(), String> {
     Ok(())
 }
 
-fn statements(data: &Path, batch: u64, o: &Options) -> Result<(), String> {
+fn statements(
+    journal: &JournalLocation,
+    data: &Path,
+    batch: u64,
+    o: &Options,
+) -> Result<(), String> {
     let out = need(&o.out, "--out DIR")?;
     let registry = Registry::load(data).map_err(|e| e.to_string())?;
-    let cleared = read(data, batch, o.json)?;
+    let cleared = read(journal, data, batch, o.json)?;
     let bar = std::io::stderr().is_terminal() && !o.json;
     let progress = |done: usize, total: usize| {
         if bar {

@@ -23,6 +23,9 @@ const HELP: &str = "usage: suanpan day-end --data DIR [--date YYYY-MM-DD] [--unt
        suanpan day-end subject --data DIR [--add CODE --name TEXT --category C [--gl-only] | --delete CODE] --operator NAME
        suanpan day-end cutover --data DIR [--json]
 
+Every subcommand also takes --postgres URL: the journal is in that PostgreSQL database (the
+accounting books and reports stay in --data DIR).
+
 Runs the day-end batch (日终) of a closed accounting date (without --date: of every closed
 date not yet day-ended, oldest first), continuing from its first unfinished step: catch_up, supplement, general_ledger, trial_balance, daily_balances,
 gl_check, suspense, period_roll_up, reports. The journal is only read; accounting keeps its
@@ -58,6 +61,7 @@ pub fn main(args: &[String]) -> Result<(), String> {
 #[derive(Default)]
 struct Flags {
     data: Option<PathBuf>,
+    postgres: Option<String>,
     date: Option<AccountingDate>,
     until: Option<Step>,
     json: bool,
@@ -101,13 +105,17 @@ fn parse(args: &[String], allowed: &[&str]) -> Result<Option<Flags>, String> {
             println!("{HELP}");
             return Ok(None);
         }
-        if !allowed.contains(&name.as_str()) {
+        // Wherever the data directory is asked for, the journal may be on PostgreSQL.
+        let takes =
+            allowed.contains(&name.as_str()) || (name == "postgres" && allowed.contains(&"data"));
+        if !takes {
             return Err(format!(
                 "--{name} is not a flag of this command; run `suanpan day-end --help`"
             ));
         }
         match name.as_str() {
             "data" => f.data = Some(parser.value().map_err(|e| e.to_string())?.into()),
+            "postgres" => f.postgres = Some(text(&mut parser)?),
             "date" => {
                 let value = text(&mut parser)?;
                 f.date = Some(AccountingDate::parse(&value).ok_or_else(|| {
@@ -144,10 +152,18 @@ fn required<T>(value: Option<T>, flag: &str) -> Result<T, String> {
 
 fn open(f: &Flags) -> Result<Accounting, String> {
     let data = required(f.data.as_ref(), "--data")?;
-    if !suanpan_journal::db_path(data).exists() {
-        return Err(format!("{} holds no journal", data.display()));
-    }
-    Accounting::open(data).map_err(|e| format!("{} ({})", e, e.code()))
+    let journal = match &f.postgres {
+        Some(url) => suanpan_journal::JournalLocation::Postgres(
+            suanpan_journal::PgDb::connect(url).map_err(|e| e.to_string())?,
+        ),
+        None => {
+            if !suanpan_journal::db_path(data).exists() {
+                return Err(format!("{} holds no journal", data.display()));
+            }
+            suanpan_journal::JournalLocation::Sqlite(data.clone())
+        }
+    };
+    Accounting::open_at(data, &journal).map_err(|e| format!("{} ({})", e, e.code()))
 }
 
 /// Opens the books with the journal read to its end: what a reader asks about is what has
@@ -616,8 +632,16 @@ fn cutover(args: &[String]) -> Result<(), String> {
         return Ok(());
     };
     let data = required(f.data.as_ref(), "--data")?;
-    let engine = suanpan_engine::Engine::start(suanpan_engine::EngineConfig::new(data))
-        .map_err(|e| e.to_string())?;
+    let mut config = suanpan_engine::EngineConfig::new(data);
+    if let Some(url) = &f.postgres {
+        config.postgres = Some(suanpan_engine::PostgresConfig {
+            db: suanpan_journal::PgDb::connect(url).map_err(|e| e.to_string())?,
+            node: "day-end".into(),
+            standby: false,
+            lease_ttl: suanpan_engine::LEASE_TTL_DEFAULT,
+        });
+    }
+    let engine = suanpan_engine::Engine::start(config).map_err(|e| e.to_string())?;
     let outcome = cut_over(&engine);
     let stopped = engine.shutdown().map_err(|e| e.to_string());
     let (closed, next) = outcome?;

@@ -358,6 +358,7 @@ fn a_day_end_started_on_the_command_line_is_finished_through_the_api() {
             "--data",
         ])
         .arg(dir.path())
+        .args(dir.postgres_args())
         .output()
         .unwrap_or_else(|e| panic!("cannot run suanpan day-end: {e}"));
     assert!(
@@ -394,6 +395,7 @@ fn a_day_end_started_on_the_command_line_is_finished_through_the_api() {
     let refused = suanpan()
         .args(["day-end", "status", "--data"])
         .arg(bank.dir.path())
+        .args(bank.dir.postgres_args())
         .output()
         .unwrap_or_else(|e| panic!("cannot run suanpan day-end: {e}"));
     assert!(!refused.status.success());
@@ -838,6 +840,7 @@ fn cutover_on_the_command_line_moves_the_books_one_date() {
         let output = suanpan()
             .args(["day-end", "cutover", "--json", "--data"])
             .arg(dir.path())
+            .args(dir.postgres_args())
             .output()
             .unwrap_or_else(|e| panic!("cannot run suanpan: {e}"));
         assert!(
@@ -862,6 +865,7 @@ fn cutover_on_the_command_line_moves_the_books_one_date() {
     let output = suanpan()
         .args(["day-end", "status", "--json", "--data"])
         .arg(dir.path())
+        .args(dir.postgres_args())
         .output()
         .unwrap_or_else(|e| panic!("cannot run suanpan: {e}"));
     let text = String::from_utf8_lossy(&output.stdout);
@@ -1207,6 +1211,7 @@ fn serve_closes_a_clearing_batch_on_schedule_and_writes_its_statements() {
                 "--data",
             ])
             .arg(dir.path())
+            .args(dir.postgres_args())
             .output()
             .unwrap_or_else(|e| panic!("cannot run suanpan clear: {e}"));
         assert!(

@@ -3,6 +3,7 @@
 //! states something about money: what moves, what is refused, and that a refused request
 //! leaves the books as they were.
 
+#[allow(dead_code)] // the shared support serves other test binaries too
 mod support;
 
 use std::collections::{HashMap, HashSet};

@@ -160,6 +160,71 @@ pub fn transfer_rows(
     })
 }
 
+/// The last committed batch (0: none).
+pub fn last_seq(db: &Arc<PgDb>) -> Result<u64, JournalError> {
+    db.run(async {
+        let client = db.client().await?;
+        let row = client
+            .query_one("SELECT COALESCE(max(seq), 0) FROM batches", &[])
+            .await?;
+        Ok(row.get::<_, i64>(0) as u64)
+    })
+}
+
+/// Up to `max` committed batches after `after`, the hash chain checked from batch `after`:
+/// for the rooms that follow the journal at their own pace (accounting).
+pub fn batches_page(
+    db: &Arc<PgDb>,
+    after: u64,
+    max: u32,
+) -> Result<Vec<StoredBatch>, JournalError> {
+    let journal = PgJournal::open_read_only(db.clone())?;
+    let prev = journal.hash_of(after)?;
+    journal.batches_after(after, prev, max)
+}
+
+/// The batch the accounts table is current to, and each account's (id, debits, credits).
+pub type AccountTotals = (u64, Vec<(u128, u128, u128)>);
+
+/// The accounts table's posted totals and the batch it is current to, read in one
+/// transaction so they agree.
+pub fn account_totals(db: &Arc<PgDb>) -> Result<AccountTotals, JournalError> {
+    db.run(async {
+        let mut client = db.client().await?;
+        let tx = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await?;
+        let seq = tx
+            .query_opt("SELECT value FROM meta WHERE key = 'accounts_seq'", &[])
+            .await?
+            .map_or(Ok(0), |r| {
+                r.get::<_, String>(0)
+                    .parse::<u64>()
+                    .map_err(|_| JournalError::Corrupt("meta.accounts_seq is not a number".into()))
+            })?;
+        let rows = tx
+            .query(
+                "SELECT id, debits_posted::text, credits_posted::text FROM accounts",
+                &[],
+            )
+            .await?;
+        tx.commit().await?;
+        let number = |text: &str| -> Result<u128, JournalError> {
+            text.parse().map_err(|_| {
+                JournalError::Corrupt(format!("{text:?} in the accounts table is not a number"))
+            })
+        };
+        let totals = rows
+            .iter()
+            .map(|r| Ok((number(r.get(0))?, number(r.get(1))?, number(r.get(2))?)))
+            .collect::<Result<Vec<_>, JournalError>>()?;
+        Ok((seq, totals))
+    })
+}
+
 /// Bytes the journal's tables take in the database (with their indexes and TOAST).
 pub fn journal_bytes(db: &Arc<PgDb>) -> Result<u64, JournalError> {
     db.run(async {

@@ -427,6 +427,9 @@ impl Shop {
 
     /// How many times a transfer is in the journal (0 or 1: ids are unique).
     pub fn booked(&self, transfer_id: u128) -> i64 {
+        if self.dir.postgres().is_some() {
+            return self.dir.booked().get(&transfer_id).map_or(0, |&n| n as i64);
+        }
         let conn = rusqlite::Connection::open_with_flags(
             self.dir.path().join("suanpan.db"),
             rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,

@@ -58,6 +58,14 @@ impl DataDir {
             .map(|schema| format!("{PG_BASE}?options=-csearch_path%3D{schema}"))
     }
 
+    /// `--postgres URL` when the tests run on PostgreSQL (for the commands that take a data
+    /// directory and, beside it, where the journal is).
+    pub fn postgres_args(&self) -> Vec<String> {
+        self.postgres()
+            .map(|url| vec!["--postgres".to_string(), url])
+            .unwrap_or_default()
+    }
+
     /// Where `serve` and `verify` find the journal: `--data DIR` or `--postgres URL`.
     pub fn journal_args(&self) -> Vec<String> {
         match self.postgres() {
