@@ -97,6 +97,8 @@ pub fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result
         ],
     );
     let access = Arc::new(access::Access::open(&config.data_dir)?);
+    // Subscribed before the owners are read: no account committed in between is missed.
+    let owner_batches = engine.subscribe();
     let owners = engine
         .read(|l| {
             l.accounts()
@@ -160,7 +162,7 @@ pub fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result
         let app = app.clone();
         std::thread::Builder::new()
             .name("suanpan-owners".into())
-            .spawn(move || follow_owners(&app))
+            .spawn(move || follow_owners(&app, owner_batches))
     });
     let tls = match &config.tls {
         Some((cert, key)) => Some(tls_acceptor(cert, key)?),
@@ -275,20 +277,27 @@ fn journal_name(journal: &JournalLocation) -> String {
 
 /// Keeps the map of account owners current from the committed batches: every account
 /// whoever opened it (a room through the engine, or on a standby the leader).
-fn follow_owners(app: &App) {
+fn follow_owners(app: &App, first: std::sync::mpsc::Receiver<Arc<suanpan_engine::CommittedBatch>>) {
+    let mut next = Some(first);
     while app.engine.check_running().is_ok() {
-        let batches = app.engine.subscribe();
-        // Subscribed first, then read: nothing committed in between is missed.
-        if let Ok(ticket) = app.engine.read(|l| {
-            l.accounts()
-                .iter()
-                .map(|a| (a.id, a.owner))
-                .collect::<Vec<_>>()
-        }) {
-            for (id, owner) in ticket.wait().unwrap_or_default() {
-                app.owners.insert(id, owner);
+        let batches = match next.take() {
+            Some(batches) => batches,
+            None => {
+                // Dropped for falling behind: subscribe again, then read the owners afresh.
+                let batches = app.engine.subscribe();
+                if let Ok(ticket) = app.engine.read(|l| {
+                    l.accounts()
+                        .iter()
+                        .map(|a| (a.id, a.owner))
+                        .collect::<Vec<_>>()
+                }) {
+                    for (id, owner) in ticket.wait().unwrap_or_default() {
+                        app.owners.insert(id, owner);
+                    }
+                }
+                batches
             }
-        }
+        };
         // Bounded waits: the engine keeps the sending side until it is dropped, after this
         // thread has been joined.
         loop {
