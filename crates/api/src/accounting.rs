@@ -224,11 +224,12 @@ fn start_day_end(
     }
     // The job is marked running before the books are let go, so a second start sees it.
     drop(acc);
+    let (held, holding) = std::sync::mpsc::channel();
     let spawned = std::thread::Builder::new()
         .name("suanpan-day-end".into())
         .spawn({
             let books = books.clone();
-            move || run_day_end(&books, &access, &op, date)
+            move || run_day_end(&books, &access, &op, date, held)
         });
     if let Err(e) = spawned {
         if let Some(job) = lock(&books.day_end).as_mut() {
@@ -239,6 +240,9 @@ fn start_day_end(
             format!("cannot start the day-end thread: {e}"),
         ));
     }
+    // Answered once the run holds the books, so what the caller asks next finds it running.
+    // (Bounded: a request holding them briefly delays the run, never the answer for long.)
+    let _ = holding.recv_timeout(std::time::Duration::from_secs(5));
     Ok(())
 }
 
@@ -247,9 +251,11 @@ fn run_day_end(
     access: &crate::access::Access,
     op: &crate::access::OperatorRecord,
     date: AccountingDate,
+    held: std::sync::mpsc::Sender<()>,
 ) {
     let cell = books.accounting_cell();
     let mut guard = lock(&cell);
+    let _ = held.send(());
     // For the tests of a running day-end (a second start, its status, other requests
     // waiting): `SUANPAN_DAY_END_HOLD_MS` keeps the books held that long before the run.
     if let Some(ms) = std::env::var(DAY_END_HOLD_ENV)
