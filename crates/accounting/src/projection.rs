@@ -6,9 +6,11 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use hashbrown::HashMap;
 use rusqlite::{params, Connection};
+use suanpan_journal::PgDb;
 use suanpan_ledger::{
     AccountingDate, Command, Currency, ResultCode, Stamped, SubjectCode, Transfer,
 };
@@ -183,66 +185,8 @@ impl Projection {
         through: Option<AccountingDate>,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<u64, AccountingError> {
-        if let Some(db) = postgres {
-            return self.catch_up_postgres(conn, db, chart, rules, through, progress);
-        }
-        let journal = open_journal(data_dir)?;
-        let end: u64 = journal.query_row("SELECT COALESCE(MAX(seq), 0) FROM batches", [], |r| {
-            r.get(0)
-        })?;
-        let start = self.cursor;
-        let mut stmt = journal.prepare(
-            "SELECT seq, accounting_date, body, results FROM batches WHERE seq > ?1 AND seq <= ?2 ORDER BY seq LIMIT ?3",
-        )?;
-        let past = |p: &Projection| match (through, p.current_date) {
-            (Some(through), Some(current)) => current > through,
-            _ => false,
-        };
-        while self.cursor < end && !past(self) {
-            let mut writes = Writes {
-                accounts_from: self.accounts.len(),
-                ..Writes::default()
-            };
-            let mut rows = stmt.query(params![self.cursor, end, CATCH_UP_BATCHES_MAX as i64])?;
-            while let Some(row) = rows.next()? {
-                let seq: u64 = row.get(0)?;
-                let date = parse_date(&row.get::<_, String>(1)?)?;
-                let body = row.get_ref(2)?.as_blob()?;
-                let (_, commands) = suanpan_journal::decode_batch(body)
-                    .map_err(|e| AccountingError::Journal(format!("batch {seq}: {e}")))?;
-                let results = row
-                    .get_ref(3)?
-                    .as_blob()?
-                    .iter()
-                    .map(|&b| {
-                        ResultCode::from_u8(b).ok_or_else(|| {
-                            AccountingError::Journal(format!("batch {seq}: unknown result {b}"))
-                        })
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
-                self.project(seq, date, &commands, &results, chart, rules, &mut writes)?;
-                if past(self) {
-                    break;
-                }
-            }
-            self.write(conn, writes)?;
-            progress(self.cursor - start, end - start);
-        }
-        Ok(self.cursor - start)
-    }
-
-    /// [`Projection::catch_up`] from a journal on PostgreSQL: the same batches, read through
-    /// the journal's own reader (hash chain checked).
-    fn catch_up_postgres(
-        &mut self,
-        conn: &mut Connection,
-        db: &Arc<PgDb>,
-        chart: &Chart,
-        rules: &Rules,
-        through: Option<AccountingDate>,
-        progress: &mut dyn FnMut(u64, u64),
-    ) -> Result<u64, AccountingError> {
-        let end = suanpan_journal::postgres::last_seq(db)?;
+        let journal = JournalReader::open(data_dir, postgres)?;
+        let end = journal.end()?;
         let start = self.cursor;
         let past = |p: &Projection| match (through, p.current_date) {
             (Some(through), Some(current)) => current > through,
@@ -253,17 +197,16 @@ impl Projection {
                 accounts_from: self.accounts.len(),
                 ..Writes::default()
             };
-            let want = (end - self.cursor).min(CATCH_UP_BATCHES_MAX as u64) as u32;
-            let page = suanpan_journal::postgres::batches_page(db, self.cursor, want)?;
+            let page = journal.page(self.cursor, end, CATCH_UP_BATCHES_MAX)?;
             if page.is_empty() {
                 break;
             }
-            for batch in page {
+            for b in page {
                 self.project(
-                    batch.seq,
-                    batch.accounting_date,
-                    &batch.commands,
-                    &batch.results,
+                    b.seq,
+                    b.date,
+                    &b.commands,
+                    &b.results,
                     chart,
                     rules,
                     &mut writes,
@@ -597,8 +540,98 @@ impl Projection {
     }
 }
 
-use std::sync::Arc;
-use suanpan_journal::PgDb;
+/// A committed batch as catch-up projects it.
+struct JournalBatch {
+    seq: u64,
+    date: AccountingDate,
+    commands: Vec<suanpan_ledger::Stamped>,
+    results: Vec<ResultCode>,
+}
+
+/// The journal as catch-up reads it, read-only, in pages of committed batches: the SQLite file
+/// in the data directory, or PostgreSQL through the journal's own reader (hash chain checked).
+enum JournalReader {
+    Sqlite(Connection),
+    Postgres(Arc<PgDb>),
+}
+
+impl JournalReader {
+    fn open(
+        data_dir: &Path,
+        postgres: Option<&Arc<PgDb>>,
+    ) -> Result<JournalReader, AccountingError> {
+        Ok(match postgres {
+            Some(db) => JournalReader::Postgres(db.clone()),
+            None => JournalReader::Sqlite(open_journal(data_dir)?),
+        })
+    }
+
+    /// The last committed batch.
+    fn end(&self) -> Result<u64, AccountingError> {
+        Ok(match self {
+            JournalReader::Sqlite(c) => {
+                c.query_row("SELECT COALESCE(MAX(seq), 0) FROM batches", [], |r| {
+                    r.get(0)
+                })?
+            }
+            JournalReader::Postgres(db) => suanpan_journal::postgres::last_seq(db)?,
+        })
+    }
+
+    /// The batches in (after, through], at most `max`, in order.
+    fn page(
+        &self,
+        after: u64,
+        through: u64,
+        max: usize,
+    ) -> Result<Vec<JournalBatch>, AccountingError> {
+        match self {
+            JournalReader::Postgres(db) => {
+                let want = (through - after).min(max as u64) as u32;
+                Ok(suanpan_journal::postgres::batches_page(db, after, want)?
+                    .into_iter()
+                    .map(|b| JournalBatch {
+                        seq: b.seq,
+                        date: b.accounting_date,
+                        commands: b.commands,
+                        results: b.results,
+                    })
+                    .collect())
+            }
+            JournalReader::Sqlite(c) => {
+                let mut stmt = c.prepare_cached(
+                    "SELECT seq, accounting_date, body, results FROM batches WHERE seq > ?1 AND seq <= ?2 ORDER BY seq LIMIT ?3",
+                )?;
+                let mut rows = stmt.query(params![after, through, max as i64])?;
+                let mut page = Vec::new();
+                while let Some(row) = rows.next()? {
+                    let seq: u64 = row.get(0)?;
+                    let date = parse_date(&row.get::<_, String>(1)?)?;
+                    let (_, commands) =
+                        suanpan_journal::decode_batch(row.get_ref(2)?.as_blob()?)
+                            .map_err(|e| AccountingError::Journal(format!("batch {seq}: {e}")))?;
+                    let results = row
+                        .get_ref(3)?
+                        .as_blob()?
+                        .iter()
+                        .map(|&b| {
+                            ResultCode::from_u8(b).ok_or_else(|| {
+                                AccountingError::Journal(format!("batch {seq}: unknown result {b}"))
+                            })
+                        })
+                        .collect::<Result<Vec<_>, _>>()?;
+                    page.push(JournalBatch {
+                        seq,
+                        date,
+                        commands,
+                        results,
+                    });
+                }
+                Ok(page)
+            }
+        }
+    }
+}
 
 /// The journal, read-only: accounting never writes it.
 pub fn open_journal(data_dir: &Path) -> Result<Connection, AccountingError> {
