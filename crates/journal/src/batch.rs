@@ -1,5 +1,8 @@
 //! A batch on its way into the journal and back out of it: the types both backends share.
 
+use std::io::{self, Read};
+
+use sha2::{Digest, Sha256};
 use suanpan_ledger::{Account, AccountStatus, AccountingDate, Ledger, ResultCode, Stamped};
 
 use crate::record::{chain_hash, encode_batch, encode_results};
@@ -158,4 +161,78 @@ pub(crate) fn replay_mismatch(
         replayed.get(at).map_or("nothing", |r| r.as_str()),
         recorded.get(at).map_or("nothing", |r| r.as_str()),
     ))
+}
+
+/// Streams a snapshot's chunks, hashing them on the way: `next(n)` fetches chunk n from
+/// whichever backend holds it (`None` past the last).
+pub(crate) struct SnapshotChunks<F> {
+    next: F,
+    chunk: u32,
+    buf: Vec<u8>,
+    at: usize,
+    pub hasher: Sha256,
+    pub error: Option<JournalError>,
+}
+
+impl<F: FnMut(u32) -> Result<Option<Vec<u8>>, JournalError>> SnapshotChunks<F> {
+    pub fn new(next: F) -> SnapshotChunks<F> {
+        SnapshotChunks {
+            next,
+            chunk: 0,
+            buf: Vec::new(),
+            at: 0,
+            hasher: Sha256::new(),
+            error: None,
+        }
+    }
+
+    /// Decodes the ledger of the snapshot after batch `seq`, checking its bytes against
+    /// `expected` (the recorded SHA-256).
+    pub fn decode(mut self, seq: u64, expected: &[u8]) -> Result<Ledger, JournalError> {
+        let ledger = Ledger::decode_snapshot(&mut io::BufReader::with_capacity(1 << 20, &mut self))
+            .map_err(|e| JournalError::Corrupt(format!("snapshot after batch {seq}: {e}")));
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        let ledger = ledger?;
+        if self.hasher.finalize().as_slice() != expected {
+            return Err(JournalError::Corrupt(format!(
+                "snapshot after batch {seq} does not match its hash"
+            )));
+        }
+        Ok(ledger)
+    }
+
+    /// The SHA-256 of all the chunks.
+    pub fn digest(mut self) -> Result<Vec<u8>, JournalError> {
+        io::copy(&mut self, &mut io::sink()).map_err(|e| JournalError::Io(e.to_string()))?;
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        Ok(self.hasher.finalize().to_vec())
+    }
+}
+
+impl<F: FnMut(u32) -> Result<Option<Vec<u8>>, JournalError>> Read for SnapshotChunks<F> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.at == self.buf.len() {
+            match (self.next)(self.chunk) {
+                Ok(Some(data)) => {
+                    self.hasher.update(&data);
+                    self.buf = data;
+                    self.at = 0;
+                    self.chunk += 1;
+                }
+                Ok(None) => return Ok(0),
+                Err(e) => {
+                    self.error = Some(e);
+                    return Err(io::Error::other("snapshot chunk could not be read"));
+                }
+            }
+        }
+        let n = out.len().min(self.buf.len() - self.at);
+        out[..n].copy_from_slice(&self.buf[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
 }

@@ -3,19 +3,18 @@
 //! One SQLite transaction per group of batches, WAL with `synchronous=FULL`: when
 //! [`SqliteJournal::commit`] returns, the batches are on disk and survive `kill -9` and power loss.
 
-use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use rusqlite::types::Value;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
-use sha2::{Digest, Sha256};
 use suanpan_ledger::{
     Account, AccountingDate, Command, Ledger, PendingStatus, ResultCode, TierLimits,
 };
 
 use crate::batch::{
-    replay_mismatch, AccountChanges, CommitBatch, Recovered, SnapshotInfo, StoredBatch,
+    replay_mismatch, AccountChanges, CommitBatch, Recovered, SnapshotChunks, SnapshotInfo,
+    StoredBatch,
 };
 use crate::record::{apply_batch, chain_hash, decode_batch, decode_results, GENESIS_HASH};
 use crate::schema::{CREATE, SCHEMA_VERSION};
@@ -159,21 +158,9 @@ impl SqliteJournal {
             .optional()?;
         let (mut ledger, snapshot_seq, mut last_timestamp) = match snapshot {
             Some((seq, last_timestamp, expected)) => {
-                let mut reader = SnapshotReader::new(&self.conn, seq);
-                let ledger = Ledger::decode_snapshot(&mut io::BufReader::with_capacity(
-                    1 << 20,
-                    &mut reader,
-                ))
-                .map_err(|e| JournalError::Corrupt(format!("snapshot after batch {seq}: {e}")))?;
-                let read_error = reader.error.take();
-                if let Some(e) = read_error {
-                    return Err(e.into());
-                }
-                if reader.hasher.finalize().as_slice() != expected.as_slice() {
-                    return Err(JournalError::Corrupt(format!(
-                        "snapshot after batch {seq} does not match its hash"
-                    )));
-                }
+                let conn = &self.conn;
+                let ledger =
+                    SnapshotChunks::new(|n| snapshot_chunk(conn, seq, n)).decode(seq, &expected)?;
                 (ledger, seq, last_timestamp)
             }
             None => (Ledger::new(self.limits), 0, 0),
@@ -460,61 +447,19 @@ pub(crate) fn open_read_only(dir: &Path) -> Result<SqliteJournal, JournalError> 
     })
 }
 
-/// Streams a snapshot's chunks from the database, hashing them on the way.
-pub(crate) struct SnapshotReader<'c> {
-    conn: &'c Connection,
+/// Fetches chunk `chunk` of the snapshot after batch `seq` (for [`SnapshotChunks`]).
+pub(crate) fn snapshot_chunk(
+    conn: &Connection,
     seq: u64,
     chunk: u32,
-    buf: Vec<u8>,
-    at: usize,
-    pub hasher: Sha256,
-    pub error: Option<rusqlite::Error>,
-}
-
-impl<'c> SnapshotReader<'c> {
-    pub fn new(conn: &'c Connection, seq: u64) -> SnapshotReader<'c> {
-        SnapshotReader {
-            conn,
-            seq,
-            chunk: 0,
-            buf: Vec::new(),
-            at: 0,
-            hasher: Sha256::new(),
-            error: None,
-        }
-    }
-}
-
-impl Read for SnapshotReader<'_> {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        if self.at == self.buf.len() {
-            let next: Result<Option<Vec<u8>>, rusqlite::Error> = self
-                .conn
-                .query_row(
-                    "SELECT data FROM snapshot_chunks WHERE seq = ?1 AND chunk = ?2",
-                    params![self.seq, self.chunk],
-                    |r| r.get(0),
-                )
-                .optional();
-            match next {
-                Ok(Some(data)) => {
-                    self.hasher.update(&data);
-                    self.buf = data;
-                    self.at = 0;
-                    self.chunk += 1;
-                }
-                Ok(None) => return Ok(0),
-                Err(e) => {
-                    self.error = Some(e);
-                    return Err(io::Error::other("snapshot chunk could not be read"));
-                }
-            }
-        }
-        let n = out.len().min(self.buf.len() - self.at);
-        out[..n].copy_from_slice(&self.buf[self.at..self.at + n]);
-        self.at += n;
-        Ok(n)
-    }
+) -> Result<Option<Vec<u8>>, JournalError> {
+    Ok(conn
+        .query_row(
+            "SELECT data FROM snapshot_chunks WHERE seq = ?1 AND chunk = ?2",
+            params![seq, chunk],
+            |r| r.get(0),
+        )
+        .optional()?)
 }
 
 /// Prepared statements for the query tables.

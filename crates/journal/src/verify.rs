@@ -9,9 +9,10 @@ use rusqlite::types::ValueRef;
 use rusqlite::OptionalExtension;
 use suanpan_ledger::{hex, Command, Ledger, PendingStatus, ResultCode};
 
+use crate::batch::SnapshotChunks;
 use crate::batch::{replay_mismatch, StoredBatch};
 use crate::rows::{resolutions, transfers_json};
-use crate::sqlite::{accounts_seq, open_read_only, SnapshotReader};
+use crate::sqlite::{accounts_seq, open_read_only, snapshot_chunk};
 use crate::JournalError;
 
 pub struct VerifyReport {
@@ -44,10 +45,8 @@ pub fn verify(dir: &Path) -> Result<VerifyReport, JournalError> {
         )
         .optional()?;
     if let Some((seq, expected)) = &snapshot {
-        let mut reader = SnapshotReader::new(conn, *seq);
-        std::io::copy(&mut reader, &mut std::io::sink())
-            .map_err(|e| JournalError::Io(e.to_string()))?;
-        check_snapshot_bytes(*seq, &reader.hasher.clone().finalize_hash(), expected)?;
+        let digest = SnapshotChunks::new(|n| snapshot_chunk(conn, *seq, n)).digest()?;
+        check_snapshot_bytes(*seq, &digest, expected)?;
     }
     let mut checker = Checker::new(journal.limits(), snapshot, accounts_seq(&journal)?);
     // Batches holding transfers, in order.
@@ -435,15 +434,4 @@ fn read_amount(value: ValueRef<'_>) -> Result<u128, JournalError> {
 
 pub(crate) fn corrupt(message: String) -> JournalError {
     JournalError::Corrupt(message)
-}
-
-trait FinalizeHash {
-    fn finalize_hash(self) -> Vec<u8>;
-}
-
-impl FinalizeHash for sha2::Sha256 {
-    fn finalize_hash(self) -> Vec<u8> {
-        use sha2::Digest;
-        self.finalize().to_vec()
-    }
 }

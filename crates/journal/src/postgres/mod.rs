@@ -15,20 +15,19 @@ mod verify;
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::io::{self, Read};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use futures_util::future::join_all;
-use sha2::{Digest, Sha256};
 use suanpan_ledger::{Account, Command, Ledger, PendingStatus, ResultCode, TierLimits};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Statement};
 
 use crate::batch::{
-    replay_mismatch, AccountChanges, CommitBatch, Recovered, SnapshotInfo, StoredBatch,
+    replay_mismatch, AccountChanges, CommitBatch, Recovered, SnapshotChunks, SnapshotInfo,
+    StoredBatch,
 };
 use crate::record::{apply_batch, chain_hash, decode_batch, decode_results, GENESIS_HASH};
 use crate::JournalError;
@@ -222,6 +221,20 @@ pub fn account_totals(db: &Arc<PgDb>) -> Result<AccountTotals, JournalError> {
             .map(|r| Ok((number(r.get(0))?, number(r.get(1))?, number(r.get(2))?)))
             .collect::<Result<Vec<_>, JournalError>>()?;
         Ok((seq, totals))
+    })
+}
+
+/// Fetches chunk `chunk` of the snapshot after batch `seq` (for [`SnapshotChunks`]).
+fn snapshot_chunk(db: &PgDb, seq: u64, chunk: u32) -> Result<Option<Vec<u8>>, JournalError> {
+    db.run(async {
+        let client = db.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT data FROM snapshot_chunks WHERE seq = $1 AND chunk = $2",
+                &[&(seq as i64), &(chunk as i32)],
+            )
+            .await?;
+        Ok(row.map(|r| r.get::<_, Vec<u8>>(0)))
     })
 }
 
@@ -423,20 +436,9 @@ impl PgJournal {
         })?;
         let (mut ledger, snapshot_seq, mut last_timestamp) = match snapshot {
             Some((seq, last_timestamp, expected)) => {
-                let mut reader = SnapshotChunks::new(&self.db, seq);
-                let ledger = Ledger::decode_snapshot(&mut io::BufReader::with_capacity(
-                    1 << 20,
-                    &mut reader,
-                ))
-                .map_err(|e| JournalError::Corrupt(format!("snapshot after batch {seq}: {e}")))?;
-                if let Some(e) = reader.error.take() {
-                    return Err(e);
-                }
-                if reader.hasher.finalize().as_slice() != expected.as_slice() {
-                    return Err(JournalError::Corrupt(format!(
-                        "snapshot after batch {seq} does not match its hash"
-                    )));
-                }
+                let db = &self.db;
+                let ledger =
+                    SnapshotChunks::new(|n| snapshot_chunk(db, seq, n)).decode(seq, &expected)?;
                 (ledger, seq, last_timestamp)
             }
             None => (Ledger::new(self.limits), 0, 0),
@@ -1101,68 +1103,6 @@ struct AccountColumns {
     statuses: Vec<&'static str>,
     amounts: [Vec<String>; 4],
     timestamps: Vec<i64>,
-}
-
-/// Streams a snapshot's chunks from the database, hashing them on the way.
-struct SnapshotChunks<'d> {
-    db: &'d Arc<PgDb>,
-    seq: u64,
-    chunk: u32,
-    buf: Vec<u8>,
-    at: usize,
-    hasher: Sha256,
-    error: Option<JournalError>,
-}
-
-impl<'d> SnapshotChunks<'d> {
-    fn new(db: &'d Arc<PgDb>, seq: u64) -> SnapshotChunks<'d> {
-        SnapshotChunks {
-            db,
-            seq,
-            chunk: 0,
-            buf: Vec::new(),
-            at: 0,
-            hasher: Sha256::new(),
-            error: None,
-        }
-    }
-
-    fn next_chunk(&self) -> Result<Option<Vec<u8>>, JournalError> {
-        self.db.run(async {
-            let client = self.db.client().await?;
-            let row = client
-                .query_opt(
-                    "SELECT data FROM snapshot_chunks WHERE seq = $1 AND chunk = $2",
-                    &[&(self.seq as i64), &(self.chunk as i32)],
-                )
-                .await?;
-            Ok(row.map(|r| r.get::<_, Vec<u8>>(0)))
-        })
-    }
-}
-
-impl Read for SnapshotChunks<'_> {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        if self.at == self.buf.len() {
-            match self.next_chunk() {
-                Ok(Some(data)) => {
-                    self.hasher.update(&data);
-                    self.buf = data;
-                    self.at = 0;
-                    self.chunk += 1;
-                }
-                Ok(None) => return Ok(0),
-                Err(e) => {
-                    self.error = Some(e);
-                    return Err(io::Error::other("snapshot chunk could not be read"));
-                }
-            }
-        }
-        let n = out.len().min(self.buf.len() - self.at);
-        out[..n].copy_from_slice(&self.buf[self.at..self.at + n]);
-        self.at += n;
-        Ok(n)
-    }
 }
 
 /// A `batches` row (seq, accounting_date, body, results, hash) decoded, its place in the
