@@ -489,7 +489,71 @@ fn a_transfer_lookup_shows_what_moved_and_nothing_for_a_rejected_transfer(backen
     assert_eq!((found[1], found[2]), (None, None));
 }
 
+/// Changes stored history behind the engine's back (what `verify` must catch).
+fn tamper(dir: &Books, sqlite: &str, postgres: &str) {
+    match &dir.postgres {
+        Some((url, _)) => run_sql(url, postgres).unwrap_or_else(|e| panic!("{e}")),
+        None => {
+            let conn = rusqlite::Connection::open(dir.dir.join(suanpan_journal::DB_FILE))
+                .unwrap_or_else(|e| panic!("{e}"));
+            conn.execute_batch(sqlite).unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+}
+
+fn verify_names_an_altered_transfer_and_an_altered_batch(backend: Backend) {
+    let dir = Books::new("tamper", backend);
+    let engine = Engine::start(dir.config()).unwrap_or_else(|e| panic!("{e}"));
+    run(&engine, vec![account(1, 0), account(2, 0)]);
+    run(
+        &engine,
+        vec![Command::CreateTransfer(transfer(5, 1, 2, 777, 0))],
+    );
+    engine.shutdown().unwrap_or_else(|e| panic!("{e}"));
+    drop(engine);
+    assert!(dir.verify().is_ok());
+
+    // A transfer's amount changed in the query table.
+    tamper(
+        &dir,
+        "UPDATE transfers_by_batch SET rows = replace(rows, '777', '778')",
+        "UPDATE transfers_by_batch SET rows = replace(rows, '777', '778')",
+    );
+    let found = dir
+        .verify()
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        found.contains("transfer 5") && found.contains("778"),
+        "verify must name the altered transfer: {found:?}"
+    );
+    tamper(
+        &dir,
+        "UPDATE transfers_by_batch SET rows = replace(rows, '778', '777')",
+        "UPDATE transfers_by_batch SET rows = replace(rows, '778', '777')",
+    );
+    assert!(dir.verify().is_ok());
+
+    // A byte of a batch's body changed: the hash chain breaks there.
+    tamper(
+        &dir,
+        "UPDATE batches SET body = CAST(X'00' || substr(body, 2) AS BLOB) WHERE seq = 3",
+        "UPDATE batches SET body = overlay(body placing '\\x00'::bytea from 1 for 1) WHERE seq = 3",
+    );
+    let found = dir
+        .verify()
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        found.contains("batch 3") && found.contains("history altered"),
+        "verify must name the altered batch: {found:?}"
+    );
+}
+
 on_both!(
+    verify_names_an_altered_transfer_and_an_altered_batch,
     acknowledged_commands_survive_restart_and_replay_to_the_same_state,
     full_queue_answers_overloaded_at_once_and_applies_nothing_of_it,
     pending_transfer_expires_by_itself_and_the_expiry_is_journaled,

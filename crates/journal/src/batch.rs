@@ -236,3 +236,59 @@ impl<F: FnMut(u32) -> Result<Option<Vec<u8>>, JournalError>> Read for SnapshotCh
         Ok(n)
     }
 }
+
+/// A `batches` row as both backends store it.
+pub(crate) struct BatchRow<'r> {
+    pub seq: u64,
+    pub accounting_date: &'r str,
+    pub body: &'r [u8],
+    pub results: &'r [u8],
+    pub hash: &'r [u8],
+}
+
+impl BatchRow<'_> {
+    /// Decodes the row, checking its place in the sequence (`expected_seq`) and in the hash
+    /// chain (`prev` is the hash of the batch before).
+    pub fn decode(&self, expected_seq: u64, prev: &[u8; 32]) -> Result<StoredBatch, JournalError> {
+        let seq = self.seq;
+        if seq != expected_seq {
+            return Err(JournalError::Corrupt(format!(
+                "batch {expected_seq} is missing (next is {seq})"
+            )));
+        }
+        let date = AccountingDate::parse(self.accounting_date).ok_or_else(|| {
+            JournalError::Corrupt(format!(
+                "batch {seq}: bad accounting date {:?}",
+                self.accounting_date
+            ))
+        })?;
+        let hash: [u8; 32] = self
+            .hash
+            .try_into()
+            .map_err(|_| JournalError::Corrupt("a stored hash is not 32 bytes".into()))?;
+        if chain_hash(prev, seq, date, self.body, self.results) != hash {
+            return Err(JournalError::Corrupt(format!(
+                "batch {seq}: hash does not match its contents or the batch before (history altered)"
+            )));
+        }
+        let (segments, commands) = crate::record::decode_batch(self.body)
+            .map_err(|e| JournalError::Corrupt(format!("batch {seq}: {e}")))?;
+        let results = crate::record::decode_results(self.results)
+            .map_err(|e| JournalError::Corrupt(format!("batch {seq}: {e}")))?;
+        if commands.len() != results.len() {
+            return Err(JournalError::Corrupt(format!(
+                "batch {seq}: {} commands but {} results",
+                commands.len(),
+                results.len()
+            )));
+        }
+        Ok(StoredBatch {
+            seq,
+            segments,
+            accounting_date: date,
+            commands,
+            results,
+            hash,
+        })
+    }
+}

@@ -8,15 +8,13 @@ use std::time::{Duration, Instant};
 
 use rusqlite::types::Value;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
-use suanpan_ledger::{
-    Account, AccountingDate, Command, Ledger, PendingStatus, ResultCode, TierLimits,
-};
+use suanpan_ledger::{Account, Command, Ledger, PendingStatus, ResultCode, TierLimits};
 
 use crate::batch::{
-    replay_mismatch, AccountChanges, CommitBatch, Recovered, SnapshotChunks, SnapshotInfo,
-    StoredBatch,
+    replay_mismatch, AccountChanges, BatchRow, CommitBatch, Recovered, SnapshotChunks,
+    SnapshotInfo, StoredBatch,
 };
-use crate::record::{apply_batch, chain_hash, decode_batch, decode_results, GENESIS_HASH};
+use crate::record::{apply_batch, GENESIS_HASH};
 use crate::schema::{CREATE, SCHEMA_VERSION};
 use crate::JournalError;
 
@@ -237,43 +235,17 @@ impl SqliteJournal {
         let mut rows = stmt.query([after])?;
         let mut expected_seq = after + 1;
         while let Some(row) = rows.next()? {
-            let seq: u64 = row.get(0)?;
-            if seq != expected_seq {
-                return Err(JournalError::Corrupt(format!(
-                    "batch {expected_seq} is missing (next is {seq})"
-                )));
-            }
             let date_text: String = row.get(1)?;
-            let date = AccountingDate::parse(&date_text).ok_or_else(|| {
-                JournalError::Corrupt(format!("batch {seq}: bad accounting date {date_text:?}"))
-            })?;
-            let body = row.get_ref(3)?.as_blob()?;
-            let result_bytes = row.get_ref(4)?.as_blob()?;
-            let hash = to_hash(row.get_ref(5)?.as_blob()?)?;
-            if chain_hash(&prev, seq, date, body, result_bytes) != hash {
-                return Err(JournalError::Corrupt(format!(
-                    "batch {seq}: hash does not match its contents or the batch before (history altered)"
-                )));
+            let batch = BatchRow {
+                seq: row.get(0)?,
+                accounting_date: &date_text,
+                body: row.get_ref(3)?.as_blob()?,
+                results: row.get_ref(4)?.as_blob()?,
+                hash: row.get_ref(5)?.as_blob()?,
             }
-            let (segments, commands) = decode_batch(body)
-                .map_err(|e| JournalError::Corrupt(format!("batch {seq}: {e}")))?;
-            let results = decode_results(result_bytes)
-                .map_err(|e| JournalError::Corrupt(format!("batch {seq}: {e}")))?;
-            if commands.len() != results.len() {
-                return Err(JournalError::Corrupt(format!(
-                    "batch {seq}: {} commands but {} results",
-                    commands.len(),
-                    results.len()
-                )));
-            }
-            f(StoredBatch {
-                seq,
-                segments,
-                accounting_date: date,
-                commands,
-                results,
-                hash,
-            })?;
+            .decode(expected_seq, &prev)?;
+            let hash = batch.hash;
+            f(batch)?;
             prev = hash;
             expected_seq += 1;
         }

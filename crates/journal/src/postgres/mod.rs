@@ -26,10 +26,10 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Statement};
 
 use crate::batch::{
-    replay_mismatch, AccountChanges, CommitBatch, Recovered, SnapshotChunks, SnapshotInfo,
-    StoredBatch,
+    replay_mismatch, AccountChanges, BatchRow, CommitBatch, Recovered, SnapshotChunks,
+    SnapshotInfo, StoredBatch,
 };
-use crate::record::{apply_batch, chain_hash, decode_batch, decode_results, GENESIS_HASH};
+use crate::record::{apply_batch, GENESIS_HASH};
 use crate::JournalError;
 
 pub use lease::{acquire, read as read_lease, release, renew, LeaseState};
@@ -1112,43 +1112,14 @@ pub(crate) fn stored_batch(
     expected_seq: u64,
     prev: &[u8; 32],
 ) -> Result<StoredBatch, JournalError> {
-    let seq = row.try_get::<_, i64>(0)? as u64;
-    if seq != expected_seq {
-        return Err(JournalError::Corrupt(format!(
-            "batch {expected_seq} is missing (next is {seq})"
-        )));
+    BatchRow {
+        seq: row.try_get::<_, i64>(0)? as u64,
+        accounting_date: row.try_get(1)?,
+        body: row.try_get(2)?,
+        results: row.try_get(3)?,
+        hash: row.try_get(4)?,
     }
-    let date_text: &str = row.try_get(1)?;
-    let date = suanpan_ledger::AccountingDate::parse(date_text).ok_or_else(|| {
-        JournalError::Corrupt(format!("batch {seq}: bad accounting date {date_text:?}"))
-    })?;
-    let body: &[u8] = row.try_get(2)?;
-    let result_bytes: &[u8] = row.try_get(3)?;
-    let hash = to_hash(row.try_get(4)?)?;
-    if chain_hash(prev, seq, date, body, result_bytes) != hash {
-        return Err(JournalError::Corrupt(format!(
-            "batch {seq}: hash does not match its contents or the batch before (history altered)"
-        )));
-    }
-    let (segments, commands) =
-        decode_batch(body).map_err(|e| JournalError::Corrupt(format!("batch {seq}: {e}")))?;
-    let results = decode_results(result_bytes)
-        .map_err(|e| JournalError::Corrupt(format!("batch {seq}: {e}")))?;
-    if commands.len() != results.len() {
-        return Err(JournalError::Corrupt(format!(
-            "batch {seq}: {} commands but {} results",
-            commands.len(),
-            results.len()
-        )));
-    }
-    Ok(StoredBatch {
-        seq,
-        segments,
-        accounting_date: date,
-        commands,
-        results,
-        hash,
-    })
+    .decode(expected_seq, prev)
 }
 
 pub(crate) fn to_hash(bytes: &[u8]) -> Result<[u8; 32], JournalError> {
