@@ -847,8 +847,8 @@ impl<'b> GroupRows<'b> {
                 step(
                     client,
                     "INSERT INTO batches SELECT * FROM unnest($1::bigint[], $2::text[],
-                    $3::bigint[], $4::bigint[], $5::int4[], $6::bytea[], $7::bytea[],
-                    $8::bytea[])",
+                        $3::bigint[], $4::bigint[], $5::int4[], $6::bytea[], $7::bytea[],
+                        $8::bytea[])",
                     vec![
                         &self.seqs as &(dyn ToSql + Sync),
                         &self.dates,
@@ -881,8 +881,8 @@ impl<'b> GroupRows<'b> {
                 step(
                     client,
                     "INSERT INTO pending_transfers
-                 SELECT u.id, 'pending', u.expires_at, NULL
-                 FROM unnest($1::text[], $2::bigint[]) AS u(id, expires_at)",
+                     SELECT u.id, 'pending', u.expires_at, NULL
+                     FROM unnest($1::text[], $2::bigint[]) AS u(id, expires_at)",
                     vec![
                         &self.pending_ids as &(dyn ToSql + Sync),
                         &self.pending_expiry,
@@ -896,8 +896,8 @@ impl<'b> GroupRows<'b> {
                 step(
                     client,
                     "UPDATE pending_transfers p SET status = u.status, resolved_by = u.by
-                 FROM unnest($1::text[], $2::text[], $3::text[]) AS u(id, status, by)
-                 WHERE p.id = u.id",
+                     FROM unnest($1::text[], $2::text[], $3::text[]) AS u(id, status, by)
+                     WHERE p.id = u.id",
                     vec![
                         &self.resolved_ids as &(dyn ToSql + Sync),
                         &self.resolved_status,
@@ -912,7 +912,7 @@ impl<'b> GroupRows<'b> {
                 step(
                     client,
                     "UPDATE pending_transfers SET status = 'expired'
-                 WHERE id = ANY($1::text[])",
+                     WHERE id = ANY($1::text[])",
                     vec![&self.expired_ids as &(dyn ToSql + Sync)],
                 )
                 .await?,
@@ -924,11 +924,11 @@ impl<'b> GroupRows<'b> {
                 step(
                     client,
                     "UPDATE accounts a SET status = u.status,
-                    debits_posted = u.dp::numeric, credits_posted = u.cp::numeric,
-                    debits_pending = u.dq::numeric, credits_pending = u.cq::numeric
-                 FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[],
-                    $6::text[]) AS u(seq, status, dp, cp, dq, cq)
-                 WHERE a.seq = u.seq",
+                     debits_posted = u.dp::numeric, credits_posted = u.cp::numeric,
+                     debits_pending = u.dq::numeric, credits_pending = u.cq::numeric
+                     FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[],
+                        $6::text[]) AS u(seq, status, dp, cp, dq, cq)
+                     WHERE a.seq = u.seq",
                     vec![
                         &a.changed_seqs as &(dyn ToSql + Sync),
                         &a.changed_status,
@@ -946,19 +946,19 @@ impl<'b> GroupRows<'b> {
                 step(
                     client,
                     "INSERT INTO accounts
-                 SELECT u.seq, u.id, u.currency, u.subject, u.owner, u.tier, u.bound,
+                     SELECT u.seq, u.id, u.currency, u.subject, u.owner, u.tier, u.bound,
                         u.flags, u.status, u.dp::numeric, u.cp::numeric, u.dq::numeric,
                         u.cq::numeric, u.ts
-                 FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[],
-                    $5::bigint[], $6::text[], $7::text[], $8::int4[], $9::text[],
-                    $10::text[], $11::text[], $12::text[], $13::text[], $14::bigint[])
-                    AS u(seq, id, currency, subject, owner, tier, bound, flags, status,
+                     FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[],
+                        $5::bigint[], $6::text[], $7::text[], $8::int4[], $9::text[],
+                        $10::text[], $11::text[], $12::text[], $13::text[], $14::bigint[])
+                     AS u(seq, id, currency, subject, owner, tier, bound, flags, status,
                          dp, cp, dq, cq, ts)
-                 ON CONFLICT (seq) DO UPDATE SET status = excluded.status,
-                    debits_posted = excluded.debits_posted,
-                    credits_posted = excluded.credits_posted,
-                    debits_pending = excluded.debits_pending,
-                    credits_pending = excluded.credits_pending",
+                     ON CONFLICT (seq) DO UPDATE SET status = excluded.status,
+                     debits_posted = excluded.debits_posted,
+                     credits_posted = excluded.credits_posted,
+                     debits_pending = excluded.debits_pending,
+                     credits_pending = excluded.credits_pending",
                     vec![
                         &a.opened_seqs as &(dyn ToSql + Sync),
                         &a.ids,
@@ -984,7 +984,7 @@ impl<'b> GroupRows<'b> {
                 step(
                     client,
                     "INSERT INTO meta VALUES ('accounts_seq', $1)
-                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                     ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                     vec![seq as &(dyn ToSql + Sync)],
                 )
                 .await?,
