@@ -123,6 +123,14 @@ impl Shared {
         self.fail(why);
     }
 
+    /// A failure has stopped the engine (not a clean shutdown).
+    pub(crate) fn failed(&self) -> bool {
+        self.failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+    }
+
     pub(crate) fn deposed(&self) -> bool {
         self.deposed.load(Ordering::Acquire)
     }

@@ -151,6 +151,15 @@ fn keep(pg: &PostgresConfig, epoch: u64, shared: &Shared, stop: &AtomicBool) {
     let mut renewed = Instant::now();
     while !stop.load(Ordering::Acquire) {
         std::thread::sleep(pg.renew_every());
+        if shared.failed() && !shared.deposed() {
+            // The engine stopped (a journal write failed): a writer that cannot write must
+            // not keep the lease, or no standby could ever take over. Give it up now.
+            let _ = release(&pg.db, epoch);
+            shared.depose(format!(
+                "this node's engine stopped; it gave up the writer's lease (epoch {epoch})"
+            ));
+            return;
+        }
         match renew(&pg.db, epoch, pg.lease_ttl) {
             Ok(true) => renewed = Instant::now(),
             Ok(false) => {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use suanpan_engine::{Engine, EngineConfig, EngineError, PostgresConfig};
-use suanpan_journal::postgres::run_sql;
+use suanpan_journal::postgres::{query_text, run_sql};
 use suanpan_journal::{verify_at, Journal, JournalError, JournalLocation, PgDb, VerifyReport};
 use suanpan_ledger::*;
 
@@ -53,6 +53,11 @@ impl Books {
     }
 
     fn config(&self) -> EngineConfig {
+        self.config_as("test", false)
+    }
+
+    /// On PostgreSQL: a node of this name, leader or standby.
+    fn config_as(&self, node: &str, standby: bool) -> EngineConfig {
         let mut config = EngineConfig::new(&self.dir);
         config.snapshot_commands_min = 40;
         config.snapshot_growth_factor = 1;
@@ -60,8 +65,8 @@ impl Books {
         if let JournalLocation::Postgres(db) = self.location() {
             config.postgres = Some(PostgresConfig {
                 db,
-                node: "test".into(),
-                standby: false,
+                node: node.into(),
+                standby,
                 lease_ttl: Duration::from_millis(600),
             });
         }
@@ -550,6 +555,67 @@ fn verify_names_an_altered_transfer_and_an_altered_batch(backend: Backend) {
         found.contains("batch 3") && found.contains("history altered"),
         "verify must name the altered batch: {found:?}"
     );
+}
+
+/// Waits (bounded) until `done` holds.
+fn eventually(what: &str, done: impl Fn() -> bool) {
+    let started = std::time::Instant::now();
+    while !done() {
+        assert!(started.elapsed() < Duration::from_secs(30), "never: {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_leader_whose_journal_fails_gives_up_the_lease_and_the_standby_takes_over() {
+    let dir = Books::new("give-up", Backend::Postgres);
+    let url = dir
+        .postgres
+        .as_ref()
+        .map(|(u, _)| u.clone())
+        .unwrap_or_default();
+    let leader = Engine::start(dir.config_as("a", false)).unwrap_or_else(|e| panic!("{e}"));
+    run(&leader, vec![account(1, 0), account(2, 0)]);
+    let standby = Engine::start(dir.config_as("b", true)).unwrap_or_else(|e| panic!("{e}"));
+    assert!(!standby.is_leader());
+    assert_eq!(
+        standby.execute(vec![Command::CreateTransfer(transfer(9, 1, 2, 1, 0))]),
+        Err(EngineError::Standby)
+    );
+    // The database refuses the leader's next batch (as a full disk or a broken replica would).
+    let last = query_text(&url, "SELECT max(seq) FROM batches").unwrap_or_else(|e| panic!("{e}"));
+    let last = &last[0][0];
+    run_sql(
+        &url,
+        &format!("ALTER TABLE batches ADD CONSTRAINT refuse_more CHECK (seq <= {last})"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let refused = leader.execute(vec![Command::CreateTransfer(transfer(10, 1, 2, 5, 0))]);
+    assert!(
+        matches!(refused, Err(EngineError::Stopped(_))),
+        "{refused:?}"
+    );
+    // A writer that cannot write gives the lease up rather than keep it renewed.
+    eventually("the failed leader gives up the lease", || {
+        leader.deposed().is_some()
+    });
+    run_sql(&url, "ALTER TABLE batches DROP CONSTRAINT refuse_more")
+        .unwrap_or_else(|e| panic!("{e}"));
+    eventually("the standby takes over", || standby.is_leader());
+    let results = run(
+        &standby,
+        vec![Command::CreateTransfer(transfer(10, 1, 2, 5, 0))],
+    );
+    assert_eq!(
+        results,
+        vec![ResultCode::Ok],
+        "nothing of the refused batch was committed"
+    );
+    let _ = leader.shutdown();
+    drop(leader);
+    standby.shutdown().unwrap_or_else(|e| panic!("{e}"));
+    drop(standby);
+    dir.verify().unwrap_or_else(|e| panic!("{e}"));
 }
 
 on_both!(
