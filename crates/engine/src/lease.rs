@@ -236,8 +236,17 @@ fn step(pg: &PostgresConfig, f: &mut Follower) -> Result<Step, JournalError> {
     let Some(epoch) = acquire(&pg.db, &pg.holder(), pg.lease_ttl, lease.epoch)? else {
         return Ok(Step::Waiting);
     };
-    // The old leader is fenced from here on: what is in the journal now is all there is.
-    while replay(f)? {}
+    // The old leader is fenced from here on: what is in the journal now is all there is. A
+    // long tail is read while the lease is kept renewed.
+    let mut renewed = Instant::now();
+    while replay(f)? {
+        if renewed.elapsed() >= pg.renew_every() {
+            if !renew(&pg.db, epoch, pg.lease_ttl)? {
+                return Ok(Step::Waiting);
+            }
+            renewed = Instant::now();
+        }
+    }
     f.queue
         .send(Request::Promote { epoch })
         .map_err(|_| JournalError::Io("the engine stopped during takeover".into()))?;
