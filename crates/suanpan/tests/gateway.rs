@@ -10,6 +10,7 @@ mod support;
 use gateway_support::{fen, payment_transfer, Shop, Timings};
 use suanpan_gateway::booking::{channel_account_id, fee_account_id, merchant_account_id};
 use suanpan_ledger::Currency;
+use support::client::Request;
 
 /// The default fee, 0.60 %.
 fn fee(amount: u64) -> u64 {
@@ -41,6 +42,16 @@ fn a_callback_alone_books_the_payment_once_and_tells_the_merchant() {
     assert_eq!(fen(&channel["debits_posted"]), 10_000);
     let fees = shop.account(fee_account_id(Currency::CNY));
     assert_eq!(fen(&fees["credits_posted"]), u128::from(fee(10_000)));
+    // The gateway opened the merchant's payable account through the engine; the merchant
+    // reads it with its own key like any account of its own.
+    let own = Request::get(&format!(
+        "/v1/accounts/{}",
+        merchant_account_id(owner, Currency::CNY)
+    ))
+    .signed(&shop.key)
+    .send(shop.addr());
+    assert_eq!(own.status, 200, "{}", own.text());
+    assert_eq!(fen(&own.json()["credits_posted"]), 10_000);
 
     // The merchant is told, signed with its notification secret.
     let notes = shop.wait_for(&id, "notified", |_| !shop.merchant.received().is_empty());
