@@ -171,6 +171,11 @@ impl Engine {
             }
         };
         let recovered = journal.recover()?;
+        if let Some(pg) = &config.postgres {
+            // A write stuck half way on this node must not hold the lease row past the
+            // lease's own time, or a standby could never take over.
+            journal.limit_write_hold((pg.lease_ttl / 2).max(std::time::Duration::from_millis(100)));
+        }
         if let Some(epoch) = epoch {
             journal.fence(epoch, recovered.seq, recovered.hash);
             if journal.accounts_behind() {

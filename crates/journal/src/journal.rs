@@ -162,6 +162,14 @@ impl Journal {
         }
     }
 
+    /// On PostgreSQL: the longest the server lets a write transaction of this node wait on it
+    /// (see `PgJournal::limit_write_hold`); SQLite needs nothing of the kind.
+    pub fn limit_write_hold(&mut self, hold: Duration) {
+        if let Backend::Postgres(j) = &mut self.backend {
+            j.limit_write_hold(hold);
+        }
+    }
+
     /// On PostgreSQL: a node that stopped uncleanly left the accounts table behind the
     /// journal, and the new writer must rewrite it (SQLite's recovery does so itself).
     pub fn accounts_behind(&self) -> bool {

@@ -148,3 +148,54 @@ fn a_writer_whose_lease_was_taken_over_writes_nothing() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(schema.count("SELECT count(*) FROM batches"), 2);
 }
+
+#[test]
+fn a_writer_stopped_inside_its_transaction_cannot_block_a_takeover() {
+    let schema = Schema::new("stuck");
+    let db = connect(&schema);
+    let ttl = Duration::from_millis(200);
+    let hold = Duration::from_millis(300);
+    let lease = read_lease(&db).unwrap_or_else(|e| panic!("{e}"));
+    let epoch = acquire(&db, "old", ttl, lease.epoch)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("a fresh lease is free"));
+    // What the old writer's session looks like when its process stops between the fence and
+    // COMMIT (paused, or its pipelined request half sent): a transaction holding the share lock
+    // on the lease row, waiting on the client, with the limit the journal sets on its writer.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let url = schema.url();
+    let stuck = runtime.block_on(async {
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let driver = tokio::spawn(connection);
+        client
+            .batch_execute(&format!(
+                "SET idle_in_transaction_session_timeout = {}; BEGIN; SELECT suanpan_fence({epoch})",
+                hold.as_millis()
+            ))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        (client, driver)
+    });
+    std::thread::sleep(ttl + Duration::from_millis(50));
+    // The lease has expired; the takeover waits for the stuck transaction only until the
+    // server ends it.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let taker = db.clone();
+    std::thread::spawn(move || {
+        let _ = tx.send(acquire(&taker, "new", ttl, epoch));
+    });
+    let new_epoch = rx
+        .recv_timeout(Duration::from_secs(30))
+        .unwrap_or_else(|_| panic!("the takeover stayed blocked behind the stuck transaction"))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("an expired lease is free"));
+    assert_eq!(new_epoch, epoch + 1);
+    // The stuck session was ended: whatever it would have written is gone with it.
+    let ended = runtime.block_on(async { stuck.0.batch_execute("COMMIT").await });
+    assert!(ended.is_err(), "the stuck transaction must have been ended");
+}

@@ -335,6 +335,9 @@ pub struct PgJournal {
     accounts_write_took: Duration,
     /// The lease epoch every write is fenced by; none: this handle may not write.
     epoch: Option<u64>,
+    /// How long the server lets the writer's transaction wait on this node (see
+    /// [`PgJournal::limit_write_hold`]).
+    hold_max_ms: Option<u64>,
 }
 
 impl PgJournal {
@@ -391,6 +394,7 @@ impl PgJournal {
             accounts_seq,
             accounts_write_took: Duration::ZERO,
             epoch: None,
+            hold_max_ms: None,
         })
     }
 
@@ -408,6 +412,16 @@ impl PgJournal {
 
     pub fn accounts_write_took(&self) -> Duration {
         self.accounts_write_took
+    }
+
+    /// A write transaction holds the lease row's share lock from its fence to its `COMMIT`.
+    /// If this node stops in the middle (paused, or its request half sent), the server would
+    /// keep that lock, and a standby's takeover would wait for it for ever: so the server is
+    /// told to end a transaction of the writer's that waits on this node longer than `hold`
+    /// (`idle_in_transaction_session_timeout`), which rolls it back.
+    pub fn limit_write_hold(&mut self, hold: Duration) {
+        self.hold_max_ms = Some(hold.as_millis().max(1) as u64);
+        discard(&mut self.writer);
     }
 
     pub fn fence(&mut self, epoch: u64, seq: u64, hash: [u8; 32]) {
@@ -573,12 +587,12 @@ impl PgJournal {
         }
         let started = Instant::now();
         let db = self.db.clone();
-        let writer = &mut self.writer;
+        let (writer, hold) = (&mut self.writer, self.hold_max_ms);
         db.run(async {
-            let client = writer_client(&db, writer).await?;
+            let client = writer_client(&db, writer, hold).await?;
             rows.write(client, epoch, &accounts, accounts_seq).await
         })
-        .inspect_err(|_| self.writer = None)?;
+        .inspect_err(|_| discard(&mut self.writer))?;
         self.seq = seq;
         self.hash = hash;
         if let Some(seq) = accounts_seq {
@@ -598,14 +612,14 @@ impl PgJournal {
         accounts.add(changes);
         let seq = self.seq;
         let db = self.db.clone();
-        let writer = &mut self.writer;
+        let (writer, hold) = (&mut self.writer, self.hold_max_ms);
         db.run(async {
-            let client = writer_client(&db, writer).await?;
+            let client = writer_client(&db, writer, hold).await?;
             GroupRows::default()
                 .write(client, epoch, &accounts, Some(seq))
                 .await
         })
-        .inspect_err(|_| self.writer = None)?;
+        .inspect_err(|_| discard(&mut self.writer))?;
         self.accounts_seq = seq;
         Ok(())
     }
@@ -618,9 +632,9 @@ impl PgJournal {
     ) -> Result<(), JournalError> {
         let epoch = self.epoch()?;
         let db = self.db.clone();
-        let writer = &mut self.writer;
+        let (writer, hold) = (&mut self.writer, self.hold_max_ms);
         db.run(async {
-            let client = writer_client(&db, writer).await?;
+            let client = writer_client(&db, writer, hold).await?;
             let (seq, chunk) = (seq as i64, chunk as i32);
             let mut steps = Vec::new();
             if chunk == 0 {
@@ -643,14 +657,14 @@ impl PgJournal {
             );
             fenced(client, epoch, &steps).await
         })
-        .inspect_err(|_| self.writer = None)?;
+        .inspect_err(|_| discard(&mut self.writer))?;
         Ok(())
     }
 
     pub fn finish_snapshot(&mut self, info: &SnapshotInfo) -> Result<(), JournalError> {
         let epoch = self.epoch()?;
         let db = self.db.clone();
-        let writer = &mut self.writer;
+        let (writer, hold) = (&mut self.writer, self.hold_max_ms);
         let (seq, last, bytes, chunks) = (
             info.seq as i64,
             info.last_timestamp as i64,
@@ -659,7 +673,7 @@ impl PgJournal {
         );
         let state_hash = info.state_hash.as_slice();
         db.run(async {
-            let client = writer_client(&db, writer).await?;
+            let client = writer_client(&db, writer, hold).await?;
             let steps = [
                 step(
                     client,
@@ -692,7 +706,7 @@ impl PgJournal {
             ];
             fenced(client, epoch, &steps).await
         })
-        .inspect_err(|_| self.writer = None)?;
+        .inspect_err(|_| discard(&mut self.writer))?;
         Ok(())
     }
 }
@@ -700,13 +714,28 @@ impl PgJournal {
 async fn writer_client<'w>(
     db: &PgDb,
     writer: &'w mut Option<Object>,
+    hold_max_ms: Option<u64>,
 ) -> Result<&'w Object, JournalError> {
     if writer.is_none() {
-        *writer = Some(db.client().await?);
+        let client = db.client().await?;
+        if let Some(ms) = hold_max_ms {
+            client
+                .batch_execute(&format!("SET idle_in_transaction_session_timeout = {ms}"))
+                .await?;
+        }
+        *writer = Some(client);
     }
     writer
         .as_ref()
         .ok_or_else(|| JournalError::Io("no writer connection".into()))
+}
+
+/// Closes the writer's connection rather than return it to the pool: after a failed write its
+/// state is unknown, and its session settings are the writer's alone.
+fn discard(writer: &mut Option<Object>) {
+    if let Some(client) = writer.take() {
+        drop(Object::take(client));
+    }
 }
 
 /// One statement of a fenced transaction, prepared, with its parameters.
