@@ -179,7 +179,7 @@ impl Engine {
         if let Some(epoch) = epoch {
             journal.fence(epoch, recovered.seq, recovered.hash);
             if journal.accounts_behind() {
-                journal.write_accounts(&all_accounts(&recovered.ledger))?;
+                journal.write_accounts(&AccountChanges::all(&recovered.ledger))?;
             }
         }
         let recovery = RecoveryInfo {
@@ -455,19 +455,5 @@ impl Engine {
 impl Drop for Engine {
     fn drop(&mut self) {
         let _ = self.shutdown();
-    }
-}
-
-/// Every account as a whole row: rewrites the accounts table when a node that stopped
-/// uncleanly left it behind the journal.
-pub(crate) fn all_accounts(ledger: &Ledger) -> AccountChanges {
-    AccountChanges {
-        opened: ledger
-            .accounts()
-            .iter()
-            .enumerate()
-            .map(|(i, a)| (i as u32, *a))
-            .collect(),
-        changed: Vec::new(),
     }
 }

@@ -300,7 +300,7 @@ impl Writer {
             .map_err(|_| ())?;
         // The leader before may have stopped with the accounts table behind: rewrite it whole.
         self.ledger.drain_touched(|_, _| {});
-        let all = crate::engine::all_accounts(&self.ledger);
+        let all = AccountChanges::all(&self.ledger);
         self.accounts_in_table = self.ledger.accounts().len();
         self.accounts_written_at = Instant::now();
         self.size_at_snapshot =

@@ -43,6 +43,22 @@ pub struct AccountChanges {
     pub changed: Vec<AccountBalances>,
 }
 
+impl AccountChanges {
+    /// Every account as a whole row: rewrites the accounts table when a writer that stopped
+    /// uncleanly left it behind the journal.
+    pub fn all(ledger: &Ledger) -> AccountChanges {
+        AccountChanges {
+            opened: ledger
+                .accounts()
+                .iter()
+                .enumerate()
+                .map(|(i, a)| (i as u32, *a))
+                .collect(),
+            changed: Vec::new(),
+        }
+    }
+}
+
 /// The part of an account row that changes after it is opened.
 pub struct AccountBalances {
     pub index: u32,
@@ -125,6 +141,50 @@ pub struct Recovered {
     pub snapshot_seq: u64,
     pub replayed_batches: u64,
     pub replayed_commands: u64,
+}
+
+impl Recovered {
+    /// Replays every batch after the snapshot (`ledger` as of batch `snapshot_seq`, whose hash
+    /// is `snapshot_hash`) through the same `Ledger::apply`, checking that each gives the
+    /// results the journal recorded. `for_each_after(seq, f)` reads the batches after `seq` in
+    /// order from whichever backend holds them.
+    pub(crate) fn replay(
+        mut ledger: Ledger,
+        snapshot_seq: u64,
+        snapshot_timestamp: u64,
+        snapshot_hash: [u8; 32],
+        for_each_after: impl FnOnce(
+            u64,
+            &mut dyn FnMut(StoredBatch) -> Result<(), JournalError>,
+        ) -> Result<(), JournalError>,
+    ) -> Result<Recovered, JournalError> {
+        ledger.restore_clock(snapshot_timestamp);
+        let (mut seq, mut hash) = (snapshot_seq, snapshot_hash);
+        let (mut replayed_batches, mut replayed_commands) = (0, 0);
+        let mut results = Vec::new();
+        for_each_after(snapshot_seq, &mut |batch| {
+            results.clear();
+            crate::record::apply_batch(&mut ledger, &batch.segments, &batch.commands, &mut results);
+            if results != batch.results {
+                return Err(replay_mismatch(batch.seq, &results, &batch.results));
+            }
+            (seq, hash) = (batch.seq, batch.hash);
+            replayed_batches += 1;
+            replayed_commands += batch.commands.len() as u64;
+            Ok(())
+        })?;
+        // The ledger's own clock: a batch of lookups alone records no timestamps.
+        let last_timestamp = snapshot_timestamp.max(ledger.last_timestamp());
+        Ok(Recovered {
+            ledger,
+            seq,
+            hash,
+            last_timestamp,
+            snapshot_seq,
+            replayed_batches,
+            replayed_commands,
+        })
+    }
 }
 
 pub struct SnapshotInfo {

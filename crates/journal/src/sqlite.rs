@@ -11,10 +11,9 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use suanpan_ledger::{Account, Command, Ledger, PendingStatus, ResultCode, TierLimits};
 
 use crate::batch::{
-    replay_mismatch, AccountChanges, BatchRow, CommitBatch, Recovered, SnapshotChunks,
-    SnapshotInfo, StoredBatch,
+    AccountChanges, BatchRow, CommitBatch, Recovered, SnapshotChunks, SnapshotInfo, StoredBatch,
 };
-use crate::record::{apply_batch, GENESIS_HASH};
+use crate::record::GENESIS_HASH;
 use crate::schema::{CREATE, SCHEMA_VERSION};
 use crate::JournalError;
 
@@ -154,7 +153,7 @@ impl SqliteJournal {
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()?;
-        let (mut ledger, snapshot_seq, mut last_timestamp) = match snapshot {
+        let (ledger, snapshot_seq, snapshot_timestamp) = match snapshot {
             Some((seq, last_timestamp, expected)) => {
                 let conn = &self.conn;
                 let ledger =
@@ -163,52 +162,26 @@ impl SqliteJournal {
             }
             None => (Ledger::new(self.limits), 0, 0),
         };
-        ledger.restore_clock(last_timestamp);
-        let (mut replayed, mut replayed_commands) = (0, 0);
-        let mut results = Vec::new();
-        let mut seq = snapshot_seq;
-        self.for_each_batch_after(snapshot_seq, |batch| {
-            results.clear();
-            apply_batch(&mut ledger, &batch.segments, &batch.commands, &mut results);
-            if results != batch.results {
-                return Err(replay_mismatch(batch.seq, &results, &batch.results));
-            }
-            seq = batch.seq;
-            replayed += 1;
-            replayed_commands += batch.commands.len() as u64;
-            Ok(())
-        })?;
-        // The ledger's own clock: a batch of lookups alone records no timestamps.
-        last_timestamp = last_timestamp.max(ledger.last_timestamp());
-        if seq != self.seq {
+        // With no batch after the snapshot, the head is the snapshot's batch.
+        let recovered = Recovered::replay(
+            ledger,
+            snapshot_seq,
+            snapshot_timestamp,
+            self.hash,
+            |after, f| self.for_each_batch_after(after, f),
+        )?;
+        if recovered.seq != self.seq {
             return Err(JournalError::Corrupt(format!(
-                "batches end at {seq}, expected {}",
-                self.seq
+                "batches end at {}, expected {}",
+                recovered.seq, self.seq
             )));
         }
         if self.accounts_seq != self.seq {
             // A crash left the accounts table behind the journal: rewrite it whole, so that
             // from here on the engine may send balances of any account it knows.
-            let opened = ledger
-                .accounts()
-                .iter()
-                .enumerate()
-                .map(|(i, a)| (i as u32, *a))
-                .collect();
-            self.write_accounts(&AccountChanges {
-                opened,
-                changed: Vec::new(),
-            })?;
+            self.write_accounts(&AccountChanges::all(&recovered.ledger))?;
         }
-        Ok(Recovered {
-            ledger,
-            seq,
-            hash: self.hash,
-            last_timestamp,
-            snapshot_seq,
-            replayed_batches: replayed,
-            replayed_commands,
-        })
+        Ok(recovered)
     }
 
     /// Reads the batches after `after` in order, checking the hash chain on the way.

@@ -26,10 +26,9 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Statement};
 
 use crate::batch::{
-    replay_mismatch, AccountChanges, BatchRow, CommitBatch, Recovered, SnapshotChunks,
-    SnapshotInfo, StoredBatch,
+    AccountChanges, BatchRow, CommitBatch, Recovered, SnapshotChunks, SnapshotInfo, StoredBatch,
 };
-use crate::record::{apply_batch, GENESIS_HASH};
+use crate::record::GENESIS_HASH;
 use crate::JournalError;
 
 pub use lease::{acquire, read as read_lease, release, renew, LeaseState};
@@ -448,7 +447,7 @@ impl PgJournal {
                 )
             }))
         })?;
-        let (mut ledger, snapshot_seq, mut last_timestamp) = match snapshot {
+        let (ledger, snapshot_seq, snapshot_timestamp) = match snapshot {
             Some((seq, last_timestamp, expected)) => {
                 let db = &self.db;
                 let ledger =
@@ -457,36 +456,18 @@ impl PgJournal {
             }
             None => (Ledger::new(self.limits), 0, 0),
         };
-        ledger.restore_clock(last_timestamp);
-        let (mut replayed, mut replayed_commands) = (0, 0);
-        let mut results = Vec::new();
-        let mut seq = snapshot_seq;
-        let mut hash = self.hash_of(snapshot_seq)?;
-        self.for_each_batch_after(snapshot_seq, |batch| {
-            results.clear();
-            apply_batch(&mut ledger, &batch.segments, &batch.commands, &mut results);
-            if results != batch.results {
-                return Err(replay_mismatch(batch.seq, &results, &batch.results));
-            }
-            seq = batch.seq;
-            hash = batch.hash;
-            replayed += 1;
-            replayed_commands += batch.commands.len() as u64;
-            Ok(())
-        })?;
-        last_timestamp = last_timestamp.max(ledger.last_timestamp());
-        // The head may have moved on since open (a leader writing while this node follows).
-        self.seq = seq;
-        self.hash = hash;
-        Ok(Recovered {
+        let snapshot_hash = self.hash_of(snapshot_seq)?;
+        let recovered = Recovered::replay(
             ledger,
-            seq,
-            hash,
-            last_timestamp,
             snapshot_seq,
-            replayed_batches: replayed,
-            replayed_commands,
-        })
+            snapshot_timestamp,
+            snapshot_hash,
+            |after, f| self.for_each_batch_after(after, f),
+        )?;
+        // The head may have moved on since open (a leader writing while this node follows).
+        self.seq = recovered.seq;
+        self.hash = recovered.hash;
+        Ok(recovered)
     }
 
     /// True when a crash left the accounts table behind the journal (recovery's caller
