@@ -41,7 +41,9 @@ impl Default for ApiMetrics {
 
 /// What the server knows beyond the engine's metrics.
 pub struct Gauges {
-    pub journal_bytes: u64,
+    /// The SQLite journal's files; none when the journal is in PostgreSQL (the database
+    /// reports its own sizes).
+    pub journal_bytes: Option<u64>,
     pub history_indexed_seq: u64,
     pub open_connections: u64,
     /// 1 while this node takes commands; 0 on a standby or a node that lost the lease.
@@ -186,13 +188,15 @@ impl ApiMetrics {
             "gauge",
             gauges.leader,
         );
-        counter(
-            &mut out,
-            "suanpan_journal_bytes",
-            "Size of the journal's files (database and write-ahead log).",
-            "gauge",
-            gauges.journal_bytes,
-        );
+        if let Some(bytes) = gauges.journal_bytes {
+            counter(
+                &mut out,
+                "suanpan_journal_bytes",
+                "Size of the journal's files (database and write-ahead log).",
+                "gauge",
+                bytes,
+            );
+        }
         counter(
             &mut out,
             "suanpan_history_indexed_seq",

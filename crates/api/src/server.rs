@@ -435,8 +435,12 @@ fn render_metrics(app: &App) -> String {
             .map(|m| m.len())
             .unwrap_or(0)
     };
-    let journal_bytes =
-        size(suanpan_journal::DB_FILE) + size(&format!("{}-wal", suanpan_journal::DB_FILE));
+    let journal_bytes = match &app.books.journal {
+        suanpan_journal::JournalLocation::Sqlite(_) => Some(
+            size(suanpan_journal::DB_FILE) + size(&format!("{}-wal", suanpan_journal::DB_FILE)),
+        ),
+        suanpan_journal::JournalLocation::Postgres(_) => None,
+    };
     app.metrics.render(
         app.engine.metrics(),
         &Gauges {

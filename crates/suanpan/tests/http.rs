@@ -536,11 +536,17 @@ fn the_service_endpoints_describe_and_report_the_server() {
         "suanpan_engine_queue_depth",
         "suanpan_engine_batch_size",
         "suanpan_engine_commit_seconds",
-        "suanpan_journal_bytes",
+        "suanpan_engine_leader",
         "suanpan_journal_committed_seq",
     ] {
         assert!(text.contains(name), "/metrics lacks {name}");
     }
+    // The journal's file sizes exist only where the journal is a file.
+    assert_eq!(
+        text.contains("suanpan_journal_bytes"),
+        bank.dir.postgres().is_none(),
+        "suanpan_journal_bytes on the SQLite journal only"
+    );
 }
 
 // ---------------------------------------------------------------------------------------
