@@ -176,9 +176,7 @@ pub fn batches_page(
     after: u64,
     max: u32,
 ) -> Result<Vec<StoredBatch>, JournalError> {
-    let journal = PgJournal::open_read_only(db.clone())?;
-    let prev = journal.hash_of(after)?;
-    journal.batches_after(after, prev, max)
+    batches_after(db, after, hash_of(db, after)?, max)
 }
 
 /// The batch the accounts table is current to, and each account's (id, debits, credits).
@@ -477,17 +475,7 @@ impl PgJournal {
     }
 
     fn hash_of(&self, seq: u64) -> Result<[u8; 32], JournalError> {
-        if seq == 0 {
-            return Ok(GENESIS_HASH);
-        }
-        self.db.run(async {
-            let client = self.db.client().await?;
-            let row = client
-                .query_opt("SELECT hash FROM batches WHERE seq = $1", &[&(seq as i64)])
-                .await?
-                .ok_or_else(|| JournalError::Corrupt(format!("batch {seq} is missing")))?;
-            to_hash(row.get(0))
-        })
+        hash_of(&self.db, seq)
     }
 
     pub fn for_each_batch_after(
@@ -516,25 +504,7 @@ impl PgJournal {
         prev_hash: [u8; 32],
         max: u32,
     ) -> Result<Vec<StoredBatch>, JournalError> {
-        let rows = self.db.run(async {
-            let client = self.db.client().await?;
-            let rows = client
-                .query(
-                    "SELECT seq, accounting_date, body, results, hash FROM batches
-                     WHERE seq > $1 ORDER BY seq LIMIT $2",
-                    &[&(after as i64), &i64::from(max)],
-                )
-                .await?;
-            Ok::<_, JournalError>(rows)
-        })?;
-        let mut prev = prev_hash;
-        let mut out = Vec::with_capacity(rows.len());
-        for (i, row) in rows.iter().enumerate() {
-            let batch = stored_batch(row, after + 1 + i as u64, &prev)?;
-            prev = batch.hash;
-            out.push(batch);
-        }
-        Ok(out)
+        batches_after(&self.db, after, prev_hash, max)
     }
 
     fn epoch(&self) -> Result<i64, JournalError> {
@@ -1113,6 +1083,49 @@ struct AccountColumns {
     statuses: Vec<&'static str>,
     amounts: [Vec<String>; 4],
     timestamps: Vec<i64>,
+}
+
+/// The hash of batch `seq` (the genesis hash for 0).
+fn hash_of(db: &PgDb, seq: u64) -> Result<[u8; 32], JournalError> {
+    if seq == 0 {
+        return Ok(GENESIS_HASH);
+    }
+    db.run(async {
+        let client = db.client().await?;
+        let row = client
+            .query_opt("SELECT hash FROM batches WHERE seq = $1", &[&(seq as i64)])
+            .await?
+            .ok_or_else(|| JournalError::Corrupt(format!("batch {seq} is missing")))?;
+        to_hash(row.get(0))
+    })
+}
+
+/// Up to `max` batches after `after`, chained to `prev_hash` (the hash of batch `after`).
+fn batches_after(
+    db: &PgDb,
+    after: u64,
+    prev_hash: [u8; 32],
+    max: u32,
+) -> Result<Vec<StoredBatch>, JournalError> {
+    let rows = db.run(async {
+        let client = db.client().await?;
+        let rows = client
+            .query(
+                "SELECT seq, accounting_date, body, results, hash FROM batches
+                 WHERE seq > $1 ORDER BY seq LIMIT $2",
+                &[&(after as i64), &i64::from(max)],
+            )
+            .await?;
+        Ok::<_, JournalError>(rows)
+    })?;
+    let mut prev = prev_hash;
+    let mut out = Vec::with_capacity(rows.len());
+    for (i, row) in rows.iter().enumerate() {
+        let batch = stored_batch(row, after + 1 + i as u64, &prev)?;
+        prev = batch.hash;
+        out.push(batch);
+    }
+    Ok(out)
 }
 
 /// A `batches` row (seq, accounting_date, body, results, hash) decoded, its place in the
