@@ -28,7 +28,8 @@ CREATE TABLE IF NOT EXISTS participants (
     code       TEXT    PRIMARY KEY,
     name       TEXT    NOT NULL,
     owner      INTEGER NOT NULL UNIQUE,  -- the ledger's owner number of its accounts
-    created_at INTEGER NOT NULL
+    created_at INTEGER NOT NULL,
+    role       TEXT    NOT NULL DEFAULT 'member' CHECK (role IN ('member', 'third_party'))
 ) STRICT;
 CREATE TABLE IF NOT EXISTS api_keys (
     key_id      TEXT    PRIMARY KEY,
@@ -85,11 +86,39 @@ impl Role {
     }
 }
 
+/// What a participant is to Suanpan.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ParticipantRole {
+    /// A bank or payment institution: keeps accounts, moves money.
+    Member,
+    /// A third party (a securities firm, an accounting app): reads customers' accounts at
+    /// other participants only under the customers' consents.
+    ThirdParty,
+}
+
+impl ParticipantRole {
+    pub fn parse(text: &str) -> Option<ParticipantRole> {
+        match text {
+            "member" => Some(ParticipantRole::Member),
+            "third_party" => Some(ParticipantRole::ThirdParty),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ParticipantRole::Member => "member",
+            ParticipantRole::ThirdParty => "third_party",
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Participant {
     pub code: String,
     pub name: String,
     pub owner: u64,
+    pub role: ParticipantRole,
 }
 
 #[derive(Clone, Debug)]
@@ -149,6 +178,32 @@ fn db_error(e: rusqlite::Error) -> String {
     format!("access database: {e}")
 }
 
+/// `access.db` files made before participants had roles get the column, every participant
+/// a member (what they all were).
+fn add_role_column(conn: &Connection) -> Result<(), String> {
+    let has_role: bool = conn
+        .query_row(
+            "SELECT count(*) FROM pragma_table_info('participants') WHERE name = 'role'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .map_err(db_error)?
+        > 0;
+    if !has_role {
+        conn.execute_batch(
+            "ALTER TABLE participants ADD COLUMN role TEXT NOT NULL DEFAULT 'member'
+                 CHECK (role IN ('member', 'third_party'))",
+        )
+        .map_err(db_error)?;
+    }
+    Ok(())
+}
+
+fn role_of(text: &str) -> ParticipantRole {
+    // The CHECK constraint admits nothing else; an unknown text reads as the least trusted.
+    ParticipantRole::parse(text).unwrap_or(ParticipantRole::ThirdParty)
+}
+
 impl Access {
     pub fn open(dir: &Path) -> Result<Access, String> {
         std::fs::create_dir_all(dir)
@@ -165,6 +220,7 @@ impl Access {
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(db_error)?;
         conn.execute_batch(SCHEMA).map_err(db_error)?;
+        add_role_column(&conn)?;
         Ok(Access {
             conn: Mutex::new(conn),
             keys: Mutex::new(HashMap::new()),
@@ -182,6 +238,7 @@ impl Access {
         code: &str,
         name: &str,
         owner: Option<u64>,
+        role: ParticipantRole,
     ) -> Result<Participant, String> {
         let valid = !code.is_empty()
             && code.len() <= 32
@@ -210,8 +267,9 @@ impl Access {
         };
         let owner_sql = i64::try_from(owner).map_err(|_| format!("owner {owner} is too large"))?;
         conn.execute(
-            "INSERT INTO participants (code, name, owner, created_at) VALUES (?1, ?2, ?3, ?4)",
-            params![code, name, owner_sql, now_ns() as i64],
+            "INSERT INTO participants (code, name, owner, created_at, role)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![code, name, owner_sql, now_ns() as i64, role.as_str()],
         )
         .map_err(|e| match e {
             rusqlite::Error::SqliteFailure(f, _)
@@ -225,6 +283,7 @@ impl Access {
             code: code.into(),
             name: name.into(),
             owner,
+            role,
         })
     }
 
@@ -232,13 +291,14 @@ impl Access {
     pub fn participant(&self, code: &str) -> Result<Option<Participant>, String> {
         self.conn()
             .query_row(
-                "SELECT code, name, owner FROM participants WHERE code = ?1",
+                "SELECT code, name, owner, role FROM participants WHERE code = ?1",
                 [code],
                 |r| {
                     Ok(Participant {
                         code: r.get(0)?,
                         name: r.get(1)?,
                         owner: r.get::<_, i64>(2)? as u64,
+                        role: role_of(&r.get::<_, String>(3)?),
                     })
                 },
             )
@@ -349,7 +409,7 @@ impl Access {
         let record = self
             .conn()
             .query_row(
-                "SELECT p.code, p.name, p.owner, k.key_hash FROM api_keys k
+                "SELECT p.code, p.name, p.owner, k.key_hash, p.role FROM api_keys k
                  JOIN participants p ON p.code = k.participant
                  WHERE k.key_id = ?1 AND k.revoked_at IS NULL",
                 [key_id],
@@ -359,17 +419,19 @@ impl Access {
                         r.get::<_, String>(1)?,
                         r.get::<_, i64>(2)?,
                         r.get::<_, Vec<u8>>(3)?,
+                        r.get::<_, String>(4)?,
                     ))
                 },
             )
             .optional()
             .map_err(db_error)?
-            .and_then(|(code, name, owner, hash)| {
+            .and_then(|(code, name, owner, hash, role)| {
                 Some(KeyRecord {
                     participant: Participant {
                         code,
                         name,
                         owner: owner as u64,
+                        role: role_of(&role),
                     },
                     key_hash: hash.try_into().ok()?,
                 })

@@ -111,6 +111,7 @@ pub struct App {
     /// The accounting and clearing rooms (`books.rs`).
     pub books: Arc<crate::books::Books>,
     pub gateway: Arc<suanpan_gateway::Gateway>,
+    pub consents: Arc<suanpan_consent::Consents>,
 }
 
 /// A successful answer.
@@ -136,6 +137,11 @@ impl Reply {
 }
 
 impl App {
+    /// Where this server is reached from outside: the pages' addresses are built on it.
+    pub fn public_url(&self) -> String {
+        self.gateway.public_url()
+    }
+
     /// Refuses a participant an account it does not own, answering as if it did not exist.
     /// (Ids are one space for the whole ledger, as idempotency needs: opening an id another
     /// participant uses answers `exists_with_different_owner`, which says that it is taken.)

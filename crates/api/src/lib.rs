@@ -16,6 +16,8 @@ mod books;
 pub mod books_wire;
 mod clearing;
 pub mod config;
+mod consent_page;
+pub mod consents;
 pub mod error;
 pub mod log;
 mod metrics;
@@ -140,6 +142,10 @@ pub fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result
         gateway_config,
         Arc::new(suanpan_gateway::SystemClock),
     )?);
+    let consents = Arc::new(
+        suanpan_consent::Consents::open(&config.data_dir, consents::now_ns())
+            .map_err(|e| e.to_string())?,
+    );
     let app = Arc::new(App {
         engine: engine.clone(),
         access,
@@ -155,6 +161,7 @@ pub fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result
         openapi: openapi.into(),
         books,
         gateway,
+        consents,
     });
     // Accounts opened by other rooms (the gateway, clearing) and, on a standby, by the leader
     // reach the owner map from the committed batches, not from the accounts handler.

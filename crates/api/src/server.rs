@@ -231,6 +231,11 @@ async fn route_request(
     if let Some(reply) = crate::orders::public(app, route.id, param, &parts, &bytes).await {
         return reply;
     }
+    if let RouteId::Consent(page) = route.id {
+        if let Some(reply) = crate::consent_page::public(app, page, param, &parts, &bytes).await {
+            return reply;
+        }
+    }
     if route.request.is_some() {
         let content_type = parts
             .headers
@@ -298,6 +303,18 @@ async fn route_request(
             &pairs,
             &bytes,
             &parts.headers,
+        )
+        .await;
+    }
+    if let (RouteId::Consent(consent_route), Some(caller)) = (route.id, caller.as_ref()) {
+        return crate::consents::dispatch(
+            app,
+            consent_route,
+            caller,
+            param,
+            &pairs,
+            &parts.headers,
+            &bytes,
         )
         .await;
     }
@@ -404,7 +421,8 @@ async fn dispatch(
         RouteId::AlipayNotify
         | RouteId::WechatNotify
         | RouteId::ResultPage
-        | RouteId::ResultStatus => Err(public()),
+        | RouteId::ResultStatus
+        | RouteId::Consent(_) => Err(public()),
     }
 }
 

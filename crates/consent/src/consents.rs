@@ -156,7 +156,7 @@ impl Consents {
         id: &str,
         action: Action,
         caller: &Caller,
-        owner_of: impl Fn(u128) -> Option<u64>,
+        owner_of: impl Fn(u128) -> Option<u64> + Sync,
         now_ns: u64,
     ) -> Result<Consent, ConsentError> {
         let _one_at_a_time = self.changes.lock().await;
@@ -168,7 +168,7 @@ impl Consents {
         id: &str,
         action: Action,
         caller: &Caller,
-        owner_of: &dyn Fn(u128) -> Option<u64>,
+        owner_of: &(dyn Fn(u128) -> Option<u64> + Sync),
         now_ns: u64,
     ) -> Result<Consent, ConsentError> {
         self.expire_if_due(id, now_ns).await?;
@@ -273,7 +273,7 @@ impl Consents {
         id: &str,
         typed_code: &str,
         action: Action,
-        owner_of: impl Fn(u128) -> Option<u64>,
+        owner_of: impl Fn(u128) -> Option<u64> + Sync,
         now_ns: u64,
     ) -> Result<Consent, ConsentError> {
         let _one_at_a_time = self.changes.lock().await;

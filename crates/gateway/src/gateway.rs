@@ -149,6 +149,14 @@ impl Gateway {
         }
     }
 
+    /// Where this server is reached from outside (configured, or where it listens).
+    pub fn public_url(&self) -> String {
+        self.public_url
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     fn channel(&self, name: &str) -> Result<(Arc<dyn Channel>, &[u64]), GatewayError> {
         self.channels
             .get(name)

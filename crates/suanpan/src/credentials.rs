@@ -3,12 +3,12 @@
 
 use std::path::PathBuf;
 
-use suanpan_api::access::{Access, Role};
+use suanpan_api::access::{Access, ParticipantRole, Role};
 
 use crate::json::JsonLine;
 
 const USAGE: &str = "usage:
-  suanpan credentials participant --data DIR --code CODE --name NAME [--owner N]
+  suanpan credentials participant --data DIR --code CODE --name NAME [--owner N] [--role member|third_party]
   suanpan credentials key         --data DIR --participant CODE
   suanpan credentials operator    --data DIR --name NAME --role viewer|operator|admin
   suanpan credentials revoke      --data DIR --key KEY_ID | --operator NAME";
@@ -59,12 +59,22 @@ pub fn main(args: &[String]) -> Result<(), String> {
     let access = Access::open(&data)?;
     let line = match what.as_str() {
         "participant" => {
-            let p =
-                access.add_participant(&need(code, "--code")?, &need(name, "--name")?, owner)?;
+            let role = match role.as_deref() {
+                None => ParticipantRole::Member,
+                Some(text) => ParticipantRole::parse(text)
+                    .ok_or_else(|| format!("--role {text:?} is not member or third_party"))?,
+            };
+            let p = access.add_participant(
+                &need(code, "--code")?,
+                &need(name, "--name")?,
+                owner,
+                role,
+            )?;
             JsonLine::default()
                 .str("code", &p.code)
                 .str("name", &p.name)
                 .num("owner", p.owner)
+                .str("role", p.role.as_str())
         }
         "key" => {
             let participant = need(participant, "--participant")?;

@@ -205,7 +205,12 @@ pub fn main(args: &[String]) -> Result<(), String> {
         "0",
     ])?;
     let access = suanpan_api::access::Access::open(dir.path())?;
-    let participant = access.add_participant("SHOP", "bench merchant", None)?;
+    let participant = access.add_participant(
+        "SHOP",
+        "bench merchant",
+        None,
+        suanpan_api::access::ParticipantRole::Member,
+    )?;
     let key = access.create_key("SHOP")?;
     drop(access);
     {

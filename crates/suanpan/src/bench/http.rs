@@ -120,7 +120,12 @@ impl Drop for Server {
 fn start_server() -> Result<(Server, SocketAddr, String, String), String> {
     let dir = crate::system::fresh_temp_dir("suanpan-bench-http")?;
     let access = suanpan_api::access::Access::open(&dir)?;
-    access.add_participant("BENCH", "load generator", None)?;
+    access.add_participant(
+        "BENCH",
+        "load generator",
+        None,
+        suanpan_api::access::ParticipantRole::Member,
+    )?;
     let key = access.create_key("BENCH")?;
     drop(access);
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
