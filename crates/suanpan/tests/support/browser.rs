@@ -32,6 +32,11 @@ fn installed(program: &str) -> bool {
 impl Browser {
     /// `None` when Chromium or chromedriver is not installed (a failure under `CI`).
     pub fn start() -> Option<Browser> {
+        Browser::start_lang("en-US")
+    }
+
+    /// A browser whose Accept-Language is `lang` (e.g. `zh-CN`).
+    pub fn start_lang(lang: &str) -> Option<Browser> {
         if !installed("chromedriver") || !installed("chromium") {
             let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false");
             assert!(
@@ -65,7 +70,8 @@ impl Browser {
             "browserName": "chrome",
             "goog:chromeOptions": {
                 "binary": "/usr/bin/chromium",
-                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+                "prefs": { "intl.accept_languages": lang }
             }
         }}});
         let v = browser.call("POST", "/session", Some(caps));
@@ -163,6 +169,10 @@ impl Browser {
             &format!("/session/{}/element/{e}/click", self.session),
             Some(json!({})),
         );
+    }
+
+    pub fn session(&self) -> &str {
+        &self.session
     }
 
     /// Types `text` into the element.

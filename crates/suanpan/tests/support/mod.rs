@@ -6,5 +6,6 @@
 pub mod books;
 pub mod browser;
 pub mod client;
+pub mod consent;
 pub mod server;
 pub mod tls;
