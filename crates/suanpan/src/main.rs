@@ -9,6 +9,7 @@ mod gateway;
 mod json;
 mod load;
 mod openapi;
+mod route;
 mod serve;
 mod system;
 mod verify;
@@ -26,12 +27,17 @@ commands:
   bench engine   durable throughput through the engine and the SQLite journal
   bench http     open-loop load on the HTTP API (starts its own `suanpan serve`)
   bench clearing closing and clearing one batch; bench statements: writing its statements
+  bench day-end  the day-end of a date holding the transfers written, step by step
+  bench gateway  payment orders end to end through the gateway and a simulated channel
+  bench consent  consented balance reads over HTTP, open loop
+  bench routing  interbank routing decisions a second on one core
   clear          participants, payments, clearing batches, settlement, statement files
   day-end        close the books of an accounting date; status, reports, suspense, write-off
   verify         check a data directory's hash chain, replay, snapshot and query tables
   load           drive a data directory with transfers, printing each acknowledged one
   gateway        register a participant as a merchant of the payment gateway
   channel-sim    a simulated payment channel (alipay or wechat) over HTTP
+  route explain  which interbank channel a payout takes, and why not the others
 
 Run `suanpan <command> --help` for its flags.";
 
@@ -48,6 +54,7 @@ fn main() -> ExitCode {
         Some("load") => load::main(&args[1..]),
         Some("gateway") => gateway::main(&args[1..]),
         Some("channel-sim") => channel_sim::main(&args[1..]),
+        Some("route") => route::main(&args[1..]),
         Some("--help" | "-h" | "help") | None => {
             println!("{USAGE}");
             Ok(())

@@ -1,11 +1,14 @@
 //! `suanpan bench ...`: benchmarks that print their figures, the last line one JSON object.
 
 mod clearing;
+mod consent;
 mod day_end;
 mod engine;
 mod gateway;
 mod http;
 mod ledger;
+mod open_loop;
+mod routing;
 
 pub fn main(args: &[String]) -> Result<(), String> {
     match args.first().map(String::as_str) {
@@ -16,8 +19,10 @@ pub fn main(args: &[String]) -> Result<(), String> {
         Some("statements") => clearing::main(clearing::Measure::Statements, &args[1..]),
         Some("day-end") => day_end::main(&args[1..]),
         Some("gateway") => gateway::main(&args[1..]),
+        Some("consent") => consent::main(&args[1..]),
+        Some("routing") => routing::main(&args[1..]),
         Some(other) => Err(format!(
-            "unknown benchmark {other:?}; there are `ledger`, `engine`, `http`, `clearing`, `statements`, `day-end` and `gateway`"
+            "unknown benchmark {other:?}; there are `ledger`, `engine`, `http`, `clearing`, `statements`, `day-end`, `gateway`, `consent` and `routing`"
         )),
         None => Err("which benchmark? `suanpan bench ledger`, `engine` or `http`".into()),
     }
