@@ -19,7 +19,7 @@ pub mod config;
 pub mod error;
 pub mod form;
 mod gateway;
-pub mod http;
+pub use suanpan_outbound as http;
 pub mod money;
 pub mod notify;
 pub mod order;

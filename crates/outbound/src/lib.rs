@@ -1,6 +1,7 @@
-//! A small HTTP/1.1 client over hyper for the channels and the merchants' notification URLs:
-//! a pool of idle connections per origin, a deadline on every request, plain `http://` only
-//! (TLS termination in front of the channel is the deployment's business).
+//! A small HTTP/1.1 client over hyper for the channels (payment and interbank) and the
+//! merchants' notification URLs: a pool of idle connections per origin, a deadline on every
+//! request, plain `http://` only (TLS termination in front of the channel is the
+//! deployment's business).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
