@@ -112,6 +112,9 @@ pub struct App {
     pub books: Arc<crate::books::Books>,
     pub gateway: Arc<suanpan_gateway::Gateway>,
     pub consents: Arc<suanpan_consent::Consents>,
+    /// The payouts room (with its configuration's channels; none configured: every payout
+    /// answers `no_route`).
+    pub payouts: Option<Arc<suanpan_payouts::Payouts>>,
 }
 
 /// A successful answer.

@@ -107,6 +107,11 @@ pub const SETTINGS: &[Setting] = &[
         help: "TOML file of the payment gateway (channels, schedules, fees)",
     },
     Setting {
+        key: "payouts_config",
+        default: "",
+        help: "TOML file of the payouts room (the interbank channels' URLs, timeouts, query interval)",
+    },
+    Setting {
         key: "log_level",
         default: "info",
         help: "error, warn, info or debug",
@@ -133,6 +138,7 @@ pub struct ServeConfig {
     /// When `serve` closes clearing batches by itself (none: only on command).
     pub clearing_schedule: Option<suanpan_clearing::CloseSchedule>,
     pub gateway_config: Option<PathBuf>,
+    pub payouts_config: Option<PathBuf>,
 }
 
 impl ServeConfig {
@@ -252,6 +258,10 @@ impl ServeConfig {
                 ),
             },
             gateway_config: match get("gateway_config").0 {
+                "" => None,
+                path => Some(PathBuf::from(path)),
+            },
+            payouts_config: match get("payouts_config").0 {
                 "" => None,
                 path => Some(PathBuf::from(path)),
             },

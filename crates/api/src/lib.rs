@@ -23,6 +23,7 @@ pub mod log;
 mod metrics;
 pub mod openapi;
 mod orders;
+pub mod payouts;
 mod routes;
 mod server;
 pub mod time;
@@ -146,6 +147,14 @@ pub fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result
         suanpan_consent::Consents::open(&config.data_dir, consents::now_ns())
             .map_err(|e| e.to_string())?,
     );
+    let payouts_config = match &config.payouts_config {
+        Some(path) => suanpan_payouts::PayoutsConfig::load(path)?,
+        None => suanpan_payouts::PayoutsConfig::default(),
+    };
+    let payouts = Arc::new(
+        suanpan_payouts::Payouts::open(&config.data_dir, engine.clone(), payouts_config)
+            .map_err(|e| e.to_string())?,
+    );
     let app = Arc::new(App {
         engine: engine.clone(),
         access,
@@ -162,6 +171,7 @@ pub fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result
         books,
         gateway,
         consents,
+        payouts: Some(payouts),
     });
     // Accounts opened by other rooms (the gateway, clearing) and, on a standby, by the leader
     // reach the owner map from the committed batches, not from the accounts handler.
@@ -237,6 +247,7 @@ async fn serve(
     app.gateway
         .set_default_public_url(&format!("http://{address}"));
     let scheduler = tokio::spawn(app.gateway.clone().run(rx.clone()));
+    let payouts_worker = app.payouts.clone().map(|p| tokio::spawn(p.run(rx.clone())));
     let accepting = tokio::spawn(server::accept_loop(app.clone(), listener, tls, rx));
     tokio::select! {
         signalled = wait_for_signal() => signalled?,
@@ -249,6 +260,9 @@ async fn serve(
     let _ = tx.send(true);
     let _ = accepting.await;
     let _ = scheduler.await;
+    if let Some(worker) = payouts_worker {
+        let _ = worker.await;
+    }
     let grace = Duration::from_secs(app.config.shutdown_grace_s);
     let started = Instant::now();
     while app.open_connections.load(Ordering::Acquire) > 0 && started.elapsed() < grace {

@@ -14,6 +14,10 @@ use crate::consents::{
 use crate::orders::{
     NewOrderBody, NewRefundBody, NotificationList, OrderView, PayStatus, RefundView, ResendResult,
 };
+use crate::payouts::{
+    ExplainBody, NewPayoutBody, PayoutRoute, PayoutView, QrPaymentBody, QrPaymentView,
+    RouteExplanation,
+};
 use crate::wire::*;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -49,6 +53,8 @@ pub enum RouteId {
     ResultStatus,
     /// The consent endpoints and page (`consents.rs`, `consent_page.rs`).
     Consent(crate::consents::ConsentRoute),
+    /// Payouts, routing and QR payments (`payouts.rs`).
+    Payouts(crate::payouts::PayoutRoute),
 }
 
 /// Who may call a route.
@@ -981,6 +987,66 @@ pub const ROUTES: &[Route] = &[
         ok_status: 200,
         response: None,
         errors: &[400, 403, 404, 409, 429],
+    },
+    Route {
+        id: RouteId::Payouts(PayoutRoute::Create),
+        method: "POST",
+        path: "/v1/payouts",
+        summary: "A payout from one of your customers' accounts to another bank: routed (HVPS, BEPS, IBPS or UnionPay payout, every channel's reason given), the amount held, sent in the background and followed to settlement; a definite refusal or an outage re-routes it, an unknown outcome is queried, never resent. The same id and fields again answer 200 with the payout.",
+        access: Access::Caller,
+        query: &[],
+        request: Some(schema::<NewPayoutBody>),
+        ok_status: 201,
+        response: Some(schema::<PayoutView>),
+        errors: &[400, 403, 404, 409, 413, 415, 422, 503],
+    },
+    Route {
+        id: RouteId::Payouts(PayoutRoute::Get),
+        method: "GET",
+        path: "/v1/payouts/{id}",
+        summary: "A payout: its state, route and reasons, every attempt at a channel and every state change.",
+        access: Access::Caller,
+        query: &[],
+        request: None,
+        ok_status: 200,
+        response: Some(schema::<PayoutView>),
+        errors: &[400, 404],
+    },
+    Route {
+        id: RouteId::Payouts(PayoutRoute::Return),
+        method: "POST",
+        path: "/v1/payouts/{id}/return",
+        summary: "Record a return the channel reported for a settled payout (PR22): the customer is paid back (operators).",
+        access: Access::Operator(Role::Operator),
+        query: &[],
+        request: None,
+        ok_status: 200,
+        response: Some(schema::<PayoutView>),
+        errors: &[400, 404, 409, 503],
+    },
+    Route {
+        id: RouteId::Payouts(PayoutRoute::Explain),
+        method: "POST",
+        path: "/v1/routing/explain",
+        summary: "Which interbank channel a payout would take, now or at an instant, and why every other channel was not chosen.",
+        access: Access::Caller,
+        query: &[],
+        request: Some(schema::<ExplainBody>),
+        ok_status: 200,
+        response: Some(schema::<RouteExplanation>),
+        errors: &[400, 413, 415],
+    },
+    Route {
+        id: RouteId::Payouts(PayoutRoute::QrPay),
+        method: "POST",
+        path: "/v1/qr/payments",
+        summary: "A QR payment (C2B static or dynamic code, C2C) from one of your customers' accounts, refused with qr_daily_cap_exceeded once the customer's total by QR today (Asia/Shanghai) would pass the daily cap (static 500.00; dynamic 5,000.00 at risk level B, 1,000.00 at C, the agreed cap at A).",
+        access: Access::Caller,
+        query: &[],
+        request: Some(schema::<QrPaymentBody>),
+        ok_status: 201,
+        response: Some(schema::<QrPaymentView>),
+        errors: &[400, 403, 404, 409, 413, 415, 422, 503],
     },
 ];
 

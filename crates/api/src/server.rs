@@ -284,6 +284,7 @@ async fn route_request(
                     RouteId::AuditLog => "read_audit_log",
                     RouteId::Books(books_route) => books_route.action(),
                     RouteId::ResendNotification => "resend_notification",
+                    RouteId::Payouts(crate::payouts::PayoutRoute::Return) => "record_payout_return",
                     _ => route.path,
                 };
                 app.authorize(&caller, role, action, param.unwrap_or(""))
@@ -305,6 +306,9 @@ async fn route_request(
             &parts.headers,
         )
         .await;
+    }
+    if let (RouteId::Payouts(payout_route), Some(caller)) = (route.id, caller.as_ref()) {
+        return crate::payouts::dispatch(app, payout_route, caller, param, &bytes).await;
     }
     if let (RouteId::Consent(consent_route), Some(caller)) = (route.id, caller.as_ref()) {
         return crate::consents::dispatch(
@@ -422,7 +426,8 @@ async fn dispatch(
         | RouteId::WechatNotify
         | RouteId::ResultPage
         | RouteId::ResultStatus
-        | RouteId::Consent(_) => Err(public()),
+        | RouteId::Consent(_)
+        | RouteId::Payouts(_) => Err(public()),
     }
 }
 

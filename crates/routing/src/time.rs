@@ -97,6 +97,20 @@ impl LocalDateTime {
     }
 }
 
+/// Seconds Beijing time is ahead of UTC: the interbank systems keep it (no daylight saving).
+const BEIJING_OFFSET_S: i64 = 8 * 3600;
+
+impl LocalDateTime {
+    /// The Beijing local time of an instant (nanoseconds since the Unix epoch): the caller
+    /// reads its clock, this only converts.
+    pub fn beijing(unix_ns: u64) -> Option<LocalDateTime> {
+        let s = (unix_ns / 1_000_000_000) as i64 + BEIJING_OFFSET_S;
+        let date = CivilDate::from_days_since_epoch(i32::try_from(s.div_euclid(86_400)).ok()?)?;
+        let time = TimeOfDay::from_seconds(s.rem_euclid(86_400) as u32)?;
+        Some(LocalDateTime::new(date, time))
+    }
+}
+
 impl fmt::Display for LocalDateTime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}", self.date, self.time)
@@ -118,6 +132,13 @@ mod tests {
         assert_eq!(TimeOfDay::parse("7:15"), None);
         assert_eq!(TimeOfDay::parse("17-15"), None);
         assert_eq!(TimeOfDay::from_seconds(86_400), None);
+    }
+
+    #[test]
+    fn an_instant_in_beijing_time() {
+        // 2026-12-07T12:00:00Z
+        let at = LocalDateTime::beijing(1_796_644_800 * 1_000_000_000).map(|t| t.to_string());
+        assert_eq!(at.as_deref(), Some("2026-12-07 20:00"));
     }
 
     #[test]

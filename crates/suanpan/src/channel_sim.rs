@@ -35,7 +35,8 @@ use suanpan_gateway::http::{HttpClient, Url};
 use suanpan_gateway::money::{fen_to_yuan, yuan_to_fen};
 use suanpan_gateway::{alipay, form, wechat};
 
-const USAGE: &str = "usage: suanpan channel-sim alipay|wechat --listen ADDR --key KEY [--auto-pay-ms N] [--auto-callbacks N]";
+const USAGE: &str = "usage: suanpan channel-sim alipay|wechat --listen ADDR --key KEY [--auto-pay-ms N] [--auto-callbacks N]
+       suanpan channel-sim hvps|beps|ibps|unionpay --listen ADDR [...]   (an interbank channel; --help there)";
 /// A callback the merchant does not answer within this has failed.
 const CALLBACK_TIMEOUT: Duration = Duration::from_secs(5);
 /// Trades the simulator remembers at most.
@@ -633,11 +634,23 @@ pub fn main(args: &[String]) -> Result<(), String> {
     let kind = match args.first().map(String::as_str) {
         Some("alipay") => Kind::Alipay,
         Some("wechat") => Kind::Wechat,
+        Some("hvps") => {
+            return crate::interbank_sim::main(crate::interbank_sim::System::Hvps, &args[1..])
+        }
+        Some("beps") => {
+            return crate::interbank_sim::main(crate::interbank_sim::System::Beps, &args[1..])
+        }
+        Some("ibps") => {
+            return crate::interbank_sim::main(crate::interbank_sim::System::Ibps, &args[1..])
+        }
+        Some("unionpay") => {
+            return crate::interbank_sim::main(crate::interbank_sim::System::UnionPay, &args[1..])
+        }
         Some("--help" | "-h") => {
             println!("{USAGE}");
             return Ok(());
         }
-        _ => return Err(format!("which channel, alipay or wechat?\n{USAGE}")),
+        _ => return Err("which channel? alipay, wechat, hvps, beps, ibps or unionpay".into()),
     };
     let mut parser = lexopt::Parser::from_args(args[1..].iter().cloned());
     let (mut listen, mut key, mut auto_pay_ms, mut auto_callbacks) =

@@ -6,6 +6,7 @@ mod clear;
 mod credentials;
 mod day_end;
 mod gateway;
+mod interbank_sim;
 mod json;
 mod load;
 mod openapi;
@@ -36,7 +37,8 @@ commands:
   verify         check a data directory's hash chain, replay, snapshot and query tables
   load           drive a data directory with transfers, printing each acknowledged one
   gateway        register a participant as a merchant of the payment gateway
-  channel-sim    a simulated payment channel (alipay or wechat) over HTTP
+  channel-sim    a simulated channel over HTTP: payment (alipay, wechat) or interbank
+                 (hvps, beps, ibps, unionpay)
   route explain  which interbank channel a payout takes, and why not the others
 
 Run `suanpan <command> --help` for its flags.";

@@ -3,8 +3,7 @@
 
 use lexopt::prelude::*;
 use suanpan_routing::{
-    route, Calendar, Channel, ChannelSet, CivilDate, Currency, Health, LocalDateTime, Origin,
-    Payout, Rules, TimeOfDay,
+    route, Calendar, Channel, ChannelSet, Currency, Health, LocalDateTime, Origin, Payout, Rules,
 };
 
 use crate::json::JsonLine;
@@ -20,9 +19,6 @@ calendar file given, and explains the choice: the chosen channel (hvps, beps, ib
 unionpay_payout), the alternatives, and for every channel its reason. The amount is in yuan
 with at most two decimals (80000.00); the instant is RFC 3339 (2026-12-07T20:00:00+08:00),
 routed in Asia/Shanghai time.";
-
-/// Seconds Asia/Shanghai is ahead of UTC: the interbank systems keep Beijing time.
-const SHANGHAI_OFFSET_S: i64 = 8 * 3600;
 
 pub fn main(args: &[String]) -> Result<(), String> {
     match args.first().map(String::as_str) {
@@ -60,11 +56,7 @@ fn parse_yuan(text: &str) -> Option<u64> {
 
 /// An RFC 3339 instant as Beijing local time.
 fn shanghai_local(text: &str) -> Option<LocalDateTime> {
-    let ns = suanpan_api::time::parse_rfc3339(text)?;
-    let s = (ns / 1_000_000_000) as i64 + SHANGHAI_OFFSET_S;
-    let date = CivilDate::from_days_since_epoch(i32::try_from(s.div_euclid(86_400)).ok()?)?;
-    let time = TimeOfDay::from_seconds(s.rem_euclid(86_400) as u32)?;
-    Some(LocalDateTime::new(date, time))
+    LocalDateTime::beijing(suanpan_api::time::parse_rfc3339(text)?)
 }
 
 fn channels(text: &str, flag: &str) -> Result<ChannelSet, String> {
