@@ -8,6 +8,8 @@ mod gateway;
 mod http;
 mod ledger;
 mod open_loop;
+mod payouts;
+mod process;
 mod routing;
 
 pub fn main(args: &[String]) -> Result<(), String> {
@@ -21,8 +23,9 @@ pub fn main(args: &[String]) -> Result<(), String> {
         Some("gateway") => gateway::main(&args[1..]),
         Some("consent") => consent::main(&args[1..]),
         Some("routing") => routing::main(&args[1..]),
+        Some("payouts") => payouts::main(&args[1..]),
         Some(other) => Err(format!(
-            "unknown benchmark {other:?}; there are `ledger`, `engine`, `http`, `clearing`, `statements`, `day-end`, `gateway`, `consent` and `routing`"
+            "unknown benchmark {other:?}; there are `ledger`, `engine`, `http`, `clearing`, `statements`, `day-end`, `gateway`, `consent`, `routing` and `payouts`"
         )),
         None => Err("which benchmark? `suanpan bench ledger`, `engine` or `http`".into()),
     }
