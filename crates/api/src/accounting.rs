@@ -629,8 +629,11 @@ fn source_text(source: SubjectSource, acc: &Accounting) -> String {
 }
 
 fn rule_view(acc: &Accounting, code: u16) -> Option<RuleView> {
-    let rule = acc.rules().get(code)?;
+    let latest = acc.rules().latest(code)?;
+    let rule = &latest.rule;
     Some(RuleView {
+        version: latest.version,
+        effective_after_batch: latest.effective_after,
         code: rule.code,
         name: rule.name.clone(),
         lines: rule
@@ -711,8 +714,8 @@ pub async fn set_rule(
     let view = audited(app, caller, "set_rule", code.to_string(), async move {
         app.blocking(move || {
             let mut acc = books.lock_accounting()?;
-            // What was committed before the change is booked as the books stood.
-            current(&mut acc)?;
+            // The change takes effect after the journal's head as it is now, whatever
+            // accounting has read: what was committed before keeps the rule it had.
             acc.set_rule_lines(code, &body.name, &lines, &op)?;
             rule_view(&acc, code)
                 .ok_or_else(|| ApiError::new(ErrorCode::Internal, "the rule vanished"))

@@ -223,6 +223,11 @@ pub struct RuleView {
     pub code: u16,
     pub name: String,
     pub lines: Vec<RuleLineBody>,
+    /// The rule's version (1, 2, 3, … per code); earlier versions are kept.
+    pub version: u32,
+    /// The journal batch it takes effect after: transfers committed up to that batch keep
+    /// the version before it, however late accounting reads them.
+    pub effective_after_batch: u64,
 }
 
 #[derive(Serialize, JsonSchema)]

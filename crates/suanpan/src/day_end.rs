@@ -576,10 +576,13 @@ fn rule(args: &[String]) -> Result<(), String> {
     let operator = required(f.operator.clone(), "--operator")?;
     let mut accounting = open(&f)?;
     let name = f.name.clone().unwrap_or_else(|| format!("code {code}"));
-    accounting
+    let change = accounting
         .set_rule(code, &name, &debit, &credit, &operator)
         .map_err(fail)?;
-    println!("rule for code {code}: debit {debit}, credit {credit}");
+    println!(
+        "rule for code {code} (version {}): debit {debit}, credit {credit}, for the transfers committed after journal batch {}",
+        change.version, change.effective_after
+    );
     Ok(())
 }
 
