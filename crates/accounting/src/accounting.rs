@@ -178,6 +178,13 @@ impl Accounting {
         options: DayEndOptions,
         observer: &mut dyn FnMut(&DayEndEvent),
     ) -> Result<DayEndReport, AccountingError> {
+        #[cfg(feature = "fault-injection")]
+        let kill_after = crate::fault_injection::kill_after();
+        #[cfg(feature = "fault-injection")]
+        let observer = &mut |event: &DayEndEvent| {
+            observer(event);
+            crate::fault_injection::kill_at_boundary(event, kill_after.as_deref());
+        };
         let result = self.run_day_end(date, options, observer);
         self.reloaded(result)
     }

@@ -14,6 +14,8 @@ mod chart;
 mod daily_balance;
 mod day_end;
 mod error;
+#[cfg(feature = "fault-injection")]
+mod fault_injection;
 mod general_ledger;
 mod gl_check;
 mod ledger_balance;

@@ -18,6 +18,9 @@ use crate::books_wire::*;
 use crate::error::{ApiError, ErrorCode};
 use crate::wire::{Balance, Total};
 
+/// Test-only, with the `fault-injection` feature: how long a day-end started through the API
+/// holds the books before it runs.
+#[cfg(feature = "fault-injection")]
 const DAY_END_HOLD_ENV: &str = "SUANPAN_DAY_END_HOLD_MS";
 
 /// A day-end started through the API: what its status shows while it runs, and after.
@@ -246,6 +249,19 @@ fn start_day_end(
     Ok(())
 }
 
+/// For the tests of a running day-end (a second start, its status, other requests waiting):
+/// `SUANPAN_DAY_END_HOLD_MS` keeps the books held that long before the run. Built only with
+/// the `fault-injection` feature, which only the tests enable.
+#[cfg(feature = "fault-injection")]
+fn hold_books_for_tests() {
+    if let Some(ms) = std::env::var(DAY_END_HOLD_ENV)
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        std::thread::sleep(std::time::Duration::from_millis(ms.min(60_000)));
+    }
+}
+
 fn run_day_end(
     books: &crate::books::Books,
     access: &crate::access::Access,
@@ -256,14 +272,8 @@ fn run_day_end(
     let cell = books.accounting_cell();
     let mut guard = lock(&cell);
     let _ = held.send(());
-    // For the tests of a running day-end (a second start, its status, other requests
-    // waiting): `SUANPAN_DAY_END_HOLD_MS` keeps the books held that long before the run.
-    if let Some(ms) = std::env::var(DAY_END_HOLD_ENV)
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-    {
-        std::thread::sleep(std::time::Duration::from_millis(ms.min(60_000)));
-    }
+    #[cfg(feature = "fault-injection")]
+    hold_books_for_tests();
     let result = open_into(&mut guard, &books.data_dir, &books.journal).and_then(|()| {
         let acc = guard
             .as_mut()
