@@ -60,6 +60,15 @@ impl DateStatus {
     }
 }
 
+/// A rule change as recorded: the code's new version and the journal batch it takes effect
+/// after.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct RuleChange {
+    pub code: u16,
+    pub version: u32,
+    pub effective_after: u64,
+}
+
 /// A write-off as done.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct WriteOff {
@@ -169,6 +178,13 @@ impl Accounting {
         options: DayEndOptions,
         observer: &mut dyn FnMut(&DayEndEvent),
     ) -> Result<DayEndReport, AccountingError> {
+        #[cfg(feature = "fault-injection")]
+        let kill_after = crate::fault_injection::kill_after();
+        #[cfg(feature = "fault-injection")]
+        let observer = &mut |event: &DayEndEvent| {
+            observer(event);
+            crate::fault_injection::kill_at_boundary(event, kill_after.as_deref());
+        };
         let result = self.run_day_end(date, options, observer);
         self.reloaded(result)
     }
@@ -632,8 +648,10 @@ impl Accounting {
             .chart
             .by_code(code)
             .ok_or_else(|| AccountingError::SubjectUnknown(code.into()))?;
-        let used_by_rule = self.rules.all().iter().any(|r| {
-            r.sources()
+        // Every version, not only the newest: projecting the journal again needs them all.
+        let used_by_rule = self.rules.versions().any(|v| {
+            v.rule
+                .sources()
                 .any(|source| source_text(source, &self.chart) == code)
         });
         let used_by_account = self
@@ -696,7 +714,7 @@ impl Accounting {
         name: &str,
         lines: &[(Side, String, Option<u16>)],
         operator: &str,
-    ) -> Result<(), AccountingError> {
+    ) -> Result<RuleChange, AccountingError> {
         let main = |side: Side| {
             let mut whole = lines.iter().filter(|l| l.0 == side && l.2.is_none());
             match (whole.next(), whole.next()) {
@@ -728,42 +746,18 @@ impl Accounting {
             });
         }
         check_extra(&extra, &self.chart)?;
-        let tx = self.conn.unchecked_transaction()?;
-        write_rule(&tx, code, name, debit, credit)?;
-        for (ordinal, line) in extra.iter().enumerate() {
-            let subject = self
-                .chart
-                .by_id(line.subject)
-                .map(|s| s.code.clone())
-                .unwrap_or_default();
-            tx.execute(
-                "INSERT INTO rule_lines (code, ordinal, side, subject, share_bp) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![code, ordinal as i64, line.side.as_str(), subject, line.share_bp],
-            )?;
-        }
-        let split: Vec<String> = extra
+        let split: Vec<(Side, String, u16)> = extra
             .iter()
             .map(|l| {
-                let subject = self.chart.by_id(l.subject).map_or("", |s| s.code.as_str());
-                format!("{} {subject} {} bp", l.side.as_str(), l.share_bp)
+                let subject = self.chart.by_id(l.subject).map(|s| s.code.clone());
+                (l.side, subject.unwrap_or_default(), l.share_bp)
             })
             .collect();
-        audit(
-            &tx,
-            operator,
-            "set_rule",
-            &format!(
-                "code {code} {name}: debit {debit}, credit {credit}{}{}",
-                if split.is_empty() { "" } else { "; split: " },
-                split.join(", ")
-            ),
-        )?;
-        tx.commit()?;
-        self.rules = store::load_rules(&self.conn, &self.chart)?;
-        Ok(())
+        self.add_rule_version(code, name, (debit, credit), &split, operator)
     }
 
-    /// Sets the posting rule of a transfer code. It applies to transfers projected from now on.
+    /// Sets the posting rule of a transfer code: a new version, in force for the batches
+    /// committed after the journal's head as it is now (see [`Accounting::add_rule_version`]).
     pub fn set_rule(
         &mut self,
         code: u16,
@@ -771,35 +765,52 @@ impl Accounting {
         debit: &str,
         credit: &str,
         operator: &str,
-    ) -> Result<(), AccountingError> {
+    ) -> Result<RuleChange, AccountingError> {
         parse_source(debit, &self.chart)?;
         parse_source(credit, &self.chart)?;
+        self.add_rule_version(code, name, (debit, credit), &[], operator)
+    }
+
+    /// Records a checked rule as the code's next version. It takes effect after the journal's
+    /// head read now: a point of the journal's sequence, as a cutover is, so transfers
+    /// committed before it keep the rule they had however far behind the projection is, and a
+    /// projection made again from the journal's start gives the same vouchers. Never before
+    /// what is already projected (already vouchered), nor before the code's last version.
+    fn add_rule_version(
+        &mut self,
+        code: u16,
+        name: &str,
+        (debit, credit): (&str, &str),
+        split: &[(Side, String, u16)],
+        operator: &str,
+    ) -> Result<RuleChange, AccountingError> {
+        let head = crate::projection::journal_head(&self.data_dir, self.postgres.as_ref())?;
+        let effective_after = head
+            .max(self.projection.cursor)
+            .max(self.rules.latest(code).map_or(0, |v| v.effective_after));
         let tx = self.conn.unchecked_transaction()?;
-        write_rule(&tx, code, name, debit, credit)?;
+        let version =
+            store::insert_rule_version(&tx, code, effective_after, name, (debit, credit), split)?;
+        let split_text: Vec<String> = split
+            .iter()
+            .map(|(side, subject, bp)| format!("{} {subject} {bp} bp", side.as_str()))
+            .collect();
         audit(
             &tx,
             operator,
             "set_rule",
-            &format!("code {code} {name}: debit {debit}, credit {credit}"),
+            &format!(
+                "code {code} version {version} {name}: debit {debit}, credit {credit}{}{}; in force after journal batch {effective_after}",
+                if split_text.is_empty() { "" } else { "; split: " },
+                split_text.join(", ")
+            ),
         )?;
         tx.commit()?;
         self.rules = store::load_rules(&self.conn, &self.chart)?;
-        Ok(())
+        Ok(RuleChange {
+            code,
+            version,
+            effective_after,
+        })
     }
-}
-
-/// Replaces the rule of a code: its main pair, and no split lines (the caller adds those).
-fn write_rule(
-    tx: &Connection,
-    code: u16,
-    name: &str,
-    debit: &str,
-    credit: &str,
-) -> Result<(), AccountingError> {
-    tx.execute(
-        "INSERT OR REPLACE INTO rules (code, name, debit, credit) VALUES (?1, ?2, ?3, ?4)",
-        params![code, name, debit, credit],
-    )?;
-    tx.execute("DELETE FROM rule_lines WHERE code = ?1", [code])?;
-    Ok(())
 }

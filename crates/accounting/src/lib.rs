@@ -14,6 +14,8 @@ mod chart;
 mod daily_balance;
 mod day_end;
 mod error;
+#[cfg(feature = "fault-injection")]
+mod fault_injection;
 mod general_ledger;
 mod gl_check;
 mod ledger_balance;
@@ -25,7 +27,9 @@ mod store;
 mod suspense;
 mod voucher;
 
-pub use accounting::{Accounting, DateStatus, WriteOff, VOUCHERS_LIST_MAX, WRITE_OFF_ITEMS_MAX};
+pub use accounting::{
+    Accounting, DateStatus, RuleChange, WriteOff, VOUCHERS_LIST_MAX, WRITE_OFF_ITEMS_MAX,
+};
 pub use chart::{Category, Chart, Side, Subject, DEFAULT_CHART, SUSPENSE_SUBJECT};
 pub use daily_balance::DailyBalance;
 pub use day_end::{DayEndEvent, DayEndOptions, DayEndReport, Step, StepOutcome};
@@ -35,7 +39,7 @@ pub use gl_check::GlCheckRow;
 pub use period::Period;
 pub use projection::LedgerAccount;
 pub use report::{report_dir, subject_balances_csv, SubjectBalance};
-pub use rule::{PostingRule, SubjectSource, DEFAULT_RULES};
+pub use rule::{PostingRule, RuleVersion, Rules, SubjectSource, DEFAULT_RULES};
 pub use store::{accounting_db_path, ACCOUNTING_DB_FILE};
 pub use suspense::SuspenseItem;
 pub use voucher::{Voucher, VoucherLine};

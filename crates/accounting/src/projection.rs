@@ -314,7 +314,9 @@ impl Projection {
                     };
                     let info = self.dates.entry(date).or_default();
                     info.transfers += 1;
-                    match rules.get(code) {
+                    // The version in force at this batch, not the newest: the same journal
+                    // gives the same vouchers however late it is projected.
+                    match rules.in_force(code, seq) {
                         Some(rule) => {
                             let (debit_subject, credit_subject) = rule.subjects(
                                 self.accounts[debit as usize].subject_id,
@@ -631,6 +633,11 @@ impl JournalReader {
             }
         }
     }
+}
+
+/// The last batch committed to the journal (0: none), read now.
+pub fn journal_head(data_dir: &Path, postgres: Option<&Arc<PgDb>>) -> Result<u64, AccountingError> {
+    JournalReader::open(data_dir, postgres)?.end()
 }
 
 /// The journal, read-only: accounting never writes it.

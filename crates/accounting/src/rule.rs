@@ -164,27 +164,75 @@ pub fn parse_source(text: &str, chart: &Chart) -> Result<SubjectSource, Accounti
     }
 }
 
-/// The rules in force, by transfer code.
+/// One version of a code's rule and the point of the journal it takes effect after: it is
+/// in force for the batches after `effective_after` until a later version of its code. A change
+/// keyed to the journal, not to when the projection reads it, makes the vouchers a function of
+/// the journal alone, whatever the projection's lag.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct RuleVersion {
+    /// 1, 2, 3, … per code.
+    pub version: u32,
+    /// The last journal batch this version does not apply to.
+    pub effective_after: u64,
+    pub rule: PostingRule,
+}
+
+/// Every version of every rule, by transfer code; a code's versions in order, their
+/// `effective_after` never decreasing.
 #[derive(Clone, Debug, Default)]
 pub struct Rules {
-    by_code: HashMap<u16, PostingRule>,
+    by_code: HashMap<u16, Vec<RuleVersion>>,
 }
 
 impl Rules {
-    pub fn new(rules: Vec<PostingRule>) -> Rules {
-        Rules {
-            by_code: rules.into_iter().map(|r| (r.code, r)).collect(),
+    /// `versions` in any order; each code's are sorted by version.
+    pub fn new(versions: Vec<RuleVersion>) -> Rules {
+        let mut by_code: HashMap<u16, Vec<RuleVersion>> = HashMap::new();
+        for v in versions {
+            by_code.entry(v.rule.code).or_default().push(v);
         }
+        for versions in by_code.values_mut() {
+            versions.sort_by_key(|v| v.version);
+            assert!(
+                versions
+                    .windows(2)
+                    .all(|w| w[0].effective_after <= w[1].effective_after),
+                "a rule version takes effect before the version it follows"
+            );
+        }
+        Rules { by_code }
     }
 
+    /// The rule of `code` in force for journal batch `seq`: the last version set before it.
+    pub fn in_force(&self, code: u16, seq: u64) -> Option<&PostingRule> {
+        self.by_code
+            .get(&code)?
+            .iter()
+            .rev()
+            .find(|v| v.effective_after < seq)
+            .map(|v| &v.rule)
+    }
+
+    /// The newest version of a code's rule: what the transfers committed from now on get.
+    pub fn latest(&self, code: u16) -> Option<&RuleVersion> {
+        self.by_code.get(&code)?.last()
+    }
+
+    /// The rule transfers committed from now on get.
     pub fn get(&self, code: u16) -> Option<&PostingRule> {
-        self.by_code.get(&code)
+        self.latest(code).map(|v| &v.rule)
     }
 
+    /// The newest rule of each code, by code.
     pub fn all(&self) -> Vec<&PostingRule> {
-        let mut all: Vec<&PostingRule> = self.by_code.values().collect();
+        let mut all: Vec<&PostingRule> = self.by_code.keys().filter_map(|&c| self.get(c)).collect();
         all.sort_by_key(|r| r.code);
         all
+    }
+
+    /// Every version of every rule: what a re-projection of the whole journal may use.
+    pub fn versions(&self) -> impl Iterator<Item = &RuleVersion> + '_ {
+        self.by_code.values().flatten()
     }
 }
 
@@ -224,6 +272,36 @@ mod tests {
             ..natural
         };
         assert_eq!(fixed.subjects(10, 20), (10, 7));
+    }
+
+    #[test]
+    fn a_batch_gets_the_version_in_force_after_the_point_it_was_set() {
+        let version = |version, effective_after, debit| RuleVersion {
+            version,
+            effective_after,
+            rule: PostingRule {
+                code: 1,
+                name: "payment".into(),
+                debit,
+                credit: SubjectSource::CreditAccount,
+                extra: Vec::new(),
+            },
+        };
+        let rules = Rules::new(vec![
+            version(2, 10, SubjectSource::Subject(7)),
+            version(1, 0, SubjectSource::DebitAccount),
+            version(3, 10, SubjectSource::Subject(8)),
+        ]);
+        let debit_at = |seq| rules.in_force(1, seq).map(|r| r.debit);
+        assert_eq!(debit_at(1), Some(SubjectSource::DebitAccount));
+        assert_eq!(debit_at(10), Some(SubjectSource::DebitAccount));
+        // Two versions set at the same point: the later one stands.
+        assert_eq!(debit_at(11), Some(SubjectSource::Subject(8)));
+        assert_eq!(
+            rules.get(1).map(|r| r.debit),
+            Some(SubjectSource::Subject(8))
+        );
+        assert_eq!(rules.in_force(2, 11), None);
     }
 
     #[test]

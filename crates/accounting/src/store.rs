@@ -10,11 +10,12 @@ use suanpan_ledger::{AccountingDate, Currency};
 
 use crate::chart::Side;
 use crate::chart::{Category, Chart, Subject, DEFAULT_CHART};
-use crate::rule::{parse_source, ExtraLine, PostingRule, Rules, DEFAULT_RULES};
+use crate::rule::{parse_source, ExtraLine, PostingRule, RuleVersion, Rules, DEFAULT_RULES};
 use crate::AccountingError;
 
 pub const ACCOUNTING_DB_FILE: &str = "accounting.db";
-pub const SCHEMA_VERSION: i64 = 1;
+/// 2: posting rules kept as versions, each in force after a journal batch.
+pub const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (
@@ -30,23 +31,35 @@ CREATE TABLE IF NOT EXISTS subjects (
     gl_only  INTEGER NOT NULL
 ) STRICT;
 
+-- Every version of every posting rule, none overwritten. A version is in force for the journal
+-- batches after effective_after (the journal's head when it was set) until a later version of
+-- its code, so the same journal always gives the same vouchers, however late they are made.
 -- debit / credit: 'debit_account', 'credit_account' or a subject code.
-CREATE TABLE IF NOT EXISTS rules (
-    code   INTEGER PRIMARY KEY,
-    name   TEXT NOT NULL,
-    debit  TEXT NOT NULL,
-    credit TEXT NOT NULL
+CREATE TABLE IF NOT EXISTS rule_versions (
+    code            INTEGER NOT NULL,
+    version         INTEGER NOT NULL,  -- 1, 2, 3, … per code
+    effective_after INTEGER NOT NULL,  -- the last journal batch it does not apply to
+    name            TEXT    NOT NULL,
+    debit           TEXT    NOT NULL,
+    credit          TEXT    NOT NULL,
+    PRIMARY KEY (code, version)
 ) STRICT;
 
--- Lines of a split rule beyond its main pair: a share of the amount on a GL-only subject.
-CREATE TABLE IF NOT EXISTS rule_lines (
+-- Lines of a split rule version beyond its main pair: a share of the amount on a GL-only subject.
+CREATE TABLE IF NOT EXISTS rule_version_lines (
     code     INTEGER NOT NULL,
+    version  INTEGER NOT NULL,
     ordinal  INTEGER NOT NULL,
     side     TEXT    NOT NULL,  -- debit, credit
     subject  TEXT    NOT NULL,
     share_bp INTEGER NOT NULL,
-    PRIMARY KEY (code, ordinal)
+    PRIMARY KEY (code, version, ordinal)
 ) STRICT;
+
+-- The newest version of each code's rule: what transfers committed from now on get.
+CREATE VIEW IF NOT EXISTS rules AS
+    SELECT code, version, effective_after, name, debit, credit FROM rule_versions AS v
+    WHERE version = (SELECT MAX(version) FROM rule_versions WHERE code = v.code);
 
 -- The split lines of transfer vouchers made by such a rule (the main pair is packed in
 -- voucher_batches): written with the voucher, so a later change of the rule changes nothing.
@@ -276,11 +289,32 @@ pub fn open(data_dir: &Path) -> Result<Connection, AccountingError> {
             conn.execute_batch("ROLLBACK")?;
             return Err(AccountingError::NewerSchema(v));
         }
+        Some(1) => rules_as_versions(&conn)?,
         Some(_) => {}
         None => seed(&conn)?,
     }
     conn.execute_batch("COMMIT")?;
     Ok(conn)
+}
+
+/// Schema 1 → 2: each code's one rule becomes its version 1, in force from the journal's
+/// start (its earlier forms were overwritten before history was kept).
+fn rules_as_versions(conn: &Connection) -> Result<(), AccountingError> {
+    conn.execute_batch(
+        "INSERT INTO rule_versions (code, version, effective_after, name, debit, credit)
+             SELECT code, 1, 0, name, debit, credit FROM rules;
+         INSERT INTO rule_version_lines (code, version, ordinal, side, subject, share_bp)
+             SELECT code, 1, ordinal, side, subject, share_bp FROM rule_lines;
+         DROP TABLE rules;
+         DROP TABLE rule_lines;",
+    )?;
+    // The `rules` view could not be made while schema 1's table had its name.
+    conn.execute_batch(SCHEMA)?;
+    conn.execute(
+        "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
+        [SCHEMA_VERSION],
+    )?;
+    Ok(())
 }
 
 /// A new file gets the default chart and rules.
@@ -297,7 +331,7 @@ fn seed(conn: &Connection) -> Result<(), AccountingError> {
     }
     for (code, name) in DEFAULT_RULES {
         conn.execute(
-            "INSERT INTO rules (code, name, debit, credit) VALUES (?1, ?2, 'debit_account', 'credit_account')",
+            "INSERT INTO rule_versions (code, version, effective_after, name, debit, credit) VALUES (?1, 1, 0, ?2, 'debit_account', 'credit_account')",
             params![code, name],
         )?;
     }
@@ -332,45 +366,56 @@ pub fn load_chart(conn: &Connection) -> Result<Chart, AccountingError> {
     Ok(Chart::new(subjects))
 }
 
+/// Every version of every rule.
 pub fn load_rules(conn: &Connection, chart: &Chart) -> Result<Rules, AccountingError> {
-    let mut stmt = conn.prepare("SELECT code, name, debit, credit FROM rules")?;
+    let mut stmt = conn.prepare(
+        "SELECT code, version, effective_after, name, debit, credit FROM rule_versions ORDER BY code, version",
+    )?;
     let rows = stmt.query_map([], |r| {
         Ok((
             r.get::<_, u16>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
+            r.get::<_, u32>(1)?,
+            r.get::<_, u64>(2)?,
             r.get::<_, String>(3)?,
+            r.get::<_, String>(4)?,
+            r.get::<_, String>(5)?,
         ))
     })?;
-    let mut rules = Vec::new();
+    let mut versions = Vec::new();
     for row in rows {
-        let (code, name, debit, credit) = row?;
-        rules.push(PostingRule {
-            code,
-            name,
-            debit: parse_source(&debit, chart)?,
-            credit: parse_source(&credit, chart)?,
-            extra: Vec::new(),
+        let (code, version, effective_after, name, debit, credit) = row?;
+        versions.push(RuleVersion {
+            version,
+            effective_after,
+            rule: PostingRule {
+                code,
+                name,
+                debit: parse_source(&debit, chart)?,
+                credit: parse_source(&credit, chart)?,
+                extra: Vec::new(),
+            },
         });
     }
-    let mut stmt = conn
-        .prepare("SELECT code, side, subject, share_bp FROM rule_lines ORDER BY code, ordinal")?;
+    let mut stmt = conn.prepare(
+        "SELECT code, version, side, subject, share_bp FROM rule_version_lines ORDER BY code, version, ordinal",
+    )?;
     let lines = stmt.query_map([], |r| {
         Ok((
             r.get::<_, u16>(0)?,
-            r.get::<_, String>(1)?,
+            r.get::<_, u32>(1)?,
             r.get::<_, String>(2)?,
-            r.get::<_, u16>(3)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, u16>(4)?,
         ))
     })?;
     for line in lines {
-        let (code, side, subject, share_bp) = line?;
+        let (code, version, side, subject, share_bp) = line?;
         let side = match side.as_str() {
             "debit" => Side::Debit,
             "credit" => Side::Credit,
             other => {
                 return Err(AccountingError::Invariant(format!(
-                    "rule {code} has a line on side {other:?}"
+                    "rule {code} version {version} has a line on side {other:?}"
                 )))
             }
         };
@@ -378,15 +423,49 @@ pub fn load_rules(conn: &Connection, chart: &Chart) -> Result<Rules, AccountingE
             .by_code(&subject)
             .ok_or(AccountingError::SubjectUnknown(subject))?
             .id;
-        if let Some(rule) = rules.iter_mut().find(|r| r.code == code) {
-            rule.extra.push(ExtraLine {
-                side,
-                subject,
-                share_bp,
-            });
-        }
+        let owner = versions
+            .iter_mut()
+            .find(|v| v.rule.code == code && v.version == version)
+            .ok_or_else(|| {
+                AccountingError::Invariant(format!(
+                    "a split line of rule {code} names version {version}, which is absent"
+                ))
+            })?;
+        owner.rule.extra.push(ExtraLine {
+            side,
+            subject,
+            share_bp,
+        });
     }
-    Ok(Rules::new(rules))
+    Ok(Rules::new(versions))
+}
+
+/// Adds a version of a rule (its main pair and split lines, sources as text), in force after
+/// journal batch `effective_after`. Returns its version number.
+pub fn insert_rule_version(
+    tx: &Connection,
+    code: u16,
+    effective_after: u64,
+    name: &str,
+    (debit, credit): (&str, &str),
+    extra: &[(Side, String, u16)],
+) -> Result<u32, AccountingError> {
+    let version: u32 = tx.query_row(
+        "SELECT COALESCE(MAX(version), 0) + 1 FROM rule_versions WHERE code = ?1",
+        [code],
+        |r| r.get(0),
+    )?;
+    tx.execute(
+        "INSERT INTO rule_versions (code, version, effective_after, name, debit, credit) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![code, version, effective_after, name, debit, credit],
+    )?;
+    for (ordinal, (side, subject, share_bp)) in extra.iter().enumerate() {
+        tx.execute(
+            "INSERT INTO rule_version_lines (code, version, ordinal, side, subject, share_bp) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![code, version, ordinal as i64, side.as_str(), subject, share_bp],
+        )?;
+    }
+    Ok(version)
 }
 
 pub fn date_text(date: AccountingDate) -> String {
@@ -453,6 +532,59 @@ pub fn audit(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_schema_1_file_keeps_its_rules_as_their_first_versions() -> Result<(), AccountingError> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let dir = std::env::temp_dir().join(format!(
+            "suanpan-accounting-schema-1-{}-{nanos}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).map_err(|e| AccountingError::Io(e.to_string()))?;
+        {
+            let old = Connection::open(accounting_db_path(&dir))?;
+            old.execute_batch(
+                "CREATE TABLE meta (key TEXT PRIMARY KEY, value ANY NOT NULL) STRICT;
+                 INSERT INTO meta VALUES ('schema_version', 1), ('journal_batch', 0);
+                 CREATE TABLE rules (code INTEGER PRIMARY KEY, name TEXT NOT NULL,
+                     debit TEXT NOT NULL, credit TEXT NOT NULL) STRICT;
+                 CREATE TABLE rule_lines (code INTEGER NOT NULL, ordinal INTEGER NOT NULL,
+                     side TEXT NOT NULL, subject TEXT NOT NULL, share_bp INTEGER NOT NULL,
+                     PRIMARY KEY (code, ordinal)) STRICT;
+                 INSERT INTO rules VALUES (1, 'payment', 'debit_account', 'credit_account');
+                 INSERT INTO rules VALUES (7, 'fee', 'debit_account', '6021');
+                 INSERT INTO rule_lines VALUES (7, 0, 'debit', '3099', 60);",
+            )?;
+        }
+        let conn = open(&dir)?;
+        let rows: Vec<(u16, u32, u64, String)> = conn
+            .prepare("SELECT code, version, effective_after, credit FROM rules ORDER BY code")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let lines: i64 = conn.query_row(
+            "SELECT COUNT(*) FROM rule_version_lines WHERE code = 7 AND version = 1",
+            [],
+            |r| r.get(0),
+        )?;
+        let version: i64 = conn.query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )?;
+        drop(conn);
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(
+            rows,
+            [
+                (1, 1, 0, "credit_account".to_string()),
+                (7, 1, 0, "6021".to_string())
+            ]
+        );
+        assert_eq!((lines, version), (1, SCHEMA_VERSION));
+        Ok(())
+    }
 
     #[test]
     fn money_beyond_64_bits_survives_the_column() -> rusqlite::Result<()> {

@@ -18,6 +18,9 @@ use crate::books_wire::*;
 use crate::error::{ApiError, ErrorCode};
 use crate::wire::{Balance, Total};
 
+/// Test-only, with the `fault-injection` feature: how long a day-end started through the API
+/// holds the books before it runs.
+#[cfg(feature = "fault-injection")]
 const DAY_END_HOLD_ENV: &str = "SUANPAN_DAY_END_HOLD_MS";
 
 /// A day-end started through the API: what its status shows while it runs, and after.
@@ -246,6 +249,19 @@ fn start_day_end(
     Ok(())
 }
 
+/// For the tests of a running day-end (a second start, its status, other requests waiting):
+/// `SUANPAN_DAY_END_HOLD_MS` keeps the books held that long before the run. Built only with
+/// the `fault-injection` feature, which only the tests enable.
+#[cfg(feature = "fault-injection")]
+fn hold_books_for_tests() {
+    if let Some(ms) = std::env::var(DAY_END_HOLD_ENV)
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        std::thread::sleep(std::time::Duration::from_millis(ms.min(60_000)));
+    }
+}
+
 fn run_day_end(
     books: &crate::books::Books,
     access: &crate::access::Access,
@@ -256,14 +272,8 @@ fn run_day_end(
     let cell = books.accounting_cell();
     let mut guard = lock(&cell);
     let _ = held.send(());
-    // For the tests of a running day-end (a second start, its status, other requests
-    // waiting): `SUANPAN_DAY_END_HOLD_MS` keeps the books held that long before the run.
-    if let Some(ms) = std::env::var(DAY_END_HOLD_ENV)
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-    {
-        std::thread::sleep(std::time::Duration::from_millis(ms.min(60_000)));
-    }
+    #[cfg(feature = "fault-injection")]
+    hold_books_for_tests();
     let result = open_into(&mut guard, &books.data_dir, &books.journal).and_then(|()| {
         let acc = guard
             .as_mut()
@@ -629,8 +639,11 @@ fn source_text(source: SubjectSource, acc: &Accounting) -> String {
 }
 
 fn rule_view(acc: &Accounting, code: u16) -> Option<RuleView> {
-    let rule = acc.rules().get(code)?;
+    let latest = acc.rules().latest(code)?;
+    let rule = &latest.rule;
     Some(RuleView {
+        version: latest.version,
+        effective_after_batch: latest.effective_after,
         code: rule.code,
         name: rule.name.clone(),
         lines: rule
@@ -711,8 +724,8 @@ pub async fn set_rule(
     let view = audited(app, caller, "set_rule", code.to_string(), async move {
         app.blocking(move || {
             let mut acc = books.lock_accounting()?;
-            // What was committed before the change is booked as the books stood.
-            current(&mut acc)?;
+            // The change takes effect after the journal's head as it is now, whatever
+            // accounting has read: what was committed before keeps the rule it had.
             acc.set_rule_lines(code, &body.name, &lines, &op)?;
             rule_view(&acc, code)
                 .ok_or_else(|| ApiError::new(ErrorCode::Internal, "the rule vanished"))

@@ -223,6 +223,11 @@ pub struct RuleView {
     pub code: u16,
     pub name: String,
     pub lines: Vec<RuleLineBody>,
+    /// The rule's version (1, 2, 3, … per code); earlier versions are kept.
+    pub version: u32,
+    /// The journal batch it takes effect after: transfers committed up to that batch keep
+    /// the version before it, however late accounting reads them.
+    pub effective_after_batch: u64,
 }
 
 #[derive(Serialize, JsonSchema)]
@@ -343,6 +348,57 @@ pub struct BatchReport {
     /// With `?bilateral=true`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bilateral: Option<Vec<BilateralView>>,
+}
+
+impl BatchReport {
+    /// The report of a cleared batch: the one shape of `GET /v1/clearing/batches/{batch}` and
+    /// `suanpan clear report BATCH --json`, so the two never drift apart.
+    pub fn new(
+        batch: u64,
+        cleared: &suanpan_clearing::ClearedBatch,
+        bilateral: bool,
+    ) -> BatchReport {
+        let n = &cleared.netting;
+        BatchReport {
+            batch,
+            first_journal_batch: cleared.bounds.first_seq,
+            last_journal_batch: cleared.bounds.last_seq,
+            transactions: n.transactions(),
+            amount: Total(n.amount_fen()),
+            fee: Total(n.fee_fen()),
+            positions: n
+                .active_positions()
+                .map(|p| PositionView {
+                    participant: p.participant,
+                    paid_count: p.paid_count,
+                    paid: Total(p.paid_fen),
+                    received_count: p.received_count,
+                    received: Total(p.received_fen),
+                    fee: Total(p.fee_fen),
+                    net: Balance(p.net_fen()),
+                })
+                .collect(),
+            settlement_instructions: suanpan_clearing::settlement_instructions(n)
+                .iter()
+                .map(|s| SettlementView {
+                    participant: s.participant,
+                    net: Balance(s.net_fen),
+                })
+                .collect(),
+            bilateral: bilateral.then(|| {
+                n.bilateral_nets()
+                    .iter()
+                    .map(|b| BilateralView {
+                        a: b.a,
+                        b: b.b,
+                        a_paid_b: Total(b.a_paid_b_fen),
+                        b_paid_a: Total(b.b_paid_a_fen),
+                        net_a: Balance(b.net_a_fen()),
+                    })
+                    .collect()
+            }),
+        }
+    }
 }
 
 #[derive(Serialize, JsonSchema)]

@@ -14,9 +14,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 use suanpan_clearing::{
-    clear_batch_at, close_batch, read_statement, settlement_instructions, statement_camt053,
-    write_statements, ClearingError, CloseSchedule, FeeSchedule, Participant, ParticipantKind,
-    ParticipantStatus, Registry, PARTICIPANTS_MAX,
+    clear_batch_at, close_batch, read_statement, statement_camt053, write_statements,
+    ClearingError, CloseSchedule, FeeSchedule, Participant, ParticipantKind, ParticipantStatus,
+    Registry, PARTICIPANTS_MAX,
 };
 use suanpan_engine::Engine;
 
@@ -26,7 +26,7 @@ use crate::books::{audited, lock};
 use crate::books_wire::*;
 use crate::error::{ApiError, ErrorCode};
 use crate::log::{self, Level};
-use crate::wire::{Amount, Balance, Total};
+use crate::wire::Amount;
 
 /// Where the server keeps statement files, under the data directory.
 pub const STATEMENTS_DIR: &str = "clearing/statements";
@@ -239,47 +239,7 @@ pub async fn report(
             )?)
         })
         .await?;
-    let n = &cleared.netting;
-    let report = BatchReport {
-        batch,
-        first_journal_batch: cleared.bounds.first_seq,
-        last_journal_batch: cleared.bounds.last_seq,
-        transactions: n.transactions(),
-        amount: Total(n.amount_fen()),
-        fee: Total(n.fee_fen()),
-        positions: n
-            .active_positions()
-            .map(|p| PositionView {
-                participant: p.participant,
-                paid_count: p.paid_count,
-                paid: Total(p.paid_fen),
-                received_count: p.received_count,
-                received: Total(p.received_fen),
-                fee: Total(p.fee_fen),
-                net: Balance(p.net_fen()),
-            })
-            .collect(),
-        settlement_instructions: settlement_instructions(n)
-            .iter()
-            .map(|s| SettlementView {
-                participant: s.participant,
-                net: Balance(s.net_fen),
-            })
-            .collect(),
-        bilateral: bilateral.then(|| {
-            n.bilateral_nets()
-                .iter()
-                .map(|b| BilateralView {
-                    a: b.a,
-                    b: b.b,
-                    a_paid_b: Total(b.a_paid_b_fen),
-                    b_paid_a: Total(b.b_paid_a_fen),
-                    net_a: Balance(b.net_a_fen()),
-                })
-                .collect()
-        }),
-    };
-    Reply::json(200, &report)
+    Reply::json(200, &BatchReport::new(batch, &cleared, bilateral))
 }
 
 /// Writes every participant's statement of a closed batch into the statements directory.

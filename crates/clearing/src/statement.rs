@@ -477,4 +477,19 @@ mod tests {
         );
         assert_eq!(gathered.iter().map(Vec::len).sum::<usize>(), 14);
     }
+
+    /// The examples of docs/statement-format.md, so the document stays true.
+    #[test]
+    fn a_reference_is_plain_text_or_hex_as_the_format_says() {
+        let written = |reference: &[u8]| {
+            let mut b = Vec::new();
+            push_reference(&mut b, reference);
+            String::from_utf8(b).unwrap_or_default()
+        };
+        assert_eq!(written(b"order-1"), "order-1");
+        assert_eq!(written(b"order,7"), "hex:6f726465722c37");
+        assert_eq!(written(b"hex:1"), "hex:6865783a31");
+        // Not UTF-8.
+        assert_eq!(written(b"\xff\xfe"), "hex:fffe");
+    }
 }

@@ -7,9 +7,8 @@ use std::path::{Path, PathBuf};
 
 use lexopt::prelude::*;
 use suanpan_clearing::{
-    clear_batch_at, close_batch, pay, refund, settle_batch, settlement_instructions,
-    write_statements, ClearedBatch, FeeSchedule, ParticipantKind, ParticipantStatus, Payment,
-    Refund, Registry, TransactionKind,
+    clear_batch_at, close_batch, pay, refund, settle_batch, write_statements, ClearedBatch,
+    FeeSchedule, ParticipantKind, ParticipantStatus, Payment, Refund, Registry, TransactionKind,
 };
 use suanpan_engine::{Engine, EngineConfig};
 use suanpan_journal::{JournalLocation, PgDb};
@@ -303,15 +302,10 @@ fn report(journal: &JournalLocation, data: &Path, batch: u64, o: &Options) -> Re
     let n = &cleared.netting;
     let b = &cleared.bounds;
     if o.json {
-        let line = JsonLine::default()
-            .num("batch", batch)
-            .num("first_journal_batch", b.first_seq)
-            .num("last_journal_batch", b.last_seq)
-            .num("transactions", n.transactions())
-            .num("amount_fen", n.amount_fen())
-            .num("participants", n.active_positions().count())
-            .num("settlement_instructions", settlement_instructions(n).len());
-        println!("{}", line.finish());
+        // The HTTP report's document, so the command line and the API say the same.
+        let report = suanpan_api::books_wire::BatchReport::new(batch, &cleared, o.bilateral);
+        let line = serde_json::to_string(&report).map_err(|e| e.to_string())?;
+        println!("{line}");
         return Ok(());
     }
     println!(

@@ -39,11 +39,6 @@ date now (日切 on command), as a command in the engine's sequence; like `suanp
 starts the engine on DIR, so no server may hold it (a running server takes
 POST /v1/accounting/cutover instead).";
 
-/// For the restartability test: `SUANPAN_DAY_END_KILL_AFTER=<step>` kills this process with
-/// SIGKILL right after that step commits, a crash at an exact step boundary;
-/// `catch_up_transaction` kills it after the catch-up's first transaction, inside the step.
-const KILL_AFTER_ENV: &str = "SUANPAN_DAY_END_KILL_AFTER";
-
 pub fn main(args: &[String]) -> Result<(), String> {
     match args.first().map(String::as_str) {
         Some("status") => status(&args[1..]),
@@ -212,30 +207,10 @@ fn pending_dates(accounting: &mut Accounting) -> Result<Vec<AccountingDate>, Str
 
 /// Runs one date's day-end; true when it completed.
 fn run_one(accounting: &mut Accounting, date: AccountingDate, f: &Flags) -> Result<bool, String> {
-    let kill_after = std::env::var(KILL_AFTER_ENV).ok();
     let mut progress = Progress::new();
     let report = accounting
         .day_end(date, DayEndOptions { until: f.until }, &mut |event| {
-            progress.show(event);
-            let boundary = match event {
-                DayEndEvent::Finished {
-                    step,
-                    skipped: false,
-                    ..
-                } => Some(step.as_str()),
-                DayEndEvent::Progress {
-                    step: Step::CatchUp,
-                    done,
-                    ..
-                } if *done > 0 => Some("catch_up_transaction"),
-                _ => None,
-            };
-            if boundary.is_some() && boundary == kill_after.as_deref() {
-                // SAFETY: kill(2) on our own pid has no memory effects.
-                unsafe {
-                    libc::kill(libc::getpid(), libc::SIGKILL);
-                }
-            }
+            progress.show(event)
         })
         .map_err(fail)?;
     warn_differences(&report);
@@ -576,10 +551,13 @@ fn rule(args: &[String]) -> Result<(), String> {
     let operator = required(f.operator.clone(), "--operator")?;
     let mut accounting = open(&f)?;
     let name = f.name.clone().unwrap_or_else(|| format!("code {code}"));
-    accounting
+    let change = accounting
         .set_rule(code, &name, &debit, &credit, &operator)
         .map_err(fail)?;
-    println!("rule for code {code}: debit {debit}, credit {credit}");
+    println!(
+        "rule for code {code} (version {}): debit {debit}, credit {credit}, for the transfers committed after journal batch {}",
+        change.version, change.effective_after
+    );
     Ok(())
 }
 

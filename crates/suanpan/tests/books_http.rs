@@ -454,6 +454,15 @@ fn a_wrong_rule_lands_in_suspense_and_only_an_operator_writes_it_off() {
         "set rule",
     );
     assert_eq!(rule["lines"][0]["source"], "credit_account", "{rule}");
+    // A new version beside the shipped one, keyed to the journal's head: the accounts opened
+    // before it are at least one batch.
+    assert_eq!(rule["version"], 2, "{rule}");
+    assert!(
+        rule["effective_after_batch"]
+            .as_u64()
+            .is_some_and(|b| b >= 1),
+        "{rule}"
+    );
     assert_error(
         &send(
             addr,

@@ -32,13 +32,16 @@ fn ok(dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-#[test]
-fn a_batch_is_cleared_settled_and_stated_from_the_command_line() {
+fn temp_dir(name: &str) -> TempDir {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
-    let dir = TempDir(std::env::temp_dir().join(format!("suanpan-clear-cli-{nanos}")));
-    let d = &dir.0;
+    TempDir(std::env::temp_dir().join(format!("suanpan-clear-{name}-{nanos}")))
+}
+
+/// Two participants (caps of 100,000 fen): 1 pays 2 30,000; 2 pays 1 5,000 (a payout); 2
+/// refunds 1,000 of the first payment.
+fn two_participants_paying_each_other(d: &Path) {
     let add = |n: &str, code: &str, kind: &str| {
         ok(
             d,
@@ -103,6 +106,13 @@ fn a_batch_is_cleared_settled_and_stated_from_the_command_line() {
             "1000",
         ],
     );
+}
+
+#[test]
+fn a_batch_is_cleared_settled_and_stated_from_the_command_line() {
+    let dir = temp_dir("cli");
+    let d = &dir.0;
+    two_participants_paying_each_other(d);
     let beyond = clear(
         d,
         &[
@@ -125,7 +135,7 @@ fn a_batch_is_cleared_settled_and_stated_from_the_command_line() {
     assert_eq!(ok(d, &["close", "--json"]).trim(), r#"{"closed_batch":1}"#);
     let report = ok(d, &["report", "1", "--json"]);
     assert!(
-        report.contains(r#""transactions":3,"amount_fen":36000"#),
+        report.contains(r#""transactions":3,"amount":"36000""#),
         "{report}"
     );
     let settled = ok(d, &["settle", "1", "--json"]);
@@ -165,4 +175,68 @@ fn a_batch_is_cleared_settled_and_stated_from_the_command_line() {
             "{args:?}: {stderr}"
         );
     }
+}
+
+#[test]
+fn the_json_report_gives_each_participants_gross_figures_net_and_settlement() {
+    let dir = temp_dir("json-report");
+    let d = &dir.0;
+    two_participants_paying_each_other(d);
+    ok(d, &["close"]);
+    let line = ok(d, &["report", "1", "--json", "--bilateral"]);
+    assert_eq!(line.lines().count(), 1, "one JSON line: {line}");
+    let report: serde_json::Value =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    assert_eq!(report["batch"], 1);
+    assert_eq!(report["transactions"], 3);
+    assert_eq!(report["amount"], "36000");
+    let figures = |p: &serde_json::Value| {
+        (
+            p["participant"].as_u64().unwrap_or(0),
+            p["paid_count"].as_u64().unwrap_or(0),
+            p["paid"].as_str().unwrap_or("").to_string(),
+            p["received_count"].as_u64().unwrap_or(0),
+            p["received"].as_str().unwrap_or("").to_string(),
+            p["net"].as_str().unwrap_or("").to_string(),
+        )
+    };
+    let positions: Vec<_> = report["positions"]
+        .as_array()
+        .map(|a| a.iter().map(figures).collect())
+        .unwrap_or_default();
+    // 1 paid 30,000 and received the 5,000 payout and the 1,000 refund: owes 24,000.
+    assert_eq!(
+        positions,
+        [
+            (1, 1, "30000".into(), 2, "6000".into(), "-24000".into()),
+            (2, 2, "6000".into(), 1, "30000".into(), "24000".into()),
+        ],
+        "{report}"
+    );
+    let mut settlement: Vec<(u64, String)> = report["settlement_instructions"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|s| {
+                    let participant = s["participant"].as_u64().unwrap_or(0);
+                    (participant, s["net"].as_str().unwrap_or("").to_string())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    settlement.sort();
+    assert_eq!(
+        settlement,
+        [(1, "-24000".to_string()), (2, "24000".to_string())],
+        "{report}"
+    );
+    let bilateral = &report["bilateral"][0];
+    assert_eq!(
+        (&bilateral["a"], &bilateral["b"], &bilateral["net_a"]),
+        (&1.into(), &2.into(), &"-24000".into()),
+        "{report}"
+    );
+    // Without --bilateral the nets are left out, as the HTTP report leaves them out.
+    let plain = ok(d, &["report", "1", "--json"]);
+    assert!(!plain.contains("bilateral"), "{plain}");
 }

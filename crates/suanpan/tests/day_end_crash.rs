@@ -65,9 +65,8 @@ fn account(id: u128, subject: &str) -> Command {
     })
 }
 
-/// Two business dates: the second is a quarter's last day (roll-ups), holds transfers whose
-/// code has no rule (supplement) and some booked by a wrong-side rule (suspense).
-fn write_journal(dir: &Path) {
+/// Starts an engine on `dir` for `write`, whose every batch must succeed, and stops it.
+fn with_engine(dir: &Path, write: impl FnOnce(&dyn Fn(Vec<Command>))) {
     let engine = Engine::start(EngineConfig {
         auto_cutover: false,
         ..EngineConfig::new(dir)
@@ -77,12 +76,26 @@ fn write_journal(dir: &Path) {
         let results = engine.execute(commands).unwrap_or_else(|e| panic!("{e}"));
         assert!(results.iter().all(|r| *r == ResultCode::Ok), "{results:?}");
     };
-    run(vec![Command::Cutover {
-        date: date("2090-03-30"),
-    }]);
-    let mut commands = vec![account(1, "1002"), account(2, "2241.02")];
-    commands.extend((10..60).map(|id| account(id, "2241.01")));
-    run(commands);
+    write(&run);
+    engine.shutdown().unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// The first business date and the accounts.
+fn open_accounts(dir: &Path) {
+    with_engine(dir, |run| {
+        run(vec![Command::Cutover {
+            date: date("2090-03-30"),
+        }]);
+        let mut commands = vec![account(1, "1002"), account(2, "2241.02")];
+        commands.extend((10..60).map(|id| account(id, "2241.01")));
+        run(commands);
+    });
+}
+
+/// Two business dates: the second is a quarter's last day (roll-ups), holds transfers whose
+/// code has no rule (supplement) and some booked by a wrong-side rule (suspense, when the rule
+/// was set before them).
+fn write_transfers(run: &dyn Fn(Vec<Command>)) {
     let mut id = 1_000u128;
     for (day, next) in [("2090-03-30", "2090-03-31"), ("2090-03-31", "2090-04-01")] {
         let mut commands = Vec::new();
@@ -122,7 +135,6 @@ fn write_journal(dir: &Path) {
         }
         run(vec![Command::Cutover { date: date(next) }]);
     }
-    engine.shutdown().unwrap_or_else(|e| panic!("{e}"));
 }
 
 fn suanpan(dir: &Path, args: &[&str]) -> Process {
@@ -223,7 +235,8 @@ fn books(dir: &Path) -> BTreeMap<String, Vec<String>> {
 #[test]
 fn a_day_end_killed_at_every_step_boundary_and_rerun_equals_an_uninterrupted_one() {
     let pristine = TempDir::new("pristine");
-    write_journal(&pristine.0);
+    open_accounts(&pristine.0);
+    // Set before the transfers: a rule takes effect after the journal's head.
     succeed(suanpan(
         &pristine.0,
         &[
@@ -238,6 +251,7 @@ fn a_day_end_killed_at_every_step_boundary_and_rerun_equals_an_uninterrupted_one
             "test",
         ],
     ));
+    with_engine(&pristine.0, write_transfers);
     let reference = TempDir::new("reference");
     copy_dir(&pristine.0, &reference.0);
     let dates = closed_dates(&reference.0);
