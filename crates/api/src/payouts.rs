@@ -389,9 +389,16 @@ async fn create(app: &App, caller: &Caller, body: NewPayoutBody) -> Result<Reply
         real_time: body.real_time,
         origin: origin(body.origin.as_deref())?,
     };
-    let room = payouts(app)?;
+    let room = payouts(app)?.clone();
     let (payout, created) = room.create(new).await.map_err(payout_error)?;
-    let events = room.events(payout.new.id).map_err(payout_error)?;
+    let events = if created {
+        // What `create` has just recorded; no read of the store on the way back.
+        suanpan_payouts::created_events(&payout)
+    } else {
+        let id = payout.new.id;
+        app.blocking(move || room.events(id).map_err(payout_error))
+            .await?
+    };
     Reply::json(
         if created { 201 } else { 200 },
         &payout_view(&payout, events),

@@ -34,6 +34,6 @@ pub use error::PayoutError;
 pub use payout::{
     instruction_id, Attempt, AttemptState, NewPayout, Payout, PayoutEvent, PayoutState,
 };
-pub use payouts::{now_ns, Payouts};
+pub use payouts::{created_events, now_ns, Payouts};
 pub use qr::{kind_code, parse_kind, parse_risk_level, QrPayment};
 pub use status::{ACCEPTED, EXPIRED, REJECTED, REVERSED, SETTLED, STOPPED, SUCCEEDED};

@@ -52,6 +52,24 @@ pub fn now_ns() -> u64 {
         .unwrap_or(0)
 }
 
+/// The events `create` records for a new payout (so its answer need not read them back).
+pub fn created_events(p: &Payout) -> Vec<PayoutEvent> {
+    vec![
+        PayoutEvent {
+            from: None,
+            to: PayoutState::Accepted.as_str().into(),
+            cause: "participant".into(),
+            at_ns: p.created_ns,
+        },
+        PayoutEvent {
+            from: Some(PayoutState::Accepted.as_str().into()),
+            to: PayoutState::Routed.as_str().into(),
+            cause: "routed".into(),
+            at_ns: p.created_ns,
+        },
+    ]
+}
+
 pub struct Payouts {
     store: Store,
     booker: Booker,
@@ -234,17 +252,9 @@ impl Payouts {
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         };
-        if let Some(existing) = self.get(new.id)? {
-            drop(claim);
-            return Payouts::again(existing, &new);
-        }
         let now = now_ns();
         let decision = self.decide(&new, ChannelSet::EMPTY, now)?;
-        let Some(chosen) = decision.chosen().map(|v| v.channel) else {
-            return Err(PayoutError::NoRoute(
-                decision.explain(&self.calendar).summary,
-            ));
-        };
+        let chosen = decision.chosen().map(|v| v.channel);
         let mut p = Payout {
             new: new.clone(),
             state: PayoutState::Routed,
@@ -258,15 +268,39 @@ impl Payouts {
             updated_ns: now,
             next_action_ns: None,
         };
-        self.plan_attempt(&mut p, &decision, chosen, now);
-        self.save(
-            &p,
-            &[
-                (None, PayoutState::Accepted, "participant"),
-                (Some(PayoutState::Accepted), PayoutState::Routed, "routed"),
-            ],
-        )
-        .await?;
+        if let Some(channel) = chosen {
+            self.plan_attempt(&mut p, &decision, channel, now);
+        }
+        // The look-up of an earlier payout of this id and the record of a new one are one
+        // job of the store's writer: no read on this thread, and nothing between the two.
+        let row = p.clone();
+        let earlier = self
+            .store
+            .write(move |conn| {
+                if let Some(existing) = store::payout(conn, row.new.id)? {
+                    return Ok(Some(existing));
+                }
+                if row.channel.is_some() {
+                    store::save(conn, &row)?;
+                    for (from, to, cause) in [
+                        (None, PayoutState::Accepted, "participant"),
+                        (Some(PayoutState::Accepted), PayoutState::Routed, "routed"),
+                    ] {
+                        store::event(conn, row.new.id, from, to, cause, row.created_ns)?;
+                    }
+                }
+                Ok::<_, PayoutError>(None)
+            })
+            .await?;
+        if let Some(existing) = earlier {
+            drop(claim);
+            return Payouts::again(existing, &new);
+        }
+        if chosen.is_none() {
+            return Err(PayoutError::NoRoute(
+                decision.explain(&self.calendar).summary,
+            ));
+        }
         if let Err(e) = self
             .booker
             .hold(
@@ -506,17 +540,24 @@ impl Payouts {
             .last()
             .map(|a| a.channel)
             .unwrap_or(Channel::Hvps);
-        let mut moves = self.through_sent(p, from, cause);
-        // Recorded first: the channel has settled, whatever happens to the booking next.
-        p.next_action_ns = Some(p.updated_ns + self.query_interval_ns());
-        self.save(p, &moves).await?;
-        self.booker
+        // Booked before anything is recorded: if this process dies in between, the attempt
+        // is still open in the record, the worker asks the channel again, hears "settled"
+        // again and books again (the same transfers: `exists`).
+        if let Err(e) = self
+            .booker
             .settle(p.new.id, channel, p.new.amount_fen, p.new.currency)
-            .await?;
-        let before = p.state;
+            .await
+        {
+            // The channel's answer is kept; the worker books it again soon.
+            let moves = self.through_sent(p, from, cause);
+            p.next_action_ns = Some(p.updated_ns + self.query_interval_ns());
+            self.save(p, &moves).await?;
+            return Err(e);
+        }
+        let mut moves = self.through_sent(p, from, cause);
+        moves.push((Some(p.state), PayoutState::Settled, cause));
         p.state = PayoutState::Settled;
         p.next_action_ns = None;
-        moves = vec![(Some(before), PayoutState::Settled, cause)];
         self.save(p, &moves).await
     }
 
