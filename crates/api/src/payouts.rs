@@ -23,6 +23,9 @@ pub enum PayoutRoute {
     Return,
     Explain,
     QrPay,
+    Rules,
+    SetRules,
+    SetCalendar,
 }
 
 /// The HTTP status of each refusal: every variant named (docs/api-errors.md lists them).
@@ -210,6 +213,187 @@ pub struct QrPaymentView {
     pub left_today: Amount,
 }
 
+/// One channel's rules as an operator changes them: each value replaces the default.
+#[derive(Deserialize, Serialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelRulesBody {
+    /// `always` (7x24) or `working_days`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hours: Option<String>,
+    /// HH:MM: when the working-day session opens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opens: Option<String>,
+    /// The session opens the evening before the working day (HVPS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opens_previous_day: Option<bool>,
+    /// HH:MM: the business cut-off on the working day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cut_off: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit_fen: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub non_working_day_limit_fen: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fee_fen: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fee_bp: Option<u32>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RulesBody {
+    /// By channel (`hvps`, `beps`, `ibps`, `unionpay_payout`): the operators' changes to its
+    /// rules, replacing the previous operators' changes as a whole.
+    pub channels: std::collections::BTreeMap<String, ChannelRulesBody>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CalendarBody {
+    /// The calendar file's text: `year YYYY` lines for the years it covers,
+    /// `YYYY-MM-DD holiday|workday NAME` lines, `#` comments.
+    pub calendar: String,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct ChannelRulesView {
+    pub channel: String,
+    /// `always` or `working_days HH:MM (the evening before) to HH:MM`.
+    pub hours: String,
+    pub real_time: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub working_day_limit: Option<Amount>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub non_working_day_limit: Option<Amount>,
+    pub fee_flat: Amount,
+    pub fee_bp: u32,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct RoutingRulesView {
+    /// Recorded with every payout these rules route.
+    pub version: u32,
+    pub changed_by: String,
+    pub changed_at: Time,
+    pub channels: Vec<ChannelRulesView>,
+    /// The operators' changes in force (over the configuration file's).
+    pub operator_changes: std::collections::BTreeMap<String, ChannelRulesBody>,
+    pub calendar: String,
+}
+
+fn rules_view(routing: &suanpan_payouts::Routing) -> RoutingRulesView {
+    RoutingRulesView {
+        version: routing.rules.version,
+        changed_by: routing.changed_by.clone(),
+        changed_at: Time(routing.changed_at_ns),
+        channels: Channel::ALL
+            .iter()
+            .map(|c| {
+                let r = routing.rules.channel(*c);
+                ChannelRulesView {
+                    channel: c.code().into(),
+                    hours: match r.hours {
+                        suanpan_routing::Hours::Always => "always".into(),
+                        suanpan_routing::Hours::WorkingDays {
+                            opens,
+                            opens_previous_day,
+                            cut_off,
+                        } => format!(
+                            "working_days {opens}{} to {cut_off}",
+                            if opens_previous_day {
+                                " (the evening before)"
+                            } else {
+                                ""
+                            }
+                        ),
+                    },
+                    real_time: r.real_time,
+                    working_day_limit: r.limit.working_day_fen.map(Amount),
+                    non_working_day_limit: r.limit.non_working_day_fen.map(Amount),
+                    fee_flat: Amount(r.fee.flat_fen),
+                    fee_bp: r.fee.basis_points,
+                }
+            })
+            .collect(),
+        operator_changes: routing
+            .overrides
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    ChannelRulesBody {
+                        hours: v.hours.clone(),
+                        opens: v.opens.clone(),
+                        opens_previous_day: v.opens_previous_day,
+                        cut_off: v.cut_off.clone(),
+                        limit_fen: v.limit_fen,
+                        non_working_day_limit_fen: v.non_working_day_limit_fen,
+                        fee_fen: v.fee_fen,
+                        fee_bp: v.fee_bp,
+                    },
+                )
+            })
+            .collect(),
+        calendar: routing.calendar.to_text(),
+    }
+}
+
+/// An admin's change of the routing rules or calendar: audited before and after.
+async fn change_routing(
+    app: &App,
+    caller: &Caller,
+    action: &'static str,
+    rules: Option<RulesBody>,
+    calendar: Option<String>,
+) -> Result<Reply, ApiError> {
+    let op = app
+        .authorize(caller, Role::Admin, action, "routing")
+        .await?;
+    let Some(op) = op else {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "routing rules are changed by admins",
+        ));
+    };
+    app.audit(op, action, "routing".into(), "requested".into())
+        .await?;
+    let overrides = rules.map(|b| {
+        b.channels
+            .into_iter()
+            .map(|(k, v)| {
+                (
+                    k,
+                    suanpan_payouts::ChannelRulesConfig {
+                        hours: v.hours,
+                        opens: v.opens,
+                        opens_previous_day: v.opens_previous_day,
+                        cut_off: v.cut_off,
+                        limit_fen: v.limit_fen,
+                        non_working_day_limit_fen: v.non_working_day_limit_fen,
+                        fee_fen: v.fee_fen,
+                        fee_bp: v.fee_bp,
+                    },
+                )
+            })
+            .collect()
+    });
+    let result = payouts(app)?
+        .change_routing(
+            overrides,
+            calendar,
+            &format!("operator:{}", op.name),
+            suanpan_payouts::now_ns(),
+        )
+        .await;
+    let outcome = match &result {
+        Ok(r) => format!("version {}", r.rules.version),
+        Err(e) => e.code().to_string(),
+    };
+    app.audit(op, action, "routing".into(), outcome).await?;
+    let routing = result.map_err(payout_error)?;
+    Reply::json(200, &rules_view(&routing))
+}
+
 // ---- handlers ------------------------------------------------------------------------------
 
 fn systems(list: Option<&Vec<String>>, field: &'static str) -> Result<ChannelSet, ApiError> {
@@ -370,6 +554,22 @@ pub async fn dispatch(
         }
         PayoutRoute::Explain => explain(app, crate::body::parse(bytes)?),
         PayoutRoute::QrPay => qr_pay(app, caller, crate::body::parse(bytes)?).await,
+        PayoutRoute::Rules => Reply::json(200, &rules_view(&payouts(app)?.routing())),
+        PayoutRoute::SetRules => {
+            let body: RulesBody = crate::body::parse(bytes)?;
+            change_routing(app, caller, "set_routing_rules", Some(body), None).await
+        }
+        PayoutRoute::SetCalendar => {
+            let body: CalendarBody = crate::body::parse(bytes)?;
+            change_routing(
+                app,
+                caller,
+                "set_routing_calendar",
+                None,
+                Some(body.calendar),
+            )
+            .await
+        }
     }
 }
 
@@ -441,8 +641,9 @@ fn explain(app: &App, body: ExplainBody) -> Result<Reply, ApiError> {
         beneficiary_systems: systems(body.beneficiary_systems.as_ref(), "beneficiary_systems")?,
     };
     let health: Health = room.health(ChannelSet::EMPTY, at_ns);
-    let decision = route(&payout, health, room.rules(), room.calendar());
-    let explanation = decision.explain(room.calendar());
+    let routing = room.routing();
+    let decision = route(&payout, health, &routing.rules, &routing.calendar);
+    let explanation = decision.explain(&routing.calendar);
     let chosen = decision.chosen();
     Reply::json(
         200,

@@ -15,8 +15,8 @@ use crate::orders::{
     NewOrderBody, NewRefundBody, NotificationList, OrderView, PayStatus, RefundView, ResendResult,
 };
 use crate::payouts::{
-    ExplainBody, NewPayoutBody, PayoutRoute, PayoutView, QrPaymentBody, QrPaymentView,
-    RouteExplanation,
+    CalendarBody, ExplainBody, NewPayoutBody, PayoutRoute, PayoutView, QrPaymentBody,
+    QrPaymentView, RouteExplanation, RoutingRulesView, RulesBody,
 };
 use crate::wire::*;
 
@@ -1047,6 +1047,42 @@ pub const ROUTES: &[Route] = &[
         ok_status: 201,
         response: Some(schema::<QrPaymentView>),
         errors: &[400, 403, 404, 409, 413, 415, 422, 503],
+    },
+    Route {
+        id: RouteId::Payouts(PayoutRoute::Rules),
+        method: "GET",
+        path: "/v1/routing/rules",
+        summary: "The routing rules and calendar in force, their version and who made it (viewers).",
+        access: Access::Operator(Role::Viewer),
+        query: &[],
+        request: None,
+        ok_status: 200,
+        response: Some(schema::<RoutingRulesView>),
+        errors: &[],
+    },
+    Route {
+        id: RouteId::Payouts(PayoutRoute::SetRules),
+        method: "PUT",
+        path: "/v1/routing/rules",
+        summary: "New routing rules: the operators' changes to each channel's hours, limits and fees, as a new version recorded with every payout it routes (admins, audited).",
+        access: Access::Operator(Role::Admin),
+        query: &[],
+        request: Some(schema::<RulesBody>),
+        ok_status: 200,
+        response: Some(schema::<RoutingRulesView>),
+        errors: &[400, 413, 415, 503],
+    },
+    Route {
+        id: RouteId::Payouts(PayoutRoute::SetCalendar),
+        method: "PUT",
+        path: "/v1/routing/calendar",
+        summary: "A new calendar of holidays and make-up working days, as a new version of the routing rules (admins, audited).",
+        access: Access::Operator(Role::Admin),
+        query: &[],
+        request: Some(schema::<CalendarBody>),
+        ok_status: 200,
+        response: Some(schema::<RoutingRulesView>),
+        errors: &[400, 413, 415, 503],
     },
 ];
 

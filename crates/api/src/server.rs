@@ -285,6 +285,11 @@ async fn route_request(
                     RouteId::Books(books_route) => books_route.action(),
                     RouteId::ResendNotification => "resend_notification",
                     RouteId::Payouts(crate::payouts::PayoutRoute::Return) => "record_payout_return",
+                    RouteId::Payouts(crate::payouts::PayoutRoute::Rules) => "read_routing_rules",
+                    RouteId::Payouts(crate::payouts::PayoutRoute::SetRules) => "set_routing_rules",
+                    RouteId::Payouts(crate::payouts::PayoutRoute::SetCalendar) => {
+                        "set_routing_calendar"
+                    }
                     _ => route.path,
                 };
                 app.authorize(&caller, role, action, param.unwrap_or(""))

@@ -19,7 +19,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use suanpan_routing::{Calendar, Channel, Fee, Hours, Limit, Rules, TimeOfDay};
 
 #[derive(Clone, Debug, Deserialize)]
@@ -30,7 +30,7 @@ pub struct ChannelConfig {
 
 /// One channel's rules, each value replacing the default (DOMAIN.md's figures, and
 /// placeholders for the fees and UnionPay payout's limit).
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChannelRulesConfig {
     pub hours: Option<String>,

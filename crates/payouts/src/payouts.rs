@@ -25,7 +25,6 @@ use suanpan_ledger::ResultCode;
 use suanpan_outbound::HttpClient;
 use suanpan_routing::{
     route, Calendar, Channel, ChannelSet, Decision, Health, LocalDateTime, Payout as RoutedPayout,
-    Rules,
 };
 use suanpan_store::Store;
 
@@ -36,6 +35,7 @@ use crate::error::PayoutError;
 use crate::payout::{
     instruction_id, Attempt, AttemptState, NewPayout, Payout, PayoutEvent, PayoutState,
 };
+use crate::routing_rules::Routing;
 use crate::store;
 
 /// Payouts the worker takes up in one pass at most.
@@ -75,8 +75,10 @@ pub struct Payouts {
     booker: Booker,
     http: HttpClient,
     config: PayoutsConfig,
-    rules: Rules,
-    calendar: Calendar,
+    /// The rules and calendar in force (a version replaced whole, never edited in place).
+    routing: std::sync::RwLock<Arc<Routing>>,
+    /// Changes of the rules one at a time.
+    routing_changes: tokio::sync::Mutex<()>,
     /// Per channel: until when it is out of routing after an outage (ns).
     down_until: Mutex<[u64; 4]>,
     /// Payouts a task is working on: one at a time each.
@@ -115,27 +117,39 @@ impl Payouts {
         engine: Arc<Engine>,
         config: PayoutsConfig,
     ) -> Result<Payouts, PayoutError> {
-        let rules = config.build_rules().map_err(PayoutError::System)?;
-        let calendar = config.build_calendar().map_err(PayoutError::System)?;
+        let store = Store::open(dir, &store::SCHEMA)?;
+        let routing = store.read(|conn| crate::routing_rules::load(conn, &config))?;
         Ok(Payouts {
-            store: Store::open(dir, &store::SCHEMA)?,
+            store,
             booker: Booker::new(engine),
             http: HttpClient::default(),
             config,
-            rules,
-            calendar,
+            routing: std::sync::RwLock::new(Arc::new(routing)),
+            routing_changes: tokio::sync::Mutex::new(()),
             down_until: Mutex::new([0; 4]),
             busy: Mutex::new(HashSet::new()),
             qr: tokio::sync::Mutex::new(()),
         })
     }
 
-    pub fn rules(&self) -> &Rules {
-        &self.rules
+    /// The rules and calendar in force now.
+    pub fn routing(&self) -> Arc<Routing> {
+        self.routing
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
-    pub fn calendar(&self) -> &Calendar {
-        &self.calendar
+    pub(crate) fn set_routing(&self, next: Arc<Routing>) {
+        *self.routing.write().unwrap_or_else(|p| p.into_inner()) = next;
+    }
+
+    pub(crate) fn routing_lock(&self) -> &tokio::sync::Mutex<()> {
+        &self.routing_changes
+    }
+
+    pub(crate) fn config(&self) -> &PayoutsConfig {
+        &self.config
     }
 
     fn claim(&self, id: u128) -> Option<Claim<'_>> {
@@ -179,7 +193,8 @@ impl Payouts {
         new: &NewPayout,
         excluded: ChannelSet,
         now_ns: u64,
-    ) -> Result<Decision, PayoutError> {
+    ) -> Result<(Decision, Arc<Routing>), PayoutError> {
+        let routing = self.routing();
         let at = LocalDateTime::beijing(now_ns)
             .ok_or_else(|| PayoutError::System("the clock is outside the calendar".into()))?;
         let currency = suanpan_routing::Currency::parse(&new.currency.to_string()).ok_or(
@@ -193,12 +208,13 @@ impl Payouts {
             origin: new.origin,
             beneficiary_systems: new.beneficiary_systems,
         };
-        Ok(route(
+        let decision = route(
             &payout,
             self.health(excluded, now_ns),
-            &self.rules,
-            &self.calendar,
-        ))
+            &routing.rules,
+            &routing.calendar,
+        );
+        Ok((decision, routing))
     }
 
     fn validate(new: &NewPayout) -> Result<(), PayoutError> {
@@ -253,7 +269,7 @@ impl Payouts {
             tokio::time::sleep(Duration::from_millis(5)).await;
         };
         let now = now_ns();
-        let decision = self.decide(&new, ChannelSet::EMPTY, now)?;
+        let (decision, routing) = self.decide(&new, ChannelSet::EMPTY, now)?;
         let chosen = decision.chosen().map(|v| v.channel);
         let mut p = Payout {
             new: new.clone(),
@@ -269,7 +285,7 @@ impl Payouts {
             next_action_ns: None,
         };
         if let Some(channel) = chosen {
-            self.plan_attempt(&mut p, &decision, channel, now);
+            self.plan_attempt(&mut p, &decision, &routing.calendar, channel, now);
         }
         // The look-up of an earlier payout of this id and the record of a new one are one
         // job of the store's writer: no read on this thread, and nothing between the two.
@@ -298,7 +314,7 @@ impl Payouts {
         }
         if chosen.is_none() {
             return Err(PayoutError::NoRoute(
-                decision.explain(&self.calendar).summary,
+                decision.explain(&routing.calendar).summary,
             ));
         }
         if let Err(e) = self
@@ -361,8 +377,15 @@ impl Payouts {
     }
 
     /// Records the next attempt at `channel` (state `sending` until the channel answers).
-    fn plan_attempt(&self, p: &mut Payout, decision: &Decision, channel: Channel, now: u64) {
-        let explanation = decision.explain(&self.calendar);
+    fn plan_attempt(
+        &self,
+        p: &mut Payout,
+        decision: &Decision,
+        calendar: &Calendar,
+        channel: Channel,
+        now: u64,
+    ) {
+        let explanation = decision.explain(calendar);
         p.channel = Some(channel);
         p.rule_version = decision.rule_version;
         p.route_summary = explanation.summary;
@@ -569,10 +592,10 @@ impl Payouts {
         now: u64,
     ) -> Result<bool, PayoutError> {
         let mut moves = self.through_sent(p, from, cause);
-        let decision = self.decide(&p.new, p.excluded, now)?;
+        let (decision, routing) = self.decide(&p.new, p.excluded, now)?;
         match decision.chosen().map(|v| v.channel) {
             Some(next) => {
-                self.plan_attempt(p, &decision, next, now);
+                self.plan_attempt(p, &decision, &routing.calendar, next, now);
                 moves.push((Some(p.state), PayoutState::Routed, "re-routed"));
                 p.state = PayoutState::Routed;
                 self.save(p, &moves).await?;
@@ -589,7 +612,7 @@ impl Payouts {
                 Ok(true)
             }
             None => {
-                p.route_summary = decision.explain(&self.calendar).summary;
+                p.route_summary = decision.explain(&routing.calendar).summary;
                 moves.push((Some(p.state), PayoutState::Rejected, "no channel left"));
                 p.state = PayoutState::Rejected;
                 // Until the hold is released, the worker keeps at it.

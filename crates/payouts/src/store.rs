@@ -67,6 +67,13 @@ CREATE TABLE IF NOT EXISTS qr_payments (
     at_ns          INTEGER NOT NULL
 ) STRICT;
 CREATE INDEX IF NOT EXISTS qr_payments_day ON qr_payments (payer_account, day);
+CREATE TABLE IF NOT EXISTS routing_versions (
+    version        INTEGER PRIMARY KEY,
+    overrides      TEXT    NOT NULL,   -- JSON: channel -> its rule changes
+    calendar       TEXT    NOT NULL,   -- the calendar file's text
+    changed_by     TEXT    NOT NULL,
+    changed_at_ns  INTEGER NOT NULL
+) STRICT;
 ",
 };
 

@@ -91,6 +91,7 @@ struct World {
     server: Server,
     bank: ApiKey,
     operator: String,
+    admin: String,
     hvps: Channel,
     beps: Channel,
     ibps: Channel,
@@ -102,6 +103,7 @@ impl World {
         let dir = DataDir::new(name);
         let bank = dir.participant("BANK-A");
         let operator = dir.operator("ops-1", "operator");
+        let admin = dir.operator("ops-admin", "admin");
         let hvps = Channel::start("hvps", &[]);
         let beps = Channel::start("beps", &["--batch-ms", "300"]);
         let ibps = Channel::start("ibps", &[]);
@@ -137,6 +139,7 @@ impl World {
             server,
             bank,
             operator,
+            admin,
             hvps,
             beps,
             ibps,
@@ -525,4 +528,119 @@ fn qr_payments_are_refused_exactly_at_the_daily_cap() {
         .send(w.server.addr)
         .json();
     assert_eq!(payee["credit_balance"], "150000", "{payee}");
+}
+
+#[test]
+fn routing_rules_change_as_audited_versions_recorded_with_each_payout() {
+    let w = World::new("payouts-rules");
+    let first = w.pay(21, 8_000_000, true, None).json();
+    assert_eq!(
+        (first["channel"].as_str(), first["rule_version"].as_u64()),
+        (Some("unionpay_payout"), Some(1)),
+        "{first}"
+    );
+    let put = |token: &str, path: &str, body: &str| {
+        Request::new("PUT", path)
+            .header("content-type", "application/json")
+            .body(body.as_bytes())
+            .bearer(token)
+            .send(w.server.addr)
+    };
+    // UnionPay payout's fee raised above HVPS's: HVPS (open at every hour here) takes it.
+    let rules = r#"{"channels":{"unionpay_payout":{"fee_fen":3000}}}"#;
+    assert_error(
+        &put(&w.operator, "/v1/routing/rules", rules),
+        403,
+        "forbidden",
+        None,
+        "only admins change the rules",
+    );
+    let changed = put(&w.admin, "/v1/routing/rules", rules);
+    assert_eq!(changed.status, 200, "{}", changed.text());
+    assert_eq!(changed.json()["version"], 2);
+    let second = w.pay(22, 8_000_000, true, None).json();
+    assert_eq!(
+        (second["channel"].as_str(), second["rule_version"].as_u64()),
+        (Some("hvps"), Some(2)),
+        "{second}"
+    );
+    assert_eq!(reason(&second, "unionpay_payout"), "higher_cost");
+    assert_eq!(
+        w.payout(21)["rule_version"],
+        1,
+        "a payout keeps the version that routed it"
+    );
+
+    let bad = put(
+        &w.admin,
+        "/v1/routing/calendar",
+        r#"{"calendar":"2026-13-01 holiday nothing"}"#,
+    );
+    assert_error(
+        &bad,
+        400,
+        "invalid_value",
+        Some("calendar"),
+        "a calendar that does not parse",
+    );
+    let good = put(
+        &w.admin,
+        "/v1/routing/calendar",
+        r#"{"calendar":"year 2026\n2026-10-01 holiday National Day\n"}"#,
+    );
+    assert_eq!(good.status, 200, "{}", good.text());
+    assert_eq!(good.json()["version"], 3);
+    let viewer = w.dir.operator("ops-viewer", "viewer");
+    let read = Request::get("/v1/routing/rules")
+        .bearer(&viewer)
+        .send(w.server.addr)
+        .json();
+    assert_eq!(read["version"], 3, "{read}");
+    assert!(
+        read["calendar"]
+            .as_str()
+            .is_some_and(|c| c.contains("2026-10-01")),
+        "{read}"
+    );
+
+    let audit = Request::get("/v1/audit?limit=1000")
+        .bearer(&w.admin)
+        .send(w.server.addr)
+        .json();
+    let actions: Vec<(String, String)> = audit["entries"]
+        .as_array()
+        .map(|e| {
+            e.iter()
+                .map(|x| {
+                    (
+                        x["action"].as_str().unwrap_or("").into(),
+                        x["outcome"].as_str().unwrap_or("").into(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    for want in [
+        ("set_routing_rules", "forbidden"),
+        ("set_routing_rules", "version 2"),
+        ("set_routing_calendar", "invalid_value"),
+        ("set_routing_calendar", "version 3"),
+    ] {
+        assert!(
+            actions.contains(&(want.0.into(), want.1.into())),
+            "{want:?} in {actions:?}"
+        );
+    }
+    // The newest version holds across a restart.
+    let mut w = w;
+    w.server.terminate();
+    assert!(w.server.wait_exit().success());
+    let path = w.dir.path().join("payouts.toml");
+    w.server = Server::start_with(&w.dir, &["--payouts-config", &path.to_string_lossy()]);
+    let third = w.pay(23, 8_000_000, true, None).json();
+    assert_eq!(
+        (third["channel"].as_str(), third["rule_version"].as_u64()),
+        (Some("hvps"), Some(3)),
+        "{third}"
+    );
 }
