@@ -11,6 +11,7 @@
 
 mod lease;
 mod migrations;
+mod test_database;
 mod verify;
 
 use std::collections::BTreeMap;
@@ -33,6 +34,7 @@ use crate::JournalError;
 
 pub use lease::{acquire, read as read_lease, release, renew, LeaseState};
 pub use migrations::PG_SCHEMA_VERSION;
+pub use test_database::{test_database_url, test_schema_url, TEST_DATABASE_VAR};
 pub(crate) use verify::verify_postgres;
 
 /// Connections a node opens at most (writer, lease keeper, follower, readers).
