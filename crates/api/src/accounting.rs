@@ -13,7 +13,7 @@ use suanpan_ledger::{AccountingDate, Command, ResultCode};
 
 use crate::app::{self, App, Reply};
 use crate::auth::Caller;
-use crate::books::{audited, books_error, lock, open_into, operator_of};
+use crate::books::{audited, lock, open_into, operator_of};
 use crate::books_wire::*;
 use crate::error::{ApiError, ErrorCode};
 use crate::wire::{Balance, Total};
@@ -179,8 +179,8 @@ pub async fn day_end_run(
 }
 
 fn running_conflict(date: AccountingDate) -> ApiError {
-    books_error(
-        "day_end_running",
+    ApiError::new(
+        ErrorCode::DayEndRunning,
         format!("the day-end of {date} is running; read its status"),
     )
 }
@@ -686,7 +686,7 @@ fn rule_code(param: Option<&str>) -> Result<u16, ApiError> {
 
 /// The lines of a rule body: `debit` and `credit`, or `lines`.
 fn rule_lines(body: &RuleBody) -> Result<Vec<(Side, String, Option<u16>)>, ApiError> {
-    let invalid = |why: &str| books_error("rule_invalid", why.to_string());
+    let invalid = |why: &str| ApiError::from(AccountingError::RuleInvalid(why.to_string()));
     match (&body.debit, &body.credit, &body.lines) {
         (Some(debit), Some(credit), None) => Ok(vec![
             (Side::Debit, debit.clone(), None),

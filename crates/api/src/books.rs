@@ -84,53 +84,75 @@ impl BooksRoute {
     }
 }
 
-/// The error codes of the accounting and clearing endpoints with their HTTP status: the
-/// rooms' own codes (`AccountingError::code`, `ClearingError::code`) and the API's. Every one
-/// is in docs/api-errors.md (a test checks it).
-pub const BOOKS_CODES: &[(&str, u16)] = &[
-    ("day_end_running", 409),
-    ("accounting_busy", 503),
-    ("date_unknown", 404),
-    ("date_not_closed", 409),
-    ("previous_day_end_incomplete", 409),
-    ("step_not_done", 409),
-    ("date_closed_for_posting", 409),
-    ("subject_unknown", 404),
-    ("subject_exists", 409),
-    ("subject_has_postings", 409),
-    ("subject_invalid", 400),
-    ("suspense_item_unknown", 404),
-    ("suspense_item_closed", 409),
-    ("write_off_item_count", 400),
-    ("write_off_mixed_currencies", 422),
-    ("write_off_needs_counter_subject", 422),
-    ("rule_invalid", 400),
-    ("participant_not_found", 404),
-    ("participant_invalid", 400),
-    ("net_debit_cap_exceeded", 422),
-    ("batch_not_closed", 404),
-    ("batch_not_found", 404),
-    ("batch_too_large", 422),
-    ("statement_not_found", 404),
-];
+/// The HTTP status of each of the accounting room's errors: every variant named, so a new one
+/// cannot be added without choosing its status (docs/api-errors.md lists them; a test checks).
+pub fn accounting_status(e: &AccountingError) -> u16 {
+    match e {
+        AccountingError::SubjectInvalid(_)
+        | AccountingError::StepUnknown(_)
+        | AccountingError::WriteOffItemCount(_)
+        | AccountingError::RuleInvalid(_) => 400,
+        AccountingError::DateUnknown(_)
+        | AccountingError::SubjectUnknown(_)
+        | AccountingError::SuspenseItemUnknown(_) => 404,
+        AccountingError::DateNotClosed(_)
+        | AccountingError::PreviousDayEndIncomplete(_)
+        | AccountingError::StepNotDone(..)
+        | AccountingError::DateClosedForPosting(_)
+        | AccountingError::SubjectExists(_)
+        | AccountingError::SubjectHasPostings(_)
+        | AccountingError::SuspenseItemClosed(_) => 409,
+        AccountingError::WriteOffMixedCurrencies
+        | AccountingError::WriteOffNeedsCounterSubject(_) => 422,
+        // The system underneath failed: answered `internal`, the detail logged.
+        AccountingError::Database(_)
+        | AccountingError::Journal(_)
+        | AccountingError::NewerSchema(_)
+        | AccountingError::Invariant(_)
+        | AccountingError::Io(_) => 500,
+    }
+}
 
-/// An error of one of the rooms' codes (500 for a code not in [`BOOKS_CODES`]: the system's
-/// own failures, such as a database error).
-pub fn books_error(code: &'static str, message: impl Into<String>) -> ApiError {
-    let status = BOOKS_CODES
-        .iter()
-        .find(|(c, _)| *c == code)
-        .map_or(500, |(_, s)| *s);
+/// The HTTP status of each of the clearing room's errors, every variant named as above. The
+/// engine's and the ledger's refusals keep the statuses of their own contracts.
+pub fn clearing_status(e: &ClearingError) -> u16 {
+    match e {
+        ClearingError::ParticipantInvalid(_)
+        | ClearingError::SameParticipant { .. }
+        | ClearingError::AmountMustNotBeZero
+        | ClearingError::TransactionIdReserved { .. }
+        | ClearingError::ScheduleInvalid(_) => 400,
+        ClearingError::ParticipantNotFound { .. }
+        | ClearingError::OriginalNotFound { .. }
+        | ClearingError::BatchNotClosed { .. }
+        | ClearingError::BatchNotFound { .. }
+        | ClearingError::StatementNotFound { .. } => 404,
+        ClearingError::ParticipantSuspended { .. }
+        | ClearingError::RefundNumberTaken { .. }
+        | ClearingError::RefundNumberOutOfOrder { .. } => 409,
+        ClearingError::NetDebitCapExceeded { .. }
+        | ClearingError::OriginalNotRefundable { .. }
+        | ClearingError::RefundExceedsOriginal { .. }
+        | ClearingError::BatchTooLarge { .. }
+        | ClearingError::SettlementRefused { .. } => 422,
+        ClearingError::Ledger(code) => ApiError::ledger(*code, String::new()).status,
+        ClearingError::Engine(engine) => ApiError::from(engine.clone()).status,
+        ClearingError::Journal(_) | ClearingError::Io(_) | ClearingError::Corrupt(_) => 500,
+    }
+}
+
+/// A room's refusal as the API answers it: its own code and status, or `internal` for a
+/// failure of the system underneath (the message is logged, not a contract).
+fn room_error(status: u16, code: &'static str, message: String) -> ApiError {
+    if status == 500 {
+        return ApiError::new(ErrorCode::Internal, message);
+    }
     ApiError {
         status,
-        code: if status == 500 {
-            ErrorCode::Internal.as_str()
-        } else {
-            code
-        },
-        message: message.into(),
+        code,
+        message,
         field: None,
-        retry_after_s: (status == 503).then_some(1),
+        retry_after_s: None,
     }
 }
 
@@ -140,8 +162,7 @@ impl From<AccountingError> for ApiError {
             AccountingError::StepUnknown(_) => {
                 ApiError::new(ErrorCode::InvalidValue, e.to_string())
             }
-            // A rule with a wrong source is a bad rule, whatever the subject's fault.
-            _ => books_error(e.code(), e.to_string()),
+            _ => room_error(accounting_status(&e), e.code(), e.to_string()),
         }
     }
 }
@@ -153,7 +174,7 @@ impl From<ClearingError> for ApiError {
             ClearingError::Ledger(code) => {
                 ApiError::ledger(code, format!("the ledger refused: {code}"))
             }
-            other => books_error(other.code(), other.to_string()),
+            other => room_error(clearing_status(&other), other.code(), other.to_string()),
         }
     }
 }
@@ -220,8 +241,8 @@ impl Books {
                 Err(std::sync::TryLockError::Poisoned(p)) => break p.into_inner(),
                 Err(std::sync::TryLockError::WouldBlock) => {
                     if started.elapsed() > BOOKS_WAIT_MAX {
-                        return Err(books_error(
-                            "accounting_busy",
+                        return Err(ApiError::new(
+                            ErrorCode::AccountingBusy,
                             "a day-end holds the accounting books; retry shortly",
                         ));
                     }
@@ -319,14 +340,193 @@ pub async fn dispatch(
 
 #[cfg(test)]
 mod tests {
+    use suanpan_engine::EngineError;
+    use suanpan_ledger::{AccountingDate, ResultCode};
+
     use super::*;
 
-    #[test]
-    fn every_books_code_is_documented_with_its_status() {
+    /// One of each accounting error, so the documentation check covers them all.
+    fn every_accounting_error() -> Vec<AccountingError> {
+        let d = AccountingDate::from_ymd(2025, 1, 2).unwrap_or_else(|| unreachable!());
+        let s = String::new;
+        vec![
+            AccountingError::Database(rusqlite::Error::InvalidQuery),
+            AccountingError::Journal(s()),
+            AccountingError::NewerSchema(9),
+            AccountingError::DateUnknown(d),
+            AccountingError::DateNotClosed(d),
+            AccountingError::PreviousDayEndIncomplete(d),
+            AccountingError::StepNotDone(d, "general_ledger"),
+            AccountingError::DateClosedForPosting(d),
+            AccountingError::SubjectUnknown(s()),
+            AccountingError::SubjectExists(s()),
+            AccountingError::SubjectHasPostings(s()),
+            AccountingError::SubjectInvalid(s()),
+            AccountingError::StepUnknown(s()),
+            AccountingError::SuspenseItemUnknown(1),
+            AccountingError::SuspenseItemClosed(1),
+            AccountingError::WriteOffMixedCurrencies,
+            AccountingError::WriteOffItemCount(0),
+            AccountingError::WriteOffNeedsCounterSubject(1),
+            AccountingError::RuleInvalid(s()),
+            AccountingError::Invariant(s()),
+            AccountingError::Io(s()),
+        ]
+    }
+
+    /// One of each clearing error (the engine's four, and a ledger refusal of each kind).
+    fn every_clearing_error() -> Vec<ClearingError> {
+        let s = String::new;
+        vec![
+            ClearingError::NetDebitCapExceeded { participant: 1 },
+            ClearingError::ParticipantNotFound { participant: 1 },
+            ClearingError::ParticipantSuspended { participant: 1 },
+            ClearingError::ParticipantInvalid(s()),
+            ClearingError::SameParticipant { participant: 1 },
+            ClearingError::AmountMustNotBeZero,
+            ClearingError::TransactionIdReserved { id: 1 },
+            ClearingError::OriginalNotFound { id: 1 },
+            ClearingError::OriginalNotRefundable { id: 1 },
+            ClearingError::RefundExceedsOriginal {
+                original: 1,
+                left_fen: 0,
+            },
+            ClearingError::RefundNumberTaken {
+                original: 1,
+                number: 0,
+            },
+            ClearingError::RefundNumberOutOfOrder {
+                original: 1,
+                number: 2,
+                next: 1,
+            },
+            ClearingError::BatchNotClosed { batch: 1 },
+            ClearingError::BatchNotFound { batch: 1 },
+            ClearingError::BatchTooLarge { batch: 1, max: 1 },
+            ClearingError::ScheduleInvalid(s()),
+            ClearingError::StatementNotFound {
+                batch: 1,
+                participant: 1,
+            },
+            ClearingError::SettlementRefused {
+                batch: 1,
+                result: ResultCode::ExceedsCredits,
+            },
+            ClearingError::Ledger(ResultCode::ExceedsCredits),
+            ClearingError::Ledger(ResultCode::ExistsWithDifferentCurrency),
+            ClearingError::Engine(EngineError::Overloaded),
+            ClearingError::Engine(EngineError::TooManyCommands { count: 2, max: 1 }),
+            ClearingError::Engine(EngineError::Stopped(s())),
+            ClearingError::Engine(EngineError::Standby),
+            ClearingError::Journal(s()),
+            ClearingError::Io(s()),
+            ClearingError::Corrupt(s()),
+        ]
+    }
+
+    /// The row docs/api-errors.md must hold for an answered error; a ledger result code is
+    /// documented in docs/result-codes.md instead, under the statuses of `ApiError::ledger`.
+    fn assert_documented(answered: &ApiError, status: u16) {
+        assert_eq!(answered.status, status, "{}", answered.code);
+        if ResultCode::ALL.iter().any(|r| r.as_str() == answered.code) {
+            let results = include_str!("../../../docs/result-codes.md");
+            assert!(results.contains(answered.code), "{}", answered.code);
+            return;
+        }
         let doc = include_str!("../../../docs/api-errors.md");
-        for (code, status) in BOOKS_CODES {
-            let row = format!("| `{code}` | {status} |");
-            assert!(doc.contains(&row), "docs/api-errors.md lacks {row}");
+        let row = format!("| `{}` | {} |", answered.code, answered.status);
+        assert!(doc.contains(&row), "docs/api-errors.md lacks {row}");
+    }
+
+    /// Each variant's place: naming every one, so a new variant fails to compile here until
+    /// it is added to the list above too.
+    fn accounting_variant(e: &AccountingError) -> usize {
+        use AccountingError as E;
+        match e {
+            E::Database(_) => 0,
+            E::Journal(_) => 1,
+            E::NewerSchema(_) => 2,
+            E::DateUnknown(_) => 3,
+            E::DateNotClosed(_) => 4,
+            E::PreviousDayEndIncomplete(_) => 5,
+            E::StepNotDone(..) => 6,
+            E::DateClosedForPosting(_) => 7,
+            E::SubjectUnknown(_) => 8,
+            E::SubjectExists(_) => 9,
+            E::SubjectHasPostings(_) => 10,
+            E::SubjectInvalid(_) => 11,
+            E::StepUnknown(_) => 12,
+            E::SuspenseItemUnknown(_) => 13,
+            E::SuspenseItemClosed(_) => 14,
+            E::WriteOffMixedCurrencies => 15,
+            E::WriteOffItemCount(_) => 16,
+            E::WriteOffNeedsCounterSubject(_) => 17,
+            E::RuleInvalid(_) => 18,
+            E::Invariant(_) => 19,
+            E::Io(_) => 20,
+        }
+    }
+
+    fn clearing_variant(e: &ClearingError) -> usize {
+        use ClearingError as E;
+        match e {
+            E::NetDebitCapExceeded { .. } => 0,
+            E::ParticipantNotFound { .. } => 1,
+            E::ParticipantSuspended { .. } => 2,
+            E::ParticipantInvalid(_) => 3,
+            E::SameParticipant { .. } => 4,
+            E::AmountMustNotBeZero => 5,
+            E::TransactionIdReserved { .. } => 6,
+            E::OriginalNotFound { .. } => 7,
+            E::OriginalNotRefundable { .. } => 8,
+            E::RefundExceedsOriginal { .. } => 9,
+            E::RefundNumberTaken { .. } => 10,
+            E::RefundNumberOutOfOrder { .. } => 11,
+            E::BatchNotClosed { .. } => 12,
+            E::BatchNotFound { .. } => 13,
+            E::BatchTooLarge { .. } => 14,
+            E::ScheduleInvalid(_) => 15,
+            E::StatementNotFound { .. } => 16,
+            E::SettlementRefused { .. } => 17,
+            E::Ledger(_) => 18,
+            E::Engine(_) => 19,
+            E::Journal(_) => 20,
+            E::Io(_) => 21,
+            E::Corrupt(_) => 22,
+        }
+    }
+
+    #[test]
+    fn the_lists_hold_every_variant() {
+        let mut seen: Vec<usize> = every_accounting_error()
+            .iter()
+            .map(accounting_variant)
+            .collect();
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!(seen, (0..=20).collect::<Vec<_>>());
+        let mut seen: Vec<usize> = every_clearing_error()
+            .iter()
+            .map(clearing_variant)
+            .collect();
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!(seen, (0..=22).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn every_accounting_error_is_documented_with_its_status() {
+        for e in every_accounting_error() {
+            let status = accounting_status(&e);
+            assert_documented(&ApiError::from(e), status);
+        }
+    }
+
+    #[test]
+    fn every_clearing_error_is_documented_with_its_status() {
+        for e in every_clearing_error() {
+            let status = clearing_status(&e);
+            assert_documented(&ApiError::from(e), status);
         }
     }
 

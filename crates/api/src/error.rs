@@ -38,11 +38,15 @@ pub enum ErrorCode {
     EngineStopped,
     NotLeader,
     IndexBehind,
+    /// A day-end started through the API is running (the accounting endpoints).
+    DayEndRunning,
+    /// A day-end holds the accounting books longer than a request waits.
+    AccountingBusy,
     Internal,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 29] = [
+    pub const ALL: [ErrorCode; 31] = [
         ErrorCode::MalformedJson,
         ErrorCode::UnknownField,
         ErrorCode::WrongType,
@@ -71,6 +75,8 @@ impl ErrorCode {
         ErrorCode::EngineStopped,
         ErrorCode::NotLeader,
         ErrorCode::IndexBehind,
+        ErrorCode::DayEndRunning,
+        ErrorCode::AccountingBusy,
         ErrorCode::Internal,
     ];
 
@@ -104,6 +110,8 @@ impl ErrorCode {
             ErrorCode::EngineStopped => "engine_stopped",
             ErrorCode::NotLeader => "not_leader",
             ErrorCode::IndexBehind => "index_behind",
+            ErrorCode::DayEndRunning => "day_end_running",
+            ErrorCode::AccountingBusy => "accounting_busy",
             ErrorCode::Internal => "internal",
         }
     }
@@ -132,10 +140,12 @@ impl ErrorCode {
             | ErrorCode::NonceReplayed
             | ErrorCode::TokenInvalid => 401,
             ErrorCode::Forbidden => 403,
+            ErrorCode::DayEndRunning => 409,
             ErrorCode::Overloaded
             | ErrorCode::EngineStopped
             | ErrorCode::NotLeader
-            | ErrorCode::IndexBehind => 503,
+            | ErrorCode::IndexBehind
+            | ErrorCode::AccountingBusy => 503,
             ErrorCode::Internal => 500,
         }
     }
@@ -165,7 +175,9 @@ impl ApiError {
             message: message.into(),
             field: None,
             retry_after_s: match code {
-                ErrorCode::Overloaded | ErrorCode::IndexBehind => Some(1),
+                ErrorCode::Overloaded | ErrorCode::IndexBehind | ErrorCode::AccountingBusy => {
+                    Some(1)
+                }
                 _ => None,
             },
         }

@@ -231,7 +231,13 @@ fn two_concurrent_refunds_cannot_both_spend_the_original() {
                     })
                 })
                 .collect();
-            racers.into_iter().map(|r| r.join().unwrap_or(0)).collect()
+            racers
+                .into_iter()
+                .map(|r| {
+                    r.join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect()
         });
         assert_eq!(outcomes.iter().sum::<u64>(), 1, "original {original}");
     }
@@ -295,10 +301,17 @@ fn closing_batches_while_transactions_arrive_loses_nothing_and_counts_nothing_tw
         });
         let acknowledged: Vec<u128> = submitters
             .into_iter()
-            .flat_map(|t| t.join().unwrap_or_default())
+            // A submitter that panicked fails the test: counting it as "nothing acknowledged"
+            // would hide the failure behind a weaker check.
+            .flat_map(|t| {
+                t.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
             .collect();
         submitting.store(false, Ordering::Release);
-        let _ = closer.join();
+        closer
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         let last = close_batch(&engine).unwrap_or_else(|e| panic!("close: {e}"));
         (acknowledged, last)
     });

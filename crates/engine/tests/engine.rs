@@ -1,5 +1,5 @@
 //! The engine against a real journal: the SQLite file in a temporary directory, and the
-//! PostgreSQL on 127.0.0.1:5432 (database `test`, a schema per test). Every test runs on both.
+//! PostgreSQL on 127.0.0.1:5432 (or `SUANPAN_TEST_POSTGRES`; database `test`, a schema per test). Every test runs on both.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -23,8 +23,6 @@ enum Backend {
     Postgres,
 }
 
-const PG_BASE: &str = "postgres://postgres@127.0.0.1:5432/test";
-
 impl Books {
     fn new(name: &str, backend: Backend) -> Books {
         let nanos = std::time::SystemTime::now()
@@ -36,7 +34,7 @@ impl Books {
             Backend::Sqlite => None,
             Backend::Postgres => {
                 let schema = format!("t_{}", unique.replace('-', "_"));
-                let url = format!("{PG_BASE}?options=-csearch_path%3D{schema}");
+                let url = suanpan_journal::postgres::test_schema_url(&schema);
                 Some((url, schema))
             }
         };
@@ -86,7 +84,10 @@ impl Drop for Books {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
         if let Some((_, schema)) = &self.postgres {
-            let _ = run_sql(PG_BASE, &format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+            let _ = run_sql(
+                &suanpan_journal::postgres::test_database_url(),
+                &format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
+            );
         }
     }
 }

@@ -56,7 +56,12 @@ impl fmt::Display for JournalError {
             JournalError::Corrupt(e) => write!(f, "journal check failed: {e}"),
             JournalError::Postgres(e) => match e.as_db_error() {
                 Some(db) => write!(f, "PostgreSQL error: {} ({})", db.message(), db.code().code()),
-                None => write!(f, "PostgreSQL error: {e}"),
+                // The driver's own text is generic ("error performing TLS handshake"); the
+                // cause says which certificate or socket failed.
+                None => match std::error::Error::source(e) {
+                    Some(cause) => write!(f, "PostgreSQL error: {e}: {cause}"),
+                    None => write!(f, "PostgreSQL error: {e}"),
+                },
             },
             JournalError::Fenced(e) => write!(f, "not the writer: {e}"),
         }

@@ -1,4 +1,4 @@
-//! The PostgreSQL journal against the PostgreSQL at 127.0.0.1:5432 (database `test`, a schema
+//! The PostgreSQL journal against the PostgreSQL at 127.0.0.1:5432 (or `SUANPAN_TEST_POSTGRES`; database `test`, a schema
 //! per test): migrations, the refusal of a newer schema, and the fence.
 
 use std::sync::Arc;
@@ -9,8 +9,6 @@ use suanpan_journal::{
     AppliedBatch, CommitBatch, Journal, JournalError, JournalLocation, PgDb, GENESIS_HASH,
 };
 use suanpan_ledger::{AccountingDate, Command, ResultCode, Stamped, TierLimits};
-
-const PG_BASE: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 struct Schema(String);
 
@@ -23,7 +21,7 @@ impl Schema {
     }
 
     fn url(&self) -> String {
-        format!("{PG_BASE}?options=-csearch_path%3D{}", self.0)
+        suanpan_journal::postgres::test_schema_url(&self.0)
     }
 
     fn count(&self, sql: &str) -> u64 {
@@ -38,7 +36,7 @@ impl Schema {
 impl Drop for Schema {
     fn drop(&mut self) {
         let _ = run_sql(
-            PG_BASE,
+            &suanpan_journal::postgres::test_database_url(),
             &format!("DROP SCHEMA IF EXISTS {} CASCADE", self.0),
         );
     }

@@ -10,8 +10,6 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-const PG_BASE: &str = "postgres://postgres@127.0.0.1:5432/test";
-
 /// Where the books are: a temporary directory, and on PostgreSQL a schema (both removed
 /// afterwards).
 struct Books {
@@ -34,7 +32,7 @@ impl Books {
     fn url(&self) -> Option<String> {
         self.schema
             .as_ref()
-            .map(|s| format!("{PG_BASE}?options=-csearch_path%3D{s}"))
+            .map(|s| suanpan_journal::postgres::test_schema_url(s))
     }
 
     /// Where `load` and `verify` find the journal.
@@ -51,7 +49,7 @@ impl Drop for Books {
         let _ = std::fs::remove_dir_all(&self.dir);
         if let Some(schema) = &self.schema {
             let _ = suanpan_journal::postgres::run_sql(
-                PG_BASE,
+                &suanpan_journal::postgres::test_database_url(),
                 &format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
             );
         }

@@ -1,4 +1,4 @@
-//! A leader and a standby on the PostgreSQL at 127.0.0.1:5432 (database `test`, a schema of
+//! A leader and a standby on the PostgreSQL at 127.0.0.1:5432 (or `SUANPAN_TEST_POSTGRES`; database `test`, a schema of
 //! this test's own), as real `suanpan serve` processes under concurrent load over HTTP.
 //!
 //! Failover: the leader is killed with SIGKILL; the standby takes the lease within its bound,
@@ -21,7 +21,6 @@ use support::books::{account, fen, open_account, transfer_json};
 use support::client::{ApiKey, Request};
 use support::server::{suanpan, DataDir, Server};
 
-const PG_BASE: &str = "postgres://postgres@127.0.0.1:5432/test";
 const LEASE_TTL_MS: u64 = 1_500;
 
 /// A schema of the test's own, dropped afterwards.
@@ -40,14 +39,14 @@ impl Schema {
     }
 
     fn url(&self) -> String {
-        format!("{PG_BASE}?options=-csearch_path%3D{}", self.name)
+        suanpan_journal::postgres::test_schema_url(&self.name)
     }
 }
 
 impl Drop for Schema {
     fn drop(&mut self) {
         let _ = suanpan_journal::postgres::run_sql(
-            PG_BASE,
+            &suanpan_journal::postgres::test_database_url(),
             &format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name),
         );
     }

@@ -68,7 +68,10 @@ fn sigkill_mid_flight_loses_nothing_owed_and_books_nothing_twice() {
     if let Some(server) = shop.server.as_mut() {
         server.kill();
     }
-    let _ = payer.join();
+    // The payer's own assertion (the channel took every payment) must fail the test.
+    payer
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
     shop.start();
     shop.merchant.set_up(true);
 

@@ -11,6 +11,8 @@
 
 mod lease;
 mod migrations;
+mod test_database;
+mod tls;
 mod verify;
 
 use std::collections::BTreeMap;
@@ -23,7 +25,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use futures_util::future::join_all;
 use suanpan_ledger::{Account, Command, Ledger, PendingStatus, ResultCode, TierLimits};
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{NoTls, Statement};
+use tokio_postgres::Statement;
 
 use crate::batch::{
     AccountChanges, BatchRow, CommitBatch, Recovered, SnapshotChunks, SnapshotInfo, StoredBatch,
@@ -33,6 +35,7 @@ use crate::JournalError;
 
 pub use lease::{acquire, read as read_lease, release, renew, LeaseState};
 pub use migrations::PG_SCHEMA_VERSION;
+pub use test_database::{test_database_url, test_schema_url, TEST_DATABASE_VAR};
 pub(crate) use verify::verify_postgres;
 
 /// Connections a node opens at most (writer, lease keeper, follower, readers).
@@ -51,9 +54,7 @@ pub struct PgDb {
 impl PgDb {
     /// Connects, then creates or migrates the schema (refusing one from a newer Suanpan).
     pub fn connect(url: &str) -> Result<Arc<PgDb>, JournalError> {
-        let mut config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|e| JournalError::Io(format!("bad PostgreSQL URL: {e}")))?;
+        let tls::PgUrl { mut config, tls } = tls::parse_url(url)?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(5));
         }
@@ -66,7 +67,7 @@ impl PgDb {
             .map_err(|e| JournalError::Io(format!("cannot start the PostgreSQL runtime: {e}")))?;
         let manager = Manager::from_config(
             config,
-            NoTls,
+            tls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -258,8 +259,9 @@ pub fn query_text(url: &str, sql: &str) -> Result<Vec<Vec<String>>, JournalError
         .enable_all()
         .build()
         .map_err(|e| JournalError::Io(format!("cannot start a runtime: {e}")))?;
+    let tls::PgUrl { config, tls } = tls::parse_url(url)?;
     runtime.block_on(async {
-        let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
+        let (client, connection) = config.connect(tls).await?;
         let driver = tokio::spawn(connection);
         let messages = client.simple_query(sql).await;
         drop(client);
@@ -285,8 +287,9 @@ pub fn run_sql(url: &str, sql: &str) -> Result<(), JournalError> {
         .enable_all()
         .build()
         .map_err(|e| JournalError::Io(format!("cannot start a runtime: {e}")))?;
+    let tls::PgUrl { config, tls } = tls::parse_url(url)?;
     runtime.block_on(async {
-        let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
+        let (client, connection) = config.connect(tls).await?;
         let driver = tokio::spawn(connection);
         let done = client.batch_execute(sql).await;
         drop(client);

@@ -4,7 +4,7 @@
 //! the directory.
 //!
 //! With `SUANPAN_TEST_JOURNAL=postgres` the journal of every data directory is on the
-//! PostgreSQL at 127.0.0.1:5432 (database `test`), in a schema of the directory's own, dropped
+//! PostgreSQL at 127.0.0.1:5432 (or `SUANPAN_TEST_POSTGRES`; database `test`), in a schema of the directory's own, dropped
 //! with it: the same tests then run on the other backend (`scripts/test` runs both).
 
 use std::io::{BufRead, BufReader};
@@ -24,8 +24,6 @@ const EXIT_TIMEOUT: Duration = Duration::from_secs(60);
 pub fn suanpan() -> Command {
     Command::new(env!("CARGO_BIN_EXE_suanpan"))
 }
-
-const PG_BASE: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 pub struct DataDir(pub PathBuf, Option<String>);
 
@@ -55,7 +53,7 @@ impl DataDir {
     pub fn postgres(&self) -> Option<String> {
         self.1
             .as_ref()
-            .map(|schema| format!("{PG_BASE}?options=-csearch_path%3D{schema}"))
+            .map(|schema| suanpan_journal::postgres::test_schema_url(schema))
     }
 
     /// `--postgres URL` when the tests run on PostgreSQL (for the commands that take a data
@@ -166,7 +164,7 @@ impl Drop for DataDir {
         let _ = std::fs::remove_dir_all(&self.0);
         if let Some(schema) = &self.1 {
             let _ = suanpan_journal::postgres::run_sql(
-                PG_BASE,
+                &suanpan_journal::postgres::test_database_url(),
                 &format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
             );
         }
