@@ -2,9 +2,11 @@
 //!
 //! A request goes: [`server`] (HTTP, body limit) → [`routes`] (which endpoint) → [`auth`]
 //! (signature or operator token) → [`body`] (JSON into a [`wire`] type, every failure named)
-//! → a handler in [`accounts`] or [`transfers`] (ownership, then one engine round trip) → the
-//! answer, only once the engine has made the command durable. Reads of history come from the
-//! history index (`suanpan_journal::HistoryReader`), kept by an indexer thread started here.
+//! → a handler (`accounts`, `transfers`; `accounting` and `clearing` through `books`;
+//! `orders`; [`consents`] and `consent_page`; [`payouts`]: ownership, then one engine round
+//! trip or a call into the room) → the answer, only once what it reports is durable. Reads of
+//! history come from the history index (`suanpan_journal::HistoryReader`), kept by an indexer
+//! thread started here.
 
 pub mod access;
 mod accounting;
