@@ -178,6 +178,24 @@ fn db_error(e: rusqlite::Error) -> String {
     format!("access database: {e}")
 }
 
+/// `access.db` signs like a key store (it holds the digests HMAC keys are made of): it is
+/// created readable by its owner alone, and one made before that is made so. SQLite gives its
+/// `-wal` and `-shm` files the same mode.
+fn owner_only(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    if !path.exists() {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    }
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| format!("cannot make {} owner-only: {e}", path.display()))
+}
+
 /// `access.db` files made before participants had roles get the column, every participant
 /// a member (what they all were).
 fn add_role_column(conn: &Connection) -> Result<(), String> {
@@ -206,9 +224,21 @@ fn role_of(text: &str) -> ParticipantRole {
 
 impl Access {
     pub fn open(dir: &Path) -> Result<Access, String> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        if dir.exists() && !dir.is_dir() {
+            return Err(format!("{} is a file, not a data directory", dir.display()));
+        }
+        if !dir.exists() {
+            // The directory itself, not its parents: a mistyped path is said, not made.
+            std::fs::create_dir(dir).map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => format!(
+                    "cannot create the data directory {}: its parent does not exist",
+                    dir.display()
+                ),
+                _ => format!("cannot create {}: {e}", dir.display()),
+            })?;
+        }
         let path = dir.join(ACCESS_FILE);
+        owner_only(&path)?;
         let conn =
             Connection::open(&path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
         conn.busy_timeout(Duration::from_secs(5))

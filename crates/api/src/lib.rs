@@ -55,8 +55,36 @@ const NONCES_MAX: usize = 16 << 20;
 
 /// Runs the server until SIGTERM or SIGINT, then drains and stops. `on_listening` is told the
 /// bound address (the port may have been 0).
+/// Checks what a start needs before it makes anything: the data directory (a directory, or
+/// one to create in a parent that exists) and the listening address (bound now, so a busy
+/// port is refused before a new data directory is left behind).
+fn prepare(config: &ServeConfig) -> Result<std::net::TcpListener, String> {
+    let dir = &config.data_dir;
+    if dir.exists() && !dir.is_dir() {
+        return Err(format!("{} is a file, not a data directory", dir.display()));
+    }
+    if !dir.exists() {
+        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            if !parent.is_dir() {
+                return Err(format!(
+                    "cannot create the data directory {}: {} does not exist",
+                    dir.display(),
+                    parent.display()
+                ));
+            }
+        }
+    }
+    let listener = std::net::TcpListener::bind(&config.listen)
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    Ok(listener)
+}
+
 pub fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result<(), String> {
     log::set_level(config.log_level);
+    let listener = prepare(&config)?;
     let gateway_config = match &config.gateway_config {
         Some(path) => suanpan_gateway::GatewayConfig::load(path)?,
         None => suanpan_gateway::GatewayConfig::default(),
@@ -77,8 +105,10 @@ pub fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result
             JournalLocation::Postgres(db)
         }
     };
-    std::fs::create_dir_all(&config.data_dir)
-        .map_err(|e| format!("cannot create {}: {e}", config.data_dir.display()))?;
+    if !config.data_dir.is_dir() {
+        std::fs::create_dir(&config.data_dir)
+            .map_err(|e| format!("cannot create {}: {e}", config.data_dir.display()))?;
+    }
     // The clearing schedule's times of day are in the books' zone.
     let utc_offset_s = engine_config.utc_offset_s;
     let engine = Arc::new(Engine::start(engine_config).map_err(|e| e.to_string())?);
@@ -199,7 +229,7 @@ pub fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the HTTP runtime: {e}"))?;
-    let served = runtime.block_on(serve(app.clone(), tls, on_listening));
+    let served = runtime.block_on(serve(app.clone(), listener, tls, on_listening));
     app.stopping.store(true, Ordering::Release);
     schedule_stop.store(true, Ordering::Release);
     if let Some(schedule) = schedule {
@@ -228,11 +258,11 @@ pub fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result
 
 async fn serve(
     app: Arc<App>,
+    listener: std::net::TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
     on_listening: impl FnOnce(SocketAddr),
 ) -> Result<(), String> {
-    let listener = tokio::net::TcpListener::bind(&app.config.listen)
-        .await
+    let listener = tokio::net::TcpListener::from_std(listener)
         .map_err(|e| format!("cannot listen on {}: {e}", app.config.listen))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     log::log(

@@ -41,7 +41,7 @@ commands:
                  (hvps, beps, ibps, unionpay)
   route explain  which interbank channel a payout takes, and why not the others
 
-Run `suanpan <command> --help` for its flags.";
+Run `suanpan <command> --help` for its flags; `suanpan --version` for the version.";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -57,10 +57,16 @@ fn main() -> ExitCode {
         Some("gateway") => gateway::main(&args[1..]),
         Some("channel-sim") => channel_sim::main(&args[1..]),
         Some("route") => route::main(&args[1..]),
-        Some("--help" | "-h" | "help") | None => {
+        Some("--help" | "-h" | "help") => {
             println!("{USAGE}");
             Ok(())
         }
+        Some("--version" | "-V" | "version") => {
+            println!("suanpan {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+        // Nothing asked is not a success: say what there is, and fail.
+        None => Err(format!("which command?\n{USAGE}")),
         Some(other) => Err(format!("unknown command {other:?}; run `suanpan --help`")),
     };
     match result {

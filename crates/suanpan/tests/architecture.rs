@@ -105,7 +105,10 @@ fn every_file_and_code_name_the_architecture_map_cites_exists() {
             }
         }
     }
-    assert!(checked > 100, "only {checked} citations found: is the parser still right?");
+    assert!(
+        checked > 100,
+        "only {checked} citations found: is the parser still right?"
+    );
     assert!(
         missing.is_empty(),
         "ARCHITECTURE.md cites what does not exist:\n  {}",
