@@ -377,6 +377,16 @@ impl Access {
         Ok(())
     }
 
+    /// How many operators were ever made (revoked ones too).
+    pub fn operators_made(&self) -> Result<u64, String> {
+        self.conn()
+            .query_row("SELECT count(*) FROM operator_tokens", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(|n| n as u64)
+            .map_err(db_error)
+    }
+
     /// Revokes an operator's token (taking effect within the lookup cache's 5 seconds).
     pub fn revoke_operator(&self, name: &str) -> Result<(), String> {
         let n = self

@@ -55,6 +55,37 @@ const NONCES_MAX: usize = 16 << 20;
 
 /// Runs the server until SIGTERM or SIGINT, then drains and stops. `on_listening` is told the
 /// bound address (the port may have been 0).
+/// The file `serve` writes the first admin's token to, readable by its owner alone.
+pub const ADMIN_TOKEN_FILE: &str = "admin-token";
+
+/// On a data directory where no operator was ever made, makes an admin and writes its token
+/// to `admin-token` (0600): the one secret a new installation needs, never in a log.
+fn first_admin(access: &access::Access, dir: &std::path::Path) -> Result<(), String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    if access.operators_made()? > 0 {
+        return Ok(());
+    }
+    let path = dir.join(ADMIN_TOKEN_FILE);
+    let token = access.create_operator("admin", access::Role::Admin)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    file.write_all(format!("{token}\n").as_bytes())
+        .and_then(|_| file.sync_all())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    log::log(
+        Level::Info,
+        "made the first admin operator; its token is in the file",
+        &[("operator", &"admin"), ("token_file", &path.display())],
+    );
+    Ok(())
+}
+
 /// Checks what a start needs before it makes anything: the data directory (a directory, or
 /// one to create in a parent that exists) and the listening address (bound now, so a busy
 /// port is refused before a new data directory is left behind).
@@ -132,6 +163,7 @@ pub fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result
         ],
     );
     let access = Arc::new(access::Access::open(&config.data_dir)?);
+    first_admin(&access, &config.data_dir)?;
     // Subscribed before the owners are read: no account committed in between is missed.
     let owner_batches = engine.subscribe();
     let owners = engine

@@ -1,6 +1,7 @@
 //! `suanpan`: the one binary. A thin shell: each command parses its flags and calls the rooms.
 
 mod bench;
+mod call;
 mod channel_sim;
 mod clear;
 mod credentials;
@@ -23,6 +24,7 @@ const USAGE: &str = "usage: suanpan <command> [flags]
 commands:
   serve          the HTTP API (the main job); `suanpan serve --help` lists its settings
   credentials    participants, API keys and operator tokens for `serve`
+  call           one signed request to a running server, its answer printed
   openapi        print the API's OpenAPI 3.1 document
   bench ledger   in-memory apply throughput of the ledger
   bench engine   durable throughput through the engine and the SQLite journal
@@ -48,6 +50,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("serve") => serve::main(&args[1..]),
         Some("credentials") => credentials::main(&args[1..]),
+        Some("call") => call::main(&args[1..]),
         Some("openapi") => openapi::main(&args[1..]),
         Some("bench") => bench::main(&args[1..]),
         Some("clear") => clear::main(&args[1..]),

@@ -1,8 +1,13 @@
 //! What a new user meets first: the binary says what it is and what it takes, refuses a wrong
 //! start with one line before it makes anything, and keeps its key store owner-only.
 
+#[allow(dead_code)] // the shared support serves other test binaries too
+mod support;
+
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Output};
+
+use support::server::{DataDir, Server};
 
 fn suanpan(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_suanpan"))
@@ -138,4 +143,88 @@ fn the_key_store_is_readable_by_its_owner_alone() {
         .unwrap_or(0);
     assert_eq!(mode & 0o777, 0o600);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_first_start_makes_one_admin_whose_token_file_calls_the_api() {
+    let dir = DataDir::new("first-admin");
+    let mut server = Server::start(&dir);
+    let token_file = dir.path().join("admin-token");
+    let mode = std::fs::metadata(&token_file)
+        .map(|m| m.permissions().mode())
+        .unwrap_or(0);
+    assert_eq!(mode & 0o777, 0o600, "the token file is its owner's alone");
+    let token = std::fs::read_to_string(&token_file).unwrap_or_default();
+    let url = format!("http://{}", server.addr);
+    let call = |args: &[&str]| {
+        let mut all = vec!["call"];
+        all.extend_from_slice(args);
+        all.extend(["--url", &url]);
+        suanpan(&all)
+    };
+    let audit = call(&[
+        "GET",
+        "/v1/audit",
+        "--credentials",
+        &token_file.to_string_lossy(),
+    ]);
+    assert!(audit.status.success(), "{}", first_error_line(&audit));
+    assert!(String::from_utf8_lossy(&audit.stdout).contains("\"entries\""));
+
+    // A second start makes no other admin: the same token still works, the file unchanged.
+    server.terminate();
+    assert!(server.wait_exit().success());
+    let server = Server::start(&dir);
+    let url = format!("http://{}", server.addr);
+    assert_eq!(
+        std::fs::read_to_string(&token_file).unwrap_or_default(),
+        token
+    );
+    let again = suanpan(&[
+        "call",
+        "GET",
+        "/v1/audit",
+        "--credentials",
+        &token_file.to_string_lossy(),
+        "--url",
+        &url,
+    ]);
+    assert!(again.status.success(), "{}", first_error_line(&again));
+
+    // A participant's signed calls, and a refusal as one line and exit 1.
+    let key = dir.credentials(&["participant", "--code", "BANK-A", "--name", "Bank A"]);
+    assert_eq!(key["role"], "member");
+    let key = dir.credentials(&["key", "--participant", "BANK-A"]);
+    let key_file = dir.path().join("bank-a.json");
+    std::fs::write(&key_file, key.to_string()).unwrap_or_else(|e| panic!("{e}"));
+    let kf = key_file.to_string_lossy().into_owned();
+    let opened = suanpan(&[
+        "call",
+        "POST",
+        "/v1/accounts",
+        "--credentials",
+        &kf,
+        "--url",
+        &url,
+        "--body",
+        r#"{"id":"42","currency":"CNY","subject_code":"2241.01"}"#,
+    ]);
+    assert!(opened.status.success(), "{}", first_error_line(&opened));
+    assert!(String::from_utf8_lossy(&opened.stdout).contains("\"id\":\"42\""));
+    let missing = suanpan(&[
+        "call",
+        "GET",
+        "/v1/accounts/43",
+        "--credentials",
+        &kf,
+        "--url",
+        &url,
+    ]);
+    assert!(!missing.status.success());
+    assert!(
+        first_error_line(&missing).starts_with("suanpan: 404 account_not_found"),
+        "{}",
+        first_error_line(&missing)
+    );
+    assert_eq!(String::from_utf8_lossy(&missing.stderr).lines().count(), 1);
 }

@@ -12,15 +12,12 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hdrhistogram::Histogram;
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
 use suanpan_api::access::Access;
-use tokio::sync::Semaphore;
+pub use suanpan_client::{Answer, Client};
 
 /// A `suanpan serve` started for the run; stopped (SIGTERM, then waited for) on drop.
 pub struct Server {
@@ -104,124 +101,6 @@ pub fn address_of(url: &str) -> Result<SocketAddr, String> {
         .map_err(|e| format!("--url {url:?}: {e}"))?
         .next()
         .ok_or_else(|| format!("--url {url:?} resolves to nothing"))
-}
-
-/// One participant's signed connections to the server.
-pub struct Client {
-    address: SocketAddr,
-    key_id: String,
-    signer: suanpan_api::auth::Signer,
-    idle: Mutex<Vec<SendRequest<Full<Bytes>>>>,
-    /// One permit per connection in use, so at most `connections` are open.
-    in_use: Arc<Semaphore>,
-}
-
-pub struct Answer {
-    pub status: u16,
-    pub body: Bytes,
-}
-
-impl Client {
-    pub fn new(address: SocketAddr, key_id: String, secret: &str, connections: usize) -> Client {
-        Client {
-            address,
-            key_id,
-            signer: suanpan_api::auth::Signer::new(secret),
-            idle: Mutex::new(Vec::new()),
-            in_use: Arc::new(Semaphore::new(connections)),
-        }
-    }
-
-    async fn connection(&self) -> Result<SendRequest<Full<Bytes>>, String> {
-        loop {
-            let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
-            match idle {
-                Some(mut sender) => {
-                    if sender.ready().await.is_ok() {
-                        return Ok(sender);
-                    }
-                }
-                None => break,
-            }
-        }
-        let stream = tokio::net::TcpStream::connect(self.address)
-            .await
-            .map_err(|_| "connect_error".to_string())?;
-        let _ = stream.set_nodelay(true);
-        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|_| "connect_error".to_string())?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        Ok(sender)
-    }
-
-    /// Sends one signed request; the error is a short code for the report.
-    pub async fn send(
-        &self,
-        method: &str,
-        path: &str,
-        body: Bytes,
-        headers: &[(&'static str, String)],
-    ) -> Result<Answer, String> {
-        let _permit = self
-            .in_use
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut sender = self.connection().await?;
-        let ts = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0)
-            .to_string();
-        let nonce = next_nonce();
-        let signature = self.signer.sign(method, path, &ts, &nonce, &body);
-        let mut request = hyper::Request::builder()
-            .method(method)
-            .uri(path)
-            .header("host", self.address.to_string())
-            .header("content-type", "application/json")
-            .header(suanpan_api::auth::KEY_HEADER, &self.key_id)
-            .header(suanpan_api::auth::TIMESTAMP_HEADER, ts)
-            .header(suanpan_api::auth::NONCE_HEADER, nonce)
-            .header(suanpan_api::auth::SIGNATURE_HEADER, signature);
-        for (name, value) in headers {
-            request = request.header(*name, value);
-        }
-        let request = request.body(Full::new(body)).map_err(|e| e.to_string())?;
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|_| "io_error".to_string())?;
-        let status = response.status().as_u16();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|_| "io_error".to_string())?
-            .to_bytes();
-        self.idle
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(sender);
-        Ok(Answer { status, body })
-    }
-}
-
-fn next_nonce() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    static START: std::sync::OnceLock<u128> = std::sync::OnceLock::new();
-    let start = START.get_or_init(|| {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0)
-    });
-    format!("{start:x}-{}", COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
 /// The error code of an answer that is not a success.
