@@ -115,6 +115,9 @@ pub struct App {
     /// The payouts room (with its configuration's channels; none configured: every payout
     /// answers `no_route`).
     pub payouts: Option<Arc<suanpan_payouts::Payouts>>,
+    /// The operations console's sessions and the overview's last 15 minutes.
+    pub sessions: crate::console::session::Sessions,
+    pub samples: crate::console::sampler::Samples,
 }
 
 /// A successful answer.

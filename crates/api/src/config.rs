@@ -112,6 +112,11 @@ pub const SETTINGS: &[Setting] = &[
         help: "TOML file of the payouts room (the interbank channels' URLs, timeouts, query interval)",
     },
     Setting {
+        key: "console_session_idle_s",
+        default: "900",
+        help: "seconds an operations console session lasts without a request",
+    },
+    Setting {
         key: "log_level",
         default: "info",
         help: "error, warn, info or debug",
@@ -139,6 +144,7 @@ pub struct ServeConfig {
     pub clearing_schedule: Option<suanpan_clearing::CloseSchedule>,
     pub gateway_config: Option<PathBuf>,
     pub payouts_config: Option<PathBuf>,
+    pub console_session_idle_s: u64,
 }
 
 impl ServeConfig {
@@ -265,7 +271,11 @@ impl ServeConfig {
                 "" => None,
                 path => Some(PathBuf::from(path)),
             },
+            console_session_idle_s: num("console_session_idle_s", get("console_session_idle_s"))?,
         };
+        if config.console_session_idle_s == 0 {
+            return Err("console_session_idle_s must be at least 1".into());
+        }
         if config.lease_ttl_ms < 100 {
             return Err("lease_ttl_ms must be at least 100".into());
         }

@@ -20,7 +20,9 @@ mod clearing;
 pub mod config;
 mod consent_page;
 pub mod consents;
+mod console;
 pub mod error;
+mod html;
 pub mod log;
 mod metrics;
 pub mod openapi;
@@ -236,7 +238,18 @@ pub fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result
         gateway,
         consents,
         payouts: Some(payouts),
+        sessions: console::session::Sessions::new(Duration::from_secs(
+            config.console_session_idle_s,
+        )),
+        samples: console::sampler::Samples::default(),
     });
+    let sampler = {
+        let app = app.clone();
+        std::thread::Builder::new()
+            .name("suanpan-sampler".into())
+            .spawn(move || run_sampler(&app))
+            .map_err(|e| format!("cannot start the sampler thread: {e}"))?
+    };
     // Accounts opened by other rooms (the gateway, clearing) and, on a standby, by the leader
     // reach the owner map from the committed batches, not from the accounts handler.
     let owners_follower = Some({
@@ -273,6 +286,7 @@ pub fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result
     }
     indexer_wake.stop();
     let _ = indexer.join();
+    let _ = sampler.join();
     if let Some(Ok(thread)) = owners_follower {
         let _ = thread.join();
     }
@@ -344,6 +358,35 @@ async fn serve(
 }
 
 /// Resolves once another node has taken the writer's lease from this one.
+/// Notes the overview's figures every few seconds until the server stops.
+fn run_sampler(app: &App) {
+    let mut next = Instant::now();
+    while !app.stopping.load(Ordering::Acquire) {
+        if Instant::now() >= next {
+            let engine = app.engine.metrics();
+            let dir = &app.config.data_dir;
+            let size = |name: &str| std::fs::metadata(dir.join(name)).map_or(0, |m| m.len());
+            let journal_bytes = match &app.books.journal {
+                JournalLocation::Sqlite(_) => Some(
+                    size(suanpan_journal::DB_FILE)
+                        + size(&format!("{}-wal", suanpan_journal::DB_FILE)),
+                ),
+                JournalLocation::Postgres(_) => None,
+            };
+            app.samples.push(console::sampler::Sample {
+                at: Instant::now(),
+                commands: engine.commands.load(Ordering::Relaxed),
+                committed_seq: engine.committed_seq.load(Ordering::Relaxed),
+                queue_depth: engine.queue_depth.load(Ordering::Relaxed),
+                requests: app.metrics.totals(),
+                journal_bytes,
+            });
+            next += console::sampler::SAMPLE_EVERY;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 async fn deposed(engine: &Engine) -> String {
     loop {
         if let Some(why) = engine.deposed() {

@@ -50,7 +50,53 @@ pub struct Gauges {
     pub leader: u64,
 }
 
+/// Every request so far, all routes together: how many, and how many in each latency bucket.
+pub struct Totals {
+    pub count: u64,
+    pub buckets: [u64; BOUNDS_US.len()],
+}
+
+impl Totals {
+    /// The upper bound (µs) of the bucket holding quantile `q` of the requests between
+    /// `earlier` and `self`; 0 when none came.
+    pub fn quantile_since(&self, earlier: &Totals, q: f64) -> u64 {
+        let deltas: Vec<u64> = self
+            .buckets
+            .iter()
+            .zip(earlier.buckets.iter())
+            .map(|(a, b)| a.saturating_sub(*b))
+            .collect();
+        let total: u64 = deltas.iter().sum();
+        if total == 0 {
+            return 0;
+        }
+        let rank = ((total as f64) * q).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (i, d) in deltas.iter().enumerate() {
+            seen += d;
+            if seen >= rank {
+                return BOUNDS_US[i];
+            }
+        }
+        BOUNDS_US[BOUNDS_US.len() - 1]
+    }
+}
+
 impl ApiMetrics {
+    pub fn totals(&self) -> Totals {
+        let mut t = Totals {
+            count: 0,
+            buckets: [0; BOUNDS_US.len()],
+        };
+        for stats in &self.routes {
+            t.count += stats.count.load(Ordering::Relaxed);
+            for (b, n) in stats.buckets.iter().enumerate() {
+                t.buckets[b] += n.load(Ordering::Relaxed);
+            }
+        }
+        t
+    }
+
     pub fn record(&self, route: Option<usize>, status: u16, elapsed_us: u64) {
         let stats = &self.routes[route.unwrap_or(ROUTES.len()).min(ROUTES.len())];
         let s = STATUSES

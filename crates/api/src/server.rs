@@ -113,6 +113,9 @@ async fn respond(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let started = Instant::now();
     let method = req.method().as_str().to_string();
     let path = req.uri().path().to_string();
+    if crate::console::is_console(&path) {
+        return crate::console::respond(app, req).await;
+    }
     let (route, result) = match routes::find(&method, &path) {
         Matched::Route(i, param) => {
             let param = param.map(str::to_string);
@@ -181,7 +184,7 @@ async fn respond(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>> {
     response
 }
 
-async fn read_body(
+pub(crate) async fn read_body(
     app: &App,
     req: Request<Incoming>,
 ) -> Result<(hyper::http::request::Parts, Bytes), ApiError> {
