@@ -217,3 +217,214 @@ fn markup_in_an_operators_name_is_shown_as_text_and_never_run() {
     );
     assert_eq!(title, "Overview · Suanpan", "no script ran");
 }
+
+fn send(server: &Server, token: &str, method: &str, target: &str, json: &str) -> Response {
+    let mut r = Request::new(method, target).bearer(token);
+    if !json.is_empty() {
+        r = r
+            .header("content-type", "application/json")
+            .body(json.as_bytes());
+    }
+    r.send(server.addr)
+}
+
+/// The CSRF token of a session, from one of its pages.
+fn csrf_of(server: &Server, cookie: &str) -> String {
+    let page = Request::get("/")
+        .header("cookie", cookie)
+        .send(server.addr)
+        .text();
+    page.split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(started.elapsed() < WAIT_MAX, "never: {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn an_operator_closes_the_books_writes_off_suspense_and_downloads_a_statement() {
+    use sha2::{Digest, Sha256};
+    let Some(browser) = Browser::start() else {
+        return;
+    };
+    let dir = DataDir::new("console-books");
+    let admin = dir.operator("ops-admin", "admin");
+    let operator = dir.operator("ops-1", "operator");
+    let viewer = dir.operator("ops-view", "viewer");
+    let bank = dir.participant("bank-a");
+    let server = Server::start(&dir);
+    let signed =
+        |target: &str, json: &str| Request::post(target, json).signed(&bank).send(server.addr);
+
+    // A day whose rule books code 0 with its sides swapped: the day-end puts the difference
+    // in suspense. The transfer's reference is markup.
+    let wrong = r#"{"name":"wrong side","debit":"credit_account","credit":"debit_account"}"#;
+    assert_eq!(
+        send(&server, &operator, "PUT", "/v1/accounting/rules/0", wrong).status,
+        200
+    );
+    for (id, subject) in [(1, "2241.01"), (2, "2241.02")] {
+        let r = signed(
+            "/v1/accounts",
+            &format!(r#"{{"id":"{id}","currency":"CNY","subject_code":"{subject}"}}"#),
+        );
+        assert_eq!(r.status, 201, "{}", r.text());
+    }
+    let script = "<script>document.title='owned'</script>";
+    let paid = signed(
+        "/v1/transfers",
+        &serde_json::json!({"id":"10","debit_account_id":"1","credit_account_id":"2","amount":"7700","currency":"CNY","reference":script}).to_string(),
+    );
+    assert_eq!(paid.status, 201, "{}", paid.text());
+    let cut = send(&server, &admin, "POST", "/v1/accounting/cutover", "").json();
+    let date = cut["closed_date"].as_str().unwrap_or_default().to_string();
+
+    // A clearing batch with its statements.
+    for (n, code, cap) in [(1, "B001", 100_000), (2, "B002", 50_000)] {
+        let body = format!(
+            r#"{{"number":{n},"code":"{code}","name":"Bank {code}","kind":"bank","net_debit_cap":"{cap}"}}"#
+        );
+        assert_eq!(
+            send(
+                &server,
+                &operator,
+                "POST",
+                "/v1/clearing/participants",
+                &body
+            )
+            .status,
+            201
+        );
+    }
+    let payment = format!(
+        r#"{{"id":"500","debit_account_id":"{}","credit_account_id":"{}","amount":"3000","currency":"CNY","code":6001}}"#,
+        suanpan_clearing::position_account_id(1),
+        suanpan_clearing::position_account_id(2)
+    );
+    assert_eq!(
+        send(&server, &operator, "POST", "/v1/transfers", &payment).status,
+        201
+    );
+    assert_eq!(
+        send(&server, &operator, "POST", "/v1/clearing/batches", "").status,
+        201
+    );
+    assert_eq!(
+        send(
+            &server,
+            &operator,
+            "POST",
+            "/v1/clearing/batches/1/statements",
+            ""
+        )
+        .status,
+        201
+    );
+
+    // A viewer sees no button that changes anything, and a write-off it forges is refused.
+    log_in(&browser, &server, &viewer);
+    browser.open(&format!("http://{}/console/accounting", server.addr));
+    wait_for(&browser, "#dates");
+    assert!(!has(&browser, "button[id^='write-off-']") && !has(&browser, "button[id^='day-end-']"));
+    let cookie = session_cookie(&server, &viewer);
+    let csrf = csrf_of(&server, &cookie);
+    let forged = Request::new("POST", "/console/accounting/write-off")
+        .header("cookie", &cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={csrf}&item=1&note=x&against=6711").as_bytes())
+        .send(server.addr);
+    assert_eq!(forged.status, 403, "{}", forged.text());
+    assert!(audit_outcomes(&server, &admin).contains(&("write_off".into(), "forbidden".into())));
+
+    // The operator starts the day-end from the page and sees every step complete.
+    browser.click("#logout");
+    wait_for(&browser, "#token");
+    log_in(&browser, &server, &operator);
+    browser.open(&format!("http://{}/console/accounting", server.addr));
+    browser.click(&format!("#day-end-{date}"));
+    wait_for(&browser, "#steps");
+    wait_until("every day-end step done", || {
+        browser.text(&format!("#state-{date}")) == "complete"
+    });
+    browser.open(&format!(
+        "http://{}/console/accounting?date={date}",
+        server.addr
+    ));
+    wait_for(&browser, "#steps");
+    for step in [
+        "catch_up",
+        "supplement",
+        "general_ledger",
+        "trial_balance",
+        "daily_balances",
+        "gl_check",
+        "suspense",
+        "period_roll_up",
+        "reports",
+    ] {
+        assert_eq!(
+            browser.attribute(&format!("#step-{step}"), "data-done"),
+            "true",
+            "{step}"
+        );
+    }
+
+    // It writes off one suspense item against non-operating expense.
+    let items = Request::get("/v1/accounting/suspense")
+        .bearer(&operator)
+        .send(server.addr)
+        .json();
+    let item = items["items"][0]["id"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("no suspense item: {items}"));
+    browser.type_into(&format!("#note-{item}"), "rule 0 had its sides swapped");
+    browser.type_into(&format!("#against-{item}"), "6711");
+    browser.click(&format!("#write-off-{item}"));
+    wait_until("the item written off", || {
+        has(&browser, &format!("#suspense-{item}"))
+            && browser.text(&format!("#suspense-{item}")) == "written_off"
+    });
+
+    // A statement downloaded from the page is the file, byte for byte.
+    browser.open(&format!("http://{}/console/clearing", server.addr));
+    wait_for(&browser, "#statement-1-1");
+    let href = browser.attribute("#statement-1-1", "href");
+    let href = href.as_str().unwrap_or_default();
+    let path = &href[href.find("/console").unwrap_or(0)..];
+    let op_cookie = session_cookie(&server, &operator);
+    let download = Request::get(path)
+        .header("cookie", &op_cookie)
+        .send(server.addr);
+    assert_eq!(download.status, 200, "{}", download.text());
+    assert!(download
+        .header("content-disposition")
+        .is_some_and(|d| d.starts_with("attachment")));
+    let digest = suanpan_ledger::hex(&Sha256::digest(&download.body));
+    assert_eq!(download.header("x-suanpan-sha256"), Some(digest.as_str()));
+    let file = std::fs::read(
+        dir.path()
+            .join("clearing/statements")
+            .join(suanpan_clearing::statement_file_name(1, 1)),
+    )
+    .unwrap_or_else(|e| panic!("the statement file: {e}"));
+    assert_eq!(suanpan_ledger::hex(&Sha256::digest(&file)), digest);
+
+    // The transfer's reference is shown as text; nothing of it runs.
+    browser.open(&format!("http://{}/console/transfers?id=10", server.addr));
+    wait_for(&browser, "#transfer-reference");
+    assert_eq!(browser.text("#transfer-reference"), script);
+    let title = browser.call(
+        "GET",
+        &format!("/session/{}/title", browser.session()),
+        None,
+    );
+    assert_eq!(title, "Transfers · Suanpan");
+}

@@ -8,6 +8,7 @@
 //! whatever the page showed. Simplified Chinese or English, by `Accept-Language` or the
 //! switch in the header.
 
+mod books;
 mod pages;
 pub mod sampler;
 pub mod session;
@@ -53,6 +54,8 @@ pub struct Page {
     pub body: String,
     pub location: Option<String>,
     pub cookies: Vec<String>,
+    /// A file handed out as the API hands it (its type and headers), as an attachment.
+    pub download: Option<(crate::app::Reply, String)>,
 }
 
 impl Page {
@@ -62,6 +65,17 @@ impl Page {
             body,
             location: None,
             cookies: Vec::new(),
+            download: None,
+        }
+    }
+
+    pub fn download(reply: crate::app::Reply, name: &str) -> Page {
+        Page {
+            status: reply.status,
+            body: String::new(),
+            location: None,
+            cookies: Vec::new(),
+            download: Some((reply, name.to_string())),
         }
     }
 
@@ -71,6 +85,7 @@ impl Page {
             body: String::new(),
             location: Some(to.to_string()),
             cookies: Vec::new(),
+            download: None,
         }
     }
 }
@@ -127,6 +142,30 @@ fn lang_of(parts: &hyper::http::request::Parts, query: &[(String, String)]) -> L
 }
 
 fn response(app: &App, page: Page) -> Response<Full<Bytes>> {
+    if let Some((reply, name)) = page.download {
+        let mut r = Response::new(Full::new(reply.body));
+        *r.status_mut() =
+            hyper::StatusCode::from_u16(reply.status).unwrap_or(hyper::StatusCode::OK);
+        let h = r.headers_mut();
+        h.insert("content-type", HeaderValue::from_static(reply.content_type));
+        for (name, value) in reply.headers {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                h.insert(name, v);
+            }
+        }
+        let extension = if reply.content_type.contains("xml") {
+            "xml"
+        } else {
+            "csv"
+        };
+        if let Ok(v) =
+            HeaderValue::from_str(&format!("attachment; filename=\"{name}.{extension}\""))
+        {
+            h.insert("content-disposition", v);
+        }
+        h.insert("cache-control", HeaderValue::from_static("no-store"));
+        return r;
+    }
     let mut r = Response::new(Full::new(Bytes::from(page.body)));
     *r.status_mut() = hyper::StatusCode::from_u16(page.status).unwrap_or(hyper::StatusCode::OK);
     let h = r.headers_mut();
@@ -243,6 +282,12 @@ async fn route(
         ("GET", "/console/payouts") => pages::payout(&visit).await,
         ("POST", "/console/payouts/return") => pages::payout_return(&visit, form).await,
         ("GET", "/console/consents") => pages::consents(&visit).await,
+        ("GET", "/console/accounting") => books::accounting(&visit).await,
+        ("POST", "/console/accounting/day-end") => books::start_day_end(&visit, form).await,
+        ("POST", "/console/accounting/write-off") => books::write_off(&visit, form).await,
+        ("GET", "/console/clearing") => books::clearing(&visit).await,
+        ("GET", "/console/clearing/statement") => books::statement(&visit).await,
+        ("GET", "/console/transfers") => books::transfer(&visit).await,
         ("POST", "/console/logout") => {
             app.sessions.close(&session_id);
             let mut page = Page::redirect("/console/login");

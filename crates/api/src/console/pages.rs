@@ -63,11 +63,20 @@ pub fn layout(v: &Visit, title: &str, body: &str) -> String {
     layout_refreshing(v, title, body, None)
 }
 
-fn layout_refreshing(v: &Visit, title: &str, body: &str, refresh_s: Option<u32>) -> String {
+pub(super) fn layout_refreshing(
+    v: &Visit,
+    title: &str,
+    body: &str,
+    refresh_s: Option<u32>,
+) -> String {
     let lang = v.lang;
     let mut nav = format!(
-        "<a href=\"/\">{}</a><a href=\"/console/payouts\">{}</a>",
+        "<a href=\"/\">{}</a><a href=\"/console/transfers\">{}</a><a href=\"/console/accounting\">{}</a>\
+         <a href=\"/console/clearing\">{}</a><a href=\"/console/payouts\">{}</a>",
         lang.t("概览", "Overview"),
+        lang.t("转账", "Transfers"),
+        lang.t("会计", "Accounting"),
+        lang.t("清算", "Clearing"),
         lang.t("代付", "Payouts"),
     );
     if v.may(Role::Admin) {

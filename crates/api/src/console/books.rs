@@ -1,0 +1,325 @@
+//! The console's books: the accounting dates and their day-ends (started and followed from
+//! the page), suspense items and their write-off, the clearing statements to download, and a
+//! transfer by id. Each action goes through the same handler as the JSON API, so the rules,
+//! the roles and the audit are the API's own; the page only renders what it answers.
+
+use std::fmt::Write;
+
+use serde_json::Value;
+
+use super::pages::{layout, layout_refreshing, notice};
+use super::{Page, Visit};
+use crate::access::Role;
+use crate::app::{self, Reply};
+use crate::error::ApiError;
+use crate::html::escape;
+
+fn json(reply: Result<Reply, ApiError>) -> Result<Value, ApiError> {
+    let reply = reply?;
+    Ok(serde_json::from_slice(&reply.body).unwrap_or(Value::Null))
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// A refusal or failure of the handler, shown on the page with its status.
+fn failed(v: &Visit, title: &str, e: ApiError) -> Page {
+    Page::html(
+        e.status,
+        layout(
+            v,
+            title,
+            &notice(false, &format!("{}: {}", e.code, e.message)),
+        ),
+    )
+}
+
+/// Checks the role an action needs (a refusal is audited), then runs it.
+async fn allowed(
+    v: &Visit<'_>,
+    role: Role,
+    action: &'static str,
+    target: &str,
+) -> Result<(), ApiError> {
+    let caller = v.caller();
+    v.app
+        .authorize(&caller, role, action, target)
+        .await
+        .map(|_| ())
+}
+
+pub async fn accounting(v: &Visit<'_>) -> Page {
+    let lang = v.lang;
+    let title = lang.t("会计", "Accounting");
+    let dates = match json(crate::accounting::dates(v.app).await) {
+        Ok(d) => d,
+        Err(e) => return failed(v, title, e),
+    };
+    let chosen = app::query_value(&v.query, "date").map(str::to_string);
+    let mut body = String::new();
+    let mut running = false;
+    let _ = write!(
+        body,
+        "<table id=\"dates\"><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th></th></tr>",
+        lang.t("会计日期", "Date"),
+        lang.t("日终", "Day-end"),
+        lang.t("转账", "Transfers"),
+        lang.t("凭证", "Vouchers"),
+    );
+    for d in dates["dates"].as_array().into_iter().flatten() {
+        let date = text(&d["accounting_date"]);
+        let state = text(&d["state"]);
+        running |= state == "running";
+        let button = if d["closed"].as_bool() == Some(true)
+            && state != "complete"
+            && state != "running"
+            && v.may(Role::Operator)
+        {
+            format!(
+                "<form method=\"post\" action=\"/console/accounting/day-end\" class=\"inline\">\
+                 <input type=\"hidden\" name=\"csrf\" value=\"{}\"><input type=\"hidden\" name=\"date\" value=\"{}\">\
+                 <button class=\"action\" type=\"submit\" id=\"day-end-{}\">{}</button></form>",
+                escape(&v.csrf),
+                escape(&date),
+                escape(&date),
+                lang.t("开始 / 继续日终", "Start / continue day-end"),
+            )
+        } else {
+            String::new()
+        };
+        let _ = write!(
+            body,
+            "<tr><td><a href=\"/console/accounting?date={0}\">{0}</a></td><td data-state=\"{1}\" id=\"state-{0}\">{1}</td><td>{2}</td><td>{3}</td><td>{button}</td></tr>",
+            escape(&date),
+            escape(&state),
+            escape(&text(&d["transfers"])),
+            escape(&text(&d["vouchers"])),
+        );
+    }
+    body.push_str("</table>");
+    if let Some(date) = chosen {
+        let status = json(crate::accounting::day_end_status(v.app, Some(&date)).await);
+        match status {
+            Ok(s) => {
+                let _ = write!(
+                    body,
+                    "<h2>{} {}</h2><table id=\"steps\">",
+                    lang.t("日终步骤", "Day-end steps"),
+                    escape(&date)
+                );
+                for step in s["steps"].as_array().into_iter().flatten() {
+                    let name = text(&step["step"]);
+                    let done = step["done"].as_bool() == Some(true);
+                    let _ = write!(
+                        body,
+                        "<tr id=\"step-{0}\" data-done=\"{1}\"><td>{0}</td><td>{2}</td><td>{3}</td><td>{4}</td></tr>",
+                        escape(&name),
+                        done,
+                        if done { "✓" } else { "" },
+                        escape(&step["elapsed_ms"].as_u64().map(|ms| format!("{ms} ms")).unwrap_or_default()),
+                        escape(&text(&step["summary"])),
+                    );
+                }
+                body.push_str("</table>");
+                running |= text(&s["state"]) == "running";
+            }
+            Err(e) => body.push_str(&notice(false, &format!("{}: {}", e.code, e.message))),
+        }
+    }
+    body.push_str(&suspense(v).await);
+    // While a day-end runs, the page follows it every second.
+    let refresh = running.then_some(1);
+    Page::html(200, layout_refreshing(v, title, &body, refresh))
+}
+
+async fn suspense(v: &Visit<'_>) -> String {
+    let lang = v.lang;
+    let all = [("all".to_string(), "true".to_string())];
+    let items = match json(crate::accounting::suspense(v.app, &all).await) {
+        Ok(i) => i,
+        Err(e) => return notice(false, &format!("{}: {}", e.code, e.message)),
+    };
+    let mut out = format!(
+        "<h2>{}</h2><table id=\"suspense\"><tr><th>#</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th></th></tr>",
+        lang.t("挂账", "Suspense"),
+        lang.t("日期", "Date"),
+        lang.t("科目", "Subject"),
+        lang.t("金额", "Amount"),
+        lang.t("来源", "Origin"),
+        lang.t("状态", "Status"),
+    );
+    for i in items["items"].as_array().into_iter().flatten() {
+        let id = text(&i["id"]);
+        let status = text(&i["status"]);
+        let form = if status == "open" && v.may(Role::Operator) {
+            format!(
+                "<form method=\"post\" action=\"/console/accounting/write-off\" class=\"inline\">\
+                 <input type=\"hidden\" name=\"csrf\" value=\"{}\"><input type=\"hidden\" name=\"item\" value=\"{}\">\
+                 <input name=\"note\" id=\"note-{1}\" placeholder=\"{}\" required> \
+                 <input name=\"against\" id=\"against-{1}\" placeholder=\"{}\" size=\"6\"> \
+                 <button class=\"action\" type=\"submit\" id=\"write-off-{1}\">{}</button></form>",
+                escape(&v.csrf),
+                escape(&id),
+                lang.t("说明", "note"),
+                lang.t("对方科目", "against"),
+                lang.t("核销", "Write off"),
+            )
+        } else {
+            String::new()
+        };
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{} {}</td><td>{}</td><td id=\"suspense-{0}\">{}</td><td>{form}</td></tr>",
+            escape(&id),
+            escape(&text(&i["accounting_date"])),
+            escape(&text(&i["subject_code"])),
+            escape(&text(&i["currency"])),
+            escape(&text(&i["amount"])),
+            escape(&text(&i["origin"])),
+            escape(&status),
+        );
+    }
+    out.push_str("</table>");
+    out
+}
+
+pub async fn start_day_end(v: &Visit<'_>, form: &[(String, String)]) -> Page {
+    let title = v.lang.t("会计", "Accounting");
+    let date = app::query_value(form, "date").unwrap_or("").to_string();
+    if let Err(e) = allowed(v, Role::Operator, "day_end", &date).await {
+        return failed(v, title, e);
+    }
+    match crate::accounting::day_end_run(v.app, &v.caller(), Some(&date)).await {
+        Ok(_) => Page::redirect(&format!("/console/accounting?date={date}")),
+        Err(e) => failed(v, title, e),
+    }
+}
+
+pub async fn write_off(v: &Visit<'_>, form: &[(String, String)]) -> Page {
+    let title = v.lang.t("会计", "Accounting");
+    let item = app::query_value(form, "item").unwrap_or("");
+    if let Err(e) = allowed(v, Role::Operator, "write_off", item).await {
+        return failed(v, title, e);
+    }
+    let Ok(id) = item.parse::<i64>() else {
+        return failed(
+            v,
+            title,
+            ApiError::new(crate::error::ErrorCode::InvalidValue, "no such item").field("item"),
+        );
+    };
+    let against = app::query_value(form, "against").filter(|a| !a.is_empty());
+    let body = serde_json::json!({
+        "items": [id],
+        "against": against,
+        "note": app::query_value(form, "note").unwrap_or(""),
+    });
+    match crate::accounting::write_off(v.app, &v.caller(), body.to_string().as_bytes()).await {
+        Ok(_) => Page::redirect("/console/accounting"),
+        Err(e) => failed(v, title, e),
+    }
+}
+
+pub async fn clearing(v: &Visit<'_>) -> Page {
+    let lang = v.lang;
+    let title = lang.t("清算", "Clearing");
+    let list = match json(crate::clearing::statements(v.app, &v.caller(), &[]).await) {
+        Ok(l) => l,
+        Err(e) => return failed(v, title, e),
+    };
+    let mut body = format!(
+        "<h2>{}</h2><table id=\"statements\"><tr><th>{}</th><th>{}</th><th>{}</th><th></th></tr>",
+        lang.t("对账单", "Statements"),
+        lang.t("批次", "Batch"),
+        lang.t("参与者", "Participant"),
+        lang.t("字节", "Bytes"),
+    );
+    for s in list["statements"].as_array().into_iter().flatten() {
+        let (batch, participant) = (text(&s["batch"]), text(&s["participant"]));
+        let _ = write!(
+            body,
+            "<tr><td>{0}</td><td>{1}</td><td>{2}</td><td><a id=\"statement-{0}-{1}\" href=\"/console/clearing/statement?batch={0}&amp;participant={1}\">CSV</a> \
+             <a href=\"/console/clearing/statement?batch={0}&amp;participant={1}&amp;format=camt053\">camt.053</a></td></tr>",
+            escape(&batch),
+            escape(&participant),
+            escape(&text(&s["bytes"])),
+        );
+    }
+    body.push_str("</table>");
+    Page::html(200, layout(v, title, &body))
+}
+
+/// A statement file as the API hands it out, as a download.
+pub async fn statement(v: &Visit<'_>) -> Page {
+    let title = v.lang.t("清算", "Clearing");
+    let batch = app::query_value(&v.query, "batch")
+        .unwrap_or("")
+        .to_string();
+    let mut query = vec![(
+        "participant".to_string(),
+        app::query_value(&v.query, "participant")
+            .unwrap_or("")
+            .to_string(),
+    )];
+    if let Some(f) = app::query_value(&v.query, "format") {
+        query.push(("format".to_string(), f.to_string()));
+    }
+    match crate::clearing::statement(v.app, &v.caller(), Some(&batch), &query).await {
+        Ok(reply) => Page::download(reply, &format!("statement-{batch}")),
+        Err(e) => failed(v, title, e),
+    }
+}
+
+pub async fn transfer(v: &Visit<'_>) -> Page {
+    let lang = v.lang;
+    let title = lang.t("转账", "Transfers");
+    let id = app::query_value(&v.query, "id").unwrap_or("").to_string();
+    let mut body = format!(
+        "<form method=\"get\" action=\"/console/transfers\" class=\"card\">\
+         <label for=\"id\">{}</label> <input id=\"id\" name=\"id\" value=\"{}\"> \
+         <button class=\"action\" type=\"submit\">{}</button></form>",
+        lang.t("转账编号", "Transfer id"),
+        escape(&id),
+        lang.t("查找", "Find"),
+    );
+    if id.is_empty() {
+        return Page::html(200, layout(v, title, &body));
+    }
+    let Some(parsed) = crate::wire::parse_id(&id) else {
+        body.push_str(&notice(false, lang.t("编号无效。", "Not an id.")));
+        return Page::html(400, layout(v, title, &body));
+    };
+    match json(crate::transfers::get(v.app, &v.caller(), parsed).await) {
+        Ok(t) => {
+            body.push_str("<table id=\"transfer\">");
+            for key in [
+                "id",
+                "debit_account_id",
+                "credit_account_id",
+                "amount",
+                "currency",
+                "code",
+                "reference",
+                "timestamp",
+                "accounting_date",
+            ] {
+                let _ = write!(
+                    body,
+                    "<tr><th>{key}</th><td id=\"transfer-{key}\">{}</td></tr>",
+                    escape(&text(&t[key]))
+                );
+            }
+            body.push_str("</table>");
+            Page::html(200, layout(v, title, &body))
+        }
+        Err(e) => {
+            body.push_str(&notice(false, &format!("{}: {}", e.code, e.message)));
+            Page::html(e.status, layout(v, title, &body))
+        }
+    }
+}
