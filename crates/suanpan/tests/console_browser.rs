@@ -428,3 +428,85 @@ fn an_operator_closes_the_books_writes_off_suspense_and_downloads_a_statement() 
     );
     assert_eq!(title, "Transfers · Suanpan");
 }
+
+#[test]
+fn an_operator_reads_an_account_posts_a_pending_transfer_and_changes_a_cap() {
+    let Some(browser) = Browser::start() else {
+        return;
+    };
+    let dir = DataDir::new("console-ledger");
+    let operator = dir.operator("ops-1", "operator");
+    let bank = dir.participant("bank-a");
+    let server = Server::start(&dir);
+    let signed =
+        |target: &str, json: &str| Request::post(target, json).signed(&bank).send(server.addr);
+    for id in [1, 2] {
+        assert_eq!(
+            signed(
+                "/v1/accounts",
+                &format!(r#"{{"id":"{id}","currency":"CNY","subject_code":"2241.01"}}"#)
+            )
+            .status,
+            201
+        );
+    }
+    assert_eq!(signed("/v1/transfers", r#"{"id":"10","debit_account_id":"1","credit_account_id":"2","amount":"500","currency":"CNY"}"#).status, 201);
+    let pending = signed(
+        "/v1/transfers",
+        r#"{"id":"11","debit_account_id":"1","credit_account_id":"2","amount":"200","currency":"CNY","pending":true}"#,
+    );
+    assert_eq!(pending.status, 201, "{}", pending.text());
+    let body =
+        r#"{"number":1,"code":"B001","name":"Bank B001","kind":"bank","net_debit_cap":"100000"}"#;
+    assert_eq!(
+        send(
+            &server,
+            &operator,
+            "POST",
+            "/v1/clearing/participants",
+            body
+        )
+        .status,
+        201
+    );
+
+    log_in(&browser, &server, &operator);
+    browser.open(&format!("http://{}/console/accounts?id=2", server.addr));
+    wait_for(&browser, "#account");
+    assert_eq!(browser.text("#account-credit_balance"), "500");
+    assert_eq!(browser.text("#account-credits_pending"), "200");
+    assert!(
+        browser.text("#history").contains("10"),
+        "{}",
+        browser.text("#history")
+    );
+
+    browser.open(&format!("http://{}/console/transfers?id=11", server.addr));
+    wait_for(&browser, "#post-pending");
+    browser.click("#post-pending");
+    wait_for(&browser, "#transfer-kind");
+    assert_eq!(browser.text("#transfer-kind"), "post_pending");
+    let account = Request::get("/v1/accounts/2")
+        .signed(&bank)
+        .send(server.addr)
+        .json();
+    assert_eq!(account["credit_balance"], "700", "{account}");
+
+    browser.open(&format!(
+        "http://{}/console/clearing/participants",
+        server.addr
+    ));
+    wait_for(&browser, "#participants");
+    assert_eq!(browser.attribute("#used-1", "data-used"), "0");
+    browser.type_into("input[name='cap']", "250000");
+    browser.click("#cap-1");
+    wait_for(&browser, "#participants");
+    let p = Request::get("/v1/clearing/participants/1")
+        .bearer(&operator)
+        .send(server.addr)
+        .json();
+    assert_eq!(p["net_debit_cap"], "250000", "{p}");
+    browser.click("#suspend-1");
+    wait_for(&browser, "#participants");
+    assert_eq!(browser.text("#participant-status-1"), "suspended");
+}

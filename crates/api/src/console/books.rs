@@ -233,7 +233,8 @@ pub async fn clearing(v: &Visit<'_>) -> Page {
         Err(e) => return failed(v, title, e),
     };
     let mut body = format!(
-        "<h2>{}</h2><table id=\"statements\"><tr><th>{}</th><th>{}</th><th>{}</th><th></th></tr>",
+        "<p><a href=\"/console/clearing/participants\" id=\"participants-link\">{}</a></p><h2>{}</h2><table id=\"statements\"><tr><th>{}</th><th>{}</th><th>{}</th><th></th></tr>",
+        lang.t("参与者与限额", "Participants and their caps"),
         lang.t("对账单", "Statements"),
         lang.t("批次", "Batch"),
         lang.t("参与者", "Participant"),
@@ -275,51 +276,96 @@ pub async fn statement(v: &Visit<'_>) -> Page {
     }
 }
 
-pub async fn transfer(v: &Visit<'_>) -> Page {
+pub async fn participants(v: &Visit<'_>) -> Page {
     let lang = v.lang;
-    let title = lang.t("转账", "Transfers");
-    let id = app::query_value(&v.query, "id").unwrap_or("").to_string();
-    let mut body = format!(
-        "<form method=\"get\" action=\"/console/transfers\" class=\"card\">\
-         <label for=\"id\">{}</label> <input id=\"id\" name=\"id\" value=\"{}\"> \
-         <button class=\"action\" type=\"submit\">{}</button></form>",
-        lang.t("转账编号", "Transfer id"),
-        escape(&id),
-        lang.t("查找", "Find"),
-    );
-    if id.is_empty() {
-        return Page::html(200, layout(v, title, &body));
-    }
-    let Some(parsed) = crate::wire::parse_id(&id) else {
-        body.push_str(&notice(false, lang.t("编号无效。", "Not an id.")));
-        return Page::html(400, layout(v, title, &body));
+    let title = lang.t("清算参与者", "Clearing participants");
+    let list = match json(crate::clearing::participants(v.app).await) {
+        Ok(l) => l,
+        Err(e) => return failed(v, title, e),
     };
-    match json(crate::transfers::get(v.app, &v.caller(), parsed).await) {
-        Ok(t) => {
-            body.push_str("<table id=\"transfer\">");
-            for key in [
-                "id",
-                "debit_account_id",
-                "credit_account_id",
-                "amount",
-                "currency",
-                "code",
-                "reference",
-                "timestamp",
-                "accounting_date",
-            ] {
-                let _ = write!(
-                    body,
-                    "<tr><th>{key}</th><td id=\"transfer-{key}\">{}</td></tr>",
-                    escape(&text(&t[key]))
-                );
-            }
-            body.push_str("</table>");
-            Page::html(200, layout(v, title, &body))
+    let mut body = format!(
+        "<table id=\"participants\"><tr><th>#</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th></th></tr>",
+        lang.t("代码", "Code"),
+        lang.t("状态", "Status"),
+        lang.t("净借记限额", "Net debit cap"),
+        lang.t("已用", "Used"),
+    );
+    for p in list["participants"].as_array().into_iter().flatten() {
+        let number = p["number"].as_u64().unwrap_or(0);
+        let cap: i128 = text(&p["net_debit_cap"]).parse().unwrap_or(0);
+        // The position holds the cap plus what was received less what was paid, unsettled.
+        let position = suanpan_clearing::position_account_id(number as u16);
+        let headroom: i128 = json(crate::accounts::get(v.app, &v.caller(), position).await)
+            .ok()
+            .and_then(|a| text(&a["credit_balance"]).parse().ok())
+            .unwrap_or(cap);
+        let used = (cap - headroom).max(0);
+        let percent = if cap > 0 {
+            (used * 100 / cap).min(100)
+        } else {
+            0
+        };
+        let status = text(&p["status"]);
+        let actions = if v.may(Role::Operator) {
+            let (action, label) = if status == "active" {
+                ("suspend", lang.t("暂停", "Suspend"))
+            } else {
+                ("activate", lang.t("恢复", "Activate"))
+            };
+            format!(
+                "<form method=\"post\" action=\"/console/clearing/participants\" class=\"inline\">\
+                 <input type=\"hidden\" name=\"csrf\" value=\"{0}\"><input type=\"hidden\" name=\"number\" value=\"{number}\">\
+                 <button class=\"action\" name=\"action\" value=\"{action}\" id=\"{action}-{number}\">{label}</button> \
+                 <input name=\"cap\" size=\"12\" placeholder=\"{1}\"> <button class=\"action\" name=\"action\" value=\"cap\" id=\"cap-{number}\">{2}</button></form>",
+                escape(&v.csrf),
+                lang.t("新限额（分）", "new cap (fen)"),
+                lang.t("改限额", "Change cap"),
+            )
+        } else {
+            String::new()
+        };
+        let _ = write!(
+            body,
+            "<tr><td>{number}</td><td>{}</td><td id=\"participant-status-{number}\">{}</td><td>{cap}</td>\
+             <td><svg width=\"160\" height=\"12\" role=\"img\" id=\"used-{number}\" data-used=\"{used}\"><rect width=\"160\" height=\"12\" fill=\"#eceef1\"/>\
+             <rect width=\"{}\" height=\"12\" fill=\"{}\"/></svg> {percent}%</td><td>{actions}</td></tr>",
+            escape(&text(&p["code"])),
+            escape(&status),
+            percent * 160 / 100,
+            if percent >= 90 { "#b42318" } else { "#1456f0" },
+        );
+    }
+    body.push_str("</table>");
+    Page::html(200, layout(v, title, &body))
+}
+
+pub async fn change_participant(v: &Visit<'_>, form: &[(String, String)]) -> Page {
+    let title = v.lang.t("清算参与者", "Clearing participants");
+    let number = app::query_value(form, "number").unwrap_or("").to_string();
+    let action = app::query_value(form, "action").unwrap_or("");
+    let name = match action {
+        "suspend" => "suspend_participant",
+        "activate" => "activate_participant",
+        _ => "set_net_debit_cap",
+    };
+    if let Err(e) = allowed(v, Role::Operator, name, &number).await {
+        return failed(v, title, e);
+    }
+    let caller = v.caller();
+    let done = match action {
+        "suspend" => crate::clearing::set_status(v.app, &caller, Some(&number), true).await,
+        "activate" => crate::clearing::set_status(v.app, &caller, Some(&number), false).await,
+        "cap" => {
+            let cap = app::query_value(form, "cap").unwrap_or("");
+            let body = serde_json::json!({ "net_debit_cap": cap }).to_string();
+            crate::clearing::set_cap(v.app, &caller, Some(&number), body.as_bytes()).await
         }
-        Err(e) => {
-            body.push_str(&notice(false, &format!("{}: {}", e.code, e.message)));
-            Page::html(e.status, layout(v, title, &body))
-        }
+        _ => Err(
+            ApiError::new(crate::error::ErrorCode::InvalidValue, "no such action").field("action"),
+        ),
+    };
+    match done {
+        Ok(_) => Page::redirect("/console/clearing/participants"),
+        Err(e) => failed(v, title, e),
     }
 }

@@ -9,6 +9,7 @@
 //! switch in the header.
 
 mod books;
+mod ledger;
 mod pages;
 pub mod sampler;
 pub mod session;
@@ -287,7 +288,11 @@ async fn route(
         ("POST", "/console/accounting/write-off") => books::write_off(&visit, form).await,
         ("GET", "/console/clearing") => books::clearing(&visit).await,
         ("GET", "/console/clearing/statement") => books::statement(&visit).await,
-        ("GET", "/console/transfers") => books::transfer(&visit).await,
+        ("GET", "/console/transfers") => ledger::transfer(&visit).await,
+        ("POST", "/console/transfers/resolve") => ledger::resolve(&visit, form).await,
+        ("GET", "/console/accounts") => ledger::account(&visit).await,
+        ("GET", "/console/clearing/participants") => books::participants(&visit).await,
+        ("POST", "/console/clearing/participants") => books::change_participant(&visit, form).await,
         ("POST", "/console/logout") => {
             app.sessions.close(&session_id);
             let mut page = Page::redirect("/console/login");

@@ -71,9 +71,10 @@ pub(super) fn layout_refreshing(
 ) -> String {
     let lang = v.lang;
     let mut nav = format!(
-        "<a href=\"/\">{}</a><a href=\"/console/transfers\">{}</a><a href=\"/console/accounting\">{}</a>\
+        "<a href=\"/\">{}</a><a href=\"/console/accounts\">{}</a><a href=\"/console/transfers\">{}</a><a href=\"/console/accounting\">{}</a>\
          <a href=\"/console/clearing\">{}</a><a href=\"/console/payouts\">{}</a>",
         lang.t("概览", "Overview"),
+        lang.t("账户", "Accounts"),
         lang.t("转账", "Transfers"),
         lang.t("会计", "Accounting"),
         lang.t("清算", "Clearing"),

@@ -1,0 +1,253 @@
+//! The console's ledger pages: an account (its balances, its history page by page, its
+//! balance at an instant) and a transfer (a pending one posted or voided by operators). The
+//! reads and the commands are the JSON API's own handlers.
+
+use std::fmt::Write;
+
+use serde_json::Value;
+
+use super::pages::{layout, notice};
+use super::{Page, Visit};
+use crate::access::Role;
+use crate::app::{self, Reply};
+use crate::error::{ApiError, ErrorCode};
+use crate::html::escape;
+
+fn json(reply: Result<Reply, ApiError>) -> Result<Value, ApiError> {
+    let reply = reply?;
+    Ok(serde_json::from_slice(&reply.body).unwrap_or(Value::Null))
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+fn find_form(action: &str, label: &str, value: &str, button: &str) -> String {
+    format!(
+        "<form method=\"get\" action=\"{action}\" class=\"card\">\
+         <label for=\"id\">{}</label> <input id=\"id\" name=\"id\" value=\"{}\"> \
+         <button class=\"action\" type=\"submit\">{}</button></form>",
+        escape(label),
+        escape(value),
+        escape(button)
+    )
+}
+
+pub async fn account(v: &Visit<'_>) -> Page {
+    let lang = v.lang;
+    let title = lang.t("账户", "Accounts");
+    let id = app::query_value(&v.query, "id").unwrap_or("").to_string();
+    let mut body = find_form(
+        "/console/accounts",
+        lang.t("账户编号", "Account id"),
+        &id,
+        lang.t("查找", "Find"),
+    );
+    if id.is_empty() {
+        return Page::html(200, layout(v, title, &body));
+    }
+    let Some(parsed) = crate::wire::parse_id(&id) else {
+        body.push_str(&notice(false, lang.t("编号无效。", "Not an id.")));
+        return Page::html(400, layout(v, title, &body));
+    };
+    let caller = v.caller();
+    let a = match json(crate::accounts::get(v.app, &caller, parsed).await) {
+        Ok(a) => a,
+        Err(e) => {
+            body.push_str(&notice(false, &format!("{}: {}", e.code, e.message)));
+            return Page::html(e.status, layout(v, title, &body));
+        }
+    };
+    body.push_str("<table id=\"account\">");
+    for key in [
+        "id",
+        "currency",
+        "subject_code",
+        "owner",
+        "tier",
+        "status",
+        "credit_balance",
+        "debits_posted",
+        "credits_posted",
+        "debits_pending",
+        "credits_pending",
+        "created_at",
+    ] {
+        let _ = write!(
+            body,
+            "<tr><th>{key}</th><td id=\"account-{key}\">{}</td></tr>",
+            escape(&text(&a[key]))
+        );
+    }
+    let flags: Vec<String> = a["flags"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(text)
+        .collect();
+    let _ = write!(
+        body,
+        "<tr><th>flags</th><td>{}</td></tr></table>",
+        escape(&flags.join(", "))
+    );
+    // The balance at an instant, from the history index.
+    if let Some(at) = app::query_value(&v.query, "at").filter(|s| !s.is_empty()) {
+        let q = vec![("at".to_string(), at.to_string())];
+        match json(crate::accounts::balance_at(v.app, &caller, parsed, &q).await) {
+            Ok(b) => {
+                let _ = write!(
+                    body,
+                    "<p id=\"balance-at\">{} {}: {}</p>",
+                    lang.t("余额于", "Balance at"),
+                    escape(at),
+                    escape(&text(&b["credit_balance"]))
+                );
+            }
+            Err(e) => body.push_str(&notice(false, &format!("{}: {}", e.code, e.message))),
+        }
+    }
+    let _ = write!(
+        body,
+        "<form method=\"get\" action=\"/console/accounts\" style=\"margin:.75rem 0\"><input type=\"hidden\" name=\"id\" value=\"{}\">\
+         <label>{} <input name=\"at\" placeholder=\"2026-12-06T16:00:00Z\"></label> <button class=\"action\" type=\"submit\">{}</button></form>",
+        escape(&id),
+        lang.t("某时刻余额", "Balance at"),
+        lang.t("查询", "Show"),
+    );
+    // The history, a page at a time.
+    let mut q = vec![("limit".to_string(), "50".to_string())];
+    if let Some(c) = app::query_value(&v.query, "cursor") {
+        q.push(("cursor".to_string(), c.to_string()));
+    }
+    match json(crate::accounts::transfers(v.app, &caller, parsed, &q).await) {
+        Ok(page) => {
+            body.push_str("<table id=\"history\">");
+            for t in page["transfers"].as_array().into_iter().flatten() {
+                let tid = text(&t["id"]);
+                let _ = write!(
+                    body,
+                    "<tr><td><a href=\"/console/transfers?id={0}\">{0}</a></td><td>{1}</td><td>{2}</td><td>{3}</td><td>{4}</td></tr>",
+                    escape(&tid),
+                    escape(&text(&t["timestamp"])),
+                    escape(&text(&t["debit_account_id"])),
+                    escape(&text(&t["credit_account_id"])),
+                    escape(&text(&t["amount"])),
+                );
+            }
+            body.push_str("</table>");
+            if let Some(next) = page["next_cursor"].as_str() {
+                let _ = write!(body, "<p><a id=\"next-page\" href=\"/console/accounts?id={}&amp;cursor={}\">{}</a></p>", escape(&id), escape(next), lang.t("下一页", "Next page"));
+            }
+        }
+        Err(e) => body.push_str(&notice(false, &format!("{}: {}", e.code, e.message))),
+    }
+    Page::html(200, layout(v, title, &body))
+}
+
+pub async fn transfer(v: &Visit<'_>) -> Page {
+    let lang = v.lang;
+    let title = lang.t("转账", "Transfers");
+    let id = app::query_value(&v.query, "id").unwrap_or("").to_string();
+    let mut body = format!(
+        "<form method=\"get\" action=\"/console/transfers\" class=\"card\">\
+         <label for=\"id\">{}</label> <input id=\"id\" name=\"id\" value=\"{}\"> \
+         <button class=\"action\" type=\"submit\">{}</button></form>",
+        lang.t("转账编号", "Transfer id"),
+        escape(&id),
+        lang.t("查找", "Find"),
+    );
+    if id.is_empty() {
+        return Page::html(200, layout(v, title, &body));
+    }
+    let Some(parsed) = crate::wire::parse_id(&id) else {
+        body.push_str(&notice(false, lang.t("编号无效。", "Not an id.")));
+        return Page::html(400, layout(v, title, &body));
+    };
+    match json(crate::transfers::get(v.app, &v.caller(), parsed).await) {
+        Ok(t) => {
+            body.push_str("<table id=\"transfer\">");
+            for key in [
+                "id",
+                "debit_account_id",
+                "credit_account_id",
+                "amount",
+                "currency",
+                "code",
+                "kind",
+                "reference",
+                "timestamp",
+                "accounting_date",
+            ] {
+                let _ = write!(
+                    body,
+                    "<tr><th>{key}</th><td id=\"transfer-{key}\">{}</td></tr>",
+                    escape(&text(&t[key]))
+                );
+            }
+            body.push_str("</table>");
+            let pending = text(&t["kind"]) == "pending";
+            if pending && v.may(Role::Operator) {
+                let _ = write!(
+                    body,
+                    "<form method=\"post\" action=\"/console/transfers/resolve\" style=\"margin-top:.75rem\">\
+                     <input type=\"hidden\" name=\"csrf\" value=\"{}\"><input type=\"hidden\" name=\"id\" value=\"{}\">\
+                     <button class=\"action\" name=\"action\" value=\"post\" id=\"post-pending\">{}</button> \
+                     <button class=\"action\" name=\"action\" value=\"void\" id=\"void-pending\">{}</button></form>",
+                    escape(&v.csrf),
+                    escape(&id),
+                    lang.t("入账", "Post"),
+                    lang.t("撤销", "Void"),
+                );
+            }
+            Page::html(200, layout(v, title, &body))
+        }
+        Err(e) => {
+            body.push_str(&notice(false, &format!("{}: {}", e.code, e.message)));
+            Page::html(e.status, layout(v, title, &body))
+        }
+    }
+}
+
+/// Posts or voids a pending transfer, under a new transfer id of the console's own.
+pub async fn resolve(v: &Visit<'_>, form: &[(String, String)]) -> Page {
+    let title = v.lang.t("转账", "Transfers");
+    let id = app::query_value(form, "id").unwrap_or("").to_string();
+    let post = app::query_value(form, "action") == Some("post");
+    let action = if post { "post_pending" } else { "void_pending" };
+    let caller = v.caller();
+    if let Err(e) = v.app.authorize(&caller, Role::Operator, action, &id).await {
+        return Page::html(
+            e.status,
+            layout(
+                v,
+                title,
+                &notice(false, &format!("{}: {}", e.code, e.message)),
+            ),
+        );
+    }
+    let Some(pending) = crate::wire::parse_id(&id) else {
+        let e = ApiError::new(ErrorCode::InvalidId, "not an id");
+        return Page::html(400, layout(v, title, &notice(false, &e.message)));
+    };
+    let mut bytes = [0u8; 16];
+    if getrandom::getrandom(&mut bytes).is_err() {
+        return Page::html(500, layout(v, title, &notice(false, "no randomness")));
+    }
+    // A fresh id for the post or void itself (the top bit clear keeps it a valid id).
+    let new_id = (u128::from_le_bytes(bytes) >> 1).max(1);
+    match crate::transfers::resolve(v.app, &caller, pending, new_id, None, post).await {
+        Ok(_) => Page::redirect(&format!("/console/transfers?id={new_id}")),
+        Err(e) => Page::html(
+            e.status,
+            layout(
+                v,
+                title,
+                &notice(false, &format!("{}: {}", e.code, e.message)),
+            ),
+        ),
+    }
+}
