@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection};
+use suanpan_journal::JournalLocation;
 use suanpan_ledger::AccountingDate;
 
 use crate::chart::{Category, Chart};
@@ -30,8 +31,8 @@ pub const WRITE_OFF_ITEMS_MAX: usize = 1_000;
 pub struct Accounting {
     conn: Connection,
     data_dir: PathBuf,
-    /// The journal on PostgreSQL; none: the SQLite file in `data_dir`.
-    postgres: Option<std::sync::Arc<suanpan_journal::PgDb>>,
+    /// The journal: the SQLite file in `data_dir`, or a PostgreSQL database.
+    journal: JournalLocation,
     chart: Chart,
     rules: Rules,
     projection: Projection,
@@ -81,22 +82,15 @@ impl Accounting {
     /// Opens accounting.db in the data directory (creating it with the default chart and
     /// rules) and loads the projection's state. The journal is read only when catching up.
     pub fn open(data_dir: &Path) -> Result<Accounting, AccountingError> {
-        Accounting::open_at(
-            data_dir,
-            &suanpan_journal::JournalLocation::Sqlite(data_dir.to_path_buf()),
-        )
+        Accounting::open_at(data_dir, &JournalLocation::Sqlite(data_dir.to_path_buf()))
     }
 
     /// Opens accounting.db in `data_dir` for the journal at `journal` (the SQLite file in
     /// that directory, or a PostgreSQL database).
     pub fn open_at(
         data_dir: &Path,
-        journal: &suanpan_journal::JournalLocation,
+        journal: &JournalLocation,
     ) -> Result<Accounting, AccountingError> {
-        let postgres = match journal {
-            suanpan_journal::JournalLocation::Sqlite(_) => None,
-            suanpan_journal::JournalLocation::Postgres(db) => Some(db.clone()),
-        };
         let conn = store::open(data_dir)?;
         let chart = store::load_chart(&conn)?;
         let rules = store::load_rules(&conn, &chart)?;
@@ -104,7 +98,7 @@ impl Accounting {
         Ok(Accounting {
             conn,
             data_dir: data_dir.to_path_buf(),
-            postgres,
+            journal: journal.clone(),
             chart,
             rules,
             projection,
@@ -146,8 +140,7 @@ impl Accounting {
     ) -> Result<u64, AccountingError> {
         let result = self.projection.catch_up(
             &mut self.conn,
-            &self.data_dir,
-            self.postgres.as_ref(),
+            &self.journal,
             &self.chart,
             &self.rules,
             through,
@@ -297,9 +290,10 @@ impl Accounting {
         date: AccountingDate,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<Vec<i128>, AccountingError> {
-        let table = match &self.postgres {
-            Some(db) => ledger_balance::read_table_postgres(db)?,
-            None => ledger_balance::read_table(&open_journal(&self.data_dir)?)?,
+        let table = match &self.journal {
+            JournalLocation::Sqlite(dir) => ledger_balance::read_table(&open_journal(dir)?)?,
+            #[cfg(feature = "postgres")]
+            JournalLocation::Postgres(db) => ledger_balance::read_table_postgres(db)?,
         };
         if table.seq > self.projection.cursor {
             self.catch_up_through(None, progress)?;
@@ -784,7 +778,7 @@ impl Accounting {
         split: &[(Side, String, u16)],
         operator: &str,
     ) -> Result<RuleChange, AccountingError> {
-        let head = crate::projection::journal_head(&self.data_dir, self.postgres.as_ref())?;
+        let head = crate::projection::journal_head(&self.journal)?;
         let effective_after = head
             .max(self.projection.cursor)
             .max(self.rules.latest(code).map_or(0, |v| v.effective_after));

@@ -20,6 +20,7 @@ pub struct LedgerTable {
 }
 
 /// The same from a journal on PostgreSQL.
+#[cfg(feature = "postgres")]
 pub fn read_table_postgres(
     db: &std::sync::Arc<suanpan_journal::PgDb>,
 ) -> Result<LedgerTable, AccountingError> {

@@ -6,10 +6,13 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+#[cfg(feature = "postgres")]
 use std::sync::Arc;
 
 use hashbrown::HashMap;
 use rusqlite::{params, Connection};
+use suanpan_journal::JournalLocation;
+#[cfg(feature = "postgres")]
 use suanpan_journal::PgDb;
 use suanpan_ledger::{
     AccountingDate, Command, Currency, ResultCode, Stamped, SubjectCode, Transfer,
@@ -178,14 +181,13 @@ impl Projection {
     pub fn catch_up(
         &mut self,
         conn: &mut Connection,
-        data_dir: &Path,
-        postgres: Option<&Arc<PgDb>>,
+        journal: &JournalLocation,
         chart: &Chart,
         rules: &Rules,
         through: Option<AccountingDate>,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<u64, AccountingError> {
-        let journal = JournalReader::open(data_dir, postgres)?;
+        let journal = JournalReader::open(journal)?;
         let end = journal.end()?;
         let start = self.cursor;
         let past = |p: &Projection| match (through, p.current_date) {
@@ -554,17 +556,16 @@ struct JournalBatch {
 /// in the data directory, or PostgreSQL through the journal's own reader (hash chain checked).
 enum JournalReader {
     Sqlite(Connection),
+    #[cfg(feature = "postgres")]
     Postgres(Arc<PgDb>),
 }
 
 impl JournalReader {
-    fn open(
-        data_dir: &Path,
-        postgres: Option<&Arc<PgDb>>,
-    ) -> Result<JournalReader, AccountingError> {
-        Ok(match postgres {
-            Some(db) => JournalReader::Postgres(db.clone()),
-            None => JournalReader::Sqlite(open_journal(data_dir)?),
+    fn open(journal: &JournalLocation) -> Result<JournalReader, AccountingError> {
+        Ok(match journal {
+            JournalLocation::Sqlite(data_dir) => JournalReader::Sqlite(open_journal(data_dir)?),
+            #[cfg(feature = "postgres")]
+            JournalLocation::Postgres(db) => JournalReader::Postgres(db.clone()),
         })
     }
 
@@ -576,6 +577,7 @@ impl JournalReader {
                     r.get(0)
                 })?
             }
+            #[cfg(feature = "postgres")]
             JournalReader::Postgres(db) => suanpan_journal::postgres::last_seq(db)?,
         })
     }
@@ -588,6 +590,7 @@ impl JournalReader {
         max: usize,
     ) -> Result<Vec<JournalBatch>, AccountingError> {
         match self {
+            #[cfg(feature = "postgres")]
             JournalReader::Postgres(db) => {
                 let want = (through - after).min(max as u64) as u32;
                 Ok(suanpan_journal::postgres::batches_page(db, after, want)?
@@ -636,8 +639,8 @@ impl JournalReader {
 }
 
 /// The last batch committed to the journal (0: none), read now.
-pub fn journal_head(data_dir: &Path, postgres: Option<&Arc<PgDb>>) -> Result<u64, AccountingError> {
-    JournalReader::open(data_dir, postgres)?.end()
+pub fn journal_head(journal: &JournalLocation) -> Result<u64, AccountingError> {
+    JournalReader::open(journal)?.end()
 }
 
 /// The journal, read-only: accounting never writes it.

@@ -170,7 +170,7 @@ pub fn sha256(bytes: &[u8]) -> [u8; 32] {
 
 fn random_hex(bytes: usize) -> Result<String, String> {
     let mut buf = vec![0u8; bytes];
-    getrandom::getrandom(&mut buf).map_err(|e| format!("no randomness from the system: {e}"))?;
+    getrandom::fill(&mut buf).map_err(|e| format!("no randomness from the system: {e}"))?;
     Ok(suanpan_ledger::hex(&buf))
 }
 
@@ -575,7 +575,7 @@ impl Access {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hmac::{Hmac, Mac};
+    use hmac::{Hmac, KeyInit, Mac};
 
     #[test]
     fn hmac_with_the_stored_digest_equals_hmac_with_the_secret() {

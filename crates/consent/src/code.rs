@@ -28,7 +28,7 @@ fn digest(consent_id: &str, code: &str) -> [u8; 32] {
 /// A fresh code for a consent: the digits to hand to the customer, and what is kept.
 pub fn issue(consent_id: &str, now_ns: u64) -> Result<(String, OneTimeCode), ConsentError> {
     let mut bytes = [0u8; 8];
-    getrandom::getrandom(&mut bytes)
+    getrandom::fill(&mut bytes)
         .map_err(|e| ConsentError::Store(format!("no randomness from the system: {e}")))?;
     // 2^64 is not a multiple of 10^6; the bias this leaves is below one in 10^13.
     let code = format!("{:06}", u64::from_le_bytes(bytes) % 1_000_000);

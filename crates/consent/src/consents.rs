@@ -48,7 +48,7 @@ impl Caller {
 
 fn random_id() -> Result<String, ConsentError> {
     let mut bytes = [0u8; 12];
-    getrandom::getrandom(&mut bytes)
+    getrandom::fill(&mut bytes)
         .map_err(|e| ConsentError::Store(format!("no randomness from the system: {e}")))?;
     Ok(format!(
         "cs_{}",

@@ -6,15 +6,13 @@ use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use suanpan_journal::{
-    AccountChanges, Checkpointer, Journal, JournalError, JournalLocation, StoredBatch,
-};
+use suanpan_journal::{AccountChanges, Checkpointer, Journal, JournalError, StoredBatch};
 use suanpan_ledger::{
     Account, AccountingDate, Command, Ledger, ResultCode, Stamped, TransferFlags,
 };
 
 use crate::committer::{run_committer, AnswerFn, ReadFn, Subscribers};
-use crate::lease::{self, LeaseThread};
+use crate::lease::LeaseThread;
 use crate::reply::{self, Replier, Ticket};
 use crate::writer::{run_writer, Writer};
 use crate::{EngineConfig, Metrics};
@@ -90,8 +88,11 @@ pub(crate) enum Request {
     },
     Read(ReadFn),
     /// A standby's next committed batches, read from the journal.
+    // This and `Promote` come only from the lease thread, which needs PostgreSQL.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     Replicate(Vec<StoredBatch>),
     /// The standby holds the lease at `epoch` and has replayed everything: lead.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     Promote {
         epoch: u64,
     },
@@ -123,7 +124,8 @@ impl Shared {
         self.fail(why);
     }
 
-    /// A failure has stopped the engine (not a clean shutdown).
+    /// A failure has stopped the engine (not a clean shutdown). Asked by the lease thread.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) fn failed(&self) -> bool {
         self.failure
             .lock()
@@ -159,22 +161,13 @@ impl Engine {
     pub fn start(config: EngineConfig) -> Result<Engine, JournalError> {
         let (mut journal, epoch) = match &config.postgres {
             None => (Journal::open(&config.data_dir, config.tier_limits)?, None),
-            Some(pg) => {
-                let location = JournalLocation::Postgres(pg.db.clone());
-                // The lease first: nobody else writes after this node reads the journal.
-                let epoch = if pg.standby {
-                    None
-                } else {
-                    Some(lease::acquire_at_start(pg)?)
-                };
-                (Journal::open_at(&location, config.tier_limits)?, epoch)
-            }
+            Some(pg) => pg.open_journal(config.tier_limits)?,
         };
         let recovered = journal.recover()?;
         if let Some(pg) = &config.postgres {
             // A write stuck half way on this node must not hold the lease row past the
             // lease's own time, or a standby could never take over.
-            journal.limit_write_hold((pg.lease_ttl / 2).max(std::time::Duration::from_millis(100)));
+            journal.limit_write_hold(pg.write_hold());
         }
         if let Some(epoch) = epoch {
             journal.fence(epoch, recovered.seq, recovered.hash);
@@ -189,7 +182,7 @@ impl Engine {
             accounts: recovered.ledger.accounts().len(),
             transfers: recovered.ledger.transfers().len(),
         };
-        let standby = config.postgres.as_ref().is_some_and(|pg| pg.standby);
+        let standby = config.postgres.as_ref().is_some_and(|pg| pg.is_standby());
         let shared = Arc::new(Shared {
             metrics: Metrics::default(),
             failure: Mutex::new(None),
@@ -225,20 +218,9 @@ impl Engine {
             .name("suanpan-writer".into())
             .spawn(move || run_writer(writer, requests))
             .map_err(|e| JournalError::Io(format!("cannot start the writer thread: {e}")))?;
-        let lease = match (&config.postgres, epoch) {
-            (None, _) => None,
-            (Some(pg), Some(epoch)) => {
-                Some(LeaseThread::leader(pg.clone(), epoch, shared.clone())?)
-            }
-            (Some(pg), None) => {
-                let follower = lease::Follower {
-                    journal: Journal::open_read_only(&JournalLocation::Postgres(pg.db.clone()))?,
-                    seq,
-                    hash,
-                    queue: queue.clone(),
-                };
-                Some(LeaseThread::standby(pg.clone(), follower, shared.clone())?)
-            }
+        let lease = match &config.postgres {
+            None => None,
+            Some(pg) => Some(pg.start_thread(epoch, seq, hash, &queue, &shared)?),
         };
         Ok(Engine {
             queue,

@@ -14,7 +14,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use suanpan_journal::postgres::{acquire, read_lease, release, renew};
-use suanpan_journal::{Journal, JournalError, PgDb};
+use suanpan_journal::{Journal, JournalError, JournalLocation, PgDb};
+use suanpan_ledger::TierLimits;
 
 use crate::engine::{Request, Shared};
 
@@ -51,6 +52,54 @@ const FOLLOW_POLL: Duration = Duration::from_millis(100);
 const FOLLOW_PAGE: u32 = 256;
 
 impl PostgresConfig {
+    pub(crate) fn is_standby(&self) -> bool {
+        self.standby
+    }
+
+    /// Opens the journal on the database. A leader takes the lease first, so nobody else
+    /// writes after it reads the journal, and gets the lease's epoch; a standby gets none.
+    pub(crate) fn open_journal(
+        &self,
+        limits: TierLimits,
+    ) -> Result<(Journal, Option<u64>), JournalError> {
+        let epoch = if self.standby {
+            None
+        } else {
+            Some(acquire_at_start(self)?)
+        };
+        let journal = Journal::open_at(&JournalLocation::Postgres(self.db.clone()), limits)?;
+        Ok((journal, epoch))
+    }
+
+    /// The longest a write transaction of this node may wait on the server: half the lease.
+    pub(crate) fn write_hold(&self) -> Duration {
+        (self.lease_ttl / 2).max(Duration::from_millis(100))
+    }
+
+    /// Starts the lease thread: a leader's keeps the lease at `epoch`; a standby's follows the
+    /// journal after batch `seq` (whose hash is `hash`) until it can take over.
+    pub(crate) fn start_thread(
+        &self,
+        epoch: Option<u64>,
+        seq: u64,
+        hash: [u8; 32],
+        queue: &SyncSender<Request>,
+        shared: &Arc<Shared>,
+    ) -> Result<LeaseThread, JournalError> {
+        match epoch {
+            Some(epoch) => LeaseThread::leader(self.clone(), epoch, shared.clone()),
+            None => {
+                let follower = Follower {
+                    journal: Journal::open_read_only(&JournalLocation::Postgres(self.db.clone()))?,
+                    seq,
+                    hash,
+                    queue: queue.clone(),
+                };
+                LeaseThread::standby(self.clone(), follower, shared.clone())
+            }
+        }
+    }
+
     fn renew_every(&self) -> Duration {
         self.lease_ttl / 6
     }
@@ -63,7 +112,7 @@ impl PostgresConfig {
 /// Takes the lease for a leader starting up. A lease left by a node that died expires within
 /// its time to live; one that keeps being renewed belongs to a live leader, and this node
 /// must be started as a standby instead.
-pub(crate) fn acquire_at_start(pg: &PostgresConfig) -> Result<u64, JournalError> {
+fn acquire_at_start(pg: &PostgresConfig) -> Result<u64, JournalError> {
     let give_up = Instant::now() + pg.lease_ttl * 2 + Duration::from_secs(1);
     loop {
         let lease = read_lease(&pg.db)?;
@@ -91,7 +140,7 @@ pub(crate) struct LeaseThread {
 }
 
 impl LeaseThread {
-    pub(crate) fn leader(
+    fn leader(
         pg: PostgresConfig,
         epoch: u64,
         shared: Arc<Shared>,
@@ -108,7 +157,7 @@ impl LeaseThread {
         })
     }
 
-    pub(crate) fn standby(
+    fn standby(
         pg: PostgresConfig,
         follower: Follower,
         shared: Arc<Shared>,
@@ -187,7 +236,7 @@ fn keep(pg: &PostgresConfig, epoch: u64, shared: &Shared, stop: &AtomicBool) {
 }
 
 /// What a standby needs to follow the journal.
-pub(crate) struct Follower {
+struct Follower {
     pub journal: Journal,
     pub seq: u64,
     pub hash: [u8; 32],

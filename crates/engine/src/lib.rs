@@ -15,6 +15,10 @@ mod clock;
 mod committer;
 mod config;
 mod engine;
+#[cfg(feature = "postgres")]
+mod lease;
+#[cfg(not(feature = "postgres"))]
+#[path = "lease_absent.rs"]
 mod lease;
 mod metrics;
 mod reply;
@@ -23,6 +27,8 @@ mod writer;
 pub use clock::{today, SHANGHAI_UTC_OFFSET_S};
 pub use config::EngineConfig;
 pub use engine::{CommittedBatch, Engine, EngineError, FoundTransfer, RecoveryInfo};
-pub use lease::{PostgresConfig, LEASE_TTL_DEFAULT};
+pub use lease::PostgresConfig;
+#[cfg(feature = "postgres")]
+pub use lease::LEASE_TTL_DEFAULT;
 pub use metrics::{Histogram, Metrics};
 pub use reply::Ticket;

@@ -142,7 +142,7 @@ pub trait Channel: Send + Sync {
 
 /// HMAC-SHA256 of `text` under `key`, in lowercase hex.
 pub fn hmac_hex(key: &[u8], text: &[u8]) -> String {
-    use hmac::{Hmac, Mac};
+    use hmac::{Hmac, KeyInit, Mac};
     let Ok(mut mac) = Hmac::<sha2::Sha256>::new_from_slice(key) else {
         return String::new();
     };

@@ -408,7 +408,7 @@ pub fn page_key(conn: &Connection) -> Result<Vec<u8>, GatewayError> {
         return Ok(hex.into_bytes());
     }
     let mut bytes = [0u8; 32];
-    getrandom::getrandom(&mut bytes)
+    getrandom::fill(&mut bytes)
         .map_err(|e| GatewayError::Store(format!("no randomness from the system: {e}")))?;
     let hex = crate::hex(&bytes);
     conn.execute(

@@ -45,7 +45,7 @@ pub fn callback_signing_string(ts: &str, nonce: &str, body: &[u8]) -> Vec<u8> {
 
 fn nonce() -> String {
     let mut bytes = [0u8; 12];
-    let _ = getrandom::getrandom(&mut bytes);
+    let _ = getrandom::fill(&mut bytes);
     crate::hex(&bytes)
 }
 

@@ -115,6 +115,7 @@ pub struct HistoryWriter {
 /// Where the indexer reads the journal's transfer rows.
 enum RowsSource {
     Sqlite(Connection),
+    #[cfg(feature = "postgres")]
     Postgres(std::sync::Arc<crate::PgDb>),
 }
 
@@ -132,6 +133,7 @@ impl RowsSource {
                 })?;
                 Ok(rows.collect::<Result<_, _>>()?)
             }
+            #[cfg(feature = "postgres")]
             RowsSource::Postgres(db) => crate::postgres::transfer_rows(db, after, through, max),
         }
     }
@@ -218,6 +220,7 @@ impl HistoryWriter {
                 journal.busy_timeout(Duration::from_secs(5))?;
                 RowsSource::Sqlite(journal)
             }
+            #[cfg(feature = "postgres")]
             crate::JournalLocation::Postgres(db) => RowsSource::Postgres(db.clone()),
         };
         Ok(HistoryWriter {

@@ -3,12 +3,14 @@
 //! users who outgrow one machine and want a standby node (see `postgres/`).
 
 use std::path::Path;
+#[cfg(feature = "postgres")]
 use std::sync::Arc;
 use std::time::Duration;
 
 use suanpan_ledger::TierLimits;
 
 use crate::batch::{AccountChanges, CommitBatch, Recovered, SnapshotInfo, StoredBatch};
+#[cfg(feature = "postgres")]
 use crate::postgres::{PgDb, PgJournal};
 use crate::sqlite::SqliteJournal;
 use crate::JournalError;
@@ -19,6 +21,7 @@ pub enum JournalLocation {
     /// The SQLite file in this data directory.
     Sqlite(std::path::PathBuf),
     /// A PostgreSQL database (its schema given by the URL's `search_path`, if any).
+    #[cfg(feature = "postgres")]
     Postgres(Arc<PgDb>),
 }
 
@@ -28,6 +31,7 @@ pub struct Journal {
 
 enum Backend {
     Sqlite(SqliteJournal),
+    #[cfg(feature = "postgres")]
     Postgres(PgJournal),
 }
 
@@ -35,12 +39,14 @@ macro_rules! each {
     ($self:expr, $j:ident => $body:expr) => {
         match &$self.backend {
             Backend::Sqlite($j) => $body,
+            #[cfg(feature = "postgres")]
             Backend::Postgres($j) => $body,
         }
     };
     (mut $self:expr, $j:ident => $body:expr) => {
         match &mut $self.backend {
             Backend::Sqlite($j) => $body,
+            #[cfg(feature = "postgres")]
             Backend::Postgres($j) => $body,
         }
     };
@@ -65,6 +71,7 @@ impl Journal {
     ) -> Result<Journal, JournalError> {
         match location {
             JournalLocation::Sqlite(dir) => Journal::open(dir, limits),
+            #[cfg(feature = "postgres")]
             JournalLocation::Postgres(db) => Ok(Journal {
                 backend: Backend::Postgres(PgJournal::open(db.clone(), limits)?),
             }),
@@ -78,6 +85,7 @@ impl Journal {
             JournalLocation::Sqlite(dir) => Ok(Journal {
                 backend: Backend::Sqlite(crate::sqlite::open_read_only(dir)?),
             }),
+            #[cfg(feature = "postgres")]
             JournalLocation::Postgres(db) => Ok(Journal {
                 backend: Backend::Postgres(PgJournal::open_read_only(db.clone())?),
             }),
@@ -110,6 +118,7 @@ impl Journal {
 
     /// Up to `max` batches after `after` (whose hash is `prev_hash`), the chain checked: for a
     /// standby following the journal.
+    #[cfg(feature = "postgres")]
     pub fn batches_after(
         &self,
         after: u64,
@@ -157,17 +166,23 @@ impl Journal {
     /// took over has replayed up to there). SQLite needs no fence: the data directory's lock
     /// already admits one writer.
     pub fn fence(&mut self, epoch: u64, seq: u64, hash: [u8; 32]) {
+        #[cfg(feature = "postgres")]
         if let Backend::Postgres(j) = &mut self.backend {
             j.fence(epoch, seq, hash);
         }
+        #[cfg(not(feature = "postgres"))]
+        let _ = (epoch, seq, hash);
     }
 
     /// On PostgreSQL: the longest the server lets a write transaction of this node wait on it
     /// (see `PgJournal::limit_write_hold`); SQLite needs nothing of the kind.
     pub fn limit_write_hold(&mut self, hold: Duration) {
+        #[cfg(feature = "postgres")]
         if let Backend::Postgres(j) = &mut self.backend {
             j.limit_write_hold(hold);
         }
+        #[cfg(not(feature = "postgres"))]
+        let _ = hold;
     }
 
     /// On PostgreSQL: a node that stopped uncleanly left the accounts table behind the
@@ -175,11 +190,12 @@ impl Journal {
     pub fn accounts_behind(&self) -> bool {
         match &self.backend {
             Backend::Sqlite(_) => false,
+            #[cfg(feature = "postgres")]
             Backend::Postgres(j) => j.accounts_behind(),
         }
     }
 
     pub fn is_postgres(&self) -> bool {
-        matches!(self.backend, Backend::Postgres(_))
+        !matches!(self.backend, Backend::Sqlite(_))
     }
 }

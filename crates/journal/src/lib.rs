@@ -8,6 +8,7 @@ mod batch;
 mod checkpoint;
 mod history;
 mod journal;
+#[cfg(feature = "postgres")]
 pub mod postgres;
 mod record;
 mod rows;
@@ -24,6 +25,7 @@ pub use batch::{
 pub use checkpoint::Checkpointer;
 pub use history::{HistoryReader, HistoryWriter, PostedAt, TransferRow, HISTORY_FILE};
 pub use journal::{Journal, JournalLocation};
+#[cfg(feature = "postgres")]
 pub use postgres::PgDb;
 pub use record::{apply_batch, chain_hash, decode_batch, encode_batch, GENESIS_HASH};
 pub use rows::{resolutions, transfers_json};
@@ -39,6 +41,7 @@ pub enum JournalError {
     NewerSchema(i64),
     /// The stored history or a query table disagrees with itself: one precise sentence.
     Corrupt(String),
+    #[cfg(feature = "postgres")]
     Postgres(tokio_postgres::Error),
     /// This node may not write: it does not hold the writer's lease, or lost it.
     Fenced(String),
@@ -54,6 +57,7 @@ impl fmt::Display for JournalError {
                 "the journal has schema version {v}, newer than this Suanpan's {SCHEMA_VERSION}; upgrade Suanpan"
             ),
             JournalError::Corrupt(e) => write!(f, "journal check failed: {e}"),
+            #[cfg(feature = "postgres")]
             JournalError::Postgres(e) => match e.as_db_error() {
                 Some(db) => write!(f, "PostgreSQL error: {} ({})", db.message(), db.code().code()),
                 // The driver's own text is generic ("error performing TLS handshake"); the
@@ -76,6 +80,7 @@ impl From<rusqlite::Error> for JournalError {
     }
 }
 
+#[cfg(feature = "postgres")]
 impl From<tokio_postgres::Error> for JournalError {
     fn from(e: tokio_postgres::Error) -> JournalError {
         JournalError::Postgres(e)

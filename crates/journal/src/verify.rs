@@ -28,6 +28,7 @@ pub struct VerifyReport {
 pub fn verify_at(location: &crate::JournalLocation) -> Result<VerifyReport, JournalError> {
     match location {
         crate::JournalLocation::Sqlite(dir) => verify(dir),
+        #[cfg(feature = "postgres")]
         crate::JournalLocation::Postgres(db) => crate::postgres::verify_postgres(db),
     }
 }

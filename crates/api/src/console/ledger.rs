@@ -234,7 +234,7 @@ pub async fn resolve(v: &Visit<'_>, form: &[(String, String)]) -> Page {
         return Page::html(400, layout(v, title, &notice(false, &e.message)));
     };
     let mut bytes = [0u8; 16];
-    if getrandom::getrandom(&mut bytes).is_err() {
+    if getrandom::fill(&mut bytes).is_err() {
         return Page::html(500, layout(v, title, &notice(false, "no randomness")));
     }
     // A fresh id for the post or void itself (the top bit clear keeps it a valid id).

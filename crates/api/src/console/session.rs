@@ -26,7 +26,7 @@ pub struct Sessions {
 
 fn random_hex(bytes: usize) -> Option<String> {
     let mut buf = vec![0u8; bytes];
-    getrandom::getrandom(&mut buf).ok()?;
+    getrandom::fill(&mut buf).ok()?;
     Some(suanpan_ledger::hex(&buf))
 }
 

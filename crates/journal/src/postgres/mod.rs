@@ -6,8 +6,9 @@
 //! one connection. The database's own durability (`synchronous_commit`, replication) decides
 //! when a commit is safe; Suanpan answers its callers only after `COMMIT` returns.
 //!
-//! The driver is tokio-postgres with a deadpool pool, on a small runtime of its own: the
-//! engine's threads are plain threads and block on it.
+//! The driver is tokio-postgres with a deadpool pool, on one small runtime for the whole process
+//! (`runtime()`, made on first use): the engine's threads are plain threads and block on it, and
+//! every database handle and one-off query shares it.
 
 mod lease;
 mod migrations;
@@ -18,7 +19,7 @@ mod verify;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
@@ -43,9 +44,27 @@ const POOL_SIZE: usize = 8;
 /// Batches read per query when replaying or following.
 const READ_PAGE: u32 = 256;
 
-/// A PostgreSQL database holding a journal: the pool and the runtime that drives it.
+/// The process's one runtime for PostgreSQL connections, made on first use and kept until
+/// the process ends. One worker thread drives every connection's I/O; the callers' own
+/// threads run their queries' futures (`block_on`), so it never needs more.
+fn runtime() -> Result<&'static tokio::runtime::Runtime, JournalError> {
+    static RUNTIME: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("suanpan-pg")
+                .enable_all()
+                .build()
+                .map_err(|e| format!("cannot start the PostgreSQL runtime: {e}"))
+        })
+        .as_ref()
+        .map_err(|e| JournalError::Io(e.clone()))
+}
+
+/// A PostgreSQL database holding a journal: the pool, driven by the process's runtime.
 pub struct PgDb {
-    runtime: Option<tokio::runtime::Runtime>,
+    runtime: &'static tokio::runtime::Runtime,
     pool: Pool,
     /// The URL without its password, for messages.
     shown: String,
@@ -59,12 +78,7 @@ impl PgDb {
             config.connect_timeout(Duration::from_secs(5));
         }
         let shown = shown_url(&config);
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("suanpan-pg")
-            .enable_all()
-            .build()
-            .map_err(|e| JournalError::Io(format!("cannot start the PostgreSQL runtime: {e}")))?;
+        let runtime = runtime()?;
         let manager = Manager::from_config(
             config,
             tls,
@@ -77,7 +91,7 @@ impl PgDb {
             .build()
             .map_err(|e| JournalError::Io(format!("cannot make the PostgreSQL pool: {e}")))?;
         let db = Arc::new(PgDb {
-            runtime: Some(runtime),
+            runtime,
             pool,
             shown,
         });
@@ -122,10 +136,7 @@ impl PgDb {
 
     /// Runs `f` to completion on the database's runtime. Call from plain threads only.
     pub(crate) fn run<T>(&self, f: impl Future<Output = T>) -> T {
-        match &self.runtime {
-            Some(rt) => rt.block_on(f),
-            None => unreachable!("the runtime lives as long as the database handle"),
-        }
+        self.runtime.block_on(f)
     }
 
     pub(crate) async fn client(&self) -> Result<Object, JournalError> {
@@ -255,12 +266,8 @@ pub fn journal_bytes(db: &Arc<PgDb>) -> Result<u64, JournalError> {
 /// Runs one query on a fresh connection to `url` and returns its rows as text (NULL as
 /// empty): for tools and tests that read the query tables.
 pub fn query_text(url: &str, sql: &str) -> Result<Vec<Vec<String>>, JournalError> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| JournalError::Io(format!("cannot start a runtime: {e}")))?;
     let tls::PgUrl { config, tls } = tls::parse_url(url)?;
-    runtime.block_on(async {
+    runtime()?.block_on(async {
         let (client, connection) = config.connect(tls).await?;
         let driver = tokio::spawn(connection);
         let messages = client.simple_query(sql).await;
@@ -283,12 +290,8 @@ pub fn query_text(url: &str, sql: &str) -> Result<Vec<Vec<String>>, JournalError
 /// Runs `sql` once on a fresh connection to `url`, outside any journal: for tools and tests
 /// that make or drop the schema a journal lives in.
 pub fn run_sql(url: &str, sql: &str) -> Result<(), JournalError> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| JournalError::Io(format!("cannot start a runtime: {e}")))?;
     let tls::PgUrl { config, tls } = tls::parse_url(url)?;
-    runtime.block_on(async {
+    runtime()?.block_on(async {
         let (client, connection) = config.connect(tls).await?;
         let driver = tokio::spawn(connection);
         let done = client.batch_execute(sql).await;
@@ -296,15 +299,6 @@ pub fn run_sql(url: &str, sql: &str) -> Result<(), JournalError> {
         let _ = driver.await;
         done.map_err(JournalError::from)
     })
-}
-
-impl Drop for PgDb {
-    fn drop(&mut self) {
-        // Never blocks, so the last handle may go anywhere, an async task included.
-        if let Some(rt) = self.runtime.take() {
-            rt.shutdown_background();
-        }
-    }
 }
 
 fn shown_url(config: &tokio_postgres::Config) -> String {
