@@ -6,6 +6,7 @@ mod channel_sim;
 mod clear;
 mod credentials;
 mod day_end;
+mod demo;
 mod gateway;
 mod interbank_sim;
 mod json;
@@ -23,6 +24,7 @@ const USAGE: &str = "usage: suanpan <command> [flags]
 
 commands:
   serve          the HTTP API (the main job); `suanpan serve --help` lists its settings
+  demo           a whole business day on this machine, to watch in the console
   credentials    participants, API keys and operator tokens for `serve`
   call           one signed request to a running server, its answer printed
   openapi        print the API's OpenAPI 3.1 document
@@ -49,6 +51,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("serve") => serve::main(&args[1..]),
+        Some("demo") => demo::main(&args[1..]),
         Some("credentials") => credentials::main(&args[1..]),
         Some("call") => call::main(&args[1..]),
         Some("openapi") => openapi::main(&args[1..]),

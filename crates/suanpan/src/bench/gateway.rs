@@ -68,7 +68,7 @@ fn parse(args: &[String]) -> Result<Option<Options>, String> {
 
 /// The merchant's notification endpoint: acknowledges everything and notes which orders it
 /// has been told succeeded.
-async fn merchant_endpoint(
+pub(crate) async fn merchant_endpoint(
     listener: tokio::net::TcpListener,
     told: Arc<Mutex<HashSet<String>>>,
     last_ns: Arc<AtomicU64>,

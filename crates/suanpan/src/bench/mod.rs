@@ -4,12 +4,12 @@ mod clearing;
 mod consent;
 mod day_end;
 mod engine;
-mod gateway;
+pub(crate) mod gateway;
 mod http;
 mod ledger;
 mod open_loop;
 mod payouts;
-mod process;
+pub(crate) mod process;
 mod routing;
 
 pub fn main(args: &[String]) -> Result<(), String> {
