@@ -209,6 +209,18 @@ impl Gateway {
             .read(|c| store::order_by_merchant_no(c, merchant, no))
     }
 
+    /// Orders in a state created in [from_ms, to_ms), newest first, at most `limit`.
+    pub fn orders_by_state(
+        &self,
+        state: &str,
+        from_ms: u64,
+        to_ms: u64,
+        limit: u32,
+    ) -> Result<Vec<Order>, GatewayError> {
+        self.store
+            .read(|c| store::orders_by_state(c, state, from_ms, to_ms, limit))
+    }
+
     pub fn events(&self, order_id: u64) -> Result<Vec<Event>, GatewayError> {
         self.store.read(|c| store::events(c, order_id))
     }

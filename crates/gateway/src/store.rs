@@ -53,6 +53,7 @@ CREATE TABLE IF NOT EXISTS orders (
     UNIQUE (merchant, merchant_order_no)
 );
 CREATE INDEX IF NOT EXISTS orders_open ON orders (next_query_ms) WHERE state IN ('created', 'paying');
+CREATE INDEX IF NOT EXISTS orders_state_time ON orders (state, created_ms);
 CREATE TABLE IF NOT EXISTS refunds (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     order_id INTEGER NOT NULL REFERENCES orders (id),
@@ -609,6 +610,31 @@ pub fn set_next_query(
 
 /// Open orders whose query or expiry is due: `next_query_ms` is never later than the
 /// expiry, so one range of the `orders_open` index finds both.
+/// Orders in a state created in [from_ms, to_ms), newest first: the console's search (an
+/// index on state and time, never a scan).
+pub fn orders_by_state(
+    conn: &Connection,
+    state: &str,
+    from_ms: u64,
+    to_ms: u64,
+    limit: u32,
+) -> Result<Vec<Order>, GatewayError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {ORDER_COLUMNS} FROM orders WHERE state = ?1 AND created_ms >= ?2 AND created_ms < ?3
+         ORDER BY created_ms DESC LIMIT ?4"
+    ))?;
+    let rows = stmt.query_map(
+        params![
+            state,
+            from_ms as i64,
+            to_ms.min(i64::MAX as u64) as i64,
+            limit
+        ],
+        order_row,
+    )?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
 pub fn due_orders(conn: &Connection, now_ms: u64, limit: u32) -> Result<Vec<Order>, GatewayError> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {ORDER_COLUMNS} FROM orders WHERE state IN ('created', 'paying')

@@ -81,6 +81,25 @@ fn a_day_of_business_runs_is_seen_in_the_console_and_verifies() {
         );
         std::thread::sleep(Duration::from_millis(500));
     }
+    // The day's orders are found by state, and an order shows its timeline.
+    let found = Request::get("/console/orders?state=succeeded")
+        .header("cookie", &cookie)
+        .send(addr)
+        .text();
+    let first = found
+        .split("/console/orders/view?id=")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no succeeded order found: {found}"))
+        .to_string();
+    let order = Request::get(&format!("/console/orders/view?id={first}"))
+        .header("cookie", &cookie)
+        .send(addr)
+        .text();
+    assert!(
+        order.contains("id=\"events\"") && order.contains("succeeded"),
+        "{order}"
+    );
     let mut out = String::new();
     std::io::Read::read_to_string(
         child.stdout.as_mut().unwrap_or_else(|| panic!("no stdout")),

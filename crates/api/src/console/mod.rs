@@ -10,6 +10,7 @@
 
 mod books;
 mod ledger;
+mod orders;
 mod pages;
 pub mod sampler;
 pub mod session;
@@ -291,6 +292,9 @@ async fn route(
         ("GET", "/console/transfers") => ledger::transfer(&visit).await,
         ("POST", "/console/transfers/resolve") => ledger::resolve(&visit, form).await,
         ("GET", "/console/accounts") => ledger::account(&visit).await,
+        ("GET", "/console/orders") => orders::orders(&visit).await,
+        ("GET", "/console/orders/view") => orders::order(&visit).await,
+        ("POST", "/console/orders/resend") => orders::resend(&visit, form).await,
         ("GET", "/console/clearing/participants") => books::participants(&visit).await,
         ("POST", "/console/clearing/participants") => books::change_participant(&visit, form).await,
         ("POST", "/console/logout") => {
