@@ -2,6 +2,7 @@
 
 mod clearing;
 mod consent;
+mod console;
 mod day_end;
 mod engine;
 pub(crate) mod gateway;
@@ -24,8 +25,9 @@ pub fn main(args: &[String]) -> Result<(), String> {
         Some("consent") => consent::main(&args[1..]),
         Some("routing") => routing::main(&args[1..]),
         Some("payouts") => payouts::main(&args[1..]),
+        Some("console") => console::main(&args[1..]),
         Some(other) => Err(format!(
-            "unknown benchmark {other:?}; there are `ledger`, `engine`, `http`, `clearing`, `statements`, `day-end`, `gateway`, `consent`, `routing` and `payouts`"
+            "unknown benchmark {other:?}; there are `ledger`, `engine`, `http`, `clearing`, `statements`, `day-end`, `gateway`, `consent`, `routing`, `payouts` and `console`"
         )),
         None => Err("which benchmark? `suanpan bench ledger`, `engine` or `http`".into()),
     }
