@@ -72,6 +72,9 @@ fn the_customer_authorises_and_revokes_on_the_page_with_the_banks_code() {
         "账户信息授权",
         "a zh-CN browser sees Chinese"
     );
+    if let Ok(dir) = std::env::var("SUANPAN_SCREENSHOTS") {
+        browser.screenshot(&std::path::Path::new(&dir).join("consent-page.png"));
+    }
     assert_eq!(browser.text("#third-party"), "SEC-1 Securities");
     assert!(
         browser.text("#accounts").contains("1001"),

@@ -13,6 +13,15 @@ use support::browser::{Browser, WAIT_MAX};
 use support::client::{Request, Response};
 use support::server::{DataDir, Server};
 
+/// Saves the page as docs' screenshot `name` when `SUANPAN_SCREENSHOTS` names a directory
+/// (`scripts/screenshots` sets it); otherwise nothing.
+fn shoot(browser: &Browser, name: &str) {
+    if let Ok(dir) = std::env::var("SUANPAN_SCREENSHOTS") {
+        browser.window(1280, 860);
+        browser.screenshot(&std::path::Path::new(&dir).join(format!("{name}.png")));
+    }
+}
+
 fn log_in(browser: &Browser, server: &Server, token: &str) {
     browser.open(&format!("http://{}/console/login", server.addr));
     browser.type_into("#token", token);
@@ -108,8 +117,7 @@ fn an_admin_logs_in_and_sees_the_overview_and_the_audit_log() {
         assert!(has(&browser, card), "the overview shows {card}");
     }
     assert_eq!(browser.text("#node-role"), "主节点");
-    browser.window(1280, 900);
-    browser.screenshot(&std::env::temp_dir().join("suanpan-console-overview.png"));
+    shoot(&browser, "console-overview-zh");
     browser.click("a[href='?lang=en']");
     wait_for(&browser, "#who");
     assert_eq!(
@@ -117,6 +125,7 @@ fn an_admin_logs_in_and_sees_the_overview_and_the_audit_log() {
         "Overview",
         "the switch to English holds"
     );
+    shoot(&browser, "console-overview");
     browser.open(&format!("http://{}/console/audit", server.addr));
     wait_for(&browser, "#audit");
     assert!(
@@ -376,6 +385,7 @@ fn an_operator_closes_the_books_writes_off_suspense_and_downloads_a_statement() 
             "{step}"
         );
     }
+    shoot(&browser, "console-accounting");
 
     // It writes off one suspense item against non-operating expense.
     let items = Request::get("/v1/accounting/suspense")
@@ -396,6 +406,7 @@ fn an_operator_closes_the_books_writes_off_suspense_and_downloads_a_statement() 
     // A statement downloaded from the page is the file, byte for byte.
     browser.open(&format!("http://{}/console/clearing", server.addr));
     wait_for(&browser, "#statement-1-1");
+    shoot(&browser, "console-clearing");
     let href = browser.attribute("#statement-1-1", "href");
     let href = href.as_str().unwrap_or_default();
     let path = &href[href.find("/console").unwrap_or(0)..];
@@ -480,6 +491,7 @@ fn an_operator_reads_an_account_posts_a_pending_transfer_and_changes_a_cap() {
         "{}",
         browser.text("#history")
     );
+    shoot(&browser, "console-account");
 
     browser.open(&format!("http://{}/console/transfers?id=11", server.addr));
     wait_for(&browser, "#post-pending");
@@ -498,6 +510,7 @@ fn an_operator_reads_an_account_posts_a_pending_transfer_and_changes_a_cap() {
     ));
     wait_for(&browser, "#participants");
     assert_eq!(browser.attribute("#used-1", "data-used"), "0");
+    shoot(&browser, "console-participants");
     browser.type_into("input[name='cap']", "250000");
     browser.click("#cap-1");
     wait_for(&browser, "#participants");
