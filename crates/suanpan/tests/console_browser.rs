@@ -387,7 +387,43 @@ fn an_operator_closes_the_books_writes_off_suspense_and_downloads_a_statement() 
     }
     shoot(&browser, "console-accounting");
 
+    // The date's reports, the chart and the rules; the batch's figures; closing a batch.
+    browser.open(&format!(
+        "http://{}/console/accounting/reports?date={date}",
+        server.addr
+    ));
+    wait_for(&browser, "#trial-balance");
+    assert!(
+        browser.text("#subject-balances").contains("2241.01"),
+        "{}",
+        browser.text("#subject-balances")
+    );
+    assert!(
+        browser.text("#rules").contains("wrong side"),
+        "{}",
+        browser.text("#rules")
+    );
+    browser.open(&format!(
+        "http://{}/console/clearing/batches?batch=1",
+        server.addr
+    ));
+    wait_for(&browser, "#positions");
+    assert!(
+        browser.text("#positions").contains("3000"),
+        "{}",
+        browser.text("#positions")
+    );
+    browser.click("#close-batch");
+    wait_for(&browser, "#batch-totals");
+    assert!(
+        browser.current_url().ends_with("batch=2"),
+        "{}",
+        browser.current_url()
+    );
+
     // It writes off one suspense item against non-operating expense.
+    browser.open(&format!("http://{}/console/accounting", server.addr));
+    wait_for(&browser, "#suspense");
     let items = Request::get("/v1/accounting/suspense")
         .bearer(&operator)
         .send(server.addr)

@@ -131,6 +131,14 @@ pub async fn accounting(v: &Visit<'_>) -> Page {
             Err(e) => body.push_str(&notice(false, &format!("{}: {}", e.code, e.message))),
         }
     }
+    let _ = write!(
+        body,
+        "<p><a href=\"/console/accounting/reports\" id=\"reports-link\">{}</a></p>",
+        lang.t(
+            "试算平衡表、科目余额表、科目与规则",
+            "Trial balance, subject balances, chart and rules"
+        )
+    );
     body.push_str(&suspense(v).await);
     // While a day-end runs, the page follows it every second.
     let refresh = running.then_some(1);
@@ -233,8 +241,9 @@ pub async fn clearing(v: &Visit<'_>) -> Page {
         Err(e) => return failed(v, title, e),
     };
     let mut body = format!(
-        "<p><a href=\"/console/clearing/participants\" id=\"participants-link\">{}</a></p><h2>{}</h2><table id=\"statements\"><tr><th>{}</th><th>{}</th><th>{}</th><th></th></tr>",
+        "<p><a href=\"/console/clearing/participants\" id=\"participants-link\">{}</a> · <a href=\"/console/clearing/batches\" id=\"batches-link\">{}</a></p><h2>{}</h2><table id=\"statements\"><tr><th>{}</th><th>{}</th><th>{}</th><th></th></tr>",
         lang.t("参与者与限额", "Participants and their caps"),
+        lang.t("批次", "Batches"),
         lang.t("对账单", "Statements"),
         lang.t("批次", "Batch"),
         lang.t("参与者", "Participant"),

@@ -83,6 +83,55 @@ pub async fn account(v: &Visit<'_>) -> Page {
             escape(&text(&a[key]))
         );
     }
+    // What a Class II or III account has used of its limits today (and this year).
+    let usage = v
+        .app
+        .read(move |l| {
+            let today = l.accounting_date();
+            l.account_by_id(parsed)
+                .map(|acc| (acc.tier_usage.on(today), l.limits()))
+        })
+        .await
+        .ok()
+        .flatten();
+    if let Some((u, limits)) = usage {
+        let tier = text(&a["tier"]);
+        let (out_day, in_day) = match tier.as_str() {
+            "class_ii" => (
+                limits.class_ii_outflow_daily_fen,
+                Some(limits.class_ii_inflow_daily_fen),
+            ),
+            "class_iii" => (limits.class_iii_outflow_daily_fen, None),
+            _ => (0, None),
+        };
+        if out_day > 0 {
+            let inflow = in_day
+                .map(|cap| {
+                    format!(
+                        "; {} {} / {cap}",
+                        lang.t("今日转入", "inflow today"),
+                        u.inflow_day_fen
+                    )
+                })
+                .unwrap_or_default();
+            let cap = if tier == "class_iii" {
+                format!(
+                    "; {} {}",
+                    lang.t("余额上限", "balance cap"),
+                    limits.class_iii_balance_max_fen
+                )
+            } else {
+                String::new()
+            };
+            let _ = write!(
+                body,
+                "<p id=\"limits-used\">{}: {} {} / {out_day}{inflow}{cap}</p>",
+                lang.t("今日已用限额（分）", "Limits used today (fen)"),
+                lang.t("今日转出", "outflow today"),
+                u.outflow_day_fen,
+            );
+        }
+    }
     let flags: Vec<String> = a["flags"]
         .as_array()
         .into_iter()

@@ -12,6 +12,7 @@ mod books;
 mod ledger;
 mod orders;
 mod pages;
+mod reports;
 pub mod sampler;
 pub mod session;
 
@@ -293,6 +294,9 @@ async fn route(
         ("POST", "/console/transfers/resolve") => ledger::resolve(&visit, form).await,
         ("GET", "/console/accounts") => ledger::account(&visit).await,
         ("GET", "/console/orders") => orders::orders(&visit).await,
+        ("GET", "/console/accounting/reports") => reports::accounting_reports(&visit).await,
+        ("GET", "/console/clearing/batches") => reports::batch(&visit).await,
+        ("POST", "/console/clearing/batches/close") => reports::close_batch(&visit).await,
         ("GET", "/console/orders/view") => orders::order(&visit).await,
         ("POST", "/console/orders/resend") => orders::resend(&visit, form).await,
         ("GET", "/console/clearing/participants") => books::participants(&visit).await,

@@ -171,6 +171,13 @@ impl Browser {
         );
     }
 
+    pub fn current_url(&self) -> String {
+        self.call("GET", &format!("/session/{}/url", self.session), None)
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
     pub fn session(&self) -> &str {
         &self.session
     }
