@@ -41,7 +41,7 @@ fn wait_for_state(browser: &Browser, want: &str) {
 
 fn answer(browser: &Browser, code: &str, button: &str) {
     browser.type_into("#code", code);
-    browser.click(button);
+    browser.submit(button);
 }
 
 #[test]

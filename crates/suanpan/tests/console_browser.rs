@@ -25,7 +25,7 @@ fn shoot(browser: &Browser, name: &str) {
 fn log_in(browser: &Browser, server: &Server, token: &str) {
     browser.open(&format!("http://{}/console/login", server.addr));
     browser.type_into("#token", token);
-    browser.click("#login");
+    browser.submit("#login");
     wait_for(browser, "#who");
 }
 
@@ -118,7 +118,7 @@ fn an_admin_logs_in_and_sees_the_overview_and_the_audit_log() {
     }
     assert_eq!(browser.text("#node-role"), "主节点");
     shoot(&browser, "console-overview-zh");
-    browser.click("a[href='?lang=en']");
+    browser.submit("a[href='?lang=en']");
     wait_for(&browser, "#who");
     assert_eq!(
         browser.text("h1"),
@@ -133,7 +133,7 @@ fn an_admin_logs_in_and_sees_the_overview_and_the_audit_log() {
         "{}",
         browser.text("#audit")
     );
-    browser.click("#logout");
+    browser.submit("#logout");
     wait_for(&browser, "#token");
     browser.open(&format!("http://{}/", server.addr));
     wait_for(&browser, "#token");
@@ -354,11 +354,11 @@ fn an_operator_closes_the_books_writes_off_suspense_and_downloads_a_statement() 
     assert!(audit_outcomes(&server, &admin).contains(&("write_off".into(), "forbidden".into())));
 
     // The operator starts the day-end from the page and sees every step complete.
-    browser.click("#logout");
+    browser.submit("#logout");
     wait_for(&browser, "#token");
     log_in(&browser, &server, &operator);
     browser.open(&format!("http://{}/console/accounting", server.addr));
-    browser.click(&format!("#day-end-{date}"));
+    browser.submit(&format!("#day-end-{date}"));
     wait_for(&browser, "#steps");
     wait_until("every day-end step done", || {
         browser.text(&format!("#state-{date}")) == "complete"
@@ -413,7 +413,7 @@ fn an_operator_closes_the_books_writes_off_suspense_and_downloads_a_statement() 
         "{}",
         browser.text("#positions")
     );
-    browser.click("#close-batch");
+    browser.submit("#close-batch");
     wait_for(&browser, "#batch-totals");
     assert!(
         browser.current_url().ends_with("batch=2"),
@@ -433,7 +433,7 @@ fn an_operator_closes_the_books_writes_off_suspense_and_downloads_a_statement() 
         .unwrap_or_else(|| panic!("no suspense item: {items}"));
     browser.type_into(&format!("#note-{item}"), "rule 0 had its sides swapped");
     browser.type_into(&format!("#against-{item}"), "6711");
-    browser.click(&format!("#write-off-{item}"));
+    browser.submit(&format!("#write-off-{item}"));
     wait_until("the item written off", || {
         has(&browser, &format!("#suspense-{item}"))
             && browser.text(&format!("#suspense-{item}")) == "written_off"
@@ -531,7 +531,7 @@ fn an_operator_reads_an_account_posts_a_pending_transfer_and_changes_a_cap() {
 
     browser.open(&format!("http://{}/console/transfers?id=11", server.addr));
     wait_for(&browser, "#post-pending");
-    browser.click("#post-pending");
+    browser.submit("#post-pending");
     wait_for(&browser, "#transfer-kind");
     assert_eq!(browser.text("#transfer-kind"), "post_pending");
     let account = Request::get("/v1/accounts/2")
@@ -548,14 +548,14 @@ fn an_operator_reads_an_account_posts_a_pending_transfer_and_changes_a_cap() {
     assert_eq!(browser.attribute("#used-1", "data-used"), "0");
     shoot(&browser, "console-participants");
     browser.type_into("input[name='cap']", "250000");
-    browser.click("#cap-1");
+    browser.submit("#cap-1");
     wait_for(&browser, "#participants");
     let p = Request::get("/v1/clearing/participants/1")
         .bearer(&operator)
         .send(server.addr)
         .json();
     assert_eq!(p["net_debit_cap"], "250000", "{p}");
-    browser.click("#suspend-1");
+    browser.submit("#suspend-1");
     wait_for(&browser, "#participants");
     assert_eq!(browser.text("#participant-status-1"), "suspended");
 }

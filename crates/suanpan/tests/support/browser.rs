@@ -130,25 +130,43 @@ impl Browser {
             .to_string()
     }
 
+    /// Reads something of an element, finding it again if the page was replaced between the
+    /// finding and the reading (a page that refreshes itself, a form just answered).
+    fn read_element(&self, css: &str, what: &str) -> Value {
+        let started = Instant::now();
+        loop {
+            let found = self.try_call(
+                "POST",
+                &format!("/session/{}/element", self.session),
+                Some(json!({"using": "css selector", "value": css})),
+            );
+            let read = found.and_then(|v| {
+                let e = v[ELEMENT_KEY].as_str().unwrap_or_default().to_string();
+                self.try_call(
+                    "GET",
+                    &format!("/session/{}/element/{e}/{what}", self.session),
+                    None,
+                )
+            });
+            match read {
+                Ok(v) => return v,
+                Err(e) if e.contains("stale element") && started.elapsed() < WAIT_MAX => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => panic!("WebDriver: {e}"),
+            }
+        }
+    }
+
     pub fn attribute(&self, css: &str, name: &str) -> Value {
-        let e = self.element(css);
-        self.call(
-            "GET",
-            &format!("/session/{}/element/{e}/attribute/{name}", self.session),
-            None,
-        )
+        self.read_element(css, &format!("attribute/{name}"))
     }
 
     pub fn text(&self, css: &str) -> String {
-        let e = self.element(css);
-        self.call(
-            "GET",
-            &format!("/session/{}/element/{e}/text", self.session),
-            None,
-        )
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
+        self.read_element(css, "text")
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
     }
 
     pub fn displayed(&self, css: &str) -> bool {
@@ -169,6 +187,38 @@ impl Browser {
             &format!("/session/{}/element/{e}/click", self.session),
             Some(json!({})),
         );
+    }
+
+    /// Clicks a button that submits a form, and waits until the browser has left the page
+    /// (the old page's root element goes stale), so what is read next is the new page.
+    pub fn submit(&self, css: &str) {
+        let root = self.element("html");
+        self.click(css);
+        let started = Instant::now();
+        let name = format!("/session/{}/element/{root}/name", self.session);
+        while self.try_call("GET", &name, None).is_ok() {
+            assert!(
+                started.elapsed() < WAIT_MAX,
+                "clicking {css} never left the page"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // The new page: wait until it has a root to read.
+        let find = format!("/session/{}/element", self.session);
+        while self
+            .try_call(
+                "POST",
+                &find,
+                Some(json!({"using": "css selector", "value": "body"})),
+            )
+            .is_err()
+        {
+            assert!(
+                started.elapsed() < WAIT_MAX,
+                "the page after {css} never loaded"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     pub fn current_url(&self) -> String {
