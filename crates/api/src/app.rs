@@ -118,6 +118,7 @@ pub struct App {
     /// The operations console's sessions and the overview's last 15 minutes.
     pub sessions: crate::console::session::Sessions,
     pub samples: crate::console::sampler::Samples,
+    pub account_index: crate::console::index::AccountIndex,
 }
 
 /// A successful answer.

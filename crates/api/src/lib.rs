@@ -168,16 +168,24 @@ pub fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result
     first_admin(&access, &config.data_dir)?;
     // Subscribed before the owners are read: no account committed in between is missed.
     let owner_batches = engine.subscribe();
-    let owners = engine
+    let accounts_at_start = engine
         .read(|l| {
             l.accounts()
                 .iter()
-                .map(|a| (a.id, a.owner))
+                .map(|a| (a.id, a.owner, a.subject.to_string()))
                 .collect::<Vec<_>>()
         })
         .map_err(|e| e.to_string())?
         .wait()
         .ok_or_else(|| engine.stopped_error().to_string())?;
+    let account_index = console::index::AccountIndex::default();
+    for (id, owner, subject) in &accounts_at_start {
+        account_index.insert(*id, *owner, subject);
+    }
+    let owners: Vec<(u128, u64)> = accounts_at_start
+        .into_iter()
+        .map(|(id, owner, _)| (id, owner))
+        .collect();
     // The running marker left behind says the last stop was unclean: check the index.
     let unclean = config.data_dir.join(auth::RUNNING_FILE).exists();
     let writer =
@@ -242,6 +250,7 @@ pub fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result
             config.console_session_idle_s,
         )),
         samples: console::sampler::Samples::default(),
+        account_index,
     });
     let sampler = {
         let app = app.clone();
@@ -416,11 +425,12 @@ fn follow_owners(app: &App, first: std::sync::mpsc::Receiver<Arc<suanpan_engine:
                 if let Ok(ticket) = app.engine.read(|l| {
                     l.accounts()
                         .iter()
-                        .map(|a| (a.id, a.owner))
+                        .map(|a| (a.id, a.owner, a.subject.to_string()))
                         .collect::<Vec<_>>()
                 }) {
-                    for (id, owner) in ticket.wait().unwrap_or_default() {
+                    for (id, owner, subject) in ticket.wait().unwrap_or_default() {
                         app.owners.insert(id, owner);
+                        app.account_index.insert(id, owner, &subject);
                     }
                 }
                 batches
@@ -444,6 +454,8 @@ fn follow_owners(app: &App, first: std::sync::mpsc::Receiver<Arc<suanpan_engine:
                     (&stamped.command, result)
                 {
                     app.owners.insert(a.id, a.owner);
+                    app.account_index
+                        .insert(a.id, a.owner, &a.subject.to_string());
                 }
             }
         }

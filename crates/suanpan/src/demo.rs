@@ -2,8 +2,8 @@
 //! runs. It starts `serve` with both payment channels and the four interbank channels
 //! simulated and a merchant's notification endpoint, registers banks, a merchant and
 //! customers with Class I, II and III accounts, and drives the day: transfers, pending
-//! transfers posted and voided, gateway orders whose results come late, twice or only by a
-//! query, refunds, interbank payments, payouts, QR payments, a tier limit refused; it closes
+//! transfers posted and voided, gateway orders whose results come late, twice, out of order or only
+//! by a query, refunds, interbank payments, payouts, QR payments, a tier limit refused; it closes
 //! clearing batches and writes their statements as it goes, then cuts the books over, runs
 //! the day-end, stops the server and verifies the journal.
 
@@ -77,6 +77,7 @@ struct Day {
     pending_voided: u64,
     orders: u64,
     refunds: u64,
+    stale_callbacks: u64,
     interbank: u64,
     payouts: u64,
     payouts_no_route: u64,
@@ -270,7 +271,8 @@ pub fn main(args: &[String]) -> Result<(), String> {
     let mut day = Day::default();
     let started = Instant::now();
     runtime.block_on(set_up(&bank_a, &bank_b, &admin))?;
-    runtime.block_on(drive(&o, &bank_a, &shop, &admin, &mut day))?;
+    let alipay = sims[0].1;
+    runtime.block_on(drive(&o, &bank_a, &shop, &admin, alipay, &mut day))?;
     let (day_end_s, suspense) = runtime.block_on(close_the_day(&admin, &mut day))?;
     let orders_notified = told.lock().unwrap_or_else(|p| p.into_inner()).len();
     drop(server);
@@ -291,6 +293,7 @@ pub fn main(args: &[String]) -> Result<(), String> {
         .num("orders", day.orders)
         .num("orders_notified", orders_notified)
         .num("refunds", day.refunds)
+        .num("stale_callbacks", day.stale_callbacks)
         .num("interbank_payments", day.interbank)
         .num("payouts", day.payouts)
         .num("payouts_no_route", day.payouts_no_route)
@@ -415,8 +418,10 @@ async fn drive(
     bank_a: &Client,
     shop: &Client,
     admin: &Client,
+    alipay: std::net::SocketAddr,
     day: &mut Day,
 ) -> Result<(), String> {
+    let sim = suanpan_gateway::http::HttpClient::default();
     let mut rng = Rng::new(7);
     let total = o.minutes * 60 * o.rate;
     let every = Duration::from_nanos(1_000_000_000 / o.rate);
@@ -473,6 +478,20 @@ async fn drive(
                         call(shop, "GET", &format!("/v1/orders/{order}"), Value::Null).await;
                     if v["state"] == "succeeded" {
                         succeeded_orders.remove(0);
+                        // A stale callback arriving out of order (the channel saying the
+                        // order still waits for the payer): the gateway must ignore it.
+                        if let Ok(url) = suanpan_gateway::http::Url::parse(&format!(
+                            "http://{alipay}/sim/trades/{order}/callback"
+                        )) {
+                            let body = json!({"state": "WAIT_BUYER_PAY"}).to_string().into_bytes();
+                            let headers = [("content-type", "application/json".to_string())];
+                            let sent = sim
+                                .send("POST", &url, &headers, body, Duration::from_secs(5))
+                                .await;
+                            if sent.is_ok_and(|a| a.status == 200) {
+                                day.stale_callbacks += 1;
+                            }
+                        }
                         let body =
                             json!({"refund_no": "r1", "amount": (amount / 2).max(1).to_string()});
                         if call(shop, "POST", &format!("/v1/orders/{order}/refunds"), body)

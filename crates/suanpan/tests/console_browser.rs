@@ -111,6 +111,7 @@ fn an_admin_logs_in_and_sees_the_overview_and_the_audit_log() {
         "#queue-depth",
         "#journal-size",
         "#node-role",
+        "#accounting-date",
         "#last-batch",
         "#chart-transfers",
     ] {
@@ -528,6 +529,24 @@ fn an_operator_reads_an_account_posts_a_pending_transfer_and_changes_a_cap() {
         browser.text("#history")
     );
     shoot(&browser, "console-account");
+
+    // Found by owner and by subject through the index.
+    browser.open(&format!("http://{}/console/accounts?owner=1", server.addr));
+    wait_for(&browser, "#accounts");
+    // The bank's two, and clearing participant 1's position and settlement accounts.
+    let found = browser.text("#accounts");
+    let ids: Vec<&str> = found.split_whitespace().collect();
+    assert_eq!((ids.len(), &ids[..2]), (4, &["1", "2"][..]), "{found}");
+    browser.open(&format!(
+        "http://{}/console/accounts?subject=2241.01",
+        server.addr
+    ));
+    wait_for(&browser, "#accounts");
+    assert!(
+        browser.text("#accounts").contains('2'),
+        "{}",
+        browser.text("#accounts")
+    );
 
     browser.open(&format!("http://{}/console/transfers?id=11", server.addr));
     wait_for(&browser, "#post-pending");

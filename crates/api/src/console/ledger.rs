@@ -47,6 +47,53 @@ pub async fn account(v: &Visit<'_>) -> Page {
         &id,
         lang.t("查找", "Find"),
     );
+    let owner = app::query_value(&v.query, "owner")
+        .unwrap_or("")
+        .to_string();
+    let subject = app::query_value(&v.query, "subject")
+        .unwrap_or("")
+        .to_string();
+    let _ = write!(
+        body,
+        "<form method=\"get\" action=\"/console/accounts\" class=\"card\" style=\"margin-top:.5rem\">\
+         <label>{} <input name=\"owner\" value=\"{}\" size=\"8\"></label> {} \
+         <label>{} <input name=\"subject\" value=\"{}\" size=\"10\"></label> \
+         <button class=\"action\" type=\"submit\" id=\"find-accounts\">{}</button></form>",
+        lang.t("所有者编号", "Owner number"),
+        escape(&owner),
+        lang.t("或", "or"),
+        lang.t("科目", "Subject"),
+        escape(&subject),
+        lang.t("查找", "Find"),
+    );
+    if id.is_empty() && (!owner.is_empty() || !subject.is_empty()) {
+        let after: u128 = app::query_value(&v.query, "after")
+            .and_then(|a| a.parse().ok())
+            .unwrap_or(0);
+        let found = match owner.parse::<u64>() {
+            Ok(o) => v.app.account_index.of_owner(o, after),
+            Err(_) => v.app.account_index.of_subject(&subject, after),
+        };
+        body.push_str("<table id=\"accounts\">");
+        for a in &found {
+            let _ = write!(
+                body,
+                "<tr><td><a href=\"/console/accounts?id={a}\">{a}</a></td></tr>"
+            );
+        }
+        body.push_str("</table>");
+        if found.len() == super::index::FOUND_MAX {
+            let last = found.last().copied().unwrap_or(0);
+            let _ = write!(
+                body,
+                "<p><a id=\"next-accounts\" href=\"/console/accounts?owner={}&amp;subject={}&amp;after={last}\">{}</a></p>",
+                escape(&owner),
+                escape(&subject),
+                lang.t("下一页", "Next page")
+            );
+        }
+        return Page::html(200, layout(v, title, &body));
+    }
     if id.is_empty() {
         return Page::html(200, layout(v, title, &body));
     }

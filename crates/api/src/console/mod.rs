@@ -9,6 +9,7 @@
 //! switch in the header.
 
 mod books;
+pub mod index;
 mod ledger;
 mod orders;
 mod pages;
@@ -280,7 +281,7 @@ async fn route(
         }
     }
     match (method, path) {
-        ("GET", "/" | "/console" | "/console/") => pages::overview(&visit),
+        ("GET", "/" | "/console" | "/console/") => pages::overview(&visit).await,
         ("GET", "/console/audit") => pages::audit(&visit).await,
         ("GET", "/console/payouts") => pages::payout(&visit).await,
         ("POST", "/console/payouts/return") => pages::payout_return(&visit, form).await,

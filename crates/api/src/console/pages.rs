@@ -199,7 +199,7 @@ fn chart(
     )
 }
 
-pub fn overview(v: &Visit) -> Page {
+pub async fn overview(v: &Visit<'_>) -> Page {
     let (lang, app) = (v.lang, v.app);
     let points = app.samples.points();
     let engine = app.engine.metrics();
@@ -243,6 +243,15 @@ pub fn overview(v: &Visit) -> Page {
         }),
     ));
     cards.push_str(&card(lang.t("节点角色", "Node"), "node-role", role));
+    let date = app
+        .read(|l| l.accounting_date().to_string())
+        .await
+        .unwrap_or_default();
+    cards.push_str(&card(
+        lang.t("会计日期", "Accounting date"),
+        "accounting-date",
+        &date,
+    ));
     cards.push_str(&card(
         lang.t("最后提交的批次", "Last committed batch"),
         "last-batch",
