@@ -8,6 +8,7 @@ mod batch;
 mod checkpoint;
 mod history;
 mod journal;
+mod pending;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 mod record;
@@ -25,6 +26,7 @@ pub use batch::{
 pub use checkpoint::Checkpointer;
 pub use history::{HistoryReader, HistoryWriter, PostedAt, TransferRow, HISTORY_FILE};
 pub use journal::{Journal, JournalLocation};
+pub use pending::{open_pending, OpenPending, OPEN_PENDING_PAGE_MAX};
 #[cfg(feature = "postgres")]
 pub use postgres::PgDb;
 pub use record::{apply_batch, chain_hash, decode_batch, encode_batch, GENESIS_HASH};

@@ -89,6 +89,8 @@ CREATE TABLE IF NOT EXISTS pending_transfers (
     expires_at  INTEGER,        -- engine time in ns; NULL: never
     resolved_by TEXT            -- the post or void transfer
 ) STRICT;
+-- The open ones, for the console's list (a partial index: it holds only what is open).
+CREATE INDEX IF NOT EXISTS pending_open ON pending_transfers (id) WHERE status = 'pending';
 
 CREATE VIEW IF NOT EXISTS account_balances AS
     SELECT id, currency, subject_code, status,

@@ -71,7 +71,11 @@ fn migrations_apply_once_and_a_newer_schema_is_refused_untouched() {
     let schema = Schema::new("migrate");
     drop(connect(&schema));
     drop(connect(&schema));
-    assert_eq!(schema.count("SELECT count(*) FROM schema_migrations"), 1);
+    // Each migration once, however often the journal is opened.
+    assert_eq!(
+        schema.count("SELECT count(*) FROM schema_migrations"),
+        suanpan_journal::postgres::PG_SCHEMA_VERSION as u64
+    );
     run_sql(
         &schema.url(),
         "INSERT INTO schema_migrations VALUES (99, 'from the future', now()); DROP VIEW transfers",

@@ -548,11 +548,18 @@ fn an_operator_reads_an_account_posts_a_pending_transfer_and_changes_a_cap() {
         browser.text("#accounts")
     );
 
+    // The open pending transfer is listed, and from the list it is posted.
+    browser.open(&format!("http://{}/console/transfers/pending", server.addr));
+    wait_for(&browser, "#pending");
+    assert_eq!(browser.text("#pending a"), "11");
     browser.open(&format!("http://{}/console/transfers?id=11", server.addr));
     wait_for(&browser, "#post-pending");
     browser.submit("#post-pending");
     wait_for(&browser, "#transfer-kind");
     assert_eq!(browser.text("#transfer-kind"), "post_pending");
+    browser.open(&format!("http://{}/console/transfers/pending", server.addr));
+    wait_for(&browser, "#pending");
+    assert!(!has(&browser, "#pending a"), "posted: no longer open");
     let account = Request::get("/v1/accounts/2")
         .signed(&bank)
         .send(server.addr)

@@ -256,6 +256,11 @@ pub async fn transfer(v: &Visit<'_>) -> Page {
         escape(&id),
         lang.t("查找", "Find"),
     );
+    let _ = write!(
+        body,
+        "<p><a href=\"/console/transfers/pending\" id=\"pending-link\">{}</a></p>",
+        lang.t("未决转账", "Open pending transfers")
+    );
     if id.is_empty() {
         return Page::html(200, layout(v, title, &body));
     }
@@ -346,4 +351,55 @@ pub async fn resolve(v: &Visit<'_>, form: &[(String, String)]) -> Page {
             ),
         ),
     }
+}
+
+/// The pending transfers still open, a page at a time (the journal's index of open ones).
+pub async fn pending(v: &Visit<'_>) -> Page {
+    let lang = v.lang;
+    let title = lang.t("未决转账", "Open pending transfers");
+    let after = app::query_value(&v.query, "after")
+        .unwrap_or("")
+        .to_string();
+    let journal = v.app.books.journal.clone();
+    let from = after.clone();
+    let found = v
+        .app
+        .blocking(move || {
+            suanpan_journal::open_pending(&journal, &from, suanpan_journal::OPEN_PENDING_PAGE_MAX)
+                .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))
+        })
+        .await;
+    let rows = match found {
+        Ok(rows) => rows,
+        Err(e) => return Page::html(500, layout(v, title, &notice(false, &e.message))),
+    };
+    let mut body = format!(
+        "<table id=\"pending\"><tr><th>{}</th><th>{}</th></tr>",
+        lang.t("转账编号", "Transfer id"),
+        lang.t("到期", "Expires"),
+    );
+    for p in &rows {
+        let _ = write!(
+            body,
+            "<tr><td><a href=\"/console/transfers?id={0}\">{0}</a></td><td>{1}</td></tr>",
+            escape(&p.id),
+            escape(
+                &p.expires_at_ns
+                    .map(crate::time::format_ns)
+                    .unwrap_or_else(|| "-".into())
+            ),
+        );
+    }
+    body.push_str("</table>");
+    if rows.len() as u32 == suanpan_journal::OPEN_PENDING_PAGE_MAX {
+        if let Some(last) = rows.last() {
+            let _ = write!(
+                body,
+                "<p><a id=\"next-pending\" href=\"/console/transfers/pending?after={}\">{}</a></p>",
+                escape(&last.id),
+                lang.t("下一页", "Next page")
+            );
+        }
+    }
+    Page::html(200, layout(v, title, &body))
 }

@@ -293,6 +293,7 @@ async fn route(
         ("GET", "/console/clearing/statement") => books::statement(&visit).await,
         ("GET", "/console/transfers") => ledger::transfer(&visit).await,
         ("POST", "/console/transfers/resolve") => ledger::resolve(&visit, form).await,
+        ("GET", "/console/transfers/pending") => ledger::pending(&visit).await,
         ("GET", "/console/accounts") => ledger::account(&visit).await,
         ("GET", "/console/orders") => orders::orders(&visit).await,
         ("GET", "/console/accounting/reports") => reports::accounting_reports(&visit).await,

@@ -137,6 +137,10 @@ BEGIN
 END
 $$;
 "#,
+), (
+    2,
+    "the open pending transfers' index",
+    "CREATE INDEX IF NOT EXISTS pending_open ON pending_transfers (id) WHERE status = 'pending';",
 )];
 
 /// The newest schema this Suanpan knows.
