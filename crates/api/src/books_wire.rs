@@ -424,6 +424,14 @@ pub struct StatementEntry {
     pub url: String,
 }
 
+/// A batch's settlement posted.
+#[derive(Serialize, JsonSchema)]
+pub struct BatchSettled {
+    pub batch: u64,
+    /// The settlement postings made (0 when every net was zero).
+    pub postings: u64,
+}
+
 #[derive(Serialize, JsonSchema)]
 pub struct StatementList {
     pub statements: Vec<StatementEntry>,

@@ -211,6 +211,37 @@ pub async fn close(app: &App, caller: &Caller) -> Result<Reply, ApiError> {
     Reply::json(201, &BatchClosed { batch })
 }
 
+/// Posts the confirmed settlement of a closed batch (once; again answers the same postings).
+pub async fn settle(app: &App, caller: &Caller, param: Option<&str>) -> Result<Reply, ApiError> {
+    let batch = batch_number(param)?;
+    let (dir, journal, engine) = (
+        app.books.data_dir.clone(),
+        app.books.journal.clone(),
+        app.engine.clone(),
+    );
+    let postings = audited(
+        app,
+        caller,
+        "settle_clearing_batch",
+        batch.to_string(),
+        async {
+            app.blocking(move || {
+                let cleared = clear_batch_at(&journal, &dir, batch, FeeSchedule::default())?;
+                Ok(suanpan_clearing::settle_batch(&engine, &cleared)?)
+            })
+            .await
+        },
+    )
+    .await?;
+    Reply::json(
+        200,
+        &BatchSettled {
+            batch,
+            postings: postings as u64,
+        },
+    )
+}
+
 pub async fn report(
     app: &App,
     param: Option<&str>,

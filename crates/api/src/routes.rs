@@ -603,6 +603,18 @@ pub const ROUTES: &[Route] = &[
         errors: &[422, 503],
     },
     Route {
+        id: RouteId::Books(BooksRoute::SettleBatch),
+        method: "POST",
+        path: "/v1/clearing/batches/{batch}/settle",
+        summary: "Post the confirmed settlement of a closed batch: net debtors' settlement accounts refill their positions, net creditors' positions pay out (operators; once, again answers the same).",
+        access: Access::Operator(Role::Operator),
+        query: &[],
+        request: None,
+        ok_status: 200,
+        response: Some(schema::<BatchSettled>),
+        errors: &[400, 404, 422, 503],
+    },
+    Route {
         id: RouteId::Books(BooksRoute::BatchReport),
         method: "GET",
         path: "/v1/clearing/batches/{batch}",

@@ -414,6 +414,13 @@ fn an_operator_closes_the_books_writes_off_suspense_and_downloads_a_statement() 
         "{}",
         browser.text("#positions")
     );
+    browser.submit("#settle-batch");
+    wait_for(&browser, "#notice");
+    assert!(
+        browser.text("#notice").contains('2'),
+        "two postings: {}",
+        browser.text("#notice")
+    );
     browser.submit("#close-batch");
     wait_for(&browser, "#batch-totals");
     assert!(

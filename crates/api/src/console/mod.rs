@@ -299,6 +299,7 @@ async fn route(
         ("GET", "/console/accounting/reports") => reports::accounting_reports(&visit).await,
         ("GET", "/console/clearing/batches") => reports::batch(&visit).await,
         ("POST", "/console/clearing/batches/close") => reports::close_batch(&visit).await,
+        ("POST", "/console/clearing/batches/settle") => reports::settle_batch(&visit, form).await,
         ("GET", "/console/orders/view") => orders::order(&visit).await,
         ("POST", "/console/orders/resend") => orders::resend(&visit, form).await,
         ("GET", "/console/clearing/participants") => books::participants(&visit).await,

@@ -142,6 +142,26 @@ pub async fn batch(v: &Visit<'_>) -> Page {
                 lang.t("手续费", "Fees"),
                 escape(&cell(&r["fee"])),
             );
+            if v.may(Role::Operator) {
+                let _ = write!(
+                    body,
+                    "<form method=\"post\" action=\"/console/clearing/batches/settle\">\
+                     <input type=\"hidden\" name=\"csrf\" value=\"{}\"><input type=\"hidden\" name=\"batch\" value=\"{}\">\
+                     <button class=\"action\" type=\"submit\" id=\"settle-batch\">{}</button></form>",
+                    escape(&v.csrf),
+                    escape(&number),
+                    lang.t("确认结算", "Post the confirmed settlement"),
+                );
+            }
+            if let Some(settled) = app::query_value(&v.query, "settled") {
+                body.push_str(&notice(
+                    true,
+                    &format!(
+                        "{} {settled}",
+                        lang.t("已入账的结算分录：", "Settlement postings:")
+                    ),
+                ));
+            }
             let _ = write!(body, "<h2>{}</h2>", lang.t("各参与者轧差", "Positions"));
             body.push_str(&table(
                 "positions",
@@ -193,6 +213,40 @@ pub async fn close_batch(v: &Visit<'_>) -> Page {
         Ok(r) => Page::redirect(&format!(
             "/console/clearing/batches?batch={}",
             cell(&r["batch"])
+        )),
+        Err(e) => Page::html(
+            e.status,
+            layout(
+                v,
+                title,
+                &notice(false, &format!("{}: {}", e.code, e.message)),
+            ),
+        ),
+    }
+}
+
+pub async fn settle_batch(v: &Visit<'_>, form: &[(String, String)]) -> Page {
+    let title = v.lang.t("清算批次", "Clearing batches");
+    let batch = app::query_value(form, "batch").unwrap_or("").to_string();
+    let caller = v.caller();
+    if let Err(e) = v
+        .app
+        .authorize(&caller, Role::Operator, "settle_clearing_batch", &batch)
+        .await
+    {
+        return Page::html(
+            e.status,
+            layout(
+                v,
+                title,
+                &notice(false, &format!("{}: {}", e.code, e.message)),
+            ),
+        );
+    }
+    match json(crate::clearing::settle(v.app, &caller, Some(&batch)).await) {
+        Ok(r) => Page::redirect(&format!(
+            "/console/clearing/batches?batch={batch}&settled={}",
+            cell(&r["postings"])
         )),
         Err(e) => Page::html(
             e.status,
