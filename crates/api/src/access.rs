@@ -546,6 +546,31 @@ impl Access {
         Ok(conn.last_insert_rowid() as u64)
     }
 
+    /// The newest audit entries, newest first, at most `limit`.
+    pub fn audit_log_newest(&self, limit: u32) -> Result<Vec<AuditRow>, String> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT seq, time, operator, role, action, target, outcome FROM audit_log
+                 ORDER BY seq DESC LIMIT ?1",
+            )
+            .map_err(db_error)?;
+        let rows = stmt
+            .query_map(params![limit], |r| {
+                Ok(AuditRow {
+                    seq: r.get::<_, i64>(0)? as u64,
+                    time_ns: r.get::<_, i64>(1)? as u64,
+                    operator: r.get(2)?,
+                    role: r.get(3)?,
+                    action: r.get(4)?,
+                    target: r.get(5)?,
+                    outcome: r.get(6)?,
+                })
+            })
+            .map_err(db_error)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(db_error)
+    }
+
     /// Audit entries after `after`, oldest first.
     pub fn audit_log(&self, after: u64, limit: u32) -> Result<Vec<AuditRow>, String> {
         let conn = self.conn();

@@ -363,6 +363,18 @@ impl Consents {
         let Some(c) = self.registry().get(&permit.consent_id).cloned() else {
             return Err(ConsentError::NotFound);
         };
+        // Revoked (or ended) while this read was being made: it is not answered.
+        if let Some(refusal) = c.state_at(now_ns).read_refusal() {
+            self.registry().release(permit);
+            let entry = Record {
+                accounts: permit.accounts.clone(),
+                data,
+                customer_present: !permit.counted,
+                ..record(&c, &caller.name, read_action(kind), refusal.code(), now_ns)
+            };
+            self.commit(Vec::new(), vec![entry]).await?;
+            return Err(refusal);
+        }
         let entry = Record {
             accounts: permit.accounts.clone(),
             data,

@@ -332,9 +332,10 @@ impl Payouts {
                     self.refused_by_ledger(&mut p, code).await?;
                     Err(e)
                 }
-                // Unknown whether held: the worker goes on from the record (the hold is
-                // idempotent), and the caller learns the outcome by reading the payout.
-                other => Err(other),
+                // Recorded, unknown whether held: the worker goes on from the record (the
+                // hold is idempotent), so the payout is answered as taken, not as failed
+                // (a caller told "failed" could pay again under another id).
+                _ => Ok((p, true)),
             };
         }
         let answer = p.clone();
@@ -644,10 +645,27 @@ impl Payouts {
             if p.next_action_ns.is_none_or(|t| t > now) {
                 continue;
             }
-            self.follow(p, now).await?;
+            let id = p.new.id;
+            if let Err(e) = self.follow(p, now).await {
+                // One payout failing again and again must not stop the others: it is looked
+                // at again later, the rest of the pass goes on.
+                self.postpone(id, now).await;
+                eprintln!("payout {id}: {e}");
+                continue;
+            }
             done += 1;
         }
         Ok(done)
+    }
+
+    /// Looks at a payout again later (after ten query intervals) when following it failed.
+    async fn postpone(&self, id: u128, now: u64) {
+        if let Ok(Some(mut p)) = self.get(id) {
+            if p.next_action_ns.is_some() {
+                p.next_action_ns = Some(now + 10 * self.query_interval_ns());
+                let _ = self.save(&p, &[]).await;
+            }
+        }
     }
 
     async fn follow(&self, mut p: Payout, now: u64) -> Result<(), PayoutError> {
@@ -660,28 +678,40 @@ impl Payouts {
                 p.next_action_ns = None;
                 self.save(&p, &[]).await
             }
-            (PayoutState::Sent | PayoutState::Routed, AttemptState::Settled) => {
+            (
+                PayoutState::Sent | PayoutState::Routed | PayoutState::AcceptedByChannel,
+                AttemptState::Settled,
+            ) => {
                 let from = p.state;
                 self.settle(&mut p, from, "settled (booking again)").await
             }
             (_, state) if state.is_open() => {
                 // Make sure the amount is held before following (a crash may have come
                 // between the record and the hold); idempotent.
-                self.booker
+                let held = self
+                    .booker
                     .hold(
                         p.new.id,
                         p.new.debit_account,
                         p.new.amount_fen,
                         p.new.currency,
                     )
-                    .await?;
+                    .await;
+                if let Err(PayoutError::Refused(code)) = held {
+                    // Never held, so never sent (every instruction goes out after its hold):
+                    // the ledger's refusal ends the payout.
+                    return self.refused_by_ledger(&mut p, code).await;
+                }
+                held?;
                 let Some(base) = self.config.channel_url(attempt.channel).map(str::to_string)
                 else {
                     p.next_action_ns = Some(now + self.query_interval_ns());
                     return self.save(&p, &[]).await;
                 };
                 let ttl_ns = self.config.instruction_ttl_ms * 1_000_000;
-                let expired = now.saturating_sub(attempt.sent_ns) > ttl_ns;
+                // A margin of one more timeout beyond the channels' time to live: their clock
+                // may run behind ours, or the instruction may have arrived late.
+                let expired = now.saturating_sub(attempt.sent_ns) > ttl_ns + 2 * self.timeout_ns();
                 let timeout = Duration::from_millis(self.config.timeout_ms);
                 let heard =
                     channel::query(&self.http, &base, &attempt.instruction_id, expired, timeout)

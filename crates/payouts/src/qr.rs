@@ -69,6 +69,9 @@ impl Payouts {
         if payment.amount_fen == 0 {
             return Err(PayoutError::Invalid("amount", "must be above zero".into()));
         }
+        if payment.id == 0 || payment.id > crate::booking::PAYOUT_ID_MAX {
+            return Err(PayoutError::Invalid("id", "must be 1 to 2^88 - 1".into()));
+        }
         if payment.payer_account == payment.payee_account {
             return Err(PayoutError::Invalid(
                 "payee_account",
@@ -82,11 +85,12 @@ impl Payouts {
         let payer = payment.payer_account;
         let recorded = self.store().read(|c| store::qr_payment(c, payment.id))?;
         let left = match recorded {
-            Some((p, q, kind, amount)) => {
+            Some((p, q, kind, amount, currency)) => {
                 let same = p == payer
                     && q == payment.payee_account
                     && kind == kind_code(payment.kind)
-                    && amount == payment.amount_fen;
+                    && amount == payment.amount_fen
+                    && currency == payment.currency.to_string();
                 if !same {
                     return Err(PayoutError::Conflict);
                 }
@@ -126,6 +130,7 @@ impl Payouts {
                             p.payee_account,
                             kind_code(p.kind),
                             p.amount_fen,
+                            &p.currency.to_string(),
                             day,
                             now_ns,
                         )
@@ -148,8 +153,12 @@ impl Payouts {
             .await?;
         match results.first() {
             Some(r) if r.is_success() => {}
+            Some(r) if left.is_none() => {
+                // A repeat the ledger refuses: the first payment's record stays as it was.
+                return Err(PayoutError::Refused(r.as_str()));
+            }
             Some(r) => {
-                // Refused by the ledger: it does not count against the day.
+                // Refused by the ledger: this call's record does not count against the day.
                 let id = payment.id;
                 self.store()
                     .write(move |c| {

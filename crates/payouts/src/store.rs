@@ -63,6 +63,7 @@ CREATE TABLE IF NOT EXISTS qr_payments (
     payee_account  TEXT    NOT NULL,
     kind           TEXT    NOT NULL,
     amount_fen     INTEGER NOT NULL,
+    currency       TEXT    NOT NULL,
     day            INTEGER NOT NULL,     -- Shanghai days since 1970-01-01
     at_ns          INTEGER NOT NULL
 ) STRICT;
@@ -325,13 +326,14 @@ pub fn insert_qr(
     payee: u128,
     kind: &str,
     amount_fen: u64,
+    currency: &str,
     day: i32,
     at_ns: u64,
 ) -> Result<bool, PayoutError> {
     let n = conn
         .prepare_cached(
-            "INSERT OR IGNORE INTO qr_payments (id, payer_account, payee_account, kind, amount_fen, day, at_ns)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT OR IGNORE INTO qr_payments (id, payer_account, payee_account, kind, amount_fen, currency, day, at_ns)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )?
         .execute(params![
             id.to_string(),
@@ -339,20 +341,20 @@ pub fn insert_qr(
             payee.to_string(),
             kind,
             amount_fen as i64,
+            currency,
             day,
             at_ns as i64
         ])?;
     Ok(n == 1)
 }
 
-/// A QR payment recorded before: (payer, payee, kind, amount).
-pub fn qr_payment(
-    conn: &Connection,
-    id: u128,
-) -> Result<Option<(u128, u128, String, u64)>, PayoutError> {
+/// A QR payment recorded before: (payer, payee, kind, amount, currency).
+pub type QrRecorded = (u128, u128, String, u64, String);
+
+pub fn qr_payment(conn: &Connection, id: u128) -> Result<Option<QrRecorded>, PayoutError> {
     let found = conn
         .prepare_cached(
-            "SELECT payer_account, payee_account, kind, amount_fen FROM qr_payments WHERE id = ?1",
+            "SELECT payer_account, payee_account, kind, amount_fen, currency FROM qr_payments WHERE id = ?1",
         )?
         .query_row([id.to_string()], |r| {
             Ok((
@@ -360,8 +362,10 @@ pub fn qr_payment(
                 r.get::<_, String>(1)?,
                 r.get::<_, String>(2)?,
                 r.get::<_, i64>(3)?,
+                r.get::<_, String>(4)?,
             ))
         })
         .optional()?;
-    Ok(found.and_then(|(a, b, k, amt)| Some((a.parse().ok()?, b.parse().ok()?, k, amt as u64))))
+    Ok(found
+        .and_then(|(a, b, k, amt, c)| Some((a.parse().ok()?, b.parse().ok()?, k, amt as u64, c))))
 }

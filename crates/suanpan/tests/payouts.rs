@@ -523,6 +523,27 @@ fn qr_payments_are_refused_exactly_at_the_daily_cap() {
         None,
         "its id with another amount",
     );
+    // Its id again in another currency: a conflict, and the day's total still counts it.
+    let usd = format!(
+        r#"{{"id":"1","kind":"c2b_static","risk_level":"B","payer_account_id":"{CUSTOMER}","payee_account_id":"2002","amount":"49999","currency":"USD"}}"#
+    );
+    let other = Request::post("/v1/qr/payments", &usd)
+        .signed(&w.bank)
+        .send(w.server.addr);
+    assert_error(
+        &other,
+        409,
+        "payout_conflict",
+        None,
+        "its id in another currency",
+    );
+    assert_error(
+        &qr(6, "c2b_static", "B", 1),
+        422,
+        "qr_daily_cap_exceeded",
+        None,
+        "the cap still holds after the conflict",
+    );
     let payee = Request::get("/v1/accounts/2002")
         .signed(&w.bank)
         .send(w.server.addr)

@@ -319,7 +319,7 @@ pub async fn audit(v: &Visit<'_>) -> Page {
         .app
         .blocking(move || {
             access
-                .audit_log(0, 1_000_000)
+                .audit_log_newest(500)
                 .map_err(|e| crate::error::ApiError::new(crate::error::ErrorCode::Internal, e))
         })
         .await
@@ -332,8 +332,8 @@ pub async fn audit(v: &Visit<'_>) -> Page {
         lang.t("对象", "Target"),
         lang.t("结果", "Outcome"),
     );
-    // Newest first, the last 500.
-    for r in rows.iter().rev().take(500) {
+    // Newest first.
+    for r in &rows {
         let _ = write!(
             table,
             "<tr><td>{}</td><td>{}</td><td>{} ({})</td><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -450,7 +450,8 @@ pub async fn payout_return(v: &Visit<'_>, form: &[(String, String)]) -> Page {
         return Page::html(400, layout(v, "400", &notice(false, "no such payout")));
     };
     let op = v.operator.clone();
-    let _ = v
+    // No action without its audit entry first.
+    if let Err(e) = v
         .app
         .audit(
             &op,
@@ -458,7 +459,10 @@ pub async fn payout_return(v: &Visit<'_>, form: &[(String, String)]) -> Page {
             id.to_string(),
             "requested".into(),
         )
-        .await;
+        .await
+    {
+        return Page::html(500, layout(v, "500", &notice(false, &e.message)));
+    }
     let result = room.record_return(id, "recorded in the console").await;
     let outcome = match &result {
         Ok(_) => "ok".to_string(),
