@@ -301,8 +301,9 @@ impl Accounting {
         ledger_balance::at_cutover(&self.conn, &table, date, &self.projection)
     }
 
-    /// The date is known, cut over, and the date before it (if any) has closed its books.
-    fn check_can_close(&self, date: AccountingDate) -> Result<(), AccountingError> {
+    /// The date is known, cut over, and the date before it (if any) has closed its books: the
+    /// rule a day-end run starts by, asked also by whoever starts one in the background.
+    pub fn check_can_close(&self, date: AccountingDate) -> Result<(), AccountingError> {
         let dates = &self.projection.dates;
         if !dates.contains_key(&date) {
             return Err(AccountingError::DateUnknown(date));

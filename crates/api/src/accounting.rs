@@ -197,20 +197,11 @@ fn start_day_end(
     }
     let mut acc = books.lock_accounting()?;
     current(&mut acc)?;
-    let statuses = acc.status(None)?;
-    let status = statuses
-        .iter()
-        .find(|s| s.accounting_date == date)
-        .ok_or(AccountingError::DateUnknown(date))?
-        .clone();
-    if !status.closed {
-        return Err(AccountingError::DateNotClosed(date).into());
-    }
-    if let Some(previous) = statuses.iter().rfind(|s| s.accounting_date < date) {
-        if !previous.complete() {
-            return Err(AccountingError::PreviousDayEndIncomplete(previous.accounting_date).into());
-        }
-    }
+    acc.check_can_close(date)?;
+    let status = acc
+        .status(Some(date))?
+        .pop()
+        .ok_or(AccountingError::DateUnknown(date))?;
     {
         let mut job = lock(&books.day_end);
         if let Some(j) = job.as_ref().filter(|j| j.running) {
