@@ -8,6 +8,14 @@ use crate::error::ErrorCode;
 use crate::routes::{Access, ROUTES};
 use crate::wire::ErrorBody;
 
+/// The ledger's commands: created now is 201, the same command repeated is 200.
+const REPEAT_ANSWERED_200: &[&str] = &[
+    "/v1/accounts",
+    "/v1/transfers",
+    "/v1/transfers/{id}/post",
+    "/v1/transfers/{id}/void",
+];
+
 pub fn document() -> Value {
     let mut generator = SchemaSettings::draft2020_12()
         .with(|s| s.definitions_path = "/components/schemas".into())
@@ -64,6 +72,19 @@ pub fn document() -> Value {
                 json!({"description": "success", "content": {"application/json": {"schema": {"type": "object"}}}})
             }
         };
+        let mut ok = ok;
+        if route.query.iter().any(|q| q.name == "format") && route.response.is_some() {
+            // The reports answer CSV when asked (`?format=csv` or `Accept: text/csv`).
+            ok["content"]["text/csv"] = json!({"schema": {"type": "string"}});
+        }
+        if REPEAT_ANSWERED_200.contains(&route.path) {
+            // The ledger's commands are idempotent by the caller's id: the same command again
+            // answers 200 with the same body, `result: exists`.
+            let mut repeat = ok.clone();
+            repeat["description"] =
+                json!("the same command was committed before (`result: exists`)");
+            responses.insert("200".into(), repeat);
+        }
         responses.insert(route.ok_status.to_string(), ok);
         let mut errors: Vec<u16> = route.errors.to_vec();
         if route.access != Access::Public {

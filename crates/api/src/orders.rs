@@ -366,6 +366,14 @@ pub async fn public(
         .filter_map(|(n, v)| Some((n.as_str().to_string(), v.to_str().ok()?.to_string())))
         .collect();
     let (answer, result) = app.gateway.callback(channel, &headers, bytes).await;
+    if let Err(GatewayError::ChannelUnknown(_)) = &result {
+        // No such channel on this node: the path does not exist here, answered as any
+        // missing endpoint is (JSON, stable code), not in a channel's own form.
+        return Some(Err(ApiError::new(
+            ErrorCode::NotFound,
+            format!("the {channel} channel is not configured on this node"),
+        )));
+    }
     if let Err(e) = result {
         crate::log::log(
             crate::log::Level::Warn,

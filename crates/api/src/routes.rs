@@ -752,7 +752,7 @@ pub const ROUTES: &[Route] = &[
         request: None,
         ok_status: 200,
         response: None,
-        errors: &[],
+        errors: &[404],
     },
     Route {
         id: RouteId::WechatNotify,
@@ -764,7 +764,7 @@ pub const ROUTES: &[Route] = &[
         request: None,
         ok_status: 200,
         response: None,
-        errors: &[500],
+        errors: &[404, 500],
     },
     Route {
         id: RouteId::ResultPage,
@@ -1101,25 +1101,27 @@ pub const ROUTES: &[Route] = &[
 /// What matched: the route's index in [`ROUTES`] and its path parameter.
 pub enum Matched<'a> {
     Route(usize, Option<&'a str>),
-    /// The path exists, not with this method.
-    WrongMethod,
+    /// The path exists, not with this method; the methods it takes, for `Allow`.
+    WrongMethod(String),
     None,
 }
 
 pub fn find<'a>(method: &str, path: &'a str) -> Matched<'a> {
-    let mut path_known = false;
+    let mut allowed: Vec<&str> = Vec::new();
     for (i, route) in ROUTES.iter().enumerate() {
         if let Some(param) = match_path(route.path, path) {
             if route.method == method {
                 return Matched::Route(i, param);
             }
-            path_known = true;
+            if !allowed.contains(&route.method) {
+                allowed.push(route.method);
+            }
         }
     }
-    if path_known {
-        Matched::WrongMethod
-    } else {
+    if allowed.is_empty() {
         Matched::None
+    } else {
+        Matched::WrongMethod(allowed.join(", "))
     }
 }
 
@@ -1166,7 +1168,7 @@ mod tests {
         );
         assert!(matches!(
             find("DELETE", "/v1/transfers"),
-            Matched::WrongMethod
+            Matched::WrongMethod(allow) if allow == "POST"
         ));
         assert!(matches!(find("GET", "/v1/nothing"), Matched::None));
         assert!(matches!(find("GET", "/v1/accounts/"), Matched::None));

@@ -116,18 +116,21 @@ async fn respond(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>> {
     if crate::console::is_console(&path) {
         return crate::console::respond(app, req).await;
     }
+    let mut allow = None;
     let (route, result) = match routes::find(&method, &path) {
         Matched::Route(i, param) => {
             let param = param.map(str::to_string);
             (Some(i), route_request(app, i, param.as_deref(), req).await)
         }
-        Matched::WrongMethod => (
-            None,
-            Err(ApiError::new(
+        Matched::WrongMethod(methods) => {
+            let e = ApiError::new(
                 ErrorCode::MethodNotAllowed,
-                format!("{path} does not take {method}"),
-            )),
-        ),
+                format!("{path} does not take {method}; it takes {methods}"),
+            );
+            // RFC 9110: a 405 names the methods the resource does take.
+            allow = HeaderValue::from_str(&methods).ok();
+            (None, Err(e))
+        }
         Matched::None => (
             None,
             Err(ApiError::new(
@@ -162,6 +165,9 @@ async fn respond(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>> {
             let mut r = response(e.status, "application/json", e.body().into());
             if let Some(s) = e.retry_after_s {
                 r.headers_mut().insert(RETRY_AFTER, HeaderValue::from(s));
+            }
+            if let Some(methods) = allow {
+                r.headers_mut().insert(hyper::header::ALLOW, methods);
             }
             r
         }

@@ -801,8 +801,19 @@ fn bad_requests_are_refused_with_code_and_field_and_touch_no_money() {
         None,
         "DELETE a transfer",
     );
+    assert_eq!(
+        wrong_method.header("allow"),
+        Some("POST"),
+        "a 405 names the methods the path takes"
+    );
     let put = Request::new("PUT", "/v1/accounts/1").send(bank.addr());
     assert_error(&put, 405, "method_not_allowed", None, "PUT an account");
+    assert_eq!(put.header("allow"), Some("GET"));
+    // A channel's callback on a node without that channel: a missing endpoint, in JSON.
+    let notify = Request::post("/v1/channels/alipay/notify", "trade_status=TRADE_SUCCESS")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .send(bank.addr());
+    assert_error(&notify, 404, "not_found", None, "an unconfigured channel");
     let text = Request::post("/v1/transfers", &good)
         .header("content-type", "text/plain")
         .signed(&bank.key)
