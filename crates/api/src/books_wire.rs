@@ -147,7 +147,11 @@ pub struct WriteOffBody {
     /// A GL-only subject that explains what the items do not net out among themselves.
     #[serde(default)]
     pub against: Option<String>,
-    /// Why: kept with the items and in the audit log.
+    /// Why: kept with the items and in the audit log (1 to 500 characters, no control characters).
+    #[schemars(
+        length(min = 1, max = 500),
+        regex(pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")
+    )]
     pub note: String,
 }
 
@@ -182,6 +186,11 @@ pub struct SubjectList {
 pub struct NewSubjectBody {
     /// Digits in dot-separated groups; its parent must exist (`2241.05` needs `2241`).
     pub code: String,
+    /// 1 to 200 characters, no control characters.
+    #[schemars(
+        length(min = 1, max = 200),
+        regex(pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")
+    )]
     pub name: String,
     /// asset, liability, equity, common, income or expense.
     pub category: String,
@@ -193,7 +202,12 @@ pub struct NewSubjectBody {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EditSubjectBody {
+    /// 1 to 200 characters, no control characters.
     #[serde(default)]
+    #[schemars(
+        length(min = 1, max = 200),
+        regex(pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")
+    )]
     pub name: Option<String>,
     #[serde(default)]
     pub category: Option<String>,
@@ -241,6 +255,11 @@ pub struct RuleList {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RuleBody {
+    /// 1 to 200 characters, no control characters.
+    #[schemars(
+        length(min = 1, max = 200),
+        regex(pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")
+    )]
     pub name: String,
     #[serde(default)]
     pub debit: Option<String>,

@@ -31,9 +31,12 @@ pub fn document() -> Value {
         op.insert("summary".into(), json!(route.summary));
         let mut parameters = Vec::new();
         if let Some(name) = path_parameter(route.path) {
+            let mut schema = json!({"type": "string", "pattern": path_pattern(name)});
+            if name == "id" {
+                schema["maxLength"] = json!(39);
+            }
             parameters.push(json!({
-                "name": name, "in": "path", "required": true,
-                "schema": {"type": "string", "pattern": path_pattern(name)}
+                "name": name, "in": "path", "required": true, "schema": schema
             }));
         }
         for q in route.query {
@@ -164,8 +167,8 @@ fn path_parameter(path: &str) -> Option<&str> {
 
 fn path_pattern(name: &str) -> &'static str {
     match name {
-        "id" => "^[0-9]{1,39}$",
-        "date" => "^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+        "id" => "^0*[1-9][0-9]{0,38}$",
+        "date" => "^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$",
         "subject" => "^[0-9]+(\\.[0-9]+)*$",
         _ => "^[0-9]{1,20}$",
     }
@@ -205,5 +208,26 @@ mod tests {
                 "{name} unresolved"
             );
         }
+    }
+
+    #[test]
+    fn the_document_lists_what_the_server_answers() {
+        let doc = document();
+        for path in REPEAT_ANSWERED_200 {
+            let responses = &doc["paths"][*path]["post"]["responses"];
+            assert!(responses["201"].is_object(), "{path} 201");
+            assert!(responses["200"].is_object(), "{path} repeats answer 200");
+        }
+        let report = &doc["paths"]["/v1/accounting/dates/{date}/trial-balance"]["get"];
+        assert!(report["responses"]["200"]["content"]["text/csv"].is_object());
+        let notify = &doc["paths"]["/v1/channels/alipay/notify"]["post"];
+        assert!(notify["responses"]["404"].is_object());
+        // Zero is not an id, and an id has at most 39 characters.
+        let id = &doc["components"]["schemas"]["Id"];
+        assert_eq!(id["maxLength"], 39);
+        assert!(id["pattern"].as_str().is_some_and(|p| p.contains("[1-9]")));
+        let subject = &doc["components"]["schemas"]["NewSubjectBody"]["properties"]["name"];
+        assert_eq!(subject["minLength"], 1);
+        assert_eq!(subject["maxLength"], 200);
     }
 }

@@ -108,7 +108,7 @@ impl Serialize for Time {
 }
 
 macro_rules! string_schema {
-    ($t:ty, $name:literal, $pattern:literal, $description:literal) => {
+    ($t:ty, $name:literal, $pattern:literal, $max_chars:literal, $description:literal) => {
         impl JsonSchema for $t {
             fn schema_name() -> Cow<'static, str> {
                 $name.into()
@@ -117,6 +117,7 @@ macro_rules! string_schema {
                 json_schema!({
                     "type": "string",
                     "pattern": $pattern,
+                    "maxLength": $max_chars,
                     "description": $description,
                 })
             }
@@ -126,25 +127,29 @@ macro_rules! string_schema {
 string_schema!(
     Id,
     "Id",
-    "^[0-9]{1,39}$",
+    "^0*[1-9][0-9]{0,38}$",
+    39,
     "A 128-bit id in decimal, chosen by the client; zero is not an id."
 );
 string_schema!(
     Amount,
     "Amount",
     "^[0-9]{1,20}$",
+    20,
     "Minor units (fen, cents) in decimal, at most 18446744073709551615."
 );
 string_schema!(
     Total,
     "Total",
     "^[0-9]{1,39}$",
+    39,
     "A running total of minor units in decimal."
 );
 string_schema!(
     Balance,
     "Balance",
     "^-?[0-9]{1,39}$",
+    40,
     "A signed balance of minor units in decimal."
 );
 
@@ -232,8 +237,9 @@ pub struct NewTransferBody {
     /// Transaction code, chosen by the client (posting rules key on it).
     #[serde(default)]
     pub code: u16,
-    /// Up to 64 bytes of UTF-8, kept exactly.
+    /// Up to 64 bytes of UTF-8, kept exactly (64 ASCII characters; fewer when wider).
     #[serde(default)]
+    #[schemars(length(max = 64))]
     pub reference: Option<String>,
     /// Reserve the amount until posted, voided or expired.
     #[serde(default)]
