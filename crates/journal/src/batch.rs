@@ -6,7 +6,7 @@ use sha2::{Digest, Sha256};
 use suanpan_ledger::{Account, AccountStatus, AccountingDate, Ledger, ResultCode, Stamped};
 
 use crate::record::{chain_hash, encode_batch, encode_results};
-use crate::rows::transfers_json;
+use crate::rows::{pending_rows, transfers_json, PendingRow};
 use crate::JournalError;
 
 /// A post or void transfer as it actually happened: the pending transfer's accounts, and the
@@ -91,6 +91,7 @@ pub struct CommitBatch {
     pub(crate) body: Vec<u8>,
     pub(crate) result_bytes: Vec<u8>,
     pub(crate) transfers_json: String,
+    pub(crate) pending_rows: Vec<PendingRow>,
 }
 
 impl std::ops::Deref for CommitBatch {
@@ -112,6 +113,7 @@ impl CommitBatch {
         let hash = chain_hash(prev_hash, a.seq, a.accounting_date, &body, &result_bytes);
         let transfers_json =
             transfers_json(a.accounting_date, &a.commands, &a.results, &a.resolved);
+        let pending_rows = pending_rows(&a.commands, &a.results);
         CommitBatch {
             applied,
             prev_hash: *prev_hash,
@@ -119,6 +121,7 @@ impl CommitBatch {
             body,
             result_bytes,
             transfers_json,
+            pending_rows,
         }
     }
 

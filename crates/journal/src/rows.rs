@@ -11,7 +11,7 @@
 //! (they are 128-bit); an amount above 2^63-1 is a decimal string too, since SQLite's JSON
 //! reads larger numbers as floating point.
 
-use suanpan_ledger::{AccountingDate, Command, Ledger, ResultCode, Stamped};
+use suanpan_ledger::{AccountingDate, Command, Ledger, PendingStatus, ResultCode, Stamped};
 
 use crate::batch::Resolved;
 
@@ -36,6 +36,58 @@ pub fn resolutions(ledger: &Ledger, commands: &[Stamped], results: &[ResultCode]
         }
     }
     resolved
+}
+
+/// One change a batch makes to the `pending_transfers` table. Derived once, when the batch
+/// is sealed; each backend only writes them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PendingRow {
+    /// A pending transfer committed: open until `expires_at_ns` (engine ns; `None`: never).
+    Opened {
+        id: u128,
+        expires_at_ns: Option<u64>,
+    },
+    /// Posted or voided by the transfer `by`.
+    Resolved {
+        id: u128,
+        status: PendingStatus,
+        by: u128,
+    },
+    /// Expired by the engine's clock.
+    Expired { id: u128 },
+}
+
+/// The changes the committed commands among `commands` make to pending transfers, in order.
+pub fn pending_rows(commands: &[Stamped], results: &[ResultCode]) -> Vec<PendingRow> {
+    let mut rows = Vec::new();
+    for (stamped, result) in commands.iter().zip(results) {
+        if *result != ResultCode::Ok {
+            continue;
+        }
+        match &stamped.command {
+            Command::CreateTransfer(t) if t.flags.resolves_pending() => {
+                let status = if t.flags.post_pending() {
+                    PendingStatus::Posted
+                } else {
+                    PendingStatus::Voided
+                };
+                rows.push(PendingRow::Resolved {
+                    id: t.pending_id,
+                    status,
+                    by: t.id,
+                });
+            }
+            Command::CreateTransfer(t) if t.flags.pending() => rows.push(PendingRow::Opened {
+                id: t.id,
+                expires_at_ns: t.expires_at_ns(stamped.timestamp),
+            }),
+            Command::ExpirePending { pending_id } => {
+                rows.push(PendingRow::Expired { id: *pending_id })
+            }
+            _ => {}
+        }
+    }
+    rows
 }
 
 /// Bytes of JSON a transfer takes, about: the string is sized once.
@@ -229,5 +281,54 @@ mod tests {
         out.clear();
         push_reference(&mut out, &[0xff, 0x00]);
         assert_eq!(out, b"\"hex:ff00\"");
+    }
+
+    #[test]
+    fn pending_rows_follow_the_committed_commands() {
+        use suanpan_ledger::{Currency, Transfer, TransferFlags};
+        let transfer = |id, flags, pending_id, timeout_ms| {
+            let mut t = Transfer::new(id, 1, 2, 100, Currency::CNY);
+            t.flags = TransferFlags(flags);
+            t.pending_id = pending_id;
+            t.timeout_ms = timeout_ms;
+            Command::CreateTransfer(t)
+        };
+        let at = |timestamp, command| Stamped { timestamp, command };
+        let commands = vec![
+            at(1_000, transfer(10, TransferFlags::PENDING, 0, 5)),
+            at(1_001, transfer(11, TransferFlags::PENDING, 0, 0)),
+            at(1_002, transfer(12, TransferFlags::POST_PENDING, 10, 0)),
+            at(1_003, transfer(13, TransferFlags::VOID_PENDING, 11, 0)),
+            at(1_004, Command::ExpirePending { pending_id: 9 }),
+            at(1_005, transfer(14, TransferFlags::PENDING, 0, 0)),
+            at(1_006, transfer(15, 0, 0, 0)),
+        ];
+        let mut results = vec![ResultCode::Ok; commands.len()];
+        results[5] = ResultCode::Exists; // not committed now: no row
+        let rows = pending_rows(&commands, &results);
+        assert_eq!(
+            rows,
+            vec![
+                PendingRow::Opened {
+                    id: 10,
+                    expires_at_ns: Some(1_000 + 5_000_000)
+                },
+                PendingRow::Opened {
+                    id: 11,
+                    expires_at_ns: None
+                },
+                PendingRow::Resolved {
+                    id: 10,
+                    status: PendingStatus::Posted,
+                    by: 12
+                },
+                PendingRow::Resolved {
+                    id: 11,
+                    status: PendingStatus::Voided,
+                    by: 13
+                },
+                PendingRow::Expired { id: 9 },
+            ]
+        );
     }
 }

@@ -8,12 +8,13 @@ use std::time::{Duration, Instant};
 
 use rusqlite::types::Value;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
-use suanpan_ledger::{Account, Command, Ledger, PendingStatus, ResultCode, TierLimits};
+use suanpan_ledger::{Account, Ledger, TierLimits};
 
 use crate::batch::{
     AccountChanges, BatchRow, CommitBatch, Recovered, SnapshotChunks, SnapshotInfo, StoredBatch,
 };
 use crate::record::GENESIS_HASH;
+use crate::rows::PendingRow;
 use crate::schema::{CREATE, SCHEMA_VERSION};
 use crate::JournalError;
 
@@ -422,7 +423,7 @@ impl<'t> QueryRows<'t> {
     fn new(tx: &'t rusqlite::Transaction<'t>) -> Result<QueryRows<'t>, rusqlite::Error> {
         Ok(QueryRows {
             transfers: tx.prepare_cached("INSERT INTO transfers_by_batch VALUES (?1, ?2)")?,
-            pending: tx.prepare_cached("INSERT INTO pending_transfers VALUES (?1, 'pending', ?2, NULL)")?,
+            pending: tx.prepare_cached("INSERT INTO pending_transfers (id, status, expires_at, resolved_by) VALUES (?1, 'pending', ?2, NULL)")?,
             resolve: tx.prepare_cached("UPDATE pending_transfers SET status = ?2, resolved_by = ?3 WHERE id = ?1")?,
             expire: tx.prepare_cached("UPDATE pending_transfers SET status = 'expired' WHERE id = ?1")?,
             account: tx.prepare_cached(
@@ -445,37 +446,22 @@ impl<'t> QueryRows<'t> {
             self.transfers
                 .execute(params![batch.seq as i64, batch.transfers_json])?;
         }
-        for (stamped, result) in batch.commands.iter().zip(&batch.results) {
-            if *result != ResultCode::Ok {
-                continue;
-            }
-            match &stamped.command {
-                Command::CreateTransfer(t) if t.flags.resolves_pending() => {
-                    let status = if t.flags.post_pending() {
-                        PendingStatus::Posted
-                    } else {
-                        PendingStatus::Voided
-                    };
+        for row in &batch.pending_rows {
+            match row {
+                PendingRow::Opened { id, expires_at_ns } => {
+                    let expires_at = expires_at_ns.map(|t| t as i64);
+                    self.pending.execute(params![id.to_string(), expires_at])?;
+                }
+                PendingRow::Resolved { id, status, by } => {
                     self.resolve.execute(params![
-                        t.pending_id.to_string(),
+                        id.to_string(),
                         status.as_str(),
-                        t.id.to_string()
+                        by.to_string()
                     ])?;
                 }
-                Command::CreateTransfer(t) if t.flags.pending() => {
-                    let expires_at = (t.timeout_ms > 0).then(|| {
-                        stamped
-                            .timestamp
-                            .saturating_add(t.timeout_ms.saturating_mul(1_000_000))
-                            as i64
-                    });
-                    self.pending
-                        .execute(params![t.id.to_string(), expires_at])?;
+                PendingRow::Expired { id } => {
+                    self.expire.execute([id.to_string()])?;
                 }
-                Command::ExpirePending { pending_id } => {
-                    self.expire.execute([pending_id.to_string()])?;
-                }
-                _ => {}
             }
         }
         Ok(())

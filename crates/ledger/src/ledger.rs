@@ -405,10 +405,7 @@ impl Ledger {
         }
         let index = self.push_transfer(t, t.amount, dr, cr);
         if pending {
-            let expires_at = match t.timeout_ms {
-                0 => u64::MAX,
-                ms => now.saturating_add(ms.saturating_mul(1_000_000)),
-            };
+            let expires_at = t.expires_at_ns(now).unwrap_or(u64::MAX);
             self.insert_pending(
                 index,
                 Pending {

@@ -114,6 +114,13 @@ impl Transfer {
     /// Longest timeout a pending transfer may have: 366 days.
     pub const TIMEOUT_MS_MAX: u64 = 366 * 24 * 3600 * 1000;
 
+    /// When a pending transfer committed at `timestamp_ns` expires (engine ns), if it does:
+    /// the one place the deadline is worked out, for the ledger and the journal's rows alike.
+    pub fn expires_at_ns(&self, timestamp_ns: u64) -> Option<u64> {
+        (self.timeout_ms != 0)
+            .then(|| timestamp_ns.saturating_add(self.timeout_ms.saturating_mul(1_000_000)))
+    }
+
     /// A plain posted transfer: code 0, no reference, no flags.
     pub fn new(
         id: u128,

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use futures_util::future::join_all;
-use suanpan_ledger::{Account, Command, Ledger, PendingStatus, ResultCode, TierLimits};
+use suanpan_ledger::{Account, Ledger, TierLimits};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Statement;
 
@@ -32,6 +32,7 @@ use crate::batch::{
     AccountChanges, BatchRow, CommitBatch, Recovered, SnapshotChunks, SnapshotInfo, StoredBatch,
 };
 use crate::record::GENESIS_HASH;
+use crate::rows::PendingRow;
 use crate::JournalError;
 
 pub use lease::{acquire, read as read_lease, release, renew, LeaseState};
@@ -774,35 +775,18 @@ impl<'b> GroupRows<'b> {
             self.transfer_batches.push(batch.seq as i64);
             self.transfer_rows.push(&batch.transfers_json);
         }
-        for (stamped, result) in batch.commands.iter().zip(&batch.results) {
-            if *result != ResultCode::Ok {
-                continue;
-            }
-            match &stamped.command {
-                Command::CreateTransfer(t) if t.flags.resolves_pending() => {
-                    let status = if t.flags.post_pending() {
-                        PendingStatus::Posted
-                    } else {
-                        PendingStatus::Voided
-                    };
-                    self.resolved_ids.push(t.pending_id.to_string());
+        for row in &batch.pending_rows {
+            match row {
+                PendingRow::Opened { id, expires_at_ns } => {
+                    self.pending_ids.push(id.to_string());
+                    self.pending_expiry.push(expires_at_ns.map(|t| t as i64));
+                }
+                PendingRow::Resolved { id, status, by } => {
+                    self.resolved_ids.push(id.to_string());
                     self.resolved_status.push(status.as_str());
-                    self.resolved_by.push(t.id.to_string());
+                    self.resolved_by.push(by.to_string());
                 }
-                Command::CreateTransfer(t) if t.flags.pending() => {
-                    let expires_at = (t.timeout_ms > 0).then(|| {
-                        stamped
-                            .timestamp
-                            .saturating_add(t.timeout_ms.saturating_mul(1_000_000))
-                            as i64
-                    });
-                    self.pending_ids.push(t.id.to_string());
-                    self.pending_expiry.push(expires_at);
-                }
-                Command::ExpirePending { pending_id } => {
-                    self.expired_ids.push(pending_id.to_string());
-                }
-                _ => {}
+                PendingRow::Expired { id } => self.expired_ids.push(id.to_string()),
             }
         }
     }
@@ -857,7 +841,7 @@ impl<'b> GroupRows<'b> {
             s.push(
                 step(
                     client,
-                    "INSERT INTO pending_transfers
+                    "INSERT INTO pending_transfers (id, status, expires_at, resolved_by)
                      SELECT u.id, 'pending', u.expires_at, NULL
                      FROM unnest($1::text[], $2::bigint[]) AS u(id, expires_at)",
                     vec![
