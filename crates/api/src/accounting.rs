@@ -187,8 +187,8 @@ fn running_conflict(date: AccountingDate) -> ApiError {
 
 fn start_day_end(
     books: Arc<crate::books::Books>,
-    access: Arc<crate::access::Access>,
-    op: crate::access::OperatorRecord,
+    access: Arc<suanpan_access::Access>,
+    op: suanpan_access::OperatorRecord,
     date: AccountingDate,
 ) -> Result<(), ApiError> {
     // A run already going is a conflict, answered before waiting for the books it holds.
@@ -255,8 +255,8 @@ fn hold_books_for_tests() {
 
 fn run_day_end(
     books: &crate::books::Books,
-    access: &crate::access::Access,
-    op: &crate::access::OperatorRecord,
+    access: &suanpan_access::Access,
+    op: &suanpan_access::OperatorRecord,
     date: AccountingDate,
     held: std::sync::mpsc::Sender<()>,
 ) {

@@ -5,12 +5,12 @@ use suanpan_ledger::{
     Account, AccountFlags, Command, Currency, NewAccount, ResultCode, SubjectCode, Tier,
 };
 
-use crate::access::Role;
 use crate::app::{self, App, Reply};
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorCode};
 use crate::transfers::transfer_view;
 use crate::wire::*;
+use suanpan_access::Role;
 
 pub fn account_view(a: &Account) -> AccountView {
     let mut flags = Vec::new();

@@ -12,11 +12,11 @@ use suanpan_engine::Engine;
 use suanpan_journal::HistoryReader;
 use suanpan_ledger::{Command, ResultCode};
 
-use crate::access::{Access, OperatorRecord};
 use crate::auth::{Authenticator, Caller};
 use crate::config::ServeConfig;
 use crate::error::{ApiError, ErrorCode};
 use crate::metrics::ApiMetrics;
+use suanpan_access::{Access, OperatorRecord};
 
 /// Longest a read waits for the history index to reach what was committed when it came in.
 const HISTORY_WAIT_MAX: Duration = Duration::from_secs(2);
@@ -233,7 +233,7 @@ impl App {
     pub async fn authorize<'c>(
         &self,
         caller: &'c Caller,
-        role: crate::access::Role,
+        role: suanpan_access::Role,
         action: &'static str,
         target: &str,
     ) -> Result<Option<&'c OperatorRecord>, ApiError> {

@@ -21,8 +21,8 @@ use hmac::{Hmac, KeyInit, Mac};
 use hyper::HeaderMap;
 use sha2::{Digest, Sha256};
 
-use crate::access::{Access, OperatorRecord, Participant, Role};
 use crate::error::{ApiError, ErrorCode};
+use suanpan_access::{Access, OperatorRecord, Participant, Role};
 
 pub const KEY_HEADER: &str = "x-suanpan-key";
 pub const TIMESTAMP_HEADER: &str = "x-suanpan-timestamp";

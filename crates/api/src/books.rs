@@ -270,7 +270,7 @@ pub fn open_into(
 }
 
 /// The operator behind a caller of an operator route (the route table let only operators in).
-pub fn operator_of(caller: &Caller) -> Result<&crate::access::OperatorRecord, ApiError> {
+pub fn operator_of(caller: &Caller) -> Result<&suanpan_access::OperatorRecord, ApiError> {
     match caller {
         Caller::Operator(op) => Ok(op),
         Caller::Participant(_) => Err(ApiError::new(

@@ -14,12 +14,12 @@ use suanpan_consent::{
     DataKind, Day, Party, RecordFilter,
 };
 
-use crate::access::{ParticipantRole, Role};
 use crate::app::{self, App, Reply};
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorCode};
 use crate::transfers::transfer_view;
 use crate::wire::*;
+use suanpan_access::{ParticipantRole, Role};
 
 /// The header by which a third party says the customer is present (their IP address, as
 /// PSD2's PSU-IP-Address): such a read is recorded but not counted against the day's limit.
@@ -249,7 +249,7 @@ pub fn consent_view(app: &App, c: &Consent) -> ConsentView {
 
 // ---- handlers ------------------------------------------------------------------------------
 
-fn participant(caller: &Caller) -> Result<&crate::access::Participant, ApiError> {
+fn participant(caller: &Caller) -> Result<&suanpan_access::Participant, ApiError> {
     match caller {
         Caller::Participant(p) => Ok(p),
         Caller::Operator(_) => Err(ApiError::new(
@@ -259,7 +259,7 @@ fn participant(caller: &Caller) -> Result<&crate::access::Participant, ApiError>
     }
 }
 
-fn third_party(caller: &Caller) -> Result<&crate::access::Participant, ApiError> {
+fn third_party(caller: &Caller) -> Result<&suanpan_access::Participant, ApiError> {
     let p = participant(caller)?;
     if p.role != ParticipantRole::ThirdParty {
         return Err(consent_error(ConsentError::NotThirdParty));

@@ -8,7 +8,6 @@
 //! history come from the history index (`suanpan_journal::HistoryReader`), kept by an indexer
 //! thread started here.
 
-pub mod access;
 mod accounting;
 mod accounts;
 mod app;
@@ -62,14 +61,14 @@ pub const ADMIN_TOKEN_FILE: &str = "admin-token";
 
 /// On a data directory where no operator was ever made, makes an admin and writes its token
 /// to `admin-token` (0600): the one secret a new installation needs, never in a log.
-fn first_admin(access: &access::Access, dir: &std::path::Path) -> Result<(), String> {
+fn first_admin(access: &suanpan_access::Access, dir: &std::path::Path) -> Result<(), String> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     if access.operators_made()? > 0 {
         return Ok(());
     }
     let path = dir.join(ADMIN_TOKEN_FILE);
-    let token = access.create_operator("admin", access::Role::Admin)?;
+    let token = access.create_operator("admin", suanpan_access::Role::Admin)?;
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
@@ -164,7 +163,7 @@ pub fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result
             ),
         ],
     );
-    let access = Arc::new(access::Access::open(&config.data_dir)?);
+    let access = Arc::new(suanpan_access::Access::open(&config.data_dir)?);
     first_admin(&access, &config.data_dir)?;
     // Subscribed before the owners are read: no account committed in between is missed.
     let owner_batches = engine.subscribe();

@@ -9,12 +9,12 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use suanpan_gateway::{GatewayError, NewOrder, Order, Refund};
 
-use crate::access::Role;
 use crate::app::{self, App, Reply};
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorCode};
 use crate::routes::RouteId;
 use crate::wire::{Amount, Id, Time};
+use suanpan_access::Role;
 
 /// The HTTP status of each gateway error: every variant named, so a new one cannot be added
 /// without choosing its status (docs/api-errors.md lists them; a test checks). A callback's

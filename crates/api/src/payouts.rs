@@ -9,11 +9,11 @@ use suanpan_ledger::Currency;
 use suanpan_payouts::{NewPayout, Payout, PayoutError, QrPayment};
 use suanpan_routing::{route, Channel, ChannelSet, Health, LocalDateTime, Origin};
 
-use crate::access::Role;
 use crate::app::{App, Reply};
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorCode};
 use crate::wire::*;
+use suanpan_access::Role;
 
 /// The routes of the three rooms (one variant of `RouteId`).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -437,7 +437,7 @@ fn currency(text: &str) -> Result<Currency, ApiError> {
     })
 }
 
-fn participant(caller: &Caller) -> Result<&crate::access::Participant, ApiError> {
+fn participant(caller: &Caller) -> Result<&suanpan_access::Participant, ApiError> {
     match caller {
         Caller::Participant(p) => Ok(p),
         Caller::Operator(_) => Err(ApiError::new(

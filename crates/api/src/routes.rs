@@ -4,7 +4,6 @@
 
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 
-use crate::access::Role;
 use crate::books::BooksRoute;
 use crate::books_wire::*;
 use crate::consents::{
@@ -19,6 +18,7 @@ use crate::payouts::{
     QrPaymentView, RouteExplanation, RoutingRulesView, RulesBody,
 };
 use crate::wire::*;
+use suanpan_access::Role;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum RouteId {
@@ -66,7 +66,7 @@ pub enum Access {
     /// for reads, the operator role for changes.
     Caller,
     /// Operators only, of at least this role.
-    Operator(crate::access::Role),
+    Operator(suanpan_access::Role),
 }
 
 type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
@@ -154,7 +154,7 @@ pub const ROUTES: &[Route] = &[
         method: "POST",
         path: "/v1/accounts/{id}/freeze",
         summary: "Freeze an account: no money moves in or out (operators).",
-        access: Access::Operator(crate::access::Role::Operator),
+        access: Access::Operator(suanpan_access::Role::Operator),
         query: &[],
         request: None,
         ok_status: 200,
@@ -166,7 +166,7 @@ pub const ROUTES: &[Route] = &[
         method: "POST",
         path: "/v1/accounts/{id}/unfreeze",
         summary: "Unfreeze an account (operators).",
-        access: Access::Operator(crate::access::Role::Operator),
+        access: Access::Operator(suanpan_access::Role::Operator),
         query: &[],
         request: None,
         ok_status: 200,
@@ -291,7 +291,7 @@ pub const ROUTES: &[Route] = &[
         method: "GET",
         path: "/v1/audit",
         summary: "The operators' audit log, oldest first (admins).",
-        access: Access::Operator(crate::access::Role::Admin),
+        access: Access::Operator(suanpan_access::Role::Admin),
         query: &[PAGE, LIMIT],
         request: None,
         ok_status: 200,
@@ -735,7 +735,7 @@ pub const ROUTES: &[Route] = &[
         method: "POST",
         path: "/v1/orders/{id}/notifications/resend",
         summary: "Send the order's latest notification again now, with a fresh retry schedule (operators).",
-        access: Access::Operator(crate::access::Role::Operator),
+        access: Access::Operator(suanpan_access::Role::Operator),
         query: &[],
         request: None,
         ok_status: 200,

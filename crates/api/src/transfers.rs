@@ -4,12 +4,12 @@
 use suanpan_journal::TransferRow;
 use suanpan_ledger::{Command, Reference, ResultCode, Transfer, TransferFlags, BATCH_COMMANDS_MAX};
 
-use crate::access::Role;
 use crate::accounts::parse_currency;
 use crate::app::{App, Reply};
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorCode};
 use crate::wire::*;
+use suanpan_access::Role;
 
 pub fn transfer_view(t: &TransferRow) -> TransferView {
     let flags = TransferFlags(t.flags);

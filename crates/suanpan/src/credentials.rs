@@ -1,9 +1,9 @@
 //! `suanpan credentials ...`: participants, their API keys, operator tokens. Secrets and
-//! tokens are printed once, here, and stored only as digests (see `suanpan_api::access`).
+//! tokens are printed once, here, and stored only as digests (see `suanpan_access`).
 
 use std::path::PathBuf;
 
-use suanpan_api::access::{Access, ParticipantRole, Role};
+use suanpan_access::{Access, ParticipantRole, Role};
 
 use crate::json::JsonLine;
 

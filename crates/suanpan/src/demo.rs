@@ -208,19 +208,14 @@ pub fn main(args: &[String]) -> Result<(), String> {
         ),
     )?;
     // Banks, a merchant and their keys.
-    let access = suanpan_api::access::Access::open(&dir)?;
+    let access = suanpan_access::Access::open(&dir)?;
     let mut keys = Vec::new();
     for (code, name) in [
         ("BANK-A", "Bank A"),
         ("BANK-B", "Bank B"),
         ("SHOP", "Shop One"),
     ] {
-        access.add_participant(
-            code,
-            name,
-            None,
-            suanpan_api::access::ParticipantRole::Member,
-        )?;
+        access.add_participant(code, name, None, suanpan_access::ParticipantRole::Member)?;
         let k = access.create_key(code)?;
         keys.push((k.key_id, k.secret));
     }

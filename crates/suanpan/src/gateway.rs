@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use suanpan_api::access::Access;
+use suanpan_access::Access;
 use suanpan_gateway::store::{self, Merchant, Store};
 
 use crate::json::JsonLine;

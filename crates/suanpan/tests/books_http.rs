@@ -1116,7 +1116,7 @@ fn participants_are_managed_and_each_reads_only_its_own_statement() {
         .header("content-type")
         .unwrap_or("")
         .starts_with("text/csv"));
-    let digest = suanpan_ledger::hex(&suanpan_api::access::sha256(&own.body));
+    let digest = suanpan_ledger::hex(&suanpan_access::sha256(&own.body));
     assert_eq!(own.header("x-suanpan-sha256"), Some(digest.as_str()));
     assert_error(
         &a("/v1/clearing/statements/1?participant=2"),

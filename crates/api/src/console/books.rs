@@ -9,10 +9,10 @@ use serde_json::Value;
 
 use super::pages::{layout, layout_refreshing, notice};
 use super::{Page, Visit};
-use crate::access::Role;
 use crate::app::{self, Reply};
 use crate::error::ApiError;
 use crate::html::escape;
+use suanpan_access::Role;
 
 fn json(reply: Result<Reply, ApiError>) -> Result<Value, ApiError> {
     let reply = reply?;

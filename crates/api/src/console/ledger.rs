@@ -8,10 +8,10 @@ use serde_json::Value;
 
 use super::pages::{layout, notice};
 use super::{Page, Visit};
-use crate::access::Role;
 use crate::app::{self, Reply};
 use crate::error::{ApiError, ErrorCode};
 use crate::html::escape;
+use suanpan_access::Role;
 
 fn json(reply: Result<Reply, ApiError>) -> Result<Value, ApiError> {
     let reply = reply?;

@@ -23,10 +23,10 @@ use hyper::body::Incoming;
 use hyper::header::HeaderValue;
 use hyper::{Request, Response};
 
-use crate::access::{OperatorRecord, Role};
 use crate::app::{self, App};
 use crate::auth::Caller;
 use crate::html::escape;
+use suanpan_access::{OperatorRecord, Role};
 
 pub const SESSION_COOKIE: &str = "suanpan_session";
 const LANG_COOKIE: &str = "suanpan_lang";

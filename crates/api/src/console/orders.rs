@@ -7,10 +7,10 @@ use std::fmt::Write;
 
 use super::pages::{layout, notice};
 use super::{Page, Visit};
-use crate::access::Role;
 use crate::app;
 use crate::html::escape;
 use crate::time::format_ns;
+use suanpan_access::Role;
 
 const STATES: [&str; 5] = ["created", "paying", "succeeded", "failed", "closed"];
 

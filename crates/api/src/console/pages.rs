@@ -6,10 +6,10 @@ use std::sync::atomic::Ordering;
 
 use super::sampler::Point;
 use super::{Lang, Page, Visit, SESSION_COOKIE};
-use crate::access::Role;
 use crate::app::{self, App};
 use crate::html::escape;
 use crate::time::format_ns as format_rfc3339;
+use suanpan_access::Role;
 
 const STYLE: &str = "
   body { font-family: -apple-system, 'PingFang SC', 'Microsoft YaHei', 'Noto Sans CJK SC', sans-serif;

@@ -9,9 +9,9 @@ use serde_json::Value;
 
 use super::pages::{layout, notice};
 use super::{Page, Visit};
-use crate::access::Role;
 use crate::app;
 use crate::html::escape;
+use suanpan_access::Role;
 
 fn json(
     reply: Result<crate::app::Reply, crate::error::ApiError>,

@@ -115,7 +115,7 @@ pub fn main(args: &[String]) -> Result<(), String> {
             _ => {
                 let (server, address, keys) =
                     open_loop::start_server("suanpan-bench-consent", |access| {
-                        use suanpan_api::access::ParticipantRole;
+                        use suanpan_access::ParticipantRole;
                         access.add_participant("BANK", "bank", None, ParticipantRole::Member)?;
                         access.add_participant(
                             "SEC",

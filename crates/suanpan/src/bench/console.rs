@@ -119,10 +119,10 @@ pub fn main(args: &[String]) -> Result<(), String> {
     }
     let started = Instant::now();
     add_orders(&dir, o.orders)?;
-    let access = suanpan_api::access::Access::open(&dir)?;
+    let access = suanpan_access::Access::open(&dir)?;
     let token = access.create_operator(
         &format!("bench-{}", std::process::id()),
-        suanpan_api::access::Role::Viewer,
+        suanpan_access::Role::Viewer,
     )?;
     drop(access);
     let data = dir.to_string_lossy().into_owned();

@@ -143,12 +143,12 @@ pub fn main(args: &[String]) -> Result<(), String> {
         "--auto-pay-ms",
         "0",
     ])?;
-    let access = suanpan_api::access::Access::open(dir.path())?;
+    let access = suanpan_access::Access::open(dir.path())?;
     let participant = access.add_participant(
         "SHOP",
         "bench merchant",
         None,
-        suanpan_api::access::ParticipantRole::Member,
+        suanpan_access::ParticipantRole::Member,
     )?;
     let key = access.create_key("SHOP")?;
     drop(access);

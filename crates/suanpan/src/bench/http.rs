@@ -100,7 +100,7 @@ pub fn main(args: &[String]) -> Result<(), String> {
                     "BENCH",
                     "load generator",
                     None,
-                    suanpan_api::access::ParticipantRole::Member,
+                    suanpan_access::ParticipantRole::Member,
                 )?;
                 let key = access.create_key("BENCH")?;
                 Ok((key.key_id, key.secret))

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hdrhistogram::Histogram;
-use suanpan_api::access::Access;
+use suanpan_access::Access;
 pub use suanpan_client::{Answer, Client};
 
 /// A `suanpan serve` started for the run; stopped (SIGTERM, then waited for) on drop.

@@ -113,12 +113,12 @@ pub fn main(args: &[String]) -> Result<(), String> {
     );
     let config_path = dir.path().join("payouts.toml");
     std::fs::write(&config_path, config).map_err(|e| e.to_string())?;
-    let access = suanpan_api::access::Access::open(dir.path())?;
+    let access = suanpan_access::Access::open(dir.path())?;
     access.add_participant(
         "BANK",
         "bench bank",
         None,
-        suanpan_api::access::ParticipantRole::Member,
+        suanpan_access::ParticipantRole::Member,
     )?;
     let key = access.create_key("BANK")?;
     drop(access);
