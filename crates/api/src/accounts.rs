@@ -55,6 +55,18 @@ pub fn account_view(a: &Account) -> AccountView {
     }
 }
 
+/// Customer balances (`2241.01`) and merchant payables (`2241.02`), and subjects under them:
+/// the accounts that hold other people's money.
+fn customer_or_merchant(subject: &SubjectCode) -> bool {
+    let code = subject.as_str();
+    ["2241.01", "2241.02"].iter().any(|p| {
+        code == *p
+            || code
+                .strip_prefix(p)
+                .is_some_and(|rest| rest.starts_with('.'))
+    })
+}
+
 pub fn parse_currency(text: &str, field: &str) -> Result<Currency, ApiError> {
     Currency::parse(text).ok_or_else(|| {
         ApiError::new(
@@ -108,6 +120,22 @@ pub async fn create(app: &App, caller: &Caller, body: NewAccountBody) -> Result<
             }
             AccountFlagName::NonBoundInflowConsent => AccountFlags::NON_BOUND_INFLOW_CONSENT,
         };
+    }
+    if customer_or_merchant(&subject) {
+        let strict = AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS;
+        match (body.overdraft, flags & strict != 0) {
+            (true, true) => {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidValue,
+                    "overdraft and debits_must_not_exceed_credits contradict each other",
+                )
+                .field("overdraft"))
+            }
+            // The safe choice by default: a customer's or merchant's money cannot go below
+            // zero unless the opener asks for an overdraft.
+            (false, _) => flags |= strict,
+            (true, false) => {}
+        }
     }
     let new = NewAccount {
         id: body.id.0,

@@ -200,6 +200,11 @@ pub struct NewAccountBody {
     /// For Class II and III: the holder's own Class I account.
     #[serde(default)]
     pub bound_account_id: Option<Id>,
+    /// Customer (`2241.01...`) and merchant (`2241.02...`) accounts cannot be overdrawn unless
+    /// this is true: they get `debits_must_not_exceed_credits` by default. Other subjects
+    /// (settlement, internal, fee) take exactly the flags given.
+    #[serde(default)]
+    pub overdraft: bool,
     #[serde(default)]
     pub flags: Vec<AccountFlagName>,
 }

@@ -45,9 +45,11 @@ fn ok(r: &Response, status: u16, what: &str) -> Value {
     r.json()
 }
 
-/// Opens an account of the bank under a subject.
+/// Opens an account of the bank under a subject, overdraft allowed (the tests fund accounts
+/// from others that start at zero).
 fn open(bank: &Bank, id: u128, subject: &str) {
-    let body = format!(r#"{{"id":"{id}","currency":"CNY","subject_code":"{subject}"}}"#);
+    let body =
+        format!(r#"{{"id":"{id}","currency":"CNY","subject_code":"{subject}","overdraft":true}}"#);
     let r = bank.post("/v1/accounts", &body);
     assert_eq!(r.status, 201, "opening {id}: {}", r.text());
 }

@@ -284,7 +284,9 @@ fn an_operator_closes_the_books_writes_off_suspense_and_downloads_a_statement() 
     for (id, subject) in [(1, "2241.01"), (2, "2241.02")] {
         let r = signed(
             "/v1/accounts",
-            &format!(r#"{{"id":"{id}","currency":"CNY","subject_code":"{subject}"}}"#),
+            &format!(
+                r#"{{"id":"{id}","currency":"CNY","subject_code":"{subject}","overdraft":true}}"#
+            ),
         );
         assert_eq!(r.status, 201, "{}", r.text());
     }
@@ -499,7 +501,9 @@ fn an_operator_reads_an_account_posts_a_pending_transfer_and_changes_a_cap() {
         assert_eq!(
             signed(
                 "/v1/accounts",
-                &format!(r#"{{"id":"{id}","currency":"CNY","subject_code":"2241.01"}}"#)
+                &format!(
+                    r#"{{"id":"{id}","currency":"CNY","subject_code":"2241.01","overdraft":true}}"#
+                )
             )
             .status,
             201

@@ -132,6 +132,52 @@ fn one_transfer_moves_money_once_and_reads_back() {
 }
 
 #[test]
+fn customer_and_merchant_accounts_cannot_be_overdrawn_unless_asked() {
+    let bank = Bank::new("overdraft-default");
+    let open = |body: &str| bank.post("/v1/accounts", body);
+    // Opened with no flags: a customer's and a merchant's account get the limit.
+    for (id, subject) in [(1, "2241.01"), (2, "2241.02")] {
+        let r = open(&format!(
+            r#"{{"id":"{id}","currency":"CNY","subject_code":"{subject}"}}"#
+        ));
+        assert_eq!(r.status, 201, "{}", r.text());
+        assert_eq!(
+            r.json()["flags"],
+            serde_json::json!(["debits_must_not_exceed_credits"])
+        );
+    }
+    // Asked for: an overdraft; a bank's own deposit account (an asset) takes the flags given.
+    let r = open(r#"{"id":"3","currency":"CNY","subject_code":"2241.01","overdraft":true}"#);
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.json()["flags"], serde_json::json!([]));
+    let r = open(r#"{"id":"4","currency":"CNY","subject_code":"1002"}"#);
+    assert_eq!(r.json()["flags"], serde_json::json!([]));
+    // Both at once contradict each other.
+    let both = open(
+        r#"{"id":"5","currency":"CNY","subject_code":"2241.01","overdraft":true,"flags":["debits_must_not_exceed_credits"]}"#,
+    );
+    assert_error(
+        &both,
+        400,
+        "invalid_value",
+        Some("overdraft"),
+        "overdraft and the limit",
+    );
+    assert_eq!(bank.get("/v1/accounts/5").status, 404, "nothing opened");
+
+    // Money moves: the overdrawn one is the one that asked; the others refuse past zero.
+    for (id, debit) in [(10, 1), (11, 2)] {
+        let r = bank.pay(id, debit, 4, 1);
+        assert_eq!(r.status, 422, "{}", r.text());
+        assert_eq!(r.error().0, "exceeds_credits", "{}", r.text());
+    }
+    assert_eq!(bank.pay(12, 3, 1, 500).status, 201);
+    assert_eq!(bank.pay(13, 1, 4, 500).status, 201, "its own money moves");
+    assert_eq!(bank.pay(14, 1, 4, 1).status, 422, "and not a fen more");
+    assert_eq!(account(bank.addr(), &bank.key, 3)["credit_balance"], "-500");
+}
+
+#[test]
 fn a_batch_answers_each_transfer_in_order_and_a_linked_chain_is_all_or_nothing() {
     let bank = Bank::new("batch");
     bank.open(1, &[]);
@@ -926,8 +972,9 @@ fn a_full_engine_queue_answers_503_with_retry_after_and_books_nothing_of_it() {
     // With one queue slot, the accounts themselves may meet a full queue (the server's own
     // rooms use the engine too): open them as a client would, retrying after 503.
     for id in [1u128, 2] {
-        let body =
-            format!(r#"{{"id":"{id}","currency":"CNY","subject_code":"2241.01","flags":[]}}"#);
+        let body = format!(
+            r#"{{"id":"{id}","currency":"CNY","subject_code":"2241.01","flags":[],"overdraft":true}}"#
+        );
         let mut tries = 0;
         loop {
             let r = Request::post("/v1/accounts", &body).signed(&key).send(addr);
@@ -1428,7 +1475,7 @@ fn another_participant_cannot_see_or_move_a_participants_money() {
     // B cannot open an account in A's name, nor take over an id A uses.
     let in_a_name = as_b(Request::post(
         "/v1/accounts",
-        r#"{"id":"60","currency":"CNY","subject_code":"2241.01","owner":"1"}"#,
+        r#"{"id":"60","currency":"CNY","subject_code":"2241.01","owner":"1","overdraft":true}"#,
     ));
     assert_error(
         &in_a_name,
@@ -1439,7 +1486,7 @@ fn another_participant_cannot_see_or_move_a_participants_money() {
     );
     let taken = as_b(Request::post(
         "/v1/accounts",
-        r#"{"id":"2","currency":"CNY","subject_code":"2241.01"}"#,
+        r#"{"id":"2","currency":"CNY","subject_code":"2241.01","overdraft":true}"#,
     ));
     assert_eq!(taken.status, 409, "A's id for B: {}", taken.text());
     assert_ne!(taken.json()["error"]["code"], "exists");
@@ -1581,7 +1628,7 @@ fn operators_act_by_role_and_every_action_is_audited() {
     // An operator opens an account for a participant and makes an adjustment into it.
     let opened = Request::post(
         "/v1/accounts",
-        r#"{"id":"70","currency":"CNY","subject_code":"2241.01","owner":"1"}"#,
+        r#"{"id":"70","currency":"CNY","subject_code":"2241.01","owner":"1","overdraft":true}"#,
     )
     .bearer(&operator)
     .send(addr);
@@ -1863,7 +1910,9 @@ fn stop_under_load(
 ) -> Told {
     let mut server = Server::start(dir);
     for id in 1..=3 {
-        let body = format!(r#"{{"id":"{id}","currency":"CNY","subject_code":"2241.01"}}"#);
+        let body = format!(
+            r#"{{"id":"{id}","currency":"CNY","subject_code":"2241.01","overdraft":true}}"#
+        );
         let r = Request::post("/v1/accounts", &body)
             .signed(key)
             .send(server.addr);
@@ -2007,7 +2056,9 @@ fn money_moves_over_tls_and_plain_http_gets_no_answer() {
     let health = send_tls(&config, server.addr, &Request::get("/healthz"));
     assert_eq!(health.status, 200, "{}", health.text());
     for id in [1, 2] {
-        let body = format!(r#"{{"id":"{id}","currency":"CNY","subject_code":"2241.01"}}"#);
+        let body = format!(
+            r#"{{"id":"{id}","currency":"CNY","subject_code":"2241.01","overdraft":true}}"#
+        );
         let r = send_tls(
             &config,
             server.addr,

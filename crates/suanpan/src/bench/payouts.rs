@@ -264,8 +264,11 @@ pub fn main(args: &[String]) -> Result<(), String> {
 async fn fund(client: &Arc<Client>) -> Result<(), String> {
     let funding: u128 = 900_000_000;
     let open = |id: u128, flags: &'static str| {
+        // The funding account is the bank's own deposit (an asset); the customers' hold
+        // their money (2241.01, not to be overdrawn).
+        let subject = if id == funding { "1002" } else { "2241.01" };
         let body = format!(
-            r#"{{"id":"{id}","currency":"CNY","subject_code":"2241.01","flags":[{flags}]}}"#
+            r#"{{"id":"{id}","currency":"CNY","subject_code":"{subject}","flags":[{flags}]}}"#
         );
         let client = client.clone();
         async move {

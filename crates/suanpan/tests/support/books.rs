@@ -54,10 +54,13 @@ impl Bank {
     }
 }
 
+/// Opens a customer account with exactly these flags: one without
+/// `debits_must_not_exceed_credits` asks for an overdraft (the default refuses one).
 pub fn open_account(addr: SocketAddr, key: &ApiKey, id: u128, flags: &[&str]) {
+    let overdraft = !flags.contains(&"debits_must_not_exceed_credits");
     let flags: Vec<String> = flags.iter().map(|f| format!("\"{f}\"")).collect();
     let body = format!(
-        r#"{{"id":"{id}","currency":"CNY","subject_code":"2241.01","flags":[{}]}}"#,
+        r#"{{"id":"{id}","currency":"CNY","subject_code":"2241.01","overdraft":{overdraft},"flags":[{}]}}"#,
         flags.join(",")
     );
     let r = Request::post("/v1/accounts", &body).signed(key).send(addr);
