@@ -60,8 +60,9 @@ pub struct Schema {
 
 type Answer = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 /// A job runs on the writer's connection inside the group's transaction; it returns its
-/// answer and whether it failed after writing (which spoils the group).
-type Job = Box<dyn FnOnce(&Connection) -> (Answer, bool) + Send>;
+/// answer and whether it failed after writing (which spoils the group). Given no connection
+/// (the group's transaction could not begin), it does not run and only makes its answer.
+type Job = Box<dyn FnOnce(Option<&Connection>) -> (Answer, bool) + Send>;
 
 pub struct Store {
     path: PathBuf,
@@ -153,7 +154,16 @@ impl Store {
         f: impl FnOnce(&Connection) -> Result<R, E> + Send + 'static,
         done: impl FnOnce(Result<R, E>) + Send + 'static,
     ) -> Result<(), E> {
-        let job: Job = Box::new(move |conn: &Connection| {
+        let job: Job = Box::new(move |conn: Option<&Connection>| {
+            let Some(conn) = conn else {
+                let answer: Answer = Box::new(move |why: Result<(), StoreError>| {
+                    let why = why.err().unwrap_or_else(|| {
+                        StoreError::Failed("the group's transaction did not begin".into())
+                    });
+                    done(Err(E::from(why)));
+                });
+                return (answer, false);
+            };
             // Every job checks before it writes, so a refusal leaves nothing behind and the
             // group goes on. Only a failure after a write (the disk, a bug) spoils the group.
             // No savepoint per job: SQLite would copy every page a job touches.
@@ -238,20 +248,20 @@ fn run_writer(conn: Connection, jobs: Receiver<Job>) {
             }
         }
         if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-            // Nothing ran: every caller learns that the store failed.
+            // No job runs outside a transaction (each statement would commit on its own, and
+            // a caller told of a failure could find its write kept): every caller hears why.
             let why = StoreError::Failed(format!("cannot begin a transaction: {e}"));
             for job in group {
-                let (answer, _) = job(&conn);
+                let (answer, _) = job(None);
                 answer(Err(why.clone()));
             }
-            let _ = conn.execute_batch("ROLLBACK");
             continue;
         }
         let mut spoiled = false;
         let answers: Vec<Answer> = group
             .into_iter()
             .map(|job| {
-                let (answer, failed) = job(&conn);
+                let (answer, failed) = job(Some(&conn));
                 spoiled |= failed;
                 answer
             })
