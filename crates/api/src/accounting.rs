@@ -21,7 +21,7 @@ use crate::wire::{Balance, Total};
 /// Test-only, with the `fault-injection` feature: how long a day-end started through the API
 /// holds the books before it runs.
 #[cfg(feature = "fault-injection")]
-const DAY_END_HOLD_ENV: &str = "SUANPAN_DAY_END_HOLD_MS";
+const DAY_END_HOLD_ENV: &str = "SUANPAN_DAY_END_HOLD_FILE";
 
 /// A day-end started through the API: what its status shows while it runs, and after.
 pub struct DayEndJob {
@@ -241,15 +241,17 @@ fn start_day_end(
 }
 
 /// For the tests of a running day-end (a second start, its status, other requests waiting):
-/// `SUANPAN_DAY_END_HOLD_MS` keeps the books held that long before the run. Built only with
-/// the `fault-injection` feature, which only the tests enable.
+/// `SUANPAN_DAY_END_HOLD_FILE` keeps the books held while that file exists (at most a
+/// minute), so a test releases the run when it has seen what it wanted, however slow the
+/// machine. Built only with the `fault-injection` feature, which only the tests enable.
 #[cfg(feature = "fault-injection")]
 fn hold_books_for_tests() {
-    if let Some(ms) = std::env::var(DAY_END_HOLD_ENV)
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-    {
-        std::thread::sleep(std::time::Duration::from_millis(ms.min(60_000)));
+    let Some(path) = std::env::var_os(DAY_END_HOLD_ENV) else {
+        return;
+    };
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::path::Path::new(&path).exists() && std::time::Instant::now() < until {
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
 

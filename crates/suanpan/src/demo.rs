@@ -251,7 +251,7 @@ pub fn main(args: &[String]) -> Result<(), String> {
         "--payouts-config",
         &payouts_toml,
     ])?;
-    let token_file = dir.join(suanpan_api::ADMIN_TOKEN_FILE);
+    let token_file = dir.join(crate::serve::process::ADMIN_TOKEN_FILE);
     let token = std::fs::read_to_string(&token_file)
         .map_err(|e| format!("{}: {e}", token_file.display()))?;
     eprintln!("console:     http://{addr}/");

@@ -1,4 +1,8 @@
-//! `suanpan serve`: the HTTP API on a data directory, until SIGTERM.
+//! `suanpan serve`: the HTTP API on a data directory, until SIGTERM. This file reads the
+//! settings; `process.rs` starts and stops the rooms.
+
+mod indexer;
+pub mod process;
 
 use std::io::Write;
 
@@ -54,7 +58,7 @@ pub fn main(args: &[String]) -> Result<(), String> {
         }
     }
     let config = ServeConfig::load(file.as_deref(), |k| std::env::var(k).ok(), &flags)?;
-    suanpan_api::run(config, |address| {
+    process::run(config, |address| {
         // One line on stdout for whoever started us (tests, `bench http`): where to connect.
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{{\"listening\":\"{address}\"}}");

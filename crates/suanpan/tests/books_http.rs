@@ -143,10 +143,13 @@ fn a_day_closed_through_the_api_balances_and_its_reports_match_the_files() {
     let operator = dir.operator("ops-1", "operator");
     let viewer = dir.operator("ops-view", "viewer");
     let key = dir.participant("bank-a");
+    // The day-end holds the books until this file is removed, below.
+    let hold = dir.path().join("hold-day-end");
+    std::fs::write(&hold, "").expect("hold file");
     let server = Server::start_env(
         &dir,
         &["--auto-cutover", "false"],
-        &[("SUANPAN_DAY_END_HOLD_MS", "6000")],
+        &[("SUANPAN_DAY_END_HOLD_FILE", &hold.display().to_string())],
     );
     let bank = Bank { dir, server, key };
     let addr = bank.addr();
@@ -201,6 +204,7 @@ fn a_day_closed_through_the_api_balances_and_its_reports_match_the_files() {
         None,
         "suspense while the day-end holds the books",
     );
+    std::fs::remove_file(&hold).expect("release the day-end");
 
     let status = wait_day_end(addr, &viewer, &date);
     let steps = status["steps"].as_array().cloned().unwrap_or_default();
