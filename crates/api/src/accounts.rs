@@ -90,7 +90,7 @@ pub async fn create(app: &App, caller: &Caller, body: NewAccountBody) -> Result<
         }
         (Caller::Operator(_), None) => {
             return Err(ApiError::new(
-                ErrorCode::MissingField,
+                ErrorCode::PartyRequired,
                 "an operator opening an account names its owner",
             )
             .field("owner"))

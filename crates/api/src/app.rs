@@ -384,12 +384,14 @@ pub fn query_limit(pairs: &[(String, String)]) -> Result<u32, ApiError> {
 pub fn query_time(pairs: &[(String, String)], name: &str) -> Result<Option<u64>, ApiError> {
     match query_value(pairs, name) {
         None => Ok(None),
-        Some(v) => crate::time::parse_rfc3339(v).map(Some).ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::InvalidTime,
-                format!("{name} {v:?} is not an RFC 3339 instant after 1970"),
-            )
-            .field(name)
-        }),
+        Some(v) => crate::time::parse_rfc3339_bound(v)
+            .map(Some)
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::InvalidTime,
+                    format!("{name} {v:?} is not an RFC 3339 instant"),
+                )
+                .field(name)
+            }),
     }
 }

@@ -12,6 +12,18 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if let Ok(value) = serde_json::from_slice(bytes) {
         return Ok(value);
     }
+    // JSON has one kind of number: `23.0` is the integer 23 (JSON Schema agrees), while serde
+    // reads it as a float and refuses it for an integer field. Only a body that failed pays
+    // for reading it this way.
+    let normalised = integral_floats_as_integers(bytes);
+    if let Some(value) = normalised
+        .as_deref()
+        .and_then(|b| serde_json::from_slice(b).ok())
+    {
+        return Ok(value);
+    }
+    // What is wrong is then named in the body as normalised: not a `23.0` that was fine.
+    let bytes = normalised.as_deref().unwrap_or(bytes);
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -19,6 +31,37 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })?;
     de.end().map_err(|e| classify(e, String::new()))?;
     Ok(value)
+}
+
+/// The body again with every number written with a fraction of zero (`23.0`, `1e3`) written
+/// as an integer; `None` when it has none, or is not JSON.
+fn integral_floats_as_integers(bytes: &[u8]) -> Option<Vec<u8>> {
+    fn walk(v: &mut serde_json::Value) -> bool {
+        match v {
+            serde_json::Value::Number(n) if n.is_f64() => {
+                let f = n.as_f64().unwrap_or(f64::NAN);
+                // Exactly integral and within u64 (2^64 is exact as an f64; below it every
+                // integral f64 converts exactly).
+                if f.fract() == 0.0 && (0.0..18_446_744_073_709_551_616.0).contains(&f) {
+                    *v = serde_json::Value::from(f as u64);
+                    true
+                } else if f.fract() == 0.0 && (-9_223_372_036_854_775_808.0..0.0).contains(&f) {
+                    *v = serde_json::Value::from(f as i64);
+                    true
+                } else {
+                    false
+                }
+            }
+            serde_json::Value::Array(items) => items.iter_mut().fold(false, |c, i| walk(i) | c),
+            serde_json::Value::Object(map) => map.values_mut().fold(false, |c, i| walk(i) | c),
+            _ => false,
+        }
+    }
+    let mut value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    if !walk(&mut value) {
+        return None;
+    }
+    serde_json::to_vec(&value).ok()
 }
 
 fn classify(e: serde_json::Error, path: String) -> ApiError {
@@ -75,6 +118,21 @@ mod tests {
     }
 
     const GOOD: &str = r#"{"id":"1","debit_account_id":"2","credit_account_id":"3","amount":"100","currency":"CNY"}"#;
+
+    #[test]
+    fn an_integer_written_with_a_zero_fraction_is_that_integer() {
+        let body = GOOD.replace(
+            r#""currency":"CNY""#,
+            r#""currency":"CNY","code":17.0,"timeout_ms":1e3"#,
+        );
+        let t = parse::<NewTransferBody>(body.as_bytes()).expect("parses");
+        assert_eq!((t.code, t.timeout_ms), (17, 1000));
+        // A fraction, or beyond the field's type, is still refused, naming the field.
+        let half = GOOD.replace(r#""currency":"CNY""#, r#""currency":"CNY","code":17.5"#);
+        assert_eq!(error_of(&half), ("wrong_type".into(), Some("code".into())));
+        let big = GOOD.replace(r#""currency":"CNY""#, r#""currency":"CNY","code":70000.0"#);
+        assert_eq!(error_of(&big).1.as_deref(), Some("code"));
+    }
 
     #[test]
     fn a_good_transfer_parses() {

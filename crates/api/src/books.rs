@@ -90,10 +90,9 @@ impl BooksRoute {
 /// cannot be added without choosing its status (docs/api-errors.md lists them; a test checks).
 pub fn accounting_status(e: &AccountingError) -> u16 {
     match e {
-        AccountingError::SubjectInvalid(_)
-        | AccountingError::StepUnknown(_)
-        | AccountingError::WriteOffItemCount(_)
-        | AccountingError::RuleInvalid(_) => 400,
+        AccountingError::StepUnknown(_) | AccountingError::WriteOffItemCount(_) => 400,
+        // Well formed (the document's schema says so) but unable to book.
+        AccountingError::RuleInvalid(_) | AccountingError::SubjectInvalid(_) => 422,
         AccountingError::DateUnknown(_)
         | AccountingError::SubjectUnknown(_)
         | AccountingError::SuspenseItemUnknown(_) => 404,
@@ -119,8 +118,9 @@ pub fn accounting_status(e: &AccountingError) -> u16 {
 /// engine's and the ledger's refusals keep the statuses of their own contracts.
 pub fn clearing_status(e: &ClearingError) -> u16 {
     match e {
-        ClearingError::ParticipantInvalid(_)
-        | ClearingError::SameParticipant { .. }
+        // Well formed but not acceptable: a number or code taken, another cap.
+        ClearingError::ParticipantInvalid(_) => 422,
+        ClearingError::SameParticipant { .. }
         | ClearingError::AmountMustNotBeZero
         | ClearingError::TransactionIdReserved { .. }
         | ClearingError::ScheduleInvalid(_) => 400,

@@ -143,6 +143,7 @@ pub struct SuspenseItems {
 #[serde(deny_unknown_fields)]
 pub struct WriteOffBody {
     /// The items' numbers (1 to 1,000), of one currency.
+    #[schemars(length(min = 1, max = 1000))]
     pub items: Vec<i64>,
     /// A GL-only subject that explains what the items do not net out among themselves.
     #[serde(default)]
@@ -184,7 +185,9 @@ pub struct SubjectList {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewSubjectBody {
-    /// Digits in dot-separated groups; its parent must exist (`2241.05` needs `2241`).
+    /// Digits in dot-separated groups, at most 16 bytes; its parent must exist (`2241.05`
+    /// needs `2241`).
+    #[schemars(regex(pattern = r"^[0-9]+(\.[0-9]+)*$"), length(max = 16))]
     pub code: String,
     /// 1 to 200 characters, no control characters.
     #[schemars(
@@ -193,6 +196,7 @@ pub struct NewSubjectBody {
     )]
     pub name: String,
     /// asset, liability, equity, common, income or expense.
+    #[schemars(extend("enum" = ["asset", "liability", "equity", "common", "income", "expense"]))]
     pub category: String,
     #[serde(default)]
     pub gl_only: bool,
@@ -210,6 +214,7 @@ pub struct EditSubjectBody {
     )]
     pub name: Option<String>,
     #[serde(default)]
+    #[schemars(extend("enum" = ["asset", "liability", "equity", "common", "income", "expense", null]))]
     pub category: Option<String>,
     #[serde(default)]
     pub gl_only: Option<bool>,
@@ -254,6 +259,10 @@ pub struct RuleList {
 /// fee accrued with each payment: debit a fee receivable, credit fee income).
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("anyOf" = [
+    {"required": ["debit", "credit"], "properties": {"debit": {"type": "string"}, "credit": {"type": "string"}, "lines": {"type": "null"}}},
+    {"required": ["lines"], "properties": {"lines": {"type": "array"}, "debit": {"type": "null"}, "credit": {"type": "null"}}}
+]))]
 pub struct RuleBody {
     /// 1 to 200 characters, no control characters.
     #[schemars(
@@ -301,12 +310,16 @@ pub struct ParticipantList {
 #[serde(deny_unknown_fields)]
 pub struct NewParticipantBody {
     /// 1 to 1024.
+    #[schemars(range(min = 1, max = 1024))]
     pub number: u16,
     /// 1 to 16 ASCII letters and digits.
+    #[schemars(regex(pattern = r"^[A-Za-z0-9]{1,16}$"))]
     pub code: String,
     /// 1 to 64 characters without commas, quotes or control characters.
+    #[schemars(regex(pattern = r#"^[^,"\u0000-\u001f\u007f-\u009f]{1,64}$"#))]
     pub name: String,
     /// bank or payment_institution.
+    #[schemars(extend("enum" = ["bank", "payment_institution"]))]
     pub kind: String,
     /// The most it may owe, unsettled, in fen.
     pub net_debit_cap: Amount,

@@ -336,7 +336,7 @@ fn statement_owner(
             }
         }
         None if required && named.is_none() => Err(ApiError::new(
-            ErrorCode::MissingField,
+            ErrorCode::PartyRequired,
             "an operator names the participant: ?participant=N",
         )
         .field("participant")),

@@ -103,10 +103,13 @@ pub fn consent_error(e: ConsentError) -> ApiError {
 pub struct NewConsentBody {
     /// Your own id of this request, 1 to 64 of A-Z a-z 0-9 - _. The same request again
     /// answers the same consent; the same id with other fields is refused.
+    #[schemars(regex(pattern = r"^[A-Za-z0-9_-]{1,64}$"))]
     pub request_id: String,
     /// The code of the participant (bank) that keeps the accounts.
+    #[schemars(regex(pattern = r"^[A-Za-z0-9_-]{1,32}$"))]
     pub bank: String,
     /// The bank's reference of its customer, 1 to 64 of A-Z a-z 0-9 - _ .
+    #[schemars(regex(pattern = r"^[A-Za-z0-9._-]{1,64}$"))]
     pub customer: String,
     /// The customer's accounts at that bank, 1 to 20.
     pub accounts: Vec<Id>,
@@ -357,6 +360,19 @@ pub async fn dispatch(
         }
         ConsentRoute::CustomerConsents | ConsentRoute::CustomerRecord => {
             let customer = param.unwrap_or("");
+            let customer_ok = (1..=64).contains(&customer.len())
+                && customer
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+            if !customer_ok {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidValue,
+                    format!(
+                        "{customer:?} is not a customer reference (1 to 64 of A-Z a-z 0-9 - _ .)"
+                    ),
+                )
+                .field("customer"));
+            }
             let bank = match caller {
                 Caller::Participant(p) => p.owner,
                 Caller::Operator(_) => {
@@ -364,7 +380,7 @@ pub async fn dispatch(
                         .await?;
                     let code = app::query_value(query, "bank").ok_or_else(|| {
                         ApiError::new(
-                            ErrorCode::MissingField,
+                            ErrorCode::PartyRequired,
                             "operators name the bank: ?bank=CODE",
                         )
                         .field("bank")

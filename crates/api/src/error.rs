@@ -42,11 +42,14 @@ pub enum ErrorCode {
     DayEndRunning,
     /// A day-end holds the accounting books longer than a request waits.
     AccountingBusy,
+    /// An operator acting for a participant did not name it (an account's owner, a
+    /// statement's participant, a consent's bank); a participant is always itself.
+    PartyRequired,
     Internal,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 31] = [
+    pub const ALL: [ErrorCode; 32] = [
         ErrorCode::MalformedJson,
         ErrorCode::UnknownField,
         ErrorCode::WrongType,
@@ -77,6 +80,7 @@ impl ErrorCode {
         ErrorCode::IndexBehind,
         ErrorCode::DayEndRunning,
         ErrorCode::AccountingBusy,
+        ErrorCode::PartyRequired,
         ErrorCode::Internal,
     ];
 
@@ -112,6 +116,7 @@ impl ErrorCode {
             ErrorCode::IndexBehind => "index_behind",
             ErrorCode::DayEndRunning => "day_end_running",
             ErrorCode::AccountingBusy => "accounting_busy",
+            ErrorCode::PartyRequired => "party_required",
             ErrorCode::Internal => "internal",
         }
     }
@@ -141,6 +146,7 @@ impl ErrorCode {
             | ErrorCode::TokenInvalid => 401,
             ErrorCode::Forbidden => 403,
             ErrorCode::DayEndRunning => 409,
+            ErrorCode::PartyRequired => 422,
             ErrorCode::Overloaded
             | ErrorCode::EngineStopped
             | ErrorCode::NotLeader

@@ -2,10 +2,11 @@
 //! schemas at start, and served as is at `/v1/openapi.json`.
 
 use schemars::generate::SchemaSettings;
+use schemars::transform::RecursiveTransform;
 use serde_json::{json, Map, Value};
 
 use crate::error::ErrorCode;
-use crate::routes::{Access, ROUTES};
+use crate::routes::{Access, QueryValue, ROUTES};
 use crate::wire::ErrorBody;
 
 /// The ledger's commands: created now is 201, the same command repeated is 200.
@@ -19,6 +20,7 @@ const REPEAT_ANSWERED_200: &[&str] = &[
 pub fn document() -> Value {
     let mut generator = SchemaSettings::draft2020_12()
         .with(|s| s.definitions_path = "/components/schemas".into())
+        .with_transform(RecursiveTransform(unsigned_maximum))
         .into_generator();
     let error_ref = generator.subschema_for::<ErrorBody>().to_value();
     let mut paths = Map::new();
@@ -35,6 +37,9 @@ pub fn document() -> Value {
             if name == "id" {
                 schema["maxLength"] = json!(39);
             }
+            if name == "date" {
+                schema["format"] = json!("date");
+            }
             parameters.push(json!({
                 "name": name, "in": "path", "required": true, "schema": schema
             }));
@@ -42,7 +47,7 @@ pub fn document() -> Value {
         for q in route.query {
             parameters.push(json!({
                 "name": q.name, "in": "query", "required": q.required,
-                "description": q.description, "schema": {"type": "string"}
+                "description": q.description, "schema": query_schema(q.value)
             }));
         }
         if !parameters.is_empty() {
@@ -95,10 +100,16 @@ pub fn document() -> Value {
         }
         errors.sort_unstable();
         errors.dedup();
+        // The customer's consent page answers its errors as pages too.
+        let error_content = if route.path.starts_with("/consent/") {
+            json!({"text/html": {"schema": {"type": "string"}}})
+        } else {
+            json!({"application/json": {"schema": error_ref.clone()}})
+        };
         for status in errors {
             responses.insert(
                 status.to_string(),
-                json!({"description": error_description(status), "content": {"application/json": {"schema": error_ref.clone()}}}),
+                json!({"description": error_description(status), "content": error_content.clone()}),
             );
         }
         op.insert("responses".into(), Value::Object(responses));
@@ -142,6 +153,21 @@ pub fn document() -> Value {
     })
 }
 
+/// An unsigned integer field takes what its type holds and no more: the schema says so with
+/// `maximum` (schemars gives only the format's name and `minimum: 0`).
+fn unsigned_maximum(schema: &mut schemars::Schema) {
+    let max: u64 = match schema.get("format").and_then(Value::as_str) {
+        Some("uint8") => u8::MAX.into(),
+        Some("uint16") => u16::MAX.into(),
+        Some("uint32") => u32::MAX.into(),
+        Some("uint64") => u64::MAX,
+        _ => return,
+    };
+    if schema.get("maximum").is_none() {
+        schema.insert("maximum".into(), json!(max));
+    }
+}
+
 fn operation_id(path: &str, method: &str) -> String {
     let mut id = method.to_lowercase();
     for part in path.split('/').filter(|p| !p.is_empty() && *p != "v1") {
@@ -167,10 +193,49 @@ fn path_parameter(path: &str) -> Option<&str> {
 
 fn path_pattern(name: &str) -> &'static str {
     match name {
-        "id" => "^0*[1-9][0-9]{0,38}$",
-        "date" => "^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$",
+        "id" => "^0*[1-9][0-9]{0,37}$",
+        "date" => DATE_PATTERN,
         "subject" => "^[0-9]+(\\.[0-9]+)*$",
+        // A transfer code, 0 to 65535.
+        "code" => {
+            "^0*([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])$"
+        }
+        // A bank's reference of its customer.
+        "customer" => "^[A-Za-z0-9._-]{1,64}$",
+        // A clearing participant's number, 1 to 1024.
+        "number" => "^0*([1-9][0-9]{0,2}|10[01][0-9]|102[0-4])$",
+        // A clearing batch, 1 and up.
+        "batch" => "^0*[1-9][0-9]{0,18}$",
         _ => "^[0-9]{1,20}$",
+    }
+}
+
+/// A date, YYYY-MM-DD, as the server reads it (a real day of the month is checked too, by
+/// `format`).
+const DATE_PATTERN: &str = "^([0-9]{3}[1-9]|[0-9]{2}[1-9][0-9]|[0-9][1-9][0-9]{2}|[1-9][0-9]{3})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$";
+
+/// A day of a consent's range: 1970 or later.
+const DAY_PATTERN: &str = "^(19[7-9][0-9]|[2-9][0-9]{3})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$";
+
+fn query_schema(value: QueryValue) -> Value {
+    match value {
+        QueryValue::Text => json!({"type": "string"}),
+        QueryValue::Cursor => json!({"type": "string", "pattern": "^[0-9]{1,19}$"}),
+        QueryValue::Bool => json!({"type": "string", "enum": ["true", "false"]}),
+        QueryValue::Limit => json!({"type": "string", "pattern": "^0*([1-9][0-9]{0,2}|1000)$"}),
+        QueryValue::OneOf(words) => json!({"type": "string", "enum": words}),
+        QueryValue::Instant => json!({"type": "string", "format": "date-time"}),
+        QueryValue::Date => json!({"type": "string", "format": "date", "pattern": DAY_PATTERN}),
+        QueryValue::Id => json!({"type": "string", "pattern": path_pattern("id"), "maxLength": 39}),
+        QueryValue::ParticipantNumber => {
+            json!({"type": "string", "pattern": path_pattern("number")})
+        }
+        QueryValue::ParticipantCode => {
+            json!({"type": "string", "pattern": "^[A-Za-z0-9_-]{1,32}$"})
+        }
+        QueryValue::MerchantOrderNo => {
+            json!({"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"})
+        }
     }
 }
 

@@ -21,9 +21,9 @@ use suanpan_access::Role;
 /// refusals reach the channel in its own form, and these statuses only the log.
 pub fn gateway_status(e: &GatewayError) -> u16 {
     match e {
-        GatewayError::InvalidValue(..)
-        | GatewayError::ChannelUnknown(_)
-        | GatewayError::CallbackMalformed(_) => 400,
+        GatewayError::InvalidValue(..) | GatewayError::CallbackMalformed(_) => 400,
+        // `alipay` or `wechat`, well formed, but not configured on this node.
+        GatewayError::ChannelUnknown(_) => 422,
         GatewayError::CallbackSignatureInvalid => 401,
         GatewayError::MerchantNotRegistered(_) => 403,
         GatewayError::OrderNotFound(_) => 404,
@@ -58,11 +58,18 @@ fn api_error(e: GatewayError) -> ApiError {
 #[serde(deny_unknown_fields)]
 pub struct NewOrderBody {
     /// The merchant's own order number, unique per merchant: 1 to 64 of A-Z a-z 0-9 - _.
+    #[schemars(regex(pattern = r"^[A-Za-z0-9_-]{1,64}$"))]
     pub merchant_order_no: String,
+    /// 1 to 2^63 - 1 minor units.
+    #[schemars(extend("pattern" = "^0*[1-9][0-9]{0,17}$"))]
     pub amount: Amount,
+    #[schemars(regex(pattern = r"^[A-Z]{3}$"))]
     pub currency: String,
+    /// 1 to 256 characters.
+    #[schemars(length(min = 1, max = 256))]
     pub subject: String,
     /// `alipay` or `wechat`.
+    #[schemars(extend("enum" = ["alipay", "wechat"]))]
     pub channel: String,
     /// Seconds the payer has (default: the gateway's `expire_s`).
     #[serde(default)]
@@ -185,7 +192,7 @@ fn refund_view(r: &Refund) -> RefundView {
 
 fn order_id(param: Option<&str>) -> Result<u64, ApiError> {
     let id = app::path_id(param)?;
-    u64::try_from(id).map_err(|_| ApiError::new(ErrorCode::InvalidId, "no order has this id"))
+    u64::try_from(id).map_err(|_| ApiError::new(ErrorCode::NotFound, "no order has this id"))
 }
 
 fn not_found(id: u64) -> ApiError {
@@ -229,6 +236,15 @@ pub async fn dispatch(
         RouteId::CreateOrder => {
             let merchant = merchant_code(caller)?.to_string();
             let b: NewOrderBody = crate::body::parse(bytes)?;
+            // A channel Suanpan does not know is a malformed request (400); one it knows but
+            // this node has not configured is a refusal (422, `channel_unknown`).
+            if !matches!(b.channel.as_str(), "alipay" | "wechat") {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidValue,
+                    format!("channel {:?} is not alipay or wechat", b.channel),
+                )
+                .field("channel"));
+            }
             let new = NewOrder {
                 merchant_order_no: b.merchant_order_no,
                 amount_minor: b.amount.0,

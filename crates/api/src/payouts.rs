@@ -35,6 +35,7 @@ pub fn payout_status(e: &PayoutError) -> u16 {
         PayoutError::NotFound | PayoutError::AccountNotFound => 404,
         PayoutError::Conflict | PayoutError::NotSettled => 409,
         PayoutError::Refused(_)
+        | PayoutError::RoutingRefused(..)
         | PayoutError::NoRoute(_)
         | PayoutError::QrDailyCapExceeded { .. } => 422,
         PayoutError::Overloaded => 503,
@@ -47,6 +48,13 @@ pub fn payout_error(e: PayoutError) -> ApiError {
         PayoutError::Invalid(field, why) => {
             ApiError::new(ErrorCode::InvalidValue, why.clone()).field(*field)
         }
+        PayoutError::RoutingRefused(field, why) => ApiError {
+            status: payout_status(&e),
+            code: e.code(),
+            message: why.clone(),
+            field: Some((*field).to_string()),
+            retry_after_s: None,
+        },
         PayoutError::AccountNotFound => {
             ApiError::new(ErrorCode::AccountNotFound, e.to_string()).field("debit_account_id")
         }
@@ -74,12 +82,27 @@ fn payouts(app: &App) -> Result<&std::sync::Arc<suanpan_payouts::Payouts>, ApiEr
 #[serde(deny_unknown_fields)]
 pub struct BeneficiaryBody {
     /// The beneficiary's bank (its code), 1 to 32 characters.
+    #[schemars(
+        length(min = 1, max = 32),
+        regex(pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")
+    )]
     pub bank: String,
+    /// 1 to 64 characters.
+    #[schemars(
+        length(min = 1, max = 64),
+        regex(pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")
+    )]
     pub account: String,
+    /// 1 to 128 characters.
+    #[schemars(
+        length(min = 1, max = 128),
+        regex(pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")
+    )]
     pub name: String,
     /// The systems the bank takes part in: `hvps`, `beps`, `ibps`, `unionpay_payout`
     /// (default: all four).
     #[serde(default)]
+    #[schemars(extend("items" = {"enum": ["hvps", "beps", "ibps", "unionpay_payout"]}))]
     pub systems: Option<Vec<String>>,
 }
 
@@ -88,10 +111,13 @@ pub struct BeneficiaryBody {
 pub struct NewPayoutBody {
     /// Your id of this payout (1 to 2^88 - 1): the same id and fields again answer the same
     /// payout.
+    #[schemars(extend("pattern" = "^0*[1-9][0-9]{0,25}$"))]
     pub id: Id,
     /// The customer's account, one of yours.
     pub debit_account_id: Id,
+    #[schemars(extend("pattern" = "^0*[1-9][0-9]{0,19}$"))]
     pub amount: Amount,
+    #[schemars(regex(pattern = r"^[A-Z]{3}$"))]
     pub currency: String,
     pub beneficiary: BeneficiaryBody,
     /// The payout must arrive at once.
@@ -99,6 +125,7 @@ pub struct NewPayoutBody {
     pub real_time: bool,
     /// `mobile_banking` (default), `counter`, `atm_pos` or `qr`.
     #[serde(default)]
+    #[schemars(extend("enum" = ["mobile_banking", "counter", "atm_pos", "qr", null]))]
     pub origin: Option<String>,
 }
 
@@ -160,15 +187,20 @@ pub struct PayoutView {
 pub struct ExplainBody {
     pub amount: Amount,
     #[serde(default)]
+    #[schemars(regex(pattern = r"^[A-Z]{3}$"))]
     pub currency: Option<String>,
     #[serde(default)]
     pub real_time: bool,
+    /// `mobile_banking`, `counter`, `atm_pos` or `qr`.
     #[serde(default)]
+    #[schemars(extend("enum" = ["mobile_banking", "counter", "atm_pos", "qr", null]))]
     pub origin: Option<String>,
     /// RFC 3339 (default: now); routed in Beijing time.
     #[serde(default)]
+    #[schemars(extend("format" = "date-time"))]
     pub at: Option<String>,
     #[serde(default)]
+    #[schemars(extend("items" = {"enum": ["hvps", "beps", "ibps", "unionpay_payout"]}))]
     pub beneficiary_systems: Option<Vec<String>>,
 }
 
@@ -190,11 +222,14 @@ pub struct RouteExplanation {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QrPaymentBody {
+    #[schemars(extend("pattern" = "^0*[1-9][0-9]{0,25}$"))]
     pub id: Id,
     /// `c2b_static`, `c2b_dynamic` or `c2c`.
+    #[schemars(extend("enum" = ["c2b_static", "c2b_dynamic", "c2c"]))]
     pub kind: String,
     /// The payer's risk level: `A`, `B` (default) or `C`.
     #[serde(default)]
+    #[schemars(extend("enum" = ["A", "B", "C", null]))]
     pub risk_level: Option<String>,
     /// A level-A customer's agreed daily cap.
     #[serde(default)]
@@ -202,7 +237,9 @@ pub struct QrPaymentBody {
     /// The payer's account, one of yours.
     pub payer_account_id: Id,
     pub payee_account_id: Id,
+    #[schemars(extend("pattern" = "^0*[1-9][0-9]{0,19}$"))]
     pub amount: Amount,
+    #[schemars(regex(pattern = r"^[A-Z]{3}$"))]
     pub currency: String,
 }
 
@@ -219,15 +256,18 @@ pub struct QrPaymentView {
 pub struct ChannelRulesBody {
     /// `always` (7x24) or `working_days`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["always", "working_days", null]))]
     pub hours: Option<String>,
     /// HH:MM: when the working-day session opens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"))]
     pub opens: Option<String>,
     /// The session opens the evening before the working day (HVPS).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub opens_previous_day: Option<bool>,
     /// HH:MM: the business cut-off on the working day.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"))]
     pub cut_off: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit_fen: Option<u64>,
@@ -239,11 +279,31 @@ pub struct ChannelRulesBody {
     pub fee_bp: Option<u32>,
 }
 
+/// Each channel's rules as the JSON object they must be: serde's derive would also take an
+/// array of the fields in order, which the document does not allow.
+fn channel_rules_objects<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<std::collections::BTreeMap<String, ChannelRulesBody>, D::Error> {
+    use serde::de::Error;
+    let objects =
+        std::collections::BTreeMap::<String, serde_json::Map<String, serde_json::Value>>::deserialize(d)?;
+    objects
+        .into_iter()
+        .map(|(channel, rules)| {
+            serde_json::from_value(serde_json::Value::Object(rules))
+                .map(|rules| (channel, rules))
+                .map_err(D::Error::custom)
+        })
+        .collect()
+}
+
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RulesBody {
     /// By channel (`hvps`, `beps`, `ibps`, `unionpay_payout`): the operators' changes to its
     /// rules, replacing the previous operators' changes as a whole.
+    #[schemars(extend("propertyNames" = {"enum": ["hvps", "beps", "ibps", "unionpay_payout"]}))]
+    #[serde(deserialize_with = "channel_rules_objects")]
     pub channels: std::collections::BTreeMap<String, ChannelRulesBody>,
 }
 
@@ -609,7 +669,8 @@ fn explain(app: &App, body: ExplainBody) -> Result<Reply, ApiError> {
     let room = payouts(app)?;
     let at_ns = match &body.at {
         None => suanpan_payouts::now_ns(),
-        Some(text) => crate::time::parse_rfc3339(text).ok_or_else(|| {
+        // Any instant: one outside the calendar's years is refused as such (422) below.
+        Some(text) => crate::time::parse_rfc3339_bound(text).ok_or_else(|| {
             ApiError::new(
                 ErrorCode::InvalidTime,
                 format!("{text:?} is not an RFC 3339 instant"),

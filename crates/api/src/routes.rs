@@ -75,10 +75,48 @@ fn schema<T: JsonSchema>(g: &mut SchemaGenerator) -> Schema {
     g.subschema_for::<T>()
 }
 
+/// One transfer alone: a linked chain goes through the batch endpoint.
+fn single_transfer(g: &mut SchemaGenerator) -> Schema {
+    let transfer = g.subschema_for::<NewTransferBody>();
+    schemars::json_schema!({
+        "allOf": [transfer],
+        "properties": {"linked": {"enum": [false]}}
+    })
+}
+
 pub struct QueryParam {
     pub name: &'static str,
     pub required: bool,
     pub description: &'static str,
+    /// What the server takes: the document's schema for the parameter says exactly this.
+    pub value: QueryValue,
+}
+
+/// The values a query parameter takes.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum QueryValue {
+    /// Any text (a result page's token).
+    Text,
+    /// Where the previous page ended, as its `next_cursor` gave it.
+    Cursor,
+    /// `true` or `false`.
+    Bool,
+    /// Items per page: 1 to 1000.
+    Limit,
+    /// One of these words.
+    OneOf(&'static [&'static str]),
+    /// An RFC 3339 instant.
+    Instant,
+    /// A day, YYYY-MM-DD, 1970 or later.
+    Date,
+    /// A decimal id, 1 to 2^128 - 1.
+    Id,
+    /// A clearing participant's number, 1 to 1024.
+    ParticipantNumber,
+    /// A participant's code: 1 to 32 letters, digits, `-` or `_`.
+    ParticipantCode,
+    /// A merchant's order number: 1 to 64 letters, digits, `-` or `_`.
+    MerchantOrderNo,
 }
 
 pub struct Route {
@@ -101,27 +139,32 @@ const PAGE: QueryParam = QueryParam {
     name: "cursor",
     required: false,
     description: "From the previous page's next_cursor.",
+    value: QueryValue::Cursor,
 };
 const LIMIT: QueryParam = QueryParam {
     name: "limit",
     required: false,
     description: "Items per page, 1 to 1000 (default 100).",
+    value: QueryValue::Limit,
 };
 
 const FORMAT: QueryParam = QueryParam {
     name: "format",
     required: false,
     description: "csv or json (default: by the Accept header, else json).",
+    value: QueryValue::OneOf(&["csv", "json"]),
 };
 const STATEMENT_FORMAT: QueryParam = QueryParam {
     name: "format",
     required: false,
     description: "csv (the file as written, the default) or camt053 (ISO 20022 camt.053.001.08 of the same statement).",
+    value: QueryValue::OneOf(&["csv", "camt053"]),
 };
 const STATEMENT_PARTICIPANT: QueryParam = QueryParam {
     name: "participant",
     required: false,
     description: "The participant's number (operators; a participant may name only itself).",
+    value: QueryValue::ParticipantNumber,
 };
 
 pub const ROUTES: &[Route] = &[
@@ -198,11 +241,13 @@ pub const ROUTES: &[Route] = &[
                 name: "from",
                 required: false,
                 description: "RFC 3339 instant: transfers at or after it.",
+                value: QueryValue::Instant,
             },
             QueryParam {
                 name: "to",
                 required: false,
                 description: "RFC 3339 instant: transfers before it.",
+                value: QueryValue::Instant,
             },
         ],
         request: None,
@@ -220,6 +265,7 @@ pub const ROUTES: &[Route] = &[
             name: "at",
             required: true,
             description: "RFC 3339 instant.",
+            value: QueryValue::Instant,
         }],
         request: None,
         ok_status: 200,
@@ -233,7 +279,7 @@ pub const ROUTES: &[Route] = &[
         summary: "Make one transfer. Repeating the same transfer answers 200 `exists`.",
         access: Access::Caller,
         query: &[],
-        request: Some(schema::<NewTransferBody>),
+        request: Some(single_transfer),
         ok_status: 201,
         response: Some(schema::<CommandResult>),
         errors: &[400, 404, 409, 413, 415, 422, 503],
@@ -416,6 +462,7 @@ pub const ROUTES: &[Route] = &[
             name: "all",
             required: false,
             description: "true: written-off items too.",
+            value: QueryValue::Bool,
         }],
         request: None,
         ok_status: 200,
@@ -456,7 +503,7 @@ pub const ROUTES: &[Route] = &[
         request: Some(schema::<NewSubjectBody>),
         ok_status: 201,
         response: Some(schema::<SubjectView>),
-        errors: &[400, 409, 413, 415, 503],
+        errors: &[400, 409, 413, 415, 422, 503],
     },
     Route {
         id: RouteId::Books(BooksRoute::EditSubject),
@@ -468,7 +515,7 @@ pub const ROUTES: &[Route] = &[
         request: Some(schema::<EditSubjectBody>),
         ok_status: 200,
         response: Some(schema::<SubjectView>),
-        errors: &[400, 404, 409, 413, 415, 503],
+        errors: &[400, 404, 409, 413, 415, 422, 503],
     },
     Route {
         id: RouteId::Books(BooksRoute::DeleteSubject),
@@ -504,7 +551,7 @@ pub const ROUTES: &[Route] = &[
         request: Some(schema::<RuleBody>),
         ok_status: 200,
         response: Some(schema::<RuleView>),
-        errors: &[400, 404, 413, 415, 503],
+        errors: &[400, 404, 413, 415, 422, 503],
     },
     Route {
         id: RouteId::Books(BooksRoute::Cutover),
@@ -624,6 +671,7 @@ pub const ROUTES: &[Route] = &[
             name: "bilateral",
             required: false,
             description: "true: the bilateral nets too.",
+            value: QueryValue::Bool,
         }],
         request: None,
         ok_status: 200,
@@ -652,7 +700,7 @@ pub const ROUTES: &[Route] = &[
         request: None,
         ok_status: 200,
         response: Some(schema::<StatementList>),
-        errors: &[400, 503],
+        errors: &[400, 422, 503],
     },
     Route {
         id: RouteId::Books(BooksRoute::Statement),
@@ -664,7 +712,7 @@ pub const ROUTES: &[Route] = &[
         request: None,
         ok_status: 200,
         response: None,
-        errors: &[400, 404, 503],
+        errors: &[400, 404, 422, 503],
     },
     Route {
         id: RouteId::CreateOrder,
@@ -676,7 +724,7 @@ pub const ROUTES: &[Route] = &[
         request: Some(schema::<NewOrderBody>),
         ok_status: 201,
         response: Some(schema::<OrderView>),
-        errors: &[400, 403, 409, 413, 415, 503],
+        errors: &[400, 403, 409, 413, 415, 422, 503],
     },
     Route {
         id: RouteId::FindOrder,
@@ -688,6 +736,7 @@ pub const ROUTES: &[Route] = &[
             name: "merchant_order_no",
             required: true,
             description: "The merchant's own order number.",
+            value: QueryValue::MerchantOrderNo,
         }],
         request: None,
         ok_status: 200,
@@ -776,6 +825,7 @@ pub const ROUTES: &[Route] = &[
             name: "token",
             required: true,
             description: "The token in the order's result_url.",
+            value: QueryValue::Text,
         }],
         request: None,
         ok_status: 200,
@@ -792,6 +842,7 @@ pub const ROUTES: &[Route] = &[
             name: "token",
             required: true,
             description: "The token in the order's result_url.",
+            value: QueryValue::Text,
         }],
         request: None,
         ok_status: 200,
@@ -892,6 +943,7 @@ pub const ROUTES: &[Route] = &[
             name: "account",
             required: false,
             description: "One consented account (default: all of them).",
+            value: QueryValue::Id,
         }],
         request: None,
         ok_status: 200,
@@ -909,16 +961,19 @@ pub const ROUTES: &[Route] = &[
                 name: "account",
                 required: true,
                 description: "The consented account.",
+                value: QueryValue::Id,
             },
             QueryParam {
                 name: "from",
                 required: false,
                 description: "First day, YYYY-MM-DD (default: the consent's).",
+                value: QueryValue::Date,
             },
             QueryParam {
                 name: "to",
                 required: false,
                 description: "Last day, YYYY-MM-DD (default: the consent's).",
+                value: QueryValue::Date,
             },
             PAGE,
             LIMIT,
@@ -943,13 +998,14 @@ pub const ROUTES: &[Route] = &[
     Route {
         id: RouteId::Consent(ConsentRoute::CustomerConsents),
         method: "GET",
-        path: "/v1/customers/{id}/consents",
+        path: "/v1/customers/{customer}/consents",
         summary: "A customer's consents at the calling bank (admins name the bank).",
         access: Access::Caller,
         query: &[QueryParam {
             name: "bank",
             required: false,
             description: "The bank's participant code (admins only).",
+            value: QueryValue::ParticipantCode,
         }],
         request: None,
         ok_status: 200,
@@ -959,7 +1015,7 @@ pub const ROUTES: &[Route] = &[
     Route {
         id: RouteId::Consent(ConsentRoute::CustomerRecord),
         method: "GET",
-        path: "/v1/customers/{id}/consent-record",
+        path: "/v1/customers/{customer}/consent-record",
         summary: "Every access under any of a customer's consents at the calling bank, oldest first (admins name the bank).",
         access: Access::Caller,
         query: &[
@@ -967,6 +1023,7 @@ pub const ROUTES: &[Route] = &[
                 name: "bank",
                 required: false,
                 description: "The bank's participant code (admins only).",
+                value: QueryValue::ParticipantCode,
             },
             PAGE,
             LIMIT,
@@ -1082,7 +1139,7 @@ pub const ROUTES: &[Route] = &[
         request: Some(schema::<RulesBody>),
         ok_status: 200,
         response: Some(schema::<RoutingRulesView>),
-        errors: &[400, 413, 415, 503],
+        errors: &[400, 413, 415, 422, 503],
     },
     Route {
         id: RouteId::Payouts(PayoutRoute::SetCalendar),
@@ -1094,7 +1151,7 @@ pub const ROUTES: &[Route] = &[
         request: Some(schema::<CalendarBody>),
         ok_status: 200,
         response: Some(schema::<RoutingRulesView>),
-        errors: &[400, 413, 415, 503],
+        errors: &[400, 413, 415, 422, 503],
     },
 ];
 
@@ -1107,22 +1164,29 @@ pub enum Matched<'a> {
 }
 
 pub fn find<'a>(method: &str, path: &'a str) -> Matched<'a> {
-    let mut allowed: Vec<&str> = Vec::new();
-    for (i, route) in ROUTES.iter().enumerate() {
-        if let Some(param) = match_path(route.path, path) {
-            if route.method == method {
-                return Matched::Route(i, param);
+    // A path that names a route literally (`/v1/transfers/batch`) is that route's, not the
+    // `{id}` of another (`/v1/transfers/{id}`): its other methods answer 405 with the
+    // literal route's methods in `Allow`, as the document lists them.
+    for literal in [true, false] {
+        let mut allowed: Vec<&str> = Vec::new();
+        for (i, route) in ROUTES.iter().enumerate() {
+            if route.path.contains('{') == literal {
+                continue;
             }
-            if !allowed.contains(&route.method) {
-                allowed.push(route.method);
+            if let Some(param) = match_path(route.path, path) {
+                if route.method == method {
+                    return Matched::Route(i, param);
+                }
+                if !allowed.contains(&route.method) {
+                    allowed.push(route.method);
+                }
             }
         }
+        if !allowed.is_empty() {
+            return Matched::WrongMethod(allowed.join(", "));
+        }
     }
-    if allowed.is_empty() {
-        Matched::None
-    } else {
-        Matched::WrongMethod(allowed.join(", "))
-    }
+    Matched::None
 }
 
 /// `Some(param)` when `path` fits `template`; the parameter is the `{...}` segment.
@@ -1168,6 +1232,11 @@ mod tests {
         );
         assert!(matches!(
             find("DELETE", "/v1/transfers"),
+            Matched::WrongMethod(allow) if allow == "POST"
+        ));
+        // `batch` is the literal route's, not an `{id}` of `/v1/transfers/{id}`.
+        assert!(matches!(
+            find("GET", "/v1/transfers/batch"),
             Matched::WrongMethod(allow) if allow == "POST"
         ));
         assert!(matches!(find("GET", "/v1/nothing"), Matched::None));

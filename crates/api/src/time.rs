@@ -22,6 +22,29 @@ pub fn format_ns(ns: u64) -> String {
 /// Parses RFC 3339 (`Z` or `±hh:mm`, optional fraction up to 9 digits) to ns since the epoch.
 /// Instants before 1970 are refused: engine time starts there.
 pub fn parse_rfc3339(text: &str) -> Option<u64> {
+    let (secs, nanos) = parse_rfc3339_parts(text)?;
+    let secs = u64::try_from(secs).ok()?;
+    secs.checked_mul(NS_PER_S)?.checked_add(nanos)
+}
+
+/// An RFC 3339 instant as a bound of a search (`at`, `from`, `to`): any valid instant, one
+/// before 1970 as 0 and one past what nanoseconds since 1970 hold in a `u64` (2554) as the
+/// largest, since nothing in the books lies outside those.
+pub fn parse_rfc3339_bound(text: &str) -> Option<u64> {
+    let (secs, nanos) = parse_rfc3339_parts(text)?;
+    if secs < 0 {
+        return Some(0);
+    }
+    Some(
+        (secs as u64)
+            .checked_mul(NS_PER_S)
+            .and_then(|ns| ns.checked_add(nanos))
+            .unwrap_or(u64::MAX),
+    )
+}
+
+/// Seconds since 1970 (negative before it) and nanoseconds.
+fn parse_rfc3339_parts(text: &str) -> Option<(i64, u64)> {
     let b = text.as_bytes();
     if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
         return None;
@@ -71,9 +94,10 @@ pub fn parse_rfc3339(text: &str) -> Option<u64> {
         }
         _ => return None,
     };
-    let secs = days_from_civil(y, mo, d) * S_PER_DAY + h * 3600 + mi * 60 + s - offset_s;
-    let secs = u64::try_from(secs).ok()?;
-    secs.checked_mul(NS_PER_S)?.checked_add(nanos)
+    Some((
+        days_from_civil(y, mo, d) * S_PER_DAY + h * 3600 + mi * 60 + s - offset_s,
+        nanos,
+    ))
 }
 
 fn days_in_month(y: i64, m: i64) -> i64 {
@@ -119,6 +143,19 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_search_bound_takes_any_instant() {
+        assert_eq!(parse_rfc3339("1969-12-31T23:59:59Z"), None);
+        assert_eq!(parse_rfc3339_bound("1969-12-31T23:59:59Z"), Some(0));
+        assert_eq!(parse_rfc3339_bound("0001-01-01T00:00:00Z"), Some(0));
+        assert_eq!(parse_rfc3339_bound("9999-12-31T23:59:59Z"), Some(u64::MAX));
+        assert_eq!(
+            parse_rfc3339_bound("2026-11-18T11:06:40Z"),
+            parse_rfc3339("2026-11-18T11:06:40Z")
+        );
+        assert_eq!(parse_rfc3339_bound("2026-02-30T00:00:00Z"), None);
+    }
 
     #[test]
     fn formats_and_parses_back() {

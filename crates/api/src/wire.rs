@@ -127,14 +127,15 @@ macro_rules! string_schema {
 string_schema!(
     Id,
     "Id",
-    "^0*[1-9][0-9]{0,38}$",
+    "^0*[1-9][0-9]{0,37}$",
     39,
     "A 128-bit id in decimal, chosen by the client; zero is not an id."
 );
 string_schema!(
     Amount,
     "Amount",
-    "^[0-9]{1,20}$",
+    // Exactly 0 to 18446744073709551615 (2^64 - 1), digit by digit.
+    "^0*([0-9]{1,19}|1[0-7][0-9]{18}|18[0-3][0-9]{17}|184[0-3][0-9]{16}|1844[0-5][0-9]{15}|18446[0-6][0-9]{14}|184467[0-3][0-9]{13}|1844674[0-3][0-9]{12}|184467440[0-6][0-9]{10}|1844674407[0-2][0-9]{9}|18446744073[0-6][0-9]{8}|1844674407370[0-8][0-9]{6}|18446744073709[0-4][0-9]{5}|184467440737095[0-4][0-9]{4}|18446744073709550[0-9]{3}|18446744073709551[0-5][0-9]{2}|1844674407370955160[0-9]|1844674407370955161[0-5])$",
     20,
     "Minor units (fen, cents) in decimal, at most 18446744073709551615."
 );
@@ -189,11 +190,14 @@ pub enum AccountFlagName {
 pub struct NewAccountBody {
     pub id: Id,
     /// ISO 4217 code, e.g. `CNY`.
+    #[schemars(regex(pattern = r"^[A-Z]{3}$"))]
     pub currency: String,
     /// The leaf subject (科目) the account is booked under, e.g. `2241.01`.
+    #[schemars(regex(pattern = r"^[0-9]+(\.[0-9]+)*$"), length(max = 16))]
     pub subject_code: String,
     /// The owner's number. A participant's accounts always belong to it; operators name one.
     #[serde(default)]
+    #[schemars(extend("pattern" = "^0*[1-9][0-9]{0,18}$"))]
     pub owner: Option<Id>,
     #[serde(default)]
     pub tier: Option<TierName>,
@@ -238,6 +242,7 @@ pub struct NewTransferBody {
     pub debit_account_id: Id,
     pub credit_account_id: Id,
     pub amount: Amount,
+    #[schemars(regex(pattern = r"^[A-Z]{3}$"))]
     pub currency: String,
     /// Transaction code, chosen by the client (posting rules key on it).
     #[serde(default)]
@@ -261,6 +266,7 @@ pub struct NewTransferBody {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchBody {
+    #[schemars(length(min = 1, max = 8190))]
     pub transfers: Vec<NewTransferBody>,
 }
 

@@ -163,6 +163,12 @@ impl PayoutsConfig {
         for (name, c) in &self.rules {
             let channel = Channel::from_code(name)
                 .ok_or_else(|| format!("rules.{name}: not hvps, beps, ibps or unionpay_payout"))?;
+            // Times given are checked whatever the hours: a bad one is never kept unread.
+            for (key, text) in [("opens", &c.opens), ("cut_off", &c.cut_off)] {
+                if let Some(text) = text {
+                    time(&format!("{name}.{key}"), text)?;
+                }
+            }
             let r = rules.channel_mut(channel);
             match c.hours.as_deref() {
                 None => {}

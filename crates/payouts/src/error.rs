@@ -8,6 +8,10 @@ use suanpan_store::StoreError;
 pub enum PayoutError {
     /// A field is wrong: the field and why.
     Invalid(&'static str, String),
+    /// A routing calendar or channel rules that are well formed but cannot be used (a date
+    /// listed twice, a year not declared, a session that closes before it opens): the part
+    /// and why.
+    RoutingRefused(&'static str, String),
     /// No such payout, or not this participant's.
     NotFound,
     /// The same payout id again with other fields.
@@ -29,8 +33,9 @@ pub enum PayoutError {
 }
 
 impl PayoutError {
-    pub const CODES: [&'static str; 10] = [
+    pub const CODES: [&'static str; 11] = [
         "invalid_value",
+        "routing_refused",
         "payout_not_found",
         "payout_conflict",
         "account_not_found",
@@ -45,6 +50,7 @@ impl PayoutError {
     pub fn code(&self) -> &'static str {
         match self {
             PayoutError::Invalid(..) => "invalid_value",
+            PayoutError::RoutingRefused(..) => "routing_refused",
             PayoutError::NotFound => "payout_not_found",
             PayoutError::Conflict => "payout_conflict",
             PayoutError::AccountNotFound => "account_not_found",
@@ -61,7 +67,9 @@ impl PayoutError {
 impl fmt::Display for PayoutError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            PayoutError::Invalid(field, why) => write!(f, "{field}: {why}"),
+            PayoutError::Invalid(field, why) | PayoutError::RoutingRefused(field, why) => {
+                write!(f, "{field}: {why}")
+            }
             PayoutError::NotFound => f.write_str("no such payout"),
             PayoutError::Conflict => f.write_str("this payout id was used with other fields"),
             PayoutError::AccountNotFound => f.write_str("this participant has no such account"),

@@ -219,7 +219,8 @@ impl Payouts {
 
     fn validate(new: &NewPayout) -> Result<(), PayoutError> {
         let text_ok = |t: &str, max: usize| {
-            !t.is_empty() && t.len() <= max && !t.chars().any(char::is_control)
+            // Characters, not bytes: the API's document can state a length in characters.
+            !t.is_empty() && t.chars().count() <= max && !t.chars().any(char::is_control)
         };
         if new.id == 0 || new.id > PAYOUT_ID_MAX {
             return Err(PayoutError::Invalid("id", "must be 1 to 2^88 - 1".into()));

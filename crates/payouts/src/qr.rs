@@ -73,10 +73,8 @@ impl Payouts {
             return Err(PayoutError::Invalid("id", "must be 1 to 2^88 - 1".into()));
         }
         if payment.payer_account == payment.payee_account {
-            return Err(PayoutError::Invalid(
-                "payee_account",
-                "must not be the payer's".into(),
-            ));
+            // Well formed, like the ledger's own refusal of the same transfer.
+            return Err(PayoutError::Refused("accounts_must_be_different"));
         }
         // One payment at a time: the check and the record must not interleave with another
         // payment of the same payer.

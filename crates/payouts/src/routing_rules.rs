@@ -114,7 +114,7 @@ impl Payouts {
         let calendar = match &calendar_text {
             None => current.calendar.clone(),
             Some(text) => Calendar::parse(text)
-                .map_err(|e| PayoutError::Invalid("calendar", e.to_string()))?,
+                .map_err(|e| PayoutError::RoutingRefused("calendar", e.to_string()))?,
         };
         let version = current
             .rules
@@ -122,7 +122,7 @@ impl Payouts {
             .checked_add(1)
             .ok_or_else(|| PayoutError::System("the rules version cannot go higher".into()))?;
         let rules = Routing::build(self.config(), &overrides, version)
-            .map_err(|e| PayoutError::Invalid("channels", e))?;
+            .map_err(|e| PayoutError::RoutingRefused("channels", e))?;
         let (json, text, who) = (
             serde_json::to_string(&overrides).map_err(|e| PayoutError::System(e.to_string()))?,
             calendar.to_text(),

@@ -490,7 +490,7 @@ fn a_wrong_rule_lands_in_suspense_and_only_an_operator_writes_it_off() {
             "/v1/accounting/rules/0",
             r#"{"name":"x"}"#,
         ),
-        400,
+        422,
         "rule_invalid",
         None,
         "a rule without lines",
@@ -761,7 +761,7 @@ fn a_split_rule_books_a_fee_beside_the_payment_and_the_day_still_balances() {
     ] {
         assert_error(
             &send(addr, &operator, "PUT", "/v1/accounting/rules/7", &bad),
-            400,
+            422,
             "rule_invalid",
             None,
             what,
@@ -958,7 +958,7 @@ fn participants_are_managed_and_each_reads_only_its_own_statement() {
             "/v1/clearing/participants",
             &participant_json(1, "B001", 7),
         ),
-        400,
+        422,
         "participant_invalid",
         None,
         "the same number with another cap",
@@ -1170,8 +1170,8 @@ fn participants_are_managed_and_each_reads_only_its_own_statement() {
     // Operators read any, naming the participant; participants cannot run clearing.
     assert_error(
         &get(addr, &viewer, "/v1/clearing/statements/1"),
-        400,
-        "missing_field",
+        422,
+        "party_required",
         Some("participant"),
         "operator without participant",
     );

@@ -599,8 +599,8 @@ fn routing_rules_change_as_audited_versions_recorded_with_each_payout() {
     );
     assert_error(
         &bad,
-        400,
-        "invalid_value",
+        422,
+        "routing_refused",
         Some("calendar"),
         "a calendar that does not parse",
     );
@@ -644,7 +644,7 @@ fn routing_rules_change_as_audited_versions_recorded_with_each_payout() {
     for want in [
         ("set_routing_rules", "forbidden"),
         ("set_routing_rules", "version 2"),
-        ("set_routing_calendar", "invalid_value"),
+        ("set_routing_calendar", "routing_refused"),
         ("set_routing_calendar", "version 3"),
     ] {
         assert!(
