@@ -11,6 +11,7 @@ mod ledger;
 mod open_loop;
 mod payouts;
 pub(crate) mod process;
+mod recon;
 mod routing;
 
 pub fn main(args: &[String]) -> Result<(), String> {
@@ -24,10 +25,11 @@ pub fn main(args: &[String]) -> Result<(), String> {
         Some("gateway") => gateway::main(&args[1..]),
         Some("consent") => consent::main(&args[1..]),
         Some("routing") => routing::main(&args[1..]),
+        Some("recon") => recon::main(&args[1..]),
         Some("payouts") => payouts::main(&args[1..]),
         Some("console") => console::main(&args[1..]),
         Some(other) => Err(format!(
-            "unknown benchmark {other:?}; there are `ledger`, `engine`, `http`, `clearing`, `statements`, `day-end`, `gateway`, `consent`, `routing`, `payouts` and `console`"
+            "unknown benchmark {other:?}; there are `ledger`, `engine`, `http`, `clearing`, `statements`, `day-end`, `gateway`, `consent`, `routing`, `payouts`, `recon` and `console`"
         )),
         None => Err("which benchmark? `suanpan bench ledger`, `engine` or `http`".into()),
     }

@@ -1,0 +1,191 @@
+//! A channel's bill (对账单) of one date, as the matching reads it: whatever the channel's file
+//! format, each line is a payment or a refund under the platform's own number for it, with
+//! the channel's amount, fee and time.
+
+use std::fmt;
+
+/// What a line, an order or a booking is about: a payment of an order (the number the channel
+/// knows as the merchant's order number is the gateway's order id) or a refund (the
+/// merchant's refund number is the gateway's refund id).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub enum Key {
+    Payment(u64),
+    Refund(u64),
+}
+
+impl Key {
+    /// One number that sorts as the keys do: payments first, then refunds, each by id.
+    pub fn packed(self) -> u128 {
+        match self {
+            Key::Payment(id) => u128::from(id),
+            Key::Refund(id) => (1u128 << 64) | u128::from(id),
+        }
+    }
+
+    pub fn from_packed(packed: u128) -> Key {
+        let id = packed as u64;
+        if packed >> 64 == 0 {
+            Key::Payment(id)
+        } else {
+            Key::Refund(id)
+        }
+    }
+}
+
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Key::Payment(id) => write!(f, "payment {id}"),
+            Key::Refund(id) => write!(f, "refund {id}"),
+        }
+    }
+}
+
+/// What the channel says happened.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum BillStatus {
+    /// Paid (a payment line) or refunded as asked (a refund line).
+    Success,
+    /// A payment the channel shows as refunded at the channel (its own console, not through
+    /// the platform): the platform's order says paid.
+    RefundedAtChannel,
+}
+
+/// One line of a bill.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct BillLine {
+    /// The line's number in the file, for the evidence of a difference.
+    pub line: u32,
+    pub key: Key,
+    /// The order paid, or the order a refund returns money of.
+    pub order_id: u64,
+    /// Minor units (fen): paid, or refunded.
+    pub amount_fen: u64,
+    /// The channel's fee on a payment, or the fee it returned on a refund.
+    pub fee_fen: u64,
+    pub status: BillStatus,
+    /// When the channel completed it, Unix milliseconds.
+    pub completed_ms: u64,
+}
+
+/// The bill's own totals, as its summary states them: checked against the lines when read,
+/// and against the matched totals in a report.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct BillSummary {
+    pub lines: u64,
+    pub paid_fen: u64,
+    pub refunded_fen: u64,
+    pub fees_fen: u64,
+}
+
+impl BillSummary {
+    /// The totals of these lines.
+    pub fn of(lines: &[BillLine]) -> BillSummary {
+        let mut s = BillSummary::default();
+        for l in lines {
+            s.lines += 1;
+            match l.key {
+                Key::Payment(_) => s.paid_fen += l.amount_fen,
+                Key::Refund(_) => s.refunded_fen += l.amount_fen,
+            }
+            s.fees_fen += l.fee_fen;
+        }
+        s
+    }
+}
+
+/// A bill as read: its lines and the summary it states (which equals the lines' totals,
+/// or the bill was refused).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Bill {
+    pub lines: Vec<BillLine>,
+    pub summary: BillSummary,
+}
+
+/// Why a bill was refused, naming where: nothing of it is used.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct BillError {
+    /// 1-based line of the file, 0 for the file as a whole.
+    pub line: u32,
+    /// The column's name as the bill's header gives it, where one is at fault.
+    pub column: Option<String>,
+    pub problem: String,
+}
+
+impl fmt::Display for BillError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.line, &self.column) {
+            (0, _) => write!(f, "bill: {}", self.problem),
+            (line, Some(column)) => {
+                write!(f, "bill line {line}, column {column}: {}", self.problem)
+            }
+            (line, None) => write!(f, "bill line {line}: {}", self.problem),
+        }
+    }
+}
+
+impl std::error::Error for BillError {}
+
+/// Yuan with exactly two decimals (`19.90`, `-0.50` for a returned fee read as its size) as
+/// fen; anything else (`1.234`, `1.2`, `1,000.00`) is refused. A leading minus is allowed
+/// and dropped when `negative_ok`: refund amounts are printed negative by some bills.
+pub fn parse_yuan(text: &str, negative_ok: bool) -> Option<u64> {
+    let text = text.trim();
+    let text = match text.strip_prefix('-') {
+        Some(rest) if negative_ok => rest,
+        Some(_) => return None,
+        None => text,
+    };
+    let (whole, cents) = text.split_once('.')?;
+    if whole.is_empty()
+        || whole.len() > 17
+        || cents.len() != 2
+        || !whole.bytes().all(|b| b.is_ascii_digit())
+        || !cents.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    let whole: u64 = whole.parse().ok()?;
+    let cents: u64 = cents.parse().ok()?;
+    whole.checked_mul(100)?.checked_add(cents)
+}
+
+/// Fen as yuan with two decimals.
+pub fn format_yuan(fen: u64) -> String {
+    format!("{}.{:02}", fen / 100, fen % 100)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yuan_with_two_decimals_only() {
+        assert_eq!(parse_yuan("19.90", false), Some(1990));
+        assert_eq!(parse_yuan("0.01", false), Some(1));
+        assert_eq!(parse_yuan("-0.50", true), Some(50));
+        assert_eq!(parse_yuan("-0.50", false), None);
+        for bad in ["1.234", "1.2", "1", "", ".50", "1,000.00", "1.2a", "+1.00"] {
+            assert_eq!(parse_yuan(bad, true), None, "{bad}");
+        }
+        assert_eq!(format_yuan(1990), "19.90");
+        assert_eq!(format_yuan(5), "0.05");
+    }
+
+    #[test]
+    fn keys_pack_in_their_order() {
+        let keys = [
+            Key::Payment(1),
+            Key::Payment(u64::MAX),
+            Key::Refund(0),
+            Key::Refund(7),
+        ];
+        for pair in keys.windows(2) {
+            assert!(pair[0].packed() < pair[1].packed());
+            assert!(pair[0] < pair[1]);
+        }
+        for k in keys {
+            assert_eq!(Key::from_packed(k.packed()), k);
+        }
+    }
+}

@@ -1,0 +1,26 @@
+//! The reconciliation room (`recon`): a channel's bill of a date, read as the channel
+//! publishes it, matched three ways against the gateway's orders and refunds and the ledger's
+//! bookings of them; every line and every order ends in one class.
+//!
+//! - [`bill`]: the bill as the matching reads it, whatever the channel's format; amounts in
+//!   yuan with two decimals exactly, refused otherwise.
+//! - [`wechat`] (backticked UTF-8 CSV, optionally gzipped): read and written.
+//! - [`matching`]: the classes and the rules that give them, cut-off timing held pending.
+//!
+//! Pure: bytes in, classes out, no clock and no I/O, so a rerun of a date, or a bill
+//! republished, gives the same answer. Fetching bills, keeping differences and their
+//! resolutions, and posting through the engine belong to the callers.
+
+pub mod bill;
+mod gzip;
+pub mod matching;
+pub mod time;
+pub mod wechat;
+pub mod workload;
+
+pub use bill::{Bill, BillError, BillLine, BillStatus, BillSummary, Key};
+pub use gzip::{compress as gzip, crc32};
+pub use matching::{
+    reconcile, Booking, Carried, CarriedSide, Class, ClassTotals, DateEnd, Item, Options, Outcome,
+    PlatformItem,
+};
