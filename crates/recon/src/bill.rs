@@ -83,14 +83,20 @@ impl BillSummary {
     pub fn of(lines: &[BillLine]) -> BillSummary {
         let mut s = BillSummary::default();
         for l in lines {
-            s.lines += 1;
-            match l.key {
-                Key::Payment(_) => s.paid_fen += l.amount_fen,
-                Key::Refund(_) => s.refunded_fen += l.amount_fen,
-            }
-            s.fees_fen += l.fee_fen;
+            s.add(l);
         }
         s
+    }
+
+    /// Counts one more line, as the channels total their bills: a refund made at the channel
+    /// is printed as a refund line, so its amount is refunded, not paid.
+    pub fn add(&mut self, l: &BillLine) {
+        self.lines += 1;
+        match (l.key, l.status) {
+            (Key::Payment(_), BillStatus::Success) => self.paid_fen += l.amount_fen,
+            _ => self.refunded_fen += l.amount_fen,
+        }
+        self.fees_fen += l.fee_fen;
     }
 }
 
@@ -125,6 +131,102 @@ impl fmt::Display for BillError {
 }
 
 impl std::error::Error for BillError {}
+
+/// The position of a column by its name in a bill's header.
+pub(crate) fn column(header: &[&str], name: &'static str, line: u32) -> Result<usize, BillError> {
+    header
+        .iter()
+        .position(|h| *h == name)
+        .ok_or_else(|| BillError {
+            line,
+            column: Some(name.into()),
+            problem: "missing from the header".into(),
+        })
+}
+
+/// One detail line of a bill being read: its values under the header's names, each read as
+/// what it must be or refused naming the line and the column.
+pub(crate) struct Row<'a> {
+    pub n: u32,
+    pub header: &'a [&'a str],
+    pub values: &'a [&'a str],
+    /// A prefix every value carries (WeChat's backtick), taken off.
+    pub prefix: Option<char>,
+}
+
+impl Row<'_> {
+    pub fn bad(&self, col: usize, problem: String) -> BillError {
+        BillError {
+            line: self.n,
+            column: self.header.get(col).map(|h| h.to_string()),
+            problem,
+        }
+    }
+
+    pub fn value(&self, col: usize) -> Result<&str, BillError> {
+        let raw = self.values.get(col).copied().ok_or_else(|| {
+            self.bad(
+                col,
+                format!("missing: the line has {} values", self.values.len()),
+            )
+        })?;
+        match self.prefix {
+            None => Ok(raw),
+            Some(p) => raw
+                .strip_prefix(p)
+                .ok_or_else(|| self.bad(col, format!("{raw:?} does not begin with {p}"))),
+        }
+    }
+
+    pub fn yuan(&self, col: usize, negative_ok: bool) -> Result<u64, BillError> {
+        let t = self.value(col)?;
+        parse_yuan(t, negative_ok)
+            .ok_or_else(|| self.bad(col, format!("{t:?} is not yuan with two decimals")))
+    }
+
+    /// A Beijing time, `yyyy-MM-dd HH:mm:ss`, as Unix milliseconds.
+    pub fn time(&self, col: usize) -> Result<u64, BillError> {
+        let t = self.value(col)?;
+        crate::time::parse_beijing(t)
+            .ok_or_else(|| self.bad(col, format!("{t:?} is not yyyy-MM-dd HH:mm:ss")))
+    }
+
+    /// One of the platform's numbers (an order id, a refund id): a decimal above zero.
+    pub fn number(&self, col: usize, what: &str) -> Result<u64, BillError> {
+        let t = self.value(col)?;
+        t.parse::<u64>().ok().filter(|&id| id > 0).ok_or_else(|| {
+            self.bad(
+                col,
+                format!("{t:?} is not one of the platform's {what} numbers"),
+            )
+        })
+    }
+
+    /// A refund line: the platform's refund (its number in `refund_no`, its amount in
+    /// `refund_amount`), or, without a number, a refund made at the channel, read as the
+    /// status of the payment of `paid_amount`.
+    pub fn refund(
+        &self,
+        order_id: u64,
+        refund_no: usize,
+        refund_amount: usize,
+        paid_amount: usize,
+    ) -> Result<(Key, u64, BillStatus), BillError> {
+        if self.value(refund_no)?.is_empty() {
+            Ok((
+                Key::Payment(order_id),
+                self.yuan(paid_amount, false)?,
+                BillStatus::RefundedAtChannel,
+            ))
+        } else {
+            Ok((
+                Key::Refund(self.number(refund_no, "refund")?),
+                self.yuan(refund_amount, true)?,
+                BillStatus::Success,
+            ))
+        }
+    }
+}
 
 /// Yuan with exactly two decimals (`19.90`, `-0.50` for a returned fee read as its size) as
 /// fen; anything else (`1.234`, `1.2`, `1,000.00`) is refused. A leading minus is allowed

@@ -4,19 +4,22 @@
 //!
 //! - [`bill`]: the bill as the matching reads it, whatever the channel's format; amounts in
 //!   yuan with two decimals exactly, refused otherwise.
-//! - [`wechat`] (backticked UTF-8 CSV, optionally gzipped): read and written.
+//! - [`wechat`] (backticked UTF-8 CSV, optionally gzipped) and [`alipay`] (a zip of GBK CSV,
+//!   detail and summary): read and written.
 //! - [`matching`]: the classes and the rules that give them, cut-off timing held pending.
 //!
 //! Pure: bytes in, classes out, no clock and no I/O, so a rerun of a date, or a bill
 //! republished, gives the same answer. Fetching bills, keeping differences and their
 //! resolutions, and posting through the engine belong to the callers.
 
+pub mod alipay;
 pub mod bill;
 mod gzip;
 pub mod matching;
 pub mod time;
 pub mod wechat;
 pub mod workload;
+mod zip;
 
 pub use bill::{Bill, BillError, BillLine, BillStatus, BillSummary, Key};
 pub use gzip::{compress as gzip, crc32};

@@ -8,10 +8,11 @@
 //! (negative on a refund: the fee returned). Columns are found by name, so their order and
 //! any extra columns do not matter.
 
+use crate::bill::{column, Row};
 use crate::bill::{
     format_yuan, parse_yuan, Bill, BillError, BillLine, BillStatus, BillSummary, Key,
 };
-use crate::time::{format_beijing, parse_beijing};
+use crate::time::format_beijing;
 
 /// The detail columns this reader needs, by their names in the header.
 const TIME: &str = "交易时间";
@@ -106,16 +107,7 @@ pub fn read(mut input: impl std::io::BufRead) -> Result<Bill, BillError> {
         .split(',')
         .map(|h| h.trim().trim_start_matches('`'))
         .collect();
-    let column = |name: &'static str| {
-        header
-            .iter()
-            .position(|h| *h == name)
-            .ok_or_else(|| BillError {
-                line: first,
-                column: Some(name.into()),
-                problem: "missing from the header".into(),
-            })
-    };
+    let column = |name: &'static str| column(&header, name, first);
     let cols = Columns {
         time: column(TIME)?,
         order: column(ORDER)?,
@@ -210,86 +202,30 @@ fn read_line(
     cols: &Columns,
     values: &[&str],
 ) -> Result<BillLine, BillError> {
-    let bad = |col: usize, problem: String| BillError {
-        line: n,
-        column: header.get(col).map(|h| h.to_string()),
-        problem,
+    let row = Row {
+        n,
+        header,
+        values,
+        prefix: Some('`'),
     };
-    let value = |col: usize| -> Result<&str, BillError> {
-        let raw = values.get(col).ok_or_else(|| {
-            bad(
-                col,
-                format!("missing: the line has {} values", values.len()),
-            )
-        })?;
-        raw.strip_prefix('`')
-            .ok_or_else(|| bad(col, format!("{raw:?} does not begin with a backtick")))
-    };
-    let completed_ms = {
-        let t = value(cols.time)?;
-        parse_beijing(t)
-            .ok_or_else(|| bad(cols.time, format!("{t:?} is not yyyy-MM-dd HH:mm:ss")))?
-    };
-    let order_text = value(cols.order)?;
-    let order_id = order_text
-        .parse::<u64>()
-        .ok()
-        .filter(|&id| id > 0)
-        .ok_or_else(|| {
-            bad(
-                cols.order,
-                format!("{order_text:?} is not one of the platform's order numbers"),
-            )
-        })?;
-    let currency = value(cols.currency)?;
+    let completed_ms = row.time(cols.time)?;
+    let order_id = row.number(cols.order, "order")?;
+    let currency = row.value(cols.currency)?;
     if currency != "CNY" {
-        return Err(bad(
+        return Err(row.bad(
             cols.currency,
             format!("{currency:?}: the platform's WeChat orders are in CNY"),
         ));
     }
-    let yuan = |col: usize, negative_ok: bool| -> Result<u64, BillError> {
-        let t = value(col)?;
-        parse_yuan(t, negative_ok)
-            .ok_or_else(|| bad(col, format!("{t:?} is not yuan with two decimals")))
-    };
-    let fee_fen = yuan(cols.fee, true)?;
-    let state = value(cols.state)?;
-    let (key, amount_fen, status) = match state {
+    let fee_fen = row.yuan(cols.fee, true)?;
+    let (key, amount_fen, status) = match row.value(cols.state)? {
         "SUCCESS" => (
             Key::Payment(order_id),
-            yuan(cols.amount, false)?,
+            row.yuan(cols.amount, false)?,
             BillStatus::Success,
         ),
-        "REFUND" => {
-            let refund_no = value(cols.refund_no)?;
-            let amount = yuan(cols.refund_amount, true)?;
-            if refund_no.is_empty() {
-                (
-                    Key::Payment(order_id),
-                    yuan(cols.amount, false)?,
-                    BillStatus::RefundedAtChannel,
-                )
-            } else {
-                let id = refund_no
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|&id| id > 0)
-                    .ok_or_else(|| {
-                        bad(
-                            cols.refund_no,
-                            format!("{refund_no:?} is not one of the platform's refund numbers"),
-                        )
-                    })?;
-                (Key::Refund(id), amount, BillStatus::Success)
-            }
-        }
-        other => {
-            return Err(bad(
-                cols.state,
-                format!("{other:?} is not SUCCESS or REFUND"),
-            ))
-        }
+        "REFUND" => row.refund(order_id, cols.refund_no, cols.refund_amount, cols.amount)?,
+        other => return Err(row.bad(cols.state, format!("{other:?} is not SUCCESS or REFUND"))),
     };
     Ok(BillLine {
         line: n,
@@ -384,12 +320,7 @@ impl<W: std::io::Write> Writer<W> {
     }
 
     pub fn line(&mut self, l: &BillLine) {
-        self.totals.lines += 1;
-        match l.key {
-            Key::Payment(_) => self.totals.paid_fen += l.amount_fen,
-            Key::Refund(_) => self.totals.refunded_fen += l.amount_fen,
-        }
-        self.totals.fees_fen += l.fee_fen;
+        self.totals.add(l);
         let time = format_beijing(l.completed_ms);
         let paid = format_yuan(l.amount_fen);
         let fee = format_yuan(l.fee_fen);
