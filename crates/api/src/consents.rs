@@ -112,11 +112,14 @@ pub struct NewConsentBody {
     #[schemars(regex(pattern = r"^[A-Za-z0-9._-]{1,64}$"))]
     pub customer: String,
     /// The customer's accounts at that bank, 1 to 20.
+    #[schemars(length(min = 1, max = 20))]
     pub accounts: Vec<Id>,
     pub access: GrantBody,
     /// The last day reads are allowed (YYYY-MM-DD, Asia/Shanghai), at most 180 days ahead.
+    #[schemars(regex(pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"))]
     pub valid_until: String,
     /// Unattended reads of each account a day, 1 to 4 (1 for a one-off consent).
+    #[schemars(range(min = 1, max = 4))]
     pub frequency_per_day: u8,
     /// `false`: one-off, reads only on the day it is authorised.
     pub recurring: bool,

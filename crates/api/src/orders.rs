@@ -71,8 +71,9 @@ pub struct NewOrderBody {
     /// `alipay` or `wechat`.
     #[schemars(extend("enum" = ["alipay", "wechat"]))]
     pub channel: String,
-    /// Seconds the payer has (default: the gateway's `expire_s`).
+    /// Seconds the payer has, 1 to 604800 (default: the gateway's `expire_s`).
     #[serde(default)]
+    #[schemars(range(min = 1, max = 604800))]
     pub expire_s: Option<u64>,
 }
 

@@ -102,7 +102,10 @@ pub struct BeneficiaryBody {
     /// The systems the bank takes part in: `hvps`, `beps`, `ibps`, `unionpay_payout`
     /// (default: all four).
     #[serde(default)]
-    #[schemars(extend("items" = {"enum": ["hvps", "beps", "ibps", "unionpay_payout"]}))]
+    #[schemars(
+        length(min = 1, max = 4),
+        extend("items" = {"enum": ["hvps", "beps", "ibps", "unionpay_payout"]})
+    )]
     pub systems: Option<Vec<String>>,
 }
 

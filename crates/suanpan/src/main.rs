@@ -36,6 +36,9 @@ commands:
   bench gateway  payment orders end to end through the gateway and a simulated channel
   bench consent  consented balance reads over HTTP, open loop
   bench routing  interbank routing decisions a second on one core
+  bench payouts  payouts end to end through `serve` and the simulated interbank channels
+  bench recon    a channel's bill read and matched three ways against orders and bookings
+  bench console  the console's pages timed on the books of a `bench engine` run
   clear          participants, payments, clearing batches, settlement, statement files
   day-end        close the books of an accounting date; status, reports, suspense, write-off
   verify         check a data directory's hash chain, replay, snapshot and query tables
