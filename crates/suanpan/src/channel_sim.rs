@@ -18,6 +18,9 @@
 //! - `POST /sim/behaviour` `{"create_delay_ms", "query_delay_ms", "close_delay_ms"}`: answer
 //!   that late (beyond the client's timeout: a channel that times out).
 //! - `GET /sim/trades/{no}`: the trade as the channel sees it.
+//!
+//! It also publishes each date's bill through the channel's bill API, with differences
+//! scripted in (`bills.rs`): `POST /sim/bills/{date}`.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -35,12 +38,16 @@ use suanpan_gateway::http::{HttpClient, Url};
 use suanpan_gateway::money::{fen_to_yuan, yuan_to_fen};
 use suanpan_gateway::{alipay, form, wechat};
 
-const USAGE: &str = "usage: suanpan channel-sim alipay|wechat --listen ADDR --key KEY [--auto-pay-ms N] [--auto-callbacks N]
+const USAGE: &str = "usage: suanpan channel-sim alipay|wechat --listen ADDR --key KEY [--auto-pay-ms N] [--auto-callbacks N] [--fee-bp N]
        suanpan channel-sim hvps|beps|ibps|unionpay --listen ADDR [...]   (an interbank channel; --help there)";
 /// A callback the merchant does not answer within this has failed.
 const CALLBACK_TIMEOUT: Duration = Duration::from_secs(5);
 /// Trades the simulator remembers at most.
 const TRADES_MAX: usize = 4_000_000;
+/// The fee a simulated channel charges unless told (0.60 %, as the gateway books by default).
+const DEFAULT_FEE_BP: u64 = 60;
+
+mod bills;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Kind {
@@ -62,7 +69,10 @@ struct Trade {
     notify_url: String,
     state: TradeState,
     trade_no: String,
-    refunds: HashMap<String, u64>,
+    /// When the payer paid, Unix ms (0: not paid).
+    paid_ms: u64,
+    /// By the merchant's refund number: the amount and when it was refunded, Unix ms.
+    refunds: HashMap<String, (u64, u64)>,
 }
 
 #[derive(Default, Clone, Copy)]
@@ -80,6 +90,16 @@ pub struct Sim {
     slow: Mutex<Slow>,
     http: HttpClient,
     next_trade: AtomicU64,
+    /// The channel's fee on a payment, basis points (returned in proportion on a refund).
+    fee_bp: u64,
+    /// Each date's bill script (`bills.rs`), by `yyyy-MM-dd`.
+    bill_scripts: Mutex<HashMap<String, bills::Script>>,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 fn now_s() -> u64 {
@@ -112,7 +132,15 @@ impl Sim {
             slow: Mutex::new(Slow::default()),
             http: HttpClient::default(),
             next_trade: AtomicU64::new(1),
+            fee_bp: DEFAULT_FEE_BP,
+            bill_scripts: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The fee this channel charges, basis points of each payment.
+    pub fn with_fee_bp(mut self, fee_bp: u64) -> Sim {
+        self.fee_bp = fee_bp;
+        self
     }
 
     fn trades(&self) -> std::sync::MutexGuard<'_, HashMap<String, Trade>> {
@@ -163,6 +191,7 @@ impl Sim {
                 notify_url: notify_url.to_string(),
                 state: TradeState::Waiting,
                 trade_no: format!("2026{n:016}"),
+                paid_ms: 0,
                 refunds: HashMap::new(),
             },
         );
@@ -191,6 +220,9 @@ impl Sim {
             }
             (from, to) if from == to => {}
             _ => return Err("TRADE_STATUS_ERROR"),
+        }
+        if trade.state == TradeState::Paid && trade.paid_ms == 0 {
+            trade.paid_ms = now_ms();
         }
         Ok(trade.clone())
     }
@@ -307,18 +339,20 @@ impl Sim {
         if trade.state != TradeState::Paid {
             return Err("TRADE_STATUS_ERROR");
         }
-        if let Some(&done) = trade.refunds.get(refund_no) {
+        if let Some(&(done, _)) = trade.refunds.get(refund_no) {
             return if done == amount_fen {
                 Ok(())
             } else {
                 Err("REFUND_AMOUNT_MISMATCH")
             };
         }
-        let refunded: u64 = trade.refunds.values().sum();
+        let refunded: u64 = trade.refunds.values().map(|r| r.0).sum();
         if refunded + amount_fen > trade.amount_fen {
             return Err("REFUND_AMT_NOT_EQUAL_TOTAL");
         }
-        trade.refunds.insert(refund_no.to_string(), amount_fen);
+        trade
+            .refunds
+            .insert(refund_no.to_string(), (amount_fen, now_ms()));
         Ok(())
     }
 }
@@ -332,8 +366,41 @@ async fn handle(sim: Arc<Sim>, req: Request<hyper::body::Incoming>) -> Response<
     if let Some(rest) = path.strip_prefix("/sim/") {
         return control(&sim, parts.method.as_str(), rest, &body).await;
     }
+    let host = parts
+        .headers
+        .get(hyper::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1")
+        .to_string();
+    let query = parts.uri.query().unwrap_or("").to_string();
     match sim.kind {
-        Kind::Alipay => alipay_api(&sim, &path, &body).await,
+        Kind::Wechat if path.starts_with("/v3/bill") => {
+            let path_and_query = parts
+                .uri
+                .path_and_query()
+                .map_or(path.clone(), |p| p.to_string());
+            wechat_bill(
+                &sim,
+                parts.method.as_str(),
+                &path,
+                &path_and_query,
+                &query,
+                &host,
+                &parts.headers,
+                &body,
+            )
+        }
+        Kind::Alipay if path.starts_with("/alipay/bill/") => {
+            // The download URL is its own credential, as Alipay's are.
+            let date = path
+                .trim_start_matches("/alipay/bill/")
+                .trim_end_matches(".zip");
+            match bills::file(&sim, date, false) {
+                Ok(zip) => reply(200, "application/zip", zip),
+                Err(e) => json_reply(404, json!({"error": e})),
+            }
+        }
+        Kind::Alipay => alipay_api(&sim, &path, &host, &body).await,
         Kind::Wechat => wechat_api(&sim, parts.method.as_str(), &path, &parts.headers, &body).await,
     }
 }
@@ -350,7 +417,7 @@ fn alipay_answer(code: &str, sub_code: &str, extra: Value) -> Response<Full<Byte
     json_reply(200, v)
 }
 
-async fn alipay_api(sim: &Arc<Sim>, path: &str, body: &[u8]) -> Response<Full<Bytes>> {
+async fn alipay_api(sim: &Arc<Sim>, path: &str, host: &str, body: &[u8]) -> Response<Full<Bytes>> {
     if path != "/gateway.do" {
         return json_reply(
             404,
@@ -415,6 +482,20 @@ async fn alipay_api(sim: &Arc<Sim>, path: &str, body: &[u8]) -> Response<Full<By
                 Err(sub) => alipay_answer("40004", sub, json!({})),
             }
         }
+        "alipay.data.dataservice.bill.downloadurl.query" => {
+            let date = get("bill_date");
+            if get("bill_type") != "trade" {
+                return alipay_answer("40004", "INVALID_BILL_TYPE", json!({}));
+            }
+            match suanpan_recon::time::beijing_date_end(&date) {
+                Some(_) => alipay_answer(
+                    "10000",
+                    "",
+                    json!({"bill_download_url": format!("http://{host}/alipay/bill/{date}.zip")}),
+                ),
+                None => alipay_answer("40004", "INVALID_BILL_DATE", json!({})),
+            }
+        }
         _ => alipay_answer("40004", "INVALID_METHOD", json!({})),
     }
 }
@@ -448,6 +529,63 @@ fn wechat_signed(
         &sim.key,
         &wechat::request_signing_string(method, path, &ts, &nonce, body),
     ) == signature
+}
+
+/// WeChat's bill API: where to download a date's bill, and the download itself; both signed
+/// over the path with its query, as WeChat signs every URL.
+#[allow(clippy::too_many_arguments)]
+fn wechat_bill(
+    sim: &Sim,
+    method: &str,
+    path: &str,
+    path_and_query: &str,
+    query: &str,
+    host: &str,
+    headers: &hyper::HeaderMap,
+    body: &[u8],
+) -> Response<Full<Bytes>> {
+    if !wechat_signed(sim, method, path_and_query, headers, body) {
+        return json_reply(
+            401,
+            json!({"code": "SIGN_ERROR", "message": "signature does not verify"}),
+        );
+    }
+    let param = |name: &str| {
+        query.split('&').find_map(|p| {
+            let (k, v) = p.split_once('=')?;
+            (k == name).then(|| v.to_string())
+        })
+    };
+    let date = param("bill_date").unwrap_or_default();
+    let gzip = param("tar_type").as_deref() == Some("GZIP");
+    if suanpan_recon::time::beijing_date_end(&date).is_none() {
+        return json_reply(400, json!({"code": "PARAM_ERROR", "message": "bill_date"}));
+    }
+    match (method, path) {
+        ("GET", "/v3/bill/tradebill") => {
+            if param("bill_type").as_deref().unwrap_or("ALL") != "ALL" {
+                return json_reply(400, json!({"code": "PARAM_ERROR", "message": "bill_type"}));
+            }
+            let tar = if gzip { "&tar_type=GZIP" } else { "" };
+            json_reply(
+                200,
+                json!({"download_url": format!("http://{host}/v3/billdownload/file?bill_date={date}{tar}")}),
+            )
+        }
+        ("GET", "/v3/billdownload/file") => match bills::file(sim, &date, gzip) {
+            Ok(bytes) => reply(
+                200,
+                if gzip {
+                    "application/gzip"
+                } else {
+                    "text/csv; charset=utf-8"
+                },
+                bytes,
+            ),
+            Err(e) => json_reply(400, json!({"code": "PARAM_ERROR", "message": e})),
+        },
+        _ => json_reply(404, json!({"code": "NOT_FOUND"})),
+    }
 }
 
 async fn wechat_api(
@@ -531,6 +669,39 @@ async fn wechat_api(
 
 async fn control(sim: &Arc<Sim>, method: &str, rest: &str, body: &[u8]) -> Response<Full<Bytes>> {
     let v: Value = serde_json::from_slice(body).unwrap_or(json!({}));
+    if let Some(date) = rest.strip_prefix("bills/") {
+        if suanpan_recon::time::beijing_date_end(date).is_none() {
+            return json_reply(
+                400,
+                json!({"error": format!("{date:?} is not a date yyyy-MM-dd")}),
+            );
+        }
+        return match method {
+            "POST" => match bills::Script::from_json(&v) {
+                Ok(script) => {
+                    sim.bill_scripts
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(date.to_string(), script);
+                    json_reply(200, json!({"ok": true}))
+                }
+                Err(e) => json_reply(400, json!({"error": e})),
+            },
+            "GET" => match bills::file(sim, date, false) {
+                Ok(bytes) => reply(
+                    200,
+                    if sim.kind == Kind::Alipay {
+                        "application/zip"
+                    } else {
+                        "text/csv; charset=utf-8"
+                    },
+                    bytes,
+                ),
+                Err(e) => json_reply(400, json!({"error": e})),
+            },
+            _ => json_reply(405, json!({"error": "GET or POST"})),
+        };
+    }
     if rest == "behaviour" && method == "POST" {
         let ms = |k: &str| v[k].as_u64().unwrap_or(0);
         *sim.slow.lock().unwrap_or_else(|p| p.into_inner()) = Slow {
@@ -563,7 +734,7 @@ async fn control(sim: &Arc<Sim>, method: &str, rest: &str, body: &[u8]) -> Respo
                     json!({
                         "state": sim.state_name(&t),
                         "amount_fen": t.amount_fen,
-                        "refunded_fen": t.refunds.values().sum::<u64>(),
+                        "refunded_fen": t.refunds.values().map(|r| r.0).sum::<u64>(),
                     }),
                 ),
             };
@@ -655,6 +826,7 @@ pub fn main(args: &[String]) -> Result<(), String> {
     let mut parser = lexopt::Parser::from_args(args[1..].iter().cloned());
     let (mut listen, mut key, mut auto_pay_ms, mut auto_callbacks) =
         ("127.0.0.1:0".to_string(), None, None, 1u32);
+    let mut fee_bp = DEFAULT_FEE_BP;
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
         match arg {
             Long("listen") => listen = crate::parse_value(&mut parser, "--listen")?,
@@ -665,15 +837,19 @@ pub fn main(args: &[String]) -> Result<(), String> {
             Long("auto-callbacks") => {
                 auto_callbacks = crate::parse_value(&mut parser, "--auto-callbacks")?
             }
+            Long("fee-bp") => fee_bp = crate::parse_value(&mut parser, "--fee-bp")?,
             other => return Err(format!("{}\n{USAGE}", other.unexpected())),
         }
     }
     let key = key.ok_or_else(|| format!("--key is required\n{USAGE}"))?;
-    let sim = Arc::new(Sim::new(
-        kind,
-        &key,
-        auto_pay_ms.map(|ms| (ms, auto_callbacks)),
-    ));
+    if fee_bp > 10_000 {
+        return Err(format!(
+            "--fee-bp {fee_bp} is more than the whole payment (10000)"
+        ));
+    }
+    let sim = Arc::new(
+        Sim::new(kind, &key, auto_pay_ms.map(|ms| (ms, auto_callbacks))).with_fee_bp(fee_bp),
+    );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("suanpan-channel-sim")
