@@ -7,6 +7,14 @@ use crate::error::{ApiError, ErrorCode};
 use crate::wire::{INVALID_AMOUNT, INVALID_ID};
 
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Every request body is a JSON object; serde's derive would also take an array of the
+    // fields in order, which the API does not document and must not accept.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return Err(ApiError::new(
+            ErrorCode::WrongType,
+            "the body must be a JSON object, not an array",
+        ));
+    }
     // The fast path parses without tracking where it is; only a body that fails is parsed
     // again with the path tracked, to name the offending field.
     if let Ok(value) = serde_json::from_slice(bytes) {
@@ -132,6 +140,12 @@ mod tests {
         assert_eq!(error_of(&half), ("wrong_type".into(), Some("code".into())));
         let big = GOOD.replace(r#""currency":"CNY""#, r#""currency":"CNY","code":70000.0"#);
         assert_eq!(error_of(&big).1.as_deref(), Some("code"));
+    }
+
+    #[test]
+    fn a_body_is_an_object_never_an_array_of_the_fields() {
+        let array = r#" ["1","2","3","100","CNY"]"#;
+        assert_eq!(error_of(array).0, "wrong_type");
     }
 
     #[test]

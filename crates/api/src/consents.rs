@@ -265,6 +265,29 @@ fn participant(caller: &Caller) -> Result<&suanpan_access::Participant, ApiError
     }
 }
 
+/// 1 to `max` ASCII letters, digits and the `extra` bytes; otherwise refused naming `field`.
+fn check_token(
+    text: &str,
+    max: usize,
+    extra: &[u8],
+    field: &'static str,
+    what: &str,
+) -> Result<(), ApiError> {
+    let ok = (1..=max).contains(&text.len())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || extra.contains(&b));
+    if ok {
+        return Ok(());
+    }
+    let allowed: String = extra.iter().map(|&b| format!(" {}", b as char)).collect();
+    Err(ApiError::new(
+        ErrorCode::InvalidValue,
+        format!("{field} {text:?} is not {what} (1 to {max} of A-Z a-z 0-9{allowed})"),
+    )
+    .field(field))
+}
+
 fn third_party(caller: &Caller) -> Result<&suanpan_access::Participant, ApiError> {
     let p = participant(caller)?;
     if p.role != ParticipantRole::ThirdParty {
@@ -362,20 +385,12 @@ pub async fn dispatch(
             record_page(app, RecordFilter::Consent(id), query)
         }
         ConsentRoute::CustomerConsents | ConsentRoute::CustomerRecord => {
-            let customer = param.unwrap_or("");
-            let customer_ok = (1..=64).contains(&customer.len())
-                && customer
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
-            if !customer_ok {
-                return Err(ApiError::new(
-                    ErrorCode::InvalidValue,
-                    format!(
-                        "{customer:?} is not a customer reference (1 to 64 of A-Z a-z 0-9 - _ .)"
-                    ),
-                )
-                .field("customer"));
+            // `bank` names a participant by its code, whoever asks (only admins need it).
+            if let Some(bank) = app::query_value(query, "bank") {
+                check_token(bank, 32, b"-_", "bank", "a participant code")?;
             }
+            let customer = param.unwrap_or("");
+            check_token(customer, 64, b"-_.", "customer", "a customer reference")?;
             let bank = match caller {
                 Caller::Participant(p) => p.owner,
                 Caller::Operator(_) => {

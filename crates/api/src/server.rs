@@ -90,13 +90,26 @@ where
         .keep_alive(true)
         .serve_connection(TokioIo::new(stream), service);
     tokio::pin!(conn);
-    if *shutdown.borrow() {
-        conn.as_mut().graceful_shutdown();
-    }
+    // The connection is polled before the stop is looked at (`biased`): bytes of a request
+    // that arrived before the stop are read first, so the request is in progress, and a
+    // graceful shutdown finishes it rather than closing the connection as idle.
     loop {
         tokio::select! {
+            biased;
             _ = conn.as_mut() => break,
-            _ = shutdown.changed() => conn.as_mut().graceful_shutdown(),
+            changed = shutdown.changed() => {
+                conn.as_mut().graceful_shutdown();
+                if changed.is_err() {
+                    // The stop's sender is gone: nothing more to wait for but the connection.
+                    conn.as_mut().await.ok();
+                    break;
+                }
+            }
+            _ = std::future::ready(()), if *shutdown.borrow() => {
+                conn.as_mut().graceful_shutdown();
+                conn.as_mut().await.ok();
+                break;
+            }
         }
     }
 }
