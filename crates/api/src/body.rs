@@ -1,39 +1,40 @@
 //! Reading a JSON body into a request type, with every failure named by code and field:
 //! malformed JSON, unknown fields, wrong types, missing fields, bad ids and amounts.
 
+mod strict;
+
 use serde::de::DeserializeOwned;
 
 use crate::error::{ApiError, ErrorCode};
 use crate::wire::{INVALID_AMOUNT, INVALID_ID};
+use strict::Strict;
+
+/// A body as `T`, every struct in it a JSON object (serde's derive would also take an array
+/// of the fields in order, which the API does not document: `strict.rs` refuses it).
+fn from_slice<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = T::deserialize(Strict(&mut de))?;
+    de.end()?;
+    Ok(value)
+}
 
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    // Every request body is a JSON object; serde's derive would also take an array of the
-    // fields in order, which the API does not document and must not accept.
-    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
-        return Err(ApiError::new(
-            ErrorCode::WrongType,
-            "the body must be a JSON object, not an array",
-        ));
-    }
     // The fast path parses without tracking where it is; only a body that fails is parsed
     // again with the path tracked, to name the offending field.
-    if let Ok(value) = serde_json::from_slice(bytes) {
+    if let Ok(value) = from_slice(bytes) {
         return Ok(value);
     }
     // JSON has one kind of number: `23.0` is the integer 23 (JSON Schema agrees), while serde
     // reads it as a float and refuses it for an integer field. Only a body that failed pays
     // for reading it this way.
     let normalised = integral_floats_as_integers(bytes);
-    if let Some(value) = normalised
-        .as_deref()
-        .and_then(|b| serde_json::from_slice(b).ok())
-    {
+    if let Some(value) = normalised.as_deref().and_then(|b| from_slice(b).ok()) {
         return Ok(value);
     }
     // What is wrong is then named in the body as normalised: not a `23.0` that was fine.
     let bytes = normalised.as_deref().unwrap_or(bytes);
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+    let value = serde_path_to_error::deserialize(Strict(&mut de)).map_err(|e| {
         let path = e.path().to_string();
         classify(e.into_inner(), path)
     })?;
@@ -146,6 +147,22 @@ mod tests {
     fn a_body_is_an_object_never_an_array_of_the_fields() {
         let array = r#" ["1","2","3","100","CNY"]"#;
         assert_eq!(error_of(array).0, "wrong_type");
+        // Nested too: a batch's transfer given as the array of its fields.
+        let nested = r#"{"transfers":[["1","2","3","100","CNY"]]}"#;
+        let e = parse::<BatchBody>(nested.as_bytes()).expect_err("refused");
+        assert_eq!(
+            (e.code.to_string(), e.field.as_deref()),
+            ("wrong_type".to_string(), Some("transfers[0]"))
+        );
+        // And objects still read at every depth.
+        let good = format!(r#"{{"transfers":[{GOOD}]}}"#);
+        assert_eq!(
+            parse::<BatchBody>(good.as_bytes())
+                .expect("parses")
+                .transfers
+                .len(),
+            1
+        );
     }
 
     #[test]

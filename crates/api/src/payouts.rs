@@ -282,31 +282,12 @@ pub struct ChannelRulesBody {
     pub fee_bp: Option<u32>,
 }
 
-/// Each channel's rules as the JSON object they must be: serde's derive would also take an
-/// array of the fields in order, which the document does not allow.
-fn channel_rules_objects<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<std::collections::BTreeMap<String, ChannelRulesBody>, D::Error> {
-    use serde::de::Error;
-    let objects =
-        std::collections::BTreeMap::<String, serde_json::Map<String, serde_json::Value>>::deserialize(d)?;
-    objects
-        .into_iter()
-        .map(|(channel, rules)| {
-            serde_json::from_value(serde_json::Value::Object(rules))
-                .map(|rules| (channel, rules))
-                .map_err(D::Error::custom)
-        })
-        .collect()
-}
-
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RulesBody {
     /// By channel (`hvps`, `beps`, `ibps`, `unionpay_payout`): the operators' changes to its
     /// rules, replacing the previous operators' changes as a whole.
     #[schemars(extend("propertyNames" = {"enum": ["hvps", "beps", "ibps", "unionpay_payout"]}))]
-    #[serde(deserialize_with = "channel_rules_objects")]
     pub channels: std::collections::BTreeMap<String, ChannelRulesBody>,
 }
 

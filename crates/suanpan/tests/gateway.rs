@@ -392,7 +392,15 @@ fn an_operator_re_sends_a_notification_and_it_is_audited() {
         .header("authorization", &format!("Bearer {}", shop.operator))
         .send(shop.addr());
     assert_eq!(by_operator.status, 200, "{}", by_operator.text());
-    shop.wait_for(&id, "re-sent", |_| shop.merchant.received().len() == 2);
+    // Received by the merchant, and the attempt recorded (after the merchant's answer).
+    let attempts_of = || {
+        shop.notifications(&id)["notifications"][0]["attempts"]
+            .as_array()
+            .map_or(0, Vec::len)
+    };
+    shop.wait_for(&id, "re-sent", |_| {
+        shop.merchant.received().len() == 2 && attempts_of() == 2
+    });
     let received = shop.merchant.received();
     assert_eq!(
         received[0].body, received[1].body,
