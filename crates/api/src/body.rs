@@ -42,35 +42,98 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     Ok(value)
 }
 
-/// The body again with every number written with a fraction of zero (`23.0`, `1e3`) written
-/// as an integer; `None` when it has none, or is not JSON.
+/// The body again with every number that is an integer written another way (`23.0`,
+/// `1e3`, `2.50e1`) written as that integer; `None` when it has none. Done on the text, never
+/// through `f64`, so a large value stays exact and `1.00000000000000001` stays a fraction.
 fn integral_floats_as_integers(bytes: &[u8]) -> Option<Vec<u8>> {
-    fn walk(v: &mut serde_json::Value) -> bool {
-        match v {
-            serde_json::Value::Number(n) if n.is_f64() => {
-                let f = n.as_f64().unwrap_or(f64::NAN);
-                // Exactly integral and within u64 (2^64 is exact as an f64; below it every
-                // integral f64 converts exactly).
-                if f.fract() == 0.0 && (0.0..18_446_744_073_709_551_616.0).contains(&f) {
-                    *v = serde_json::Value::from(f as u64);
-                    true
-                } else if f.fract() == 0.0 && (-9_223_372_036_854_775_808.0..0.0).contains(&f) {
-                    *v = serde_json::Value::from(f as i64);
-                    true
-                } else {
-                    false
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut changed = false;
+    let mut at = 0;
+    let mut in_string = false;
+    while at < bytes.len() {
+        let b = bytes[at];
+        if in_string {
+            out.push(b);
+            match b {
+                b'\\' => {
+                    if let Some(&next) = bytes.get(at + 1) {
+                        out.push(next);
+                        at += 1;
+                    }
                 }
+                b'"' => in_string = false,
+                _ => {}
             }
-            serde_json::Value::Array(items) => items.iter_mut().fold(false, |c, i| walk(i) | c),
-            serde_json::Value::Object(map) => map.values_mut().fold(false, |c, i| walk(i) | c),
-            _ => false,
+            at += 1;
+            continue;
         }
+        if b == b'"' {
+            in_string = true;
+        }
+        if b == b'-' || b.is_ascii_digit() {
+            let end = at
+                + bytes[at..]
+                    .iter()
+                    .position(|c| !(c.is_ascii_digit() || b"+-.eE".contains(c)))
+                    .unwrap_or(bytes.len() - at);
+            let token = &bytes[at..end];
+            match as_integer(token) {
+                Some(integer) => {
+                    changed |= integer != token;
+                    out.extend_from_slice(&integer);
+                }
+                None => out.extend_from_slice(token),
+            }
+            at = end;
+            continue;
+        }
+        out.push(b);
+        at += 1;
     }
-    let mut value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
-    if !walk(&mut value) {
+    changed.then_some(out)
+}
+
+/// A JSON number's text as the integer it is (`-12.00` → `-12`, `25e-1`: none, `2.5e1` →
+/// `25`), or `None` when it is not an integer or is malformed.
+fn as_integer(token: &[u8]) -> Option<Vec<u8>> {
+    let (sign, rest) = match token.split_first()? {
+        (b'-', rest) => (&b"-"[..], rest),
+        _ => (&b""[..], token),
+    };
+    let (mantissa, exponent) = match rest.iter().position(|&c| c == b'e' || c == b'E') {
+        Some(e) => (
+            &rest[..e],
+            std::str::from_utf8(&rest[e + 1..])
+                .ok()?
+                .parse::<i32>()
+                .ok()?,
+        ),
+        None => (rest, 0),
+    };
+    let (whole, fraction) = match mantissa.iter().position(|&c| c == b'.') {
+        Some(dot) => (&mantissa[..dot], &mantissa[dot + 1..]),
+        None => (mantissa, &b""[..]),
+    };
+    if whole.is_empty() || !whole.iter().chain(fraction).all(u8::is_ascii_digit) {
         return None;
     }
-    serde_json::to_vec(&value).ok()
+    // The digits with the decimal point `point` places from the left.
+    let digits: Vec<u8> = whole.iter().chain(fraction).copied().collect();
+    let point = whole.len() as i64 + i64::from(exponent);
+    // Beyond any integer field's 20 digits: left for the field to refuse.
+    if !(1..=40).contains(&point) {
+        return None;
+    }
+    let point = point as usize;
+    if digits.iter().skip(point).any(|&d| d != b'0') {
+        return None;
+    }
+    let mut integer: Vec<u8> = digits.iter().take(point).copied().collect();
+    integer.resize(point, b'0');
+    while integer.len() > 1 && integer[0] == b'0' {
+        integer.remove(0);
+    }
+    Some([sign, &integer[..]].concat())
 }
 
 fn classify(e: serde_json::Error, path: String) -> ApiError {
@@ -141,6 +204,59 @@ mod tests {
         assert_eq!(error_of(&half), ("wrong_type".into(), Some("code".into())));
         let big = GOOD.replace(r#""currency":"CNY""#, r#""currency":"CNY","code":70000.0"#);
         assert_eq!(error_of(&big).1.as_deref(), Some("code"));
+    }
+
+    #[test]
+    fn an_integer_is_read_from_its_text_exactly() {
+        assert_eq!(as_integer(b"23.0").as_deref(), Some(&b"23"[..]));
+        assert_eq!(as_integer(b"-12.00").as_deref(), Some(&b"-12"[..]));
+        assert_eq!(as_integer(b"2.5e1").as_deref(), Some(&b"25"[..]));
+        assert_eq!(as_integer(b"1E3").as_deref(), Some(&b"1000"[..]));
+        assert_eq!(as_integer(b"0.0").as_deref(), Some(&b"0"[..]));
+        assert_eq!(as_integer(b"17").as_deref(), Some(&b"17"[..]));
+        for fraction in [
+            &b"1.00000000000000001"[..],
+            b"25e-1",
+            b"1.5",
+            b"1e-400",
+            b"-",
+            b"1.e",
+        ] {
+            assert_eq!(
+                as_integer(fraction),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(fraction)
+            );
+        }
+        // Exact beyond f64's 2^53, and strings are left alone.
+        let body = GOOD.replace(
+            r#""currency":"CNY""#,
+            r#""currency":"CNY","reference":"1.0","timeout_ms":18446744073709551615.0"#,
+        );
+        let t = parse::<NewTransferBody>(body.as_bytes()).expect("parses");
+        assert_eq!(
+            (t.timeout_ms, t.reference.as_deref()),
+            (u64::MAX, Some("1.0"))
+        );
+        let near = GOOD.replace(
+            r#""currency":"CNY""#,
+            r#""currency":"CNY","timeout_ms":9007199254740993.0"#,
+        );
+        assert_eq!(
+            parse::<NewTransferBody>(near.as_bytes())
+                .expect("parses")
+                .timeout_ms,
+            9_007_199_254_740_993
+        );
+        let not_integral = GOOD.replace(
+            r#""currency":"CNY""#,
+            r#""currency":"CNY","code":1.00000000000000001"#,
+        );
+        assert_eq!(
+            error_of(&not_integral),
+            ("wrong_type".into(), Some("code".into()))
+        );
     }
 
     #[test]
