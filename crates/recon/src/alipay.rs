@@ -69,7 +69,7 @@ pub fn parse(archive: &[u8]) -> Result<Bill, BillError> {
     let detail = gbk(detail, "the detail")?;
     let lines = read_detail(&detail)?;
     let stated = read_summary(&gbk(summary, "the summary")?)?;
-    crate::wechat::check_summary(&stated, &BillSummary::of(&lines))?;
+    stated.check_against(&BillSummary::of(&lines))?;
     Ok(Bill {
         lines,
         summary: stated,

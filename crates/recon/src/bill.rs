@@ -88,6 +88,29 @@ impl BillSummary {
         s
     }
 
+    /// The summary a bill states against its lines' own totals: the first that differs is
+    /// named, and the bill refused.
+    pub fn check_against(&self, own: &BillSummary) -> Result<(), BillError> {
+        let differs = [
+            ("lines", self.lines, own.lines),
+            ("paid", self.paid_fen, own.paid_fen),
+            ("refunded", self.refunded_fen, own.refunded_fen),
+            ("fees", self.fees_fen, own.fees_fen),
+        ]
+        .into_iter()
+        .find(|(_, s, o)| s != o);
+        match differs {
+            None => Ok(()),
+            Some((what, s, o)) => Err(BillError {
+                line: 0,
+                column: None,
+                problem: format!(
+                    "the summary does not add up: it states {what} {s}, the lines give {o}"
+                ),
+            }),
+        }
+    }
+
     /// Counts one more line, as the channels total their bills: a refund made at the channel
     /// is printed as a refund line, so its amount is refunded, not paid.
     pub fn add(&mut self, l: &BillLine) {

@@ -156,33 +156,11 @@ pub fn read(mut input: impl std::io::BufRead) -> Result<Bill, BillError> {
         problem: "no summary (总交易单数 ...) at the end".into(),
     })?;
     let own = BillSummary::of(&lines);
-    check_summary(&stated, &own)?;
+    stated.check_against(&own)?;
     Ok(Bill {
         lines,
         summary: stated,
     })
-}
-
-/// The stated summary against the lines' own totals; the first that differs is named.
-pub(crate) fn check_summary(stated: &BillSummary, own: &BillSummary) -> Result<(), BillError> {
-    let differs = [
-        ("lines", stated.lines, own.lines),
-        ("paid", stated.paid_fen, own.paid_fen),
-        ("refunded", stated.refunded_fen, own.refunded_fen),
-        ("fees", stated.fees_fen, own.fees_fen),
-    ]
-    .into_iter()
-    .find(|(_, s, o)| s != o);
-    match differs {
-        None => Ok(()),
-        Some((what, s, o)) => Err(BillError {
-            line: 0,
-            column: None,
-            problem: format!(
-                "the summary does not add up: it states {what} {s}, the lines give {o}"
-            ),
-        }),
-    }
 }
 
 struct Columns {
@@ -290,6 +268,19 @@ pub fn render(lines: &[BillLine], merchant: &str, out: &mut Vec<u8>) {
     let _ = w.finish();
 }
 
+/// Writes unless an earlier write failed; the first error is kept for `finish`.
+fn write_or_keep<W: std::io::Write>(
+    out: &mut W,
+    error: &mut Option<std::io::Error>,
+    args: std::fmt::Arguments<'_>,
+) {
+    if error.is_none() {
+        if let Err(e) = out.write_fmt(args) {
+            *error = Some(e);
+        }
+    }
+}
+
 /// A bill written line by line: the header first, the summary at [`Writer::finish`].
 pub struct Writer<W: std::io::Write> {
     out: W,
@@ -312,11 +303,7 @@ impl<W: std::io::Write> Writer<W> {
     }
 
     fn write(&mut self, args: std::fmt::Arguments<'_>) {
-        if self.error.is_none() {
-            if let Err(e) = self.out.write_fmt(args) {
-                self.error = Some(e);
-            }
-        }
+        write_or_keep(&mut self.out, &mut self.error, args);
     }
 
     pub fn line(&mut self, l: &BillLine) {
@@ -338,8 +325,9 @@ impl<W: std::io::Write> Writer<W> {
         } else {
             (format!("50{refund_no:0>16}"), "SUCCESS")
         };
-        let (merchant, order) = (self.merchant.clone(), l.order_id);
-        self.write(format_args!(
+        let order = l.order_id;
+        let merchant = &self.merchant;
+        write_or_keep(&mut self.out, &mut self.error, format_args!(
             "`{time},`wx0000000000000000,`{merchant},`,`42{order:016},`{order},`o0000,`NATIVE,`{state},`CMB_DEBIT,`CNY,`{settled},`{wx_refund},`{refund_no},`{refund_amount},`{refund_state},`{fee_sign}{fee},`0.60%\n"
         ));
     }

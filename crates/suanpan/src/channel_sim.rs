@@ -45,7 +45,7 @@ const CALLBACK_TIMEOUT: Duration = Duration::from_secs(5);
 /// Trades the simulator remembers at most.
 const TRADES_MAX: usize = 4_000_000;
 /// The fee a simulated channel charges unless told (0.60 %, as the gateway books by default).
-const DEFAULT_FEE_BP: u64 = 60;
+const DEFAULT_FEE_BP: u32 = 60;
 
 mod bills;
 
@@ -91,7 +91,7 @@ pub struct Sim {
     http: HttpClient,
     next_trade: AtomicU64,
     /// The channel's fee on a payment, basis points (returned in proportion on a refund).
-    fee_bp: u64,
+    fee_bp: u32,
     /// Each date's bill script (`bills.rs`), by `yyyy-MM-dd`.
     bill_scripts: Mutex<HashMap<String, bills::Script>>,
 }
@@ -138,7 +138,7 @@ impl Sim {
     }
 
     /// The fee this channel charges, basis points of each payment.
-    pub fn with_fee_bp(mut self, fee_bp: u64) -> Sim {
+    pub fn with_fee_bp(mut self, fee_bp: u32) -> Sim {
         self.fee_bp = fee_bp;
         self
     }

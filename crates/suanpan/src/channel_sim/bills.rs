@@ -91,9 +91,10 @@ impl Script {
     }
 }
 
-/// The channel's fee on an amount, rounded down, as the gateway's booking does.
-fn fee(amount_fen: u64, fee_bp: u64) -> u64 {
-    (u128::from(amount_fen) * u128::from(fee_bp) / 10_000) as u64
+/// The channel's fee on an amount: the rule the gateway books by (rounded down), so a bill
+/// without scripted differences agrees with the books.
+fn fee(amount_fen: u64, fee_bp: u32) -> u64 {
+    suanpan_gateway::booking::fee_minor(amount_fen, fee_bp)
 }
 
 /// The bill's lines for `date` (`yyyy-MM-dd`): every payment paid and refund made that day in
