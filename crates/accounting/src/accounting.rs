@@ -10,7 +10,7 @@ use suanpan_ledger::AccountingDate;
 use crate::chart::{Category, Chart};
 use crate::day_end::{
     completed_steps, record_step, record_step_time, step_times, DayEndEvent, DayEndOptions,
-    DayEndReport, Step, StepContext, StepOutcome, StepTimer,
+    DayEndReport, NoChannels, Reconciler, Step, StepContext, StepOutcome, StepTimer,
 };
 use crate::general_ledger::{self, GlRow, TrialBalance};
 use crate::projection::{open_journal, Projection};
@@ -164,11 +164,24 @@ impl Accounting {
         self.reloaded(result)
     }
 
-    /// Runs the day-end of `date` from its first unfinished step.
+    /// Runs the day-end of `date` from its first unfinished step, with no payment channels
+    /// to reconcile.
     pub fn day_end(
         &mut self,
         date: AccountingDate,
         options: DayEndOptions,
+        observer: &mut dyn FnMut(&DayEndEvent),
+    ) -> Result<DayEndReport, AccountingError> {
+        self.day_end_with(date, options, &mut NoChannels, observer)
+    }
+
+    /// Runs the day-end of `date` from its first unfinished step; its first step is
+    /// `reconciler`'s.
+    pub fn day_end_with(
+        &mut self,
+        date: AccountingDate,
+        options: DayEndOptions,
+        reconciler: &mut dyn Reconciler,
         observer: &mut dyn FnMut(&DayEndEvent),
     ) -> Result<DayEndReport, AccountingError> {
         #[cfg(feature = "fault-injection")]
@@ -178,7 +191,7 @@ impl Accounting {
             observer(event);
             crate::fault_injection::kill_at_boundary(event, kill_after.as_deref());
         };
-        let result = self.run_day_end(date, options, observer);
+        let result = self.run_day_end(date, options, reconciler, observer);
         self.reloaded(result)
     }
 
@@ -186,6 +199,7 @@ impl Accounting {
         &mut self,
         date: AccountingDate,
         options: DayEndOptions,
+        reconciler: &mut dyn Reconciler,
         observer: &mut dyn FnMut(&DayEndEvent),
     ) -> Result<DayEndReport, AccountingError> {
         let timer = StepTimer::start();
@@ -236,6 +250,22 @@ impl Accounting {
                     elapsed_ms: 0,
                     summary: summary.clone(),
                 },
+                None if step == Step::Reconcile => {
+                    // Its work is the reconciliation room's, durable there and safe to redo;
+                    // here only its completion is recorded.
+                    observer(&DayEndEvent::Started(step));
+                    let summary = reconciler.reconcile(date)?;
+                    let tx = ctx.conn.unchecked_transaction()?;
+                    record_step(&tx, date, step, &summary)?;
+                    record_step_time(&tx, date, step, step_timer.elapsed_ms())?;
+                    tx.commit()?;
+                    StepOutcome {
+                        step,
+                        skipped: false,
+                        elapsed_ms: step_timer.elapsed_ms(),
+                        summary,
+                    }
+                }
                 None => {
                     if step != Step::CatchUp {
                         observer(&DayEndEvent::Started(step));

@@ -201,6 +201,12 @@ pub const DEFAULT_CHART: &[(&str, &str, Category, bool)] = &[
         false,
     ),
     (
+        "1122.02",
+        "receivables from channels: payment gateways (Alipay, WeChat Pay)",
+        Category::Asset,
+        false,
+    ),
+    (
         "2241",
         "other payables (其他应付款)",
         Category::Liability,

@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use rusqlite::{params, Connection};
-use suanpan_ledger::AccountingDate;
+use suanpan_ledger::{AccountingDate, Currency};
 
 use crate::chart::Chart;
 use crate::general_ledger::{self, DayTotals};
@@ -18,6 +18,9 @@ use crate::{daily_balance, period, report, AccountingError};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug, PartialOrd, Ord)]
 pub enum Step {
+    /// 对账: every channel's bill of the date against the platform and the books (the
+    /// reconciliation room does it; see [`Reconciler`]).
+    Reconcile,
     /// Every transfer of the date is committed and has its voucher (or waits for supplement).
     CatchUp,
     /// 补账: vouchers for transfers whose code has no posting rule.
@@ -39,7 +42,8 @@ pub enum Step {
 }
 
 impl Step {
-    pub const ALL: [Step; 9] = [
+    pub const ALL: [Step; 10] = [
+        Step::Reconcile,
         Step::CatchUp,
         Step::Supplement,
         Step::GeneralLedger,
@@ -53,6 +57,7 @@ impl Step {
 
     pub fn as_str(self) -> &'static str {
         match self {
+            Step::Reconcile => "reconcile",
             Step::CatchUp => "catch_up",
             Step::Supplement => "supplement",
             Step::GeneralLedger => "general_ledger",
@@ -74,6 +79,25 @@ impl Step {
 
     pub fn ordinal(self) -> usize {
         self as usize + 1
+    }
+}
+
+/// The day-end's first step. Reconciliation is its own room (it fetches the channels' bills,
+/// books through the engine and keeps its differences); the day-end only calls it, before
+/// anything else, and records that it finished. It must be safe to call again for a date
+/// (a rerun after a crash): the same classes, nothing posted twice.
+pub trait Reconciler {
+    /// Reconciles every configured channel's bill of `date`; the step's summary, or why the
+    /// day-end must stop (a bill not yet published, where that blocks).
+    fn reconcile(&mut self, date: AccountingDate) -> Result<String, AccountingError>;
+}
+
+/// For a day-end with no channels to reconcile (a platform without a payment gateway).
+pub struct NoChannels;
+
+impl Reconciler for NoChannels {
+    fn reconcile(&mut self, _date: AccountingDate) -> Result<String, AccountingError> {
+        Ok("no payment channels configured: nothing to reconcile".into())
     }
 }
 
@@ -255,6 +279,10 @@ impl StepContext<'_> {
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<String, AccountingError> {
         match step {
+            // Run by the caller, outside the books' transaction (see `Reconciler`).
+            Step::Reconcile => Err(AccountingError::Invariant(
+                "the reconcile step runs through its Reconciler".into(),
+            )),
             Step::CatchUp => Ok(self.catch_up_summary()),
             Step::Supplement => self.supplement(),
             Step::GeneralLedger => {
@@ -400,13 +428,108 @@ impl StepContext<'_> {
         Ok(summary.join("; "))
     }
 
+    /// 挂账 by transfer: a transfer to or from an account opened under the suspense subject
+    /// (reconciliation posts the differences it cannot explain so), booked to suspense on
+    /// that side, opens an item like a GL-check difference, so the accounting room's
+    /// write-off closes it. (An account whose subject the chart lacks books under suspense
+    /// too, but that is the chart's gap, not a posting to suspense: it opens no item.)
+    fn suspense_postings(&mut self) -> Result<usize, AccountingError> {
+        let suspense = self.chart.suspense()?.id;
+        let moved = self
+            .totals(&mut |_, _| {})?
+            .subjects
+            .keys()
+            .any(|(subject, _)| *subject == suspense);
+        let mut found: Vec<(u128, u16, u64, i128, Currency, String)> = Vec::new();
+        let accounts = &self.projection.accounts;
+        let currency = |idx: u32| accounts.get(idx as usize).map(|a| a.currency);
+        let opened_in_suspense = |idx: u32| {
+            accounts
+                .get(idx as usize)
+                .is_some_and(|a| a.subject.as_str() == crate::chart::SUSPENSE_SUBJECT)
+        };
+        let other = |chart: &Chart, id: u32| chart.by_id(id).map(|s| s.code.clone());
+        if moved {
+            let chart = self.chart;
+            for_each_transfer_voucher(self.conn, self.date, |number, v| {
+                let debited = v.debit_subject == suspense && opened_in_suspense(v.debit_account);
+                let credited = v.credit_subject == suspense && opened_in_suspense(v.credit_account);
+                if debited == credited {
+                    return;
+                }
+                let (signed, counter) = if debited {
+                    (i128::from(v.amount), v.credit_subject)
+                } else {
+                    (-i128::from(v.amount), v.debit_subject)
+                };
+                if let (Some(c), Some(code)) = (currency(v.debit_account), other(chart, counter)) {
+                    found.push((v.transfer_id, v.code, number, signed, c, code));
+                }
+            })?;
+        }
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT transfer_id, number, debit_subject, credit_subject, currency, amount, debit_idx, credit_idx FROM manual_vouchers
+              WHERE accounting_date = ?1 AND kind = 'supplement' AND transfer_id IS NOT NULL
+                AND (debit_subject = ?2 OR credit_subject = ?2) AND debit_subject != credit_subject",
+        )?;
+        let mut rows = stmt.query(params![date_text(self.date), suspense])?;
+        while let Some(row) = rows.next()? {
+            let transfer_id: u128 = row.get::<_, String>(0)?.parse().unwrap_or(0);
+            let debit: u32 = row.get(2)?;
+            let side_opened_in_suspense = if debit == suspense {
+                row.get::<_, Option<u32>>(6)?
+                    .is_some_and(opened_in_suspense)
+            } else {
+                row.get::<_, Option<u32>>(7)?
+                    .is_some_and(opened_in_suspense)
+            };
+            if !side_opened_in_suspense {
+                continue;
+            }
+            let amount = crate::store::get_money(row, 5)?;
+            let (signed, counter) = if debit == suspense {
+                (amount, row.get::<_, u32>(3)?)
+            } else {
+                (-amount, debit)
+            };
+            let currency = crate::store::get_currency(row, 4)?;
+            if let Some(code) = other(self.chart, counter) {
+                found.push((transfer_id, 0, row.get(1)?, signed, currency, code));
+            }
+        }
+        drop(rows);
+        drop(stmt);
+        for (transfer_id, code, number, signed, currency, subject) in &found {
+            let series = if *code == 0 { "M" } else { "T" };
+            self.conn.execute(
+                "INSERT INTO suspense_items (accounting_date, subject_code, currency, amount, origin, voucher_number, status)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open')",
+                params![
+                    date_text(self.date),
+                    subject,
+                    currency.as_str(),
+                    crate::store::money(*signed),
+                    format!("{}{transfer_id:032x}: booked to suspense by voucher {series}{number}", suspense::TRANSFER_ORIGIN),
+                    number
+                ],
+            )?;
+        }
+        Ok(found.len())
+    }
+
     fn suspense(&mut self) -> Result<String, AccountingError> {
+        let postings = self.suspense_postings()?;
+        let posted = if postings == 0 {
+            String::new()
+        } else {
+            format!("{postings} transfers booked to suspense opened items; ")
+        };
         let differing: Vec<gl_check::GlCheckRow> = gl_check::read(self.conn, self.date)?
             .into_iter()
             .filter(|r| r.difference() != 0)
             .collect();
         if differing.is_empty() {
-            return Ok(format!("no differences; {}", self.open_items()?));
+            return Ok(format!("{posted}no differences; {}", self.open_items()?));
         }
         let origins = self.origins(&differing)?;
         let mut gl = general_ledger::read(self.conn, self.date)?;
@@ -422,7 +545,7 @@ impl StepContext<'_> {
         }
         general_ledger::write(self.conn, self.date, &gl)?;
         Ok(format!(
-            "{} differences posted to suspense: {}; {}",
+            "{posted}{} differences posted to suspense: {}; {}",
             differing.len(),
             differing
                 .iter()

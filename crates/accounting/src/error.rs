@@ -40,6 +40,8 @@ pub enum AccountingError {
     WriteOffNeedsCounterSubject(i128),
     /// A posting rule that cannot book: the text says why.
     RuleInvalid(String),
+    /// The reconcile step stopped the day-end: (stable code, why).
+    Reconcile(&'static str, String),
     /// An invariant of the books failed: a bug or a damaged file; nothing more is written.
     Invariant(String),
     Io(String),
@@ -69,6 +71,7 @@ impl AccountingError {
             AccountingError::WriteOffNeedsCounterSubject(_) => "write_off_needs_counter_subject",
             AccountingError::RuleInvalid(_) => "rule_invalid",
             AccountingError::Invariant(_) => "invariant_failed",
+            AccountingError::Reconcile(code, _) => code,
             AccountingError::Io(_) => "io_error",
         }
     }
@@ -123,6 +126,7 @@ impl fmt::Display for AccountingError {
             ),
             AccountingError::RuleInvalid(why) => write!(f, "the posting rule cannot book: {why}"),
             AccountingError::Invariant(e) => write!(f, "books invariant failed: {e}"),
+            AccountingError::Reconcile(_, why) => write!(f, "reconciliation: {why}"),
             AccountingError::Io(e) => f.write_str(e),
         }
     }

@@ -32,7 +32,9 @@ pub use accounting::{
 };
 pub use chart::{Category, Chart, Side, Subject, DEFAULT_CHART, SUSPENSE_SUBJECT};
 pub use daily_balance::DailyBalance;
-pub use day_end::{DayEndEvent, DayEndOptions, DayEndReport, Step, StepOutcome};
+pub use day_end::{
+    DayEndEvent, DayEndOptions, DayEndReport, NoChannels, Reconciler, Step, StepOutcome,
+};
 pub use error::AccountingError;
 pub use general_ledger::{GlRow, TrialBalance};
 pub use gl_check::GlCheckRow;
@@ -41,5 +43,5 @@ pub use projection::LedgerAccount;
 pub use report::{report_dir, subject_balances_csv, SubjectBalance};
 pub use rule::{PostingRule, RuleVersion, Rules, SubjectSource, DEFAULT_RULES};
 pub use store::{accounting_db_path, ACCOUNTING_DB_FILE};
-pub use suspense::SuspenseItem;
+pub use suspense::{SuspenseItem, TRANSFER_ORIGIN};
 pub use voucher::{Voucher, VoucherLine};

@@ -12,6 +12,10 @@ use crate::store::{date_text, get_currency, get_money, money, parse_date};
 use crate::voucher::{ManualKind, ManualVoucher};
 use crate::AccountingError;
 
+/// How the origin of an item opened by a transfer booked to suspense begins; the transfer's
+/// id follows in 32 hex digits (`SuspenseItem::transfer_id` reads it back).
+pub const TRANSFER_ORIGIN: &str = "transfer ";
+
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct SuspenseItem {
     pub id: i64,
@@ -30,6 +34,12 @@ pub struct SuspenseItem {
 }
 
 impl SuspenseItem {
+    /// The transfer that opened the item, when a transfer booked to suspense did.
+    pub fn transfer_id(&self) -> Option<u128> {
+        let hex = self.origin.strip_prefix(TRANSFER_ORIGIN)?.get(..32)?;
+        u128::from_str_radix(hex, 16).ok()
+    }
+
     /// Days the item has been open on `today` (or was open, once written off).
     pub fn age_days(&self, today: AccountingDate) -> i32 {
         self.write_off_date.unwrap_or(today).0 - self.accounting_date.0

@@ -219,11 +219,14 @@ fn start_day_end(
     // The job is marked running before the books are let go, so a second start sees it.
     drop(acc);
     let (held, holding) = std::sync::mpsc::channel();
+    // The reconcile step's work (bills over HTTP, bookings through the engine) runs on the
+    // process's runtime; this runs on one of its blocking threads.
+    let runtime = tokio::runtime::Handle::try_current().ok();
     let spawned = std::thread::Builder::new()
         .name("suanpan-day-end".into())
         .spawn({
             let books = books.clone();
-            move || run_day_end(&books, &access, &op, date, held)
+            move || run_day_end(&books, &access, &op, date, runtime, held)
         });
     if let Err(e) = spawned {
         if let Some(job) = lock(&books.day_end).as_mut() {
@@ -260,6 +263,7 @@ fn run_day_end(
     access: &suanpan_access::Access,
     op: &suanpan_access::OperatorRecord,
     date: AccountingDate,
+    runtime: Option<tokio::runtime::Handle>,
     held: std::sync::mpsc::Sender<()>,
 ) {
     let cell = books.accounting_cell();
@@ -271,24 +275,37 @@ fn run_day_end(
         let acc = guard
             .as_mut()
             .ok_or_else(|| ApiError::new(ErrorCode::Internal, "accounting not open"))?;
-        acc.day_end(date, DayEndOptions::default(), &mut |event| {
-            let mut job = lock(&books.day_end);
-            let Some(job) = job.as_mut() else { return };
-            match event {
-                DayEndEvent::Started(step) => job.running_step = Some(*step),
-                DayEndEvent::Finished {
-                    step,
-                    skipped,
-                    elapsed_ms,
-                    summary,
-                } => job.finished.push((
-                    *step,
-                    (!skipped).then_some(*elapsed_ms),
-                    summary.to_string(),
-                )),
-                DayEndEvent::Progress { .. } => {}
-            }
-        })
+        let mut reconciler: Box<dyn suanpan_accounting::Reconciler> = match (&books.recon, runtime)
+        {
+            (Some(recon), Some(runtime)) => Box::new(suanpan_recon::room::DayEndStep {
+                recon: recon.clone(),
+                runtime,
+            }),
+            _ => Box::new(suanpan_accounting::NoChannels),
+        };
+        acc.day_end_with(
+            date,
+            DayEndOptions::default(),
+            reconciler.as_mut(),
+            &mut |event| {
+                let mut job = lock(&books.day_end);
+                let Some(job) = job.as_mut() else { return };
+                match event {
+                    DayEndEvent::Started(step) => job.running_step = Some(*step),
+                    DayEndEvent::Finished {
+                        step,
+                        skipped,
+                        elapsed_ms,
+                        summary,
+                    } => job.finished.push((
+                        *step,
+                        (!skipped).then_some(*elapsed_ms),
+                        summary.to_string(),
+                    )),
+                    DayEndEvent::Progress { .. } => {}
+                }
+            },
+        )
         .map_err(ApiError::from)
     });
     drop(guard);
@@ -343,7 +360,7 @@ fn report_row(r: &SubjectBalance) -> ReportRow {
 }
 
 /// CSV when `?format=csv` or when `Accept` asks for text/csv (and not JSON first).
-fn wants_csv(query: &[(String, String)], headers: &hyper::HeaderMap) -> Result<bool, ApiError> {
+pub fn wants_csv(query: &[(String, String)], headers: &hyper::HeaderMap) -> Result<bool, ApiError> {
     match app::query_value(query, "format") {
         Some("csv") => return Ok(true),
         Some("json") => return Ok(false),
@@ -489,14 +506,30 @@ pub async fn write_off(app: &App, caller: &Caller, bytes: &[u8]) -> Result<Reply
     let op = operator_of(caller)?.name.clone();
     let books = app.books.clone();
     let target = format!("suspense items {:?}", body.items);
+    let note = body.note.clone();
     let done = audited(app, caller, "write_off", target, async move {
         app.blocking(move || {
             let mut acc = books.lock_accounting()?;
-            Ok(acc.write_off(&body.items, body.against.as_deref(), &op, &body.note)?)
+            let done = acc.write_off(&body.items, body.against.as_deref(), &op, &body.note)?;
+            // Items a reconciliation posting opened: the differences they hold learn of it.
+            let transfers: std::collections::HashSet<u128> = acc
+                .suspense_items(false)?
+                .iter()
+                .filter(|i| done.items.contains(&i.id))
+                .filter_map(|i| i.transfer_id())
+                .collect();
+            Ok((done, transfers, op))
         })
         .await
     })
     .await?;
+    let (done, transfers, op) = done;
+    if let (Some(recon), false) = (&app.recon, transfers.is_empty()) {
+        recon
+            .written_off(&transfers, &op, &note)
+            .await
+            .map_err(crate::recon::recon_error)?;
+    }
     Reply::json(
         201,
         &WriteOffDone {

@@ -95,6 +95,7 @@ impl Owners {
 }
 
 pub struct App {
+    pub recon: Option<Arc<suanpan_recon::room::Recon>>,
     pub engine: Arc<Engine>,
     pub access: Arc<Access>,
     pub auth: Authenticator,

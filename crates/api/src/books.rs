@@ -105,6 +105,14 @@ pub fn accounting_status(e: &AccountingError) -> u16 {
         | AccountingError::SuspenseItemClosed(_) => 409,
         AccountingError::WriteOffMixedCurrencies
         | AccountingError::WriteOffNeedsCounterSubject(_) => 422,
+        // The reconcile step stopped the day-end: the reconciliation room's own status.
+        AccountingError::Reconcile(code, _) => match *code {
+            "bill_not_published" | "difference_changed" | "reconcile_not_run" => 409,
+            "bill_invalid" | "action_not_allowed" | "channel_unknown" => 422,
+            "difference_unknown" => 404,
+            "channel_unavailable" | "overloaded" => 503,
+            _ => 500,
+        },
         // The system underneath failed: answered `internal`, the detail logged.
         AccountingError::Database(_)
         | AccountingError::Journal(_)
@@ -194,6 +202,8 @@ pub struct Books {
     pub registry: Mutex<()>,
     /// Statement files of one batch written by one writer at a time.
     pub statements: Arc<Mutex<()>>,
+    /// The day-end's first step, where the process has payment channels to reconcile.
+    pub recon: Option<Arc<suanpan_recon::room::Recon>>,
 }
 
 /// The accounting handle, held.
@@ -226,7 +236,14 @@ impl Books {
             day_end: Arc::new(Mutex::new(None)),
             registry: Mutex::new(()),
             statements: Arc::new(Mutex::new(())),
+            recon: None,
         }
+    }
+
+    /// The books whose day-end reconciles the channels' bills first.
+    pub fn with_recon(mut self, recon: Arc<suanpan_recon::room::Recon>) -> Books {
+        self.recon = Some(recon);
+        self
     }
 
     pub fn accounting_cell(&self) -> Arc<Mutex<Option<Accounting>>> {
@@ -374,6 +391,7 @@ mod tests {
             AccountingError::RuleInvalid(s()),
             AccountingError::Invariant(s()),
             AccountingError::Io(s()),
+            AccountingError::Reconcile("bill_not_published", s()),
         ]
     }
 
@@ -467,6 +485,7 @@ mod tests {
             E::RuleInvalid(_) => 18,
             E::Invariant(_) => 19,
             E::Io(_) => 20,
+            E::Reconcile(..) => 21,
         }
     }
 
@@ -507,7 +526,7 @@ mod tests {
             .collect();
         seen.sort_unstable();
         seen.dedup();
-        assert_eq!(seen, (0..=20).collect::<Vec<_>>());
+        assert_eq!(seen, (0..=21).collect::<Vec<_>>());
         let mut seen: Vec<usize> = every_clearing_error()
             .iter()
             .map(clearing_variant)

@@ -112,6 +112,21 @@ pub const SETTINGS: &[Setting] = &[
         help: "TOML file of the payouts room (the interbank channels' URLs, timeouts, query interval)",
     },
     Setting {
+        key: "recon_missing_bill",
+        default: "block",
+        help: "when a channel has not published a date's bill at the day-end: block (the day-end stops at its reconcile step until it has) or warn (it goes on, the step's summary says so)",
+    },
+    Setting {
+        key: "recon_pending_days",
+        default: "1",
+        help: "dates an item that may be cut-off timing (one side only, near midnight) is held pending before it takes its class",
+    },
+    Setting {
+        key: "recon_cutoff_window_s",
+        default: "600",
+        help: "how close to a date's end an item must be to be held as possible cut-off timing",
+    },
+    Setting {
         key: "console_session_idle_s",
         default: "900",
         help: "seconds an operations console session lasts without a request",
@@ -144,6 +159,7 @@ pub struct ServeConfig {
     pub clearing_schedule: Option<suanpan_clearing::CloseSchedule>,
     pub gateway_config: Option<PathBuf>,
     pub payouts_config: Option<PathBuf>,
+    pub recon: suanpan_recon::room::ReconConfig,
     pub console_session_idle_s: u64,
 }
 
@@ -270,6 +286,25 @@ impl ServeConfig {
             payouts_config: match get("payouts_config").0 {
                 "" => None,
                 path => Some(PathBuf::from(path)),
+            },
+            recon: suanpan_recon::room::ReconConfig {
+                options: suanpan_recon::Options {
+                    pending_days: num("recon_pending_days", get("recon_pending_days"))?,
+                    cutoff_window_ms: num::<u64>(
+                        "recon_cutoff_window_s",
+                        get("recon_cutoff_window_s"),
+                    )?
+                    .saturating_mul(1000),
+                },
+                missing_bill: match get("recon_missing_bill") {
+                    ("block", _) => suanpan_recon::room::MissingBill::Block,
+                    ("warn", _) => suanpan_recon::room::MissingBill::Warn,
+                    (v, source) => {
+                        return Err(format!(
+                            "{source}: recon_missing_bill {v:?} is not block or warn"
+                        ))
+                    }
+                },
             },
             console_session_idle_s: num("console_session_idle_s", get("console_session_idle_s"))?,
         };

@@ -30,6 +30,7 @@ mod metrics;
 pub mod openapi;
 mod orders;
 pub mod payouts;
+pub mod recon;
 mod routes;
 mod server;
 mod service;

@@ -17,6 +17,9 @@ use crate::payouts::{
     CalendarBody, ExplainBody, NewPayoutBody, PayoutRoute, PayoutView, QrPaymentBody,
     QrPaymentView, RouteExplanation, RoutingRulesView, RulesBody,
 };
+use crate::recon::{
+    ChannelReportView, DifferenceView, ReconReportView, ReconRoute, ReconRunBody, ResolveBody,
+};
 use crate::wire::*;
 use suanpan_access::Role;
 
@@ -55,6 +58,8 @@ pub enum RouteId {
     Consent(crate::consents::ConsentRoute),
     /// Payouts, routing and QR payments (`payouts.rs`).
     Payouts(crate::payouts::PayoutRoute),
+    /// Reconciliation (`recon.rs`).
+    Recon(crate::recon::ReconRoute),
 }
 
 /// Who may call a route.
@@ -1056,6 +1061,54 @@ pub const ROUTES: &[Route] = &[
         ok_status: 200,
         response: None,
         errors: &[400, 403, 404, 409, 429],
+    },
+    Route {
+        id: RouteId::Recon(ReconRoute::Run),
+        method: "POST",
+        path: "/v1/recon/runs",
+        summary: "Reconcile a channel's bill of a date (operators): downloaded through the channel's bill API, or given as `bill_base64`; matched against the gateway's orders and refunds and the ledger's bookings, every line and order in one class; differences recorded with their evidence, those that can be explained resolved (a 长款 whose order exists booked as its late success). A rerun gives the same classes and posts nothing twice. Unexplained differences go to suspense at the day-end's reconcile step.",
+        access: Access::Operator(Role::Operator),
+        query: &[],
+        request: Some(schema::<ReconRunBody>),
+        ok_status: 200,
+        response: Some(schema::<ChannelReportView>),
+        errors: &[400, 404, 409, 413, 415, 422, 503],
+    },
+    Route {
+        id: RouteId::Recon(ReconRoute::Report),
+        method: "GET",
+        path: "/v1/recon/dates/{date}",
+        summary: "A date's reconciliation report, per channel: the bill's summary, counts and sums per class (summing to the bill's own totals), and every difference with its state; JSON or CSV (viewers).",
+        access: Access::Operator(Role::Viewer),
+        query: &[FORMAT],
+        request: None,
+        ok_status: 200,
+        response: Some(schema::<ReconReportView>),
+        errors: &[400],
+    },
+    Route {
+        id: RouteId::Recon(ReconRoute::Difference),
+        method: "GET",
+        path: "/v1/recon/differences/{id}",
+        summary: "A reconciliation difference: its class, state, amount, evidence (the bill line, the order or refund, the booking) and history (viewers).",
+        access: Access::Operator(Role::Viewer),
+        query: &[],
+        request: None,
+        ok_status: 200,
+        response: Some(schema::<DifferenceView>),
+        errors: &[400, 404],
+    },
+    Route {
+        id: RouteId::Recon(ReconRoute::Resolve),
+        method: "POST",
+        path: "/v1/recon/differences/{id}/resolve",
+        summary: "Resolve a difference (operators), audited in its history: book_late_success (a 长款 whose order exists), rebook (in the gateway, not booked), query_channel (a 短款: paid at the channel resolves it, else suspense), suspense (挂账), channel_right (an amount or fee difference to channel cost), platform_right (to suspense, to claim), accept (no money in question, with a note), write_off (核销: the accounting room writes off its suspense item against `against`).",
+        access: Access::Operator(Role::Operator),
+        query: &[],
+        request: Some(schema::<ResolveBody>),
+        ok_status: 200,
+        response: Some(schema::<DifferenceView>),
+        errors: &[400, 404, 409, 413, 415, 422, 503],
     },
     Route {
         id: RouteId::Payouts(PayoutRoute::Create),

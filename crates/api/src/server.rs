@@ -305,6 +305,7 @@ async fn route_request(
                     RouteId::UnfreezeAccount => "unfreeze_account",
                     RouteId::AuditLog => "read_audit_log",
                     RouteId::Books(books_route) => books_route.action(),
+                    RouteId::Recon(recon_route) => recon_route.action(),
                     RouteId::ResendNotification => "resend_notification",
                     RouteId::Payouts(crate::payouts::PayoutRoute::Return) => "record_payout_return",
                     RouteId::Payouts(crate::payouts::PayoutRoute::Rules) => "read_routing_rules",
@@ -326,6 +327,18 @@ async fn route_request(
         return crate::books::dispatch(
             app,
             books_route,
+            caller,
+            param,
+            &pairs,
+            &bytes,
+            &parts.headers,
+        )
+        .await;
+    }
+    if let (RouteId::Recon(recon_route), Some(caller)) = (route.id, caller.as_ref()) {
+        return crate::recon::dispatch(
+            app,
+            recon_route,
             caller,
             param,
             &pairs,
@@ -454,7 +467,8 @@ async fn dispatch(
         | RouteId::ResultPage
         | RouteId::ResultStatus
         | RouteId::Consent(_)
-        | RouteId::Payouts(_) => Err(public()),
+        | RouteId::Payouts(_)
+        | RouteId::Recon(_) => Err(public()),
     }
 }
 

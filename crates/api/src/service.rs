@@ -37,6 +37,7 @@ pub struct Rooms {
     pub gateway: Arc<suanpan_gateway::Gateway>,
     pub consents: Arc<suanpan_consent::Consents>,
     pub payouts: Option<Arc<suanpan_payouts::Payouts>>,
+    pub recon: Option<Arc<suanpan_recon::room::Recon>>,
 }
 
 /// The HTTP room, running.
@@ -85,6 +86,7 @@ impl Service {
             gateway: rooms.gateway,
             consents: rooms.consents,
             payouts: rooms.payouts,
+            recon: rooms.recon,
             samples: console::sampler::Samples::default(),
             account_index,
         });

@@ -250,43 +250,43 @@ impl Channel for Alipay {
         }
     }
 
-    /// The statement: CSV with a header, `trade_no,out_trade_no,type,amount,status`, amounts
-    /// in yuan, type `payment` or `refund`; lines starting with `#` are comments.
-    fn parse_statement(&self, text: &str) -> Result<Vec<StatementLine>, GatewayError> {
-        let mut lines = Vec::new();
-        for (n, line) in text.lines().enumerate().skip(1) {
-            if line.trim().is_empty() || line.starts_with('#') {
-                continue;
+    /// Asks `alipay.data.dataservice.bill.downloadurl.query` for the date's trade bill, then
+    /// downloads the zip from the URL it answers (the URL is its own credential).
+    fn download_bill<'a>(
+        &'a self,
+        date: &'a str,
+    ) -> BoxFuture<'a, Result<BillDownload, GatewayError>> {
+        Box::pin(async move {
+            let method = "alipay.data.dataservice.bill.downloadurl.query";
+            let v = self
+                .call(
+                    method,
+                    vec![("bill_type", "trade".into()), ("bill_date", date.into())],
+                )
+                .await?;
+            match (code(&v), v["bill_download_url"].as_str()) {
+                (("10000", _), Some(url)) => {
+                    let url = Url::parse(url).map_err(GatewayError::ChannelUnavailable)?;
+                    let answer = self
+                        .http
+                        .send("GET", &url, &[], Vec::new(), self.timeout)
+                        .await
+                        .map_err(GatewayError::ChannelUnavailable)?;
+                    if answer.status != 200 {
+                        return Err(GatewayError::ChannelUnavailable(format!(
+                            "alipay bill download answered HTTP {}",
+                            answer.status
+                        )));
+                    }
+                    Ok(BillDownload::Published(answer.body.to_vec()))
+                }
+                (("40004", "isp.bill_not_exist" | "ACQ.BILL_NOT_EXIST"), _) => {
+                    Ok(BillDownload::NotPublished(
+                        v["sub_msg"].as_str().unwrap_or("not published").to_string(),
+                    ))
+                }
+                _ => Err(unexpected(method, &v)),
             }
-            let f: Vec<&str> = line.split(',').map(str::trim).collect();
-            let bad = || GatewayError::CallbackMalformed(format!("statement line {}", n + 1));
-            if f.len() != 5 {
-                return Err(bad());
-            }
-            lines.push(StatementLine {
-                channel_trade_no: f[0].to_string(),
-                order_id: f[1].parse().map_err(|_| bad())?,
-                kind: f[2].to_string(),
-                amount_minor: yuan_to_fen(f[3]).ok_or_else(bad)?,
-                channel_state: f[4].to_string(),
-            });
-        }
-        Ok(lines)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_statement_reads_in_fen() {
-        let a = Alipay::new("http://127.0.0.1:1", "k", Duration::from_secs(1))
-            .unwrap_or_else(|e| panic!("{e}"));
-        let text = "trade_no,out_trade_no,type,amount,status\nT1,42,payment,12.34,TRADE_SUCCESS\n";
-        let lines = a.parse_statement(text).unwrap_or_default();
-        assert_eq!(lines.len(), 1);
-        assert_eq!((lines[0].order_id, lines[0].amount_minor), (42, 1234));
-        assert!(a.parse_statement("h\nT1,x,payment,1,S\n").is_err());
+        })
     }
 }

@@ -1,5 +1,5 @@
 //! Booking through the engine. A payment is two linked transfers: the channel's clearing
-//! account (1122, receivable from the channel) pays the merchant's payable account (2241.02)
+//! account (1122.02, receivable from the payment channel) pays the merchant's payable account (2241.02)
 //! the whole amount, and the merchant's account pays the fee to fee income (6021). A refund
 //! is the merchant's account paying the channel's account back.
 //!
@@ -33,17 +33,21 @@ pub const CODE_PAYMENT: u16 = 7001;
 pub const CODE_FEE: u16 = 7002;
 pub const CODE_REFUND: u16 = 7003;
 
-const SUBJECT_CHANNEL_CLEARING: &str = "1122";
+/// A leaf of 1122 (receivables from channels), so the account books under it and the
+/// GL-vs-sub-ledger check sees it (an account under a subject with children books to
+/// suspense).
+pub const SUBJECT_CHANNEL_CLEARING: &str = "1122.02";
 const SUBJECT_MERCHANT_PAYABLE: &str = "2241.02";
 const SUBJECT_FEE_INCOME: &str = "6021";
 
-fn currency_bits(c: Currency) -> u128 {
+/// A currency's three letters as the low 24 bits of an id.
+pub fn currency_bits(c: Currency) -> u128 {
     let b = c.as_bytes();
     (u128::from(b[0]) << 16) | (u128::from(b[1]) << 8) | u128::from(b[2])
 }
 
 /// The channel's number in account ids.
-fn channel_number(channel: &str) -> u128 {
+pub fn channel_number(channel: &str) -> u128 {
     match channel {
         "alipay" => 1,
         "wechat" => 2,

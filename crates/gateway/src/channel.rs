@@ -90,15 +90,13 @@ pub enum RefundOutcome {
     Refused(String),
 }
 
-/// One line of a channel's statement (对账单).
+/// A channel's bill (对账单) of a date, as its bill API serves it: the file's bytes in the
+/// channel's own format (the reconciliation room reads them), or why there is none yet.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StatementLine {
-    pub channel_trade_no: String,
-    pub order_id: u64,
-    /// `payment` or `refund`.
-    pub kind: String,
-    pub amount_minor: u64,
-    pub channel_state: String,
+pub enum BillDownload {
+    Published(Vec<u8>),
+    /// The channel has not published the date's bill yet (its own words).
+    NotPublished(String),
 }
 
 /// How the gateway answers a callback, in the form the channel expects.
@@ -137,7 +135,11 @@ pub trait Channel: Send + Sync {
     /// The answer the channel expects: acknowledged (it stops resending) or not.
     fn callback_answer(&self, acknowledged: bool, why: &str) -> CallbackAnswer;
 
-    fn parse_statement(&self, text: &str) -> Result<Vec<StatementLine>, GatewayError>;
+    /// Downloads the bill of `date` (`yyyy-MM-dd`, the channel's day: Beijing time).
+    fn download_bill<'a>(
+        &'a self,
+        date: &'a str,
+    ) -> BoxFuture<'a, Result<BillDownload, GatewayError>>;
 }
 
 /// HMAC-SHA256 of `text` under `key`, in lowercase hex.

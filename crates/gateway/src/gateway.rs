@@ -362,6 +362,73 @@ impl Gateway {
         }
     }
 
+    /// The gateway's side of a channel's bill: its payments and refunds of [from_ms, to_ms)
+    /// (`store::recon_records`).
+    pub fn recon_records(
+        &self,
+        channel: &str,
+        from_ms: u64,
+        to_ms: u64,
+    ) -> Result<Vec<store::ReconRecord>, GatewayError> {
+        self.channel(channel)?;
+        self.store
+            .read(|c| store::recon_records(c, channel, from_ms, to_ms))
+    }
+
+    /// The fee agreed with the channels on an amount (what a bill's fee column should say).
+    pub fn channel_fee(&self, amount_minor: u64) -> u64 {
+        crate::booking::fee_minor(amount_minor, self.config.fee_bp)
+    }
+
+    /// The names of the configured channels, sorted.
+    pub fn channel_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.channels.keys().cloned().collect();
+        names.sort();
+        names
+    }
+
+    /// Downloads a channel's bill of `date` (`yyyy-MM-dd`) through its bill API.
+    pub async fn download_bill(
+        &self,
+        channel: &str,
+        date: &str,
+    ) -> Result<crate::channel::BillDownload, GatewayError> {
+        let (channel, _) = self.channel(channel)?;
+        channel.download_bill(date).await
+    }
+
+    /// What the channel says of an order now (reconciliation asks it of a 短款), changing
+    /// nothing here.
+    pub async fn channel_status(
+        &self,
+        order_id: u64,
+    ) -> Result<crate::channel::PaymentStatus, GatewayError> {
+        let order = self
+            .order(order_id)?
+            .ok_or(GatewayError::OrderNotFound(order_id))?;
+        let (channel, _) = self.channel(&order.channel)?;
+        channel.query(order_id).await
+    }
+
+    /// Books a succeeded order again: its transfers have fixed ids, so one already booked is
+    /// answered `exists` and nothing moves twice (reconciliation found it in the gateway but
+    /// not in the books).
+    pub async fn rebook_payment(&self, order_id: u64) -> Result<(), GatewayError> {
+        let order = self
+            .order(order_id)?
+            .ok_or(GatewayError::OrderNotFound(order_id))?;
+        if order.state != OrderState::Succeeded {
+            return Err(GatewayError::InvalidValue(
+                "order",
+                format!(
+                    "order {order_id} is {}, not succeeded",
+                    order.state.as_str()
+                ),
+            ));
+        }
+        self.booker.book_payment(&order).await
+    }
+
     /// The status a merchant or the result page reads. An open order whose channel has not
     /// been asked lately is asked now, so a payer who returns before the callback still sees
     /// the truth.

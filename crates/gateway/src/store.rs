@@ -74,6 +74,7 @@ CREATE TABLE IF NOT EXISTS events (
     at_ms INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_order ON events (order_id, seq);
+CREATE INDEX IF NOT EXISTS events_success_time ON events (at_ms) WHERE to_state = 'succeeded';
 CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     order_id INTEGER NOT NULL,
@@ -660,6 +661,77 @@ pub fn events(conn: &Connection, order_id: u64) -> Result<Vec<Event>, GatewayErr
         })
     })?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+/// What reconciliation reads of one payment or refund: the gateway's side of a bill line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReconRecord {
+    /// The order's id for a payment, the refund's id for a refund.
+    pub id: u64,
+    pub refund: bool,
+    pub order_id: u64,
+    pub amount_minor: u64,
+    /// Succeeded (paid, or refunded as asked).
+    pub done: bool,
+    /// A payment of which a refund has succeeded.
+    pub refunded: bool,
+    /// When it succeeded, else when it was created; Unix milliseconds.
+    pub at_ms: u64,
+}
+
+/// A channel's business in [from_ms, to_ms): payments and refunds that succeeded in it (by
+/// their success event's time, as a channel bills them), and orders created in it that have
+/// not succeeded (the platform's record of a payment the channel may still bill).
+pub fn recon_records(
+    conn: &Connection,
+    channel: &str,
+    from_ms: u64,
+    to_ms: u64,
+) -> Result<Vec<ReconRecord>, GatewayError> {
+    let (from, to) = (
+        from_ms.min(i64::MAX as u64) as i64,
+        to_ms.min(i64::MAX as u64) as i64,
+    );
+    let mut out = Vec::new();
+    let mut stmt = conn.prepare_cached(
+        "SELECT e.refund_id, o.id, COALESCE(r.amount, o.amount), o.refunded, e.at_ms
+           FROM events e JOIN orders o ON o.id = e.order_id
+           LEFT JOIN refunds r ON r.id = e.refund_id
+          WHERE e.to_state = 'succeeded' AND e.at_ms >= ?2 AND e.at_ms < ?3 AND o.channel = ?1",
+    )?;
+    let mut rows = stmt.query(params![channel, from, to])?;
+    while let Some(r) = rows.next()? {
+        let refund_id: Option<i64> = r.get(0)?;
+        let order_id = r.get::<_, i64>(1)? as u64;
+        out.push(ReconRecord {
+            id: refund_id.map_or(order_id, |v| v as u64),
+            refund: refund_id.is_some(),
+            order_id,
+            amount_minor: r.get::<_, i64>(2)? as u64,
+            done: true,
+            refunded: refund_id.is_none() && r.get::<_, i64>(3)? > 0,
+            at_ms: r.get::<_, i64>(4)? as u64,
+        });
+    }
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, amount, created_ms FROM orders
+          WHERE state IN ('created', 'paying', 'failed', 'closed')
+            AND created_ms >= ?2 AND created_ms < ?3 AND channel = ?1",
+    )?;
+    let mut rows = stmt.query(params![channel, from, to])?;
+    while let Some(r) = rows.next()? {
+        let id = r.get::<_, i64>(0)? as u64;
+        out.push(ReconRecord {
+            id,
+            refund: false,
+            order_id: id,
+            amount_minor: r.get::<_, i64>(1)? as u64,
+            done: false,
+            refunded: false,
+            at_ms: r.get::<_, i64>(2)? as u64,
+        });
+    }
+    Ok(out)
 }
 
 // ---- refunds -------------------------------------------------------------------------------

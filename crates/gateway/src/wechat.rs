@@ -67,19 +67,7 @@ impl Wechat {
     ) -> Result<(u16, Value), GatewayError> {
         let url = self.base.join(path);
         let body = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
-        let ts = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0)
-            .to_string();
-        let nonce = nonce();
-        let signature = hmac_hex(
-            &self.key,
-            &request_signing_string(method, &url.path, &ts, &nonce, &body),
-        );
-        let auth = format!(
-            "WECHATPAY2-HMAC-SHA256 nonce_str=\"{nonce}\",timestamp=\"{ts}\",signature=\"{signature}\""
-        );
+        let auth = self.authorization(method, &url, &body);
         let answer = self
             .http
             .send(
@@ -109,6 +97,43 @@ impl Wechat {
             })?
         };
         Ok((answer.status, value))
+    }
+}
+
+impl Wechat {
+    /// The `Authorization` header of a request: signed over method, path (with its query),
+    /// time, a fresh nonce and the body.
+    fn authorization(&self, method: &str, url: &Url, body: &[u8]) -> String {
+        let ts = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+            .to_string();
+        let nonce = nonce();
+        let signature = hmac_hex(
+            &self.key,
+            &request_signing_string(method, &url.path, &ts, &nonce, body),
+        );
+        format!(
+            "WECHATPAY2-HMAC-SHA256 nonce_str=\"{nonce}\",timestamp=\"{ts}\",signature=\"{signature}\""
+        )
+    }
+
+    /// A signed GET of a URL the channel gave (its download URL), answered in raw bytes.
+    async fn get_raw(&self, url: &Url) -> Result<(u16, Vec<u8>), GatewayError> {
+        let auth = self.authorization("GET", url, b"");
+        let answer = self
+            .http
+            .send(
+                "GET",
+                url,
+                &[("authorization", auth)],
+                Vec::new(),
+                self.timeout,
+            )
+            .await
+            .map_err(GatewayError::ChannelUnavailable)?;
+        Ok((answer.status, answer.body.to_vec()))
     }
 }
 
@@ -259,45 +284,38 @@ impl Channel for Wechat {
         }
     }
 
-    /// The bill: CSV with a header, every field prefixed with a backtick as WeChat does:
-    /// `` `time,`transaction_id,`out_trade_no,`type,`amount_fen,`state ``.
-    fn parse_statement(&self, text: &str) -> Result<Vec<StatementLine>, GatewayError> {
-        let mut lines = Vec::new();
-        for (n, line) in text.lines().enumerate().skip(1) {
-            if line.trim().is_empty() || !line.starts_with('`') {
-                continue;
+    /// Asks `/v3/bill/tradebill` where the date's bill is (gzipped, as WeChat offers it),
+    /// then downloads it from there, both requests signed.
+    fn download_bill<'a>(
+        &'a self,
+        date: &'a str,
+    ) -> BoxFuture<'a, Result<BillDownload, GatewayError>> {
+        Box::pin(async move {
+            let path = format!("/v3/bill/tradebill?bill_date={date}&bill_type=ALL&tar_type=GZIP");
+            let (status, v) = self.call("GET", &path, None).await?;
+            match (status, v["download_url"].as_str()) {
+                (200, Some(url)) => {
+                    let url = Url::parse(url).map_err(GatewayError::ChannelUnavailable)?;
+                    let (status, body) = self.get_raw(&url).await?;
+                    if status != 200 {
+                        return Err(GatewayError::ChannelUnavailable(format!(
+                            "wechat bill download answered HTTP {status}"
+                        )));
+                    }
+                    Ok(BillDownload::Published(body))
+                }
+                (400 | 404, _)
+                    if matches!(
+                        v["code"].as_str(),
+                        Some("NO_STATEMENT_EXIST" | "STATEMENT_CREATING")
+                    ) =>
+                {
+                    Ok(BillDownload::NotPublished(
+                        v["message"].as_str().unwrap_or("not published").to_string(),
+                    ))
+                }
+                _ => Err(unexpected("tradebill", status, &v)),
             }
-            let f: Vec<&str> = line
-                .split(',')
-                .map(|s| s.trim().trim_start_matches('`'))
-                .collect();
-            let bad = || GatewayError::CallbackMalformed(format!("bill line {}", n + 1));
-            if f.len() != 6 {
-                return Err(bad());
-            }
-            lines.push(StatementLine {
-                channel_trade_no: f[1].to_string(),
-                order_id: f[2].parse().map_err(|_| bad())?,
-                kind: f[3].to_string(),
-                amount_minor: f[4].parse().map_err(|_| bad())?,
-                channel_state: f[5].to_string(),
-            });
-        }
-        Ok(lines)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_bill_reads_its_backticked_fields() {
-        let w = Wechat::new("http://127.0.0.1:1", "k", Duration::from_secs(1))
-            .unwrap_or_else(|e| panic!("{e}"));
-        let text = "h\n`2026-11-26 10:00:00,`wx1,`7,`payment,`1234,`SUCCESS\nsummary\n";
-        let lines = w.parse_statement(text).unwrap_or_default();
-        assert_eq!(lines.len(), 1);
-        assert_eq!((lines[0].order_id, lines[0].amount_minor), (7, 1234));
+        })
     }
 }

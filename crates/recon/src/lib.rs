@@ -8,14 +8,19 @@
 //!   detail and summary): read and written.
 //! - [`matching`]: the classes and the rules that give them, cut-off timing held pending.
 //!
-//! Pure: bytes in, classes out, no clock and no I/O, so a rerun of a date, or a bill
-//! republished, gives the same answer. Fetching bills, keeping differences and their
-//! resolutions, and posting through the engine belong to the callers.
+//! - [`room`]: the room around that core: fetching bills through the gateway's channel
+//!   adapters, keeping differences in `recon.db` with their evidence, state and history,
+//!   resolving them (automatically where they can be explained, by an operator otherwise),
+//!   posting through the engine, and the day-end's first step.
+//!
+//! The core (`bill`, the readers, `matching`) is pure: bytes in, classes out, no clock and no
+//! I/O, so a rerun of a date, or a bill republished, gives the same answer.
 
 pub mod alipay;
 pub mod bill;
 mod gzip;
 pub mod matching;
+pub mod room;
 pub mod time;
 pub mod wechat;
 pub mod workload;

@@ -488,6 +488,11 @@ async fn alipay_api(sim: &Arc<Sim>, path: &str, host: &str, body: &[u8]) -> Resp
                 return alipay_answer("40004", "INVALID_BILL_TYPE", json!({}));
             }
             match suanpan_recon::time::beijing_date_end(&date) {
+                Some(_) if bills::withheld(sim, &date) => json_reply(
+                    200,
+                    json!({"code": "40004", "msg": "Business Failed",
+                           "sub_code": "isp.bill_not_exist", "sub_msg": "账单不存在"}),
+                ),
                 Some(_) => alipay_answer(
                     "10000",
                     "",
@@ -560,6 +565,12 @@ fn wechat_bill(
     let gzip = param("tar_type").as_deref() == Some("GZIP");
     if suanpan_recon::time::beijing_date_end(&date).is_none() {
         return json_reply(400, json!({"code": "PARAM_ERROR", "message": "bill_date"}));
+    }
+    if bills::withheld(sim, &date) {
+        return json_reply(
+            400,
+            json!({"code": "NO_STATEMENT_EXIST", "message": "the bill of this date does not exist yet"}),
+        );
     }
     match (method, path) {
         ("GET", "/v3/bill/tradebill") => {

@@ -27,8 +27,10 @@ Every subcommand also takes --postgres URL: the journal is in that PostgreSQL da
 accounting books and reports stay in --data DIR).
 
 Runs the day-end batch (日终) of a closed accounting date (without --date: of every closed
-date not yet day-ended, oldest first), continuing from its first unfinished step: catch_up, supplement, general_ledger, trial_balance, daily_balances,
-gl_check, suspense, period_roll_up, reports. The journal is only read; accounting keeps its
+date not yet day-ended, oldest first), continuing from its first unfinished step: reconcile, catch_up, supplement, general_ledger, trial_balance, daily_balances,
+gl_check, suspense, period_roll_up, reports. Here the reconcile step only checks that every
+channel reconciled on DIR before has a run of the date (the server's day-end fetches the bills
+and books the resolutions; `suanpan recon run` does one channel) and stops if one has not. The journal is only read; accounting keeps its
 books in DIR/accounting.db and writes the reports to DIR/reports/DATE/. A GL-vs-sub-ledger
 difference is posted to suspense and reported, never a reason to stop.
 
@@ -185,8 +187,9 @@ fn run(args: &[String]) -> Result<(), String> {
     if dates.is_empty() {
         println!("no closed date waits for its day-end");
     }
+    let data = required(f.data.as_ref(), "--data")?.clone();
     for date in dates {
-        if !run_one(&mut accounting, date, &f)? {
+        if !run_one(&mut accounting, &data, date, &f)? {
             break;
         }
     }
@@ -206,12 +209,22 @@ fn pending_dates(accounting: &mut Accounting) -> Result<Vec<AccountingDate>, Str
 }
 
 /// Runs one date's day-end; true when it completed.
-fn run_one(accounting: &mut Accounting, date: AccountingDate, f: &Flags) -> Result<bool, String> {
+fn run_one(
+    accounting: &mut Accounting,
+    data: &std::path::Path,
+    date: AccountingDate,
+    f: &Flags,
+) -> Result<bool, String> {
     let mut progress = Progress::new();
     let report = accounting
-        .day_end(date, DayEndOptions { until: f.until }, &mut |event| {
-            progress.show(event)
-        })
+        .day_end_with(
+            date,
+            DayEndOptions { until: f.until },
+            &mut suanpan_recon::room::Recorded {
+                dir: data.to_path_buf(),
+            },
+            &mut |event| progress.show(event),
+        )
         .map_err(fail)?;
     warn_differences(&report);
     if f.json {

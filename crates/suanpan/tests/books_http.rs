@@ -208,7 +208,7 @@ fn a_day_closed_through_the_api_balances_and_its_reports_match_the_files() {
 
     let status = wait_day_end(addr, &viewer, &date);
     let steps = status["steps"].as_array().cloned().unwrap_or_default();
-    assert_eq!(steps.len(), 9, "{status}");
+    assert_eq!(steps.len(), 10, "{status}");
     for step in &steps {
         assert_eq!(step["done"], true, "{step}");
         assert!(step["elapsed_ms"].is_u64(), "time of each step: {step}");
@@ -394,7 +394,7 @@ fn a_day_end_started_on_the_command_line_is_finished_through_the_api() {
         .unwrap_or_default();
     assert_eq!(
         done,
-        ["catch_up", "supplement", "general_ledger"],
+        ["reconcile", "catch_up", "supplement", "general_ledger"],
         "{partial}"
     );
     // While serve holds the books, the command line is refused with one readable line.

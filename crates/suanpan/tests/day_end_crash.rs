@@ -14,8 +14,9 @@ use suanpan_ledger::{
 };
 
 /// The step boundaries, and one inside the catch-up (after its first transaction).
-const STEPS: [&str; 10] = [
+const STEPS: [&str; 11] = [
     "catch_up_transaction",
+    "reconcile",
     "catch_up",
     "supplement",
     "general_ledger",

@@ -15,7 +15,8 @@
 //! `{"drop": [...]}` (paid, not on the bill), `"amount": {"no": fen}`, `"fee": {"no": fen}`,
 //! `"refunded_at_channel": [...]`, `"duplicate": [...]`, `"next_day": [...]` (paid on this
 //! date, billed on the next), `"extra": [{"order": N, "amount_fen": N}]` (a payment the
-//! platform never made).
+//! platform never made), `"withhold": true` (the bill is not published yet: the bill API
+//! answers as the channel does before its bills are ready).
 
 use std::collections::{HashMap, HashSet};
 
@@ -36,6 +37,7 @@ pub struct Script {
     duplicate: HashSet<String>,
     next_day: HashSet<String>,
     extra: Vec<(u64, u64)>,
+    pub withhold: bool,
 }
 
 impl Script {
@@ -87,6 +89,11 @@ impl Script {
             duplicate: set("duplicate")?,
             next_day: set("next_day")?,
             extra,
+            withhold: match &v["withhold"] {
+                Value::Null => false,
+                Value::Bool(b) => *b,
+                _ => return Err("withhold: true or false".into()),
+            },
         })
     }
 }
@@ -170,7 +177,8 @@ pub fn lines(sim: &Sim, date: &str) -> Result<Vec<BillLine>, String> {
         }
     }
     for &(order_id, amount) in &script.extra {
-        let at = start + DAY_MS / 2;
+        // Early in the day: far from midnight, never a cut-off candidate.
+        let at = start + 60_000;
         out.push(line(
             Key::Payment(order_id),
             order_id,
@@ -184,6 +192,15 @@ pub fn lines(sim: &Sim, date: &str) -> Result<Vec<BillLine>, String> {
         l.line = i as u32 + 2;
     }
     Ok(out)
+}
+
+/// The date's bill is withheld (not published yet).
+pub fn withheld(sim: &Sim, date: &str) -> bool {
+    sim.bill_scripts
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(date)
+        .is_some_and(|s| s.withhold)
 }
 
 /// The bill's file as the channel serves it: WeChat's CSV (gzipped when asked), Alipay's zip.

@@ -82,7 +82,24 @@ pub fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result
             .map_err(|e| format!("cannot start the indexer thread: {e}"))?
     };
 
-    let books = Arc::new(suanpan_api::Books::new(config.data_dir.clone(), journal));
+    let gateway = Arc::new(suanpan_gateway::Gateway::open(
+        &config.data_dir,
+        engine.clone(),
+        gateway_config,
+        Arc::new(suanpan_gateway::SystemClock),
+    )?);
+    let recon = Arc::new(
+        suanpan_recon::room::Recon::open(
+            &config.data_dir,
+            gateway.clone(),
+            engine.clone(),
+            config.recon,
+        )
+        .map_err(|e| e.to_string())?,
+    );
+    let books = Arc::new(
+        suanpan_api::Books::new(config.data_dir.clone(), journal).with_recon(recon.clone()),
+    );
     let schedule_stop = Arc::new(AtomicBool::new(false));
     let schedule = suanpan_api::start_close_schedule(
         engine.clone(),
@@ -91,12 +108,6 @@ pub fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result
         utc_offset_s,
         schedule_stop.clone(),
     )?;
-    let gateway = Arc::new(suanpan_gateway::Gateway::open(
-        &config.data_dir,
-        engine.clone(),
-        gateway_config,
-        Arc::new(suanpan_gateway::SystemClock),
-    )?);
     let consents = Arc::new(
         suanpan_consent::Consents::open(&config.data_dir, suanpan_api::consents::now_ns())
             .map_err(|e| e.to_string())?,
@@ -117,6 +128,7 @@ pub fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result
             gateway: gateway.clone(),
             consents,
             payouts: Some(payouts.clone()),
+            recon: Some(recon),
         },
     )?;
     let tls = match &config.tls {

@@ -347,11 +347,20 @@ impl Shop {
     }
 
     pub fn start(&mut self) {
+        self.start_with(&[]);
+    }
+
+    /// (Re)starts the server with more flags.
+    pub fn start_with(&mut self, extra: &[&str]) {
+        // The running one stops first (gracefully): one process per data directory.
+        if let Some(mut running) = self.server.take() {
+            running.terminate();
+            running.wait_exit();
+        }
         let config = self.config.to_string_lossy().into_owned();
-        self.server = Some(Server::start_with(
-            &self.dir,
-            &["--gateway-config", &config],
-        ));
+        let mut flags = vec!["--gateway-config", &config];
+        flags.extend_from_slice(extra);
+        self.server = Some(Server::start_with(&self.dir, &flags));
     }
 
     pub fn addr(&self) -> SocketAddr {

@@ -1,0 +1,468 @@
+//! Reconciliation end to end: real `suanpan serve` and `suanpan channel-sim` processes, orders
+//! paid through the gateway, bills published by the simulators with every kind of difference
+//! scripted in, a manual run, a bill republished with corrections, the day-end's `reconcile`
+//! step fetching the bills, the late success booked through the engine, the unexplained rest
+//! in suspense, written off by the accounting room, the GL-vs-sub-ledger check still
+//! balanced, and the cross-midnight item cleared by the next day's bill by itself.
+
+#[allow(dead_code)]
+mod gateway_support;
+#[allow(dead_code)]
+mod support;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use gateway_support::{payment_transfer, Shop, Timings};
+use serde_json::{json, Value};
+use suanpan_recon::time::{beijing_date_end, format_beijing};
+use support::client::Request;
+
+const WAIT_MAX: Duration = Duration::from_secs(120);
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn send(addr: SocketAddr, token: &str, method: &str, target: &str, body: &str) -> (u16, Value) {
+    let mut r = Request::new(method, target).bearer(token);
+    if !body.is_empty() {
+        r = r
+            .header("content-type", "application/json")
+            .body(body.as_bytes());
+    }
+    let answer = r.send(addr);
+    let v = if answer.body.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&answer.body).unwrap_or(Value::String(answer.text()))
+    };
+    (answer.status, v)
+}
+
+fn ok(addr: SocketAddr, token: &str, method: &str, target: &str, body: &str) -> Value {
+    let (status, v) = send(addr, token, method, target, body);
+    assert!(
+        status == 200 || status == 201 || status == 202,
+        "{method} {target}: {status} {v}"
+    );
+    v
+}
+
+fn script(shop: &Shop, channel: &str, date: &str, script: Value) {
+    let r = Request::post(&format!("/sim/bills/{date}"), &script.to_string())
+        .send(shop.sim(channel).addr);
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+fn pay(shop: &Shop, channel: &str, id: &str, callback: bool) {
+    let state = if channel == "wechat" {
+        "SUCCESS"
+    } else {
+        "TRADE_SUCCESS"
+    };
+    let callbacks = if callback { vec![state] } else { Vec::new() };
+    shop.sim(channel).pay(id, &callbacks);
+    if callback {
+        shop.wait_for(id, "paid", |o| o["state"] == "succeeded");
+    }
+}
+
+fn next_date(date: &str) -> String {
+    let end = beijing_date_end(date).unwrap_or_else(|| panic!("{date}"));
+    format_beijing(end)[..10].to_string()
+}
+
+/// Cuts the books over and runs the closed date's day-end to completion.
+fn close_day(addr: SocketAddr, admin: &str, date: &str) -> Value {
+    let cut = ok(addr, admin, "POST", "/v1/accounting/cutover", "");
+    assert_eq!(cut["closed_date"], date, "{cut}");
+    let target = format!("/v1/accounting/dates/{date}/day-end");
+    ok(addr, admin, "POST", &target, "");
+    let started = Instant::now();
+    loop {
+        let status = ok(addr, admin, "GET", &target, "");
+        if status["state"] == "complete" {
+            return status;
+        }
+        assert!(
+            status["last_error"].is_null(),
+            "the day-end of {date} failed: {status}"
+        );
+        assert!(started.elapsed() < WAIT_MAX, "day-end of {date}: {status}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// (key, class, state, amount) of a channel report's differences, sorted.
+fn differences(report: &Value) -> Vec<(String, String, String, i64)> {
+    let mut out: Vec<_> = report["differences"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|d| {
+            (
+                d["key"].as_str().unwrap_or_default().to_string(),
+                d["class"].as_str().unwrap_or_default().to_string(),
+                d["state"].as_str().unwrap_or_default().to_string(),
+                d["amount_fen"].as_i64().unwrap_or(i64::MIN),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn count(report: &Value, class: &str) -> u64 {
+    report["classes"]
+        .as_array()
+        .and_then(|c| c.iter().find(|k| k["class"] == class))
+        .and_then(|k| k["count"].as_u64())
+        .unwrap_or(u64::MAX)
+}
+
+fn channel_report<'a>(date_report: &'a Value, channel: &str) -> &'a Value {
+    date_report["channels"]
+        .as_array()
+        .and_then(|c| c.iter().find(|r| r["channel"] == channel))
+        .unwrap_or_else(|| panic!("no {channel} in {date_report}"))
+}
+
+/// Suspense items that a GL-vs-sub-ledger difference opened (none while the books agree).
+fn gl_check_items(addr: SocketAddr, token: &str) -> Vec<Value> {
+    let items = ok(addr, token, "GET", "/v1/accounting/suspense?all=true", "");
+    items["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|i| i["origin"].as_str().unwrap_or("").starts_with("gl_check"))
+        .collect()
+}
+
+#[test]
+fn a_day_with_every_difference_reconciles_books_resolves_and_writes_off() {
+    let mut shop = Shop::new("recon-day-end", Timings::default());
+    let admin = shop.dir.operator("admin-1", "admin");
+    let op = shop.operator.clone();
+    let date = ok(shop.addr(), &admin, "GET", "/v1/accounting/dates", "")["dates"]
+        .as_array()
+        .and_then(|d| d.last())
+        .and_then(|d| d["accounting_date"].as_str())
+        .unwrap_or_default()
+        .to_string();
+    let today = format_beijing(now_ms())[..10].to_string();
+    assert_eq!(date, today, "the books' open date is today in Beijing");
+    let end = beijing_date_end(&date).unwrap_or(0);
+    assert!(
+        end - now_ms() > 5 * 60_000,
+        "too close to midnight in Beijing for this test's day: run it again in a few minutes"
+    );
+
+    // The day's business. Every order paid and its callback delivered, except one whose
+    // callback is lost (and whose query never runs: the schedule is an hour away).
+    let wechat = |no: &str, amount| shop.order(&format!("w-{no}"), amount, "wechat");
+    let matched = wechat("matched", 10_000);
+    let lost = wechat("lost", 2_500);
+    let short = wechat("short", 3_000);
+    let amount = wechat("amount", 4_000);
+    let refunded = wechat("refunded", 5_000);
+    let fee = wechat("fee", 6_000);
+    let dup = wechat("dup", 7_000);
+    for id in [&matched, &short, &amount, &refunded, &fee, &dup] {
+        pay(&shop, "wechat", id, true);
+    }
+    pay(&shop, "wechat", &lost, false);
+    let alipay = shop.order("a-1", 1_234, "alipay");
+    pay(&shop, "alipay", &alipay, true);
+    // The last payment of the day: with the cut-off window set from here (below), it is the
+    // one "just before midnight", billed by the channel on the next day.
+    let split_ms = now_ms();
+    std::thread::sleep(Duration::from_millis(1_100));
+    let late = wechat("late", 8_000);
+    pay(&shop, "wechat", &late, true);
+
+    // First bill of the day, with a mistake the channel corrects later (the matched order at
+    // another amount).
+    let n = |id: &str| id.to_string();
+    script(
+        &shop,
+        "wechat",
+        &date,
+        json!({"amount": {n(&matched): 10_001}}),
+    );
+    let first = ok(
+        shop.addr(),
+        &op,
+        "POST",
+        "/v1/recon/runs",
+        &json!({"channel": "wechat", "date": date}).to_string(),
+    );
+    assert_eq!(
+        differences(&first)
+            .iter()
+            .map(|d| (d.0.as_str(), d.1.as_str(), d.2.as_str(), d.3))
+            .filter(|d| d.0 == format!("payment {matched}"))
+            .collect::<Vec<_>>(),
+        vec![(
+            format!("payment {matched}").as_str(),
+            "amount_mismatch",
+            "open",
+            1
+        )],
+        "{first}"
+    );
+
+    // Republished with corrections: the real differences of the day.
+    let extra_order = 99_999_999u64;
+    script(
+        &shop,
+        "wechat",
+        &date,
+        json!({
+            "drop": [short],
+            "amount": {n(&amount): 4_001},
+            "refunded_at_channel": [refunded],
+            "fee": {n(&fee): 999},
+            "duplicate": [dup],
+            "next_day": [late],
+            "extra": [{"order": extra_order, "amount_fen": 777}],
+        }),
+    );
+    // The server again, with the cut-off window reaching back to just before the last payment.
+    let window_s = (end - split_ms) / 1000;
+    shop.start_with(&["--recon-cutoff-window-s", &window_s.to_string()]);
+    let rerun = ok(
+        shop.addr(),
+        &op,
+        "POST",
+        "/v1/recon/runs",
+        &json!({"channel": "wechat", "date": date}).to_string(),
+    );
+    let p = |id: &str| format!("payment {id}");
+    let expected_before_day_end = vec![
+        (p(&amount), "amount_mismatch", "open", 1),
+        (p(&dup), "duplicate", "open", 7_000),
+        (p(&fee), "fee_mismatch", "open", 36 - 999),
+        (p(&lost), "long", "resolved_auto", 2_500),
+        (p(&matched), "amount_mismatch", "resolved_auto", 1),
+        (p(&refunded), "status_mismatch", "open", -5_000),
+        (p(&short), "short", "open", -3_000),
+        (format!("payment {extra_order}"), "long", "open", 777),
+    ];
+    let as_owned = |v: Vec<(String, &str, &str, i64)>| {
+        let mut v: Vec<(String, String, String, i64)> = v
+            .into_iter()
+            .map(|(k, c, s, a)| (k, c.to_string(), s.to_string(), a))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        differences(&rerun),
+        as_owned(expected_before_day_end.clone()),
+        "{rerun}"
+    );
+    assert_eq!(count(&rerun, "pending"), 1, "the late payment is held");
+    assert_eq!(rerun["bill_accounted"], true, "{rerun}");
+    // The lost callback's order is now paid, booked once through the engine.
+    assert_eq!(shop.status(&lost)["state"], "succeeded");
+    assert_eq!(shop.booked(payment_transfer(&lost)), 1);
+
+    // A malformed bill is refused with one line naming where, and nothing is recorded.
+    let bad = "交易时间,公众账号ID,商户号\n`2026-12-06 10:00:00,`wx1\n";
+    let b64 = base64(bad.as_bytes());
+    let (status, refused) = send(
+        shop.addr(),
+        &op,
+        "POST",
+        "/v1/recon/runs",
+        &json!({"channel": "wechat", "date": date, "bill_base64": b64}).to_string(),
+    );
+    assert_eq!(
+        (status, refused["error"]["code"].as_str()),
+        (422, Some("bill_invalid")),
+        "{refused}"
+    );
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("line"),
+        "{refused}"
+    );
+
+    // The day-end: its first step reconciles both channels; the unexplained rest to suspense.
+    let status = close_day(shop.addr(), &admin, &date);
+    let steps = status["steps"].as_array().cloned().unwrap_or_default();
+    assert_eq!(
+        steps.first().map(|s| s["step"].clone()),
+        Some(json!("reconcile")),
+        "{status}"
+    );
+    let report = ok(
+        shop.addr(),
+        &admin,
+        "GET",
+        &format!("/v1/recon/dates/{date}"),
+        "",
+    );
+    let wechat_report = channel_report(&report, "wechat");
+    fn suspense_state(state: &str) -> &str {
+        if state == "open" {
+            "suspense"
+        } else {
+            state
+        }
+    }
+    assert_eq!(
+        differences(wechat_report),
+        as_owned(
+            expected_before_day_end
+                .iter()
+                .map(|(k, c, s, a)| (k.clone(), *c, suspense_state(s), *a))
+                .collect()
+        ),
+        "{wechat_report}"
+    );
+    assert_eq!(wechat_report["bill_accounted"], true);
+    assert_eq!(
+        wechat_report["times_run"], 3,
+        "two manual runs and the day-end's"
+    );
+    let alipay_report = channel_report(&report, "alipay");
+    assert_eq!(count(alipay_report, "matched"), 1, "{alipay_report}");
+    assert!(differences(alipay_report).is_empty(), "{alipay_report}");
+    assert!(
+        gl_check_items(shop.addr(), &admin).is_empty(),
+        "GL agrees with the sub-ledgers"
+    );
+
+    // What went to suspense is in the channel's reconciliation suspense account.
+    let in_suspense: i64 = expected_before_day_end
+        .iter()
+        .filter(|d| d.2 == "open")
+        .map(|d| d.3)
+        .sum();
+    let account = shop.account(suanpan_recon::room::postings::suspense_account_id(
+        "wechat",
+        suanpan_ledger::Currency::CNY,
+    ));
+    let posted = |k: &str| {
+        account[k]
+            .as_str()
+            .and_then(|s| s.parse::<i64>().ok())
+            .unwrap_or(i64::MIN)
+    };
+    assert_eq!(
+        posted("credits_posted") - posted("debits_posted"),
+        in_suspense,
+        "{account}"
+    );
+
+    // The next date: the channel bills the late payment there, and it matches by itself.
+    let next = next_date(&date);
+    close_day(shop.addr(), &admin, &next);
+    let next_report = ok(
+        shop.addr(),
+        &admin,
+        "GET",
+        &format!("/v1/recon/dates/{next}"),
+        "",
+    );
+    let wechat_next = channel_report(&next_report, "wechat");
+    assert_eq!(count(wechat_next, "matched"), 1, "{wechat_next}");
+    assert_eq!(count(wechat_next, "pending"), 0, "{wechat_next}");
+    assert!(differences(wechat_next).is_empty(), "{wechat_next}");
+    assert!(gl_check_items(shop.addr(), &admin).is_empty());
+
+    // 核销: each difference in suspense written off by the accounting room.
+    let ids: Vec<i64> = wechat_report["differences"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .filter(|d| d["state"] == "suspense")
+        .filter_map(|d| d["id"].as_i64())
+        .collect();
+    assert_eq!(ids.len(), 6);
+    // The date the postings were booked on has had its day-end: each opened an item.
+    let items = ok(shop.addr(), &admin, "GET", "/v1/accounting/suspense", "");
+    let from_postings = items["items"].as_array().map_or(0, |i| {
+        i.iter()
+            .filter(|i| i["origin"].as_str().unwrap_or("").starts_with("transfer "))
+            .count()
+    });
+    assert_eq!(
+        from_postings,
+        6,
+        "{items} {}",
+        ok(
+            shop.addr(),
+            &admin,
+            "GET",
+            &format!("/v1/accounting/dates/{next}/day-end"),
+            ""
+        )
+    );
+    for id in &ids {
+        let done = ok(
+            shop.addr(),
+            &op,
+            "POST",
+            &format!("/v1/recon/differences/{id}/resolve"),
+            &json!({"action": "write_off", "against": "6711", "note": "explained with the channel"})
+                .to_string(),
+        );
+        assert_eq!(done["state"], "written_off", "{done}");
+        let history = done["history"].as_array().map_or(0, Vec::len);
+        assert_eq!(history, 3, "found, to suspense, written off: {done}");
+    }
+    let open_items: Vec<Value> = ok(shop.addr(), &admin, "GET", "/v1/accounting/suspense", "")
+        ["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(open_items.is_empty(), "every item closed: {open_items:?}");
+    // A second write-off of the same difference is refused.
+    let (status, again) = send(
+        shop.addr(),
+        &op,
+        "POST",
+        &format!("/v1/recon/differences/{}/resolve", ids[0]),
+        &json!({"action": "write_off", "against": "6711"}).to_string(),
+    );
+    assert_eq!(
+        (status, again["error"]["code"].as_str()),
+        (422, Some("action_not_allowed"))
+    );
+
+    // The date the write-offs were booked on still closes with the GL agreeing.
+    let after = next_date(&next);
+    close_day(shop.addr(), &admin, &after);
+    assert!(gl_check_items(shop.addr(), &admin).is_empty());
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
