@@ -99,6 +99,10 @@ pub struct ResolveBody {
     /// For a write-off: the GL-only subject that explains it (e.g. 6711, 6301).
     #[schemars(length(max = 32))]
     pub against: Option<String>,
+    /// The operator's name as the caller knows it: refused unless it is the one the token
+    /// belongs to (a resolution is recorded under the token's operator).
+    #[schemars(length(max = 64))]
+    pub operator: Option<String>,
 }
 
 #[derive(Serialize, JsonSchema)]
@@ -405,6 +409,13 @@ async fn resolve(
     let action = Action::parse(&body.action).map_err(|e| recon_error(e).field("action"))?;
     let note = body.note.clone().unwrap_or_default();
     let op = operator_of(caller)?.name.clone();
+    if let Some(named) = body.operator.as_deref().filter(|n| *n != op) {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            format!("these credentials are operator {op:?}'s, not {named:?}'s"),
+        )
+        .field("operator"));
+    }
     let room = room(app)?.clone();
     let target = format!("difference {id}: {}", action.as_str());
     let d = audited(app, caller, "recon_resolve", target, async {

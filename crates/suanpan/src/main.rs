@@ -12,6 +12,7 @@ mod interbank_sim;
 mod json;
 mod load;
 mod openapi;
+mod recon;
 mod route;
 mod serve;
 mod system;
@@ -41,6 +42,7 @@ commands:
   bench console  the console's pages timed on the books of a `bench engine` run
   clear          participants, payments, clearing batches, settlement, statement files
   day-end        close the books of an accounting date; status, reports, suspense, write-off
+  recon          reconcile a channel's bill of a date; a date's report; resolve a difference
   verify         check a data directory's hash chain, replay, snapshot and query tables
   load           drive a data directory with transfers, printing each acknowledged one
   gateway        register a participant as a merchant of the payment gateway
@@ -61,6 +63,7 @@ fn main() -> ExitCode {
         Some("bench") => bench::main(&args[1..]),
         Some("clear") => clear::main(&args[1..]),
         Some("day-end") => day_end::main(&args[1..]),
+        Some("recon") => recon::main(&args[1..]),
         Some("verify") => verify::main(&args[1..]),
         Some("load") => load::main(&args[1..]),
         Some("gateway") => gateway::main(&args[1..]),

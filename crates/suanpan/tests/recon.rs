@@ -408,7 +408,55 @@ fn a_day_with_every_difference_reconciles_books_resolves_and_writes_off() {
             ""
         )
     );
-    for id in &ids {
+    // The command line, as the operator ops-1: a wrong name is refused in one line, then the
+    // first write-off goes through it.
+    let token_file = shop.dir.path().join("ops-1.token");
+    std::fs::write(&token_file, &op).unwrap_or_else(|e| panic!("{e}"));
+    let url = format!("http://{}", shop.addr());
+    let cli = |args: &[&str]| {
+        support::server::suanpan()
+            .arg("recon")
+            .args(args)
+            .arg("--credentials")
+            .arg(&token_file)
+            .args(["--url", &url])
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run suanpan recon: {e}"))
+    };
+    let first_id = ids[0].to_string();
+    let wrong = cli(&[
+        "resolve",
+        &first_id,
+        "--action",
+        "write_off",
+        "--against",
+        "6711",
+        "--operator",
+        "someone-else",
+    ]);
+    assert!(!wrong.status.success());
+    let line = String::from_utf8_lossy(&wrong.stderr);
+    assert_eq!(line.lines().count(), 1, "{line}");
+    assert!(line.contains("403 forbidden"), "{line}");
+    let done = cli(&[
+        "resolve",
+        &first_id,
+        "--action",
+        "write_off",
+        "--against",
+        "6711",
+        "--operator",
+        "ops-1",
+        "--note",
+        "explained with the channel",
+    ]);
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    assert!(String::from_utf8_lossy(&done.stdout).contains("written_off"));
+    for id in &ids[1..] {
         let done = ok(
             shop.addr(),
             &op,
@@ -438,6 +486,39 @@ fn a_day_with_every_difference_reconciles_books_resolves_and_writes_off() {
     assert_eq!(
         (status, again["error"]["code"].as_str()),
         (422, Some("action_not_allowed"))
+    );
+
+    // The report on the command line: CSV, one row per class, then the differences.
+    let csv = cli(&["report", "--date", &date, "--csv"]);
+    assert!(
+        csv.status.success(),
+        "{}",
+        String::from_utf8_lossy(&csv.stderr)
+    );
+    let csv = String::from_utf8_lossy(&csv.stdout).into_owned();
+    assert!(
+        csv.contains(&format!("wechat,{date},long,2,32.77,25.00")),
+        "{csv}"
+    );
+    assert_eq!(csv.matches(",written_off,").count(), 6, "{csv}");
+    // A malformed bill from a file: one line naming where, a non-zero exit, nothing recorded.
+    let bad_file = shop.dir.path().join("bad-bill.csv");
+    std::fs::write(
+        &bad_file,
+        "交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,付款银行,货币种类,应结订单金额,代金券金额,微信退款单号,商户退款单号,退款金额,充值券退款金额,退款类型,退款状态,商品名称,商户数据包,手续费,费率\n`2026-12-06 10:00:00,`wx,`1900000109,`0,`,`4200,`1,`o,`NATIVE,`SUCCESS,`CFT,`CNY,`1.234,`0.00,`0,`0,`0.00,`0.00,`,`,`x,`,`0.01,`0.60%\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let refused = cli(&["run", "--channel", "wechat", "--date", &date, "--file"]
+        .iter()
+        .copied()
+        .chain([bad_file.to_str().unwrap_or_default()])
+        .collect::<Vec<_>>());
+    assert!(!refused.status.success());
+    let line = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(line.lines().count(), 1, "{line}");
+    assert!(
+        line.contains("422 bill_invalid") && line.contains("line 2"),
+        "{line}"
     );
 
     // The date the write-offs were booked on still closes with the GL agreeing.
