@@ -11,6 +11,8 @@
 //! action, not a new difference). One that a republished bill no longer shows is closed, and
 //! what it had in suspense taken back.
 
+#[cfg(feature = "fault-injection")]
+mod fault_injection;
 pub mod postings;
 pub mod store;
 
@@ -693,7 +695,11 @@ impl Recon {
             None => return Err(engine_error(self.engine.stopped_error())),
         };
         match results.iter().find(|r| !r.is_success()) {
-            None => Ok(()),
+            None => {
+                #[cfg(feature = "fault-injection")]
+                fault_injection::posted();
+                Ok(())
+            }
             Some(r) => Err(ReconError::Booking(format!(
                 "difference {}: {}",
                 d.id,

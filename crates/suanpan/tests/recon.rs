@@ -515,3 +515,120 @@ fn a_day_with_every_difference_reconciles_books_resolves_and_writes_off() {
     close_day(shop.addr(), &admin, &after);
     assert!(gl_check_items(shop.addr(), &admin).is_empty());
 }
+
+/// SIGKILL between a suspense posting the engine acknowledged and the difference's record of
+/// it, in the day-end's reconcile step; the rerun gives the same differences and posts
+/// nothing twice.
+#[test]
+fn a_reconciliation_killed_mid_posting_reruns_to_the_same_result_posting_nothing_twice() {
+    let mut shop = Shop::new("recon-kill", Timings::default());
+    let admin = shop.dir.operator("admin-1", "admin");
+    let date = format_beijing(now_ms())[..10].to_string();
+    let end = beijing_date_end(&date).unwrap_or(0);
+    assert!(
+        end - now_ms() > 5 * 60_000,
+        "too close to midnight in Beijing for this test's day: run it again in a few minutes"
+    );
+    let mut shorts = Vec::new();
+    for i in 0..3 {
+        let id = shop.order(&format!("k-{i}"), 1_000 + i, "wechat");
+        pay(&shop, "wechat", &id, true);
+        shorts.push(id);
+    }
+    script(
+        &shop,
+        "wechat",
+        &date,
+        json!({"drop": shorts, "extra": [
+            {"order": 88_000_001u64, "amount_fen": 501},
+            {"order": 88_000_002u64, "amount_fen": 502},
+        ]}),
+    );
+    // Killed after the engine acknowledged the second of five postings.
+    shop.start_env(&[], &[("SUANPAN_RECON_KILL_AFTER_POSTINGS", "2")]);
+    let cut = ok(shop.addr(), &admin, "POST", "/v1/accounting/cutover", "");
+    assert_eq!(cut["closed_date"], date.as_str(), "{cut}");
+    let (status, _) = send(
+        shop.addr(),
+        &admin,
+        "POST",
+        &format!("/v1/accounting/dates/{date}/day-end"),
+        "",
+    );
+    assert_eq!(status, 202);
+    let server = shop.server.as_mut().unwrap_or_else(|| panic!("no server"));
+    let exit = server.wait_exit();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(exit.signal(), Some(9), "killed mid-posting: {exit:?}");
+    shop.server = None;
+
+    // Again, uninterrupted: the day-end continues at its reconcile step.
+    shop.start_with(&[]);
+    let target = format!("/v1/accounting/dates/{date}/day-end");
+    ok(shop.addr(), &admin, "POST", &target, "");
+    let started = Instant::now();
+    while ok(shop.addr(), &admin, "GET", &target, "")["state"] != "complete" {
+        assert!(started.elapsed() < WAIT_MAX, "the rerun never completed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let report = ok(
+        shop.addr(),
+        &admin,
+        "GET",
+        &format!("/v1/recon/dates/{date}"),
+        "",
+    );
+    let wechat = channel_report(&report, "wechat");
+    let mut expected: Vec<(String, String, String, i64)> = shorts
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            (
+                format!("payment {id}"),
+                "short".to_string(),
+                "suspense".to_string(),
+                -(1_000 + i as i64),
+            )
+        })
+        .chain([501, 502].iter().enumerate().map(|(i, &fen)| {
+            (
+                format!("payment {}", 88_000_001 + i),
+                "long".to_string(),
+                "suspense".to_string(),
+                fen,
+            )
+        }))
+        .collect();
+    expected.sort();
+    assert_eq!(differences(wechat), expected, "{wechat}");
+    // Each posting once: one transfer per difference, and the suspense account holds their sum.
+    let account = shop.account(suanpan_recon::room::postings::suspense_account_id(
+        "wechat",
+        suanpan_ledger::Currency::CNY,
+    ));
+    let posted = |k: &str| account[k].as_str().and_then(|s| s.parse::<i64>().ok());
+    let sum: i64 = expected.iter().map(|d| d.3).sum();
+    assert_eq!(
+        posted("credits_posted")
+            .zip(posted("debits_posted"))
+            .map(|(c, d)| c - d),
+        Some(sum),
+        "{account}"
+    );
+    for d in wechat["differences"].as_array().into_iter().flatten() {
+        let id = d["id"].as_i64().unwrap_or(0);
+        let transfer = suanpan_recon::room::postings::suspense_transfer_id(id, 0);
+        assert_eq!(shop.booked(transfer), 1, "difference {id}'s posting once");
+        let one = ok(
+            shop.addr(),
+            &admin,
+            "GET",
+            &format!("/v1/recon/differences/{id}"),
+            "",
+        );
+        let to_suspense = one["history"].as_array().map_or(0, |h| {
+            h.iter().filter(|e| e["to_state"] == "suspense").count()
+        });
+        assert_eq!(to_suspense, 1, "{one}");
+    }
+}

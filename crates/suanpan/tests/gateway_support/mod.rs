@@ -352,6 +352,11 @@ impl Shop {
 
     /// (Re)starts the server with more flags.
     pub fn start_with(&mut self, extra: &[&str]) {
+        self.start_env(extra, &[]);
+    }
+
+    /// (Re)starts the server with more flags and environment variables.
+    pub fn start_env(&mut self, extra: &[&str], env: &[(&str, &str)]) {
         // The running one stops first (gracefully): one process per data directory.
         if let Some(mut running) = self.server.take() {
             running.terminate();
@@ -360,7 +365,7 @@ impl Shop {
         let config = self.config.to_string_lossy().into_owned();
         let mut flags = vec!["--gateway-config", &config];
         flags.extend_from_slice(extra);
-        self.server = Some(Server::start_with(&self.dir, &flags));
+        self.server = Some(Server::start_env(&self.dir, &flags, env));
     }
 
     pub fn addr(&self) -> SocketAddr {
