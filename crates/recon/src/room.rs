@@ -818,9 +818,12 @@ impl Recon {
         };
         match action {
             Action::BookLateSuccess => {
-                let (Class::Long, Key::Payment(order), Some(line)) = (d.class, d.key, d.bill())
+                let (Class::Long, Key::Payment(order), Some(line), Some(_)) =
+                    (d.class, d.key, d.bill(), d.platform())
                 else {
-                    return refuse("only a 长款 of a payment is booked as a late success");
+                    return refuse(
+                        "only a 长款 of a payment whose order the platform has is booked as its late success",
+                    );
                 };
                 let done = self
                     .book_late_success(&d, order, line.amount_fen, operator)

@@ -632,3 +632,112 @@ fn a_reconciliation_killed_mid_posting_reruns_to_the_same_result_posting_nothing
         assert_eq!(to_suspense, 1, "{one}");
     }
 }
+
+/// The console's reconciliation page in headless Chromium: an operator fetches a bill from
+/// the page, sees its classes and the difference with its evidence, and posts it to
+/// suspense from the page; a viewer is offered no action.
+#[test]
+fn an_operator_reconciles_and_resolves_from_the_console() {
+    let Some(browser) = support::browser::Browser::start() else {
+        return;
+    };
+    let shop = Shop::new("recon-console", Timings::default());
+    let viewer = shop.dir.operator("viewer-1", "viewer");
+    let date = format_beijing(now_ms())[..10].to_string();
+    let paid = shop.order("c-1", 1_500, "wechat");
+    pay(&shop, "wechat", &paid, true);
+    script(
+        &shop,
+        "wechat",
+        &date,
+        json!({"extra": [{"order": 77_000_001u64, "amount_fen": 888}]}),
+    );
+    let base = format!("http://{}", shop.addr());
+    let log_in = |token: &str| {
+        browser.open(&format!("{base}/console/login"));
+        browser.type_into("#token", token);
+        browser.submit("#login");
+        wait_for_text(&browser, "#who", "");
+    };
+
+    log_in(&shop.operator);
+    browser.open(&format!("{base}/console/recon?date={date}"));
+    browser.type_into("#run-channel", "wechat");
+    browser.submit("#run");
+    wait_for_text(&browser, "#channel-wechat", "wechat");
+    assert!(browser.text("#classes-wechat").contains("matched"));
+    let rows = browser.text("#differences-wechat");
+    assert!(
+        rows.contains("payment 77000001") && rows.contains("8.88"),
+        "{rows}"
+    );
+    let report = ok(
+        shop.addr(),
+        &shop.operator,
+        "GET",
+        &format!("/v1/recon/dates/{date}"),
+        "",
+    );
+    let id = channel_report(&report, "wechat")["differences"][0]["id"]
+        .as_i64()
+        .unwrap_or(0);
+    assert_eq!(browser.text(&format!("#state-{id}")), "open");
+    browser.type_into(&format!("#action-{id}"), "suspense");
+    browser.type_into(&format!("#note-{id}"), "unknown payer, to investigate");
+    browser.submit(&format!("#resolve-{id}"));
+    wait_for_text(&browser, &format!("#state-{id}"), "suspense");
+    if let Ok(dir) = std::env::var("SUANPAN_SCREENSHOTS") {
+        browser.window(1280, 860);
+        browser.screenshot(&std::path::Path::new(&dir).join("console-recon.png"));
+    }
+    let one = ok(
+        shop.addr(),
+        &viewer,
+        "GET",
+        &format!("/v1/recon/differences/{id}"),
+        "",
+    );
+    assert_eq!(one["history"][1]["actor"], "ops-1", "{one}");
+
+    // A viewer reads the page but is offered nothing to change.
+    browser.submit("#logout");
+    log_in(&viewer);
+    browser.open(&format!("{base}/console/recon?date={date}"));
+    wait_for_text(&browser, "#channel-wechat", "wechat");
+    let find = format!("/session/{}/element", browser.session());
+    for css in ["#run", "button[id^='resolve-']"] {
+        assert!(
+            browser
+                .try_call(
+                    "POST",
+                    &find,
+                    Some(json!({"using": "css selector", "value": css}))
+                )
+                .is_err(),
+            "a viewer sees {css}"
+        );
+    }
+}
+
+/// Waits until the element exists and its text contains `text`.
+fn wait_for_text(browser: &support::browser::Browser, css: &str, text: &str) {
+    let started = Instant::now();
+    let find = format!("/session/{}/element", browser.session());
+    loop {
+        let found = browser
+            .try_call(
+                "POST",
+                &find,
+                Some(json!({"using": "css selector", "value": css})),
+            )
+            .is_ok();
+        if found && browser.text(css).contains(text) {
+            return;
+        }
+        assert!(
+            started.elapsed() < WAIT_MAX,
+            "the page never showed {text:?} in {css}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -5,27 +5,12 @@
 
 use std::fmt::Write;
 
-use serde_json::Value;
-
 use super::pages::{layout, layout_refreshing, notice};
-use super::{Page, Visit};
-use crate::app::{self, Reply};
+use super::{json, text, Page, Visit};
+use crate::app;
 use crate::error::ApiError;
 use crate::html::escape;
 use suanpan_access::Role;
-
-fn json(reply: Result<Reply, ApiError>) -> Result<Value, ApiError> {
-    let reply = reply?;
-    Ok(serde_json::from_slice(&reply.body).unwrap_or(Value::Null))
-}
-
-fn text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
-}
 
 /// A refusal or failure of the handler, shown on the page with its status.
 fn failed(v: &Visit, title: &str, e: ApiError) -> Page {

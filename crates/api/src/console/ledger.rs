@@ -4,27 +4,12 @@
 
 use std::fmt::Write;
 
-use serde_json::Value;
-
 use super::pages::{layout, notice};
-use super::{Page, Visit};
-use crate::app::{self, Reply};
+use super::{json, text, Page, Visit};
+use crate::app;
 use crate::error::{ApiError, ErrorCode};
 use crate::html::escape;
 use suanpan_access::Role;
-
-fn json(reply: Result<Reply, ApiError>) -> Result<Value, ApiError> {
-    let reply = reply?;
-    Ok(serde_json::from_slice(&reply.body).unwrap_or(Value::Null))
-}
-
-fn text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
-}
 
 fn find_form(action: &str, label: &str, value: &str, button: &str) -> String {
     format!(

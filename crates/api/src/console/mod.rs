@@ -13,6 +13,7 @@ pub mod index;
 mod ledger;
 mod orders;
 mod pages;
+mod recon;
 mod reports;
 pub mod sampler;
 pub mod session;
@@ -290,6 +291,9 @@ async fn route(
         ("POST", "/console/accounting/day-end") => books::start_day_end(&visit, form).await,
         ("POST", "/console/accounting/write-off") => books::write_off(&visit, form).await,
         ("GET", "/console/clearing") => books::clearing(&visit).await,
+        ("GET", "/console/recon") => recon::page(&visit).await,
+        ("POST", "/console/recon/run") => recon::run(&visit, form).await,
+        ("POST", "/console/recon/resolve") => recon::resolve(&visit, form).await,
         ("GET", "/console/clearing/statement") => books::statement(&visit).await,
         ("GET", "/console/transfers") => ledger::transfer(&visit).await,
         ("POST", "/console/transfers/resolve") => ledger::resolve(&visit, form).await,
@@ -318,5 +322,22 @@ async fn route(
                 &pages::notice(false, lang.t("没有这个页面。", "No such page.")),
             ),
         ),
+    }
+}
+
+/// A JSON handler's answer as a value, for a page to render (a refusal stays an error).
+pub(super) fn json(
+    reply: Result<crate::app::Reply, crate::error::ApiError>,
+) -> Result<serde_json::Value, crate::error::ApiError> {
+    let reply = reply?;
+    Ok(serde_json::from_slice(&reply.body).unwrap_or(serde_json::Value::Null))
+}
+
+/// A JSON value as page text: a string as it is, nothing for null.
+pub(super) fn text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
     }
 }

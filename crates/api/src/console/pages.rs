@@ -72,13 +72,14 @@ pub(super) fn layout_refreshing(
     let lang = v.lang;
     let mut nav = format!(
         "<a href=\"/\">{}</a><a href=\"/console/accounts\">{}</a><a href=\"/console/transfers\">{}</a><a href=\"/console/accounting\">{}</a>\
-         <a href=\"/console/clearing\">{}</a><a href=\"/console/orders\">{}</a><a href=\"/console/payouts\">{}</a>",
+         <a href=\"/console/clearing\">{}</a><a href=\"/console/orders\">{}</a><a href=\"/console/recon\">{}</a><a href=\"/console/payouts\">{}</a>",
         lang.t("概览", "Overview"),
         lang.t("账户", "Accounts"),
         lang.t("转账", "Transfers"),
         lang.t("会计", "Accounting"),
         lang.t("清算", "Clearing"),
         lang.t("支付订单", "Orders"),
+        lang.t("对账", "Reconciliation"),
         lang.t("代付", "Payouts"),
     );
     if v.may(Role::Admin) {
