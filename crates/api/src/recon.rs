@@ -39,13 +39,15 @@ impl ReconRoute {
 /// lists them; a test checks).
 pub fn recon_status(e: &ReconError) -> u16 {
     match e {
-        ReconError::DateInvalid(_) | ReconError::ActionUnknown(_) => 400,
+        ReconError::ActionUnknown(_) => 400,
         ReconError::DifferenceUnknown(_) => 404,
         ReconError::BillNotPublished { .. } | ReconError::StateChanged(_) => 409,
-        // Well formed, but not a channel this node has (as the gateway answers it).
+        // Well formed, but not a channel this node has (as the gateway answers it), or a date
+        // of the right shape that is no day (2026-02-31) or before the channels' time.
         ReconError::BillInvalid(_)
         | ReconError::ActionNotAllowed(_)
-        | ReconError::ChannelUnknown(_) => 422,
+        | ReconError::ChannelUnknown(_)
+        | ReconError::DateInvalid(_) => 422,
         ReconError::ChannelUnavailable(_) | ReconError::Overloaded => 503,
         ReconError::Booking(_) | ReconError::Store(_) => 500,
     }
@@ -79,12 +81,18 @@ pub struct ReconRunBody {
     /// `alipay` or `wechat`.
     #[schemars(extend("enum" = ["alipay", "wechat"]))]
     pub channel: String,
-    /// The channel's day (Beijing time), YYYY-MM-DD.
-    #[schemars(extend("format" = "date", "pattern" = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"))]
+    /// The channel's day (Beijing time), YYYY-MM-DD, 1971 or later.
+    #[schemars(
+        extend("format" = "date"),
+        regex(pattern = r"^(197[1-9]|19[89][0-9]|[2-9][0-9]{3})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")
+    )]
     pub date: String,
     /// The bill's file (its bytes in standard base64) instead of downloading it from the
     /// channel.
-    #[schemars(length(max = 4_000_000))]
+    #[schemars(
+        length(max = 4_000_000),
+        regex(pattern = r"^([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$")
+    )]
     pub bill_base64: Option<String>,
 }
 
@@ -368,7 +376,9 @@ fn difference_id(param: Option<&str>) -> Result<i64, ApiError> {
 
 async fn run(app: &App, caller: &Caller, bytes: &[u8]) -> Result<Reply, ApiError> {
     let body: ReconRunBody = crate::body::parse(bytes)?;
-    let date = parse_date(&body.date, "date")?;
+    let date = suanpan_ledger::AccountingDate::parse(&body.date)
+        .filter(|d| suanpan_recon::time::beijing_date_end(&d.to_string()).is_some())
+        .ok_or_else(|| recon_error(ReconError::DateInvalid(body.date.clone())).field("date"))?;
     let file = match &body.bill_base64 {
         None => None,
         Some(text) => Some(base64_decode(text).ok_or_else(|| {
