@@ -99,7 +99,7 @@ pub struct ReconRunBody {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResolveBody {
-    #[schemars(extend("enum" = ["book_late_success", "rebook", "query_channel", "suspense", "channel_right", "platform_right", "accept", "write_off"]))]
+    #[schemars(extend("enum" = ["book_late_success", "rebook", "query_channel", "reverse", "suspense", "channel_right", "platform_right", "accept", "write_off"]))]
     pub action: String,
     /// Why (kept in the difference's history); required to accept.
     #[schemars(length(max = 500))]

@@ -1102,7 +1102,7 @@ pub const ROUTES: &[Route] = &[
         id: RouteId::Recon(ReconRoute::Resolve),
         method: "POST",
         path: "/v1/recon/differences/{id}/resolve",
-        summary: "Resolve a difference (operators), audited in its history: book_late_success (a 长款 whose order exists), rebook (in the gateway, not booked), query_channel (a 短款: paid at the channel resolves it, else suspense), suspense (挂账), channel_right (an amount or fee difference to channel cost), platform_right (to suspense, to claim), accept (no money in question, with a note), write_off (核销: the accounting room writes off its suspense item against `against`).",
+        summary: "Resolve a difference (operators), audited in its history: book_late_success (a 长款 whose order exists), rebook (in the gateway, not booked), query_channel (a 短款: paid at the channel resolves it, else suspense), reverse (a 短款 the channel, asked again, never had: the payment and its fee reversed), suspense (挂账), channel_right (an amount or fee difference to channel cost), platform_right (to suspense, to claim), accept (no money in question, with a note), write_off (核销: the accounting room writes off its suspense item against `against`).",
         access: Access::Operator(Role::Operator),
         query: &[],
         request: Some(schema::<ResolveBody>),

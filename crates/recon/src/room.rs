@@ -167,6 +167,9 @@ pub enum Action {
     Rebook,
     /// A 短款: ask the channel. Paid: its bill left it out (resolved); not paid: to suspense.
     QueryChannel,
+    /// A 短款 the channel, asked again, says was never paid: the payment and its fee
+    /// reversed in the books (调账).
+    Reverse,
     /// 挂账 now.
     Suspense,
     /// An amount or fee difference: the channel is right; the difference to channel cost.
@@ -181,10 +184,11 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 8] = [
+    pub const ALL: [Action; 9] = [
         Action::BookLateSuccess,
         Action::Rebook,
         Action::QueryChannel,
+        Action::Reverse,
         Action::Suspense,
         Action::ChannelRight,
         Action::PlatformRight,
@@ -197,6 +201,7 @@ impl Action {
             Action::BookLateSuccess => "book_late_success",
             Action::Rebook => "rebook",
             Action::QueryChannel => "query_channel",
+            Action::Reverse => "reverse",
             Action::Suspense => "suspense",
             Action::ChannelRight => "channel_right",
             Action::PlatformRight => "platform_right",
@@ -689,6 +694,11 @@ impl Recon {
         };
         let mut commands = postings::accounts(&d.channel, currency);
         commands.push(Command::CreateTransfer(transfer));
+        self.submit(commands, d.id).await
+    }
+
+    /// Submits commands to the engine; every one must succeed (`exists` on a redo).
+    async fn submit(&self, commands: Vec<Command>, difference: i64) -> Result<(), ReconError> {
         let ticket = self.engine.submit(commands).map_err(engine_error)?;
         let results = match ticket.await {
             Some(r) => r.map_err(engine_error)?,
@@ -701,8 +711,7 @@ impl Recon {
                 Ok(())
             }
             Some(r) => Err(ReconError::Booking(format!(
-                "difference {}: {}",
-                d.id,
+                "difference {difference}: {}",
                 r.as_str()
             ))),
         }
@@ -883,6 +892,55 @@ impl Recon {
                         .await?;
                     }
                 }
+            }
+            Action::Reverse => {
+                let (Class::Short, Key::Payment(order_id), Some(platform)) =
+                    (d.class, d.key, d.platform())
+                else {
+                    return refuse("only a 短款 of a payment is reversed");
+                };
+                // Asked again now: a reversal is only for money the channel never had.
+                match self
+                    .gateway
+                    .channel_status(order_id)
+                    .await
+                    .map_err(gateway_error)?
+                {
+                    PaymentStatus::Paid { .. } => {
+                        return refuse("the channel says it was paid: nothing to reverse (query_channel resolves it)");
+                    }
+                    PaymentStatus::Unknown
+                    | PaymentStatus::Waiting
+                    | PaymentStatus::Closed
+                    | PaymentStatus::Failed => {}
+                }
+                let order = self
+                    .gateway
+                    .order(order_id)
+                    .map_err(gateway_error)?
+                    .ok_or(ReconError::Booking(format!("order {order_id} is gone")))?;
+                let currency = Currency::parse(&order.currency).unwrap_or(Currency::CNY);
+                let amount = d.evidence["booked_fen"]
+                    .as_u64()
+                    .unwrap_or(platform.amount_fen);
+                let commands = postings::reversal_of_payment(
+                    &d.channel,
+                    currency,
+                    order.owner,
+                    d.id,
+                    d.postings,
+                    amount,
+                    self.gateway.channel_fee(amount),
+                );
+                self.submit(commands, d.id).await?;
+                self.change(
+                    &d,
+                    State::ResolvedOperator,
+                    operator,
+                    &note_or("the channel never had it: the payment and its fee reversed (调账)"),
+                    Some(0),
+                )
+                .await?;
             }
             Action::Suspense | Action::PlatformRight => {
                 if d.amount_fen == 0 {

@@ -31,7 +31,7 @@ suspense (挂账).
 bill's own summary, and every difference with its state.
 
 `resolve` acts on a difference, recorded in its history under NAME (which must be the
-operator whose token FILE holds): book_late_success, rebook, query_channel, suspense,
+operator whose token FILE holds): book_late_success, rebook, query_channel, reverse, suspense,
 channel_right, platform_right, accept (with --note), write_off (核销, with --against, a
 GL-only subject such as 6711).";
 

@@ -741,3 +741,152 @@ fn wait_for_text(browser: &support::browser::Browser, css: &str, text: &str) {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// A 短款 the channel never had (a success the platform learnt from a callback the channel
+/// took back) is reversed in the books after the channel is asked again; one the channel did
+/// have is resolved by asking. A bill not published blocks the day-end, or, configured to
+/// warn, lets it go on saying so.
+#[test]
+fn a_short_is_reversed_or_resolved_by_asking_and_a_missing_bill_blocks_or_warns() {
+    let mut shop = Shop::new("recon-short", Timings::default());
+    let admin = shop.dir.operator("admin-1", "admin");
+    let op = shop.operator.clone();
+    let date = format_beijing(now_ms())[..10].to_string();
+    let end = beijing_date_end(&date).unwrap_or(0);
+    assert!(
+        end - now_ms() > 5 * 60_000,
+        "too close to midnight in Beijing for this test's day: run it again in a few minutes"
+    );
+    // Never paid at the channel; a signed SUCCESS callback reaches the platform anyway.
+    let never = shop.order("s-never", 4_200, "wechat");
+    shop.sim("wechat").callback(&never, "SUCCESS", Some(4_200));
+    shop.wait_for(&never, "paid", |o| o["state"] == "succeeded");
+    // Paid at the channel, but the bill leaves it out.
+    let missing = shop.order("s-missing", 1_300, "wechat");
+    pay(&shop, "wechat", &missing, true);
+    script(&shop, "wechat", &date, json!({"drop": [missing]}));
+
+    let run = ok(
+        shop.addr(),
+        &op,
+        "POST",
+        "/v1/recon/runs",
+        &json!({"channel": "wechat", "date": date}).to_string(),
+    );
+    let id_of = |order: &str| {
+        run["differences"]
+            .as_array()
+            .and_then(|d| d.iter().find(|d| d["key"] == format!("payment {order}")))
+            .and_then(|d| d["id"].as_i64())
+            .unwrap_or_else(|| panic!("no difference of {order}: {run}"))
+    };
+    let (never_id, missing_id) = (id_of(&never), id_of(&missing));
+    let resolve = |id: i64, action: &str| {
+        send(
+            shop.addr(),
+            &op,
+            "POST",
+            &format!("/v1/recon/differences/{id}/resolve"),
+            &json!({"action": action, "note": "asked the channel"}).to_string(),
+        )
+    };
+    // The channel has the one the bill left out: it is not reversed, asking resolves it.
+    let (status, refused) = resolve(missing_id, "reverse");
+    assert_eq!(
+        (status, refused["error"]["code"].as_str()),
+        (422, Some("action_not_allowed"))
+    );
+    let (status, asked) = resolve(missing_id, "query_channel");
+    assert_eq!(
+        (status, asked["state"].as_str()),
+        (200, Some("resolved_operator")),
+        "{asked}"
+    );
+    // The channel never had the other: the payment and its fee are booked back.
+    let merchant = shop.account(suanpan_gateway::booking::merchant_account_id(
+        shop_owner(&shop, &never),
+        suanpan_ledger::Currency::CNY,
+    ));
+    let (status, reversed) = resolve(never_id, "reverse");
+    assert_eq!(
+        (status, reversed["state"].as_str()),
+        (200, Some("resolved_operator")),
+        "{reversed}"
+    );
+    let after = shop.account(suanpan_gateway::booking::merchant_account_id(
+        shop_owner(&shop, &never),
+        suanpan_ledger::Currency::CNY,
+    ));
+    let net = |v: &Value| {
+        let n = |k: &str| {
+            v[k].as_str()
+                .and_then(|s| s.parse::<i64>().ok())
+                .unwrap_or(0)
+        };
+        n("credits_posted") - n("debits_posted")
+    };
+    // The merchant had 4,200 − 25 fee (and 1,300 − 7); now only the second.
+    assert_eq!(
+        net(&merchant) - net(&after),
+        4_200 - 25,
+        "{merchant} {after}"
+    );
+    let (status, again) = resolve(never_id, "reverse");
+    assert_eq!(
+        (status, again["error"]["code"].as_str()),
+        (422, Some("action_not_allowed"))
+    );
+
+    // Alipay has not published the date's bill: the day-end stops at reconcile.
+    script(&shop, "alipay", &date, json!({"withhold": true}));
+    ok(shop.addr(), &admin, "POST", "/v1/accounting/cutover", "");
+    let target = format!("/v1/accounting/dates/{date}/day-end");
+    ok(shop.addr(), &admin, "POST", &target, "");
+    let started = Instant::now();
+    let failed = loop {
+        let s = ok(shop.addr(), &admin, "GET", &target, "");
+        if !s["last_error"].is_null() {
+            break s;
+        }
+        assert_ne!(
+            s["state"], "complete",
+            "the day-end went on without the bill: {s}"
+        );
+        assert!(started.elapsed() < WAIT_MAX, "{s}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(
+        failed["last_error"]["code"], "bill_not_published",
+        "{failed}"
+    );
+    // Published: the rerun completes.
+    script(&shop, "alipay", &date, json!({}));
+    ok(shop.addr(), &admin, "POST", &target, "");
+    let started = Instant::now();
+    while ok(shop.addr(), &admin, "GET", &target, "")["state"] != "complete" {
+        assert!(started.elapsed() < WAIT_MAX, "the rerun never completed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // Configured to warn, the next date's day-end goes on without the bill, saying so.
+    let next = next_date(&date);
+    script(&shop, "wechat", &next, json!({"withhold": true}));
+    shop.start_with(&["--recon-missing-bill", "warn"]);
+    let status = close_day(shop.addr(), &admin, &next);
+    let summary = status["steps"][0]["summary"].as_str().unwrap_or_default();
+    assert!(summary.contains("wechat: bill not published"), "{status}");
+}
+
+/// The owner number of an order's merchant.
+fn shop_owner(shop: &Shop, order: &str) -> u64 {
+    let transfer = payment_transfer(order);
+    let r = Request::get(&format!("/v1/transfers/{transfer}"))
+        .bearer(&shop.operator)
+        .send(shop.addr());
+    let credit: u128 = r.json()["credit_account_id"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{}", r.text()));
+    // The merchant's account id carries its owner in bits 24..88.
+    ((credit >> 24) & u128::from(u64::MAX)) as u64
+}

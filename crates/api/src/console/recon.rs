@@ -51,7 +51,7 @@ fn actions(class: &str, state: &str, amount: i64, has_order: bool) -> Vec<&'stat
             match class {
                 "long" if has_order => out.push("book_late_success"),
                 "in_gateway_not_booked" => out.push("rebook"),
-                "short" => out.push("query_channel"),
+                "short" => out.extend(["query_channel", "reverse"]),
                 "amount_mismatch" | "fee_mismatch" => {
                     out.extend(["channel_right", "platform_right"])
                 }
@@ -319,6 +319,10 @@ mod tests {
         assert_eq!(
             actions("booked_not_in_gateway", "open", 0, true),
             ["accept"]
+        );
+        assert_eq!(
+            actions("short", "open", -5, true),
+            ["query_channel", "reverse", "suspense"]
         );
         assert_eq!(actions("short", "suspense", -5, true), ["write_off"]);
         assert!(actions("long", "resolved_auto", 5, true).is_empty());

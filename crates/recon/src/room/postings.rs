@@ -10,6 +10,9 @@
 //! - A suspense posting taken back (a republished bill no longer shows the difference).
 //! - To channel cost (6421) from the channel's account: a fee or amount the operator says
 //!   the channel is right about.
+//! - A 短款 the channel confirms it never had, reversed (调账): the merchant's payable pays
+//!   the channel's account back the payment, and fee income pays the merchant back its fee,
+//!   linked, so the books no longer hold money that never came.
 
 use suanpan_gateway::booking::{channel_account_id, channel_number, currency_bits};
 use suanpan_ledger::{
@@ -21,6 +24,8 @@ pub const ROOM_TAG: u128 = 0x5243_4F4E << 96;
 const SUSPENSE_POSTING: u128 = 0x01 << 88;
 const REVERSAL: u128 = 0x02 << 88;
 const CHANNEL_COST: u128 = 0x03 << 88;
+const REVERSE_PAYMENT: u128 = 0x04 << 88;
+const REVERSE_FEE: u128 = 0x05 << 88;
 const SUSPENSE_ACCOUNT: u128 = 0x10 << 88;
 const COST_ACCOUNT: u128 = 0x11 << 88;
 
@@ -28,6 +33,7 @@ const COST_ACCOUNT: u128 = 0x11 << 88;
 pub const CODE_SUSPENSE: u16 = 7101;
 pub const CODE_REVERSAL: u16 = 7102;
 pub const CODE_CHANNEL_COST: u16 = 7103;
+pub const CODE_REVERSAL_OF_PAYMENT: u16 = 7104;
 
 const SUBJECT_SUSPENSE: &str = "3099";
 const SUBJECT_CHANNEL_COST: &str = "6421";
@@ -143,6 +149,50 @@ pub fn transfer(
     t.code = code;
     t.reference = Reference::new(reference.as_bytes()).unwrap_or(Reference::EMPTY);
     Some(t)
+}
+
+/// The transfers that reverse a payment the channel never had (merchant `merchant`'s, for
+/// difference `difference`, its posting number `n`): the payment back to the channel's account and the fee back to
+/// the merchant, linked.
+pub fn reversal_of_payment(
+    channel: &str,
+    currency: Currency,
+    merchant: u64,
+    difference: i64,
+    n: u32,
+    amount: u64,
+    fee: u64,
+) -> Vec<Command> {
+    let merchant_account = suanpan_gateway::booking::merchant_account_id(merchant, currency);
+    let fee_account = suanpan_gateway::booking::fee_account_id(currency);
+    let reference =
+        Reference::new(format!("recon {difference}").as_bytes()).unwrap_or(Reference::EMPTY);
+    let mut payment = Transfer::new(
+        transfer_id(REVERSE_PAYMENT, n, difference),
+        merchant_account,
+        channel_account_id(channel, currency),
+        amount,
+        currency,
+    );
+    payment.code = CODE_REVERSAL_OF_PAYMENT;
+    payment.reference = reference;
+    if fee == 0 {
+        return vec![Command::CreateTransfer(payment)];
+    }
+    payment.flags = suanpan_ledger::TransferFlags(suanpan_ledger::TransferFlags::LINKED);
+    let mut back = Transfer::new(
+        transfer_id(REVERSE_FEE, n, difference),
+        fee_account,
+        merchant_account,
+        fee,
+        currency,
+    );
+    back.code = CODE_REVERSAL_OF_PAYMENT;
+    back.reference = reference;
+    vec![
+        Command::CreateTransfer(payment),
+        Command::CreateTransfer(back),
+    ]
 }
 
 /// The id of a difference's suspense posting number `n` (the accounting room's item names
