@@ -359,8 +359,7 @@ impl Shop {
     pub fn start_env(&mut self, extra: &[&str], env: &[(&str, &str)]) {
         // The running one stops first (gracefully): one process per data directory.
         if let Some(mut running) = self.server.take() {
-            running.terminate();
-            running.wait_exit();
+            running.stop();
         }
         let config = self.config.to_string_lossy().into_owned();
         let mut flags = vec!["--gateway-config", &config];

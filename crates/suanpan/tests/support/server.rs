@@ -269,6 +269,14 @@ impl Server {
         assert_eq!(rc, 0, "cannot send SIGTERM");
     }
 
+    /// Stops it gracefully if it still runs (SIGTERM, then waits); nothing if it has exited.
+    pub fn stop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            self.terminate();
+            self.wait_exit();
+        }
+    }
+
     /// Sends SIGKILL and reaps the process.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
