@@ -23,7 +23,7 @@ pub fn gateway_status(e: &GatewayError) -> u16 {
     match e {
         GatewayError::InvalidValue(..) | GatewayError::CallbackMalformed(_) => 400,
         // `alipay` or `wechat`, well formed, but not configured on this node.
-        GatewayError::ChannelUnknown(_) => 422,
+        GatewayError::ChannelUnknown(_) | GatewayError::CurrencyNotSupported { .. } => 422,
         GatewayError::CallbackSignatureInvalid => 401,
         GatewayError::MerchantNotRegistered(_) => 403,
         GatewayError::OrderNotFound(_) => 404,
@@ -169,7 +169,8 @@ fn order_view(app: &App, o: &Order) -> OrderView {
         state: o.state.as_str().into(),
         pay_url: o.pay_url.clone(),
         result_url: format!(
-            "/pay/result/{}?token={}",
+            "{}/pay/result/{}?token={}",
+            app.public_url(),
             o.id,
             app.gateway.page_token(o.id)
         ),
@@ -496,6 +497,7 @@ mod tests {
             E::OrderNotFound(_) => 1,
             E::MerchantNotRegistered(_) => 2,
             E::ChannelUnknown(_) => 3,
+            E::CurrencyNotSupported { .. } => 15,
             E::InvalidValue(..) => 4,
             E::RefundExceedsPaid { .. } => 5,
             E::OrderNotRefundable(_) => 6,
@@ -518,6 +520,10 @@ mod tests {
             GatewayError::OrderNotFound(1),
             GatewayError::MerchantNotRegistered("m".into()),
             GatewayError::ChannelUnknown("c".into()),
+            GatewayError::CurrencyNotSupported {
+                channel: "c".into(),
+                currency: "USD".into(),
+            },
             GatewayError::InvalidValue("f", "v".into()),
             GatewayError::RefundExceedsPaid { asked: 2, left: 1 },
             GatewayError::OrderNotRefundable("n".into()),
@@ -536,7 +542,7 @@ mod tests {
         let mut seen: Vec<usize> = all.iter().map(variant).collect();
         seen.sort_unstable();
         seen.dedup();
-        assert_eq!(seen, (0..=14).collect::<Vec<_>>(), "a variant missing here");
+        assert_eq!(seen, (0..=15).collect::<Vec<_>>(), "a variant missing here");
         for e in all {
             let status = gateway_status(&e);
             let answered = api_error(e);

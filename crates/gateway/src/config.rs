@@ -25,6 +25,10 @@ pub struct ChannelConfig {
     /// backing off through the list; the last repeats until the order is final or expires.
     #[serde(default = "default_query_schedule_ms")]
     pub query_schedule_ms: Vec<u64>,
+    /// The currencies the channel takes (its domestic acquiring: CNY); an order in another is
+    /// refused at creation (`currency_not_supported`).
+    #[serde(default = "default_currencies")]
+    pub currencies: Vec<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -62,6 +66,9 @@ pub struct GatewayConfig {
     pub result_wait_ms: u64,
 }
 
+fn default_currencies() -> Vec<String> {
+    vec!["CNY".into()]
+}
 fn default_query_schedule_ms() -> Vec<u64> {
     vec![10_000, 20_000, 30_000, 60_000, 120_000, 300_000]
 }

@@ -10,6 +10,11 @@ pub enum GatewayError {
     OrderNotFound(u64),
     MerchantNotRegistered(String),
     ChannelUnknown(String),
+    /// The channel does not take the order's currency.
+    CurrencyNotSupported {
+        channel: String,
+        currency: String,
+    },
     /// A field of the request that is not allowed: (field, message).
     InvalidValue(&'static str, String),
     RefundExceedsPaid {
@@ -40,6 +45,7 @@ impl GatewayError {
             GatewayError::OrderNotFound(_) => "order_not_found",
             GatewayError::MerchantNotRegistered(_) => "merchant_not_registered",
             GatewayError::ChannelUnknown(_) => "channel_unknown",
+            GatewayError::CurrencyNotSupported { .. } => "currency_not_supported",
             GatewayError::InvalidValue(..) => "invalid_value",
             GatewayError::RefundExceedsPaid { .. } => "refund_exceeds_paid",
             GatewayError::OrderNotRefundable(_) => "order_not_refundable",
@@ -67,6 +73,9 @@ impl fmt::Display for GatewayError {
                 f,
                 "participant {p:?} is not registered as a merchant (suanpan gateway merchant)"
             ),
+            GatewayError::CurrencyNotSupported { channel, currency } => {
+                write!(f, "the {channel} channel does not take {currency}")
+            }
             GatewayError::ChannelUnknown(c) => {
                 write!(f, "channel {c:?} is not configured (alipay or wechat)")
             }

@@ -264,6 +264,17 @@ impl Gateway {
             return bad("expire_s", "expire_s is 1 to 604800 seconds");
         }
         self.channel(&new.channel)?;
+        let takes = self
+            .config
+            .channels
+            .get(&new.channel)
+            .is_some_and(|c| c.currencies.contains(&new.currency));
+        if !takes {
+            return Err(GatewayError::CurrencyNotSupported {
+                channel: new.channel.clone(),
+                currency: new.currency.clone(),
+            });
+        }
         Ok(())
     }
 

@@ -319,6 +319,22 @@ fn orders_are_idempotent_per_merchant_order_number_and_refuse_bad_input() {
     }
     let zero = shop.create("o-3", 0, "alipay", "");
     assert_eq!(zero.status, 400);
+    // A currency the channel does not take is refused at creation, and nothing is taken: the
+    // same merchant order number in CNY is then a new order.
+    let usd = support::client::Request::post(
+        "/v1/orders",
+        r#"{"merchant_order_no":"o-usd","amount":"1000","currency":"USD","subject":"s","channel":"wechat"}"#,
+    )
+    .signed(&shop.key)
+    .send(shop.addr());
+    assert_eq!(
+        (usd.status, usd.error().0.as_str()),
+        (422, "currency_not_supported"),
+        "{}",
+        usd.text()
+    );
+    let cny = shop.create("o-usd", 1_000, "wechat", "");
+    assert_eq!(cny.status, 201, "{}", cny.text());
     // Another participant, not a merchant, cannot take orders or see this one.
     let stranger = shop.dir.participant("stranger");
     let r = support::client::Request::post(
@@ -343,10 +359,14 @@ fn the_result_page_and_its_status_need_the_order_token() {
     use support::client::Request;
     let shop = Shop::new("gw-page-token", Timings::default());
     let id = shop.order("t-1", 100, "alipay");
-    let url = shop.status(&id)["result_url"]
+    let absolute = shop.status(&id)["result_url"]
         .as_str()
         .unwrap_or_default()
         .to_string();
+    // Absolute, on the server's public address (here, where it listens).
+    let origin = format!("http://{}", shop.addr());
+    assert!(absolute.starts_with(&origin), "{absolute}");
+    let url = absolute[origin.len()..].to_string();
     let page = Request::get(&url).send(shop.addr());
     assert_eq!(page.status, 200);
     assert!(

@@ -43,11 +43,7 @@ fn the_result_page_shows_processing_then_success_when_the_channel_result_arrives
     };
     let shop = Shop::new("gw-page-success", timings);
     let id = shop.order("page-1", 12_345, "alipay");
-    browser.open(&format!(
-        "http://{}{}",
-        shop.addr(),
-        shop.status(&id)["result_url"].as_str().unwrap_or("")
-    ));
+    browser.open(shop.status(&id)["result_url"].as_str().unwrap_or(""));
     assert!(browser.text("body").contains("CNY 123.45"));
     // Nothing has arrived: the page is checking, spinner on, no verdict.
     assert_eq!(browser.attribute("#message", "data-state"), "checking");
@@ -73,11 +69,7 @@ fn the_result_page_offers_to_check_again_when_nothing_arrives_in_time() {
     };
     let shop = Shop::new("gw-page-timeout", timings);
     let id = shop.order("page-2", 500, "wechat");
-    browser.open(&format!(
-        "http://{}{}",
-        shop.addr(),
-        shop.status(&id)["result_url"].as_str().unwrap_or("")
-    ));
+    browser.open(shop.status(&id)["result_url"].as_str().unwrap_or(""));
     wait_for_state(&browser, "processing");
     assert!(browser.text("#message").contains("still being processed"));
     assert!(browser.displayed("#check-again"));
