@@ -17,33 +17,15 @@ use crate::html::escape;
 
 const PAGE: &str = include_str!("consent_page.html");
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Lang {
-    Zh,
-    En,
-}
+use crate::html::PageLang as Lang;
 
 /// Chinese first; English when the browser's first choice is English.
 fn lang(parts: &Parts) -> Lang {
-    let first = parts
-        .headers
-        .get(hyper::header::ACCEPT_LANGUAGE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .map(|l| l.trim().to_ascii_lowercase())
-        .unwrap_or_default();
-    if first.starts_with("en") {
-        Lang::En
-    } else {
-        Lang::Zh
-    }
+    Lang::of(&parts.headers)
 }
 
 fn t(lang: Lang, zh: &'static str, en: &'static str) -> &'static str {
-    match lang {
-        Lang::Zh => zh,
-        Lang::En => en,
-    }
+    lang.t(zh, en)
 }
 
 /// Answers the page's two routes; `None` for every other route.

@@ -100,12 +100,14 @@ pub fn document() -> Value {
         }
         errors.sort_unstable();
         errors.dedup();
-        // The customer's consent page answers its errors as pages too.
-        let error_content = if route.path.starts_with("/consent/") {
-            json!({"text/html": {"schema": {"type": "string"}}})
-        } else {
-            json!({"application/json": {"schema": error_ref.clone()}})
-        };
+        // The customer's consent page and the payer's result page answer their errors as
+        // pages too.
+        let error_content =
+            if route.path.starts_with("/consent/") || route.path == "/pay/result/{id}" {
+                json!({"text/html": {"schema": {"type": "string"}}})
+            } else {
+                json!({"application/json": {"schema": error_ref.clone()}})
+            };
         for status in errors {
             responses.insert(
                 status.to_string(),

@@ -12,6 +12,7 @@ use suanpan_gateway::{GatewayError, NewOrder, Order, Refund};
 use crate::app::{self, App, Reply};
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorCode};
+use crate::html::PageLang;
 use crate::routes::RouteId;
 use crate::wire::{Amount, Id, Time};
 use suanpan_access::Role;
@@ -75,6 +76,11 @@ pub struct NewOrderBody {
     #[serde(default)]
     #[schemars(range(min = 1, max = 604800))]
     pub expire_s: Option<u64>,
+    /// Where the result page sends the payer back to the merchant: an http:// or https://
+    /// URL of at most 512 characters.
+    #[serde(default)]
+    #[schemars(regex(pattern = r#"^https?://[^\s"<>\u0000-\u001f\u007f-\u009f]{1,504}$"#))]
+    pub return_url: Option<String>,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -105,6 +111,8 @@ pub struct OrderView {
     pub flagged_for_refund: bool,
     pub created: Time,
     pub expire_at: Time,
+    /// Where the result page sends the payer back to the merchant.
+    pub return_url: Option<String>,
 }
 
 #[derive(Serialize, JsonSchema)]
@@ -152,6 +160,8 @@ pub struct PayStatus {
     /// Whether the state is final (succeeded, failed, closed).
     #[serde(rename = "final")]
     pub is_final: bool,
+    /// When it was paid, Beijing time (`yyyy-MM-dd HH:mm:ss`), once it has been.
+    pub paid_at: Option<String>,
 }
 
 fn ms_time(ms: u64) -> Time {
@@ -179,6 +189,7 @@ fn order_view(app: &App, o: &Order) -> OrderView {
         flagged_for_refund: o.flagged_for_refund,
         created: ms_time(o.created_ms),
         expire_at: ms_time(o.expire_at_ms),
+        return_url: o.return_url.clone(),
     }
 }
 
@@ -254,6 +265,7 @@ pub async fn dispatch(
                 subject: b.subject,
                 channel: b.channel,
                 expire_s: b.expire_s,
+                return_url: b.return_url,
             };
             let (order, created) = app
                 .gateway
@@ -369,7 +381,17 @@ pub async fn public(
     let channel = match route {
         RouteId::AlipayNotify => "alipay",
         RouteId::WechatNotify => "wechat",
-        RouteId::ResultPage => return Some(result_page(app, page_order(app, param, parts))),
+        RouteId::ResultPage => {
+            let lang = PageLang::of(&parts.headers);
+            return Some(match page_order(app, param, parts) {
+                Ok(id) => match result_page(app, id, lang).await {
+                    Err(e) if e.status == 404 => Ok(bad_link_page(lang)),
+                    other => other,
+                },
+                Err(e) if e.status == 404 || e.status == 400 => Ok(bad_link_page(lang)),
+                Err(e) => Err(e),
+            });
+        }
         RouteId::ResultStatus => {
             return Some(match page_order(app, param, parts) {
                 Ok(id) => pay_status(app, id).await,
@@ -424,53 +446,129 @@ fn page_order(app: &App, param: Option<&str>, parts: &Parts) -> Result<u64, ApiE
     }
 }
 
+/// The result page's status: the gateway's own state, answered at once. An open order
+/// nudges the background query (never waited for).
 async fn pay_status(app: &App, id: u64) -> Result<Reply, ApiError> {
     let gateway = app.gateway.clone();
-    let order = app
-        .blocking(move || gateway.order(id).map_err(api_error))
-        .await?
-        .ok_or_else(|| not_found(id))?;
-    let order = app.gateway.order_status(order).await.map_err(api_error)?;
-    Reply::json(
-        200,
-        &PayStatus {
-            state: order.state.as_str().into(),
-            is_final: order.state.is_final(),
-        },
-    )
+    let (order, paid_at) = app
+        .blocking(move || {
+            let order = gateway.order(id).map_err(api_error)?;
+            let paid_at = match &order {
+                Some(o) if o.state == suanpan_gateway::OrderState::Succeeded => {
+                    gateway.paid_at_ms(id).map_err(api_error)?
+                }
+                _ => None,
+            };
+            Ok((order, paid_at))
+        })
+        .await?;
+    let order = order.ok_or_else(|| not_found(id))?;
+    app.gateway.nudge(&order);
+    Reply::json(200, &pay_status_view(&order, paid_at))
 }
 
-fn html_escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+fn pay_status_view(order: &Order, paid_at_ms: Option<u64>) -> PayStatus {
+    PayStatus {
+        state: order.state.as_str().into(),
+        is_final: order.state.is_final(),
+        paid_at: paid_at_ms.map(suanpan_recon::time::format_beijing),
+    }
+}
+
+/// An amount as a payer reads it: ¥19.90 for yuan, `USD 19.90` otherwise.
+fn payer_amount(currency: &str, minor: u64) -> String {
+    let figure = format!("{}.{:02}", minor / 100, minor % 100);
+    if currency == "CNY" {
+        format!("¥{figure}")
+    } else {
+        format!("{} {figure}", crate::html::escape(currency))
+    }
+}
+
+/// What the page says in each state: the verdict and what to do next.
+fn page_texts(lang: PageLang) -> serde_json::Value {
+    let t = |zh: &'static str, en: &'static str| lang.t(zh, en);
+    serde_json::json!({
+        "checking": [t("正在查询支付结果…", "Checking your payment…"), ""],
+        "succeeded": [t("支付成功", "Payment succeeded"), t("商户已收到付款。您可以返回商户查看订单。", "The merchant has your payment. You can go back to the merchant to see your order.")],
+        "failed": [t("支付失败", "Payment failed"), t("本次未扣款。如需购买，请返回商户重新支付。", "You were not charged. To buy, go back to the merchant and pay again.")],
+        "closed": [t("订单已关闭", "The order was closed"), t("订单未付款已关闭，未扣款。如需购买，请返回商户重新下单。", "It was closed without payment and you were not charged. To buy, go back to the merchant and order again.")],
+        "processing": [t("支付结果确认中", "Your payment is still being processed"), t("请勿重复支付。结果确认后商户会收到通知；您也可以稍后再查看。", "Do not pay again. The merchant is told as soon as the result is known; you can check again later.")],
+    })
 }
 
 /// The page the payer returns to. It shows what Suanpan knows (never the browser's return
-/// parameters), and its script asks again every `result_poll_ms` for at most
-/// `result_wait_ms`, then offers to check again.
-fn result_page(app: &App, id: Result<u64, ApiError>) -> Result<Reply, ApiError> {
-    let id = id?;
-    let order = app
-        .gateway
-        .order(id)
-        .map_err(api_error)?
-        .ok_or_else(|| not_found(id))?;
+/// parameters), and its script asks again at fixed times up to `result_wait_ms`, then
+/// offers to check again.
+async fn result_page(app: &App, id: u64, lang: PageLang) -> Result<Reply, ApiError> {
+    let gateway = app.gateway.clone();
+    let access = app.access.clone();
+    let (order, paid_at, merchant_name) = app
+        .blocking(move || {
+            let order = gateway
+                .order(id)
+                .map_err(api_error)?
+                .ok_or_else(|| not_found(id))?;
+            let paid_at = if order.state == suanpan_gateway::OrderState::Succeeded {
+                gateway.paid_at_ms(id).map_err(api_error)?
+            } else {
+                None
+            };
+            // The participant's registered name; its code if it has none.
+            let name = access
+                .participant(&order.merchant)
+                .ok()
+                .flatten()
+                .map(|p| p.name)
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| order.merchant.clone());
+            Ok((order, paid_at, name))
+        })
+        .await?;
+    if !order.state.is_final() {
+        app.gateway.nudge(&order);
+    }
     let config = app.gateway.config();
+    let status = pay_status_view(&order, paid_at);
+    let json = |v: &serde_json::Value| v.to_string().replace('<', "\\u003c");
+    let hidden = |shown: bool| if shown { "" } else { "hidden" };
+    let t = |zh: &'static str, en: &'static str| lang.t(zh, en);
     let page = RESULT_PAGE
-        .replace("{{ORDER}}", &order.id.to_string())
-        .replace("{{TOKEN}}", &app.gateway.page_token(order.id))
-        .replace("{{SUBJECT}}", &html_escape(&order.subject))
+        .replace("{{LANG}}", lang.code())
+        .replace("{{TITLE}}", t("支付结果", "Payment result"))
+        .replace("{{MERCHANT}}", &crate::html::escape(&merchant_name))
         .replace(
             "{{AMOUNT}}",
-            &format!(
-                "{} {}.{:02}",
-                html_escape(&order.currency),
-                order.amount_minor / 100,
-                order.amount_minor % 100
-            ),
+            &payer_amount(&order.currency, order.amount_minor),
         )
+        .replace("{{SUBJECT_LABEL}}", t("商品", "Item"))
+        .replace("{{SUBJECT}}", &crate::html::escape(&order.subject))
+        .replace("{{ORDER_LABEL}}", t("订单号", "Order number"))
+        .replace(
+            "{{ORDER_NO}}",
+            &crate::html::escape(&order.merchant_order_no),
+        )
+        .replace("{{PAID_LABEL}}", t("付款时间", "Paid at"))
+        .replace("{{PAID_AT}}", status.paid_at.as_deref().unwrap_or(""))
+        .replace("{{PAID_HIDDEN}}", hidden(status.paid_at.is_some()))
+        .replace(
+            "{{CHECKING}}",
+            t("正在查询支付结果…", "Checking your payment…"),
+        )
+        .replace("{{CHECK_AGAIN}}", t("再次查询", "Check again"))
+        .replace("{{BACK}}", t("返回商户", "Back to the merchant"))
+        .replace(
+            "{{RETURN_URL}}",
+            &crate::html::escape(order.return_url.as_deref().unwrap_or("")),
+        )
+        .replace("{{RETURN_HIDDEN}}", hidden(order.return_url.is_some()))
+        .replace("{{TEXT_JSON}}", &json(&page_texts(lang)))
+        .replace(
+            "{{STATUS_JSON}}",
+            &json(&serde_json::to_value(&status).unwrap_or_default()),
+        )
+        .replace("{{ORDER}}", &order.id.to_string())
+        .replace("{{TOKEN}}", &app.gateway.page_token(order.id))
         .replace("{{STATE}}", order.state.as_str())
         .replace("{{POLL_MS}}", &config.result_poll_ms.to_string())
         .replace("{{WAIT_MS}}", &config.result_wait_ms.to_string());
@@ -480,6 +578,30 @@ fn result_page(app: &App, id: Result<u64, ApiError>) -> Result<Reply, ApiError> 
         content_type: "text/html; charset=utf-8",
         headers: Vec::new(),
     })
+}
+
+/// A link that is not one Suanpan made (a wrong or missing token, an order that does not
+/// exist) answers a page, not JSON: a payer is reading it.
+fn bad_link_page(lang: PageLang) -> Reply {
+    let t = |zh: &'static str, en: &'static str| lang.t(zh, en);
+    let page = format!(
+        "<!doctype html><html lang=\"{}\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{}</title><style>body {{ font-family: sans-serif; max-width: 28rem; margin: 3rem auto; padding: 0 1rem; color: #222; }}</style></head>\
+         <body><h1 id=\"bad-link\">{}</h1><p>{}</p></body></html>",
+        lang.code(),
+        t("链接无效", "This link is not valid"),
+        t("链接无效", "This link is not valid"),
+        t(
+            "找不到这笔支付。请从商户的页面重新进入；如已付款，请勿重复支付。",
+            "No payment is found at this link. Go back to the merchant's page; if you have paid, do not pay again."
+        ),
+    );
+    Reply {
+        status: 404,
+        body: page.into(),
+        content_type: "text/html; charset=utf-8",
+        headers: Vec::new(),
+    }
 }
 
 const RESULT_PAGE: &str = include_str!("result_page.html");

@@ -824,7 +824,7 @@ pub const ROUTES: &[Route] = &[
         id: RouteId::ResultPage,
         method: "GET",
         path: "/pay/result/{id}",
-        summary: "The payer's result page (HTML): polls the order's status, shows the result or offers to check again.",
+        summary: "The payer's result page (HTML, Simplified Chinese unless the browser prefers English): the merchant, the amount, the order number and paid time; polls the order's status at fixed times, shows the result and what to do next, or offers to check again; a link back to the merchant. A link that is not valid answers a page too (404).",
         access: Access::Public,
         query: &[QueryParam {
             name: "token",
@@ -835,7 +835,7 @@ pub const ROUTES: &[Route] = &[
         request: None,
         ok_status: 200,
         response: None,
-        errors: &[400, 404],
+        errors: &[404],
     },
     Route {
         id: RouteId::ResultStatus,

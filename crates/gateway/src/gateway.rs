@@ -263,6 +263,20 @@ impl Gateway {
         if new.expire_s.is_some_and(|s| s == 0 || s > 7 * 86_400) {
             return bad("expire_s", "expire_s is 1 to 604800 seconds");
         }
+        if let Some(url) = &new.return_url {
+            let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
+            if !scheme_ok
+                || url.chars().count() > 512
+                || url.chars().any(|c| {
+                    c.is_whitespace() || c.is_control() || c == '"' || c == '<' || c == '>'
+                })
+            {
+                return bad(
+                    "return_url",
+                    "return_url is an http:// or https:// URL of at most 512 characters, without spaces, quotes or angle brackets",
+                );
+            }
+        }
         self.channel(&new.channel)?;
         let takes = self
             .config
@@ -308,6 +322,7 @@ impl Gateway {
             refunded_minor: 0,
             flagged_for_refund: false,
             queries: 0,
+            return_url: new.return_url.clone(),
             // The next thing to do about it: a query, or the close at its expiry, if sooner.
             next_query_ms: Some(
                 (now + schedule.first().copied().unwrap_or(10_000)).min(now + expire_s * 1000),
@@ -319,6 +334,7 @@ impl Gateway {
             &new.subject,
             &new.channel,
             new.expire_s,
+            new.return_url.as_deref(),
         );
         let (order, created) = self
             .store
@@ -440,32 +456,62 @@ impl Gateway {
         self.booker.book_payment(&order).await
     }
 
-    /// The status a merchant or the result page reads. An open order whose channel has not
-    /// been asked lately is asked now, so a payer who returns before the callback still sees
-    /// the truth.
+    /// For the payer's page: an open order whose channel has not been asked lately is asked
+    /// in the background, now; the caller never waits for it (a slow channel must not slow
+    /// the page). One query per order in flight at a time.
+    pub fn nudge(self: &Arc<Self>, order: &Order) {
+        if order.state.is_final() || !self.mark_asked(order.id) {
+            return;
+        }
+        let gateway = self.clone();
+        let order = order.clone();
+        tokio::spawn(async move {
+            // A channel that does not answer leaves it to the schedule; the page says
+            // "processing", never a guess.
+            let _ = gateway.sync_with_channel(&order, "status_query").await;
+        });
+    }
+
+    /// Records that an order's channel is being asked now; false when it was asked within
+    /// `status_query_interval_ms` (then it is not asked again).
+    fn mark_asked(&self, order_id: u64) -> bool {
+        let now = self.clock.now_ms();
+        let mut recent = self
+            .recent_queries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(&at) = recent.get(&order_id) {
+            if now.saturating_sub(at) < self.config.status_query_interval_ms {
+                return false;
+            }
+        }
+        if recent.len() >= RECENT_QUERIES_MAX {
+            recent.clear();
+        }
+        recent.insert(order_id, now);
+        true
+    }
+
+    /// When the order succeeded (the time of its success event), if it has.
+    pub fn paid_at_ms(&self, order_id: u64) -> Result<Option<u64>, GatewayError> {
+        Ok(self
+            .events(order_id)?
+            .into_iter()
+            .find(|e| e.refund_id.is_none() && e.to_state == OrderState::Succeeded.as_str())
+            .map(|e| e.at_ms))
+    }
+
+    /// The status a merchant reads. An open order whose channel has not been asked lately is
+    /// asked now, so a merchant that asks before the callback still sees the truth.
     pub async fn order_status(&self, order: Order) -> Result<Order, GatewayError> {
         if order.state.is_final() {
             return Ok(order);
         }
-        let now = self.clock.now_ms();
-        {
-            let mut recent = self
-                .recent_queries
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            if let Some(&at) = recent.get(&order.id) {
-                if now.saturating_sub(at) < self.config.status_query_interval_ms {
-                    return Ok(order);
-                }
-            }
-            if recent.len() >= RECENT_QUERIES_MAX {
-                recent.clear();
-            }
-            recent.insert(order.id, now);
+        if !self.mark_asked(order.id) {
+            return Ok(order);
         }
         let id = order.id;
-        // A channel that does not answer leaves the order as it stands: the page says
-        // "processing", never a guess.
+        // A channel that does not answer leaves the order as it stands.
         let _ = self.sync_with_channel(&order, "status_query").await;
         self.order(id)?.ok_or(GatewayError::OrderNotFound(id))
     }

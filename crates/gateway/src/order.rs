@@ -119,6 +119,8 @@ pub struct Order {
     pub flagged_for_refund: bool,
     pub queries: u32,
     pub next_query_ms: Option<u64>,
+    /// Where the result page sends the payer back to the merchant.
+    pub return_url: Option<String>,
 }
 
 /// A refund as stored.
@@ -142,6 +144,8 @@ pub struct NewOrder {
     pub channel: String,
     /// Seconds the payer has to pay; the gateway's default when `None`.
     pub expire_s: Option<u64>,
+    /// Where the result page sends the payer back to the merchant.
+    pub return_url: Option<String>,
 }
 
 #[cfg(test)]

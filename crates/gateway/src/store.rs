@@ -17,7 +17,8 @@ use crate::error::GatewayError;
 use crate::order::{Order, OrderState, Refund, RefundState};
 
 pub const DB_FILE: &str = "gateway.db";
-const SCHEMA_VERSION: i64 = 1;
+/// 2: orders keep the merchant's `return_url`.
+const SCHEMA_VERSION: i64 = 2;
 /// Jobs that may wait for the writer; one more is refused as overload (bounded memory).
 const QUEUE_JOBS_MAX: usize = 65_536;
 /// Jobs committed in one transaction at most.
@@ -50,6 +51,7 @@ CREATE TABLE IF NOT EXISTS orders (
     flagged_for_refund INTEGER NOT NULL DEFAULT 0,
     queries INTEGER NOT NULL DEFAULT 0,
     next_query_ms INTEGER,
+    return_url TEXT,
     UNIQUE (merchant, merchant_order_no)
 );
 CREATE INDEX IF NOT EXISTS orders_open ON orders (next_query_ms) WHERE state IN ('created', 'paying');
@@ -180,6 +182,15 @@ impl Store {
                 )?;
             }
             Some(Ok(SCHEMA_VERSION)) => {}
+            Some(Ok(1)) => {
+                // Version 1 lacked the return URL: added, then the version moves, together.
+                conn.execute_batch(
+                    "BEGIN IMMEDIATE;
+                     ALTER TABLE orders ADD COLUMN return_url TEXT;
+                     UPDATE meta SET value = '2' WHERE key = 'schema_version';
+                     COMMIT;",
+                )?;
+            }
             Some(_) => {
                 return Err(GatewayError::Store(format!(
                     "{} has a schema this version does not know",
@@ -317,7 +328,7 @@ fn run_writer(conn: Connection, jobs: Receiver<Job>) {
 
 // ---- rows ----------------------------------------------------------------------------------
 
-pub const ORDER_COLUMNS: &str = "id, merchant, owner, merchant_order_no, amount, currency, subject, channel, state, created_ms, expire_at_ms, channel_trade_no, pay_url, refunded, flagged_for_refund, queries, next_query_ms";
+pub const ORDER_COLUMNS: &str = "id, merchant, owner, merchant_order_no, amount, currency, subject, channel, state, created_ms, expire_at_ms, channel_trade_no, pay_url, refunded, flagged_for_refund, queries, next_query_ms, return_url";
 
 fn order_row(r: &Row) -> rusqlite::Result<Order> {
     let state: String = r.get(8)?;
@@ -339,6 +350,7 @@ fn order_row(r: &Row) -> rusqlite::Result<Order> {
         flagged_for_refund: r.get::<_, i64>(14)? != 0,
         queries: r.get::<_, i64>(15)? as u32,
         next_query_ms: r.get::<_, Option<i64>>(16)?.map(|v| v as u64),
+        return_url: r.get(17)?,
     })
 }
 
@@ -383,6 +395,7 @@ pub fn order_digest(
     subject: &str,
     channel: &str,
     expire_s: Option<u64>,
+    return_url: Option<&str>,
 ) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
@@ -395,6 +408,12 @@ pub fn order_digest(
     ] {
         h.update(part.len().to_le_bytes());
         h.update(part.as_bytes());
+    }
+    // Only when given, so orders taken before there was one keep their digest.
+    if let Some(url) = return_url {
+        h.update(b"return_url");
+        h.update(url.len().to_le_bytes());
+        h.update(url.as_bytes());
     }
     crate::hex(&h.finalize())
 }
@@ -452,8 +471,8 @@ pub fn insert_order(
     order.id = last as u64 + 1;
     let order = &order;
     conn.prepare_cached(
-        "INSERT INTO orders (id, merchant, owner, merchant_order_no, amount, currency, subject, channel, body_digest, state, created_ms, expire_at_ms, next_query_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'created', ?10, ?11, ?12)",
+        "INSERT INTO orders (id, merchant, owner, merchant_order_no, amount, currency, subject, channel, body_digest, state, created_ms, expire_at_ms, next_query_ms, return_url)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'created', ?10, ?11, ?12, ?13)",
     )?
     .execute(params![
         order.id as i64,
@@ -468,6 +487,7 @@ pub fn insert_order(
         order.created_ms as i64,
         order.expire_at_ms as i64,
         order.next_query_ms.map(|v| v as i64),
+        order.return_url,
     ])?;
     record_event(
         conn,

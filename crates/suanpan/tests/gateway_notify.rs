@@ -92,6 +92,7 @@ impl Rig {
             subject: "book".into(),
             channel: "alipay".into(),
             expire_s: Some(86_400),
+            return_url: None,
         };
         let (order, _) = self
             .runtime
