@@ -27,11 +27,14 @@ const FEE_INCOME: u128 = 0x03 << 88;
 const PAYMENT: u128 = 0x11 << 88;
 const FEE: u128 = 0x12 << 88;
 const REFUND: u128 = 0x13 << 88;
+const REFUND_FEE: u128 = 0x14 << 88;
 
 /// Transfer codes (accounting's posting rules key on them).
 pub const CODE_PAYMENT: u16 = 7001;
 pub const CODE_FEE: u16 = 7002;
 pub const CODE_REFUND: u16 = 7003;
+/// The fee given back to the merchant on a refund.
+pub const CODE_REFUND_FEE: u16 = 7004;
 
 /// A leaf of 1122 (receivables from channels), so the account books under it and the
 /// GL-vs-sub-ledger check sees it (an account under a subject with children books to
@@ -79,6 +82,10 @@ pub fn refund_transfer_id(refund_id: u64) -> u128 {
     ROOM_TAG | REFUND | u128::from(refund_id)
 }
 
+pub fn refund_fee_transfer_id(refund_id: u64) -> u128 {
+    ROOM_TAG | REFUND_FEE | u128::from(refund_id)
+}
+
 /// The fee on an amount at `fee_bp` basis points, rounded down (integers only).
 pub fn fee_minor(amount_minor: u64, fee_bp: u32) -> u64 {
     (u128::from(amount_minor) * u128::from(fee_bp) / 10_000) as u64
@@ -87,6 +94,7 @@ pub fn fee_minor(amount_minor: u64, fee_bp: u32) -> u64 {
 pub struct Booker {
     engine: Arc<Engine>,
     fee_bp: u32,
+    refund_returns_fee: bool,
     /// Accounts known to be open, so each is opened once per process.
     opened: Mutex<HashSet<u128>>,
 }
@@ -99,10 +107,11 @@ fn engine_error(e: EngineError) -> GatewayError {
 }
 
 impl Booker {
-    pub fn new(engine: Arc<Engine>, fee_bp: u32) -> Booker {
+    pub fn new(engine: Arc<Engine>, fee_bp: u32, refund_returns_fee: bool) -> Booker {
         Booker {
             engine,
             fee_bp,
+            refund_returns_fee,
             opened: Mutex::new(HashSet::new()),
         }
     }
@@ -226,22 +235,44 @@ impl Booker {
         Booker::check(&results, "booking the payment")
     }
 
-    /// Books a refund the channel has made: back from the merchant to the channel's account.
+    /// Books a refund the channel has made: back from the merchant to the channel's account,
+    /// and, where refunds return the fee, the fee on it back to the merchant, linked.
     pub async fn book_refund(&self, order: &Order, refund: &Refund) -> Result<(), GatewayError> {
         let currency = self.accounts_for(order).await?;
+        let merchant = merchant_account_id(order.owner, currency);
+        let reference = Reference::new(order.id.to_string().as_bytes()).unwrap_or(Reference::EMPTY);
         let mut transfer = Transfer::new(
             refund_transfer_id(refund.id),
-            merchant_account_id(order.owner, currency),
+            merchant,
             channel_account_id(&order.channel, currency),
             refund.amount_minor,
             currency,
         );
         transfer.code = CODE_REFUND;
-        transfer.reference =
-            Reference::new(order.id.to_string().as_bytes()).unwrap_or(Reference::EMPTY);
-        let results = self
-            .execute(vec![Command::CreateTransfer(transfer)])
-            .await?;
+        transfer.reference = reference;
+        let fee = if self.refund_returns_fee {
+            fee_minor(refund.amount_minor, self.fee_bp)
+        } else {
+            0
+        };
+        let mut commands = Vec::new();
+        if fee > 0 {
+            transfer.flags = TransferFlags(TransferFlags::LINKED);
+            let mut back = Transfer::new(
+                refund_fee_transfer_id(refund.id),
+                fee_account_id(currency),
+                merchant,
+                fee,
+                currency,
+            );
+            back.code = CODE_REFUND_FEE;
+            back.reference = reference;
+            commands.push(Command::CreateTransfer(transfer));
+            commands.push(Command::CreateTransfer(back));
+        } else {
+            commands.push(Command::CreateTransfer(transfer));
+        }
+        let results = self.execute(commands).await?;
         Booker::check(&results, "booking the refund")
     }
 }

@@ -42,6 +42,11 @@ pub struct GatewayConfig {
     pub public_url: String,
     #[serde(default = "default_fee_bp")]
     pub fee_bp: u32,
+    /// A refund gives the merchant back the fee on what is refunded (as Alipay and WeChat Pay
+    /// return theirs), in proportion, rounded down so the refunds of an order never return
+    /// more than its fee.
+    #[serde(default = "default_refund_returns_fee")]
+    pub refund_returns_fee: bool,
     #[serde(default = "default_expire_s")]
     pub expire_s: u64,
     /// Merchant notification retries after the first attempt (Alipay's: 4m, 10m, 10m, 1h,
@@ -71,6 +76,9 @@ fn default_currencies() -> Vec<String> {
 }
 fn default_query_schedule_ms() -> Vec<u64> {
     vec![10_000, 20_000, 30_000, 60_000, 120_000, 300_000]
+}
+fn default_refund_returns_fee() -> bool {
+    true
 }
 fn default_fee_bp() -> u32 {
     60
@@ -106,6 +114,7 @@ impl Default for GatewayConfig {
             channels: Default::default(),
             public_url: String::new(),
             fee_bp: default_fee_bp(),
+            refund_returns_fee: default_refund_returns_fee(),
             expire_s: default_expire_s(),
             notify_schedule_s: default_notify_schedule_s(),
             notify_timeout_ms: default_notify_timeout_ms(),

@@ -109,7 +109,7 @@ impl Gateway {
             store,
             page_key,
             merchants: Mutex::new(HashMap::new()),
-            booker: Booker::new(engine, config.fee_bp),
+            booker: Booker::new(engine, config.fee_bp, config.refund_returns_fee),
             channels,
             public_url: Mutex::new(config.public_url.trim_end_matches('/').to_string()),
             config,
@@ -728,7 +728,7 @@ impl Gateway {
     /// Asks the channel to refund (again: it knows the refund by id), books what it refunded
     /// and records the outcome. No answer leaves it processing for the scheduler.
     async fn drive_refund(&self, order: &Order, refund: Refund) -> Result<Refund, GatewayError> {
-        let (channel, _) = self.channel(&order.channel)?;
+        let (channel, schedule) = self.channel(&order.channel)?;
         let request = RefundRequest {
             order_id: order.id,
             refund_id: refund.id,
@@ -742,7 +742,20 @@ impl Gateway {
                 RefundState::Succeeded
             }
             Ok(RefundOutcome::Refused(_)) => RefundState::Failed,
-            Ok(RefundOutcome::Processing) | Err(_) => return Ok(refund),
+            Ok(RefundOutcome::Processing) | Err(_) => {
+                // Asked again on the channel's query schedule, backing off, not every tick.
+                let attempts = refund.attempts + 1;
+                let delay = schedule
+                    .get(refund.attempts as usize)
+                    .or(schedule.last())
+                    .copied()
+                    .unwrap_or(60_000);
+                let (id, next) = (refund.id, self.clock.now_ms() + delay);
+                self.store
+                    .write(move |c| store::set_refund_retry(c, id, attempts, next))
+                    .await?;
+                return Ok(Refund { attempts, ..refund });
+            }
         };
         let body = refund_notification(order, &refund, to);
         let (id, now) = (refund.id, self.clock.now_ms());
@@ -774,7 +787,7 @@ impl Gateway {
             .read(|c| store::due_orders(c, now, PASS_ITEMS_MAX))?;
         let refunds = self
             .store
-            .read(|c| store::processing_refunds(c, PASS_ITEMS_MAX))?;
+            .read(|c| store::processing_refunds(c, now, PASS_ITEMS_MAX))?;
         let notifications = self
             .store
             .read(|c| store::due_notifications(c, now, PASS_ITEMS_MAX))?;

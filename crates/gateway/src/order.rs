@@ -132,6 +132,8 @@ pub struct Refund {
     pub amount_minor: u64,
     pub state: RefundState,
     pub created_ms: u64,
+    /// Times the channel was asked and answered "processing" (or not at all).
+    pub attempts: u32,
 }
 
 /// What a merchant asks for.

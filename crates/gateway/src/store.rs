@@ -17,8 +17,20 @@ use crate::error::GatewayError;
 use crate::order::{Order, OrderState, Refund, RefundState};
 
 pub const DB_FILE: &str = "gateway.db";
-/// 2: orders keep the merchant's `return_url`.
-const SCHEMA_VERSION: i64 = 2;
+/// 2: orders keep the merchant's `return_url`. 3: a refund still processing is asked again
+/// on a backoff (`attempts`, `next_at_ms`).
+const SCHEMA_VERSION: i64 = 3;
+
+/// What each version after the first adds, in order (run once, in one transaction with the
+/// version's change).
+const MIGRATIONS: &[(i64, &str)] = &[
+    (2, "ALTER TABLE orders ADD COLUMN return_url TEXT;"),
+    (
+        3,
+        "ALTER TABLE refunds ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+         ALTER TABLE refunds ADD COLUMN next_at_ms INTEGER NOT NULL DEFAULT 0;",
+    ),
+];
 /// Jobs that may wait for the writer; one more is refused as overload (bounded memory).
 const QUEUE_JOBS_MAX: usize = 65_536;
 /// Jobs committed in one transaction at most.
@@ -63,6 +75,8 @@ CREATE TABLE IF NOT EXISTS refunds (
     amount INTEGER NOT NULL,
     state TEXT NOT NULL,
     created_ms INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_at_ms INTEGER NOT NULL DEFAULT 0,
     UNIQUE (order_id, refund_no)
 );
 CREATE INDEX IF NOT EXISTS refunds_processing ON refunds (id) WHERE state = 'processing';
@@ -182,14 +196,16 @@ impl Store {
                 )?;
             }
             Some(Ok(SCHEMA_VERSION)) => {}
-            Some(Ok(1)) => {
-                // Version 1 lacked the return URL: added, then the version moves, together.
-                conn.execute_batch(
-                    "BEGIN IMMEDIATE;
-                     ALTER TABLE orders ADD COLUMN return_url TEXT;
-                     UPDATE meta SET value = '2' WHERE key = 'schema_version';
-                     COMMIT;",
-                )?;
+            Some(Ok(from)) if (1..SCHEMA_VERSION).contains(&from) => {
+                // An older file: what the later versions add, and the version, together.
+                let mut sql = String::from("BEGIN IMMEDIATE;");
+                for (_, step) in MIGRATIONS.iter().filter(|(v, _)| *v > from) {
+                    sql.push_str(step);
+                }
+                sql.push_str(&format!(
+                    "UPDATE meta SET value = '{SCHEMA_VERSION}' WHERE key = 'schema_version'; COMMIT;"
+                ));
+                conn.execute_batch(&sql)?;
             }
             Some(_) => {
                 return Err(GatewayError::Store(format!(
@@ -363,10 +379,11 @@ fn refund_row(r: &Row) -> rusqlite::Result<Refund> {
         amount_minor: r.get::<_, i64>(3)? as u64,
         state: RefundState::parse(&state).unwrap_or(RefundState::Processing),
         created_ms: r.get::<_, i64>(5)? as u64,
+        attempts: r.get::<_, i64>(6)? as u32,
     })
 }
 
-const REFUND_COLUMNS: &str = "id, order_id, refund_no, amount, state, created_ms";
+const REFUND_COLUMNS: &str = "id, order_id, refund_no, amount, state, created_ms, attempts";
 
 pub fn order_by_id(conn: &Connection, id: u64) -> Result<Option<Order>, GatewayError> {
     Ok(conn
@@ -817,6 +834,7 @@ pub fn insert_refund(
         amount_minor,
         state: RefundState::Processing,
         created_ms: now_ms,
+        attempts: 0,
     };
     Ok((refund, true))
 }
@@ -830,12 +848,40 @@ pub fn refund_by_id(conn: &Connection, id: u64) -> Result<Option<Refund>, Gatewa
         .optional()?)
 }
 
-pub fn processing_refunds(conn: &Connection, limit: u32) -> Result<Vec<Refund>, GatewayError> {
+/// Refunds still processing whose next ask is due (a partial index holds only those
+/// processing: few).
+pub fn processing_refunds(
+    conn: &Connection,
+    now_ms: u64,
+    limit: u32,
+) -> Result<Vec<Refund>, GatewayError> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {REFUND_COLUMNS} FROM refunds WHERE state = 'processing' ORDER BY id LIMIT ?1"
+        "SELECT {REFUND_COLUMNS} FROM refunds WHERE state = 'processing' AND next_at_ms <= ?1
+         ORDER BY id LIMIT ?2"
     ))?;
-    let rows = stmt.query_map([limit], refund_row)?;
+    let rows = stmt.query_map(
+        params![now_ms.min(i64::MAX as u64) as i64, limit],
+        refund_row,
+    )?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+/// A refund the channel has not finished: asked again at `next_at_ms`.
+pub fn set_refund_retry(
+    conn: &Connection,
+    id: u64,
+    attempts: u32,
+    next_at_ms: u64,
+) -> Result<(), GatewayError> {
+    conn.prepare_cached(
+        "UPDATE refunds SET attempts = ?2, next_at_ms = ?3 WHERE id = ?1 AND state = 'processing'",
+    )?
+    .execute(params![
+        id as i64,
+        attempts,
+        next_at_ms.min(i64::MAX as u64) as i64
+    ])?;
+    Ok(())
 }
 
 /// Moves a refund to its final state, with its event and notification; a succeeded refund

@@ -16,7 +16,8 @@
 //! - `POST /sim/trades/{no}/callback` `{"state": S, "amount_fen": N}`: one callback as
 //!   given, the trade unchanged (stale, out-of-order or wrong-amount messages).
 //! - `POST /sim/behaviour` `{"create_delay_ms", "query_delay_ms", "close_delay_ms"}`: answer
-//!   that late (beyond the client's timeout: a channel that times out).
+//!   that late (beyond the client's timeout: a channel that times out); `"refund_processing":
+//!   N`: WeChat answers the next N refund requests "processing" (an asynchronous refund).
 //! - `GET /sim/trades/{no}`: the trade as the channel sees it.
 //!
 //! It also publishes each date's bill through the channel's bill API, with differences
@@ -80,6 +81,9 @@ struct Slow {
     create_ms: u64,
     query_ms: u64,
     close_ms: u64,
+    /// Refund requests answered "processing" before one succeeds (WeChat's asynchronous
+    /// refunds), counted over all refunds.
+    refund_processing: u64,
 }
 
 pub struct Sim {
@@ -94,6 +98,8 @@ pub struct Sim {
     fee_bp: u32,
     /// Each date's bill script (`bills.rs`), by `yyyy-MM-dd`.
     bill_scripts: Mutex<HashMap<String, bills::Script>>,
+    /// Refund requests received (each ask, the repeats too).
+    refund_calls: AtomicU64,
 }
 
 fn now_ms() -> u64 {
@@ -134,6 +140,7 @@ impl Sim {
             next_trade: AtomicU64::new(1),
             fee_bp: DEFAULT_FEE_BP,
             bill_scripts: Mutex::new(HashMap::new()),
+            refund_calls: AtomicU64::new(0),
         }
     }
 
@@ -641,6 +648,13 @@ async fn wechat_api(
             ) else {
                 return json_reply(400, json!({"code": "PARAM_ERROR"}));
             };
+            let calls = sim.refund_calls.fetch_add(1, Ordering::Relaxed) + 1;
+            if calls <= slow.refund_processing {
+                return json_reply(
+                    200,
+                    json!({"status": "PROCESSING", "out_refund_no": refund_no}),
+                );
+            }
             match sim.refund(no, refund_no, fen) {
                 Ok(()) => json_reply(
                     200,
@@ -719,6 +733,7 @@ async fn control(sim: &Arc<Sim>, method: &str, rest: &str, body: &[u8]) -> Respo
             create_ms: ms("create_delay_ms"),
             query_ms: ms("query_delay_ms"),
             close_ms: ms("close_delay_ms"),
+            refund_processing: ms("refund_processing"),
         };
         return json_reply(200, json!({"ok": true}));
     }
@@ -746,6 +761,7 @@ async fn control(sim: &Arc<Sim>, method: &str, rest: &str, body: &[u8]) -> Respo
                         "state": sim.state_name(&t),
                         "amount_fen": t.amount_fen,
                         "refunded_fen": t.refunds.values().map(|r| r.0).sum::<u64>(),
+                        "refund_calls": sim.refund_calls.load(Ordering::Relaxed),
                     }),
                 ),
             };

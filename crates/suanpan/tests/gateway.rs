@@ -278,13 +278,50 @@ fn refunds_never_exceed_what_was_paid_and_book_back() {
     assert_eq!(rest.json()["state"], "succeeded", "{}", rest.text());
     let order = shop.status(&id);
     assert_eq!(order["refunded"], "10000");
+    // The fee comes back with each refund, in proportion (3,000 → 18, 7,000 → 42): the
+    // merchant is square.
     let merchant = shop.account(merchant_account_id(1, Currency::CNY));
-    assert_eq!(fen(&merchant["credits_posted"]), 10_000);
+    assert_eq!(
+        fen(&merchant["credits_posted"]),
+        10_000 + u128::from(fee(3_000) + fee(7_000))
+    );
     assert_eq!(
         fen(&merchant["debits_posted"]),
         u128::from(fee(10_000) + 10_000)
     );
     assert_eq!(shop.wechat.trade(&id)["refunded_fen"], 10_000);
+}
+
+/// A refund the channel answers "processing" is asked again on the channel's schedule,
+/// backing off, not on every scheduler tick; once done it is booked with its fee.
+#[test]
+fn a_processing_refund_is_asked_again_on_a_backoff() {
+    let timings = Timings {
+        query_schedule_ms: "[300, 600, 1200]",
+        tick_ms: 20,
+        ..Timings::default()
+    };
+    let shop = Shop::new("gw-refund-backoff", timings);
+    let id = shop.order("rb-1", 10_000, "wechat");
+    shop.wechat.pay(&id, &["SUCCESS"]);
+    shop.wait_for(&id, "paid", |o| o["state"] == "succeeded");
+    let r = support::client::Request::post("/sim/behaviour", r#"{"refund_processing": 3}"#)
+        .send(shop.wechat.addr);
+    assert_eq!(r.status, 200);
+    let refund = shop.post_refund(&id, "rb-r", 4_000);
+    assert_eq!(refund.json()["state"], "processing", "{}", refund.text());
+    // Asked at about 0, 0.3, 0.9 and 2.1 s: the fourth succeeds. Every tick (20 ms) would
+    // have asked some hundred times by then.
+    let started = std::time::Instant::now();
+    shop.wait_for(&id, "refunded", |o| o["refunded"] == "4000");
+    let calls = shop.wechat.trade(&id)["refund_calls"].as_u64().unwrap_or(0);
+    assert_eq!(calls, 4, "asked on the backoff: {calls} calls");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(1_500));
+    let merchant = shop.account(merchant_account_id(1, Currency::CNY));
+    assert_eq!(
+        fen(&merchant["credits_posted"]),
+        10_000 + u128::from(fee(4_000))
+    );
 }
 
 #[test]
