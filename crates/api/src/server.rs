@@ -391,7 +391,20 @@ async fn dispatch(
         }),
         RouteId::Metrics => Ok(Reply {
             status: 200,
-            body: render_metrics(app).into(),
+            body: {
+                let mut text = render_metrics(app);
+                let gateway = app.gateway.clone();
+                let gauges = app
+                    .blocking(move || {
+                        gateway
+                            .gauges()
+                            .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))
+                    })
+                    .await?;
+                text.push_str(&app.gateway.metrics().render(gauges));
+                text
+            }
+            .into(),
             content_type: "text/plain; version=0.0.4",
             headers: Vec::new(),
         }),

@@ -45,6 +45,7 @@ pub struct Gateway {
     http: HttpClient,
     wake: tokio::sync::Notify,
     recent_queries: Mutex<HashMap<u64, u64>>,
+    metrics: crate::metrics::GatewayMetrics,
     page_key: Vec<u8>,
     merchants: Mutex<HashMap<String, (Merchant, std::time::Instant)>>,
 }
@@ -117,7 +118,33 @@ impl Gateway {
             http: HttpClient::default(),
             wake: tokio::sync::Notify::new(),
             recent_queries: Mutex::new(HashMap::new()),
+            metrics: crate::metrics::GatewayMetrics::default(),
         })
+    }
+
+    /// What the gateway counts, for `/metrics`, and where its warnings go.
+    pub fn metrics(&self) -> &crate::metrics::GatewayMetrics {
+        &self.metrics
+    }
+
+    /// The gauges read from the store (open orders, the outbox).
+    pub fn gauges(&self) -> Result<crate::metrics::Gauges, GatewayError> {
+        let now = self.clock.now_ms();
+        self.store.read(|c| store::gauges(c, now))
+    }
+
+    /// A channel that did not answer (or answered nonsense): counted by the caller, logged
+    /// here as a warning.
+    fn channel_failed(&self, channel: &str, what: &str, order_id: u64, e: &GatewayError) {
+        self.metrics.warn(
+            "channel did not answer",
+            &[
+                ("channel", channel),
+                ("request", what),
+                ("order", &order_id.to_string()),
+                ("error", &e.to_string()),
+            ],
+        );
     }
 
     /// The token that lets a payer's browser read an order's result page and status. Order
@@ -375,13 +402,19 @@ impl Gateway {
                     ..Change::default()
                 },
             ),
-            Err(_) => return Ok(order),
+            Err(e) => {
+                self.channel_failed(&order.channel, "create_payment", order.id, &e);
+                return Ok(order);
+            }
         };
         let id = order.id;
         let moved = self
             .store
             .write(move |c| store::transition(c, id, to, "channel", &change, now))
             .await?;
+        if moved.is_some() {
+            self.metrics.transition(to);
+        }
         self.wake.notify_one();
         match moved {
             Some(order) => Ok(order),
@@ -520,6 +553,10 @@ impl Gateway {
     async fn sync_with_channel(&self, order: &Order, cause: &str) -> Result<(), GatewayError> {
         let (channel, schedule) = self.channel(&order.channel)?;
         let status = channel.query(order.id).await;
+        self.metrics.query(&order.channel, status.as_ref().ok());
+        if let Err(e) = &status {
+            self.channel_failed(&order.channel, "query", order.id, e);
+        }
         let now = self.clock.now_ms();
         let delay = schedule
             .get(order.queries as usize + 1)
@@ -602,6 +639,9 @@ impl Gateway {
                 store::transition(c, order_id, OrderState::Succeeded, &cause, &change, now)
             })
             .await?;
+        if moved.is_some() {
+            self.metrics.transition(OrderState::Succeeded);
+        }
         self.wake.notify_one();
         match moved {
             Some(order) => Ok(order),
@@ -627,17 +667,21 @@ impl Gateway {
         };
         let now = self.clock.now_ms();
         let cause = cause.to_string();
-        self.store
+        let moved = self
+            .store
             .write(move |c| {
                 // Only from an open state: a success that won the race stays.
                 match store::order_by_id(c, order_id)? {
                     Some(o) if !o.state.is_final() => {
-                        store::transition(c, order_id, to, &cause, &change, now).map(|_| ())
+                        store::transition(c, order_id, to, &cause, &change, now)
                     }
-                    _ => Ok(()),
+                    _ => Ok(None),
                 }
             })
             .await?;
+        if moved.is_some() {
+            self.metrics.transition(to);
+        }
         self.wake.notify_one();
         Ok(())
     }
@@ -661,6 +705,7 @@ impl Gateway {
             return (answer, Err(e));
         };
         let result = self.handle_callback(channel.as_ref(), headers, body).await;
+        self.metrics.callback(channel_name, result.is_ok());
         let why = result.as_ref().err().map(|e| e.code()).unwrap_or("");
         (channel.callback_answer(result.is_ok(), why), result)
     }
@@ -736,13 +781,21 @@ impl Gateway {
             total_minor: order.amount_minor,
             currency: order.currency.clone(),
         };
-        let to = match channel.refund(&request).await {
+        let answer = channel.refund(&request).await;
+        let outcome_error = match &answer {
+            Err(e) => Err(e.clone()),
+            Ok(_) => Ok(()),
+        };
+        let to = match answer {
             Ok(RefundOutcome::Succeeded) => {
                 self.booker.book_refund(order, &refund).await?;
                 RefundState::Succeeded
             }
             Ok(RefundOutcome::Refused(_)) => RefundState::Failed,
             Ok(RefundOutcome::Processing) | Err(_) => {
+                if let Err(e) = &outcome_error {
+                    self.channel_failed(&order.channel, "refund", order.id, e);
+                }
                 // Asked again on the channel's query schedule, backing off, not every tick.
                 let attempts = refund.attempts + 1;
                 let delay = schedule
@@ -856,6 +909,18 @@ impl Gateway {
         let timeout = Duration::from_millis(self.config.notify_timeout_ms);
         let (attempt, delivered) =
             notify::deliver(&self.http, &merchant, &notification, now, timeout).await;
+        self.metrics.notification(delivered);
+        if !delivered {
+            self.metrics.warn(
+                "merchant notification not delivered",
+                &[
+                    ("merchant", &merchant.participant),
+                    ("order", &notification.order_id.to_string()),
+                    ("notification", &notification.id.to_string()),
+                    ("outcome", &attempt.outcome),
+                ],
+            );
+        }
         let next = self
             .config
             .notify_schedule_s

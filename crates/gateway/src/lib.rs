@@ -20,6 +20,7 @@ pub mod error;
 pub mod form;
 mod gateway;
 pub use suanpan_outbound as http;
+pub mod metrics;
 pub mod money;
 pub mod notify;
 pub mod order;

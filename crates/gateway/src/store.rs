@@ -771,6 +771,27 @@ pub fn recon_records(
     Ok(out)
 }
 
+/// The gauges `/metrics` shows: open orders (the partial index of open ones) and the outbox's
+/// pending notifications with the age of the oldest (the partial index of pending ones).
+pub fn gauges(conn: &Connection, now_ms: u64) -> Result<crate::metrics::Gauges, GatewayError> {
+    let orders_open: i64 = conn
+        .prepare_cached(
+            "SELECT COUNT(*) FROM orders INDEXED BY orders_open WHERE state IN ('created', 'paying')",
+        )?
+        .query_row([], |r| r.get(0))?;
+    let (pending, oldest): (i64, Option<i64>) = conn
+        .prepare_cached(
+            "SELECT COUNT(*), MIN(e.at_ms) FROM outbox o JOIN events e ON e.seq = o.event_seq
+              WHERE o.state = 'pending'",
+        )?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(crate::metrics::Gauges {
+        orders_open: orders_open.max(0) as u64,
+        outbox_pending: pending.max(0) as u64,
+        outbox_oldest_ms: oldest.map_or(0, |at| now_ms.saturating_sub(at.max(0) as u64)),
+    })
+}
+
 // ---- refunds -------------------------------------------------------------------------------
 
 /// Inserts refund `refund_no` of an order, checked against what is left of what was paid

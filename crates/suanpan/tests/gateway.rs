@@ -7,7 +7,9 @@ mod gateway_support;
 #[allow(dead_code)]
 mod support;
 
-use gateway_support::{fen, payment_transfer, Shop, Timings};
+use std::time::Duration;
+
+use gateway_support::{fen, payment_transfer, Shop, Timings, WAIT_MAX};
 use suanpan_gateway::booking::{channel_account_id, fee_account_id, merchant_account_id};
 use suanpan_ledger::Currency;
 use support::client::Request;
@@ -521,4 +523,55 @@ fn a_channel_that_times_out_leaves_the_order_open_and_it_is_handed_over_again() 
         let v = shop.wait_for(&id, "paid", |v| v["state"] == "succeeded");
         assert_eq!(shop.booked(payment_transfer(&id)), 1, "{v}");
     }
+}
+
+/// `/metrics` counts callbacks, channel queries and notification attempts by outcome, with
+/// the outbox's depth and oldest age; a failed delivery and a channel that did not answer are
+/// warnings in the log.
+#[test]
+fn the_gateway_is_counted_and_its_failures_are_logged() {
+    let timings = Timings {
+        channel_timeout_ms: 300,
+        status_query_interval_ms: 0,
+        ..Timings::default()
+    };
+    let mut shop = Shop::new("gw-metrics", timings);
+    let log = shop.dir.path().join("serve.log");
+    shop.start_logged(&log);
+    shop.merchant.set_up(false);
+    let id = shop.order("m-1", 500, "alipay");
+    shop.alipay.pay(&id, &["TRADE_SUCCESS"]);
+    shop.wait_for(&id, "paid", |o| o["state"] == "succeeded");
+    // A channel that answers too late: the merchant's status read asks and gets nothing.
+    let slow = shop.order("m-2", 700, "wechat");
+    shop.wechat.slow(0, 2_000);
+    shop.status(&slow);
+    let started = std::time::Instant::now();
+    let text = loop {
+        let metrics = support::client::Request::get("/metrics")
+            .send(shop.addr())
+            .text();
+        if metrics.contains("suanpan_gateway_notification_attempts_total{outcome=\"failed\"} 1") {
+            break metrics;
+        }
+        assert!(started.elapsed() < WAIT_MAX, "{metrics}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    for line in [
+        "suanpan_gateway_callbacks_total{channel=\"alipay\",outcome=\"accepted\"} 1",
+        "suanpan_gateway_channel_queries_total{channel=\"wechat\",outcome=\"unavailable\"} 1",
+        "suanpan_gateway_order_transitions_total{state=\"succeeded\"} 1",
+        "suanpan_gateway_orders_open 1",
+        "suanpan_gateway_outbox_pending 1",
+    ] {
+        assert!(text.contains(line), "{line} missing from\n{text}");
+    }
+    let written = std::fs::read_to_string(&log).unwrap_or_default();
+    let warned = |message: &str| {
+        written
+            .lines()
+            .any(|l| l.contains("\"level\":\"warn\"") && l.contains(message))
+    };
+    assert!(warned("merchant notification not delivered"), "{written}");
+    assert!(warned("channel did not answer"), "{written}");
 }

@@ -88,6 +88,17 @@ pub fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result
         gateway_config,
         Arc::new(suanpan_gateway::SystemClock),
     )?);
+    // The gateway's warnings (a delivery that failed, a channel that did not answer) are the
+    // process's log lines.
+    gateway
+        .metrics()
+        .set_warn_sink(Box::new(|message: &str, fields: &[(&str, &str)]| {
+            let fields: Vec<(&str, &dyn std::fmt::Display)> = fields
+                .iter()
+                .map(|(k, v)| (*k, v as &dyn std::fmt::Display))
+                .collect();
+            suanpan_api::log::log(suanpan_api::log::Level::Warn, message, &fields);
+        }));
     let recon = Arc::new(
         suanpan_recon::room::Recon::open(
             &config.data_dir,

@@ -355,6 +355,19 @@ impl Shop {
         self.start_env(extra, &[]);
     }
 
+    /// (Re)starts the server with its log (stderr) written to `log`.
+    pub fn start_logged(&mut self, log: &std::path::Path) {
+        if let Some(mut running) = self.server.take() {
+            running.stop();
+        }
+        let config = self.config.to_string_lossy().into_owned();
+        self.server = Some(Server::start_logged(
+            &self.dir,
+            &["--gateway-config", &config],
+            log,
+        ));
+    }
+
     /// (Re)starts the server with more flags and environment variables.
     pub fn start_env(&mut self, extra: &[&str], env: &[(&str, &str)]) {
         // The running one stops first (gracefully): one process per data directory.
