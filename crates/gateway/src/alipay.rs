@@ -39,11 +39,16 @@ pub fn signing_string(pairs: &[(String, String)]) -> String {
 }
 
 impl Alipay {
-    pub fn new(base_url: &str, key: &str, timeout: Duration) -> Result<Alipay, String> {
+    pub fn new(
+        base_url: &str,
+        key: &str,
+        timeout: Duration,
+        http: HttpClient,
+    ) -> Result<Alipay, String> {
         Ok(Alipay {
             gateway: Url::parse(base_url)?.join("/gateway.do"),
             key: key.as_bytes().to_vec(),
-            http: HttpClient::default(),
+            http,
             timeout,
         })
     }

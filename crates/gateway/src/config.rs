@@ -40,6 +40,14 @@ pub struct GatewayConfig {
     /// address `serve` listens on.
     #[serde(default)]
     pub public_url: String,
+    /// Plain `http://` to channels and merchants: refused unless this is set (a test's
+    /// simulators, a channel behind the platform's own TLS termination).
+    #[serde(default)]
+    pub allow_plain_http: bool,
+    /// A PEM file of CA certificates trusted for `https://` besides the platform's roots
+    /// (a private channel's, a test's). Empty: the platform's roots only.
+    #[serde(default)]
+    pub ca_file: String,
     #[serde(default = "default_fee_bp")]
     pub fee_bp: u32,
     /// A refund gives the merchant back the fee on what is refunded (as Alipay and WeChat Pay
@@ -113,6 +121,8 @@ impl Default for GatewayConfig {
         GatewayConfig {
             channels: Default::default(),
             public_url: String::new(),
+            allow_plain_http: false,
+            ca_file: String::new(),
             fee_bp: default_fee_bp(),
             refund_returns_fee: default_refund_returns_fee(),
             expire_s: default_expire_s(),

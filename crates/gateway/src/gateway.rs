@@ -93,11 +93,23 @@ impl Gateway {
         clock: Arc<dyn Clock>,
     ) -> Result<Gateway, String> {
         let timeout = Duration::from_millis(config.channel_timeout_ms);
+        let tls = crate::http::tls_config(
+            Some(std::path::Path::new(&config.ca_file)).filter(|_| !config.ca_file.is_empty()),
+        )?;
         let mut channels: HashMap<String, (Arc<dyn Channel>, Vec<u64>)> = HashMap::new();
         for (name, c) in &config.channels {
+            let url =
+                crate::http::Url::parse(&c.url).map_err(|e| format!("channel {name}: {e}"))?;
+            if !url.tls && !config.allow_plain_http {
+                return Err(format!(
+                    "channel {name}: {} is plain http://; channels are reached over https:// (set allow_plain_http for a test)",
+                    c.url
+                ));
+            }
+            let http = || HttpClient::with_tls(tls.clone());
             let channel: Arc<dyn Channel> = match name.as_str() {
-                "alipay" => Arc::new(Alipay::new(&c.url, &c.key, timeout)?),
-                "wechat" => Arc::new(Wechat::new(&c.url, &c.key, timeout)?),
+                "alipay" => Arc::new(Alipay::new(&c.url, &c.key, timeout, http())?),
+                "wechat" => Arc::new(Wechat::new(&c.url, &c.key, timeout, http())?),
                 other => return Err(format!("channel {other:?} is not alipay or wechat")),
             };
             channels.insert(name.clone(), (channel, c.query_schedule_ms.clone()));
@@ -115,7 +127,7 @@ impl Gateway {
             public_url: Mutex::new(config.public_url.trim_end_matches('/').to_string()),
             config,
             clock,
-            http: HttpClient::default(),
+            http: HttpClient::with_tls(tls),
             wake: tokio::sync::Notify::new(),
             recent_queries: Mutex::new(HashMap::new()),
             metrics: crate::metrics::GatewayMetrics::default(),
@@ -907,8 +919,21 @@ impl Gateway {
     async fn deliver(&self, notification: Notification, now: u64) -> Result<(), GatewayError> {
         let merchant = self.merchant_cached(&notification.merchant)?;
         let timeout = Duration::from_millis(self.config.notify_timeout_ms);
-        let (attempt, delivered) =
-            notify::deliver(&self.http, &merchant, &notification, now, timeout).await;
+        let plain = crate::http::Url::parse(&merchant.notify_url).is_ok_and(|u| !u.tls);
+        let (attempt, delivered) = if plain && !self.config.allow_plain_http {
+            // Not sent: a notification carries the merchant's business in the clear.
+            (
+                store::Attempt {
+                    outbox_id: notification.id,
+                    at_ms: now,
+                    status: 0,
+                    outcome: "refused: the merchant's notify_url is plain http:// (allow_plain_http is not set)".into(),
+                },
+                false,
+            )
+        } else {
+            notify::deliver(&self.http, &merchant, &notification, now, timeout).await
+        };
         self.metrics.notification(delivered);
         if !delivered {
             self.metrics.warn(

@@ -50,11 +50,16 @@ fn nonce() -> String {
 }
 
 impl Wechat {
-    pub fn new(base_url: &str, key: &str, timeout: Duration) -> Result<Wechat, String> {
+    pub fn new(
+        base_url: &str,
+        key: &str,
+        timeout: Duration,
+        http: HttpClient,
+    ) -> Result<Wechat, String> {
         Ok(Wechat {
             base: Url::parse(base_url)?,
             key: key.as_bytes().to_vec(),
-            http: HttpClient::default(),
+            http,
             timeout,
         })
     }

@@ -39,7 +39,7 @@ use suanpan_gateway::http::{HttpClient, Url};
 use suanpan_gateway::money::{fen_to_yuan, yuan_to_fen};
 use suanpan_gateway::{alipay, form, wechat};
 
-const USAGE: &str = "usage: suanpan channel-sim alipay|wechat --listen ADDR --key KEY [--auto-pay-ms N] [--auto-callbacks N] [--fee-bp N]
+const USAGE: &str = "usage: suanpan channel-sim alipay|wechat --listen ADDR --key KEY [--auto-pay-ms N] [--auto-callbacks N] [--fee-bp N] [--tls-cert PEM --tls-key PEM]
        suanpan channel-sim hvps|beps|ibps|unionpay --listen ADDR [...]   (an interbank channel; --help there)";
 /// A callback the merchant does not answer within this has failed.
 const CALLBACK_TIMEOUT: Duration = Duration::from_secs(5);
@@ -100,6 +100,8 @@ pub struct Sim {
     bill_scripts: Mutex<HashMap<String, bills::Script>>,
     /// Refund requests received (each ask, the repeats too).
     refund_calls: AtomicU64,
+    /// `https` when it serves TLS: the scheme of the URLs it hands out.
+    scheme: &'static str,
 }
 
 fn now_ms() -> u64 {
@@ -141,12 +143,19 @@ impl Sim {
             fee_bp: DEFAULT_FEE_BP,
             bill_scripts: Mutex::new(HashMap::new()),
             refund_calls: AtomicU64::new(0),
+            scheme: "http",
         }
     }
 
     /// The fee this channel charges, basis points of each payment.
     pub fn with_fee_bp(mut self, fee_bp: u32) -> Sim {
         self.fee_bp = fee_bp;
+        self
+    }
+
+    /// It serves TLS: the download URLs it hands out are `https://`.
+    pub fn with_tls(mut self) -> Sim {
+        self.scheme = "https";
         self
     }
 
@@ -503,7 +512,7 @@ async fn alipay_api(sim: &Arc<Sim>, path: &str, host: &str, body: &[u8]) -> Resp
                 Some(_) => alipay_answer(
                     "10000",
                     "",
-                    json!({"bill_download_url": format!("http://{host}/alipay/bill/{date}.zip")}),
+                    json!({"bill_download_url": format!("{}://{host}/alipay/bill/{date}.zip", sim.scheme)}),
                 ),
                 None => alipay_answer("40004", "INVALID_BILL_DATE", json!({})),
             }
@@ -587,7 +596,7 @@ fn wechat_bill(
             let tar = if gzip { "&tar_type=GZIP" } else { "" };
             json_reply(
                 200,
-                json!({"download_url": format!("http://{host}/v3/billdownload/file?bill_date={date}{tar}")}),
+                json!({"download_url": format!("{}://{host}/v3/billdownload/file?bill_date={date}{tar}", sim.scheme)}),
             )
         }
         ("GET", "/v3/billdownload/file") => match bills::file(sim, &date, gzip) {
@@ -805,8 +814,12 @@ async fn control(sim: &Arc<Sim>, method: &str, rest: &str, body: &[u8]) -> Respo
     json_reply(200, json!({"answers": answers}))
 }
 
-/// Serves until the process is killed.
-pub async fn serve(sim: Arc<Sim>, listener: tokio::net::TcpListener) {
+/// Serves until the process is killed, over TLS when given an acceptor.
+pub async fn serve(
+    sim: Arc<Sim>,
+    listener: tokio::net::TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -814,15 +827,30 @@ pub async fn serve(sim: Arc<Sim>, listener: tokio::net::TcpListener) {
         };
         let _ = stream.set_nodelay(true);
         let sim = sim.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| {
                 let sim = sim.clone();
                 async move { Ok::<_, Infallible>(handle(sim, req).await) }
             });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .keep_alive(true)
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            let mut http = hyper::server::conn::http1::Builder::new();
+            match tls {
+                None => {
+                    let _ = http
+                        .keep_alive(true)
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                }
+                Some(acceptor) => {
+                    // A client that does not trust the certificate ends it here.
+                    if let Ok(stream) = acceptor.accept(stream).await {
+                        let _ = http
+                            .keep_alive(true)
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    }
+                }
+            }
         });
     }
 }
@@ -854,8 +882,11 @@ pub fn main(args: &[String]) -> Result<(), String> {
     let (mut listen, mut key, mut auto_pay_ms, mut auto_callbacks) =
         ("127.0.0.1:0".to_string(), None, None, 1u32);
     let mut fee_bp = DEFAULT_FEE_BP;
+    let (mut tls_cert, mut tls_key) = (None::<String>, None::<String>);
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
         match arg {
+            Long("tls-cert") => tls_cert = Some(crate::parse_value(&mut parser, "--tls-cert")?),
+            Long("tls-key") => tls_key = Some(crate::parse_value(&mut parser, "--tls-key")?),
             Long("listen") => listen = crate::parse_value(&mut parser, "--listen")?,
             Long("key") => key = Some(crate::parse_value::<String>(&mut parser, "--key")?),
             Long("auto-pay-ms") => {
@@ -874,9 +905,20 @@ pub fn main(args: &[String]) -> Result<(), String> {
             "--fee-bp {fee_bp} is more than the whole payment (10000)"
         ));
     }
-    let sim = Arc::new(
-        Sim::new(kind, &key, auto_pay_ms.map(|ms| (ms, auto_callbacks))).with_fee_bp(fee_bp),
-    );
+    let tls = match (&tls_cert, &tls_key) {
+        (None, None) => None,
+        (Some(cert), Some(key)) => Some(suanpan_api::tls_acceptor(
+            std::path::Path::new(cert),
+            std::path::Path::new(key),
+        )?),
+        _ => return Err("--tls-cert and --tls-key go together".into()),
+    };
+    let mut sim =
+        Sim::new(kind, &key, auto_pay_ms.map(|ms| (ms, auto_callbacks))).with_fee_bp(fee_bp);
+    if tls.is_some() {
+        sim = sim.with_tls();
+    }
+    let sim = Arc::new(sim);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("suanpan-channel-sim")
@@ -888,7 +930,7 @@ pub fn main(args: &[String]) -> Result<(), String> {
             .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
         let address = listener.local_addr().map_err(|e| e.to_string())?;
         println!("{{\"listening\":\"{address}\"}}");
-        serve(sim, listener).await;
+        serve(sim, listener, tls).await;
         Ok(())
     })
 }

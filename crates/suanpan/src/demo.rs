@@ -194,7 +194,7 @@ pub fn main(args: &[String]) -> Result<(), String> {
     write(
         "gateway.toml",
         format!(
-            "tick_ms = 200\n[channels.alipay]\nurl = \"http://{}\"\nkey = \"{ALIPAY_KEY}\"\nquery_schedule_ms = [2000, 4000]\n\
+            "tick_ms = 200\n# the simulated channels and shop speak plain HTTP on this machine\nallow_plain_http = true\n[channels.alipay]\nurl = \"http://{}\"\nkey = \"{ALIPAY_KEY}\"\nquery_schedule_ms = [2000, 4000]\n\
              [channels.wechat]\nurl = \"http://{}\"\nkey = \"{WECHAT_KEY}\"\nquery_schedule_ms = [2000, 4000]\n",
             sims[0].1, sims[1].1
         ),

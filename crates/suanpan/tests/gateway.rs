@@ -575,3 +575,232 @@ fn the_gateway_is_counted_and_its_failures_are_logged() {
     assert!(warned("merchant notification not delivered"), "{written}");
     assert!(warned("channel did not answer"), "{written}");
 }
+
+/// A merchant's notification endpoint over HTTPS with the test CA's certificate: answers 200
+/// to each POST (one per connection) and keeps the bodies.
+fn https_merchant(
+    dir: &support::server::DataDir,
+) -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) {
+    use rustls::pki_types::pem::PemObject;
+    use std::io::{Read, Write};
+    let certs: Vec<rustls::pki_types::CertificateDer<'static>> =
+        rustls::pki_types::CertificateDer::pem_file_iter(dir.path().join("cert.pem"))
+            .and_then(|i| i.collect::<Result<Vec<_>, _>>())
+            .unwrap_or_else(|e| panic!("{e}"));
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_file(dir.path().join("key.pem"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let config = std::sync::Arc::new(
+        rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap_or_else(|e| panic!("{e}")),
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = bodies.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let Ok(conn) = rustls::ServerConnection::new(config.clone()) else {
+                continue;
+            };
+            let mut tls = rustls::StreamOwned::new(conn, stream);
+            let mut seen = Vec::new();
+            let mut buf = [0u8; 4096];
+            // Up to the end of the headers, then the body by its length.
+            let body = loop {
+                match tls.read(&mut buf) {
+                    Ok(0) | Err(_) => break None,
+                    Ok(n) => seen.extend_from_slice(&buf[..n]),
+                }
+                let text = String::from_utf8_lossy(&seen).into_owned();
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let length: usize = text[..end]
+                        .lines()
+                        .find_map(|l| {
+                            let (k, v) = l.split_once(':')?;
+                            k.eq_ignore_ascii_case("content-length")
+                                .then(|| v.trim().parse().ok())?
+                        })
+                        .unwrap_or(0);
+                    if seen.len() >= end + 4 + length {
+                        break Some(
+                            String::from_utf8_lossy(&seen[end + 4..end + 4 + length]).into_owned(),
+                        );
+                    }
+                }
+            };
+            if let Some(body) = body {
+                kept.lock().unwrap_or_else(|p| p.into_inner()).push(body);
+                let _ = tls.write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 7\r\nconnection: close\r\n\r\nsuccess",
+                );
+                let _ = tls.flush();
+            }
+        }
+    });
+    (addr, bodies)
+}
+
+/// HTTPS to a channel and to a merchant, trusting a configured CA; a channel whose
+/// certificate that CA did not sign is refused; plain http:// is refused unless configured.
+#[test]
+fn channels_and_merchants_are_reached_over_https_with_their_certificates_checked() {
+    use gateway_support::{Sim, ALIPAY_KEY, WECHAT_KEY};
+    let dir = support::server::DataDir::new("gw-https");
+    let other = support::server::DataDir::new("gw-https-other-ca");
+    let made = support::tls::make_certificates(&dir) && support::tls::make_certificates(&other);
+    if !made {
+        let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false");
+        assert!(
+            !ci,
+            "openssl is not installed, and CI must run the TLS tests"
+        );
+        eprintln!("skipped: openssl is not installed");
+        return;
+    }
+    let pem =
+        |d: &support::server::DataDir, f: &str| d.path().join(f).to_string_lossy().into_owned();
+    // WeChat with a certificate of the trusted CA; Alipay with one of another CA.
+    let wechat = Sim::start(
+        "wechat",
+        &[
+            "--tls-cert",
+            &pem(&dir, "cert.pem"),
+            "--tls-key",
+            &pem(&dir, "key.pem"),
+        ],
+    );
+    let alipay = Sim::start(
+        "alipay",
+        &[
+            "--tls-cert",
+            &pem(&other, "cert.pem"),
+            "--tls-key",
+            &pem(&other, "key.pem"),
+        ],
+    );
+    let (merchant, bodies) = https_merchant(&dir);
+    let key = dir.participant("shop-tls");
+    let registered = support::server::suanpan()
+        .args([
+            "gateway",
+            "merchant",
+            "--participant",
+            "shop-tls",
+            "--notify-url",
+        ])
+        .arg(format!("https://127.0.0.1:{}/notify", merchant.port()))
+        .arg("--data")
+        .arg(dir.path())
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        registered.status.success(),
+        "{}",
+        String::from_utf8_lossy(&registered.stderr)
+    );
+    let config = dir.path().join("gateway.toml");
+    let channels = format!(
+        "[channels.alipay]\nurl = \"https://{}\"\nkey = \"{ALIPAY_KEY}\"\nquery_schedule_ms = [3600000]\n\
+         [channels.wechat]\nurl = \"https://{}\"\nkey = \"{WECHAT_KEY}\"\nquery_schedule_ms = [3600000]\n",
+        alipay.addr, wechat.addr
+    );
+    // Plain http:// to a channel is refused at start, in one line.
+    std::fs::write(
+        &config,
+        format!(
+            "[channels.wechat]\nurl = \"http://{}\"\nkey = \"k\"\n",
+            wechat.addr
+        ),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let refused = support::server::suanpan()
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .arg("--gateway-config")
+        .arg(&config)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("plain http://"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+
+    std::fs::write(
+        &config,
+        format!("ca_file = \"{}\"\n{channels}", pem(&dir, "ca.pem")),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let server =
+        support::server::Server::start_with(&dir, &["--gateway-config", &config.to_string_lossy()]);
+    let create = |no: &str, channel: &str| {
+        Request::post(
+            "/v1/orders",
+            &format!(r#"{{"merchant_order_no":"{no}","amount":"990","currency":"CNY","subject":"s","channel":"{channel}"}}"#),
+        )
+        .signed(&key)
+        .send(server.addr)
+    };
+    // Over HTTPS to WeChat: handed over, paid, and the merchant told over HTTPS.
+    let order = create("tls-1", "wechat");
+    assert_eq!(order.status, 201, "{}", order.text());
+    assert_eq!(order.json()["state"], "paying", "{}", order.text());
+    let id = order.json()["id"].as_str().unwrap_or_default().to_string();
+    // The simulators' own controls are behind their TLS too.
+    let control = |ca: &support::server::DataDir, addr, request: Request| {
+        support::tls::send_tls(
+            &support::tls::tls_client(&ca.path().join("ca.pem")),
+            addr,
+            &request,
+        )
+    };
+    let paid = control(
+        &dir,
+        wechat.addr,
+        Request::post(
+            &format!("/sim/trades/{id}/pay"),
+            r#"{"callbacks":["SUCCESS"]}"#,
+        ),
+    );
+    assert_eq!(paid.status, 200, "{}", paid.text());
+    let started = std::time::Instant::now();
+    while bodies.lock().unwrap_or_else(|p| p.into_inner()).is_empty() {
+        assert!(
+            started.elapsed() < WAIT_MAX,
+            "the merchant was never told over HTTPS"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(bodies.lock().unwrap_or_else(|p| p.into_inner())[0].contains("succeeded"));
+    // Alipay's certificate is not one the configured CA signed: nothing is handed over.
+    let refused = create("tls-2", "alipay");
+    assert_eq!(refused.status, 201, "{}", refused.text());
+    assert_eq!(refused.json()["state"], "created", "{}", refused.text());
+    assert!(refused.json()["pay_url"].is_null());
+    let no = refused.json()["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let trade = control(
+        &other,
+        alipay.addr,
+        Request::get(&format!("/sim/trades/{no}")),
+    );
+    assert_eq!(
+        trade.status,
+        404,
+        "the channel never heard of it: {}",
+        trade.text()
+    );
+}

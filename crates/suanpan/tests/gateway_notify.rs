@@ -42,7 +42,7 @@ impl Rig {
             Engine::start(EngineConfig::new(dir.path())).unwrap_or_else(|e| panic!("{e}")),
         );
         let config = GatewayConfig::parse(&format!(
-            "[channels.alipay]\nurl = \"{}\"\nkey = \"{ALIPAY_KEY}\"\nquery_schedule_ms = [1000]\n",
+            "allow_plain_http = true\n[channels.alipay]\nurl = \"{}\"\nkey = \"{ALIPAY_KEY}\"\nquery_schedule_ms = [1000]\n",
             sim.url()
         ))
         .unwrap_or_else(|e| panic!("{e}"));

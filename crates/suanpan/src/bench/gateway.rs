@@ -167,7 +167,7 @@ pub fn main(args: &[String]) -> Result<(), String> {
     let config = dir.path().join("gateway.toml");
     std::fs::write(
         &config,
-        format!("tick_ms = 100\n[channels.alipay]\nurl = \"http://{sim_addr}\"\nkey = \"{KEY}\"\nquery_schedule_ms = [60000]\n"),
+        format!("tick_ms = 100\nallow_plain_http = true\n[channels.alipay]\nurl = \"http://{sim_addr}\"\nkey = \"{KEY}\"\nquery_schedule_ms = [60000]\n"),
     )
     .map_err(|e| e.to_string())?;
     let data = dir.path().to_string_lossy().into_owned();

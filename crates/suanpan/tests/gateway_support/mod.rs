@@ -316,7 +316,7 @@ impl Shop {
         let config = dir.path().join("gateway.toml");
         let t = &timings;
         let text = format!(
-            "channel_timeout_ms = {}\ntick_ms = {}\nstatus_query_interval_ms = {}\nresult_poll_ms = {}\nresult_wait_ms = {}\nnotify_schedule_s = {}\n\
+            "allow_plain_http = true\nchannel_timeout_ms = {}\ntick_ms = {}\nstatus_query_interval_ms = {}\nresult_poll_ms = {}\nresult_wait_ms = {}\nnotify_schedule_s = {}\n\
              [channels.alipay]\nurl = \"{}\"\nkey = \"{ALIPAY_KEY}\"\nquery_schedule_ms = {}\n\
              [channels.wechat]\nurl = \"{}\"\nkey = \"{WECHAT_KEY}\"\nquery_schedule_ms = {}\n",
             t.channel_timeout_ms,
