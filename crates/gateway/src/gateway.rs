@@ -235,6 +235,13 @@ impl Gateway {
         Ok(m)
     }
 
+    /// [`Gateway::order`] off the async workers.
+    pub async fn order_async(&self, id: u64) -> Result<Option<Order>, GatewayError> {
+        self.store
+            .read_async(move |c| store::order_by_id(c, id))
+            .await
+    }
+
     pub fn order(&self, id: u64) -> Result<Option<Order>, GatewayError> {
         self.store.read(|c| store::order_by_id(c, id))
     }
@@ -430,21 +437,27 @@ impl Gateway {
         self.wake.notify_one();
         match moved {
             Some(order) => Ok(order),
-            None => self.order(id)?.ok_or(GatewayError::OrderNotFound(id)),
+            None => self
+                .order_async(id)
+                .await?
+                .ok_or(GatewayError::OrderNotFound(id)),
         }
     }
 
     /// The gateway's side of a channel's bill: its payments and refunds of [from_ms, to_ms)
     /// (`store::recon_records`).
-    pub fn recon_records(
+    pub async fn recon_records(
         &self,
         channel: &str,
         from_ms: u64,
         to_ms: u64,
     ) -> Result<Vec<store::ReconRecord>, GatewayError> {
         self.channel(channel)?;
+        let channel = channel.to_string();
+        // A day of a channel's business: read off the async workers.
         self.store
-            .read(|c| store::recon_records(c, channel, from_ms, to_ms))
+            .read_async(move |c| store::recon_records(c, &channel, from_ms, to_ms))
+            .await
     }
 
     /// The fee agreed with the channels on an amount (what a bill's fee column should say).
@@ -476,7 +489,8 @@ impl Gateway {
         order_id: u64,
     ) -> Result<crate::channel::PaymentStatus, GatewayError> {
         let order = self
-            .order(order_id)?
+            .order_async(order_id)
+            .await?
             .ok_or(GatewayError::OrderNotFound(order_id))?;
         let (channel, _) = self.channel(&order.channel)?;
         channel.query(order_id).await
@@ -487,7 +501,8 @@ impl Gateway {
     /// not in the books).
     pub async fn rebook_payment(&self, order_id: u64) -> Result<(), GatewayError> {
         let order = self
-            .order(order_id)?
+            .order_async(order_id)
+            .await?
             .ok_or(GatewayError::OrderNotFound(order_id))?;
         if order.state != OrderState::Succeeded {
             return Err(GatewayError::InvalidValue(
@@ -558,7 +573,9 @@ impl Gateway {
         let id = order.id;
         // A channel that does not answer leaves the order as it stands.
         let _ = self.sync_with_channel(&order, "status_query").await;
-        self.order(id)?.ok_or(GatewayError::OrderNotFound(id))
+        self.order_async(id)
+            .await?
+            .ok_or(GatewayError::OrderNotFound(id))
     }
 
     /// Asks the channel and acts on its answer; reschedules the next query if still open.
@@ -623,7 +640,8 @@ impl Gateway {
         cause: &str,
     ) -> Result<Order, GatewayError> {
         let order = self
-            .order(order_id)?
+            .order_async(order_id)
+            .await?
             .ok_or(GatewayError::OrderNotFound(order_id))?;
         if order.state == OrderState::Succeeded {
             return Ok(order);
@@ -658,7 +676,8 @@ impl Gateway {
         match moved {
             Some(order) => Ok(order),
             None => self
-                .order(order_id)?
+                .order_async(order_id)
+                .await?
                 .ok_or(GatewayError::OrderNotFound(order_id)),
         }
     }
@@ -667,7 +686,8 @@ impl Gateway {
     /// when it is not open any more (a late or out-of-order message).
     async fn finish(&self, order_id: u64, to: OrderState, cause: &str) -> Result<(), GatewayError> {
         let order = self
-            .order(order_id)?
+            .order_async(order_id)
+            .await?
             .ok_or(GatewayError::OrderNotFound(order_id))?;
         if order.state.is_final() {
             return Ok(());
@@ -730,7 +750,8 @@ impl Gateway {
     ) -> Result<(), GatewayError> {
         let callback = channel.verify_callback(headers, body)?;
         let order = self
-            .order(callback.order_id)?
+            .order_async(callback.order_id)
+            .await?
             .ok_or(GatewayError::OrderNotFound(callback.order_id))?;
         if order.channel != channel.name() {
             return Err(GatewayError::OrderNotFound(callback.order_id));
@@ -847,15 +868,16 @@ impl Gateway {
     /// notifications. Returns how many items it handled.
     pub async fn run_due(self: &Arc<Self>) -> Result<usize, GatewayError> {
         let now = self.clock.now_ms();
-        let orders = self
+        let (orders, refunds, notifications) = self
             .store
-            .read(|c| store::due_orders(c, now, PASS_ITEMS_MAX))?;
-        let refunds = self
-            .store
-            .read(|c| store::processing_refunds(c, now, PASS_ITEMS_MAX))?;
-        let notifications = self
-            .store
-            .read(|c| store::due_notifications(c, now, PASS_ITEMS_MAX))?;
+            .read_async(move |c| {
+                Ok((
+                    store::due_orders(c, now, PASS_ITEMS_MAX)?,
+                    store::processing_refunds(c, now, PASS_ITEMS_MAX)?,
+                    store::due_notifications(c, now, PASS_ITEMS_MAX)?,
+                ))
+            })
+            .await?;
         let handled = orders.len() + refunds.len() + notifications.len();
         let mut tasks = tokio::task::JoinSet::new();
         for order in orders {
@@ -871,7 +893,7 @@ impl Gateway {
             }
             let gateway = self.clone();
             tasks.spawn(async move {
-                if let Ok(Some(order)) = gateway.order(refund.order_id) {
+                if let Ok(Some(order)) = gateway.order_async(refund.order_id).await {
                     let _ = gateway.drive_refund(&order, refund).await;
                 }
             });

@@ -9,7 +9,7 @@
 
 use std::path::Path;
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
@@ -163,7 +163,7 @@ type Job = Box<dyn FnOnce(&Connection) -> (Answer, bool) + Send>;
 
 pub struct Store {
     jobs: SyncSender<Job>,
-    reader: Mutex<Connection>,
+    reader: Arc<Mutex<Connection>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
@@ -222,7 +222,7 @@ impl Store {
             .map_err(|e| GatewayError::Store(format!("cannot start the store thread: {e}")))?;
         Ok(Store {
             jobs,
-            reader: Mutex::new(reader),
+            reader: Arc::new(Mutex::new(reader)),
             writer: Mutex::new(Some(writer)),
         })
     }
@@ -288,6 +288,21 @@ impl Store {
     ) -> Result<R, GatewayError> {
         let conn = self.reader.lock().unwrap_or_else(|p| p.into_inner());
         f(&conn)
+    }
+
+    /// [`Store::read`] for async callers: on the runtime's blocking threads, so a read that
+    /// waits for the connection or the disk never holds up an async worker.
+    pub async fn read_async<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<R, GatewayError> + Send + 'static,
+    ) -> Result<R, GatewayError> {
+        let reader = self.reader.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = reader.lock().unwrap_or_else(|p| p.into_inner());
+            f(&conn)
+        })
+        .await
+        .map_err(|e| GatewayError::Store(format!("a store read failed: {e}")))?
     }
 }
 

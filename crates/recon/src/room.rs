@@ -396,6 +396,7 @@ impl Recon {
         let records = self
             .gateway
             .recon_records(channel, end - DAY_MS, end)
+            .await
             .map_err(gateway_error)?;
         let platform: Vec<PlatformItem> = records
             .iter()

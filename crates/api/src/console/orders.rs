@@ -52,9 +52,20 @@ pub async fn orders(v: &Visit<'_>) -> Page {
     );
     let gateway = v.app.gateway.clone();
     let found = if !no.is_empty() {
-        gateway
-            .order_by_merchant_no(&merchant, &no)
-            .map(|o| o.into_iter().collect::<Vec<_>>())
+        let (m, n) = (merchant.clone(), no.clone());
+        v.app
+            .blocking(move || {
+                gateway
+                    .order_by_merchant_no(&m, &n)
+                    .map(|o| o.into_iter().collect::<Vec<_>>())
+                    .map_err(|e| {
+                        crate::error::ApiError::new(
+                            crate::error::ErrorCode::Internal,
+                            e.to_string(),
+                        )
+                    })
+            })
+            .await
     } else if STATES.contains(&state.as_str()) {
         let time = |t: &str, default: u64| {
             if t.is_empty() {
@@ -70,7 +81,19 @@ pub async fn orders(v: &Visit<'_>) -> Page {
             ));
             return Page::html(400, layout(v, title, &body));
         };
-        gateway.orders_by_state(&state, from_ms, to_ms, 100)
+        let state = state.clone();
+        v.app
+            .blocking(move || {
+                gateway
+                    .orders_by_state(&state, from_ms, to_ms, 100)
+                    .map_err(|e| {
+                        crate::error::ApiError::new(
+                            crate::error::ErrorCode::Internal,
+                            e.to_string(),
+                        )
+                    })
+            })
+            .await
     } else {
         return Page::html(200, layout(v, title, &body));
     };
@@ -102,7 +125,7 @@ pub async fn orders(v: &Visit<'_>) -> Page {
             Page::html(200, layout(v, title, &body))
         }
         Err(e) => {
-            body.push_str(&notice(false, &e.to_string()));
+            body.push_str(&notice(false, &e.message));
             Page::html(500, layout(v, title, &body))
         }
     }
@@ -122,7 +145,21 @@ pub async fn order(v: &Visit<'_>) -> Page {
         );
     };
     let gateway = v.app.gateway.clone();
-    let Ok(Some(o)) = gateway.order(id) else {
+    // The order, its events and its notifications, read off the async workers.
+    let read = v
+        .app
+        .blocking(move || {
+            let order = gateway.order(id).map_err(|e| {
+                crate::error::ApiError::new(crate::error::ErrorCode::Internal, e.to_string())
+            })?;
+            Ok((
+                order,
+                gateway.events(id).unwrap_or_default(),
+                gateway.notifications(id).unwrap_or_default(),
+            ))
+        })
+        .await;
+    let Ok((Some(o), events, notifications)) = read else {
         return Page::html(
             404,
             layout(
@@ -157,7 +194,7 @@ pub async fn order(v: &Visit<'_>) -> Page {
         "<h2>{}</h2><table id=\"events\">",
         lang.t("事件", "Events")
     );
-    for e in gateway.events(id).unwrap_or_default() {
+    for e in events {
         let _ = write!(
             body,
             "<tr><td>{}</td><td>{} → {}</td><td>{}</td></tr>",
@@ -172,7 +209,7 @@ pub async fn order(v: &Visit<'_>) -> Page {
         "</table><h2>{}</h2><table id=\"notifications\">",
         lang.t("商户通知", "Merchant notifications")
     );
-    for (n, attempts) in gateway.notifications(id).unwrap_or_default() {
+    for (n, attempts) in notifications {
         let _ = write!(
             body,
             "<tr><th>{}</th><th>{}</th><th>{}</th></tr>",
