@@ -235,13 +235,6 @@ impl Gateway {
         Ok(m)
     }
 
-    /// [`Gateway::order`] off the async workers.
-    pub async fn order_async(&self, id: u64) -> Result<Option<Order>, GatewayError> {
-        self.store
-            .read_async(move |c| store::order_by_id(c, id))
-            .await
-    }
-
     pub fn order(&self, id: u64) -> Result<Option<Order>, GatewayError> {
         self.store.read(|c| store::order_by_id(c, id))
     }
@@ -437,10 +430,7 @@ impl Gateway {
         self.wake.notify_one();
         match moved {
             Some(order) => Ok(order),
-            None => self
-                .order_async(id)
-                .await?
-                .ok_or(GatewayError::OrderNotFound(id)),
+            None => self.order(id)?.ok_or(GatewayError::OrderNotFound(id)),
         }
     }
 
@@ -489,8 +479,7 @@ impl Gateway {
         order_id: u64,
     ) -> Result<crate::channel::PaymentStatus, GatewayError> {
         let order = self
-            .order_async(order_id)
-            .await?
+            .order(order_id)?
             .ok_or(GatewayError::OrderNotFound(order_id))?;
         let (channel, _) = self.channel(&order.channel)?;
         channel.query(order_id).await
@@ -501,8 +490,7 @@ impl Gateway {
     /// not in the books).
     pub async fn rebook_payment(&self, order_id: u64) -> Result<(), GatewayError> {
         let order = self
-            .order_async(order_id)
-            .await?
+            .order(order_id)?
             .ok_or(GatewayError::OrderNotFound(order_id))?;
         if order.state != OrderState::Succeeded {
             return Err(GatewayError::InvalidValue(
@@ -573,9 +561,7 @@ impl Gateway {
         let id = order.id;
         // A channel that does not answer leaves the order as it stands.
         let _ = self.sync_with_channel(&order, "status_query").await;
-        self.order_async(id)
-            .await?
-            .ok_or(GatewayError::OrderNotFound(id))
+        self.order(id)?.ok_or(GatewayError::OrderNotFound(id))
     }
 
     /// Asks the channel and acts on its answer; reschedules the next query if still open.
@@ -640,8 +626,7 @@ impl Gateway {
         cause: &str,
     ) -> Result<Order, GatewayError> {
         let order = self
-            .order_async(order_id)
-            .await?
+            .order(order_id)?
             .ok_or(GatewayError::OrderNotFound(order_id))?;
         if order.state == OrderState::Succeeded {
             return Ok(order);
@@ -676,8 +661,7 @@ impl Gateway {
         match moved {
             Some(order) => Ok(order),
             None => self
-                .order_async(order_id)
-                .await?
+                .order(order_id)?
                 .ok_or(GatewayError::OrderNotFound(order_id)),
         }
     }
@@ -686,8 +670,7 @@ impl Gateway {
     /// when it is not open any more (a late or out-of-order message).
     async fn finish(&self, order_id: u64, to: OrderState, cause: &str) -> Result<(), GatewayError> {
         let order = self
-            .order_async(order_id)
-            .await?
+            .order(order_id)?
             .ok_or(GatewayError::OrderNotFound(order_id))?;
         if order.state.is_final() {
             return Ok(());
@@ -750,8 +733,7 @@ impl Gateway {
     ) -> Result<(), GatewayError> {
         let callback = channel.verify_callback(headers, body)?;
         let order = self
-            .order_async(callback.order_id)
-            .await?
+            .order(callback.order_id)?
             .ok_or(GatewayError::OrderNotFound(callback.order_id))?;
         if order.channel != channel.name() {
             return Err(GatewayError::OrderNotFound(callback.order_id));
@@ -893,7 +875,7 @@ impl Gateway {
             }
             let gateway = self.clone();
             tasks.spawn(async move {
-                if let Ok(Some(order)) = gateway.order_async(refund.order_id).await {
+                if let Ok(Some(order)) = gateway.order(refund.order_id) {
                     let _ = gateway.drive_refund(&order, refund).await;
                 }
             });

@@ -33,6 +33,9 @@ const MIGRATIONS: &[(i64, &str)] = &[
 ];
 /// Jobs that may wait for the writer; one more is refused as overload (bounded memory).
 const QUEUE_JOBS_MAX: usize = 65_536;
+/// Reading connections (point reads run where they are asked; a few, so they never queue
+/// behind one connection's lock).
+const READERS: usize = 4;
 /// Jobs committed in one transaction at most.
 const GROUP_JOBS_MAX: usize = 4_096;
 
@@ -163,7 +166,9 @@ type Job = Box<dyn FnOnce(&Connection) -> (Answer, bool) + Send>;
 
 pub struct Store {
     jobs: SyncSender<Job>,
-    reader: Arc<Mutex<Connection>>,
+    /// Reading connections: a read takes one that is free, so reads never queue behind each
+    /// other on one connection.
+    readers: Arc<Vec<Mutex<Connection>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
@@ -214,7 +219,9 @@ impl Store {
                 )))
             }
         }
-        let reader = open_connection(&path)?;
+        let readers = (0..READERS)
+            .map(|_| open_connection(&path).map(Mutex::new))
+            .collect::<Result<Vec<_>, _>>()?;
         let (jobs, rx) = mpsc::sync_channel(QUEUE_JOBS_MAX);
         let writer = std::thread::Builder::new()
             .name("suanpan-gateway-store".into())
@@ -222,7 +229,7 @@ impl Store {
             .map_err(|e| GatewayError::Store(format!("cannot start the store thread: {e}")))?;
         Ok(Store {
             jobs,
-            reader: Arc::new(Mutex::new(reader)),
+            readers: Arc::new(readers),
             writer: Mutex::new(Some(writer)),
         })
     }
@@ -280,30 +287,45 @@ impl Store {
             .map_err(|_| GatewayError::Store("the store stopped before answering".into()))?
     }
 
-    /// Reads on the reading connection (WAL: it sees every committed write, never a
-    /// half-done one). Short: callers poll status through it.
+    /// A point read (an order, a merchant) on a free reading connection (WAL: it sees every
+    /// committed write, never a half-done one). Short enough (page-cache hits, microseconds)
+    /// to run where it is asked; what scans goes through [`Store::read_async`].
     pub fn read<R>(
         &self,
         f: impl FnOnce(&Connection) -> Result<R, GatewayError>,
     ) -> Result<R, GatewayError> {
-        let conn = self.reader.lock().unwrap_or_else(|p| p.into_inner());
-        f(&conn)
+        read_on(&self.readers, f)
     }
 
-    /// [`Store::read`] for async callers: on the runtime's blocking threads, so a read that
-    /// waits for the connection or the disk never holds up an async worker.
+    /// A read that scans (a day's records, a page of orders, the scheduler's due work), on
+    /// the runtime's blocking threads, so it never holds up an async worker.
     pub async fn read_async<R: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<R, GatewayError> + Send + 'static,
     ) -> Result<R, GatewayError> {
-        let reader = self.reader.clone();
-        tokio::task::spawn_blocking(move || {
-            let conn = reader.lock().unwrap_or_else(|p| p.into_inner());
-            f(&conn)
-        })
-        .await
-        .map_err(|e| GatewayError::Store(format!("a store read failed: {e}")))?
+        let readers = self.readers.clone();
+        tokio::task::spawn_blocking(move || read_on(&readers, f))
+            .await
+            .map_err(|e| GatewayError::Store(format!("a store read failed: {e}")))?
     }
+}
+
+/// Runs `f` on the first free reading connection; if none is free, waits for one (which
+/// one by the thread, so waiters spread).
+fn read_on<R>(
+    readers: &[Mutex<Connection>],
+    f: impl FnOnce(&Connection) -> Result<R, GatewayError>,
+) -> Result<R, GatewayError> {
+    for reader in readers {
+        if let Ok(conn) = reader.try_lock() {
+            return f(&conn);
+        }
+    }
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    std::hash::Hash::hash(&std::thread::current().id(), &mut hasher);
+    let at = (std::hash::Hasher::finish(&hasher) as usize) % readers.len().max(1);
+    let conn = readers[at].lock().unwrap_or_else(|p| p.into_inner());
+    f(&conn)
 }
 
 impl Drop for Store {
