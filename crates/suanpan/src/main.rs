@@ -1,5 +1,10 @@
 //! `suanpan`: the one binary. A thin shell: each command parses its flags and calls the rooms.
 
+/// mimalloc rather than glibc's malloc: under load the server spent about a tenth of its CPU
+/// in malloc, free and their consolidation (docs/benchmarks.md, the gateway's profile).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod bench;
 mod call;
 mod channel_sim;
