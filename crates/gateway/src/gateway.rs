@@ -472,6 +472,28 @@ impl Gateway {
         channel.download_bill(date).await
     }
 
+    /// Books a succeeded refund again (reconciliation found it refunded in the gateway but not
+    /// in the books): fixed ids, so one already booked is answered `exists`.
+    pub async fn rebook_refund(&self, refund_id: u64) -> Result<(), GatewayError> {
+        let refund = self
+            .store
+            .read(|c| store::refund_by_id(c, refund_id))?
+            .ok_or(GatewayError::OrderNotFound(refund_id))?;
+        if refund.state != RefundState::Succeeded {
+            return Err(GatewayError::InvalidValue(
+                "refund",
+                format!(
+                    "refund {refund_id} is {}, not succeeded",
+                    refund.state.as_str()
+                ),
+            ));
+        }
+        let order = self
+            .order(refund.order_id)?
+            .ok_or(GatewayError::OrderNotFound(refund.order_id))?;
+        self.booker.book_refund(&order, &refund).await
+    }
+
     /// What the channel says of an order now (reconciliation asks it of a 短款), changing
     /// nothing here.
     pub async fn channel_status(

@@ -595,8 +595,24 @@ impl Recon {
 
     /// What can be explained without an operator.
     async fn resolve_automatically(&self, d: &Difference) -> Result<(), ReconError> {
-        let Key::Payment(order_id) = d.key else {
-            return Ok(());
+        let order_id = match d.key {
+            Key::Payment(order_id) => order_id,
+            Key::Refund(refund_id) if d.class == Class::InGatewayNotBooked => {
+                self.gateway
+                    .rebook_refund(refund_id)
+                    .await
+                    .map_err(gateway_error)?;
+                return self
+                    .change(
+                        d,
+                        State::ResolvedAuto,
+                        "reconciliation",
+                        "booked: the gateway had the refund made, the books did not",
+                        None,
+                    )
+                    .await;
+            }
+            Key::Refund(_) => return Ok(()),
         };
         let bill_amount = d.bill().map(|b| b.amount_fen);
         let note = match d.class {
