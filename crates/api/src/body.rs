@@ -331,4 +331,37 @@ mod tests {
         assert_eq!(e.code, "invalid_id");
         assert_eq!(e.field.as_deref(), Some("transfers[1].debit_account_id"));
     }
+
+    /// Every body parser, against hostile bytes: random, and JSON-shaped text that reaches
+    /// deeper into the parser (numbers, strings, nesting). Each answers a value or one
+    /// error, never a panic.
+    fn parse_all(bytes: &[u8]) {
+        let _ = parse::<NewTransferBody>(bytes);
+        let _ = parse::<BatchBody>(bytes);
+        let _ = parse::<crate::wire::NewAccountBody>(bytes);
+        let _ = parse::<crate::orders::NewOrderBody>(bytes);
+        let _ = parse::<crate::recon::ReconRunBody>(bytes);
+        let _ = parse::<crate::recon::ResolveBody>(bytes);
+        let _ = parse::<crate::consents::NewConsentBody>(bytes);
+        let _ = parse::<crate::payouts::NewPayoutBody>(bytes);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 512, ..Default::default() })]
+
+        #[test]
+        fn hostile_bodies_are_refused_never_a_panic(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512),
+            shaped in r#"[\[\]{}",:0-9a-z_.eE+\- ]{0,300}"#,
+        ) {
+            parse_all(&bytes);
+            parse_all(shaped.as_bytes());
+            // A real body's fields with hostile values.
+            let fields = format!(
+                r#"{{"id":"{0}","debit_account_id":"1","credit_account_id":{0},"amount":"{0}","currency":"CNY","merchant_order_no":"{0}","subject":"{0}","channel":"wechat","date":"{0}","action":"{0}"}}"#,
+                shaped.replace('"', "")
+            );
+            parse_all(fields.as_bytes());
+        }
+    }
 }

@@ -337,4 +337,36 @@ mod tests {
         wrong[4] = 3;
         assert!(decode_batch(&wrong).is_err());
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 512, ..Default::default() })]
+
+        /// A damaged or foreign body (a file restored from a bad copy, a disk that lied) is
+        /// refused or read, never a panic: recovery and `verify` must report it.
+        #[test]
+        fn damaged_batches_are_refused_never_a_panic(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512),
+            flips in proptest::collection::vec((proptest::prelude::any::<usize>(), proptest::prelude::any::<u8>()), 0..8),
+        ) {
+            let _ = decode_batch(&bytes);
+            let _ = decode_results(&bytes);
+            let transfer = Transfer::new(1 << 100, 2, 3, 500, Currency::CNY);
+            let stamped = [
+                Stamped { timestamp: 10, command: Command::CreateTransfer(transfer) },
+                Stamped { timestamp: 11, command: Command::Cutover { date: AccountingDate(20_000) } },
+            ];
+            let mut good = Vec::new();
+            encode_batch(&[1, 1], &stamped, &mut good);
+            for (at, byte) in flips {
+                if !good.is_empty() {
+                    let i = at % good.len();
+                    good[i] ^= byte;
+                }
+            }
+            let _ = decode_batch(&good);
+            let mut cut = good.clone();
+            cut.truncate(bytes.len() % (good.len() + 1));
+            let _ = decode_batch(&cut);
+        }
+    }
 }
