@@ -316,16 +316,6 @@ fn base64_decode(text: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
-fn parse_date(text: &str, field: &str) -> Result<suanpan_ledger::AccountingDate, ApiError> {
-    suanpan_ledger::AccountingDate::parse(text).ok_or_else(|| {
-        ApiError::new(
-            ErrorCode::InvalidValue,
-            format!("{text:?} is not a date YYYY-MM-DD"),
-        )
-        .field(field)
-    })
-}
-
 pub async fn dispatch(
     app: &App,
     route: ReconRoute,
@@ -339,7 +329,7 @@ pub async fn dispatch(
     match route {
         ReconRoute::Run => run(app, caller, bytes).await,
         ReconRoute::Report => {
-            let date = parse_date(param.unwrap_or(""), "date")?;
+            let date = crate::accounting::parse_date(param)?;
             let csv = crate::accounting::wants_csv(query, headers)?;
             let room = room(app)?.clone();
             let reports = room.report(date).map_err(recon_error)?;

@@ -253,22 +253,8 @@ pub async fn run(v: &Visit<'_>, form: &[(String, String)]) -> Page {
     if let Err(e) = allowed(v, "recon_run", channel).await {
         return failed(v, e);
     }
-    let body = json!({"channel": channel, "date": date}).to_string();
-    let caller = v.caller();
-    match crate::recon::dispatch(
-        v.app,
-        ReconRoute::Run,
-        &caller,
-        None,
-        &[],
-        body.as_bytes(),
-        &hyper::HeaderMap::new(),
-    )
-    .await
-    {
-        Ok(_) => Page::redirect(&format!("/console/recon?date={date}")),
-        Err(e) => failed(v, e),
-    }
+    let body = json!({"channel": channel, "date": date});
+    act(v, ReconRoute::Run, None, &body, &date).await
 }
 
 pub async fn resolve(v: &Visit<'_>, form: &[(String, String)]) -> Page {
@@ -282,14 +268,25 @@ pub async fn resolve(v: &Visit<'_>, form: &[(String, String)]) -> Page {
         "action": field("action").unwrap_or(""),
         "note": field("note"),
         "against": field("against"),
-    })
-    .to_string();
+    });
+    act(v, ReconRoute::Resolve, Some(&id), &body, &date).await
+}
+
+/// An action through the JSON API's own handler; back to the date's page, or the refusal.
+async fn act(
+    v: &Visit<'_>,
+    route: ReconRoute,
+    param: Option<&str>,
+    body: &serde_json::Value,
+    date: &str,
+) -> Page {
     let caller = v.caller();
+    let body = body.to_string();
     match crate::recon::dispatch(
         v.app,
-        ReconRoute::Resolve,
+        route,
         &caller,
-        Some(&id),
+        param,
         &[],
         body.as_bytes(),
         &hyper::HeaderMap::new(),
