@@ -113,13 +113,17 @@ impl BillSummary {
 
     /// Counts one more line, as the channels total their bills: a refund made at the channel
     /// is printed as a refund line, so its amount is refunded, not paid.
+    /// Totals saturate rather than wrap: a bill whose lines overflow them cannot equal the
+    /// summary it states, so it is refused as not adding up.
     pub fn add(&mut self, l: &BillLine) {
-        self.lines += 1;
+        self.lines = self.lines.saturating_add(1);
         match (l.key, l.status) {
-            (Key::Payment(_), BillStatus::Success) => self.paid_fen += l.amount_fen,
-            _ => self.refunded_fen += l.amount_fen,
+            (Key::Payment(_), BillStatus::Success) => {
+                self.paid_fen = self.paid_fen.saturating_add(l.amount_fen)
+            }
+            _ => self.refunded_fen = self.refunded_fen.saturating_add(l.amount_fen),
         }
-        self.fees_fen += l.fee_fen;
+        self.fees_fen = self.fees_fen.saturating_add(l.fee_fen);
     }
 }
 
@@ -272,7 +276,11 @@ pub fn parse_yuan(text: &str, negative_ok: bool) -> Option<u64> {
     }
     let whole: u64 = whole.parse().ok()?;
     let cents: u64 = cents.parse().ok()?;
-    whole.checked_mul(100)?.checked_add(cents)
+    // An amount fits the books' signed minor units (the differences are signed).
+    whole
+        .checked_mul(100)?
+        .checked_add(cents)
+        .filter(|&fen| fen <= i64::MAX as u64)
 }
 
 /// Fen as yuan with two decimals.
@@ -295,6 +303,28 @@ mod tests {
         }
         assert_eq!(format_yuan(1990), "19.90");
         assert_eq!(format_yuan(5), "0.05");
+        // Up to the books' largest signed amount, not beyond.
+        assert_eq!(
+            parse_yuan("92233720368547758.07", false),
+            Some(i64::MAX as u64)
+        );
+        assert_eq!(parse_yuan("92233720368547758.08", false), None);
+    }
+
+    #[test]
+    fn totals_that_would_overflow_saturate_so_the_bill_cannot_add_up() {
+        let line = BillLine {
+            line: 2,
+            key: Key::Payment(1),
+            order_id: 1,
+            amount_fen: i64::MAX as u64,
+            fee_fen: 0,
+            status: BillStatus::Success,
+            completed_ms: 0,
+        };
+        let s = BillSummary::of(&[line.clone(), line.clone(), line]);
+        assert_eq!(s.paid_fen, u64::MAX);
+        assert_eq!(s.lines, 3);
     }
 
     #[test]

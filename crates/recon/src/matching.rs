@@ -323,8 +323,10 @@ pub fn reconcile(
             }
             let t = &mut out.totals[class.index()];
             t.count += 1;
-            t.bill_fen += line.map_or(0, |b| b.amount_fen);
-            t.platform_fen += plat.map_or(0, |p| p.amount_fen);
+            t.bill_fen = t.bill_fen.saturating_add(line.map_or(0, |b| b.amount_fen));
+            t.platform_fen = t
+                .platform_fen
+                .saturating_add(plat.map_or(0, |p| p.amount_fen));
             if class != Class::Matched || late {
                 out.items.push(Item {
                     key: Key::from_packed(key),
@@ -339,7 +341,7 @@ pub fn reconcile(
         for extra in bill[lines].iter().skip(1) {
             let t = &mut out.totals[Class::Duplicate.index()];
             t.count += 1;
-            t.bill_fen += extra.amount_fen;
+            t.bill_fen = t.bill_fen.saturating_add(extra.amount_fen);
             out.items.push(Item {
                 key: Key::from_packed(key),
                 class: Class::Duplicate,

@@ -244,12 +244,15 @@ impl ChannelReport {
     /// The bill's amounts over every class: each bill line is in exactly one class, so they
     /// sum to what the bill's own summary states (paid plus refunded).
     pub fn bill_total_fen(&self) -> u64 {
-        self.run.totals.iter().map(|t| t.bill_fen).sum()
+        self.run
+            .totals
+            .iter()
+            .fold(0u64, |sum, t| sum.saturating_add(t.bill_fen))
     }
 
     pub fn bill_accounted(&self) -> bool {
         let s = self.run.bill_summary;
-        self.bill_total_fen() == s.paid_fen + s.refunded_fen
+        self.bill_total_fen() == s.paid_fen.saturating_add(s.refunded_fen)
     }
 }
 
@@ -456,9 +459,9 @@ impl Recon {
             totals[from].count = totals[from].count.saturating_sub(1);
             totals[to].count += 1;
             totals[from].bill_fen = totals[from].bill_fen.saturating_sub(bill_fen);
-            totals[to].bill_fen += bill_fen;
+            totals[to].bill_fen = totals[to].bill_fen.saturating_add(bill_fen);
             totals[from].platform_fen = totals[from].platform_fen.saturating_sub(plat_fen);
-            totals[to].platform_fen += plat_fen;
+            totals[to].platform_fen = totals[to].platform_fen.saturating_add(plat_fen);
         };
         let mut found = Vec::new();
         let mut seen: HashSet<Key> = HashSet::new();

@@ -66,6 +66,23 @@ fn damage(mut bytes: Vec<u8>, edits: &[(usize, u8, u8)]) -> Vec<u8> {
     bytes
 }
 
+/// Lines whose amounts together pass what the totals can hold: refused, never a panic.
+#[test]
+fn a_bill_whose_totals_overflow_is_refused() {
+    let line = |n: u32| BillLine {
+        line: n,
+        key: Key::Payment(u64::from(n)),
+        order_id: u64::from(n),
+        amount_fen: i64::MAX as u64,
+        fee_fen: 0,
+        status: BillStatus::Success,
+        completed_ms: DAY_MS,
+    };
+    let lines = [line(2), line(3), line(4)];
+    assert!(wechat::parse(&wechat_bytes(&lines)).is_err());
+    assert!(alipay::parse(&alipay::render(&lines, "2088000000000001", "20261205")).is_err());
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
