@@ -510,14 +510,15 @@ pub async fn write_off(app: &App, caller: &Caller, bytes: &[u8]) -> Result<Reply
     let done = audited(app, caller, "write_off", target, async move {
         app.blocking(move || {
             let mut acc = books.lock_accounting()?;
-            let done = acc.write_off(&body.items, body.against.as_deref(), &op, &body.note)?;
-            // Items a reconciliation posting opened: the differences they hold learn of it.
+            // Items a reconciliation posting opened: the differences they hold learn of it
+            // (read among the open items before they close, not the whole history after).
             let transfers: std::collections::HashSet<u128> = acc
-                .suspense_items(false)?
+                .suspense_items(true)?
                 .iter()
-                .filter(|i| done.items.contains(&i.id))
+                .filter(|i| body.items.contains(&i.id))
                 .filter_map(|i| i.transfer_id())
                 .collect();
+            let done = acc.write_off(&body.items, body.against.as_deref(), &op, &body.note)?;
             Ok((done, transfers, op))
         })
         .await

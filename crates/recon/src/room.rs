@@ -20,7 +20,6 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde_json::Value;
 use suanpan_accounting::{AccountingError, Reconciler};
 use suanpan_engine::{Engine, EngineError};
 use suanpan_gateway::booking::{payment_transfer_id, refund_transfer_id};
@@ -28,8 +27,8 @@ use suanpan_gateway::channel::{BillDownload, PaymentStatus};
 use suanpan_gateway::{Gateway, GatewayError};
 use suanpan_ledger::{AccountingDate, Command, Currency};
 
-use crate::bill::{Bill, BillSummary, Key};
-use crate::matching::{reconcile, Booking, Class, ClassTotals, DateEnd, Options, PlatformItem};
+use crate::bill::{Bill, Key};
+use crate::matching::{reconcile, Booking, Class, DateEnd, Options, PlatformItem};
 use postings::Posting;
 pub use store::{Difference, HistoryEntry, Run, State};
 
@@ -315,10 +314,6 @@ impl Recon {
             config,
             busy: tokio::sync::Mutex::new(()),
         })
-    }
-
-    pub fn config(&self) -> &ReconConfig {
-        &self.config
     }
 
     /// The channels the day-end reconciles: every channel the gateway has.
@@ -1057,16 +1052,6 @@ fn run_summary(report: &RunReport) -> String {
         count(State::Suspense),
         count(State::Open),
     )
-}
-
-/// The summary a report gives of its bill (for the CLI and the API).
-pub fn summary_value(s: &BillSummary) -> Value {
-    serde_json::json!({"lines": s.lines, "paid_fen": s.paid_fen, "refunded_fen": s.refunded_fen, "fees_fen": s.fees_fen})
-}
-
-/// The totals of one class.
-pub fn totals_of(run: &Run, class: Class) -> ClassTotals {
-    run.totals[class as usize]
 }
 
 /// The day-end's first step where no server runs (`suanpan day-end` on a data directory):
