@@ -594,7 +594,7 @@ fn https_merchant(
         .unwrap_or_else(|e| panic!("{e}"));
     let config = std::sync::Arc::new(
         rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
-            rustls::crypto::ring::default_provider(),
+            rustls::crypto::aws_lc_rs::default_provider(),
         ))
         .with_safe_default_protocol_versions()
         .unwrap_or_else(|e| panic!("{e}"))

@@ -166,7 +166,7 @@ enum Check {
 }
 
 fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
 }
 
 fn client_config(check: Check, roots: &Roots) -> Result<ClientConfig, JournalError> {

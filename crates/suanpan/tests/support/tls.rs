@@ -56,7 +56,7 @@ pub fn tls_client(ca: &Path) -> Arc<rustls::ClientConfig> {
     let ca = CertificateDer::from_pem_file(ca).unwrap_or_else(|e| panic!("bad CA file: {e}"));
     let mut roots = rustls::RootCertStore::empty();
     roots.add(ca).unwrap_or_else(|e| panic!("bad CA: {e}"));
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap_or_else(|e| panic!("{e}"))
