@@ -77,6 +77,11 @@ pub const SETTINGS: &[Setting] = &[
         help: "cut over (日切) at 00:00 Asia/Shanghai by itself",
     },
     Setting {
+        key: "accept_journal_behind_anchor",
+        default: "false",
+        help: "start on a journal that ends before its anchor (journal.head, or the lease row on PostgreSQL), as after restoring an old backup, and move the anchor back to it",
+    },
+    Setting {
         key: "postgres",
         default: "",
         help: "PostgreSQL URL: keep the journal there instead of in data_dir (search_path picks the schema)",
@@ -150,6 +155,8 @@ pub struct ServeConfig {
     pub workers: usize,
     pub shutdown_grace_s: u64,
     pub auto_cutover: bool,
+    /// Start on a journal whose last batches were cut off (behind its anchor).
+    pub accept_journal_behind_anchor: bool,
     pub log_level: crate::log::Level,
     pub postgres: Option<String>,
     pub standby: bool,
@@ -236,18 +243,14 @@ impl ServeConfig {
             }
             _ => return Err("tls_cert and tls_key go together: set both or neither".into()),
         };
-        let auto_cutover = match get("auto_cutover") {
-            ("true", _) => true,
-            ("false", _) => false,
-            (v, source) => {
-                return Err(format!("{source}: auto_cutover {v:?} is not true or false"))
-            }
+        let boolean = |key: &str| match get(key) {
+            ("true", _) => Ok(true),
+            ("false", _) => Ok(false),
+            (v, source) => Err(format!("{source}: {key} {v:?} is not true or false")),
         };
-        let standby = match get("standby") {
-            ("true", _) => true,
-            ("false", _) => false,
-            (v, source) => return Err(format!("{source}: standby {v:?} is not true or false")),
-        };
+        let auto_cutover = boolean("auto_cutover")?;
+        let standby = boolean("standby")?;
+        let accept_journal_behind_anchor = boolean("accept_journal_behind_anchor")?;
         let postgres = Some(get("postgres").0.to_string()).filter(|u| !u.is_empty());
         if standby && postgres.is_none() {
             return Err("standby needs postgres: a standby follows a journal on PostgreSQL".into());
@@ -267,6 +270,7 @@ impl ServeConfig {
             workers: num("workers", get("workers"))?,
             shutdown_grace_s: num("shutdown_grace_s", get("shutdown_grace_s"))?,
             auto_cutover,
+            accept_journal_behind_anchor,
             log_level,
             postgres,
             standby,

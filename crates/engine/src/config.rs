@@ -35,6 +35,9 @@ pub struct EngineConfig {
     pub subscriber_batches_max: usize,
     /// The journal on PostgreSQL instead of the SQLite file in `data_dir`.
     pub postgres: Option<PostgresConfig>,
+    /// Start on a journal that ends before its anchor (its last batches cut off), and move the
+    /// anchor back to it. Off (the default), such a start is refused.
+    pub accept_journal_behind_anchor: bool,
 }
 
 impl EngineConfig {
@@ -53,6 +56,7 @@ impl EngineConfig {
             tier_limits: TierLimits::default(),
             subscriber_batches_max: 1_024,
             postgres: None,
+            accept_journal_behind_anchor: false,
         }
     }
 }

@@ -155,6 +155,30 @@ pub struct Engine {
     recovery: RecoveryInfo,
 }
 
+/// Compares the journal with its anchor (see the journal's `anchor.rs`): a journal whose last
+/// batches were cut off is refused, unless the user accepts it. A node that writes then moves
+/// the anchor to the journal's head, so that the anchor is current from the first request on.
+fn check_anchor(journal: &Journal, writes: bool, accept: bool) -> Result<(), JournalError> {
+    if let Some(anchor) = journal.anchor()? {
+        match journal.check_anchor(&anchor) {
+            Ok(()) => {}
+            Err(JournalError::BehindAnchor(why)) if accept => {
+                eprintln!("suanpan: accepted a journal behind its anchor: {why}");
+            }
+            Err(JournalError::BehindAnchor(why)) => {
+                return Err(JournalError::BehindAnchor(format!(
+                    "{why}; to go on from the journal as it is, start with --accept-journal-behind-anchor"
+                )))
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if writes {
+        journal.write_anchor()?;
+    }
+    Ok(())
+}
+
 impl Engine {
     /// Opens (or creates) the journal in the data directory, recovers the ledger from it and
     /// starts the writer and committer threads.
@@ -175,6 +199,8 @@ impl Engine {
                 journal.write_accounts(&AccountChanges::all(&recovered.ledger))?;
             }
         }
+        let writes = config.postgres.is_none() || epoch.is_some();
+        check_anchor(&journal, writes, config.accept_journal_behind_anchor)?;
         let recovery = RecoveryInfo {
             seq: recovered.seq,
             snapshot_seq: recovered.snapshot_seq,
@@ -220,7 +246,13 @@ impl Engine {
             .map_err(|e| JournalError::Io(format!("cannot start the writer thread: {e}")))?;
         let lease = match &config.postgres {
             None => None,
-            Some(pg) => Some(pg.start_thread(epoch, seq, hash, &queue, &shared)?),
+            Some(pg) => Some(pg.start_thread(
+                epoch,
+                (seq, hash),
+                config.accept_journal_behind_anchor,
+                &queue,
+                &shared,
+            )?),
         };
         Ok(Engine {
             queue,

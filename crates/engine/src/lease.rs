@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use suanpan_journal::postgres::{acquire, read_lease, release, renew};
-use suanpan_journal::{Journal, JournalError, JournalLocation, PgDb};
+use suanpan_journal::postgres::{acquire, read_lease, release, renew, write_anchor};
+use suanpan_journal::{check_against_anchor, Head, Journal, JournalError, JournalLocation, PgDb};
 use suanpan_ledger::TierLimits;
 
 use crate::engine::{Request, Shared};
@@ -81,8 +81,8 @@ impl PostgresConfig {
     pub(crate) fn start_thread(
         &self,
         epoch: Option<u64>,
-        seq: u64,
-        hash: [u8; 32],
+        (seq, hash): (u64, [u8; 32]),
+        accept_journal_behind_anchor: bool,
         queue: &SyncSender<Request>,
         shared: &Arc<Shared>,
     ) -> Result<LeaseThread, JournalError> {
@@ -94,6 +94,7 @@ impl PostgresConfig {
                     seq,
                     hash,
                     queue: queue.clone(),
+                    accept_journal_behind_anchor,
                 };
                 LeaseThread::standby(self.clone(), follower, shared.clone())
             }
@@ -241,6 +242,7 @@ struct Follower {
     pub seq: u64,
     pub hash: [u8; 32],
     pub queue: SyncSender<Request>,
+    pub accept_journal_behind_anchor: bool,
 }
 
 /// Replays the leader's batches until the lease is free, then takes it. Returns the epoch, or
@@ -257,7 +259,8 @@ fn follow(pg: &PostgresConfig, mut f: Follower, shared: &Shared, stop: &AtomicBo
             Ok(Step::TookOver(epoch)) => return Some(epoch),
             Err(e) => {
                 let since = *failing_since.get_or_insert_with(Instant::now);
-                if matches!(e, JournalError::Corrupt(_)) || since.elapsed() > pg.lease_ttl * 10 {
+                let fatal = matches!(e, JournalError::Corrupt(_) | JournalError::BehindAnchor(_));
+                if fatal || since.elapsed() > pg.lease_ttl * 10 {
                     shared.fail(format!("the standby cannot follow the journal: {e}"));
                     return None;
                 }
@@ -296,6 +299,30 @@ fn step(pg: &PostgresConfig, f: &mut Follower) -> Result<Step, JournalError> {
             renewed = Instant::now();
         }
     }
+    // The journal as it now stands is the one this node will write on: it must not have lost
+    // batches its anchor records (see the journal's `anchor.rs`).
+    if let Some(anchor) = f.journal.anchor()? {
+        match check_against_anchor(&anchor, f.seq, |seq| f.journal.hash_of(seq)) {
+            Ok(()) => {}
+            Err(JournalError::BehindAnchor(why)) if f.accept_journal_behind_anchor => {
+                eprintln!("suanpan: took over a journal behind its anchor: {why}");
+            }
+            Err(JournalError::BehindAnchor(why)) => {
+                return Err(JournalError::BehindAnchor(format!(
+                    "{why}; this node will not take over; start it with --accept-journal-behind-anchor to go on from the journal as it is"
+                )))
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    write_anchor(
+        &pg.db,
+        epoch,
+        &Head {
+            seq: f.seq,
+            hash: f.hash,
+        },
+    )?;
     f.queue
         .send(Request::Promote { epoch })
         .map_err(|_| JournalError::Io("the engine stopped during takeover".into()))?;

@@ -72,7 +72,7 @@ impl Books {
     }
 
     fn verify(&self) -> Result<VerifyReport, JournalError> {
-        verify_at(&self.location())
+        verify_at(&self.location(), &[])
     }
 
     fn journal(&self) -> Journal {
@@ -619,7 +619,108 @@ fn a_leader_whose_journal_fails_gives_up_the_lease_and_the_standby_takes_over() 
     dir.verify().unwrap_or_else(|e| panic!("{e}"));
 }
 
+/// Some requests of plain transfers, each its own batch at least.
+fn pay_rounds(engine: &Engine, first_id: u128, rounds: u128) {
+    for round in 0..rounds {
+        let id = first_id + round;
+        let results = run(
+            engine,
+            vec![Command::CreateTransfer(transfer(id, 1, 2, 5, 0))],
+        );
+        assert_eq!(results, vec![ResultCode::Ok]);
+    }
+}
+
+/// Deletes every batch after `seq`, with what hangs off it: the journal an old backup or a
+/// copy taken mid-write would leave.
+fn cut_journal_after(books: &Books, seq: u64) {
+    let sql = format!(
+        "DELETE FROM batches WHERE seq > {seq};
+         DELETE FROM transfers_by_batch WHERE batch > {seq};
+         DELETE FROM snapshot_chunks WHERE seq > {seq};
+         DELETE FROM snapshots WHERE seq > {seq};"
+    );
+    match &books.postgres {
+        Some((url, _)) => run_sql(url, &sql).unwrap_or_else(|e| panic!("{e}")),
+        None => rusqlite::Connection::open(books.dir.join(suanpan_journal::DB_FILE))
+            .and_then(|c| c.execute_batch(&sql))
+            .unwrap_or_else(|e| panic!("{e}")),
+    }
+}
+
+fn a_journal_cut_short_is_refused_at_start_and_by_verify_until_accepted(backend: Backend) {
+    let books = Books::new("anchor", backend);
+    let engine = Engine::start(books.config()).unwrap_or_else(|e| panic!("{e}"));
+    assert!(run(&engine, vec![account(1, 0), account(2, 0)])
+        .iter()
+        .all(|r| r.is_ok()));
+    pay_rounds(&engine, 100, 4);
+    engine.shutdown().unwrap_or_else(|e| panic!("{e}"));
+    drop(engine);
+    let kept = books.journal().seq();
+    let engine = Engine::start(books.config()).unwrap_or_else(|e| panic!("{e}"));
+    pay_rounds(&engine, 200, 5);
+    engine.shutdown().unwrap_or_else(|e| panic!("{e}"));
+    drop(engine);
+    let whole = books.verify().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        whole.anchors.len(),
+        1,
+        "the journal's own anchor is checked"
+    );
+    let head = suanpan_journal::Head::parse(&whole.head).unwrap_or_else(|e| panic!("{e}"));
+    assert!(head.seq >= kept + 5, "{} after {kept}", head.seq);
+
+    cut_journal_after(&books, kept);
+    let refused = Engine::start(books.config()).err().map(|e| e.to_string());
+    let refused = refused.unwrap_or_else(|| panic!("a journal cut short was started on"));
+    let source = match backend {
+        Backend::Sqlite => "journal.head",
+        Backend::Postgres => "the lease row",
+    };
+    for part in [
+        &format!("ends at batch {kept}"),
+        &format!("records batch {} as committed", head.seq),
+        source,
+        "--accept-journal-behind-anchor",
+    ] {
+        assert!(refused.contains(part), "{part:?} not in: {refused}");
+    }
+    let verify = books
+        .verify()
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        verify.contains(&format!("ends at batch {kept}")),
+        "{verify}"
+    );
+    assert!(verify.contains(source), "{verify}");
+
+    let mut accepting = books.config();
+    accepting.accept_journal_behind_anchor = true;
+    let engine = Engine::start(accepting).unwrap_or_else(|e| panic!("{e}"));
+    engine.shutdown().unwrap_or_else(|e| panic!("{e}"));
+    drop(engine);
+    let report = books.verify().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(report.batches, kept);
+    // The anchor moved back to the journal; one kept from before still names the cut.
+    let kept_elsewhere = suanpan_journal::Anchor {
+        head,
+        source: "a day-end's record".into(),
+    };
+    let verify = verify_at(&books.location(), &[kept_elsewhere])
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(verify.contains("a day-end's record"), "{verify}");
+    let engine = Engine::start(books.config()).unwrap_or_else(|e| panic!("{e}"));
+    pay_rounds(&engine, 300, 1);
+    engine.shutdown().unwrap_or_else(|e| panic!("{e}"));
+}
+
 on_both!(
+    a_journal_cut_short_is_refused_at_start_and_by_verify_until_accepted,
     verify_names_an_altered_transfer_and_an_altered_batch,
     acknowledged_commands_survive_restart_and_replay_to_the_same_state,
     full_queue_answers_overloaded_at_once_and_applies_nothing_of_it,

@@ -1,4 +1,5 @@
-//! Copying the WAL back into the database file (the checkpoint) on a thread of its own.
+//! Copying the WAL back into the database file (the checkpoint) on a thread of its own, which
+//! also keeps the journal's head file (its anchor) following the journal.
 //!
 //! SQLite's automatic checkpoint runs inside a commit, on the thread that acknowledges
 //! transfers. Here a separate connection does the routine copying, so commits only append to
@@ -13,10 +14,14 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
-use crate::sqlite::db_path;
+use crate::anchor::write_head_file;
+use crate::sqlite::{db_path, last_batch};
 use crate::JournalError;
 
 const INTERVAL: Duration = Duration::from_millis(20);
+/// How often the journal's head file follows the journal (see `anchor.rs`): an fsync of its
+/// own, kept well away from the committer's.
+const ANCHOR_INTERVAL: Duration = Duration::from_millis(200);
 
 pub struct Checkpointer {
     stop: Arc<AtomicBool>,
@@ -28,14 +33,35 @@ impl Checkpointer {
         let conn = Connection::open(db_path(dir))?;
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
+        let dir = dir.to_path_buf();
         let thread = std::thread::Builder::new()
             .name("suanpan-checkpoint".into())
             .spawn(move || {
-                while !flag.load(Ordering::Acquire) {
-                    std::thread::sleep(INTERVAL);
-                    // PASSIVE never blocks the committer; a failure here only leaves the WAL
-                    // longer, and the safety valve bounds it.
-                    let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                let mut anchored = last_batch(&conn).ok();
+                let mut since_anchor = Duration::ZERO;
+                loop {
+                    let stopping = flag.load(Ordering::Acquire);
+                    if !stopping {
+                        std::thread::sleep(INTERVAL);
+                        // PASSIVE never blocks the committer; a failure here only leaves the
+                        // WAL longer, and the safety valve bounds it.
+                        let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                        since_anchor += INTERVAL;
+                    }
+                    if stopping || since_anchor >= ANCHOR_INTERVAL {
+                        since_anchor = Duration::ZERO;
+                        // What this connection sees is committed, hence already synced: the
+                        // anchor never names a batch a crash could lose. A failed write leaves
+                        // the old anchor, which is behind but still true.
+                        if let Ok(head) = last_batch(&conn) {
+                            if anchored != Some(head) && write_head_file(&dir, &head).is_ok() {
+                                anchored = Some(head);
+                            }
+                        }
+                    }
+                    if stopping {
+                        return;
+                    }
                 }
             })
             .map_err(|e| JournalError::Io(format!("cannot start the checkpoint thread: {e}")))?;

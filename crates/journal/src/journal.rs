@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use suanpan_ledger::TierLimits;
 
+use crate::anchor::{self, Anchor};
 use crate::batch::{AccountChanges, CommitBatch, Recovered, SnapshotInfo, StoredBatch};
 #[cfg(feature = "postgres")]
 use crate::postgres::{PgDb, PgJournal};
@@ -193,6 +194,28 @@ impl Journal {
             #[cfg(feature = "postgres")]
             Backend::Postgres(j) => j.accounts_behind(),
         }
+    }
+
+    /// The anchor this journal is kept against: the head file beside it on SQLite, the lease
+    /// row on PostgreSQL; `None` before one was recorded.
+    pub fn anchor(&self) -> Result<Option<Anchor>, JournalError> {
+        each!(self, j => j.anchor())
+    }
+
+    /// Checks the journal against `anchor` (its own or one a user kept): refused when the
+    /// journal ends before the anchor's batch or has another hash there.
+    pub fn check_anchor(&self, anchor: &Anchor) -> Result<(), JournalError> {
+        each!(self, j => anchor::check(anchor, j.seq(), |seq| j.hash_of(seq)))
+    }
+
+    /// The hash of batch `seq` (the genesis hash for 0).
+    pub fn hash_of(&self, seq: u64) -> Result<[u8; 32], JournalError> {
+        each!(self, j => j.hash_of(seq))
+    }
+
+    /// Moves the anchor to this journal's last batch. On PostgreSQL only the fenced writer may.
+    pub fn write_anchor(&self) -> Result<(), JournalError> {
+        each!(self, j => j.write_anchor())
     }
 
     pub fn is_postgres(&self) -> bool {

@@ -4,6 +4,7 @@
 //! The journal never decides anything about money: it stores what the engine applied and,
 //! on recovery, feeds it back through the same [`suanpan_ledger::Ledger::apply`].
 
+mod anchor;
 mod batch;
 mod checkpoint;
 mod history;
@@ -19,6 +20,9 @@ mod verify;
 
 use std::fmt;
 
+pub use anchor::{
+    check as check_against_anchor, read_head_file, write_head_file, Anchor, Head, HEAD_FILE,
+};
 pub use batch::{
     AccountBalances, AccountChanges, AppliedBatch, CommitBatch, Recovered, Resolved, SnapshotInfo,
     StoredBatch,
@@ -47,6 +51,9 @@ pub enum JournalError {
     Postgres(tokio_postgres::Error),
     /// This node may not write: it does not hold the writer's lease, or lost it.
     Fenced(String),
+    /// The journal ends before its anchor, or its batch there has another hash: its last
+    /// batches were cut off (see `anchor.rs`).
+    BehindAnchor(String),
 }
 
 impl fmt::Display for JournalError {
@@ -70,6 +77,7 @@ impl fmt::Display for JournalError {
                 },
             },
             JournalError::Fenced(e) => write!(f, "not the writer: {e}"),
+            JournalError::BehindAnchor(e) => write!(f, "journal behind its anchor: {e}"),
         }
     }
 }

@@ -10,6 +10,7 @@ use rusqlite::types::Value;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use suanpan_ledger::{Account, Ledger, TierLimits};
 
+use crate::anchor::{read_head_file, write_head_file, Anchor, Head};
 use crate::batch::{
     AccountChanges, BatchRow, CommitBatch, Recovered, SnapshotChunks, SnapshotInfo, StoredBatch,
 };
@@ -23,6 +24,7 @@ pub const DB_FILE: &str = "suanpan.db";
 pub struct SqliteJournal {
     /// Held while the journal is open for writing: one writer per data directory, ever.
     _lock: Option<std::fs::File>,
+    dir: PathBuf,
     conn: Connection,
     limits: TierLimits,
     seq: u64,
@@ -111,20 +113,11 @@ impl SqliteJournal {
             Some(_) => {}
         }
         let limits = read_limits(&conn)?;
-        let last: Option<(u64, Vec<u8>)> = conn
-            .query_row(
-                "SELECT seq, hash FROM batches ORDER BY seq DESC LIMIT 1",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        let (seq, hash) = match last {
-            Some((seq, hash)) => (seq, to_hash(&hash)?),
-            None => (0, GENESIS_HASH),
-        };
+        let Head { seq, hash } = last_batch(&conn)?;
         let accounts_seq = read_accounts_seq(&conn)?;
         Ok(SqliteJournal {
             _lock: Some(lock),
+            dir: dir.to_path_buf(),
             conn,
             limits,
             seq,
@@ -191,18 +184,7 @@ impl SqliteJournal {
         after: u64,
         mut f: impl FnMut(StoredBatch) -> Result<(), JournalError>,
     ) -> Result<(), JournalError> {
-        let mut prev = if after == 0 {
-            GENESIS_HASH
-        } else {
-            let hash: Vec<u8> = self
-                .conn
-                .query_row("SELECT hash FROM batches WHERE seq = ?1", [after], |r| {
-                    r.get(0)
-                })
-                .optional()?
-                .ok_or_else(|| JournalError::Corrupt(format!("batch {after} is missing")))?;
-            to_hash(&hash)?
-        };
+        let mut prev = self.hash_of(after)?;
         let mut stmt = self.conn.prepare(
             "SELECT seq, accounting_date, last_timestamp, body, results, hash FROM batches WHERE seq > ?1 ORDER BY seq",
         )?;
@@ -347,6 +329,37 @@ impl SqliteJournal {
         Ok(())
     }
 
+    /// The head file beside the journal, if there is one.
+    pub fn anchor(&self) -> Result<Option<Anchor>, JournalError> {
+        read_head_file(&self.dir)
+    }
+
+    /// Moves the head file to this journal's last batch.
+    pub fn write_anchor(&self) -> Result<(), JournalError> {
+        write_head_file(
+            &self.dir,
+            &Head {
+                seq: self.seq,
+                hash: self.hash,
+            },
+        )
+    }
+
+    /// The hash of batch `seq` (the genesis hash for 0).
+    pub fn hash_of(&self, seq: u64) -> Result<[u8; 32], JournalError> {
+        if seq == 0 {
+            return Ok(GENESIS_HASH);
+        }
+        let hash: Vec<u8> = self
+            .conn
+            .query_row("SELECT hash FROM batches WHERE seq = ?1", [seq], |r| {
+                r.get(0)
+            })
+            .optional()?
+            .ok_or_else(|| JournalError::Corrupt(format!("batch {seq} is missing")))?;
+        to_hash(&hash)
+    }
+
     pub(crate) fn connection(&self) -> &Connection {
         &self.conn
     }
@@ -384,6 +397,7 @@ pub(crate) fn open_read_only(dir: &Path) -> Result<SqliteJournal, JournalError> 
     let limits = read_limits(&conn)?;
     Ok(SqliteJournal {
         _lock: None,
+        dir: dir.to_path_buf(),
         conn,
         limits,
         seq: 0,
@@ -522,6 +536,27 @@ pub(crate) fn amount_value(amount: u128) -> Value {
         Ok(v) => Value::Integer(v),
         Err(_) => Value::Text(amount.to_string()),
     }
+}
+
+/// The last committed batch in the file (genesis when there is none).
+pub(crate) fn last_batch(conn: &Connection) -> Result<Head, JournalError> {
+    let last: Option<(u64, Vec<u8>)> = conn
+        .query_row(
+            "SELECT seq, hash FROM batches ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    Ok(match last {
+        Some((seq, hash)) => Head {
+            seq,
+            hash: to_hash(&hash)?,
+        },
+        None => Head {
+            seq: 0,
+            hash: GENESIS_HASH,
+        },
+    })
 }
 
 fn read_accounts_seq(conn: &Connection) -> Result<u64, JournalError> {

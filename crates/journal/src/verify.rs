@@ -9,6 +9,7 @@ use rusqlite::types::ValueRef;
 use rusqlite::OptionalExtension;
 use suanpan_ledger::{hex, Command, Ledger, PendingStatus, ResultCode};
 
+use crate::anchor::{Anchor, Head};
 use crate::batch::SnapshotChunks;
 use crate::batch::{replay_mismatch, StoredBatch};
 use crate::rows::{resolutions, transfers_json};
@@ -22,19 +23,33 @@ pub struct VerifyReport {
     pub accounts: u64,
     pub snapshot_seq: u64,
     pub state_hash: String,
+    /// Where the anchors the journal was checked against came from (see `anchor.rs`).
+    pub anchors: Vec<String>,
+    /// The last batch verified, as `SEQ:HASH`: an anchor a user can keep for a later
+    /// `verify --anchor`.
+    pub head: String,
 }
 
-/// Verifies the journal wherever it lives.
-pub fn verify_at(location: &crate::JournalLocation) -> Result<VerifyReport, JournalError> {
+/// Verifies the journal wherever it lives, against its own anchor and `anchors` (heads a user
+/// kept, from day-end reports).
+pub fn verify_at(
+    location: &crate::JournalLocation,
+    anchors: &[Anchor],
+) -> Result<VerifyReport, JournalError> {
     match location {
-        crate::JournalLocation::Sqlite(dir) => verify(dir),
+        crate::JournalLocation::Sqlite(dir) => verify(dir, anchors),
         #[cfg(feature = "postgres")]
-        crate::JournalLocation::Postgres(db) => crate::postgres::verify_postgres(db),
+        crate::JournalLocation::Postgres(db) => crate::postgres::verify_postgres(db, anchors),
     }
 }
 
-pub fn verify(dir: &Path) -> Result<VerifyReport, JournalError> {
+pub fn verify(dir: &Path, anchors: &[Anchor]) -> Result<VerifyReport, JournalError> {
     let journal = open_read_only(dir)?;
+    let anchors: Vec<Anchor> = journal
+        .anchor()?
+        .into_iter()
+        .chain(anchors.iter().cloned())
+        .collect();
     let conn = journal.connection();
     // One read transaction, so a server writing meanwhile cannot show us half a commit.
     conn.execute_batch("BEGIN")?;
@@ -49,7 +64,7 @@ pub fn verify(dir: &Path) -> Result<VerifyReport, JournalError> {
         let digest = SnapshotChunks::new(|n| snapshot_chunk(conn, *seq, n)).digest()?;
         check_snapshot_bytes(*seq, &digest, expected)?;
     }
-    let mut checker = Checker::new(journal.limits(), snapshot, accounts_seq(&journal)?);
+    let mut checker = Checker::new(journal.limits(), snapshot, accounts_seq(&journal)?, anchors);
     // Batches holding transfers, in order.
     let mut batch_rows =
         conn.prepare("SELECT batch, rows FROM transfers_by_batch ORDER BY batch")?;
@@ -110,6 +125,9 @@ pub(crate) type PendingRow = (String, String, Option<i64>, Option<String>);
 pub(crate) struct Checker {
     ledger: Ledger,
     results: Vec<ResultCode>,
+    anchors: Vec<Anchor>,
+    /// The replayed hash of each anchor's batch, once the replay passes it.
+    anchored: HashMap<u64, [u8; 32]>,
     /// Post or void transfer of each pending transfer, as the replay commits them.
     resolved_by: HashMap<u128, u128>,
     snapshot: Option<(u64, Vec<u8>)>,
@@ -123,10 +141,12 @@ impl Checker {
         limits: suanpan_ledger::TierLimits,
         snapshot: Option<(u64, Vec<u8>)>,
         accounts_at: u64,
+        anchors: Vec<Anchor>,
     ) -> Checker {
         Checker {
             ledger: Ledger::new(limits),
             results: Vec::new(),
+            anchored: HashMap::new(),
             resolved_by: HashMap::new(),
             snapshot,
             accounts_at,
@@ -137,7 +157,14 @@ impl Checker {
                 accounts: 0,
                 snapshot_seq: 0,
                 state_hash: String::new(),
+                anchors: anchors.iter().map(|a| a.source.clone()).collect(),
+                head: Head {
+                    seq: 0,
+                    hash: crate::GENESIS_HASH,
+                }
+                .to_text(),
             },
+            anchors,
         }
     }
 
@@ -171,6 +198,14 @@ impl Checker {
         }
         self.report.batches += 1;
         self.report.commands += batch.commands.len() as u64;
+        self.report.head = Head {
+            seq: batch.seq,
+            hash: batch.hash,
+        }
+        .to_text();
+        if self.anchors.iter().any(|a| a.head.seq == batch.seq) {
+            self.anchored.insert(batch.seq, batch.hash);
+        }
         if let Some((seq, expected)) = &self.snapshot {
             if *seq == batch.seq && ledger.state_hash().as_slice() != expected.as_slice() {
                 return Err(corrupt(format!(
@@ -220,6 +255,14 @@ impl Checker {
     }
 
     pub(crate) fn finish(mut self, pending: &[PendingRow]) -> Result<VerifyReport, JournalError> {
+        for anchor in &self.anchors {
+            crate::anchor::check(anchor, self.report.batches, |seq| {
+                self.anchored
+                    .get(&seq)
+                    .copied()
+                    .ok_or_else(|| corrupt(format!("batch {seq} was not seen by the replay")))
+            })?;
+        }
         if let Some((seq, _)) = &self.snapshot {
             if *seq > self.report.batches {
                 return Err(corrupt(format!(

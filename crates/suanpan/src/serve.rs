@@ -30,12 +30,13 @@ pub fn main(args: &[String]) -> Result<(), String> {
                 );
                 return Ok(());
             }
-            // A bare `--standby` is `--standby=true`.
-            Long("standby") => {
+            // A bare `--standby` is `--standby=true`, and so for the other switches.
+            Long(name @ ("standby" | "accept-journal-behind-anchor")) => {
+                let key = name.replace('-', "_");
                 let value = parser
                     .optional_value()
                     .map_or_else(|| "true".to_string(), |v| v.to_string_lossy().into_owned());
-                flags.push(("standby".to_string(), value));
+                flags.push((key, value));
             }
             Long(name) => {
                 // `--data`, as every other command spells it, is `--data-dir`.

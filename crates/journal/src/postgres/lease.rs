@@ -10,7 +10,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::postgres::PgDb;
+use crate::anchor::Head;
+use crate::postgres::{to_hash, PgDb};
 use crate::JournalError;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -71,7 +72,9 @@ pub fn acquire(
     })
 }
 
-/// Extends the lease held at `epoch`; `false` if it has been taken over.
+/// Extends the lease held at `epoch`; `false` if it has been taken over. A renewal also moves
+/// the journal's anchor (see `anchor.rs`) to the last committed batch: off the commit path, and
+/// never past what is committed.
 pub fn renew(db: &Arc<PgDb>, epoch: u64, ttl: Duration) -> Result<bool, JournalError> {
     let ttl_ms = ttl.as_millis() as i64;
     db.run(async {
@@ -83,14 +86,72 @@ pub fn renew(db: &Arc<PgDb>, epoch: u64, ttl: Duration) -> Result<bool, JournalE
                 &[&(epoch as i64), &ttl_ms],
             )
             .await?;
+        if n == 1 {
+            advance_anchor(&client, epoch).await?;
+        }
         Ok(n == 1)
     })
 }
 
-/// Gives the lease up at once (a clean stop), so a standby need not wait for it to expire.
+/// The journal's head as the lease row records it; `None` before any was recorded.
+pub fn read_anchor(db: &Arc<PgDb>) -> Result<Option<Head>, JournalError> {
+    db.run(async {
+        let client = db.client().await?;
+        let row = client
+            .query_one("SELECT head_seq, head_hash FROM lease WHERE id = 1", &[])
+            .await?;
+        let seq = row.get::<_, i64>(0) as u64;
+        match row.get::<_, Option<Vec<u8>>>(1) {
+            Some(hash) if seq > 0 => Ok(Some(Head {
+                seq,
+                hash: to_hash(&hash)?,
+            })),
+            _ => Ok(None),
+        }
+    })
+}
+
+/// Sets the lease row's anchor to `head`, if this node still holds the lease at `epoch`: after
+/// a start found the journal in line with it, or a user accepted a journal behind it.
+pub fn write_anchor(db: &Arc<PgDb>, epoch: u64, head: &Head) -> Result<(), JournalError> {
+    db.run(async {
+        let client = db.client().await?;
+        let n = client
+            .execute(
+                "UPDATE lease SET head_seq = $2, head_hash = $3 WHERE id = 1 AND epoch = $1",
+                &[&(epoch as i64), &(head.seq as i64), &head.hash.as_slice()],
+            )
+            .await?;
+        if n == 1 {
+            Ok(())
+        } else {
+            Err(JournalError::Fenced(format!(
+                "the writer's lease has moved past epoch {epoch}; the anchor was not written"
+            )))
+        }
+    })
+}
+
+/// Moves the lease row's anchor to the last committed batch, if this node holds the lease at
+/// `epoch` and the journal has moved past it.
+async fn advance_anchor(client: &tokio_postgres::Client, epoch: u64) -> Result<(), JournalError> {
+    client
+        .execute(
+            "UPDATE lease SET head_seq = h.seq, head_hash = h.hash
+             FROM (SELECT seq, hash FROM batches ORDER BY seq DESC LIMIT 1) AS h
+             WHERE lease.id = 1 AND lease.epoch = $1 AND h.seq > lease.head_seq",
+            &[&(epoch as i64)],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Gives the lease up at once (a clean stop), so a standby need not wait for it to expire; the
+/// anchor first follows the journal to its end.
 pub fn release(db: &Arc<PgDb>, epoch: u64) -> Result<(), JournalError> {
     db.run(async {
         let client = db.client().await?;
+        advance_anchor(&client, epoch).await?;
         client
             .execute(
                 "UPDATE lease SET expires_at = now() WHERE id = 1 AND epoch = $1",

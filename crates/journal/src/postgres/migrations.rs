@@ -141,6 +141,13 @@ $$;
     2,
     "the open pending transfers' index",
     "CREATE INDEX IF NOT EXISTS pending_open ON pending_transfers (id) WHERE status = 'pending';",
+), (
+    3,
+    "the journal's head anchored in the lease row",
+    // Moved forward by the leader's lease renewals (never back, unless a user accepts a
+    // journal behind it), so deleting the last batches leaves the row naming them.
+    "ALTER TABLE lease ADD COLUMN head_seq bigint NOT NULL DEFAULT 0,
+                      ADD COLUMN head_hash bytea;",
 )];
 
 /// The newest schema this Suanpan knows.

@@ -28,6 +28,7 @@ use suanpan_ledger::{Account, Ledger, TierLimits};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Statement;
 
+use crate::anchor::{Anchor, Head};
 use crate::batch::{
     AccountChanges, BatchRow, CommitBatch, Recovered, SnapshotChunks, SnapshotInfo, StoredBatch,
 };
@@ -35,7 +36,9 @@ use crate::record::GENESIS_HASH;
 use crate::rows::PendingRow;
 use crate::JournalError;
 
-pub use lease::{acquire, read as read_lease, release, renew, LeaseState};
+pub use lease::{
+    acquire, read as read_lease, read_anchor, release, renew, write_anchor, LeaseState,
+};
 pub use migrations::PG_SCHEMA_VERSION;
 pub use test_database::{test_database_url, test_schema_url, TEST_DATABASE_VAR};
 pub(crate) use verify::verify_postgres;
@@ -472,8 +475,29 @@ impl PgJournal {
         self.accounts_seq != self.seq
     }
 
-    fn hash_of(&self, seq: u64) -> Result<[u8; 32], JournalError> {
+    pub fn hash_of(&self, seq: u64) -> Result<[u8; 32], JournalError> {
         hash_of(&self.db, seq)
+    }
+
+    /// The lease row's anchor, if one was recorded.
+    pub fn anchor(&self) -> Result<Option<Anchor>, JournalError> {
+        Ok(lease::read_anchor(&self.db)?.map(|head| Anchor {
+            head,
+            source: format!("the lease row of {}", self.db.shown()),
+        }))
+    }
+
+    /// Moves the lease row's anchor to this journal's last batch; only a fenced writer may.
+    pub fn write_anchor(&self) -> Result<(), JournalError> {
+        let epoch = self.epoch()? as u64;
+        lease::write_anchor(
+            &self.db,
+            epoch,
+            &Head {
+                seq: self.seq,
+                hash: self.hash,
+            },
+        )
     }
 
     pub fn for_each_batch_after(

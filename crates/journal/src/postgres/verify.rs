@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
+use crate::anchor::Anchor;
 use crate::postgres::{stored_batch, PgDb};
 use crate::record::GENESIS_HASH;
 use crate::verify::{check_snapshot_bytes, AccountRow, Checker, PendingRow};
@@ -13,7 +14,15 @@ use crate::{JournalError, VerifyReport};
 
 const PAGE: i64 = 256;
 
-pub(crate) fn verify_postgres(db: &Arc<PgDb>) -> Result<VerifyReport, JournalError> {
+pub(crate) fn verify_postgres(
+    db: &Arc<PgDb>,
+    anchors: &[Anchor],
+) -> Result<VerifyReport, JournalError> {
+    let own = super::lease::read_anchor(db)?.map(|head| Anchor {
+        head,
+        source: format!("the lease row of {}", db.shown()),
+    });
+    let anchors: Vec<Anchor> = own.into_iter().chain(anchors.iter().cloned()).collect();
     db.run(async {
         let mut client = db.client().await?;
         let tx = client
@@ -55,7 +64,7 @@ pub(crate) fn verify_postgres(db: &Arc<PgDb>) -> Result<VerifyReport, JournalErr
             .await?
             .map(|r| r.get::<_, String>(0).parse().unwrap_or(u64::MAX))
             .unwrap_or(0);
-        let mut checker = Checker::new(limits, snapshot, accounts_at);
+        let mut checker = Checker::new(limits, snapshot, accounts_at, anchors);
         if checker.accounts_due(0) {
             checker.check_accounts(&accounts(&tx).await?)?;
         }

@@ -40,6 +40,7 @@ pub fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result
     let mut engine_config = EngineConfig::new(&config.data_dir);
     engine_config.queue_requests_max = config.queue_requests_max;
     engine_config.auto_cutover = config.auto_cutover;
+    engine_config.accept_journal_behind_anchor = config.accept_journal_behind_anchor;
     let journal = match &config.postgres {
         None => JournalLocation::Sqlite(config.data_dir.clone()),
         Some(url) => {
