@@ -126,11 +126,15 @@ pub fn write_head_file(dir: &Path, head: &Head) -> Result<(), JournalError> {
     let path = head_file(dir);
     let tmp = dir.join(format!("{HEAD_FILE}.tmp"));
     let io = |what: &str, e: std::io::Error| JournalError::Io(format!("cannot {what}: {e}"));
-    let mut file =
-        std::fs::File::create(&tmp).map_err(|e| io(&format!("create {}", tmp.display()), e))?;
-    file.write_all(format!("{}\n", head.to_text()).as_bytes())
-        .and_then(|()| file.sync_all())
-        .map_err(|e| io(&format!("write {}", tmp.display()), e))?;
+    let written = std::fs::File::create(&tmp).and_then(|mut file| {
+        file.write_all(format!("{}\n", head.to_text()).as_bytes())?;
+        file.sync_all()
+    });
+    if let Err(e) = written {
+        // A full disk: leave no empty file behind; the old head stays, behind but true.
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io(&format!("write {}", tmp.display()), e));
+    }
     std::fs::rename(&tmp, &path).map_err(|e| io(&format!("replace {}", path.display()), e))?;
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())

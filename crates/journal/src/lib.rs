@@ -7,6 +7,8 @@
 mod anchor;
 mod batch;
 mod checkpoint;
+#[cfg(feature = "fault-injection")]
+mod fault_injection;
 mod history;
 mod journal;
 mod pending;

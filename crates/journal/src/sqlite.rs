@@ -253,6 +253,8 @@ impl SqliteJournal {
             }
         }
         tx.commit()?;
+        #[cfg(feature = "fault-injection")]
+        crate::fault_injection::after_commit()?;
         self.seq = seq;
         self.hash = hash;
         if let Some((seq, took)) = accounts_seq {
