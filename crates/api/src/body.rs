@@ -179,6 +179,20 @@ fn classify(e: serde_json::Error, path: String) -> ApiError {
     }
 }
 
+/// Every body parser, against hostile bytes (the property tests and the fuzz targets): each
+/// answers a value or one error, never a panic.
+#[cfg(any(test, fuzzing))]
+pub(crate) fn parse_every_body(bytes: &[u8]) {
+    let _ = parse::<crate::wire::NewTransferBody>(bytes);
+    let _ = parse::<crate::wire::BatchBody>(bytes);
+    let _ = parse::<crate::wire::NewAccountBody>(bytes);
+    let _ = parse::<crate::orders::NewOrderBody>(bytes);
+    let _ = parse::<crate::recon::ReconRunBody>(bytes);
+    let _ = parse::<crate::recon::ResolveBody>(bytes);
+    let _ = parse::<crate::consents::NewConsentBody>(bytes);
+    let _ = parse::<crate::payouts::NewPayoutBody>(bytes);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -332,20 +346,6 @@ mod tests {
         assert_eq!(e.field.as_deref(), Some("transfers[1].debit_account_id"));
     }
 
-    /// Every body parser, against hostile bytes: random, and JSON-shaped text that reaches
-    /// deeper into the parser (numbers, strings, nesting). Each answers a value or one
-    /// error, never a panic.
-    fn parse_all(bytes: &[u8]) {
-        let _ = parse::<NewTransferBody>(bytes);
-        let _ = parse::<BatchBody>(bytes);
-        let _ = parse::<crate::wire::NewAccountBody>(bytes);
-        let _ = parse::<crate::orders::NewOrderBody>(bytes);
-        let _ = parse::<crate::recon::ReconRunBody>(bytes);
-        let _ = parse::<crate::recon::ResolveBody>(bytes);
-        let _ = parse::<crate::consents::NewConsentBody>(bytes);
-        let _ = parse::<crate::payouts::NewPayoutBody>(bytes);
-    }
-
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig { cases: 512, ..Default::default() })]
 
@@ -354,14 +354,14 @@ mod tests {
             bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512),
             shaped in r#"[\[\]{}",:0-9a-z_.eE+\- ]{0,300}"#,
         ) {
-            parse_all(&bytes);
-            parse_all(shaped.as_bytes());
+            super::parse_every_body(&bytes);
+            super::parse_every_body(shaped.as_bytes());
             // A real body's fields with hostile values.
             let fields = format!(
                 r#"{{"id":"{0}","debit_account_id":"1","credit_account_id":{0},"amount":"{0}","currency":"CNY","merchant_order_no":"{0}","subject":"{0}","channel":"wechat","date":"{0}","action":"{0}"}}"#,
                 shaped.replace('"', "")
             );
-            parse_all(fields.as_bytes());
+            super::parse_every_body(fields.as_bytes());
         }
     }
 }

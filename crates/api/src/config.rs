@@ -177,6 +177,24 @@ impl ServeConfig {
         env: impl Fn(&str) -> Option<String>,
         flags: &[(String, String)],
     ) -> Result<ServeConfig, String> {
+        let text = match file {
+            Some(path) => Some((
+                std::fs::read_to_string(path)
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+                path.display().to_string(),
+            )),
+            None => None,
+        };
+        let file = text.as_ref().map(|(t, n)| (t.as_str(), n.as_str()));
+        ServeConfig::layer(file, env, flags)
+    }
+
+    /// [`ServeConfig::load`] with the file's text (and the name errors give it) already read.
+    pub fn layer(
+        file: Option<(&str, &str)>,
+        env: impl Fn(&str) -> Option<String>,
+        flags: &[(String, String)],
+    ) -> Result<ServeConfig, String> {
         let mut values: Vec<(&'static str, String, String)> = SETTINGS
             .iter()
             .map(|s| (s.key, s.default.to_string(), "the default".to_string()))
@@ -191,12 +209,10 @@ impl ServeConfig {
                 None => Err(format!("{source}: there is no setting {key:?}")),
             }
         };
-        if let Some(path) = file {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        if let Some((text, name)) = file {
             let table: toml::Table = text
                 .parse()
-                .map_err(|e| format!("{} is not valid TOML: {e}", path.display()))?;
+                .map_err(|e| format!("{name} is not valid TOML: {e}"))?;
             for (key, value) in table {
                 let value = match value {
                     toml::Value::String(s) => s,
@@ -204,13 +220,12 @@ impl ServeConfig {
                     toml::Value::Boolean(b) => b.to_string(),
                     other => {
                         return Err(format!(
-                            "{}: {key} must be a string, integer or boolean, not {}",
-                            path.display(),
+                            "{name}: {key} must be a string, integer or boolean, not {}",
                             other.type_str()
                         ))
                     }
                 };
-                set(&key, value, format!("{} key {key}", path.display()))?;
+                set(&key, value, format!("{name} key {key}"))?;
             }
         }
         for s in SETTINGS {

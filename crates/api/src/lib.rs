@@ -24,6 +24,8 @@ mod consent_page;
 pub mod consents;
 mod console;
 pub mod error;
+#[cfg(fuzzing)]
+pub mod fuzzing;
 mod html;
 pub mod log;
 mod metrics;

@@ -35,7 +35,9 @@ pub use journal::{Journal, JournalLocation};
 pub use pending::{open_pending, OpenPending, OPEN_PENDING_PAGE_MAX};
 #[cfg(feature = "postgres")]
 pub use postgres::PgDb;
-pub use record::{apply_batch, chain_hash, decode_batch, encode_batch, GENESIS_HASH};
+pub use record::{
+    apply_batch, chain_hash, decode_batch, decode_results, encode_batch, GENESIS_HASH,
+};
 pub use rows::{resolutions, transfers_json};
 pub use schema::SCHEMA_VERSION;
 pub use sqlite::{db_path, read_connection, DB_FILE};

@@ -659,12 +659,7 @@ fn channels_and_merchants_are_reached_over_https_with_their_certificates_checked
     let other = support::server::DataDir::new("gw-https-other-ca");
     let made = support::tls::make_certificates(&dir) && support::tls::make_certificates(&other);
     if !made {
-        let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false");
-        assert!(
-            !ci,
-            "openssl is not installed, and CI must run the TLS tests"
-        );
-        eprintln!("skipped: openssl is not installed");
+        support::cannot_run("openssl is not installed");
         return;
     }
     let pem =

@@ -81,6 +81,12 @@ pub fn transfer_json(id: u128, debit: u128, credit: u128, amount_fen: u64) -> St
     )
 }
 
+/// A `/v1/transfers/batch` body of one-fen transfers from account 1 to account 2.
+pub fn batch_json(ids: &[u128]) -> String {
+    let transfers: Vec<String> = ids.iter().map(|&id| transfer_json(id, 1, 2, 1)).collect();
+    format!(r#"{{"transfers":[{}]}}"#, transfers.join(","))
+}
+
 /// A decimal-string field of minor units as a number.
 pub fn fen(v: &Value, field: &str) -> i128 {
     v[field]
