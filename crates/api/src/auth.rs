@@ -13,6 +13,7 @@
 //! Operators send `Authorization: Bearer <token>`.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -124,8 +125,9 @@ pub struct Authenticator {
     window_s: u64,
     /// After an unclean stop, requests signed before this second are refused: the nonces
     /// spent before it were lost with the process, so one captured then could be replayed.
-    /// After a clean stop the spent nonces are saved and loaded, and this is 0.
-    not_before_s: u64,
+    /// After a clean stop the spent nonces are saved and loaded, and this is 0. A standby that
+    /// takes over moves it to the takeover: the nonces spent on the old leader are not here.
+    not_before_s: AtomicU64,
     nonces: Mutex<Nonces>,
 }
 
@@ -151,7 +153,7 @@ impl Authenticator {
     pub fn new(window_s: u64, nonces_max: usize) -> Authenticator {
         Authenticator {
             window_s,
-            not_before_s: 0,
+            not_before_s: AtomicU64::new(0),
             nonces: Mutex::new(Nonces {
                 // Sized up front: growing a set of millions rehashes it all under the lock,
                 // and every signed request waits meanwhile.
@@ -216,12 +218,12 @@ impl Authenticator {
             )
             .field(TIMESTAMP_HEADER));
         }
-        if ts_s < self.not_before_s {
+        let not_before_s = self.not_before_s.load(Ordering::Acquire);
+        if ts_s < not_before_s {
             return Err(ApiError::new(
                 ErrorCode::TimestampOutOfWindow,
                 format!(
-                    "timestamp {ts_s} is from before the server restarted ({}): sign again",
-                    self.not_before_s
+                    "timestamp {ts_s} is from before this server restarted or took over ({not_before_s}): sign again"
                 ),
             )
             .field(TIMESTAMP_HEADER));
@@ -329,7 +331,7 @@ impl Authenticator {
         let marker = dir.join(RUNNING_FILE);
         let now = now_s();
         if marker.exists() {
-            self.not_before_s = now;
+            self.refuse_signed_before(now);
         }
         std::fs::write(&marker, b"")
             .map_err(|e| format!("cannot write {}: {e}", marker.display()))?;
@@ -356,6 +358,11 @@ impl Authenticator {
         }
         let _ = std::fs::remove_file(&path);
         Ok(())
+    }
+
+    /// Refuses, from now on, requests signed before `s` (Unix seconds).
+    pub fn refuse_signed_before(&self, s: u64) {
+        self.not_before_s.fetch_max(s, Ordering::AcqRel);
     }
 
     /// Saves the spent nonces for the next process (on a clean stop), atomically.
@@ -428,13 +435,21 @@ mod tests {
         std::fs::create_dir_all(&dir).expect("dir");
         let mut auth = Authenticator::new(300, 10);
         auth.restore(&dir).expect("first start");
-        assert_eq!(auth.not_before_s, 0, "nothing ran here before");
+        assert_eq!(
+            auth.not_before_s.load(Ordering::Acquire),
+            0,
+            "nothing ran here before"
+        );
         let now = now_s();
         assert!(auth.spend_nonce("k", "nonce-0001", now).is_ok());
         auth.save(&dir).expect("saved");
         let mut next = Authenticator::new(300, 10);
         next.restore(&dir).expect("restarts");
-        assert_eq!(next.not_before_s, 0, "a clean stop left the nonces");
+        assert_eq!(
+            next.not_before_s.load(Ordering::Acquire),
+            0,
+            "a clean stop left the nonces"
+        );
         let again = next
             .spend_nonce("k", "nonce-0001", now)
             .err()
@@ -444,7 +459,7 @@ mod tests {
         let mut after_crash = Authenticator::new(300, 10);
         after_crash.restore(&dir).expect("restarts");
         assert!(
-            after_crash.not_before_s >= now,
+            after_crash.not_before_s.load(Ordering::Acquire) >= now,
             "the marker says the stop was unclean"
         );
         let _ = std::fs::remove_dir_all(&dir);

@@ -288,6 +288,9 @@ async fn route_request(
                 .path_and_query()
                 .map(|p| p.as_str())
                 .unwrap_or(route.path);
+            if let Some(promoted_at_s) = app.engine.promoted_at_s() {
+                app.auth.refuse_signed_before(promoted_at_s);
+            }
             let caller = app.auth.authenticate(
                 &app.access,
                 &parts.headers,

@@ -1,7 +1,7 @@
 //! The engine's handle: what the rest of Suanpan calls.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -107,6 +107,8 @@ pub(crate) struct Shared {
     pub leading: AtomicBool,
     /// Stopped because another node took the writer's lease.
     pub deposed: AtomicBool,
+    /// When this node, a standby, took the writer's lease over (Unix seconds; 0: never).
+    pub promoted_at_s: AtomicU64,
 }
 
 impl Shared {
@@ -215,6 +217,7 @@ impl Engine {
             stopping: AtomicBool::new(false),
             leading: AtomicBool::new(!standby),
             deposed: AtomicBool::new(false),
+            promoted_at_s: AtomicU64::new(0),
         });
         shared
             .metrics
@@ -270,6 +273,12 @@ impl Engine {
     /// False on a standby (until it takes over) and on a node that lost the lease.
     pub fn is_leader(&self) -> bool {
         self.shared.leading.load(Ordering::Acquire)
+    }
+
+    /// When this node took the writer's lease over from another (Unix seconds), if it did:
+    /// what the old leader was asked before then, this node never saw (its spent nonces).
+    pub fn promoted_at_s(&self) -> Option<u64> {
+        Some(self.shared.promoted_at_s.load(Ordering::Acquire)).filter(|&s| s != 0)
     }
 
     /// Why the node stopped, if it stopped because another node took the writer's lease.

@@ -308,6 +308,10 @@ impl Writer {
         self.to_committer
             .send(ToCommitter::Accounts(all))
             .map_err(|_| ())?;
+        let now_s = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_secs());
+        self.shared.promoted_at_s.store(now_s, Ordering::Release);
         self.shared.leading.store(true, Ordering::Release);
         eprintln!(
             "suanpan: took over the writer's lease at epoch {epoch}, after batch {}",
