@@ -7,7 +7,7 @@ use std::time::Duration;
 use proptest::prelude::*;
 use suanpan_engine::{Engine, EngineConfig, EngineError, PostgresConfig};
 use suanpan_journal::postgres::{query_text, run_sql};
-use suanpan_journal::{verify_at, Journal, JournalError, JournalLocation, PgDb, VerifyReport};
+use suanpan_journal::{verify_at, Journal, JournalError, JournalLocation, VerifyReport};
 use suanpan_ledger::*;
 
 /// A place for one test's books: a temporary data directory, and on PostgreSQL a schema of
@@ -45,7 +45,8 @@ impl Books {
         match &self.postgres {
             None => JournalLocation::Sqlite(self.dir.clone()),
             Some((url, _)) => JournalLocation::Postgres(
-                PgDb::connect(url).unwrap_or_else(|e| panic!("PostgreSQL: {e}")),
+                suanpan_journal::postgres::connect(url)
+                    .unwrap_or_else(|e| panic!("PostgreSQL: {e}")),
             ),
         }
     }

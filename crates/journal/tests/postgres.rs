@@ -43,7 +43,7 @@ impl Drop for Schema {
 }
 
 fn connect(schema: &Schema) -> Arc<PgDb> {
-    PgDb::connect(&schema.url()).unwrap_or_else(|e| panic!("{e}"))
+    suanpan_journal::postgres::connect(&schema.url()).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Batch `seq` holding one cutover, chained to `prev`.
@@ -81,7 +81,7 @@ fn migrations_apply_once_and_a_newer_schema_is_refused_untouched() {
         "INSERT INTO schema_migrations VALUES (99, 'from the future', now()); DROP VIEW transfers",
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    let refused = PgDb::connect(&schema.url());
+    let refused = suanpan_journal::postgres::connect(&schema.url());
     assert!(
         matches!(refused, Err(JournalError::NewerSchema(99))),
         "{:?}",

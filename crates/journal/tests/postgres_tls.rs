@@ -4,7 +4,6 @@
 //! data directory through SQL (`pg_read_file`, as the superuser the tests connect as).
 
 use suanpan_journal::postgres::{query_text, run_sql, test_database_url, test_schema_url};
-use suanpan_journal::PgDb;
 
 /// A CA file of the server's, copied where this process can read it; removed on drop.
 struct CaFile(std::path::PathBuf);
@@ -88,7 +87,7 @@ fn the_journal_connects_over_verified_tls_and_refuses_another_ca() {
         test_schema_url(&schema),
         ca.0.display()
     );
-    let db = PgDb::connect(&url);
+    let db = suanpan_journal::postgres::connect(&url);
     let _ = run_sql(
         &test_database_url(),
         &format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
@@ -99,5 +98,5 @@ fn the_journal_connects_over_verified_tls_and_refuses_another_ca() {
         test_schema_url(&schema),
         other.0.display()
     );
-    assert!(PgDb::connect(&url).is_err());
+    assert!(suanpan_journal::postgres::connect(&url).is_err());
 }

@@ -10,6 +10,9 @@
 //! This is the first piece of the storage home (ARCHITECTURE.md): rooms keep their state
 //! through it, not through SQLite files they set up themselves.
 
+#[cfg(feature = "postgres")]
+pub mod postgres;
+
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};

@@ -11,7 +11,7 @@ use suanpan_clearing::{
     FeeSchedule, ParticipantKind, ParticipantStatus, Payment, Refund, Registry, TransactionKind,
 };
 use suanpan_engine::{Engine, EngineConfig};
-use suanpan_journal::{JournalLocation, PgDb};
+use suanpan_journal::JournalLocation;
 use suanpan_ledger::Reference;
 
 use crate::json::JsonLine;
@@ -103,7 +103,9 @@ pub fn main(args: &[String]) -> Result<(), String> {
     let words: Vec<&str> = o.words.iter().map(String::as_str).collect();
     let data = need(&o.data, "--data DIR")?;
     let journal = match &o.postgres {
-        Some(url) => JournalLocation::Postgres(PgDb::connect(url).map_err(|e| e.to_string())?),
+        Some(url) => JournalLocation::Postgres(
+            suanpan_journal::postgres::connect(url).map_err(|e| e.to_string())?,
+        ),
         None => JournalLocation::Sqlite(data.clone()),
     };
     let with_engine = |f: &dyn Fn(&Engine) -> Result<(), String>| with_engine(&journal, &data, f);

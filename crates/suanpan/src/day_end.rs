@@ -151,7 +151,7 @@ fn open(f: &Flags) -> Result<Accounting, String> {
     let data = required(f.data.as_ref(), "--data")?;
     let journal = match &f.postgres {
         Some(url) => suanpan_journal::JournalLocation::Postgres(
-            suanpan_journal::PgDb::connect(url).map_err(|e| e.to_string())?,
+            suanpan_journal::postgres::connect(url).map_err(|e| e.to_string())?,
         ),
         None => {
             if !suanpan_journal::db_path(data).exists() {
@@ -626,7 +626,7 @@ fn cutover(args: &[String]) -> Result<(), String> {
     let mut config = suanpan_engine::EngineConfig::new(data);
     if let Some(url) = &f.postgres {
         config.postgres = Some(suanpan_engine::PostgresConfig {
-            db: suanpan_journal::PgDb::connect(url).map_err(|e| e.to_string())?,
+            db: suanpan_journal::postgres::connect(url).map_err(|e| e.to_string())?,
             node: "day-end".into(),
             standby: false,
             lease_ttl: suanpan_engine::LEASE_TTL_DEFAULT,

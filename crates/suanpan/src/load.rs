@@ -82,7 +82,7 @@ pub fn main(args: &[String]) -> Result<(), String> {
     config.snapshot_growth_factor = 1;
     if let Some(url) = &postgres {
         config.postgres = Some(suanpan_engine::PostgresConfig {
-            db: suanpan_journal::PgDb::connect(url).map_err(|e| e.to_string())?,
+            db: suanpan_journal::postgres::connect(url).map_err(|e| e.to_string())?,
             node: "load".into(),
             standby: false,
             lease_ttl: Duration::from_millis(lease_ttl_ms.max(100)),

@@ -54,7 +54,7 @@ pub fn main(args: &[String]) -> Result<(), String> {
     let location = match (data, postgres) {
         (Some(dir), None) => suanpan_journal::JournalLocation::Sqlite(dir),
         (None, Some(url)) => suanpan_journal::JournalLocation::Postgres(
-            suanpan_journal::PgDb::connect(&url).map_err(|e| format!("verify failed: {e}"))?,
+            suanpan_journal::postgres::connect(&url).map_err(|e| format!("verify failed: {e}"))?,
         ),
         _ => return Err("verify needs one of --data DIR or --postgres URL".into()),
     };

@@ -5,12 +5,12 @@
 //! two nodes starting together cannot both apply it; a database migrated by a newer Suanpan is
 //! refused before anything is read or written.
 
-use tokio_postgres::Client;
+use suanpan_store::postgres::Object;
 
 use crate::JournalError;
 
 /// (version, what it does, SQL). Append only: a released migration never changes.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
+const MIGRATIONS: suanpan_store::postgres::Migrations = &[(
     1,
     "journal, snapshots, query tables, lease",
     r#"
@@ -153,52 +153,10 @@ $$;
 /// The newest schema this Suanpan knows.
 pub const PG_SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
 
-/// Applies the migrations the database lacks; refuses a database from a newer Suanpan.
-pub(crate) async fn migrate(client: &mut Client) -> Result<(), JournalError> {
-    client
-        .batch_execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (
-                version     bigint PRIMARY KEY,
-                description text NOT NULL,
-                applied_at  timestamptz NOT NULL DEFAULT now()
-            )",
-        )
+/// Applies the migrations the database lacks; refuses a database from a newer Suanpan. The
+/// journal's are recorded in `schema_migrations` (the rooms' in tables of their own).
+pub(crate) async fn migrate(client: &mut Object) -> Result<(), JournalError> {
+    suanpan_store::postgres::migrate(client, "schema_migrations", MIGRATIONS)
         .await
-        .or_else(ignore_concurrent_create)?;
-    for &(version, description, sql) in MIGRATIONS {
-        let tx = client.transaction().await?;
-        // One node migrates at a time (per schema); the others wait, then see it done.
-        tx.execute(
-            "SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.suanpan_migrate'))",
-            &[],
-        )
-        .await?;
-        let newest: Option<i64> = tx
-            .query_one("SELECT max(version) FROM schema_migrations", &[])
-            .await?
-            .get(0);
-        if let Some(v) = newest.filter(|&v| v > PG_SCHEMA_VERSION) {
-            return Err(JournalError::NewerSchema(v));
-        }
-        if newest.is_some_and(|v| v >= version) {
-            continue;
-        }
-        tx.batch_execute(sql).await?;
-        tx.execute(
-            "INSERT INTO schema_migrations (version, description) VALUES ($1, $2)",
-            &[&version, &description],
-        )
-        .await?;
-        tx.commit().await?;
-    }
-    Ok(())
-}
-
-/// Two nodes creating the bookkeeping table at once: one wins, the other's error is harmless.
-fn ignore_concurrent_create(e: tokio_postgres::Error) -> Result<(), JournalError> {
-    use tokio_postgres::error::SqlState;
-    match e.code() {
-        Some(c) if *c == SqlState::UNIQUE_VIOLATION || *c == SqlState::DUPLICATE_TABLE => Ok(()),
-        _ => Err(e.into()),
-    }
+        .map_err(JournalError::from)
 }

@@ -6,25 +6,22 @@
 //! one connection. The database's own durability (`synchronous_commit`, replication) decides
 //! when a commit is safe; Suanpan answers its callers only after `COMMIT` returns.
 //!
-//! The driver is tokio-postgres with a deadpool pool, on one small runtime for the whole process
-//! (`runtime()`, made on first use): the engine's threads are plain threads and block on it, and
-//! every database handle and one-off query shares it.
+//! The database itself (the pool, TLS, the process's one runtime for it) is the storage home's
+//! (`suanpan_store::postgres`); the journal keeps its own tables and migrations there.
 
 mod lease;
 mod migrations;
-mod test_database;
-mod tls;
 mod verify;
 
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use futures_util::future::join_all;
 use suanpan_ledger::{Account, Ledger, TierLimits};
+use suanpan_store::postgres::{Object, PgError};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Statement;
 
@@ -40,113 +37,32 @@ pub use lease::{
     acquire, read as read_lease, read_anchor, release, renew, write_anchor, LeaseState,
 };
 pub use migrations::PG_SCHEMA_VERSION;
-pub use test_database::{test_database_url, test_schema_url, TEST_DATABASE_VAR};
+pub use suanpan_store::postgres::{
+    query_text, run_sql, test_database_url, test_schema_url, PgDb, TEST_DATABASE_VAR,
+};
 pub(crate) use verify::verify_postgres;
 
-/// Connections a node opens at most (writer, lease keeper, follower, readers).
-const POOL_SIZE: usize = 8;
 /// Batches read per query when replaying or following.
 const READ_PAGE: u32 = 256;
 
-/// The process's one runtime for PostgreSQL connections, made on first use and kept until
-/// the process ends. One worker thread drives every connection's I/O; the callers' own
-/// threads run their queries' futures (`block_on`), so it never needs more.
-fn runtime() -> Result<&'static tokio::runtime::Runtime, JournalError> {
-    static RUNTIME: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();
-    RUNTIME
-        .get_or_init(|| {
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .thread_name("suanpan-pg")
-                .enable_all()
-                .build()
-                .map_err(|e| format!("cannot start the PostgreSQL runtime: {e}"))
-        })
-        .as_ref()
-        .map_err(|e| JournalError::Io(e.clone()))
+/// Connects to the database at `url` (the storage home's pool), then creates or migrates the
+/// journal's tables, refusing ones from a newer Suanpan.
+pub fn connect(url: &str) -> Result<Arc<PgDb>, JournalError> {
+    let db = PgDb::open(url)?;
+    db.run(async {
+        let mut client = db.client().await?;
+        migrations::migrate(&mut client).await
+    })?;
+    Ok(db)
 }
 
-/// A PostgreSQL database holding a journal: the pool, driven by the process's runtime.
-pub struct PgDb {
-    runtime: &'static tokio::runtime::Runtime,
-    pool: Pool,
-    /// The URL without its password, for messages.
-    shown: String,
-}
-
-impl PgDb {
-    /// Connects, then creates or migrates the schema (refusing one from a newer Suanpan).
-    pub fn connect(url: &str) -> Result<Arc<PgDb>, JournalError> {
-        let tls::PgUrl { mut config, tls } = tls::parse_url(url)?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(Duration::from_secs(5));
+impl From<PgError> for JournalError {
+    fn from(e: PgError) -> JournalError {
+        match e {
+            PgError::Io(e) => JournalError::Io(e),
+            PgError::Postgres(e) => JournalError::Postgres(e),
+            PgError::NewerSchema(v) => JournalError::NewerSchema(v),
         }
-        let shown = shown_url(&config);
-        let runtime = runtime()?;
-        let manager = Manager::from_config(
-            config,
-            tls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(POOL_SIZE)
-            .build()
-            .map_err(|e| JournalError::Io(format!("cannot make the PostgreSQL pool: {e}")))?;
-        let db = Arc::new(PgDb {
-            runtime,
-            pool,
-            shown,
-        });
-        db.run(async {
-            let mut client = db.client().await?;
-            // A schema named by the URL's search_path is made if missing, so that one database
-            // can hold several journals (and each test its own).
-            let schema: Option<String> = client
-                .query_one("SELECT current_schema()", &[])
-                .await?
-                .get(0);
-            if schema.is_none() {
-                let wanted: String = client
-                    .query_one("SELECT current_setting('search_path')", &[])
-                    .await?
-                    .get(0);
-                let first = wanted
-                    .split(',')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .trim_matches('"');
-                if first.is_empty() || first.starts_with('$') {
-                    return Err(JournalError::Io("the search_path names no schema".into()));
-                }
-                client
-                    .batch_execute(&format!(
-                        "CREATE SCHEMA IF NOT EXISTS \"{}\"",
-                        first.replace('"', "")
-                    ))
-                    .await?;
-            }
-            migrations::migrate(&mut client).await
-        })?;
-        Ok(db)
-    }
-
-    /// Where it is, without the password.
-    pub fn shown(&self) -> &str {
-        &self.shown
-    }
-
-    /// Runs `f` to completion on the database's runtime. Call from plain threads only.
-    pub(crate) fn run<T>(&self, f: impl Future<Output = T>) -> T {
-        self.runtime.block_on(f)
-    }
-
-    pub(crate) async fn client(&self) -> Result<Object, JournalError> {
-        self.pool.get().await.map_err(|e| {
-            JournalError::Io(format!("cannot reach PostgreSQL at {}: {e}", self.shown))
-        })
     }
 }
 
@@ -267,61 +183,6 @@ pub fn journal_bytes(db: &Arc<PgDb>) -> Result<u64, JournalError> {
     })
 }
 
-/// Runs one query on a fresh connection to `url` and returns its rows as text (NULL as
-/// empty): for tools and tests that read the query tables.
-pub fn query_text(url: &str, sql: &str) -> Result<Vec<Vec<String>>, JournalError> {
-    let tls::PgUrl { config, tls } = tls::parse_url(url)?;
-    runtime()?.block_on(async {
-        let (client, connection) = config.connect(tls).await?;
-        let driver = tokio::spawn(connection);
-        let messages = client.simple_query(sql).await;
-        drop(client);
-        let _ = driver.await;
-        let mut rows = Vec::new();
-        for message in messages? {
-            if let tokio_postgres::SimpleQueryMessage::Row(row) = message {
-                rows.push(
-                    (0..row.len())
-                        .map(|i| row.get(i).unwrap_or("").to_string())
-                        .collect(),
-                );
-            }
-        }
-        Ok(rows)
-    })
-}
-
-/// Runs `sql` once on a fresh connection to `url`, outside any journal: for tools and tests
-/// that make or drop the schema a journal lives in.
-pub fn run_sql(url: &str, sql: &str) -> Result<(), JournalError> {
-    let tls::PgUrl { config, tls } = tls::parse_url(url)?;
-    runtime()?.block_on(async {
-        let (client, connection) = config.connect(tls).await?;
-        let driver = tokio::spawn(connection);
-        let done = client.batch_execute(sql).await;
-        drop(client);
-        let _ = driver.await;
-        done.map_err(JournalError::from)
-    })
-}
-
-fn shown_url(config: &tokio_postgres::Config) -> String {
-    let host = config
-        .get_hosts()
-        .first()
-        .map(|h| match h {
-            tokio_postgres::config::Host::Tcp(h) => h.clone(),
-            tokio_postgres::config::Host::Unix(p) => p.display().to_string(),
-        })
-        .unwrap_or_default();
-    let port = config.get_ports().first().copied().unwrap_or(5432);
-    format!(
-        "postgres://{}@{host}:{port}/{}",
-        config.get_user().unwrap_or(""),
-        config.get_dbname().unwrap_or("")
-    )
-}
-
 pub struct PgJournal {
     db: Arc<PgDb>,
     /// The writer's own connection, taken at the first write.
@@ -361,7 +222,7 @@ impl PgJournal {
                 .await?
                 .map(|r| r.get(0));
             let limits = limits.ok_or_else(|| {
-                JournalError::Io(format!("no journal in the database at {}", db.shown))
+                JournalError::Io(format!("no journal in the database at {}", db.shown()))
             })?;
             let last = client
                 .query_opt(

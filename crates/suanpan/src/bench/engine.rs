@@ -110,7 +110,7 @@ fn run(o: &Options, dir: &std::path::Path) -> Result<String, String> {
     let mut config = EngineConfig::new(dir);
     let db = match &o.postgres {
         Some(url) => {
-            let db = suanpan_journal::PgDb::connect(url).map_err(|e| e.to_string())?;
+            let db = suanpan_journal::postgres::connect(url).map_err(|e| e.to_string())?;
             config.postgres = Some(suanpan_engine::PostgresConfig {
                 db: db.clone(),
                 node: "bench".into(),

@@ -17,7 +17,7 @@ use std::time::Duration;
 use suanpan_api::log::{self, Level};
 use suanpan_api::{Rooms, ServeConfig, Service, Wake};
 use suanpan_engine::{Engine, EngineConfig, PostgresConfig};
-use suanpan_journal::{HistoryReader, HistoryWriter, JournalLocation, PgDb};
+use suanpan_journal::{HistoryReader, HistoryWriter, JournalLocation};
 
 use super::indexer;
 
@@ -44,7 +44,7 @@ pub fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result
     let journal = match &config.postgres {
         None => JournalLocation::Sqlite(config.data_dir.clone()),
         Some(url) => {
-            let db = PgDb::connect(url).map_err(|e| e.to_string())?;
+            let db = suanpan_journal::postgres::connect(url).map_err(|e| e.to_string())?;
             engine_config.postgres = Some(PostgresConfig {
                 db: db.clone(),
                 node: config.node.clone(),

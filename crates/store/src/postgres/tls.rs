@@ -1,4 +1,4 @@
-//! TLS to PostgreSQL, as the URL's `sslmode` asks, with rustls (ring), the provider the
+//! TLS to PostgreSQL, as the URL's `sslmode` asks, with rustls (aws-lc-rs), the provider the
 //! workspace already uses for its own server.
 //!
 //! tokio-postgres knows `disable`, `prefer` and `require` only, and refuses the other libpq
@@ -34,7 +34,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_postgres::config::SslMode as DriverSslMode;
 use tokio_postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect, TlsStream};
 
-use crate::JournalError;
+use crate::postgres::PgError;
 
 /// The URL's `sslmode`, as libpq names it.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -47,7 +47,7 @@ enum SslMode {
 }
 
 impl SslMode {
-    fn parse(text: &str) -> Result<SslMode, JournalError> {
+    fn parse(text: &str) -> Result<SslMode, PgError> {
         match text {
             "disable" => Ok(SslMode::Disable),
             "prefer" => Ok(SslMode::Prefer),
@@ -55,7 +55,7 @@ impl SslMode {
             "verify-ca" => Ok(SslMode::VerifyCa),
             "verify-full" => Ok(SslMode::VerifyFull),
             // libpq's `allow` tries plain first: a downgrade we do not offer.
-            other => Err(JournalError::Io(format!(
+            other => Err(PgError::Io(format!(
                 "bad PostgreSQL URL: sslmode {other:?} is not one of disable, prefer, require, verify-ca, verify-full"
             ))),
         }
@@ -70,12 +70,12 @@ pub struct PgUrl {
 
 /// Parses a URL (`postgres://…?sslmode=verify-full&sslrootcert=ca.pem`, or the `key=value`
 /// form), taking out the TLS parameters the driver does not know.
-pub fn parse_url(url: &str) -> Result<PgUrl, JournalError> {
+pub fn parse_url(url: &str) -> Result<PgUrl, PgError> {
     let (rest, mode, root) = split_tls_params(url);
     let mode = SslMode::parse(mode.as_deref().unwrap_or("prefer"))?;
     let mut config: tokio_postgres::Config = rest
         .parse()
-        .map_err(|e| JournalError::Io(format!("bad PostgreSQL URL: {e}")))?;
+        .map_err(|e| PgError::Io(format!("bad PostgreSQL URL: {e}")))?;
     config.ssl_mode(match mode {
         SslMode::Disable => DriverSslMode::Disable,
         SslMode::Prefer => DriverSslMode::Prefer,
@@ -169,7 +169,7 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::aws_lc_rs::default_provider())
 }
 
-fn client_config(check: Check, roots: &Roots) -> Result<ClientConfig, JournalError> {
+fn client_config(check: Check, roots: &Roots) -> Result<ClientConfig, PgError> {
     let provider = provider();
     let verifier: Arc<dyn ServerCertVerifier> = match check {
         Check::Encryption => Arc::new(EncryptionOnly(provider.clone())),
@@ -179,7 +179,7 @@ fn client_config(check: Check, roots: &Roots) -> Result<ClientConfig, JournalErr
                 provider.clone(),
             )
             .build()
-            .map_err(|e| JournalError::Io(format!("PostgreSQL TLS roots: {e}")))?;
+            .map_err(|e| PgError::Io(format!("PostgreSQL TLS roots: {e}")))?;
             match check {
                 Check::Full => webpki,
                 _ => Arc::new(AnyName(webpki)),
@@ -188,24 +188,24 @@ fn client_config(check: Check, roots: &Roots) -> Result<ClientConfig, JournalErr
     };
     Ok(ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| JournalError::Io(format!("PostgreSQL TLS: {e}")))?
+        .map_err(|e| PgError::Io(format!("PostgreSQL TLS: {e}")))?
         .dangerous()
         .with_custom_certificate_verifier(verifier)
         .with_no_client_auth())
 }
 
-fn root_store(roots: &Roots) -> Result<RootCertStore, JournalError> {
+fn root_store(roots: &Roots) -> Result<RootCertStore, PgError> {
     let mut store = RootCertStore::empty();
     match roots {
         Roots::File(path) => {
             let shown = path.display();
             let certs = CertificateDer::pem_file_iter(path)
-                .map_err(|e| JournalError::Io(format!("cannot read sslrootcert {shown}: {e}")))?;
+                .map_err(|e| PgError::Io(format!("cannot read sslrootcert {shown}: {e}")))?;
             for cert in certs {
                 let cert =
-                    cert.map_err(|e| JournalError::Io(format!("bad sslrootcert {shown}: {e}")))?;
+                    cert.map_err(|e| PgError::Io(format!("bad sslrootcert {shown}: {e}")))?;
                 store.add(cert).map_err(|e| {
-                    JournalError::Io(format!("bad certificate in sslrootcert {shown}: {e}"))
+                    PgError::Io(format!("bad certificate in sslrootcert {shown}: {e}"))
                 })?;
             }
         }
@@ -216,7 +216,7 @@ fn root_store(roots: &Roots) -> Result<RootCertStore, JournalError> {
         }
     }
     if store.is_empty() {
-        return Err(JournalError::Io(
+        return Err(PgError::Io(
             "no trusted root certificate for PostgreSQL TLS (sslrootcert)".into(),
         ));
     }
