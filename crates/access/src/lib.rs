@@ -1,6 +1,8 @@
 //! Who may call: participants with API keys, operators with role-bearing tokens, and the
 //! append-only audit log of operator actions. Kept in `access.db` in the data directory, apart
-//! from the journal, so that the journal's file keeps exactly one writer.
+//! from the journal, so that the journal's file keeps exactly one writer; or, with the journal
+//! on PostgreSQL, in the same database (`postgres.rs`), so that every node honours the same
+//! credentials.
 //!
 //! Secrets are never stored. An API secret is 128 hex characters, so as an HMAC-SHA256 key it
 //! is longer than SHA-256's 64-byte block, and HMAC itself first replaces such a key by its
@@ -9,13 +11,17 @@
 //! `access.db` is protected like a key store; what it cannot do is give back the secret.
 //! Operator tokens are stored as their SHA-256 and compared by it.
 
+mod postgres;
+
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use hashbrown::HashMap;
 use rusqlite::{params, Connection, OptionalExtension};
 use sha2::{Digest, Sha256};
+use suanpan_store::postgres::PgDb;
 
 pub const ACCESS_FILE: &str = "access.db";
 /// How long a looked-up key or token is trusted before it is read again (so a revocation
@@ -149,9 +155,14 @@ pub struct AuditRow {
 }
 
 pub struct Access {
-    conn: Mutex<Connection>,
+    backend: Backend,
     keys: Mutex<HashMap<String, Cached<KeyRecord>>>,
     operators: Mutex<HashMap<[u8; 32], Cached<OperatorRecord>>>,
+}
+
+enum Backend {
+    Sqlite(Mutex<Connection>),
+    Postgres(Arc<PgDb>),
 }
 
 /// A lookup (found or not) and when it was made.
@@ -172,6 +183,10 @@ fn random_hex(bytes: usize) -> Result<String, String> {
     let mut buf = vec![0u8; bytes];
     getrandom::fill(&mut buf).map_err(|e| format!("no randomness from the system: {e}"))?;
     Ok(suanpan_ledger::hex(&buf))
+}
+
+fn lock(conn: &Mutex<Connection>) -> std::sync::MutexGuard<'_, Connection> {
+    conn.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn db_error(e: rusqlite::Error) -> String {
@@ -251,15 +266,32 @@ impl Access {
             .map_err(db_error)?;
         conn.execute_batch(SCHEMA).map_err(db_error)?;
         add_role_column(&conn)?;
-        Ok(Access {
-            conn: Mutex::new(conn),
-            keys: Mutex::new(HashMap::new()),
-            operators: Mutex::new(HashMap::new()),
-        })
+        Ok(Access::with(Backend::Sqlite(Mutex::new(conn))))
     }
 
-    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    /// The access room in the PostgreSQL database the journal is in: its tables are created
+    /// or migrated first.
+    pub fn open_postgres(db: Arc<PgDb>) -> Result<Access, String> {
+        postgres::open(&db)?;
+        Ok(Access::with(Backend::Postgres(db)))
+    }
+
+    fn with(backend: Backend) -> Access {
+        Access {
+            backend,
+            keys: Mutex::new(HashMap::new()),
+            operators: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Forgets every cached lookup: a node that takes the writer's lease over reads each key
+    /// and token afresh, so what was revoked through the old leader is refused at once.
+    pub fn forget_cached(&self) {
+        self.keys.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.operators
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
     }
 
     /// Registers a participant; its accounts get `owner` (default: the next free number).
@@ -283,7 +315,28 @@ impl Access {
         if name.is_empty() || name.len() > 200 {
             return Err("a participant's name must be 1 to 200 bytes".into());
         }
-        let conn = self.conn();
+        let exists = |owner: u64| format!("participant {code:?} or owner {owner} exists already");
+        let conn = match &self.backend {
+            Backend::Postgres(db) => {
+                let owner = match owner {
+                    Some(0) => return Err("owner 0 is not an owner number".into()),
+                    Some(owner) => owner,
+                    None => postgres::next_owner(db)?,
+                };
+                let owner_sql =
+                    i64::try_from(owner).map_err(|_| format!("owner {owner} is too large"))?;
+                if !postgres::add_participant(db, code, name, owner_sql, role, now_ns() as i64)? {
+                    return Err(exists(owner));
+                }
+                return Ok(Participant {
+                    code: code.into(),
+                    name: name.into(),
+                    owner,
+                    role,
+                });
+            }
+            Backend::Sqlite(conn) => lock(conn),
+        };
         let owner = match owner {
             Some(0) => return Err("owner 0 is not an owner number".into()),
             Some(owner) => owner,
@@ -305,7 +358,7 @@ impl Access {
             rusqlite::Error::SqliteFailure(f, _)
                 if f.code == rusqlite::ErrorCode::ConstraintViolation =>
             {
-                format!("participant {code:?} or owner {owner} exists already")
+                exists(owner)
             }
             e => db_error(e),
         })?;
@@ -319,29 +372,50 @@ impl Access {
 
     /// A participant by its code.
     pub fn participant(&self, code: &str) -> Result<Option<Participant>, String> {
-        self.conn()
-            .query_row(
-                "SELECT code, name, owner, role FROM participants WHERE code = ?1",
-                [code],
-                |r| {
-                    Ok(Participant {
-                        code: r.get(0)?,
-                        name: r.get(1)?,
-                        owner: r.get::<_, i64>(2)? as u64,
-                        role: role_of(&r.get::<_, String>(3)?),
-                    })
-                },
-            )
-            .optional()
-            .map_err(db_error)
+        let conn = match &self.backend {
+            Backend::Postgres(db) => {
+                return Ok(
+                    postgres::participant(db, code)?.map(|(code, name, owner, role)| Participant {
+                        code,
+                        name,
+                        owner: owner as u64,
+                        role: role_of(&role),
+                    }),
+                )
+            }
+            Backend::Sqlite(conn) => lock(conn),
+        };
+        conn.query_row(
+            "SELECT code, name, owner, role FROM participants WHERE code = ?1",
+            [code],
+            |r| {
+                Ok(Participant {
+                    code: r.get(0)?,
+                    name: r.get(1)?,
+                    owner: r.get::<_, i64>(2)? as u64,
+                    role: role_of(&r.get::<_, String>(3)?),
+                })
+            },
+        )
+        .optional()
+        .map_err(db_error)
     }
 
     /// A new API key for a participant. The secret is returned once and never stored.
     pub fn create_key(&self, participant: &str) -> Result<NewKey, String> {
         let key_id = format!("pk_{}", random_hex(12)?);
         let secret = format!("sk_{}", random_hex(64)?);
-        let inserted = self
-            .conn()
+        let conn = match &self.backend {
+            Backend::Postgres(db) => {
+                let hash = sha256(secret.as_bytes());
+                if postgres::create_key(db, &key_id, &hash, now_ns() as i64, participant)? == 0 {
+                    return Err(format!("no participant {participant:?}"));
+                }
+                return Ok(NewKey { key_id, secret });
+            }
+            Backend::Sqlite(conn) => lock(conn),
+        };
+        let inserted = conn
             .execute(
                 "INSERT INTO api_keys (key_id, participant, key_hash, created_at)
                  SELECT ?1, code, ?2, ?3 FROM participants WHERE code = ?4",
@@ -360,13 +434,15 @@ impl Access {
     }
 
     pub fn revoke_key(&self, key_id: &str) -> Result<(), String> {
-        let n = self
-            .conn()
-            .execute(
-                "UPDATE api_keys SET revoked_at = ?1 WHERE key_id = ?2 AND revoked_at IS NULL",
-                params![now_ns() as i64, key_id],
-            )
-            .map_err(db_error)?;
+        let n = match &self.backend {
+            Backend::Postgres(db) => postgres::revoke_key(db, key_id, now_ns() as i64)?,
+            Backend::Sqlite(conn) => lock(conn)
+                .execute(
+                    "UPDATE api_keys SET revoked_at = ?1 WHERE key_id = ?2 AND revoked_at IS NULL",
+                    params![now_ns() as i64, key_id],
+                )
+                .map_err(db_error)? as u64,
+        };
         if n == 0 {
             return Err(format!("no active key {key_id:?}"));
         }
@@ -379,23 +455,28 @@ impl Access {
 
     /// How many operators were ever made (revoked ones too).
     pub fn operators_made(&self) -> Result<u64, String> {
-        self.conn()
-            .query_row("SELECT count(*) FROM operator_tokens", [], |r| {
-                r.get::<_, i64>(0)
-            })
-            .map(|n| n as u64)
-            .map_err(db_error)
+        let conn = match &self.backend {
+            Backend::Postgres(db) => return postgres::operators_made(db),
+            Backend::Sqlite(conn) => lock(conn),
+        };
+        conn.query_row("SELECT count(*) FROM operator_tokens", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .map(|n| n as u64)
+        .map_err(db_error)
     }
 
     /// Revokes an operator's token (taking effect within the lookup cache's 5 seconds).
     pub fn revoke_operator(&self, name: &str) -> Result<(), String> {
-        let n = self
-            .conn()
-            .execute(
-                "UPDATE operator_tokens SET revoked_at = ?1 WHERE name = ?2 AND revoked_at IS NULL",
-                params![now_ns() as i64, name],
-            )
-            .map_err(db_error)?;
+        let n = match &self.backend {
+            Backend::Postgres(db) => postgres::revoke_operator(db, name, now_ns() as i64)?,
+            Backend::Sqlite(conn) => lock(conn)
+                .execute(
+                    "UPDATE operator_tokens SET revoked_at = ?1 WHERE name = ?2 AND revoked_at IS NULL",
+                    params![now_ns() as i64, name],
+                )
+                .map_err(db_error)? as u64,
+        };
         if n == 0 {
             return Err(format!("no active operator {name:?}"));
         }
@@ -412,25 +493,34 @@ impl Access {
             return Err("an operator's name must be 1 to 64 bytes".into());
         }
         let token = format!("ot_{}", random_hex(32)?);
-        self.conn()
-            .execute(
-                "INSERT INTO operator_tokens (token_hash, name, role, created_at)
-                 VALUES (?1, ?2, ?3, ?4)",
-                params![
-                    &sha256(token.as_bytes())[..],
-                    name,
-                    role.as_str(),
-                    now_ns() as i64
-                ],
-            )
-            .map_err(|e| match e {
-                rusqlite::Error::SqliteFailure(f, _)
-                    if f.code == rusqlite::ErrorCode::ConstraintViolation =>
-                {
-                    format!("operator {name:?} exists already")
+        let conn = match &self.backend {
+            Backend::Postgres(db) => {
+                let hash = sha256(token.as_bytes());
+                if !postgres::create_operator(db, &hash, name, role.as_str(), now_ns() as i64)? {
+                    return Err(format!("operator {name:?} exists already"));
                 }
-                e => db_error(e),
-            })?;
+                return Ok(token);
+            }
+            Backend::Sqlite(conn) => lock(conn),
+        };
+        conn.execute(
+            "INSERT INTO operator_tokens (token_hash, name, role, created_at)
+                 VALUES (?1, ?2, ?3, ?4)",
+            params![
+                &sha256(token.as_bytes())[..],
+                name,
+                role.as_str(),
+                now_ns() as i64
+            ],
+        )
+        .map_err(|e| match e {
+            rusqlite::Error::SqliteFailure(f, _)
+                if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                format!("operator {name:?} exists already")
+            }
+            e => db_error(e),
+        })?;
         Ok(token)
     }
 
@@ -446,36 +536,38 @@ impl Access {
                 return Ok(record.clone());
             }
         }
-        let record = self
-            .conn()
-            .query_row(
-                "SELECT p.code, p.name, p.owner, k.key_hash, p.role FROM api_keys k
-                 JOIN participants p ON p.code = k.participant
-                 WHERE k.key_id = ?1 AND k.revoked_at IS NULL",
-                [key_id],
-                |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, i64>(2)?,
-                        r.get::<_, Vec<u8>>(3)?,
-                        r.get::<_, String>(4)?,
-                    ))
-                },
-            )
-            .optional()
-            .map_err(db_error)?
-            .and_then(|(code, name, owner, hash, role)| {
-                Some(KeyRecord {
-                    participant: Participant {
-                        code,
-                        name,
-                        owner: owner as u64,
-                        role: role_of(&role),
+        let found = match &self.backend {
+            Backend::Postgres(db) => postgres::key(db, key_id)?,
+            Backend::Sqlite(conn) => lock(conn)
+                .query_row(
+                    "SELECT p.code, p.name, p.owner, k.key_hash, p.role FROM api_keys k
+                     JOIN participants p ON p.code = k.participant
+                     WHERE k.key_id = ?1 AND k.revoked_at IS NULL",
+                    [key_id],
+                    |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, i64>(2)?,
+                            r.get::<_, Vec<u8>>(3)?,
+                            r.get::<_, String>(4)?,
+                        ))
                     },
-                    key_hash: hash.try_into().ok()?,
-                })
-            });
+                )
+                .optional()
+                .map_err(db_error)?,
+        };
+        let record = found.and_then(|(code, name, owner, hash, role)| {
+            Some(KeyRecord {
+                participant: Participant {
+                    code,
+                    name,
+                    owner: owner as u64,
+                    role: role_of(&role),
+                },
+                key_hash: hash.try_into().ok()?,
+            })
+        });
         let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
         if keys.len() >= CACHE_ENTRIES_MAX {
             keys.clear();
@@ -497,22 +589,24 @@ impl Access {
                 return Ok(record.clone());
             }
         }
-        let record = self
-            .conn()
-            .query_row(
-                "SELECT name, role FROM operator_tokens
-                 WHERE token_hash = ?1 AND revoked_at IS NULL",
-                [&hash[..]],
-                |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
-            )
-            .optional()
-            .map_err(db_error)?
-            .and_then(|(name, role)| {
-                Some(OperatorRecord {
-                    name,
-                    role: Role::parse(&role)?,
-                })
-            });
+        let found = match &self.backend {
+            Backend::Postgres(db) => postgres::operator(db, &hash)?,
+            Backend::Sqlite(conn) => lock(conn)
+                .query_row(
+                    "SELECT name, role FROM operator_tokens
+                     WHERE token_hash = ?1 AND revoked_at IS NULL",
+                    [&hash[..]],
+                    |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+                )
+                .optional()
+                .map_err(db_error)?,
+        };
+        let record = found.and_then(|(name, role)| {
+            Some(OperatorRecord {
+                name,
+                role: Role::parse(&role)?,
+            })
+        });
         let mut operators = self.operators.lock().unwrap_or_else(|p| p.into_inner());
         if operators.len() >= CACHE_ENTRIES_MAX {
             operators.clear();
@@ -529,7 +623,19 @@ impl Access {
         target: &str,
         outcome: &str,
     ) -> Result<u64, String> {
-        let conn = self.conn();
+        let conn = match &self.backend {
+            Backend::Postgres(db) => {
+                let entry = [
+                    operator.name.as_str(),
+                    operator.role.as_str(),
+                    action,
+                    target,
+                    outcome,
+                ];
+                return postgres::audit(db, entry, now_ns() as i64);
+            }
+            Backend::Sqlite(conn) => lock(conn),
+        };
         conn.execute(
             "INSERT INTO audit_log (time, operator, role, action, target, outcome)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -548,7 +654,10 @@ impl Access {
 
     /// The newest audit entries, newest first, at most `limit`.
     pub fn audit_log_newest(&self, limit: u32) -> Result<Vec<AuditRow>, String> {
-        let conn = self.conn();
+        let conn = match &self.backend {
+            Backend::Postgres(db) => return postgres::audit_log(db, None, limit),
+            Backend::Sqlite(conn) => lock(conn),
+        };
         let mut stmt = conn
             .prepare_cached(
                 "SELECT seq, time, operator, role, action, target, outcome FROM audit_log
@@ -573,7 +682,10 @@ impl Access {
 
     /// Audit entries after `after`, oldest first.
     pub fn audit_log(&self, after: u64, limit: u32) -> Result<Vec<AuditRow>, String> {
-        let conn = self.conn();
+        let conn = match &self.backend {
+            Backend::Postgres(db) => return postgres::audit_log(db, Some(after), limit),
+            Backend::Sqlite(conn) => lock(conn),
+        };
         let mut stmt = conn
             .prepare_cached(
                 "SELECT seq, time, operator, role, action, target, outcome FROM audit_log
@@ -629,7 +741,10 @@ mod tests {
         access
             .audit(&op, "freeze_account", "42", "requested")
             .expect("appends");
-        let conn = access.conn();
+        let Backend::Sqlite(conn) = &access.backend else {
+            panic!("opened on a file")
+        };
+        let conn = lock(conn);
         assert!(conn
             .execute("UPDATE audit_log SET outcome = 'x'", [])
             .is_err());

@@ -360,9 +360,10 @@ impl Authenticator {
         Ok(())
     }
 
-    /// Refuses, from now on, requests signed before `s` (Unix seconds).
-    pub fn refuse_signed_before(&self, s: u64) {
-        self.not_before_s.fetch_max(s, Ordering::AcqRel);
+    /// Refuses, from now on, requests signed before `s` (Unix seconds); whether that moved
+    /// the bound.
+    pub fn refuse_signed_before(&self, s: u64) -> bool {
+        self.not_before_s.fetch_max(s, Ordering::AcqRel) < s
     }
 
     /// Saves the spent nonces for the next process (on a clean stop), atomically.

@@ -288,8 +288,13 @@ async fn route_request(
                 .path_and_query()
                 .map(|p| p.as_str())
                 .unwrap_or(route.path);
+            // Once, after this node took the writer's lease over: requests signed before then
+            // are refused (their nonces were spent on the old leader, not here), and every key
+            // and token is read afresh (what was revoked meanwhile is refused at once).
             if let Some(promoted_at_s) = app.engine.promoted_at_s() {
-                app.auth.refuse_signed_before(promoted_at_s);
+                if app.auth.refuse_signed_before(promoted_at_s) {
+                    app.access.forget_cached();
+                }
             }
             let caller = app.auth.authenticate(
                 &app.access,

@@ -8,10 +8,13 @@ use suanpan_access::{Access, ParticipantRole, Role};
 use crate::json::JsonLine;
 
 const USAGE: &str = "usage:
-  suanpan credentials participant --data DIR --code CODE --name NAME [--owner N] [--role member|third_party]
-  suanpan credentials key         --data DIR --participant CODE
-  suanpan credentials operator    --data DIR --name NAME --role viewer|operator|admin
-  suanpan credentials revoke      --data DIR --key KEY_ID | --operator NAME";
+  suanpan credentials participant (--data DIR | --postgres URL) --code CODE --name NAME [--owner N] [--role member|third_party]
+  suanpan credentials key         (--data DIR | --postgres URL) --participant CODE
+  suanpan credentials operator    (--data DIR | --postgres URL) --name NAME --role viewer|operator|admin
+  suanpan credentials revoke      (--data DIR | --postgres URL) --key KEY_ID | --operator NAME
+
+With --postgres the credentials are those of the nodes whose journal is in that database (every
+node honours them; a revocation takes effect within 5 seconds); else those in DIR's access.db.";
 
 pub fn main(args: &[String]) -> Result<(), String> {
     use lexopt::prelude::*;
@@ -24,6 +27,7 @@ pub fn main(args: &[String]) -> Result<(), String> {
     }
     let mut parser = lexopt::Parser::from_args(args[1..].iter().cloned());
     let mut data = PathBuf::from("data");
+    let mut postgres: Option<String> = None;
     let (mut code, mut name, mut owner, mut participant, mut role, mut key, mut operator) =
         (None, None, None, None, None, None, None);
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
@@ -38,6 +42,7 @@ pub fn main(args: &[String]) -> Result<(), String> {
             .into_owned();
         match flag.as_str() {
             "data" => data = PathBuf::from(value),
+            "postgres" => postgres = Some(value),
             "code" => code = Some(value),
             "name" => name = Some(value),
             "owner" => {
@@ -56,7 +61,12 @@ pub fn main(args: &[String]) -> Result<(), String> {
     }
     let need =
         |v: Option<String>, flag: &str| v.ok_or_else(|| format!("{flag} is required\n{USAGE}"));
-    let access = Access::open(&data)?;
+    let access = match &postgres {
+        Some(url) => Access::open_postgres(
+            suanpan_store::postgres::PgDb::open(url).map_err(|e| e.to_string())?,
+        )?,
+        None => Access::open(&data)?,
+    };
     let line = match what.as_str() {
         "participant" => {
             let role = match role.as_deref() {

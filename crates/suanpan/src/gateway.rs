@@ -9,8 +9,10 @@ use suanpan_gateway::store::{self, Merchant, Store};
 
 use crate::json::JsonLine;
 
-const USAGE: &str =
-    "usage: suanpan gateway merchant --data DIR --participant CODE --notify-url http://HOST:PORT/PATH";
+const USAGE: &str = "usage: suanpan gateway merchant --data DIR [--postgres URL] --participant CODE --notify-url http://HOST:PORT/PATH
+
+The merchant is kept in DIR's gateway.db; with --postgres the participant is looked up in that
+database (where the nodes whose journal is there keep their credentials).";
 
 pub fn main(args: &[String]) -> Result<(), String> {
     use lexopt::prelude::*;
@@ -24,11 +26,15 @@ pub fn main(args: &[String]) -> Result<(), String> {
     }
     let mut parser = lexopt::Parser::from_args(args[1..].iter().cloned());
     let (mut data, mut participant, mut url) = (PathBuf::from("data"), None, None);
+    let mut postgres: Option<String> = None;
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
         match arg {
             Long("data") => data = crate::parse_value(&mut parser, "--data")?,
             Long("participant") => {
                 participant = Some(crate::parse_value::<String>(&mut parser, "--participant")?)
+            }
+            Long("postgres") => {
+                postgres = Some(crate::parse_value::<String>(&mut parser, "--postgres")?)
             }
             Long("notify-url") => {
                 url = Some(crate::parse_value::<String>(&mut parser, "--notify-url")?)
@@ -39,7 +45,13 @@ pub fn main(args: &[String]) -> Result<(), String> {
     let code = participant.ok_or_else(|| format!("--participant is required\n{USAGE}"))?;
     let url = url.ok_or_else(|| format!("--notify-url is required\n{USAGE}"))?;
     suanpan_gateway::http::Url::parse(&url).map_err(|e| format!("--notify-url: {e}"))?;
-    let found = Access::open(&data)?
+    let access = match &postgres {
+        Some(url) => Access::open_postgres(
+            suanpan_store::postgres::PgDb::open(url).map_err(|e| e.to_string())?,
+        )?,
+        None => Access::open(&data)?,
+    };
+    let found = access
         .participant(&code)?
         .ok_or_else(|| format!("no participant {code:?} (suanpan credentials participant)"))?;
     let mut secret = [0u8; 32];

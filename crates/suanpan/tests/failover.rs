@@ -41,6 +41,20 @@ impl Schema {
     fn url(&self) -> String {
         suanpan_journal::postgres::test_schema_url(&self.name)
     }
+
+    /// `suanpan credentials ARGS --postgres URL`: its one JSON line.
+    fn credentials(&self, args: &[&str]) -> serde_json::Value {
+        support::server::credentials(args, &["--postgres".into(), self.url()])
+    }
+
+    fn key(&self, participant: &str) -> ApiKey {
+        let made = self.credentials(&["key", "--participant", participant]);
+        let text = |name: &str| made[name].as_str().unwrap_or_default().to_string();
+        ApiKey {
+            key_id: text("key_id"),
+            secret: text("secret"),
+        }
+    }
 }
 
 impl Drop for Schema {
@@ -52,12 +66,15 @@ impl Drop for Schema {
     }
 }
 
-/// Two nodes' data directories with the same credentials (access.db is per node).
+/// Two nodes' data directories on one database, whose credentials both honour: made once,
+/// with `suanpan credentials --postgres`, as an operator would.
 struct Pair {
     schema: Schema,
     leader_dir: DataDir,
     standby_dir: DataDir,
     key: ApiKey,
+    /// A second key of the same participant, for revoking.
+    other_key: ApiKey,
 }
 
 impl Pair {
@@ -65,17 +82,15 @@ impl Pair {
         let schema = Schema::new(test);
         let leader_dir = DataDir::new(&format!("{test}-a"));
         let standby_dir = DataDir::new(&format!("{test}-b"));
-        let key = leader_dir.participant("bank-a");
-        std::fs::copy(
-            leader_dir.path().join("access.db"),
-            standby_dir.path().join("access.db"),
-        )
-        .unwrap_or_else(|e| panic!("cannot copy access.db: {e}"));
+        schema.credentials(&["participant", "--code", "bank-a", "--name", "Bank A"]);
+        let key = schema.key("bank-a");
+        let other_key = schema.key("bank-a");
         Pair {
             schema,
             leader_dir,
             standby_dir,
             key,
+            other_key,
         }
     }
 
@@ -301,6 +316,15 @@ fn the_standby_takes_over_after_sigkill_and_nothing_acknowledged_is_lost() {
     assert_eq!(refused.error().0, "not_leader");
     assert!(leader_gauge(standby.addr, 0));
     assert!(leader_gauge(leader.addr, 1));
+    // Both nodes honour the second key (the standby now has it cached); then it is revoked.
+    for addr in [leader.addr, standby.addr] {
+        let read = Request::get("/v1/accounts/2")
+            .signed(&pair.other_key)
+            .send(addr);
+        assert_eq!(read.status, 200, "{}", read.text());
+    }
+    pair.schema
+        .credentials(&["revoke", "--key", &pair.other_key.key_id]);
 
     let load = Load::start(leader.addr, &pair.key, 4);
     load.wait_for_acks(300);
@@ -323,6 +347,12 @@ fn the_standby_takes_over_after_sigkill_and_nothing_acknowledged_is_lost() {
         replayed.text()
     );
     assert_eq!(replayed.error().0, "timestamp_out_of_window");
+    // The key revoked before the takeover is refused by the new leader at once.
+    let revoked = Request::get("/v1/accounts/2")
+        .signed(&pair.other_key)
+        .send(standby.addr);
+    assert_eq!(revoked.status, 401, "a revoked key: {}", revoked.text());
+    assert_eq!(revoked.error().0, "unknown_key");
     let before = load.acks.load(Ordering::Relaxed);
     load.wait_for_acks(before + 300);
     let mut told = load.finish();

@@ -696,6 +696,7 @@ fn channels_and_merchants_are_reached_over_https_with_their_certificates_checked
         .arg(format!("https://127.0.0.1:{}/notify", merchant.port()))
         .arg("--data")
         .arg(dir.path())
+        .args(dir.postgres_args())
         .output()
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(

@@ -1344,6 +1344,28 @@ fn file_and_wal(path: &std::path::Path) -> Vec<u8> {
     bytes
 }
 
+/// Everything the access room keeps: `access.db` and its WAL, or on PostgreSQL its tables as
+/// text.
+fn stored_credentials(dir: &DataDir) -> Vec<u8> {
+    let Some(url) = dir.postgres() else {
+        return file_and_wal(&dir.path().join("access.db"));
+    };
+    let tables = [
+        "access_participants",
+        "access_api_keys",
+        "access_operator_tokens",
+        "access_audit_log",
+    ];
+    let sql = tables
+        .map(|t| format!("SELECT r::text FROM {t} r"))
+        .join(" UNION ALL ");
+    suanpan_journal::postgres::query_text(&url, &sql)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .concat()
+        .join("\n")
+        .into_bytes()
+}
+
 fn contains(haystack: &[u8], needle: &str) -> bool {
     haystack
         .windows(needle.len())
@@ -1377,7 +1399,7 @@ fn secrets_and_tokens_are_neither_logged_nor_stored() {
         contains(&log_bytes, "/v1/transfers"),
         "the debug log names requests"
     );
-    let stored = file_and_wal(&dir.path().join("access.db"));
+    let stored = stored_credentials(&dir);
     assert!(
         contains(&stored, &key.key_id),
         "the key id is stored as it is"
@@ -1701,13 +1723,27 @@ fn operators_act_by_role_and_every_action_is_audited() {
         "every operator action, requested then its outcome"
     );
 
-    // The audit log is append-only in its own file too.
-    let access = rusqlite::Connection::open(bank.dir.path().join("access.db"))
-        .unwrap_or_else(|e| panic!("cannot open access.db: {e}"));
-    let rewrite = access.execute("UPDATE audit_log SET outcome = 'ok'", []);
-    assert!(rewrite.is_err(), "an audit entry was rewritten");
-    let erase = access.execute("DELETE FROM audit_log", []);
-    assert!(erase.is_err(), "audit entries were deleted");
+    // The audit log is append-only where it is kept too.
+    match bank.dir.postgres() {
+        Some(url) => {
+            for sql in [
+                "UPDATE access_audit_log SET outcome = 'ok'",
+                "DELETE FROM access_audit_log",
+                "TRUNCATE access_audit_log",
+            ] {
+                let done = suanpan_journal::postgres::run_sql(&url, sql);
+                assert!(done.is_err(), "{sql} changed the audit log");
+            }
+        }
+        None => {
+            let access = rusqlite::Connection::open(bank.dir.path().join("access.db"))
+                .unwrap_or_else(|e| panic!("cannot open access.db: {e}"));
+            let rewrite = access.execute("UPDATE audit_log SET outcome = 'ok'", []);
+            assert!(rewrite.is_err(), "an audit entry was rewritten");
+            let erase = access.execute("DELETE FROM audit_log", []);
+            assert!(erase.is_err(), "audit entries were deleted");
+        }
+    }
     assert_eq!(audit_entries(addr, &admin), expected);
 
     // Bad tokens.

@@ -152,10 +152,18 @@ impl PgDb {
         &self.shown
     }
 
-    /// Runs `f` to completion on the database's runtime. Call from plain threads only (an
-    /// async caller goes through `spawn_blocking` or `block_in_place`).
+    /// Runs `f` to completion on the database's runtime, blocking the calling thread. From a
+    /// worker of another multi-threaded runtime (a room's lookup inside an HTTP handler) the
+    /// worker first hands its other tasks on (`block_in_place`), since a runtime may not block
+    /// inside another's context.
     pub fn run<T>(&self, f: impl Future<Output = T>) -> T {
-        self.runtime.block_on(f)
+        use tokio::runtime::{Handle, RuntimeFlavor};
+        match Handle::try_current() {
+            Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(|| self.runtime.block_on(f))
+            }
+            _ => self.runtime.block_on(f),
+        }
     }
 
     /// A connection from the pool.

@@ -62,7 +62,11 @@ pub fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result
     let utc_offset_s = engine_config.utc_offset_s;
     let engine = Arc::new(Engine::start(engine_config).map_err(|e| e.to_string())?);
     log_started(&engine, &journal);
-    let access = Arc::new(suanpan_access::Access::open(&config.data_dir)?);
+    // With the journal on PostgreSQL the credentials are there too, the same for every node.
+    let access = Arc::new(match &journal {
+        JournalLocation::Postgres(db) => suanpan_access::Access::open_postgres(db.clone())?,
+        JournalLocation::Sqlite(_) => suanpan_access::Access::open(&config.data_dir)?,
+    });
     first_admin(&access, &config.data_dir)?;
 
     // The history index: a projection of the journal, checked after an unclean stop (the

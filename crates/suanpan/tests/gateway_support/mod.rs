@@ -303,6 +303,7 @@ impl Shop {
             .arg(merchant.url())
             .arg("--data")
             .arg(dir.path())
+            .args(dir.postgres_args())
             .output()
             .unwrap_or_else(|e| panic!("cannot run suanpan gateway: {e}"));
         assert!(

@@ -25,6 +25,28 @@ pub fn suanpan() -> Command {
     Command::new(env!("CARGO_BIN_EXE_suanpan"))
 }
 
+/// Runs `suanpan credentials ARGS WHERE` (`--data DIR` or `--postgres URL`) and returns its
+/// one JSON line.
+pub fn credentials(args: &[&str], place: &[String]) -> serde_json::Value {
+    let output = suanpan()
+        .arg("credentials")
+        .args(args)
+        .args(place)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run suanpan credentials: {e}"));
+    assert!(
+        output.status.success(),
+        "suanpan credentials {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "credentials printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    })
+}
+
 pub struct DataDir(pub PathBuf, Option<String>);
 
 impl DataDir {
@@ -96,26 +118,10 @@ impl DataDir {
             .collect()
     }
 
-    /// Runs `suanpan credentials ARGS --data DIR` and returns its one JSON line.
+    /// Runs `suanpan credentials ARGS --data DIR` (or `--postgres URL` when the tests run on
+    /// PostgreSQL, where the servers keep their credentials) and returns its one JSON line.
     pub fn credentials(&self, args: &[&str]) -> serde_json::Value {
-        let output = suanpan()
-            .arg("credentials")
-            .args(args)
-            .arg("--data")
-            .arg(&self.0)
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run suanpan credentials: {e}"));
-        assert!(
-            output.status.success(),
-            "suanpan credentials {args:?} failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-            panic!(
-                "credentials printed no JSON ({e}): {}",
-                String::from_utf8_lossy(&output.stdout)
-            )
-        })
+        credentials(args, &self.journal_args())
     }
 
     /// Registers a participant and makes it one API key.
