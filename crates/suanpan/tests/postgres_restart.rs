@@ -15,8 +15,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use support::books::{batch_json, open_account, transfer_json};
-use support::client::Request;
-use support::server::{suanpan, DataDir, Server};
+use support::client::{ApiKey, Request};
+use support::server::{credentials, suanpan, DataDir, Server};
 
 struct Schema(String);
 
@@ -72,7 +72,17 @@ fn postgresql_restarted_under_load_loses_nothing_acknowledged() {
     let schema = Schema(format!("t_pgrestart_{}_{nanos}", std::process::id()));
     let url = suanpan_journal::postgres::test_schema_url(&schema.0);
     let dir = DataDir::new("pg-restart");
-    let key = dir.participant("bank-a");
+    // The node keeps its credentials in the database, beside the journal.
+    let place = ["--postgres".to_string(), url.clone()];
+    credentials(
+        &["participant", "--code", "bank-a", "--name", "Bank A"],
+        &place,
+    );
+    let made = credentials(&["key", "--participant", "bank-a"], &place);
+    let key = ApiKey {
+        key_id: made["key_id"].as_str().unwrap_or_default().into(),
+        secret: made["secret"].as_str().unwrap_or_default().into(),
+    };
     let args = ["--postgres", url.as_str(), "--lease-ttl-ms", "1500"];
     let mut server = Server::start_with(&dir, &args);
     open_account(server.addr, &key, 1, &[]);
