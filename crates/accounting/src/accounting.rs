@@ -230,6 +230,7 @@ impl Accounting {
             complete: false,
             differences: Vec::new(),
             open_suspense_items: Vec::new(),
+            journal_head: String::new(),
         };
         let mut ctx = StepContext {
             conn: &self.conn,
@@ -309,6 +310,9 @@ impl Accounting {
             .filter(|r| r.difference() != 0)
             .collect();
         report.open_suspense_items = suspense::list(&self.conn, true)?;
+        let seq = self.projection.cursor;
+        let hash = suanpan_journal::Journal::open_read_only(&self.journal)?.hash_of(seq)?;
+        report.journal_head = suanpan_journal::Head { seq, hash }.to_text();
         Ok(report)
     }
 

@@ -137,6 +137,9 @@ pub struct DayEndReport {
     pub differences: Vec<gl_check::GlCheckRow>,
     /// Every suspense item still open, of this date or before.
     pub open_suspense_items: Vec<suspense::SuspenseItem>,
+    /// The last journal batch the day-end read, `SEQ:HASH`: an anchor to keep apart from the
+    /// journal, for `suanpan verify --anchor` to prove later that no batch up to it was cut off.
+    pub journal_head: String,
 }
 
 /// Stop after this step (an operator running the batch piece by piece).

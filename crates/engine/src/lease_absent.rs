@@ -34,8 +34,8 @@ impl PostgresConfig {
     pub(crate) fn start_thread(
         &self,
         _epoch: Option<u64>,
-        _seq: u64,
-        _hash: [u8; 32],
+        _head: (u64, [u8; 32]),
+        _accept_journal_behind_anchor: bool,
         _queue: &SyncSender<Request>,
         _shared: &Arc<Shared>,
     ) -> Result<LeaseThread, JournalError> {

@@ -231,13 +231,14 @@ fn run_one(
         println!("{}", report_json(&report));
     } else {
         println!(
-            "day-end {}: {}",
+            "day-end {}: {}; journal head {} (keep it for `suanpan verify --anchor`)",
             report.accounting_date,
             if report.complete {
                 "complete"
             } else {
                 "stopped as asked"
-            }
+            },
+            report.journal_head
         );
     }
     Ok(report.complete)
@@ -269,7 +270,8 @@ fn report_json(report: &DayEndReport) -> String {
         .str("accounting_date", &report.accounting_date.to_string())
         .bool("complete", report.complete)
         .num("differences", report.differences.len())
-        .num("open_suspense_items", report.open_suspense_items.len());
+        .num("open_suspense_items", report.open_suspense_items.len())
+        .str("journal_head", &report.journal_head);
     for s in &report.steps {
         line = line.num(&format!("{}_ms", s.step.as_str()), s.elapsed_ms);
     }

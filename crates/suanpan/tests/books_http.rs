@@ -361,6 +361,7 @@ fn a_day_end_started_on_the_command_line_is_finished_through_the_api() {
             &date,
             "--until",
             "general_ledger",
+            "--json",
             "--data",
         ])
         .arg(dir.path())
@@ -372,6 +373,24 @@ fn a_day_end_started_on_the_command_line_is_finished_through_the_api() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    // The day-end names the journal's head it read to; `verify` holds the journal to it.
+    let line: Value = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
+    let head = line["journal_head"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let verified = suanpan()
+        .arg("verify")
+        .args(dir.journal_args())
+        .args(["--anchor", &head])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run suanpan verify: {e}"));
+    assert!(
+        verified.status.success(),
+        "verify --anchor {head:?}: {}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
+    assert!(String::from_utf8_lossy(&verified.stdout).contains(&format!("the anchor {head}")));
 
     let server = Server::start_with(&dir, &["--auto-cutover", "false"]);
     let bank = Bank { dir, server, key };
