@@ -315,11 +315,13 @@ impl Access {
         if name.is_empty() || name.len() > 200 {
             return Err("a participant's name must be 1 to 200 bytes".into());
         }
+        if owner == Some(0) {
+            return Err("owner 0 is not an owner number".into());
+        }
         let exists = |owner: u64| format!("participant {code:?} or owner {owner} exists already");
         let conn = match &self.backend {
             Backend::Postgres(db) => {
                 let owner = match owner {
-                    Some(0) => return Err("owner 0 is not an owner number".into()),
                     Some(owner) => owner,
                     None => postgres::next_owner(db)?,
                 };
@@ -338,7 +340,6 @@ impl Access {
             Backend::Sqlite(conn) => lock(conn),
         };
         let owner = match owner {
-            Some(0) => return Err("owner 0 is not an owner number".into()),
             Some(owner) => owner,
             None => conn
                 .query_row(

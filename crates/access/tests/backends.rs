@@ -37,6 +37,8 @@ fn the_rules_hold(access: &Access) {
         .add_participant("tpp", "Third", Some(7), ParticipantRole::ThirdParty)
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(third.owner, 7);
+    let zero = access.add_participant("zero", "Zero", Some(0), ParticipantRole::Member);
+    assert!(zero.is_err_and(|e| e.contains("owner 0")));
     let found = access.participant("tpp").unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(found.map(|p| p.role), Some(ParticipantRole::ThirdParty));
     assert!(access.participant("nobody").is_ok_and(|p| p.is_none()));
