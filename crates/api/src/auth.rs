@@ -250,7 +250,7 @@ impl Authenticator {
             }
             Err(e) => return Err(ApiError::new(ErrorCode::Internal, e)),
         };
-        let expected = hex_decode(signature).ok_or_else(|| {
+        let expected = suanpan_ledger::hash_from_hex(signature).ok_or_else(|| {
             ApiError::new(
                 ErrorCode::SignatureInvalid,
                 "the signature must be 64 hex digits",
@@ -389,31 +389,9 @@ impl Authenticator {
     }
 }
 
-fn hex_decode(text: &str) -> Option<[u8; 32]> {
-    let bytes = text.as_bytes();
-    if bytes.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, pair) in bytes.chunks(2).enumerate() {
-        let digit = |c: u8| (c as char).to_digit(16);
-        out[i] = (digit(pair[0])? * 16 + digit(pair[1])?) as u8;
-    }
-    Some(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn hex_decodes_both_cases_and_refuses_the_rest() {
-        let text = "00ff".repeat(16);
-        assert_eq!(hex_decode(&text).map(|b| b[1]), Some(255));
-        assert_eq!(hex_decode(&text.to_uppercase()).map(|b| b[1]), Some(255));
-        assert!(hex_decode("zz").is_none());
-        assert!(hex_decode(&"g".repeat(64)).is_none());
-    }
 
     #[test]
     fn a_nonce_is_spent_once_and_forgotten_after_the_window() {

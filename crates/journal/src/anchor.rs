@@ -15,7 +15,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use suanpan_ledger::hex;
+use suanpan_ledger::{hash_from_hex, hex};
 
 use crate::JournalError;
 
@@ -44,15 +44,9 @@ impl Head {
         let seq: u64 = seq
             .parse()
             .map_err(|_| format!("{seq:?} is not a batch sequence number"))?;
-        if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(format!("{hash:?} is not a 64-digit hex hash"));
-        }
-        let mut bytes = [0u8; 32];
-        for (i, byte) in bytes.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(&hash[2 * i..2 * i + 2], 16)
-                .map_err(|_| format!("{hash:?} is not a 64-digit hex hash"))?;
-        }
-        Ok(Head { seq, hash: bytes })
+        let hash =
+            hash_from_hex(hash).ok_or_else(|| format!("{hash:?} is not a 64-digit hex hash"))?;
+        Ok(Head { seq, hash })
     }
 }
 

@@ -30,7 +30,7 @@ pub use currency::Currency;
 pub use date::AccountingDate;
 pub use ledger::{Ledger, LedgerTotals};
 pub use result::ResultCode;
-pub use snapshot::{hex, SnapshotError};
+pub use snapshot::{hash_from_hex, hex, SnapshotError};
 pub use tier::{TierLimits, TierUsage};
 pub use transfer::{PendingStatus, Reference, Transfer, TransferFlags, TransferRecord};
 

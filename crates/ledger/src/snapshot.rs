@@ -185,6 +185,20 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// A 32-byte hash from its 64 hex digits (either case); `None` for anything else.
+pub fn hash_from_hex(text: &str) -> Option<[u8; 32]> {
+    let bytes = text.as_bytes();
+    if bytes.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, pair) in bytes.chunks(2).enumerate() {
+        let digit = |c: u8| (c as char).to_digit(16);
+        out[i] = (digit(pair[0])? * 16 + digit(pair[1])?) as u8;
+    }
+    Some(out)
+}
+
 fn encode_account(a: &Account) -> [u8; ACCOUNT_BYTES] {
     let mut buf = [0u8; ACCOUNT_BYTES];
     let mut w = Cursor {
@@ -416,4 +430,20 @@ fn read_len(input: &mut impl Read, what: &str) -> Result<usize, SnapshotError> {
         )));
     }
     Ok(len as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_hash_is_read_from_hex_of_both_cases_and_nothing_else() {
+        let text = "00ff".repeat(16);
+        assert_eq!(super::hash_from_hex(&text).map(|b| b[1]), Some(255));
+        assert_eq!(
+            super::hash_from_hex(&text.to_uppercase()).map(|b| b[1]),
+            Some(255)
+        );
+        assert!(super::hash_from_hex("zz").is_none());
+        assert!(super::hash_from_hex(&"g".repeat(64)).is_none());
+        assert!(super::hash_from_hex(&format!("+f{}", "0".repeat(62))).is_none());
+    }
 }
