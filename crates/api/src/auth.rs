@@ -363,6 +363,11 @@ impl Authenticator {
     /// Refuses, from now on, requests signed before `s` (Unix seconds); whether that moved
     /// the bound.
     pub fn refuse_signed_before(&self, s: u64) -> bool {
+        // A read first: every signed request after a takeover asks, and only the first may
+        // write (a write from every worker would bounce the line between the cores).
+        if self.not_before_s.load(Ordering::Acquire) >= s {
+            return false;
+        }
         self.not_before_s.fetch_max(s, Ordering::AcqRel) < s
     }
 

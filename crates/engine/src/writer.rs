@@ -308,9 +308,7 @@ impl Writer {
         self.to_committer
             .send(ToCommitter::Accounts(all))
             .map_err(|_| ())?;
-        let now_s = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(1, |d| d.as_secs());
+        let now_s = (crate::clock::wall_ns() / 1_000_000_000).max(1);
         self.shared.promoted_at_s.store(now_s, Ordering::Release);
         self.shared.leading.store(true, Ordering::Release);
         eprintln!(
