@@ -33,7 +33,7 @@ pub fn gateway_status(e: &GatewayError) -> u16 {
         | GatewayError::OrderNotRefundable(_)
         | GatewayError::CallbackAmountMismatch { .. } => 422,
         GatewayError::ChannelUnavailable(_) => 502,
-        GatewayError::Overloaded => 503,
+        GatewayError::Overloaded | GatewayError::NotLeader(_) => 503,
         GatewayError::Booking(_) | GatewayError::Store(_) => 500,
     }
 }
@@ -44,6 +44,7 @@ fn api_error(e: GatewayError) -> ApiError {
             ApiError::new(ErrorCode::InvalidValue, message.clone()).field(*field)
         }
         GatewayError::Overloaded => ApiError::new(ErrorCode::Overloaded, e.to_string()),
+        GatewayError::NotLeader(_) => ApiError::new(ErrorCode::NotLeader, e.to_string()),
         GatewayError::Store(_) => ApiError::new(ErrorCode::Internal, e.to_string()),
         _ => ApiError {
             status: gateway_status(&e),
@@ -631,6 +632,7 @@ mod tests {
             E::Booking(_) => 12,
             E::Overloaded => 13,
             E::Store(_) => 14,
+            E::NotLeader(_) => 16,
         }
     }
 
@@ -659,12 +661,13 @@ mod tests {
             GatewayError::CallbackMalformed("m".into()),
             GatewayError::Booking("b".into()),
             GatewayError::Overloaded,
+            GatewayError::NotLeader("l".into()),
             GatewayError::Store("s".into()),
         ];
         let mut seen: Vec<usize> = all.iter().map(variant).collect();
         seen.sort_unstable();
         seen.dedup();
-        assert_eq!(seen, (0..=15).collect::<Vec<_>>(), "a variant missing here");
+        assert_eq!(seen, (0..=16).collect::<Vec<_>>(), "a variant missing here");
         for e in all {
             let status = gateway_status(&e);
             let answered = api_error(e);

@@ -171,7 +171,7 @@ impl From<StoreError> for ConsentError {
     fn from(e: StoreError) -> ConsentError {
         match e {
             StoreError::Overloaded => ConsentError::Overloaded,
-            StoreError::Failed(why) => ConsentError::Store(why),
+            StoreError::Failed(why) | StoreError::Fenced(why) => ConsentError::Store(why),
         }
     }
 }

@@ -63,6 +63,8 @@ CREATE TRIGGER IF NOT EXISTS access_record_no_update BEFORE UPDATE ON access_rec
 CREATE TRIGGER IF NOT EXISTS access_record_no_delete BEFORE DELETE ON access_record
     BEGIN SELECT RAISE(ABORT, 'the access record is append-only'); END;
 ",
+    migrations: &[],
+    readers: 1,
 };
 
 pub fn accounts_text(accounts: &[u128]) -> String {

@@ -109,6 +109,9 @@ pub(crate) struct Shared {
     pub deposed: AtomicBool,
     /// When this node, a standby, took the writer's lease over (Unix seconds; 0: never).
     pub promoted_at_s: AtomicU64,
+    /// The epoch this node holds the writer's lease at (0: none; the embedded default has no
+    /// lease). The rooms on PostgreSQL fence their writes by it.
+    pub epoch: AtomicU64,
 }
 
 impl Shared {
@@ -218,6 +221,7 @@ impl Engine {
             leading: AtomicBool::new(!standby),
             deposed: AtomicBool::new(false),
             promoted_at_s: AtomicU64::new(0),
+            epoch: AtomicU64::new(epoch.unwrap_or(0)),
         });
         shared
             .metrics
@@ -273,6 +277,13 @@ impl Engine {
     /// False on a standby (until it takes over) and on a node that lost the lease.
     pub fn is_leader(&self) -> bool {
         self.shared.leading.load(Ordering::Acquire)
+    }
+
+    /// The epoch this node holds the writer's lease at, while it leads on PostgreSQL: what
+    /// the rooms there fence their writes by. `None` on a standby, on a node that lost the
+    /// lease, and on the embedded default (no lease).
+    pub fn epoch(&self) -> Option<u64> {
+        Some(self.shared.epoch.load(Ordering::Acquire)).filter(|&e| e != 0 && self.is_leader())
     }
 
     /// When this node took the writer's lease over from another (Unix seconds), if it did:

@@ -310,6 +310,7 @@ impl Writer {
             .map_err(|_| ())?;
         let now_s = (crate::clock::wall_ns() / 1_000_000_000).max(1);
         self.shared.promoted_at_s.store(now_s, Ordering::Release);
+        self.shared.epoch.store(epoch, Ordering::Release);
         self.shared.leading.store(true, Ordering::Release);
         eprintln!(
             "suanpan: took over the writer's lease at epoch {epoch}, after batch {}",

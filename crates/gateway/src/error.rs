@@ -35,6 +35,8 @@ pub enum GatewayError {
     /// The engine refused or could not take the booking.
     Booking(String),
     Overloaded,
+    /// This node does not hold the writer's lease: the leader takes orders and callbacks.
+    NotLeader(String),
     Store(String),
 }
 
@@ -56,6 +58,7 @@ impl GatewayError {
             GatewayError::CallbackMalformed(_) => "callback_malformed",
             GatewayError::Booking(_) => "booking_failed",
             GatewayError::Overloaded => "overloaded",
+            GatewayError::NotLeader(_) => "not_leader",
             GatewayError::Store(_) => "internal",
         }
     }
@@ -100,6 +103,7 @@ impl fmt::Display for GatewayError {
             GatewayError::CallbackMalformed(m) => write!(f, "malformed callback: {m}"),
             GatewayError::Booking(m) => write!(f, "booking failed: {m}"),
             GatewayError::Overloaded => f.write_str("the gateway's store is busy; retry shortly"),
+            GatewayError::NotLeader(m) => write!(f, "not the leader: {m}"),
             GatewayError::Store(m) => write!(f, "gateway store: {m}"),
         }
     }
@@ -107,8 +111,12 @@ impl fmt::Display for GatewayError {
 
 impl std::error::Error for GatewayError {}
 
-impl From<rusqlite::Error> for GatewayError {
-    fn from(e: rusqlite::Error) -> GatewayError {
-        GatewayError::Store(e.to_string())
+impl From<suanpan_store::StoreError> for GatewayError {
+    fn from(e: suanpan_store::StoreError) -> GatewayError {
+        match e {
+            suanpan_store::StoreError::Overloaded => GatewayError::Overloaded,
+            suanpan_store::StoreError::Failed(why) => GatewayError::Store(why),
+            suanpan_store::StoreError::Fenced(why) => GatewayError::NotLeader(why),
+        }
     }
 }

@@ -26,6 +26,7 @@ use crate::notify;
 use crate::order::{NewOrder, Order, OrderState, Refund, RefundState};
 use crate::store::{self, Attempt, Change, Event, Merchant, Notification, Store};
 use crate::wechat::Wechat;
+use suanpan_store::sql::Sql;
 
 /// Orders, refunds and notifications taken per scheduler pass, and in flight at once.
 const PASS_ITEMS_MAX: u32 = 1_024;
@@ -37,6 +38,9 @@ const MERCHANTS_CACHED_MAX: usize = 100_000;
 
 pub struct Gateway {
     store: Store,
+    /// The scheduler acts only while this node leads: a standby's would ask channels and
+    /// tell merchants what the leader is already asking and telling.
+    engine: Arc<Engine>,
     booker: Booker,
     channels: HashMap<String, (Arc<dyn Channel>, Vec<u64>)>,
     config: GatewayConfig,
@@ -87,7 +91,7 @@ fn refund_notification(order: &Order, refund: &Refund, state: RefundState) -> St
 
 impl Gateway {
     pub fn open(
-        dir: &std::path::Path,
+        home: &store::Home,
         engine: Arc<Engine>,
         config: GatewayConfig,
         clock: Arc<dyn Clock>,
@@ -114,15 +118,16 @@ impl Gateway {
             };
             channels.insert(name.clone(), (channel, c.query_schedule_ms.clone()));
         }
-        let store = Store::open(dir).map_err(|e| e.to_string())?;
-        let page_key = store
-            .write_blocking(store::page_key)
-            .map_err(|e| e.to_string())?;
+        let store = store::open(home).map_err(|e| e.to_string())?;
+        // Not a command of the leader (a standby opens the gateway too, and must find the
+        // same key), so drawn on a reading connection, outside the fenced writer.
+        let page_key = store.read(store::page_key).map_err(|e| e.to_string())?;
         Ok(Gateway {
             store,
             page_key,
             merchants: Mutex::new(HashMap::new()),
-            booker: Booker::new(engine, config.fee_bp, config.refund_returns_fee),
+            booker: Booker::new(engine.clone(), config.fee_bp, config.refund_returns_fee),
+            engine,
             channels,
             public_url: Mutex::new(config.public_url.trim_end_matches('/').to_string()),
             config,
@@ -602,8 +607,7 @@ impl Gateway {
             .unwrap_or(60_000);
         let (id, queries) = (order.id, order.queries + 1);
         let next = (now + delay).min(order.expire_at_ms.max(now));
-        let reschedule =
-            move |c: &rusqlite::Connection| store::set_next_query(c, id, queries, Some(next));
+        let reschedule = move |c: &dyn Sql| store::set_next_query(c, id, queries, Some(next));
         let status = match status {
             Ok(status) => status,
             Err(e) => {
@@ -875,7 +879,7 @@ impl Gateway {
         let (orders, refunds, notifications) = self
             .store
             .read_async(move |c| {
-                Ok((
+                Ok::<_, GatewayError>((
                     store::due_orders(c, now, PASS_ITEMS_MAX)?,
                     store::processing_refunds(c, now, PASS_ITEMS_MAX)?,
                     store::due_notifications(c, now, PASS_ITEMS_MAX)?,
@@ -991,7 +995,9 @@ impl Gateway {
             if *stop.borrow() {
                 return;
             }
-            let _ = self.run_due().await;
+            if self.engine.is_leader() {
+                let _ = self.run_due().await;
+            }
             tokio::select! {
                 _ = tokio::time::sleep(tick) => {}
                 _ = self.wake.notified() => {}

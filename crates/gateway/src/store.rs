@@ -1,53 +1,70 @@
-//! `gateway.db`: the gateway's own durable store (SQLite, WAL, `synchronous=FULL`), beside the
-//! journal in the data directory. Orders, refunds, every state change as an ordered event,
-//! merchants' notification settings, and the notification outbox with every attempt.
+//! The gateway's durable state: orders, refunds, every state change as an ordered event,
+//! merchants' notification settings, and the notification outbox with every attempt. On the
+//! embedded default it is `gateway.db` beside the journal (WAL, `synchronous=FULL`); with the
+//! journal on PostgreSQL it is the `gateway_*` tables of that database, so a node that takes
+//! the writer's lease over continues the orders, queries and notifications of the old one.
 //!
-//! One writer thread owns the writing connection and commits in groups: it takes the jobs
-//! waiting, runs them in one transaction (a job refuses before it writes; one that fails
-//! after writing rolls the group back), commits (one fsync) and only then answers each. So a caller is never told of a
-//! change that could still be lost, and thousands of orders a second share a few fsyncs.
+//! The storage home (`suanpan_store::room`) writes on one thread in groups: it takes the jobs
+//! waiting, runs them in one transaction (a job refuses before it writes; one that fails after
+//! writing rolls the group back), commits and only then answers each. So a caller is never
+//! told of a change that could still be lost, and thousands of orders a second share a few
+//! commits. On PostgreSQL each group is fenced by the writer's lease.
 
-use std::path::Path;
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex};
-
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use suanpan_store::args;
+use suanpan_store::room::{RoomSchema, RoomStore};
+use suanpan_store::sql::{Dialect, Row, Sql};
+use suanpan_store::Schema;
 
 use crate::error::GatewayError;
 use crate::order::{Order, OrderState, Refund, RefundState};
 
+pub use suanpan_store::room::Home;
+
 pub const DB_FILE: &str = "gateway.db";
-/// 2: orders keep the merchant's `return_url`. 3: a refund still processing is asked again
-/// on a backoff (`attempts`, `next_at_ms`).
-const SCHEMA_VERSION: i64 = 3;
 
-/// What each version after the first adds, in order (run once, in one transaction with the
-/// version's change).
-const MIGRATIONS: &[(i64, &str)] = &[
-    (2, "ALTER TABLE orders ADD COLUMN return_url TEXT;"),
-    (
-        3,
-        "ALTER TABLE refunds ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
-         ALTER TABLE refunds ADD COLUMN next_at_ms INTEGER NOT NULL DEFAULT 0;",
-    ),
-];
-/// Jobs that may wait for the writer; one more is refused as overload (bounded memory).
-const QUEUE_JOBS_MAX: usize = 65_536;
-/// Reading connections (point reads run where they are asked; a few, so they never queue
-/// behind one connection's lock).
-const READERS: usize = 4;
-/// Jobs committed in one transaction at most.
-const GROUP_JOBS_MAX: usize = 4_096;
+/// The gateway's tables in both homes. SQLite: 2, orders keep the merchant's `return_url`;
+/// 3, a refund still processing is asked again on a backoff (`attempts`, `next_at_ms`); 4,
+/// the tables are named `gateway_*`, as on PostgreSQL, so one statement serves both.
+pub const SCHEMA: RoomSchema = RoomSchema {
+    room: "gateway",
+    sqlite: Schema {
+        file: DB_FILE,
+        version: 4,
+        ddl: SQLITE_DDL,
+        migrations: &[
+            (2, "ALTER TABLE orders ADD COLUMN return_url TEXT;"),
+            (
+                3,
+                "ALTER TABLE refunds ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+                 ALTER TABLE refunds ADD COLUMN next_at_ms INTEGER NOT NULL DEFAULT 0;",
+            ),
+            (
+                4,
+                "ALTER TABLE merchants RENAME TO gateway_merchants;
+                 ALTER TABLE orders RENAME TO gateway_orders;
+                 ALTER TABLE refunds RENAME TO gateway_refunds;
+                 ALTER TABLE events RENAME TO gateway_events;
+                 ALTER TABLE outbox RENAME TO gateway_outbox;
+                 ALTER TABLE notify_attempts RENAME TO gateway_notify_attempts;
+                 CREATE TABLE gateway_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                 INSERT INTO gateway_meta SELECT key, value FROM meta WHERE key = 'page_key';
+                 DELETE FROM meta WHERE key = 'page_key';",
+            ),
+        ],
+        readers: 4,
+    },
+    postgres: POSTGRES_MIGRATIONS,
+};
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS merchants (
+const SQLITE_DDL: &str = "
+CREATE TABLE IF NOT EXISTS gateway_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS gateway_merchants (
     participant TEXT PRIMARY KEY,
     owner INTEGER NOT NULL,
     notify_url TEXT NOT NULL,
     notify_secret TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS orders (
+CREATE TABLE IF NOT EXISTS gateway_orders (
     id INTEGER PRIMARY KEY,
     merchant TEXT NOT NULL,
     owner INTEGER NOT NULL,
@@ -69,11 +86,11 @@ CREATE TABLE IF NOT EXISTS orders (
     return_url TEXT,
     UNIQUE (merchant, merchant_order_no)
 );
-CREATE INDEX IF NOT EXISTS orders_open ON orders (next_query_ms) WHERE state IN ('created', 'paying');
-CREATE INDEX IF NOT EXISTS orders_state_time ON orders (state, created_ms);
-CREATE TABLE IF NOT EXISTS refunds (
+CREATE INDEX IF NOT EXISTS orders_open ON gateway_orders (next_query_ms) WHERE state IN ('created', 'paying');
+CREATE INDEX IF NOT EXISTS orders_state_time ON gateway_orders (state, created_ms);
+CREATE TABLE IF NOT EXISTS gateway_refunds (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
-    order_id INTEGER NOT NULL REFERENCES orders (id),
+    order_id INTEGER NOT NULL REFERENCES gateway_orders (id),
     refund_no TEXT NOT NULL,
     amount INTEGER NOT NULL,
     state TEXT NOT NULL,
@@ -82,8 +99,8 @@ CREATE TABLE IF NOT EXISTS refunds (
     next_at_ms INTEGER NOT NULL DEFAULT 0,
     UNIQUE (order_id, refund_no)
 );
-CREATE INDEX IF NOT EXISTS refunds_processing ON refunds (id) WHERE state = 'processing';
-CREATE TABLE IF NOT EXISTS events (
+CREATE INDEX IF NOT EXISTS refunds_processing ON gateway_refunds (id) WHERE state = 'processing';
+CREATE TABLE IF NOT EXISTS gateway_events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     order_id INTEGER NOT NULL,
     refund_id INTEGER,
@@ -92,9 +109,9 @@ CREATE TABLE IF NOT EXISTS events (
     cause TEXT NOT NULL,
     at_ms INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS events_order ON events (order_id, seq);
-CREATE INDEX IF NOT EXISTS events_success_time ON events (at_ms) WHERE to_state = 'succeeded';
-CREATE TABLE IF NOT EXISTS outbox (
+CREATE INDEX IF NOT EXISTS events_order ON gateway_events (order_id, seq);
+CREATE INDEX IF NOT EXISTS events_success_time ON gateway_events (at_ms) WHERE to_state = 'succeeded';
+CREATE TABLE IF NOT EXISTS gateway_outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     order_id INTEGER NOT NULL,
     merchant TEXT NOT NULL,
@@ -104,16 +121,97 @@ CREATE TABLE IF NOT EXISTS outbox (
     round INTEGER NOT NULL DEFAULT 0,
     next_at_ms INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS outbox_due ON outbox (next_at_ms) WHERE state = 'pending';
-CREATE TABLE IF NOT EXISTS notify_attempts (
+CREATE INDEX IF NOT EXISTS outbox_due ON gateway_outbox (next_at_ms) WHERE state = 'pending';
+CREATE TABLE IF NOT EXISTS gateway_notify_attempts (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     outbox_id INTEGER NOT NULL,
     at_ms INTEGER NOT NULL,
     status INTEGER NOT NULL,
     outcome TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS attempts_outbox ON notify_attempts (outbox_id, id);
+CREATE INDEX IF NOT EXISTS attempts_outbox ON gateway_notify_attempts (outbox_id, id);
 ";
+
+/// The same tables on PostgreSQL (append only: a released migration never changes).
+const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "orders, refunds, events, merchants, the notification outbox",
+    "
+CREATE TABLE gateway_meta (key text PRIMARY KEY, value text NOT NULL);
+CREATE TABLE gateway_merchants (
+    participant   text   PRIMARY KEY,
+    owner         bigint NOT NULL,
+    notify_url    text   NOT NULL,
+    notify_secret text   NOT NULL
+);
+CREATE TABLE gateway_orders (
+    id                 bigint  PRIMARY KEY,
+    merchant           text    NOT NULL,
+    owner              bigint  NOT NULL,
+    merchant_order_no  text    NOT NULL,
+    amount             bigint  NOT NULL CHECK (amount > 0),
+    currency           text    NOT NULL,
+    subject            text    NOT NULL,
+    channel            text    NOT NULL,
+    body_digest        text    NOT NULL,
+    state              text    NOT NULL,
+    created_ms         bigint  NOT NULL,
+    expire_at_ms       bigint  NOT NULL,
+    channel_trade_no   text,
+    pay_url            text,
+    refunded           bigint  NOT NULL DEFAULT 0,
+    flagged_for_refund boolean NOT NULL DEFAULT false,
+    queries            bigint  NOT NULL DEFAULT 0,
+    next_query_ms      bigint,
+    return_url         text,
+    UNIQUE (merchant, merchant_order_no)
+);
+CREATE INDEX gateway_orders_open ON gateway_orders (next_query_ms) WHERE state IN ('created', 'paying');
+CREATE INDEX gateway_orders_state_time ON gateway_orders (state, created_ms);
+CREATE TABLE gateway_refunds (
+    id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    order_id   bigint NOT NULL REFERENCES gateway_orders (id),
+    refund_no  text   NOT NULL,
+    amount     bigint NOT NULL CHECK (amount > 0),
+    state      text   NOT NULL,
+    created_ms bigint NOT NULL,
+    attempts   bigint NOT NULL DEFAULT 0,
+    next_at_ms bigint NOT NULL DEFAULT 0,
+    UNIQUE (order_id, refund_no)
+);
+CREATE INDEX gateway_refunds_processing ON gateway_refunds (id) WHERE state = 'processing';
+CREATE TABLE gateway_events (
+    seq        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    order_id   bigint NOT NULL,
+    refund_id  bigint,
+    from_state text,
+    to_state   text   NOT NULL,
+    cause      text   NOT NULL,
+    at_ms      bigint NOT NULL
+);
+CREATE INDEX gateway_events_order ON gateway_events (order_id, seq);
+CREATE INDEX gateway_events_success_time ON gateway_events (at_ms) WHERE to_state = 'succeeded';
+CREATE TABLE gateway_outbox (
+    id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    order_id   bigint NOT NULL,
+    merchant   text   NOT NULL,
+    event_seq  bigint NOT NULL,
+    body       text   NOT NULL,
+    state      text   NOT NULL,
+    round      bigint NOT NULL DEFAULT 0,
+    next_at_ms bigint NOT NULL
+);
+CREATE INDEX gateway_outbox_due ON gateway_outbox (next_at_ms) WHERE state = 'pending';
+CREATE TABLE gateway_notify_attempts (
+    id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    outbox_id  bigint NOT NULL,
+    at_ms      bigint NOT NULL,
+    status     bigint NOT NULL,
+    outcome    text   NOT NULL
+);
+CREATE INDEX gateway_notify_attempts_outbox ON gateway_notify_attempts (outbox_id, id);
+",
+)];
 
 /// A merchant: a participant with where and how its notifications go.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -159,287 +257,95 @@ pub struct Event {
     pub at_ms: u64,
 }
 
-type Answer = Box<dyn FnOnce(Result<(), GatewayError>) + Send>;
-/// A job runs in the group's transaction and gives back its answer, and whether it failed
-/// after writing something (which spoils the whole group).
-type Job = Box<dyn FnOnce(&Connection) -> (Answer, bool) + Send>;
+/// The gateway's store, in whichever home the node keeps its rooms.
+pub type Store = RoomStore;
 
-pub struct Store {
-    jobs: SyncSender<Job>,
-    /// Reading connections: a read takes one that is free, so reads never queue behind each
-    /// other on one connection.
-    readers: Arc<Vec<Mutex<Connection>>>,
-    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
-}
-
-fn open_connection(path: &Path) -> Result<Connection, GatewayError> {
-    let conn = Connection::open(path)?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.set_prepared_statement_cache_capacity(64);
-    Ok(conn)
-}
-
-impl Store {
-    pub fn open(dir: &Path) -> Result<Store, GatewayError> {
-        let path = dir.join(DB_FILE);
-        let conn = open_connection(&path)?;
-        conn.execute_batch(SCHEMA)?;
-        let version: Option<String> = conn
-            .query_row(
-                "SELECT value FROM meta WHERE key = 'schema_version'",
-                [],
-                |r| r.get(0),
-            )
-            .optional()?;
-        match version.as_deref().map(str::parse::<i64>) {
-            None => {
-                conn.execute(
-                    "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)",
-                    [SCHEMA_VERSION.to_string()],
-                )?;
-            }
-            Some(Ok(SCHEMA_VERSION)) => {}
-            Some(Ok(from)) if (1..SCHEMA_VERSION).contains(&from) => {
-                // An older file: what the later versions add, and the version, together.
-                let mut sql = String::from("BEGIN IMMEDIATE;");
-                for (_, step) in MIGRATIONS.iter().filter(|(v, _)| *v > from) {
-                    sql.push_str(step);
-                }
-                sql.push_str(&format!(
-                    "UPDATE meta SET value = '{SCHEMA_VERSION}' WHERE key = 'schema_version'; COMMIT;"
-                ));
-                conn.execute_batch(&sql)?;
-            }
-            Some(_) => {
-                return Err(GatewayError::Store(format!(
-                    "{} has a schema this version does not know",
-                    path.display()
-                )))
-            }
-        }
-        let readers = (0..READERS)
-            .map(|_| open_connection(&path).map(Mutex::new))
-            .collect::<Result<Vec<_>, _>>()?;
-        let (jobs, rx) = mpsc::sync_channel(QUEUE_JOBS_MAX);
-        let writer = std::thread::Builder::new()
-            .name("suanpan-gateway-store".into())
-            .spawn(move || run_writer(conn, rx))
-            .map_err(|e| GatewayError::Store(format!("cannot start the store thread: {e}")))?;
-        Ok(Store {
-            jobs,
-            readers: Arc::new(readers),
-            writer: Mutex::new(Some(writer)),
-        })
-    }
-
-    fn enqueue<R: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Connection) -> Result<R, GatewayError> + Send + 'static,
-        done: impl FnOnce(Result<R, GatewayError>) + Send + 'static,
-    ) -> Result<(), GatewayError> {
-        let job: Job = Box::new(move |conn: &Connection| {
-            // Every job checks before it writes, so a refusal (a conflict, an amount too
-            // large) leaves nothing behind and the group goes on. Only a failure after a
-            // write (the disk, a bug) spoils the group. No savepoint per job: SQLite would
-            // copy every page a job touches into a sub-journal, a fifth of this thread's work.
-            let changes = conn.total_changes();
-            let result = f(conn);
-            let spoiled = result.is_err() && conn.total_changes() != changes;
-            let answer: Answer = Box::new(move |committed: Result<(), GatewayError>| {
-                done(committed.and(result));
-            });
-            (answer, spoiled)
-        });
-        match self.jobs.try_send(job) {
-            Ok(()) => Ok(()),
-            Err(TrySendError::Full(_)) => Err(GatewayError::Overloaded),
-            Err(TrySendError::Disconnected(_)) => {
-                Err(GatewayError::Store("the store has stopped".into()))
-            }
-        }
-    }
-
-    /// Runs `f` in the next group transaction; answers once it is committed and fsynced.
-    pub async fn write<R: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Connection) -> Result<R, GatewayError> + Send + 'static,
-    ) -> Result<R, GatewayError> {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        self.enqueue(f, move |r| {
-            let _ = tx.send(r);
-        })?;
-        rx.await
-            .map_err(|_| GatewayError::Store("the store stopped before answering".into()))?
-    }
-
-    /// [`Store::write`] for callers outside the async runtime.
-    pub fn write_blocking<R: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Connection) -> Result<R, GatewayError> + Send + 'static,
-    ) -> Result<R, GatewayError> {
-        let (tx, rx) = mpsc::channel();
-        self.enqueue(f, move |r| {
-            let _ = tx.send(r);
-        })?;
-        rx.recv()
-            .map_err(|_| GatewayError::Store("the store stopped before answering".into()))?
-    }
-
-    /// A point read (an order, a merchant) on a free reading connection (WAL: it sees every
-    /// committed write, never a half-done one). Short enough (page-cache hits, microseconds)
-    /// to run where it is asked; what scans goes through [`Store::read_async`].
-    pub fn read<R>(
-        &self,
-        f: impl FnOnce(&Connection) -> Result<R, GatewayError>,
-    ) -> Result<R, GatewayError> {
-        read_on(&self.readers, f)
-    }
-
-    /// A read that scans (a day's records, a page of orders, the scheduler's due work), on
-    /// the runtime's blocking threads, so it never holds up an async worker.
-    pub async fn read_async<R: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Connection) -> Result<R, GatewayError> + Send + 'static,
-    ) -> Result<R, GatewayError> {
-        let readers = self.readers.clone();
-        tokio::task::spawn_blocking(move || read_on(&readers, f))
-            .await
-            .map_err(|e| GatewayError::Store(format!("a store read failed: {e}")))?
-    }
-}
-
-/// Runs `f` on the first free reading connection; if none is free, waits for one (which
-/// one by the thread, so waiters spread).
-fn read_on<R>(
-    readers: &[Mutex<Connection>],
-    f: impl FnOnce(&Connection) -> Result<R, GatewayError>,
-) -> Result<R, GatewayError> {
-    for reader in readers {
-        if let Ok(conn) = reader.try_lock() {
-            return f(&conn);
-        }
-    }
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    std::hash::Hash::hash(&std::thread::current().id(), &mut hasher);
-    let at = (std::hash::Hasher::finish(&hasher) as usize) % readers.len().max(1);
-    let conn = readers[at].lock().unwrap_or_else(|p| p.into_inner());
-    f(&conn)
-}
-
-impl Drop for Store {
-    fn drop(&mut self) {
-        // Closing the queue ends the writer after it has committed what it holds.
-        let (dead, _) = mpsc::sync_channel(1);
-        drop(std::mem::replace(&mut self.jobs, dead));
-        if let Some(writer) = self.writer.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            let _ = writer.join();
-        }
-    }
-}
-
-fn run_writer(conn: Connection, jobs: Receiver<Job>) {
-    while let Ok(first) = jobs.recv() {
-        let mut group = vec![first];
-        while group.len() < GROUP_JOBS_MAX {
-            match jobs.try_recv() {
-                Ok(job) => group.push(job),
-                Err(_) => break,
-            }
-        }
-        if conn.execute_batch("BEGIN IMMEDIATE").is_err() {
-            // Nothing ran: dropping the jobs drops their answers, and every caller learns
-            // that the store failed.
-            continue;
-        }
-        let mut spoiled = false;
-        let answers: Vec<Answer> = group
-            .into_iter()
-            .map(|job| {
-                let (answer, failed) = job(&conn);
-                spoiled |= failed;
-                answer
-            })
-            .collect();
-        let committed = if spoiled {
-            Err(GatewayError::Store(
-                "a write failed part-way; its group was rolled back".into(),
-            ))
-        } else {
-            conn.execute_batch("COMMIT")
-                .map_err(|e| GatewayError::Store(format!("commit failed: {e}")))
-        };
-        if committed.is_err() {
-            let _ = conn.execute_batch("ROLLBACK");
-        }
-        for answer in answers {
-            answer(committed.clone());
-        }
-    }
+/// Opens the gateway's store in `home`.
+pub fn open(home: &Home) -> Result<Store, GatewayError> {
+    RoomStore::open(home, &SCHEMA).map_err(GatewayError::from)
 }
 
 // ---- rows ----------------------------------------------------------------------------------
 
 pub const ORDER_COLUMNS: &str = "id, merchant, owner, merchant_order_no, amount, currency, subject, channel, state, created_ms, expire_at_ms, channel_trade_no, pay_url, refunded, flagged_for_refund, queries, next_query_ms, return_url";
 
-fn order_row(r: &Row) -> rusqlite::Result<Order> {
-    let state: String = r.get(8)?;
+fn order_row(r: &Row) -> Result<Order, GatewayError> {
+    let state = r.str(8)?;
     Ok(Order {
-        id: r.get::<_, i64>(0)? as u64,
-        merchant: r.get(1)?,
-        owner: r.get::<_, i64>(2)? as u64,
-        merchant_order_no: r.get(3)?,
-        amount_minor: r.get::<_, i64>(4)? as u64,
-        currency: r.get(5)?,
-        subject: r.get(6)?,
-        channel: r.get(7)?,
-        state: OrderState::parse(&state).unwrap_or(OrderState::Created),
-        created_ms: r.get::<_, i64>(9)? as u64,
-        expire_at_ms: r.get::<_, i64>(10)? as u64,
-        channel_trade_no: r.get(11)?,
-        pay_url: r.get(12)?,
-        refunded_minor: r.get::<_, i64>(13)? as u64,
-        flagged_for_refund: r.get::<_, i64>(14)? != 0,
-        queries: r.get::<_, i64>(15)? as u32,
-        next_query_ms: r.get::<_, Option<i64>>(16)?.map(|v| v as u64),
-        return_url: r.get(17)?,
+        id: r.u64(0)?,
+        merchant: r.str(1)?,
+        owner: r.u64(2)?,
+        merchant_order_no: r.str(3)?,
+        amount_minor: r.u64(4)?,
+        currency: r.str(5)?,
+        subject: r.str(6)?,
+        channel: r.str(7)?,
+        state: OrderState::parse(&state).ok_or_else(|| {
+            GatewayError::Store(format!("an order in an unknown state {state:?}"))
+        })?,
+        created_ms: r.u64(9)?,
+        expire_at_ms: r.u64(10)?,
+        channel_trade_no: r.opt_str(11)?,
+        pay_url: r.opt_str(12)?,
+        refunded_minor: r.u64(13)?,
+        flagged_for_refund: r.bool(14)?,
+        queries: u32::try_from(r.u64(15)?).unwrap_or(u32::MAX),
+        next_query_ms: r.opt_u64(16)?,
+        return_url: r.opt_str(17)?,
     })
 }
 
-fn refund_row(r: &Row) -> rusqlite::Result<Refund> {
-    let state: String = r.get(4)?;
+fn refund_row(r: &Row) -> Result<Refund, GatewayError> {
+    let state = r.str(4)?;
     Ok(Refund {
-        id: r.get::<_, i64>(0)? as u64,
-        order_id: r.get::<_, i64>(1)? as u64,
-        refund_no: r.get(2)?,
-        amount_minor: r.get::<_, i64>(3)? as u64,
-        state: RefundState::parse(&state).unwrap_or(RefundState::Processing),
-        created_ms: r.get::<_, i64>(5)? as u64,
-        attempts: r.get::<_, i64>(6)? as u32,
+        id: r.u64(0)?,
+        order_id: r.u64(1)?,
+        refund_no: r.str(2)?,
+        amount_minor: r.u64(3)?,
+        state: RefundState::parse(&state).ok_or_else(|| {
+            GatewayError::Store(format!("a refund in an unknown state {state:?}"))
+        })?,
+        created_ms: r.u64(5)?,
+        attempts: u32::try_from(r.u64(6)?).unwrap_or(u32::MAX),
     })
 }
 
 const REFUND_COLUMNS: &str = "id, order_id, refund_no, amount, state, created_ms, attempts";
 
-pub fn order_by_id(conn: &Connection, id: u64) -> Result<Option<Order>, GatewayError> {
-    Ok(conn
-        .prepare_cached(&format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = ?1"))?
-        .query_row([id as i64], order_row)
-        .optional()?)
+/// Milliseconds and counts as the database's signed integers (they are far below 2^63).
+fn int(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn rows<T>(
+    rows: Vec<Row>,
+    f: impl Fn(&Row) -> Result<T, GatewayError>,
+) -> Result<Vec<T>, GatewayError> {
+    rows.iter().map(f).collect()
+}
+
+pub fn order_by_id(c: &dyn Sql, id: u64) -> Result<Option<Order>, GatewayError> {
+    c.query_row(
+        &format!("SELECT {ORDER_COLUMNS} FROM gateway_orders WHERE id = ?1"),
+        args![int(id)],
+    )?
+    .map(|r| order_row(&r))
+    .transpose()
 }
 
 pub fn order_by_merchant_no(
-    conn: &Connection,
+    c: &dyn Sql,
     merchant: &str,
     merchant_order_no: &str,
 ) -> Result<Option<Order>, GatewayError> {
-    Ok(conn
-        .prepare_cached(&format!(
-            "SELECT {ORDER_COLUMNS} FROM orders WHERE merchant = ?1 AND merchant_order_no = ?2"
-        ))?
-        .query_row(params![merchant, merchant_order_no], order_row)
-        .optional()?)
+    c.query_row(
+        &format!(
+            "SELECT {ORDER_COLUMNS} FROM gateway_orders WHERE merchant = ?1 AND merchant_order_no = ?2"
+        ),
+        args![merchant, merchant_order_no],
+    )?
+    .map(|r| order_row(&r))
+    .transpose()
 }
 
 /// The digest of what makes an order the same order (for a repeated create).
@@ -472,79 +378,79 @@ pub fn order_digest(
     crate::hex(&h.finalize())
 }
 
-/// The key result-page tokens are made with: drawn once, kept in `meta`.
-pub fn page_key(conn: &Connection) -> Result<Vec<u8>, GatewayError> {
-    let found: Option<String> = conn
-        .query_row("SELECT value FROM meta WHERE key = 'page_key'", [], |r| {
-            r.get(0)
-        })
-        .optional()?;
-    if let Some(hex) = found {
-        return Ok(hex.into_bytes());
+/// The key result-page tokens are made with: drawn once, by whichever node first opens the
+/// gateway, and kept in `gateway_meta`, so every node of a leader and its standbys signs and
+/// checks the same tokens. Two nodes drawing at once keep the first one written.
+pub fn page_key(c: &dyn Sql) -> Result<Vec<u8>, GatewayError> {
+    let read = |c: &dyn Sql| -> Result<Option<Vec<u8>>, GatewayError> {
+        c.query_row(
+            "SELECT value FROM gateway_meta WHERE key = 'page_key'",
+            args![],
+        )?
+        .map(|row| Ok(row.str(0)?.into_bytes()))
+        .transpose()
+    };
+    if let Some(key) = read(c)? {
+        return Ok(key);
     }
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes)
         .map_err(|e| GatewayError::Store(format!("no randomness from the system: {e}")))?;
-    let hex = crate::hex(&bytes);
-    conn.execute(
-        "INSERT INTO meta (key, value) VALUES ('page_key', ?1)",
-        [&hex],
+    c.execute(
+        "INSERT INTO gateway_meta (key, value) VALUES ('page_key', ?1) ON CONFLICT (key) DO NOTHING",
+        args![&crate::hex(&bytes)],
     )?;
-    Ok(hex.into_bytes())
+    read(c)?.ok_or_else(|| GatewayError::Store("the page key was not kept".into()))
 }
 
 /// Inserts a new order, or returns the one the merchant already made under this number
 /// (`false`: not new). A different body under the same number is a conflict.
 pub fn insert_order(
-    conn: &Connection,
+    c: &dyn Sql,
     order: &Order,
     digest: &str,
 ) -> Result<(Order, bool), GatewayError> {
-    let existing: Option<(i64, String)> = conn
-        .prepare_cached(
-            "SELECT id, body_digest FROM orders WHERE merchant = ?1 AND merchant_order_no = ?2",
-        )?
-        .query_row(params![order.merchant, order.merchant_order_no], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .optional()?;
-    if let Some((id, old)) = existing {
-        if old != digest {
+    let existing = c.query_row(
+        "SELECT id, body_digest FROM gateway_orders WHERE merchant = ?1 AND merchant_order_no = ?2",
+        args![&order.merchant, &order.merchant_order_no],
+    )?;
+    if let Some(row) = existing {
+        if row.str(1)? != digest {
             return Err(GatewayError::OrderConflict(order.merchant_order_no.clone()));
         }
-        let found = order_by_id(conn, id as u64)?
+        let found = order_by_id(c, row.u64(0)?)?
             .ok_or_else(|| GatewayError::Store("an order vanished".into()))?;
         return Ok((found, false));
     }
     // Numbered in order: appends go to the end of the table's B-tree, where random ids cost
     // a quarter more of the whole server's CPU per order in the gateway benchmark.
-    let last: i64 = conn
-        .prepare_cached("SELECT COALESCE(MAX(id), 0) FROM orders")?
-        .query_row([], |r| r.get(0))?;
+    let last = c
+        .query_one("SELECT COALESCE(MAX(id), 0) FROM gateway_orders", args![])?
+        .u64(0)?;
     let mut order = order.clone();
-    order.id = last as u64 + 1;
+    order.id = last + 1;
     let order = &order;
-    conn.prepare_cached(
-        "INSERT INTO orders (id, merchant, owner, merchant_order_no, amount, currency, subject, channel, body_digest, state, created_ms, expire_at_ms, next_query_ms, return_url)
+    c.execute(
+        "INSERT INTO gateway_orders (id, merchant, owner, merchant_order_no, amount, currency, subject, channel, body_digest, state, created_ms, expire_at_ms, next_query_ms, return_url)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'created', ?10, ?11, ?12, ?13)",
-    )?
-    .execute(params![
-        order.id as i64,
-        order.merchant,
-        order.owner as i64,
-        order.merchant_order_no,
-        order.amount_minor as i64,
-        order.currency,
-        order.subject,
-        order.channel,
-        digest,
-        order.created_ms as i64,
-        order.expire_at_ms as i64,
-        order.next_query_ms.map(|v| v as i64),
-        order.return_url,
-    ])?;
+        args![
+            int(order.id),
+            &order.merchant,
+            int(order.owner),
+            &order.merchant_order_no,
+            int(order.amount_minor),
+            &order.currency,
+            &order.subject,
+            &order.channel,
+            digest,
+            int(order.created_ms),
+            int(order.expire_at_ms),
+            order.next_query_ms.map(int),
+            &order.return_url,
+        ],
+    )?;
     record_event(
-        conn,
+        c,
         order.id,
         None,
         None,
@@ -556,7 +462,7 @@ pub fn insert_order(
 }
 
 fn record_event(
-    conn: &Connection,
+    c: &dyn Sql,
     order_id: u64,
     refund_id: Option<u64>,
     from: Option<&str>,
@@ -564,18 +470,18 @@ fn record_event(
     cause: &str,
     at_ms: u64,
 ) -> Result<u64, GatewayError> {
-    conn.prepare_cached(
-        "INSERT INTO events (order_id, refund_id, from_state, to_state, cause, at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    Ok(c.query_one(
+        "INSERT INTO gateway_events (order_id, refund_id, from_state, to_state, cause, at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING seq",
+        args![
+            int(order_id),
+            refund_id.map(int),
+            from,
+            to,
+            cause,
+            int(at_ms)
+        ],
     )?
-    .execute(params![
-        order_id as i64,
-        refund_id.map(|v| v as i64),
-        from,
-        to,
-        cause,
-        at_ms as i64
-    ])?;
-    Ok(conn.last_insert_rowid() as u64)
+    .u64(0)?)
 }
 
 /// What a transition changes besides the state.
@@ -594,38 +500,38 @@ pub struct Change {
 /// final state, the merchant notification owed. `Ok(None)`: the order was not in one of
 /// `from` (someone else moved it first); nothing changed. An illegal transition is refused.
 pub fn transition(
-    conn: &Connection,
+    c: &dyn Sql,
     order_id: u64,
     to: OrderState,
     cause: &str,
     change: &Change,
     now_ms: u64,
 ) -> Result<Option<Order>, GatewayError> {
-    let Some(order) = order_by_id(conn, order_id)? else {
+    let Some(order) = order_by_id(c, order_id)? else {
         return Err(GatewayError::OrderNotFound(order_id));
     };
     if !order.state.can_move_to(to) {
         return Ok(None);
     }
-    conn.prepare_cached(
-        "UPDATE orders SET state = ?2,
+    c.execute(
+        "UPDATE gateway_orders SET state = ?2,
             channel_trade_no = COALESCE(?3, channel_trade_no),
             pay_url = COALESCE(?4, pay_url),
-            flagged_for_refund = flagged_for_refund OR ?5,
+            flagged_for_refund = (flagged_for_refund OR ?5),
             next_query_ms = CASE WHEN ?6 THEN ?7 ELSE next_query_ms END
          WHERE id = ?1",
-    )?
-    .execute(params![
-        order_id as i64,
-        to.as_str(),
-        change.channel_trade_no,
-        change.pay_url,
-        change.flag_for_refund,
-        change.next_query_ms.is_some(),
-        change.next_query_ms.flatten().map(|v| v as i64),
-    ])?;
+        args![
+            int(order_id),
+            to.as_str(),
+            &change.channel_trade_no,
+            &change.pay_url,
+            change.flag_for_refund,
+            change.next_query_ms.is_some(),
+            change.next_query_ms.flatten().map(int),
+        ],
+    )?;
     let seq = record_event(
-        conn,
+        c,
         order_id,
         None,
         Some(order.state.as_str()),
@@ -634,7 +540,7 @@ pub fn transition(
         now_ms,
     )?;
     if let Some(body) = &change.notify {
-        insert_notification(conn, order_id, &order.merchant, seq, body, now_ms)?;
+        insert_notification(c, order_id, &order.merchant, seq, body, now_ms)?;
     }
     // The order as it now stands, without reading it back.
     let mut order = order;
@@ -653,88 +559,88 @@ pub fn transition(
 }
 
 pub fn insert_notification(
-    conn: &Connection,
+    c: &dyn Sql,
     order_id: u64,
     merchant: &str,
     event_seq: u64,
     body: &str,
     now_ms: u64,
 ) -> Result<u64, GatewayError> {
-    conn.prepare_cached(
-        "INSERT INTO outbox (order_id, merchant, event_seq, body, state, next_at_ms) VALUES (?1, ?2, ?3, ?4, 'pending', ?5)",
+    Ok(c.query_one(
+        "INSERT INTO gateway_outbox (order_id, merchant, event_seq, body, state, next_at_ms) VALUES (?1, ?2, ?3, ?4, 'pending', ?5) RETURNING id",
+        args![int(order_id), merchant, int(event_seq), body, int(now_ms)],
     )?
-    .execute(params![order_id as i64, merchant, event_seq as i64, body, now_ms as i64])?;
-    Ok(conn.last_insert_rowid() as u64)
+    .u64(0)?)
 }
 
 /// Schedules the next query of an open order.
 pub fn set_next_query(
-    conn: &Connection,
+    c: &dyn Sql,
     order_id: u64,
     queries: u32,
     next_query_ms: Option<u64>,
 ) -> Result<(), GatewayError> {
-    conn.prepare_cached("UPDATE orders SET queries = ?2, next_query_ms = ?3 WHERE id = ?1")?
-        .execute(params![
-            order_id as i64,
-            queries as i64,
-            next_query_ms.map(|v| v as i64)
-        ])?;
+    c.execute(
+        "UPDATE gateway_orders SET queries = ?2, next_query_ms = ?3 WHERE id = ?1",
+        args![int(order_id), queries, next_query_ms.map(int)],
+    )?;
     Ok(())
 }
 
-/// Open orders whose query or expiry is due: `next_query_ms` is never later than the
-/// expiry, so one range of the `orders_open` index finds both.
 /// Orders in a state created in [from_ms, to_ms), newest first: the console's search (an
 /// index on state and time, never a scan).
 pub fn orders_by_state(
-    conn: &Connection,
+    c: &dyn Sql,
     state: &str,
     from_ms: u64,
     to_ms: u64,
     limit: u32,
 ) -> Result<Vec<Order>, GatewayError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {ORDER_COLUMNS} FROM orders WHERE state = ?1 AND created_ms >= ?2 AND created_ms < ?3
-         ORDER BY created_ms DESC LIMIT ?4"
-    ))?;
-    let rows = stmt.query_map(
-        params![
-            state,
-            from_ms as i64,
-            to_ms.min(i64::MAX as u64) as i64,
-            limit
-        ],
+    rows(
+        c.query(
+            &format!(
+                "SELECT {ORDER_COLUMNS} FROM gateway_orders WHERE state = ?1 AND created_ms >= ?2 AND created_ms < ?3
+                 ORDER BY created_ms DESC LIMIT ?4"
+            ),
+            args![state, int(from_ms), int(to_ms), limit],
+        )?,
         order_row,
-    )?;
-    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    )
 }
 
-pub fn due_orders(conn: &Connection, now_ms: u64, limit: u32) -> Result<Vec<Order>, GatewayError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {ORDER_COLUMNS} FROM orders WHERE state IN ('created', 'paying')
-           AND next_query_ms <= ?1 ORDER BY next_query_ms LIMIT ?2"
-    ))?;
-    let rows = stmt.query_map(params![now_ms as i64, limit], order_row)?;
-    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+/// Open orders whose query or expiry is due: `next_query_ms` is never later than the
+/// expiry, so one range of the `orders_open` index finds both.
+pub fn due_orders(c: &dyn Sql, now_ms: u64, limit: u32) -> Result<Vec<Order>, GatewayError> {
+    rows(
+        c.query(
+            &format!(
+                "SELECT {ORDER_COLUMNS} FROM gateway_orders WHERE state IN ('created', 'paying')
+                   AND next_query_ms <= ?1 ORDER BY next_query_ms LIMIT ?2"
+            ),
+            args![int(now_ms), limit],
+        )?,
+        order_row,
+    )
 }
 
-pub fn events(conn: &Connection, order_id: u64) -> Result<Vec<Event>, GatewayError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT seq, order_id, refund_id, from_state, to_state, cause, at_ms FROM events WHERE order_id = ?1 ORDER BY seq",
-    )?;
-    let rows = stmt.query_map([order_id as i64], |r| {
-        Ok(Event {
-            seq: r.get::<_, i64>(0)? as u64,
-            order_id: r.get::<_, i64>(1)? as u64,
-            refund_id: r.get::<_, Option<i64>>(2)?.map(|v| v as u64),
-            from_state: r.get(3)?,
-            to_state: r.get(4)?,
-            cause: r.get(5)?,
-            at_ms: r.get::<_, i64>(6)? as u64,
-        })
-    })?;
-    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+pub fn events(c: &dyn Sql, order_id: u64) -> Result<Vec<Event>, GatewayError> {
+    rows(
+        c.query(
+            "SELECT seq, order_id, refund_id, from_state, to_state, cause, at_ms FROM gateway_events WHERE order_id = ?1 ORDER BY seq",
+            args![int(order_id)],
+        )?,
+        |r| {
+            Ok(Event {
+                seq: r.u64(0)?,
+                order_id: r.u64(1)?,
+                refund_id: r.opt_u64(2)?,
+                from_state: r.opt_str(3)?,
+                to_state: r.str(4)?,
+                cause: r.str(5)?,
+                at_ms: r.u64(6)?,
+            })
+        },
+    )
 }
 
 /// What reconciliation reads of one payment or refund: the gateway's side of a bill line.
@@ -757,75 +663,76 @@ pub struct ReconRecord {
 /// their success event's time, as a channel bills them), and orders created in it that have
 /// not succeeded (the platform's record of a payment the channel may still bill).
 pub fn recon_records(
-    conn: &Connection,
+    c: &dyn Sql,
     channel: &str,
     from_ms: u64,
     to_ms: u64,
 ) -> Result<Vec<ReconRecord>, GatewayError> {
-    let (from, to) = (
-        from_ms.min(i64::MAX as u64) as i64,
-        to_ms.min(i64::MAX as u64) as i64,
-    );
-    let mut out = Vec::new();
-    let mut stmt = conn.prepare_cached(
-        "SELECT e.refund_id, o.id, COALESCE(r.amount, o.amount), o.refunded, e.at_ms
-           FROM events e JOIN orders o ON o.id = e.order_id
-           LEFT JOIN refunds r ON r.id = e.refund_id
-          WHERE e.to_state = 'succeeded' AND e.at_ms >= ?2 AND e.at_ms < ?3 AND o.channel = ?1",
+    let (from, to) = (int(from_ms), int(to_ms));
+    let mut out = rows(
+        c.query(
+            "SELECT e.refund_id, o.id, COALESCE(r.amount, o.amount), o.refunded, e.at_ms
+               FROM gateway_events e JOIN gateway_orders o ON o.id = e.order_id
+               LEFT JOIN gateway_refunds r ON r.id = e.refund_id
+              WHERE e.to_state = 'succeeded' AND e.at_ms >= ?2 AND e.at_ms < ?3 AND o.channel = ?1",
+            args![channel, from, to],
+        )?,
+        |r| {
+            let refund_id = r.opt_u64(0)?;
+            let order_id = r.u64(1)?;
+            Ok(ReconRecord {
+                id: refund_id.unwrap_or(order_id),
+                refund: refund_id.is_some(),
+                order_id,
+                amount_minor: r.u64(2)?,
+                done: true,
+                refunded: refund_id.is_none() && r.u64(3)? > 0,
+                at_ms: r.u64(4)?,
+            })
+        },
     )?;
-    let mut rows = stmt.query(params![channel, from, to])?;
-    while let Some(r) = rows.next()? {
-        let refund_id: Option<i64> = r.get(0)?;
-        let order_id = r.get::<_, i64>(1)? as u64;
-        out.push(ReconRecord {
-            id: refund_id.map_or(order_id, |v| v as u64),
-            refund: refund_id.is_some(),
-            order_id,
-            amount_minor: r.get::<_, i64>(2)? as u64,
-            done: true,
-            refunded: refund_id.is_none() && r.get::<_, i64>(3)? > 0,
-            at_ms: r.get::<_, i64>(4)? as u64,
-        });
-    }
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, amount, created_ms FROM orders
-          WHERE state IN ('created', 'paying', 'failed', 'closed')
-            AND created_ms >= ?2 AND created_ms < ?3 AND channel = ?1",
-    )?;
-    let mut rows = stmt.query(params![channel, from, to])?;
-    while let Some(r) = rows.next()? {
-        let id = r.get::<_, i64>(0)? as u64;
-        out.push(ReconRecord {
-            id,
-            refund: false,
-            order_id: id,
-            amount_minor: r.get::<_, i64>(1)? as u64,
-            done: false,
-            refunded: false,
-            at_ms: r.get::<_, i64>(2)? as u64,
-        });
-    }
+    out.extend(rows(
+        c.query(
+            "SELECT id, amount, created_ms FROM gateway_orders
+              WHERE state IN ('created', 'paying', 'failed', 'closed')
+                AND created_ms >= ?2 AND created_ms < ?3 AND channel = ?1",
+            args![channel, from, to],
+        )?,
+        |r| {
+            let id = r.u64(0)?;
+            Ok(ReconRecord {
+                id,
+                refund: false,
+                order_id: id,
+                amount_minor: r.u64(1)?,
+                done: false,
+                refunded: false,
+                at_ms: r.u64(2)?,
+            })
+        },
+    )?);
     Ok(out)
 }
 
 /// The gauges `/metrics` shows: open orders (the partial index of open ones) and the outbox's
 /// pending notifications with the age of the oldest (the partial index of pending ones).
-pub fn gauges(conn: &Connection, now_ms: u64) -> Result<crate::metrics::Gauges, GatewayError> {
-    let orders_open: i64 = conn
-        .prepare_cached(
-            "SELECT COUNT(*) FROM orders INDEXED BY orders_open WHERE state IN ('created', 'paying')",
-        )?
-        .query_row([], |r| r.get(0))?;
-    let (pending, oldest): (i64, Option<i64>) = conn
-        .prepare_cached(
-            "SELECT COUNT(*), MIN(e.at_ms) FROM outbox o JOIN events e ON e.seq = o.event_seq
-              WHERE o.state = 'pending'",
-        )?
-        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+pub fn gauges(c: &dyn Sql, now_ms: u64) -> Result<crate::metrics::Gauges, GatewayError> {
+    // SQLite would otherwise count through the table; PostgreSQL's planner finds the partial
+    // index itself.
+    let open = match c.dialect() {
+        Dialect::Sqlite => "SELECT COUNT(*) FROM gateway_orders INDEXED BY orders_open WHERE state IN ('created', 'paying')",
+        Dialect::Postgres => "SELECT COUNT(*) FROM gateway_orders WHERE state IN ('created', 'paying')",
+    };
+    let orders_open = c.query_one(open, args![])?.u64(0)?;
+    let row = c.query_one(
+        "SELECT COUNT(*), MIN(e.at_ms) FROM gateway_outbox o JOIN gateway_events e ON e.seq = o.event_seq
+          WHERE o.state = 'pending'",
+        args![],
+    )?;
     Ok(crate::metrics::Gauges {
-        orders_open: orders_open.max(0) as u64,
-        outbox_pending: pending.max(0) as u64,
-        outbox_oldest_ms: oldest.map_or(0, |at| now_ms.saturating_sub(at.max(0) as u64)),
+        orders_open,
+        outbox_pending: row.u64(0)?,
+        outbox_oldest_ms: row.opt_u64(1)?.map_or(0, |at| now_ms.saturating_sub(at)),
     })
 }
 
@@ -834,19 +741,22 @@ pub fn gauges(conn: &Connection, now_ms: u64) -> Result<crate::metrics::Gauges, 
 /// Inserts refund `refund_no` of an order, checked against what is left of what was paid
 /// (refunds not failed count). A repeat with the same amount returns the first.
 pub fn insert_refund(
-    conn: &Connection,
+    c: &dyn Sql,
     order_id: u64,
     refund_no: &str,
     amount_minor: u64,
     now_ms: u64,
 ) -> Result<(Refund, bool), GatewayError> {
-    let order = order_by_id(conn, order_id)?.ok_or(GatewayError::OrderNotFound(order_id))?;
-    let existing = conn
-        .prepare_cached(&format!(
-            "SELECT {REFUND_COLUMNS} FROM refunds WHERE order_id = ?1 AND refund_no = ?2"
-        ))?
-        .query_row(params![order_id as i64, refund_no], refund_row)
-        .optional()?;
+    let order = order_by_id(c, order_id)?.ok_or(GatewayError::OrderNotFound(order_id))?;
+    let existing = c
+        .query_row(
+            &format!(
+                "SELECT {REFUND_COLUMNS} FROM gateway_refunds WHERE order_id = ?1 AND refund_no = ?2"
+            ),
+            args![int(order_id), refund_no],
+        )?
+        .map(|r| refund_row(&r))
+        .transpose()?;
     if let Some(refund) = existing {
         if refund.amount_minor != amount_minor {
             return Err(GatewayError::RefundConflict(refund_no.to_string()));
@@ -859,25 +769,27 @@ pub fn insert_refund(
             order.state.as_str()
         )));
     }
-    let committed: i64 = conn
-        .prepare_cached(
-            "SELECT COALESCE(SUM(amount), 0) FROM refunds WHERE order_id = ?1 AND state != 'failed'",
+    let committed = c
+        .query_one(
+            "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM gateway_refunds WHERE order_id = ?1 AND state != 'failed'",
+            args![int(order_id)],
         )?
-        .query_row([order_id as i64], |r| r.get(0))?;
-    let left = order.amount_minor.saturating_sub(committed as u64);
+        .u64(0)?;
+    let left = order.amount_minor.saturating_sub(committed);
     if amount_minor > left {
         return Err(GatewayError::RefundExceedsPaid {
             asked: amount_minor,
             left,
         });
     }
-    conn.prepare_cached(
-        "INSERT INTO refunds (order_id, refund_no, amount, state, created_ms) VALUES (?1, ?2, ?3, 'processing', ?4)",
-    )?
-    .execute(params![order_id as i64, refund_no, amount_minor as i64, now_ms as i64])?;
-    let id = conn.last_insert_rowid() as u64;
+    let id = c
+        .query_one(
+            "INSERT INTO gateway_refunds (order_id, refund_no, amount, state, created_ms) VALUES (?1, ?2, ?3, 'processing', ?4) RETURNING id",
+            args![int(order_id), refund_no, int(amount_minor), int(now_ms)],
+        )?
+        .u64(0)?;
     record_event(
-        conn,
+        c,
         order_id,
         Some(id),
         None,
@@ -897,73 +809,74 @@ pub fn insert_refund(
     Ok((refund, true))
 }
 
-pub fn refund_by_id(conn: &Connection, id: u64) -> Result<Option<Refund>, GatewayError> {
-    Ok(conn
-        .prepare_cached(&format!(
-            "SELECT {REFUND_COLUMNS} FROM refunds WHERE id = ?1"
-        ))?
-        .query_row([id as i64], refund_row)
-        .optional()?)
+pub fn refund_by_id(c: &dyn Sql, id: u64) -> Result<Option<Refund>, GatewayError> {
+    c.query_row(
+        &format!("SELECT {REFUND_COLUMNS} FROM gateway_refunds WHERE id = ?1"),
+        args![int(id)],
+    )?
+    .map(|r| refund_row(&r))
+    .transpose()
 }
 
 /// Refunds still processing whose next ask is due (a partial index holds only those
 /// processing: few).
 pub fn processing_refunds(
-    conn: &Connection,
+    c: &dyn Sql,
     now_ms: u64,
     limit: u32,
 ) -> Result<Vec<Refund>, GatewayError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {REFUND_COLUMNS} FROM refunds WHERE state = 'processing' AND next_at_ms <= ?1
-         ORDER BY id LIMIT ?2"
-    ))?;
-    let rows = stmt.query_map(
-        params![now_ms.min(i64::MAX as u64) as i64, limit],
+    rows(
+        c.query(
+            &format!(
+                "SELECT {REFUND_COLUMNS} FROM gateway_refunds WHERE state = 'processing' AND next_at_ms <= ?1
+                 ORDER BY id LIMIT ?2"
+            ),
+            args![int(now_ms), limit],
+        )?,
         refund_row,
-    )?;
-    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    )
 }
 
 /// A refund the channel has not finished: asked again at `next_at_ms`.
 pub fn set_refund_retry(
-    conn: &Connection,
+    c: &dyn Sql,
     id: u64,
     attempts: u32,
     next_at_ms: u64,
 ) -> Result<(), GatewayError> {
-    conn.prepare_cached(
-        "UPDATE refunds SET attempts = ?2, next_at_ms = ?3 WHERE id = ?1 AND state = 'processing'",
-    )?
-    .execute(params![
-        id as i64,
-        attempts,
-        next_at_ms.min(i64::MAX as u64) as i64
-    ])?;
+    c.execute(
+        "UPDATE gateway_refunds SET attempts = ?2, next_at_ms = ?3 WHERE id = ?1 AND state = 'processing'",
+        args![int(id), attempts, int(next_at_ms)],
+    )?;
     Ok(())
 }
 
 /// Moves a refund to its final state, with its event and notification; a succeeded refund
 /// adds to the order's refunded total.
 pub fn finish_refund(
-    conn: &Connection,
+    c: &dyn Sql,
     refund_id: u64,
     to: RefundState,
     notify: &str,
     now_ms: u64,
 ) -> Result<Option<Refund>, GatewayError> {
-    let refund = refund_by_id(conn, refund_id)?
+    let refund = refund_by_id(c, refund_id)?
         .ok_or_else(|| GatewayError::Store(format!("no refund {refund_id}")))?;
     if !refund.state.can_move_to(to) {
         return Ok(None);
     }
-    conn.prepare_cached("UPDATE refunds SET state = ?2 WHERE id = ?1")?
-        .execute(params![refund_id as i64, to.as_str()])?;
+    c.execute(
+        "UPDATE gateway_refunds SET state = ?2 WHERE id = ?1",
+        args![int(refund_id), to.as_str()],
+    )?;
     if to == RefundState::Succeeded {
-        conn.prepare_cached("UPDATE orders SET refunded = refunded + ?2 WHERE id = ?1")?
-            .execute(params![refund.order_id as i64, refund.amount_minor as i64])?;
+        c.execute(
+            "UPDATE gateway_orders SET refunded = refunded + ?2 WHERE id = ?1",
+            args![int(refund.order_id), int(refund.amount_minor)],
+        )?;
     }
     let seq = record_event(
-        conn,
+        c,
         refund.order_id,
         Some(refund_id),
         Some(refund.state.as_str()),
@@ -971,134 +884,209 @@ pub fn finish_refund(
         "channel",
         now_ms,
     )?;
-    let merchant: String = conn
-        .prepare_cached("SELECT merchant FROM orders WHERE id = ?1")?
-        .query_row([refund.order_id as i64], |r| r.get(0))?;
-    insert_notification(conn, refund.order_id, &merchant, seq, notify, now_ms)?;
-    refund_by_id(conn, refund_id)
+    let merchant = c
+        .query_one(
+            "SELECT merchant FROM gateway_orders WHERE id = ?1",
+            args![int(refund.order_id)],
+        )?
+        .str(0)?;
+    insert_notification(c, refund.order_id, &merchant, seq, notify, now_ms)?;
+    refund_by_id(c, refund_id)
 }
 
 // ---- merchants and the outbox --------------------------------------------------------------
 
-pub fn upsert_merchant(conn: &Connection, m: &Merchant) -> Result<(), GatewayError> {
-    conn.execute(
-        "INSERT INTO merchants (participant, owner, notify_url, notify_secret) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (participant) DO UPDATE SET owner = ?2, notify_url = ?3, notify_secret = ?4",
-        params![m.participant, m.owner as i64, m.notify_url, m.notify_secret],
+pub fn upsert_merchant(c: &dyn Sql, m: &Merchant) -> Result<(), GatewayError> {
+    c.execute(
+        "INSERT INTO gateway_merchants (participant, owner, notify_url, notify_secret) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (participant) DO UPDATE SET owner = excluded.owner,
+             notify_url = excluded.notify_url, notify_secret = excluded.notify_secret",
+        args![&m.participant, int(m.owner), &m.notify_url, &m.notify_secret],
     )?;
     Ok(())
 }
 
-pub fn merchant(conn: &Connection, participant: &str) -> Result<Option<Merchant>, GatewayError> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT participant, owner, notify_url, notify_secret FROM merchants WHERE participant = ?1",
-        )?
-        .query_row([participant], |r| {
-            Ok(Merchant {
-                participant: r.get(0)?,
-                owner: r.get::<_, i64>(1)? as u64,
-                notify_url: r.get(2)?,
-                notify_secret: r.get(3)?,
-            })
+pub fn merchant(c: &dyn Sql, participant: &str) -> Result<Option<Merchant>, GatewayError> {
+    c.query_row(
+        "SELECT participant, owner, notify_url, notify_secret FROM gateway_merchants WHERE participant = ?1",
+        args![participant],
+    )?
+    .map(|r| {
+        Ok(Merchant {
+            participant: r.str(0)?,
+            owner: r.u64(1)?,
+            notify_url: r.str(2)?,
+            notify_secret: r.str(3)?,
         })
-        .optional()?)
+    })
+    .transpose()
 }
 
-fn notification_row(r: &Row) -> rusqlite::Result<Notification> {
+fn notification_row(r: &Row) -> Result<Notification, GatewayError> {
     Ok(Notification {
-        id: r.get::<_, i64>(0)? as u64,
-        order_id: r.get::<_, i64>(1)? as u64,
-        body: r.get(2)?,
-        state: r.get(3)?,
-        round: r.get::<_, i64>(4)? as u32,
-        next_at_ms: r.get::<_, i64>(5)? as u64,
-        merchant: r.get(6)?,
+        id: r.u64(0)?,
+        order_id: r.u64(1)?,
+        body: r.str(2)?,
+        state: r.str(3)?,
+        round: u32::try_from(r.u64(4)?).unwrap_or(u32::MAX),
+        next_at_ms: r.u64(5)?,
+        merchant: r.str(6)?,
     })
 }
 
 pub fn due_notifications(
-    conn: &Connection,
+    c: &dyn Sql,
     now_ms: u64,
     limit: u32,
 ) -> Result<Vec<Notification>, GatewayError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, order_id, body, state, round, next_at_ms, merchant FROM outbox
-         WHERE state = 'pending' AND next_at_ms <= ?1 ORDER BY next_at_ms, id LIMIT ?2",
-    )?;
-    let rows = stmt.query_map(params![now_ms as i64, limit], notification_row)?;
-    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    rows(
+        c.query(
+            "SELECT id, order_id, body, state, round, next_at_ms, merchant FROM gateway_outbox
+             WHERE state = 'pending' AND next_at_ms <= ?1 ORDER BY next_at_ms, id LIMIT ?2",
+            args![int(now_ms), limit],
+        )?,
+        notification_row,
+    )
 }
 
-pub fn notifications(conn: &Connection, order_id: u64) -> Result<Vec<Notification>, GatewayError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, order_id, body, state, round, next_at_ms, merchant FROM outbox WHERE order_id = ?1 ORDER BY id",
-    )?;
-    let rows = stmt.query_map([order_id as i64], notification_row)?;
-    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+pub fn notifications(c: &dyn Sql, order_id: u64) -> Result<Vec<Notification>, GatewayError> {
+    rows(
+        c.query(
+            "SELECT id, order_id, body, state, round, next_at_ms, merchant FROM gateway_outbox WHERE order_id = ?1 ORDER BY id",
+            args![int(order_id)],
+        )?,
+        notification_row,
+    )
 }
 
-pub fn attempts(conn: &Connection, outbox_id: u64) -> Result<Vec<Attempt>, GatewayError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT outbox_id, at_ms, status, outcome FROM notify_attempts WHERE outbox_id = ?1 ORDER BY id",
-    )?;
-    let rows = stmt.query_map([outbox_id as i64], |r| {
-        Ok(Attempt {
-            outbox_id: r.get::<_, i64>(0)? as u64,
-            at_ms: r.get::<_, i64>(1)? as u64,
-            status: r.get::<_, i64>(2)? as u16,
-            outcome: r.get(3)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+pub fn attempts(c: &dyn Sql, outbox_id: u64) -> Result<Vec<Attempt>, GatewayError> {
+    rows(
+        c.query(
+            "SELECT outbox_id, at_ms, status, outcome FROM gateway_notify_attempts WHERE outbox_id = ?1 ORDER BY id",
+            args![int(outbox_id)],
+        )?,
+        |r| {
+            Ok(Attempt {
+                outbox_id: r.u64(0)?,
+                at_ms: r.u64(1)?,
+                status: u16::try_from(r.u64(2)?).unwrap_or(0),
+                outcome: r.str(3)?,
+            })
+        },
+    )
 }
 
 /// Records one delivery attempt and what follows: delivered, retried at `next_at_ms`, or
 /// given up (`None`).
 pub fn record_attempt(
-    conn: &Connection,
+    c: &dyn Sql,
     outbox_id: u64,
     attempt: &Attempt,
     delivered: bool,
     next_at_ms: Option<u64>,
 ) -> Result<(), GatewayError> {
-    conn.prepare_cached(
-        "INSERT INTO notify_attempts (outbox_id, at_ms, status, outcome) VALUES (?1, ?2, ?3, ?4)",
-    )?
-    .execute(params![
-        outbox_id as i64,
-        attempt.at_ms as i64,
-        attempt.status as i64,
-        attempt.outcome
-    ])?;
+    c.execute(
+        "INSERT INTO gateway_notify_attempts (outbox_id, at_ms, status, outcome) VALUES (?1, ?2, ?3, ?4)",
+        args![
+            int(outbox_id),
+            int(attempt.at_ms),
+            attempt.status,
+            &attempt.outcome
+        ],
+    )?;
     let (state, next) = match (delivered, next_at_ms) {
         (true, _) => ("delivered", attempt.at_ms),
         (false, Some(next)) => ("pending", next),
         (false, None) => ("given_up", attempt.at_ms),
     };
-    conn.prepare_cached(
-        "UPDATE outbox SET state = ?2, round = round + 1, next_at_ms = ?3 WHERE id = ?1 AND state = 'pending'",
-    )?
-    .execute(params![outbox_id as i64, state, next as i64])?;
+    c.execute(
+        "UPDATE gateway_outbox SET state = ?2, round = round + 1, next_at_ms = ?3 WHERE id = ?1 AND state = 'pending'",
+        args![int(outbox_id), state, int(next)],
+    )?;
     Ok(())
 }
 
 /// An operator's re-send: the order's latest notification goes out again now, with a fresh
 /// retry schedule. Returns its id, or `None` when the order owes none.
-pub fn resend_latest(
-    conn: &Connection,
-    order_id: u64,
-    now_ms: u64,
-) -> Result<Option<u64>, GatewayError> {
-    let latest: Option<i64> = conn
-        .prepare_cached("SELECT MAX(id) FROM outbox WHERE order_id = ?1")?
-        .query_row([order_id as i64], |r| r.get(0))?;
+pub fn resend_latest(c: &dyn Sql, order_id: u64, now_ms: u64) -> Result<Option<u64>, GatewayError> {
+    let latest = c
+        .query_one(
+            "SELECT MAX(id) FROM gateway_outbox WHERE order_id = ?1",
+            args![int(order_id)],
+        )?
+        .opt_u64(0)?;
     let Some(id) = latest else {
         return Ok(None);
     };
-    conn.prepare_cached(
-        "UPDATE outbox SET state = 'pending', round = 0, next_at_ms = ?2 WHERE id = ?1",
-    )?
-    .execute(params![id, now_ms as i64])?;
-    Ok(Some(id as u64))
+    c.execute(
+        "UPDATE gateway_outbox SET state = 'pending', round = 0, next_at_ms = ?2 WHERE id = ?1",
+        args![int(id), int(now_ms)],
+    )?;
+    Ok(Some(id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The tables as version 3 made them: today's, before they were named `gateway_*`.
+    fn version_3_ddl() -> String {
+        SQLITE_DDL
+            .replace("gateway_meta", "meta")
+            .replace("gateway_", "")
+    }
+
+    fn temp_dir(name: &str) -> std::path::PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("suanpan-gateway-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        dir
+    }
+
+    #[test]
+    fn a_version_3_file_keeps_its_orders_outbox_and_page_key() {
+        let dir = temp_dir("v3");
+        {
+            let conn = suanpan_store::rusqlite::Connection::open(dir.join(DB_FILE)).expect("opens");
+            conn.execute_batch(&version_3_ddl())
+                .expect("the old tables");
+            conn.execute_batch(
+                "INSERT INTO meta (key, value) VALUES ('schema_version', '3'), ('page_key', 'abc');
+                 INSERT INTO merchants VALUES ('shop-1', 7, 'https://shop.example/n', 'ns_x');
+                 INSERT INTO orders (id, merchant, owner, merchant_order_no, amount, currency, subject, channel, body_digest, state, created_ms, expire_at_ms, next_query_ms)
+                     VALUES (1, 'shop-1', 7, 'm1', 500, 'CNY', 's', 'alipay', 'd', 'succeeded', 10, 20, NULL);
+                 INSERT INTO events (order_id, to_state, cause, at_ms) VALUES (1, 'created', 'merchant', 10);
+                 INSERT INTO outbox (order_id, merchant, event_seq, body, state, next_at_ms) VALUES (1, 'shop-1', 1, '{}', 'pending', 30);",
+            )
+            .expect("old rows");
+        }
+        let store = open(&Home::sqlite(&dir)).expect("migrates");
+        let order = store
+            .read(|c| order_by_id(c, 1))
+            .expect("reads")
+            .expect("kept");
+        assert_eq!(
+            (order.amount_minor, order.state),
+            (500, OrderState::Succeeded)
+        );
+        assert_eq!(store.read(page_key).expect("key"), b"abc".to_vec());
+        let due = store
+            .read(|c| due_notifications(c, 100, 10))
+            .expect("reads");
+        assert_eq!(due.len(), 1);
+        let merchant = store.read(|c| merchant(c, "shop-1")).expect("reads");
+        assert_eq!(merchant.map(|m| m.owner), Some(7));
+        // New rows go on from the old ones.
+        let seq = store
+            .write_blocking(|c| record_event(c, 1, None, None, "succeeded", "query", 40))
+            .expect("writes");
+        assert_eq!(seq, 2);
+        drop(store);
+        // And a second open finds it at the new version.
+        let again = open(&Home::sqlite(&dir)).expect("reopens");
+        assert_eq!(again.read(|c| events(c, 1)).expect("reads").len(), 2);
+        drop(again);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

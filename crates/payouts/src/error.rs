@@ -92,13 +92,9 @@ impl From<StoreError> for PayoutError {
     fn from(e: StoreError) -> PayoutError {
         match e {
             StoreError::Overloaded => PayoutError::Overloaded,
-            StoreError::Failed(why) => PayoutError::System(format!("payouts store: {why}")),
+            StoreError::Failed(why) | StoreError::Fenced(why) => {
+                PayoutError::System(format!("payouts store: {why}"))
+            }
         }
-    }
-}
-
-impl From<suanpan_store::rusqlite::Error> for PayoutError {
-    fn from(e: suanpan_store::rusqlite::Error) -> PayoutError {
-        PayoutError::System(format!("payouts store: {e}"))
     }
 }

@@ -15,7 +15,6 @@
 //! instruction id. The creating request is answered once the payout is routed and held: the
 //! caller never waits on a channel.
 
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -26,7 +25,6 @@ use suanpan_outbound::HttpClient;
 use suanpan_routing::{
     route, Calendar, Channel, ChannelSet, Decision, Health, LocalDateTime, Payout as RoutedPayout,
 };
-use suanpan_store::Store;
 
 use crate::booking::{Booker, PAYOUT_ID_MAX};
 use crate::channel::{self, Heard, Instruction};
@@ -36,7 +34,7 @@ use crate::payout::{
     instruction_id, Attempt, AttemptState, NewPayout, Payout, PayoutEvent, PayoutState,
 };
 use crate::routing_rules::Routing;
-use crate::store;
+use crate::store::{self, Store};
 
 /// Payouts the worker takes up in one pass at most.
 const DUE_PER_PASS_MAX: u32 = 512;
@@ -73,6 +71,8 @@ pub fn created_events(p: &Payout) -> Vec<PayoutEvent> {
 pub struct Payouts {
     store: Store,
     booker: Booker,
+    /// The worker acts only while this node leads.
+    engine: Arc<Engine>,
     http: HttpClient,
     config: PayoutsConfig,
     /// The rules and calendar in force (a version replaced whole, never edited in place).
@@ -113,15 +113,16 @@ impl Drop for OwnedClaim {
 
 impl Payouts {
     pub fn open(
-        dir: &Path,
+        home: &store::Home,
         engine: Arc<Engine>,
         config: PayoutsConfig,
     ) -> Result<Payouts, PayoutError> {
-        let store = Store::open(dir, &store::SCHEMA)?;
-        let routing = store.read(|conn| crate::routing_rules::load(conn, &config))?;
+        let store = store::open(home)?;
+        let routing = store.read(|c| crate::routing_rules::load(c, &config))?;
         Ok(Payouts {
             store,
-            booker: Booker::new(engine),
+            booker: Booker::new(engine.clone()),
+            engine,
             http: HttpClient::default(),
             config,
             routing: std::sync::RwLock::new(Arc::new(routing)),
@@ -736,7 +737,10 @@ impl Payouts {
             if *stop.borrow() {
                 return;
             }
-            let _ = self.run_due().await;
+            // Only the leader sends: a standby's worker would send what the leader sends.
+            if self.engine.is_leader() {
+                let _ = self.run_due().await;
+            }
             tokio::select! {
                 _ = tokio::time::sleep(tick) => {}
                 _ = stop.changed() => {}

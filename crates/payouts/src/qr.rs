@@ -158,12 +158,7 @@ impl Payouts {
             Some(r) => {
                 // Refused by the ledger: this call's record does not count against the day.
                 let id = payment.id;
-                self.store()
-                    .write(move |c| {
-                        c.execute("DELETE FROM qr_payments WHERE id = ?1", [id.to_string()])?;
-                        Ok::<_, PayoutError>(())
-                    })
-                    .await?;
+                self.store().write(move |c| store::delete_qr(c, id)).await?;
                 return Err(PayoutError::Refused(r.as_str()));
             }
             None => return Err(PayoutError::System("the engine answered no result".into())),

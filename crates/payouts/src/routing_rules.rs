@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use suanpan_routing::{Calendar, Rules};
-use suanpan_store::rusqlite::{params, Connection, OptionalExtension};
+use suanpan_store::args;
+use suanpan_store::sql::Sql;
 
 use crate::config::{ChannelRulesConfig, PayoutsConfig};
 use crate::error::PayoutError;
@@ -55,29 +56,24 @@ impl Routing {
 /// The newest version an operator made, if any: (version, overrides, calendar text, who, when).
 type Stored = (u32, String, String, String, u64);
 
-fn newest(conn: &Connection) -> Result<Option<Stored>, PayoutError> {
-    Ok(conn
-        .query_row(
-            "SELECT version, overrides, calendar, changed_by, changed_at_ns FROM routing_versions
-             ORDER BY version DESC LIMIT 1",
-            [],
-            |r| {
-                Ok((
-                    r.get::<_, u32>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, i64>(4)? as u64,
-                ))
-            },
-        )
-        .optional()?)
+fn newest(c: &dyn Sql) -> Result<Option<Stored>, PayoutError> {
+    c.query_row(
+        "SELECT version, overrides, calendar, changed_by, changed_at_ns FROM payouts_routing_versions
+         ORDER BY version DESC LIMIT 1",
+        args![],
+    )?
+    .map(|r| {
+        let version = u32::try_from(r.u64(0)?)
+            .map_err(|_| PayoutError::System("payouts store: a rules version too large".into()))?;
+        Ok((version, r.str(1)?, r.str(2)?, r.str(3)?, r.u64(4)?))
+    })
+    .transpose()
 }
 
 /// The rules at start: the configuration's, or an operator's newer version.
-pub fn load(conn: &Connection, config: &PayoutsConfig) -> Result<Routing, PayoutError> {
+pub fn load(c: &dyn Sql, config: &PayoutsConfig) -> Result<Routing, PayoutError> {
     let base = Routing::from_config(config).map_err(PayoutError::System)?;
-    let Some((version, overrides, calendar, by, at)) = newest(conn)? else {
+    let Some((version, overrides, calendar, by, at)) = newest(c)? else {
         return Ok(base);
     };
     if version <= config.rules_version {
@@ -129,11 +125,17 @@ impl Payouts {
             by.to_string(),
         );
         self.store()
-            .write(move |conn| {
-                conn.execute(
-                    "INSERT INTO routing_versions (version, overrides, calendar, changed_by, changed_at_ns)
+            .write(move |c: &dyn Sql| {
+                c.execute(
+                    "INSERT INTO payouts_routing_versions (version, overrides, calendar, changed_by, changed_at_ns)
                      VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![version, json, text, who, now_ns as i64],
+                    args![
+                        version,
+                        &json,
+                        &text,
+                        &who,
+                        i64::try_from(now_ns).unwrap_or(i64::MAX)
+                    ],
                 )?;
                 Ok::<_, PayoutError>(())
             })

@@ -129,7 +129,9 @@ impl From<suanpan_store::StoreError> for ReconError {
     fn from(e: suanpan_store::StoreError) -> ReconError {
         match e {
             suanpan_store::StoreError::Overloaded => ReconError::Overloaded,
-            suanpan_store::StoreError::Failed(why) => ReconError::Store(why),
+            suanpan_store::StoreError::Failed(why) | suanpan_store::StoreError::Fenced(why) => {
+                ReconError::Store(why)
+            }
         }
     }
 }

@@ -12,6 +12,8 @@
 
 #[cfg(feature = "postgres")]
 pub mod postgres;
+pub mod room;
+pub mod sql;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -23,9 +25,9 @@ pub use rusqlite;
 use rusqlite::{Connection, OptionalExtension};
 
 /// Jobs that may wait for the writer; one more is refused as overload (bounded memory).
-const QUEUE_JOBS_MAX: usize = 65_536;
+pub(crate) const QUEUE_JOBS_MAX: usize = 65_536;
 /// Jobs committed in one transaction at most.
-const GROUP_JOBS_MAX: usize = 4_096;
+pub(crate) const GROUP_JOBS_MAX: usize = 4_096;
 
 /// Why the store could not do what it was asked, apart from a job's own refusal.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,13 +36,16 @@ pub enum StoreError {
     Overloaded,
     /// The file could not be opened, read or written, or a group failed to commit.
     Failed(String),
+    /// This node does not hold the writer's lease (a standby, or a leader deposed or paused
+    /// past its lease): it changes nothing in the shared database.
+    Fenced(String),
 }
 
 impl fmt::Display for StoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StoreError::Overloaded => f.write_str("the store's queue is full"),
-            StoreError::Failed(why) => f.write_str(why),
+            StoreError::Failed(why) | StoreError::Fenced(why) => f.write_str(why),
         }
     }
 }
@@ -59,18 +64,70 @@ pub struct Schema {
     pub version: i64,
     /// Idempotent DDL (`CREATE ... IF NOT EXISTS`); run at every open.
     pub ddl: &'static str,
+    /// What each version after the first adds to a file made by an older one, in order: run
+    /// once, in one transaction with the new version number.
+    pub migrations: &'static [(i64, &'static str)],
+    /// Reading connections: a read takes one that is free, so reads never queue behind each
+    /// other on one connection.
+    pub readers: usize,
 }
 
-type Answer = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
-/// A job runs on the writer's connection inside the group's transaction; it returns its
+pub(crate) type Answer = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+/// A job runs on the writer's connection `C` inside the group's transaction; it returns its
 /// answer and whether it failed after writing (which spoils the group). Given no connection
 /// (the group's transaction could not begin), it does not run and only makes its answer.
-type Job = Box<dyn FnOnce(Option<&Connection>) -> (Answer, bool) + Send>;
+pub(crate) type JobOn<C> = Box<dyn FnOnce(Option<&C>) -> (Answer, bool) + Send>;
+type Job = JobOn<Connection>;
+
+/// Makes the job that runs `f` and hands its result to `done` once the group's commit is
+/// known. `changes` counts the rows the connection has changed, to tell a refusal (nothing
+/// written: the group goes on) from a failure after a write (the group is rolled back). No
+/// savepoint per job: SQLite would copy every page a job touches.
+pub(crate) fn job<C, R, E>(
+    f: impl FnOnce(&C) -> Result<R, E> + Send + 'static,
+    done: impl FnOnce(Result<R, E>) + Send + 'static,
+    changes: fn(&C) -> u64,
+) -> JobOn<C>
+where
+    C: ?Sized + 'static,
+    R: Send + 'static,
+    E: From<StoreError> + Send + 'static,
+{
+    Box::new(move |conn: Option<&C>| {
+        let Some(conn) = conn else {
+            let answer: Answer = Box::new(move |why: Result<(), StoreError>| {
+                let why = why.err().unwrap_or_else(|| {
+                    StoreError::Failed("the group's transaction did not begin".into())
+                });
+                done(Err(E::from(why)));
+            });
+            return (answer, false);
+        };
+        let before = changes(conn);
+        let result = f(conn);
+        let spoiled = result.is_err() && changes(conn) != before;
+        let answer: Answer = Box::new(move |committed: Result<(), StoreError>| {
+            done(committed.map_err(E::from).and(result));
+        });
+        (answer, spoiled)
+    })
+}
+
+/// A job handed to a writer's queue, or why not.
+pub(crate) fn queued<T, E: From<StoreError>>(sent: Result<(), TrySendError<T>>) -> Result<(), E> {
+    match sent {
+        Ok(()) => Ok(()),
+        Err(TrySendError::Full(_)) => Err(StoreError::Overloaded.into()),
+        Err(TrySendError::Disconnected(_)) => {
+            Err(StoreError::Failed("the store has stopped".into()).into())
+        }
+    }
+}
 
 pub struct Store {
     path: PathBuf,
     jobs: SyncSender<Job>,
-    reader: Mutex<Connection>,
+    readers: std::sync::Arc<Vec<Mutex<Connection>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
@@ -110,7 +167,6 @@ impl Store {
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;",
         )?;
-        conn.execute_batch(schema.ddl)?;
         let version: Option<String> = conn
             .query_row(
                 "SELECT value FROM meta WHERE key = 'schema_version'",
@@ -120,12 +176,28 @@ impl Store {
             .optional()?;
         match version.as_deref().map(str::parse::<i64>) {
             None => {
+                conn.execute_batch(schema.ddl)?;
                 conn.execute(
                     "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)",
                     [schema.version.to_string()],
                 )?;
             }
-            Some(Ok(v)) if v == schema.version => {}
+            Some(Ok(v)) if v == schema.version => conn.execute_batch(schema.ddl)?,
+            Some(Ok(from)) if (1..schema.version).contains(&from) => {
+                // The migrations run on the tables as the old version left them; the DDL
+                // (idempotent) then adds what they did not make.
+                // An older file: what the later versions add, and the version, together.
+                let mut sql = String::from("BEGIN IMMEDIATE;");
+                for (_, step) in schema.migrations.iter().filter(|(v, _)| *v > from) {
+                    sql.push_str(step);
+                }
+                sql.push_str(&format!(
+                    "UPDATE meta SET value = '{}' WHERE key = 'schema_version'; COMMIT;",
+                    schema.version
+                ));
+                conn.execute_batch(&sql)?;
+                conn.execute_batch(schema.ddl)?;
+            }
             Some(_) => {
                 return Err(StoreError::Failed(format!(
                     "{} has a schema this version of Suanpan does not know",
@@ -133,7 +205,9 @@ impl Store {
                 )))
             }
         }
-        let reader = open_connection(&path)?;
+        let readers = (0..schema.readers.max(1))
+            .map(|_| open_connection(&path).map(Mutex::new))
+            .collect::<Result<Vec<_>, _>>()?;
         let (jobs, rx) = mpsc::sync_channel(QUEUE_JOBS_MAX);
         let name = format!("suanpan-{}", schema.file.trim_end_matches(".db"));
         let writer = std::thread::Builder::new()
@@ -143,7 +217,7 @@ impl Store {
         Ok(Store {
             path,
             jobs,
-            reader: Mutex::new(reader),
+            readers: std::sync::Arc::new(readers),
             writer: Mutex::new(Some(writer)),
         })
     }
@@ -152,39 +226,12 @@ impl Store {
         &self.path
     }
 
-    fn enqueue<R: Send + 'static, E: From<StoreError> + Send + 'static>(
+    pub(crate) fn enqueue<R: Send + 'static, E: From<StoreError> + Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<R, E> + Send + 'static,
         done: impl FnOnce(Result<R, E>) + Send + 'static,
     ) -> Result<(), E> {
-        let job: Job = Box::new(move |conn: Option<&Connection>| {
-            let Some(conn) = conn else {
-                let answer: Answer = Box::new(move |why: Result<(), StoreError>| {
-                    let why = why.err().unwrap_or_else(|| {
-                        StoreError::Failed("the group's transaction did not begin".into())
-                    });
-                    done(Err(E::from(why)));
-                });
-                return (answer, false);
-            };
-            // Every job checks before it writes, so a refusal leaves nothing behind and the
-            // group goes on. Only a failure after a write (the disk, a bug) spoils the group.
-            // No savepoint per job: SQLite would copy every page a job touches.
-            let changes = conn.total_changes();
-            let result = f(conn);
-            let spoiled = result.is_err() && conn.total_changes() != changes;
-            let answer: Answer = Box::new(move |committed: Result<(), StoreError>| {
-                done(committed.map_err(E::from).and(result));
-            });
-            (answer, spoiled)
-        });
-        match self.jobs.try_send(job) {
-            Ok(()) => Ok(()),
-            Err(TrySendError::Full(_)) => Err(StoreError::Overloaded.into()),
-            Err(TrySendError::Disconnected(_)) => {
-                Err(StoreError::Failed("the store has stopped".into()).into())
-            }
-        }
+        queued(self.jobs.try_send(job(f, done, Connection::total_changes)))
     }
 
     /// Runs `f` in the next group transaction; answers once it is committed and fsynced.
@@ -219,15 +266,46 @@ impl Store {
         })?
     }
 
-    /// Reads on the reading connection (WAL: it sees every committed write, never a
-    /// half-done one). Keep it short: it is one connection.
+    /// A point read on a free reading connection (WAL: it sees every committed write, never
+    /// a half-done one). Short enough to run where it is asked; what scans goes through
+    /// [`Store::read_async`].
     pub fn read<R, E: From<StoreError>>(
         &self,
         f: impl FnOnce(&Connection) -> Result<R, E>,
     ) -> Result<R, E> {
-        let conn = self.reader.lock().unwrap_or_else(|p| p.into_inner());
-        f(&conn)
+        read_on(&self.readers, f)
     }
+
+    /// A read that scans, on the runtime's blocking threads, so it never holds up an async
+    /// worker.
+    pub async fn read_async<R: Send + 'static, E: From<StoreError> + Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<R, E> + Send + 'static,
+    ) -> Result<R, E> {
+        let readers = self.readers.clone();
+        tokio::task::spawn_blocking(move || read_on(&readers, f))
+            .await
+            .map_err(|e| E::from(StoreError::Failed(format!("a store read failed: {e}"))))?
+    }
+}
+
+/// Runs `f` on the first free reading connection; if none is free, waits for one (which
+/// one by the thread, so waiters spread).
+fn read_on<R, E>(
+    readers: &[Mutex<Connection>],
+    f: impl FnOnce(&Connection) -> Result<R, E>,
+) -> Result<R, E> {
+    for reader in readers {
+        if let Ok(conn) = reader.try_lock() {
+            return f(&conn);
+        }
+    }
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    std::hash::Hash::hash(&std::thread::current().id(), &mut hasher);
+    // A store opens at least one reader, so the index is in range.
+    let at = (std::hash::Hasher::finish(&hasher) as usize) % readers.len();
+    let conn = readers[at].lock().unwrap_or_else(|p| p.into_inner());
+    f(&conn)
 }
 
 impl Drop for Store {
@@ -294,6 +372,8 @@ mod tests {
         file: "test.db",
         version: 1,
         ddl: "CREATE TABLE IF NOT EXISTS t (k INTEGER PRIMARY KEY, v TEXT NOT NULL) STRICT;",
+        migrations: &[],
+        readers: 1,
     };
 
     fn temp_dir(name: &str) -> PathBuf {
@@ -341,7 +421,7 @@ mod tests {
     }
 
     #[test]
-    fn a_newer_schema_is_refused_and_the_file_is_owner_only() {
+    fn a_newer_schema_is_refused_an_older_one_migrated_and_the_file_is_owner_only() {
         use std::os::unix::fs::PermissionsExt;
         let dir = temp_dir("newer");
         drop(Store::open(&dir, &SCHEMA).expect("opens"));
@@ -352,9 +432,19 @@ mod tests {
         assert_eq!(mode & 0o777, 0o600);
         let newer = Schema {
             version: 2,
+            migrations: &[(2, "ALTER TABLE t ADD COLUMN w INTEGER NOT NULL DEFAULT 5;")],
             ..SCHEMA
         };
-        let err = Store::open(&dir, &newer).err().expect("refused");
+        let store = Store::open(&dir, &newer).expect("an older file is migrated");
+        let w: i64 = store
+            .write_blocking(|c| {
+                c.execute("INSERT INTO t (k, v) VALUES (1, 'a')", [])?;
+                Ok::<_, StoreError>(c.query_row("SELECT w FROM t", [], |r| r.get(0))?)
+            })
+            .expect("the new column is there");
+        assert_eq!(w, 5);
+        drop(store);
+        let err = Store::open(&dir, &SCHEMA).err().expect("refused");
         assert!(err.to_string().contains("does not know"), "{err}");
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -222,7 +222,8 @@ pub fn main(args: &[String]) -> Result<(), String> {
     let shop_owner = access.participant("SHOP")?.map(|p| p.owner).unwrap_or(3);
     drop(access);
     {
-        let store = suanpan_gateway::store::Store::open(&dir).map_err(|e| e.to_string())?;
+        let store = suanpan_gateway::store::open(&suanpan_gateway::store::Home::sqlite(&dir))
+            .map_err(|e| e.to_string())?;
         let m = suanpan_gateway::store::Merchant {
             participant: "SHOP".into(),
             owner: shop_owner,

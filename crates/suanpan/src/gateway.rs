@@ -5,14 +5,15 @@
 use std::path::PathBuf;
 
 use suanpan_access::Access;
-use suanpan_gateway::store::{self, Merchant, Store};
+use suanpan_gateway::store::{self, Merchant};
 
 use crate::json::JsonLine;
 
 const USAGE: &str = "usage: suanpan gateway merchant --data DIR [--postgres URL] --participant CODE --notify-url http://HOST:PORT/PATH
 
 The merchant is kept in DIR's gateway.db; with --postgres the participant is looked up in that
-database (where the nodes whose journal is there keep their credentials).";
+database and the merchant kept there (where the nodes whose journal is there keep their
+credentials and the gateway's state).";
 
 pub fn main(args: &[String]) -> Result<(), String> {
     use lexopt::prelude::*;
@@ -45,11 +46,20 @@ pub fn main(args: &[String]) -> Result<(), String> {
     let code = participant.ok_or_else(|| format!("--participant is required\n{USAGE}"))?;
     let url = url.ok_or_else(|| format!("--notify-url is required\n{USAGE}"))?;
     suanpan_gateway::http::Url::parse(&url).map_err(|e| format!("--notify-url: {e}"))?;
-    let access = match &postgres {
-        Some(url) => Access::open_postgres(
-            suanpan_store::postgres::PgDb::open(url).map_err(|e| e.to_string())?,
-        )?,
-        None => Access::open(&data)?,
+    // With --postgres the participant and the merchant are both in that database; an
+    // operator's change, not the leader's, so not fenced by the writer's lease.
+    let (access, home) = match &postgres {
+        Some(url) => {
+            let db = suanpan_store::postgres::PgDb::open(url).map_err(|e| e.to_string())?;
+            (
+                Access::open_postgres(db.clone())?,
+                store::Home::Postgres {
+                    db,
+                    fence: suanpan_store::postgres::Fence::Operator,
+                },
+            )
+        }
+        None => (Access::open(&data)?, store::Home::sqlite(&data)),
     };
     let found = access
         .participant(&code)?
@@ -62,7 +72,7 @@ pub fn main(args: &[String]) -> Result<(), String> {
         notify_url: url,
         notify_secret: format!("ns_{}", suanpan_gateway::hex(&secret)),
     };
-    let store = Store::open(&data).map_err(|e| e.to_string())?;
+    let store = store::open(&home).map_err(|e| e.to_string())?;
     let saved = merchant.clone();
     store
         .write_blocking(move |c| store::upsert_merchant(c, &saved))

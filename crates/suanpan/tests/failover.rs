@@ -3,11 +3,16 @@
 //!
 //! Failover: the leader is killed with SIGKILL; the standby takes the lease within its bound,
 //! every transfer either node acknowledged is in the books exactly once, and `verify` passes.
+//! The whole business on it: orders whose callbacks come late or never, merchant notifications
+//! owed while the merchant is down, and interbank payouts in flight, all continued by the new
+//! leader from the shared database.
 //! Fencing: the leader is paused with SIGSTOP until the standby has taken over, then resumed;
 //! it commits nothing more, steps down (exits non-zero), and its waiting callers get an error,
 //! never a false success.
 
 // Each test file uses part of the shared support.
+#[allow(dead_code)]
+mod gateway_support;
 #[allow(dead_code)]
 mod support;
 
@@ -95,6 +100,10 @@ impl Pair {
     }
 
     fn start(&self, dir: &DataDir, node: &str, standby: bool) -> Server {
+        self.start_with(dir, node, standby, &[])
+    }
+
+    fn start_with(&self, dir: &DataDir, node: &str, standby: bool, extra: &[&str]) -> Server {
         let url = self.schema.url();
         let ttl = LEASE_TTL_MS.to_string();
         let mut args = vec![
@@ -108,6 +117,7 @@ impl Pair {
         if standby {
             args.push("--standby");
         }
+        args.extend_from_slice(extra);
         Server::start_with(dir, &args)
     }
 
@@ -431,6 +441,346 @@ fn a_paused_leader_commits_nothing_after_takeover_and_steps_down() {
     all.acknowledged.extend(extra);
     all.acknowledged.push((probe, 1));
     check_books(standby.addr, &pair.key, &all);
+    standby.terminate();
+    let mut standby = standby;
+    assert!(standby.wait_exit().success());
+    pair.verify();
+}
+
+/// The address the outside world calls (a channel's callbacks, the merchants): a TCP relay
+/// to whichever node leads now, as a load balancer in front of a leader and its standby is.
+struct Front {
+    addr: SocketAddr,
+    target: Arc<Mutex<SocketAddr>>,
+}
+
+impl Front {
+    fn start(to: SocketAddr) -> Front {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+        let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+        let target = Arc::new(Mutex::new(to));
+        let current = target.clone();
+        std::thread::spawn(move || {
+            for inbound in listener.incoming() {
+                let Ok(inbound) = inbound else { continue };
+                let to = *current.lock().unwrap_or_else(|p| p.into_inner());
+                let Ok(outbound) = std::net::TcpStream::connect(to) else {
+                    continue;
+                };
+                for (mut from, mut to) in [
+                    (inbound.try_clone(), outbound.try_clone()),
+                    (outbound.try_clone(), inbound.try_clone()),
+                ]
+                .into_iter()
+                .filter_map(|(a, b)| Some((a.ok()?, b.ok()?)))
+                {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Write);
+                    });
+                }
+            }
+        });
+        Front { addr, target }
+    }
+
+    fn point(&self, to: SocketAddr) {
+        *self.target.lock().unwrap_or_else(|p| p.into_inner()) = to;
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+/// An order as the shop reads it through `addr`.
+fn order(addr: SocketAddr, key: &ApiKey, id: &str) -> serde_json::Value {
+    let r = Request::get(&format!("/v1/orders/{id}"))
+        .signed(key)
+        .send(addr);
+    assert_eq!(r.status, 200, "order {id}: {}", r.text());
+    r.json()
+}
+
+/// The interbank channels and the payouts' configuration pointing at them.
+struct Interbank {
+    channels: [support::interbank::Channel; 4],
+    config: String,
+}
+
+impl Interbank {
+    fn start(dir: &DataDir) -> Interbank {
+        use support::interbank::Channel;
+        let channels = [
+            Channel::start("hvps", &[]),
+            Channel::start("beps", &["--batch-ms", "300"]),
+            Channel::start("ibps", &[]),
+            Channel::start("unionpay", &["--settle-ms", "300"]),
+        ];
+        let [hvps, beps, ibps, unionpay] = &channels;
+        let text = format!(
+            "timeout_ms = 500\nquery_interval_ms = 100\ninstruction_ttl_ms = 1500\ndown_ms = 600000\ntick_ms = 50\n\
+             [channels.hvps]\nurl = \"http://{}\"\n[channels.beps]\nurl = \"http://{}\"\n\
+             [channels.ibps]\nurl = \"http://{}\"\n[channels.unionpay_payout]\nurl = \"http://{}\"\n\
+             [rules.hvps]\nhours = \"always\"\n",
+            hvps.addr, beps.addr, ibps.addr, unionpay.addr
+        );
+        let path = dir.path().join("payouts.toml");
+        std::fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
+        Interbank {
+            channels,
+            config: path.to_string_lossy().into_owned(),
+        }
+    }
+
+    fn settled_fen(&self) -> u64 {
+        self.channels
+            .iter()
+            .map(|c| c.stats()["settled_fen"].as_u64().unwrap_or(0))
+            .sum()
+    }
+
+    fn none_received_twice(&self) {
+        for c in &self.channels {
+            let stats = c.stats();
+            assert_eq!(
+                stats["received_more_than_once"],
+                serde_json::json!([]),
+                "{stats}"
+            );
+        }
+    }
+}
+
+const CUSTOMER: u128 = 1001;
+const FUNDING: u128 = 9000;
+const FUNDED_FEN: u64 = 1_000_000_000;
+
+fn payout_body(id: u128, amount_fen: u64) -> String {
+    format!(
+        r#"{{"id":"{id}","debit_account_id":"{CUSTOMER}","amount":"{amount_fen}","currency":"CNY","beneficiary":{{"bank":"BANK-Z","account":"6222000011112222","name":"Zhang San"}},"real_time":true}}"#
+    )
+}
+
+#[test]
+fn after_sigkill_the_new_leader_finishes_every_order_and_payout_and_tells_every_merchant() {
+    use gateway_support::{payment_transfer, MerchantEndpoint, Sim, ALIPAY_KEY, WAIT_MAX};
+    let pair = Pair::new("gwfailover");
+    pair.schema
+        .credentials(&["participant", "--code", "shop-1", "--name", "Shop One"]);
+    let shop = pair.schema.key("shop-1");
+    let merchant = MerchantEndpoint::start();
+    let registered = suanpan()
+        .args([
+            "gateway",
+            "merchant",
+            "--participant",
+            "shop-1",
+            "--notify-url",
+        ])
+        .arg(merchant.url())
+        .args(["--postgres", &pair.schema.url()])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run suanpan gateway: {e}"));
+    assert!(
+        registered.status.success(),
+        "{}",
+        String::from_utf8_lossy(&registered.stderr)
+    );
+    let alipay = Sim::start("alipay", &[]);
+    // Both nodes are reached through the front; they share one configuration.
+    let front = Front::start("127.0.0.1:9".parse().unwrap_or_else(|e| panic!("{e}")));
+    let config = pair.leader_dir.path().join("gateway.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "allow_plain_http = true\ntick_ms = 50\npublic_url = \"{}\"\nnotify_schedule_s = [1, 1, 1, 1, 1, 1, 1, 1]\n\
+             [channels.alipay]\nurl = \"{}\"\nkey = \"{ALIPAY_KEY}\"\nquery_schedule_ms = [500, 500, 1000]\n",
+            front.url(),
+            alipay.url()
+        ),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let config = config.to_string_lossy().into_owned();
+    let interbank = Interbank::start(&pair.leader_dir);
+    let gateway = [
+        "--gateway-config",
+        config.as_str(),
+        "--payouts-config",
+        interbank.config.as_str(),
+    ];
+    let mut leader = pair.start_with(&pair.leader_dir, "a", false, &gateway);
+    let standby = pair.start_with(&pair.standby_dir, "b", true, &gateway);
+    front.point(leader.addr);
+    open_accounts(leader.addr, &pair.key);
+    open_account(leader.addr, &pair.key, FUNDING, &[]);
+    open_account(
+        leader.addr,
+        &pair.key,
+        CUSTOMER,
+        &["debits_must_not_exceed_credits"],
+    );
+    let funded = Request::post(
+        "/v1/transfers",
+        &transfer_json(7_000_000_001, FUNDING, CUSTOMER, FUNDED_FEN),
+    )
+    .signed(&pair.key)
+    .send(leader.addr);
+    assert_eq!(funded.status, 201, "{}", funded.text());
+    // Interbank payouts in flight when the leader dies: answers slow, instructions lost.
+    let [_, _, ibps, unionpay] = &interbank.channels;
+    unionpay.script(&["timeout"; 6]);
+    ibps.script(&["lost", "lost", "normal", "lost"]);
+    let mut payouts = Vec::new();
+    for id in 100..116u128 {
+        let amount = if id % 2 == 0 { 8_000_000 } else { 300_000 };
+        let r = Request::post("/v1/payouts", &payout_body(id, amount))
+            .signed(&pair.key)
+            .send(front.addr);
+        assert_eq!(r.status, 201, "payout {id}: {}", r.text());
+        payouts.push((id, amount));
+    }
+    // The merchant is down: every notification is still owed when the leader dies.
+    merchant.set_up(false);
+    let mut orders = Vec::new();
+    for n in 0..12u64 {
+        let body = format!(
+            r#"{{"merchant_order_no":"m{n}","amount":"{}","currency":"CNY","subject":"order {n}","channel":"alipay"}}"#,
+            1_000 + n
+        );
+        let r = Request::post("/v1/orders", &body)
+            .signed(&shop)
+            .send(front.addr);
+        assert_eq!(r.status, 201, "{}", r.text());
+        orders.push((
+            r.json()["id"].as_str().unwrap_or_default().to_string(),
+            1_000 + n,
+        ));
+    }
+    // Paid, and the channel says so at once.
+    for (id, _) in &orders[0..4] {
+        alipay.pay(id, &["TRADE_SUCCESS"]);
+    }
+    // Paid, and the channel's callback never comes: only a query finds them.
+    for (id, _) in &orders[4..8] {
+        alipay.pay(id, &[]);
+    }
+    for (id, _) in &orders[0..4] {
+        let started = Instant::now();
+        while order(leader.addr, &shop, id)["state"] != "succeeded" {
+            assert!(started.elapsed() < WAIT_MAX, "order {id} never succeeded");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let told_before = merchant.received().len();
+    assert!(told_before > 0, "the leader never tried the merchant");
+    let in_flight = payouts
+        .iter()
+        .filter(|(id, _)| {
+            let r = Request::get(&format!("/v1/payouts/{id}"))
+                .signed(&pair.key)
+                .send(leader.addr);
+            r.json()["state"] != "settled"
+        })
+        .count();
+    assert!(
+        in_flight > 0,
+        "every payout settled before the kill: nothing was in flight"
+    );
+
+    leader.kill();
+    let killed_at = Instant::now();
+    front.point(standby.addr);
+    let (took, _) = wait_for_takeover(standby.addr, &pair.key, killed_at);
+    // The rest are paid after the takeover; their callbacks reach the new leader, which never
+    // saw them created.
+    for (id, _) in &orders[8..12] {
+        alipay.pay(id, &["TRADE_SUCCESS"]);
+    }
+    merchant.set_up(true);
+
+    for (id, amount) in &orders {
+        let started = Instant::now();
+        loop {
+            let o = order(standby.addr, &shop, id);
+            if o["state"] == "succeeded" {
+                assert_eq!(o["amount"], amount.to_string(), "{o}");
+                break;
+            }
+            assert!(
+                started.elapsed() < WAIT_MAX,
+                "order {id} never succeeded: {o}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // Booked once: the payment's transfer, under the order's own id.
+        let t = Request::get(&format!("/v1/transfers/{}", payment_transfer(id)))
+            .signed(&shop)
+            .send(standby.addr);
+        assert_eq!(
+            t.status,
+            200,
+            "order {id}'s payment is not booked: {}",
+            t.text()
+        );
+        assert_eq!(fen(&t.json(), "amount") as u64, *amount);
+        // Its notification, owed by whichever node, is delivered.
+        let started = Instant::now();
+        let needle = format!("\"order_id\":\"{id}\"");
+        while !merchant
+            .received()
+            .iter()
+            .any(|r| r.answered == 200 && r.body.contains(&needle) && r.body.contains("succeeded"))
+        {
+            assert!(
+                started.elapsed() < WAIT_MAX,
+                "the merchant was never told of order {id}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    // Every payout the old leader took is settled exactly once, by one channel, and the
+    // channels paid out exactly what the books say.
+    let mut settled_fen = 0;
+    for (id, amount) in &payouts {
+        let started = Instant::now();
+        let p = loop {
+            let r = Request::get(&format!("/v1/payouts/{id}"))
+                .signed(&pair.key)
+                .send(standby.addr);
+            assert_eq!(r.status, 200, "payout {id}: {}", r.text());
+            let p = r.json();
+            if matches!(
+                p["state"].as_str(),
+                Some("settled" | "rejected" | "returned")
+            ) {
+                break p;
+            }
+            assert!(started.elapsed() < WAIT_MAX, "payout {id} never ended: {p}");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert_eq!(p["state"], "settled", "{p}");
+        let settled_attempts = p["attempts"]
+            .as_array()
+            .map_or(0, |a| a.iter().filter(|t| t["state"] == "settled").count());
+        assert_eq!(settled_attempts, 1, "{p}");
+        settled_fen += amount;
+    }
+    assert_eq!(interbank.settled_fen(), settled_fen);
+    interbank.none_received_twice();
+    let customer = account(standby.addr, &pair.key, CUSTOMER);
+    assert_eq!(
+        customer["credit_balance"].as_str(),
+        Some((FUNDED_FEN - settled_fen).to_string().as_str()),
+        "{customer}"
+    );
+    eprintln!(
+        "business failover: took over {} ms after SIGKILL; {} payouts settled, {in_flight} of them in flight at the kill; {} notifications tried before, {} in all",
+        took.as_millis(),
+        payouts.len(),
+        told_before,
+        merchant.received().len(),
+    );
     standby.terminate();
     let mut standby = standby;
     assert!(standby.wait_exit().success());

@@ -48,8 +48,13 @@ impl Rig {
         .unwrap_or_else(|e| panic!("{e}"));
         let clock = Arc::new(ManualClock::new(START_MS));
         let gateway = Arc::new(
-            Gateway::open(dir.path(), engine.clone(), config, clock.clone())
-                .unwrap_or_else(|e| panic!("{e}")),
+            Gateway::open(
+                &suanpan_gateway::store::Home::sqlite(dir.path()),
+                engine.clone(),
+                config,
+                clock.clone(),
+            )
+            .unwrap_or_else(|e| panic!("{e}")),
         );
         // The result is learnt by query here; callbacks would have nowhere to go.
         gateway.set_default_public_url("http://127.0.0.1:9");

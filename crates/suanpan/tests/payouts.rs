@@ -7,84 +7,19 @@
 #[allow(dead_code)] // the shared support serves other test binaries too
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::process::{Child, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use support::books::{assert_error, open_account, transfer_json};
 use support::client::{ApiKey, Request, Response};
-use support::server::{suanpan, DataDir, Server};
+use support::interbank::Channel;
+use support::server::{DataDir, Server};
 
 /// A wait for something the system does by itself bounds the test; it asserts no timing.
 const WAIT_MAX: Duration = Duration::from_secs(60);
 const CUSTOMER: u128 = 1001;
 const FUNDING: u128 = 9000;
 const FUNDED_FEN: u64 = 1_000_000_000;
-
-struct Channel {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Channel {
-    fn start(system: &str, extra: &[&str]) -> Channel {
-        let mut child = suanpan()
-            .args([
-                "channel-sim",
-                system,
-                "--listen",
-                "127.0.0.1:0",
-                "--ttl-ms",
-                "1500",
-                "--slow-ms",
-                "2500",
-            ])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start the {system} simulator: {e}"));
-        let stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let _ = tx.send(line);
-            }
-        });
-        let line = rx
-            .recv_timeout(WAIT_MAX)
-            .unwrap_or_else(|e| panic!("{system}: {e}"));
-        let v: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
-        let addr = v["listening"]
-            .as_str()
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("bad listening line {line:?}"));
-        Channel { child, addr }
-    }
-
-    fn control(&self, path: &str, body: Value) {
-        let r = Request::post(path, &body.to_string()).send(self.addr);
-        assert_eq!(r.status, 200, "{path}: {}", r.text());
-    }
-
-    fn script(&self, next: &[&str]) {
-        self.control("/sim/script", json!({ "next": next }));
-    }
-
-    fn stats(&self) -> Value {
-        Request::get("/sim/stats").send(self.addr).json()
-    }
-}
-
-impl Drop for Channel {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 struct World {
     dir: DataDir,

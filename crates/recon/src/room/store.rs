@@ -58,6 +58,8 @@ CREATE TRIGGER IF NOT EXISTS history_no_update BEFORE UPDATE ON history
 CREATE TRIGGER IF NOT EXISTS history_no_delete BEFORE DELETE ON history
     BEGIN SELECT RAISE(ABORT, 'the difference history is append-only'); END;
 ",
+    migrations: &[],
+    readers: 1,
 };
 
 /// A difference's state.

@@ -6,6 +6,7 @@
 //! (`runtime()`, made on first use): the engine's and the rooms' threads are plain threads and
 //! block on it ([`PgDb::run`]), and every database handle and one-off query shares it.
 
+pub mod room;
 mod test_database;
 mod tls;
 
@@ -16,6 +17,7 @@ use std::time::Duration;
 
 pub use deadpool_postgres::Object;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+pub use room::{EpochSource, Fence};
 pub use test_database::{test_database_url, test_schema_url, TEST_DATABASE_VAR};
 pub use tokio_postgres;
 

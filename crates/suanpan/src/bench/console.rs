@@ -68,30 +68,34 @@ fn parse(args: &[String]) -> Result<Option<Options>, String> {
 
 /// Adds `n` orders of the merchant SHOP to DIR's gateway store, in one transaction.
 fn add_orders(dir: &std::path::Path, n: u64) -> Result<(), String> {
-    let store = suanpan_gateway::store::Store::open(dir).map_err(|e| e.to_string())?;
+    use suanpan_store::args;
+    let store = suanpan_gateway::store::open(&suanpan_gateway::store::Home::sqlite(dir))
+        .map_err(|e| e.to_string())?;
     store
         .write_blocking(move |c| {
-            let existing: i64 = c.query_row("SELECT count(*) FROM orders", [], |r| r.get(0))?;
+            let existing = c
+                .query_one("SELECT count(*) FROM gateway_orders", args![])?
+                .i64(0)?;
             if existing > 0 {
                 return Ok(());
             }
-            let mut stmt = c.prepare(
-                "INSERT INTO orders (id, merchant, owner, merchant_order_no, amount, currency, subject,
-                     channel, body_digest, state, created_ms, expire_at_ms)
-                 VALUES (?1, 'SHOP', 1, ?2, ?3, 'CNY', 'bench', ?4, '', ?5, ?6, ?7)",
-            )?;
             let states = ["succeeded", "succeeded", "succeeded", "closed", "failed"];
             let start_ms: i64 = 1_796_000_000_000;
             for i in 1..=n as i64 {
-                stmt.execute(suanpan_store::rusqlite::params![
-                    i,
-                    format!("o{i}"),
-                    100 + i % 10_000,
-                    if i % 2 == 0 { "alipay" } else { "wechat" },
-                    states[(i % 5) as usize],
-                    start_ms + i * 10,
-                    start_ms + i * 10 + 900_000,
-                ])?;
+                c.execute(
+                    "INSERT INTO gateway_orders (id, merchant, owner, merchant_order_no, amount, currency, subject,
+                         channel, body_digest, state, created_ms, expire_at_ms)
+                     VALUES (?1, 'SHOP', 1, ?2, ?3, 'CNY', 'bench', ?4, '', ?5, ?6, ?7)",
+                    args![
+                        i,
+                        &format!("o{i}"),
+                        100 + i % 10_000,
+                        if i % 2 == 0 { "alipay" } else { "wechat" },
+                        states[(i % 5) as usize],
+                        start_ms + i * 10,
+                        start_ms + i * 10 + 900_000,
+                    ],
+                )?;
             }
             Ok::<_, suanpan_gateway::GatewayError>(())
         })

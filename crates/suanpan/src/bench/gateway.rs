@@ -18,7 +18,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use lexopt::prelude::*;
 use suanpan_gateway::http::{HttpClient, Url};
-use suanpan_gateway::store::{self, Merchant, Store};
+use suanpan_gateway::store::{self, Merchant};
 
 use super::process::{cpu_s, spawn};
 use crate::json::JsonLine;
@@ -153,7 +153,7 @@ pub fn main(args: &[String]) -> Result<(), String> {
     let key = access.create_key("SHOP")?;
     drop(access);
     {
-        let store = Store::open(dir.path()).map_err(|e| e.to_string())?;
+        let store = store::open(&store::Home::sqlite(dir.path())).map_err(|e| e.to_string())?;
         let m = Merchant {
             participant: "SHOP".into(),
             owner: participant.owner,

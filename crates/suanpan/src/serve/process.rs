@@ -87,8 +87,20 @@ pub fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result
             .map_err(|e| format!("cannot start the indexer thread: {e}"))?
     };
 
+    // Where the rooms keep their state: the data directory, or beside the journal on
+    // PostgreSQL, where each room's writes are fenced by this node's hold on the lease.
+    let home = match &journal {
+        JournalLocation::Postgres(db) => {
+            let engine = engine.clone();
+            suanpan_store::room::Home::Postgres {
+                db: db.clone(),
+                fence: suanpan_store::postgres::Fence::Lease(Arc::new(move || engine.epoch())),
+            }
+        }
+        JournalLocation::Sqlite(_) => suanpan_store::room::Home::sqlite(&config.data_dir),
+    };
     let gateway = Arc::new(suanpan_gateway::Gateway::open(
-        &config.data_dir,
+        &home,
         engine.clone(),
         gateway_config,
         Arc::new(suanpan_gateway::SystemClock),
@@ -129,7 +141,7 @@ pub fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result
             .map_err(|e| e.to_string())?,
     );
     let payouts = Arc::new(
-        suanpan_payouts::Payouts::open(&config.data_dir, engine.clone(), payouts_config)
+        suanpan_payouts::Payouts::open(&home, engine.clone(), payouts_config)
             .map_err(|e| e.to_string())?,
     );
     let service = Service::start(

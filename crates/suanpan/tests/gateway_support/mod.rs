@@ -7,9 +7,9 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -38,28 +38,9 @@ impl Sim {
         } else {
             WECHAT_KEY
         };
-        let mut child = suanpan()
-            .args(["channel-sim", kind, "--listen", "127.0.0.1:0", "--key", key])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start the channel simulator: {e}"));
-        let stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let _ = tx.send(line);
-            }
-        });
-        let line = rx
-            .recv_timeout(WAIT_MAX)
-            .unwrap_or_else(|e| panic!("the simulator never said where it listens: {e}"));
-        let v: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
-        let addr = v["listening"]
-            .as_str()
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("bad listening line {line:?}"));
+        let mut args = vec![kind, "--listen", "127.0.0.1:0", "--key", key];
+        args.extend_from_slice(extra);
+        let (child, addr) = crate::support::server::channel_sim(&args);
         Sim { child, addr, kind }
     }
 

@@ -25,6 +25,35 @@ pub fn suanpan() -> Command {
     Command::new(env!("CARGO_BIN_EXE_suanpan"))
 }
 
+/// Starts `suanpan channel-sim ARGS` (a simulated channel, payment or interbank) and waits for
+/// the line that says where it listens.
+pub fn channel_sim(args: &[&str]) -> (std::process::Child, std::net::SocketAddr) {
+    use std::io::BufRead;
+    let mut child = suanpan()
+        .arg("channel-sim")
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start the channel simulator: {e}"));
+    let stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let _ = tx.send(line);
+        }
+    });
+    let line = rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("the simulator {args:?} never said where it listens: {e}"));
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap_or(serde_json::Value::Null);
+    let addr = v["listening"]
+        .as_str()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("bad listening line {line:?}"));
+    (child, addr)
+}
+
 /// Runs `suanpan credentials ARGS WHERE` (`--data DIR` or `--postgres URL`) and returns its
 /// one JSON line.
 pub fn credentials(args: &[&str], place: &[String]) -> serde_json::Value {

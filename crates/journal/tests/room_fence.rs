@@ -1,0 +1,134 @@
+//! The rooms' writes on PostgreSQL are fenced by the journal's writer lease: a room's store
+//! opened for the leader at epoch E commits while the lease is at E, and once another node
+//! has taken the lease (a higher epoch) it commits nothing more; reads go on. Against the
+//! PostgreSQL at 127.0.0.1:5432 (or `SUANPAN_TEST_POSTGRES`), in a schema of the test's own.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use suanpan_journal::postgres::{acquire, run_sql};
+use suanpan_store::args;
+use suanpan_store::postgres::Fence;
+use suanpan_store::room::{Home, RoomSchema, RoomStore};
+use suanpan_store::sql::Sql;
+use suanpan_store::{Schema, StoreError};
+
+const ROOM: RoomSchema = RoomSchema {
+    room: "fencetest",
+    sqlite: Schema {
+        file: "fencetest.db",
+        version: 1,
+        ddl: "CREATE TABLE IF NOT EXISTS fencetest_rows (k INTEGER PRIMARY KEY, v TEXT NOT NULL);",
+        migrations: &[],
+        readers: 1,
+    },
+    postgres: &[(
+        1,
+        "rows",
+        "CREATE TABLE fencetest_rows (k bigint PRIMARY KEY, v text NOT NULL);",
+    )],
+};
+
+struct TestSchema(String);
+
+impl Drop for TestSchema {
+    fn drop(&mut self) {
+        let _ = run_sql(
+            &suanpan_journal::postgres::test_database_url(),
+            &format!("DROP SCHEMA IF EXISTS {} CASCADE", self.0),
+        );
+    }
+}
+
+fn insert(store: &RoomStore, k: i64) -> Result<(), StoreError> {
+    store.write_blocking(move |c: &dyn Sql| {
+        c.execute(
+            "INSERT INTO fencetest_rows (k, v) VALUES (?1, ?2)",
+            args![k, "row"],
+        )?;
+        Ok(())
+    })
+}
+
+fn count(store: &RoomStore) -> i64 {
+    store
+        .read(|c: &dyn Sql| {
+            c.query_one("SELECT COUNT(*) FROM fencetest_rows", args![])?
+                .i64(0)
+        })
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn a_room_commits_only_while_its_node_holds_the_lease_at_its_epoch() {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let schema = TestSchema(format!("t_room_fence_{}_{nanos}", std::process::id()));
+    let url = suanpan_journal::postgres::test_schema_url(&schema.0);
+    let db = suanpan_journal::postgres::connect(&url).unwrap_or_else(|e| panic!("{e}"));
+    let ttl = Duration::from_secs(60);
+    let epoch = acquire(&db, "a", ttl, 0)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("the lease was not free"));
+    // What the node believes it holds; 0 is none.
+    let held = Arc::new(AtomicU64::new(epoch));
+    let source = {
+        let held = held.clone();
+        Arc::new(move || Some(held.load(Ordering::Acquire)).filter(|&e| e != 0))
+    };
+    let leader = RoomStore::open(
+        &Home::Postgres {
+            db: db.clone(),
+            fence: Fence::Lease(source),
+        },
+        &ROOM,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    insert(&leader, 1).unwrap_or_else(|e| panic!("the leader's write: {e}"));
+    assert_eq!(count(&leader), 1);
+
+    // A node that holds no lease writes nothing.
+    held.store(0, Ordering::Release);
+    match insert(&leader, 2) {
+        Err(StoreError::Fenced(why)) => assert!(why.contains("lease"), "{why}"),
+        other => panic!("a node without the lease wrote: {other:?}"),
+    }
+
+    // Another node takes the lease over (its epoch grows); this one still believes it holds
+    // its old epoch, as a paused leader does when it wakes: refused by the database itself.
+    held.store(epoch, Ordering::Release);
+    run_sql(
+        &url,
+        "UPDATE lease SET holder = 'b', epoch = epoch + 1, expires_at = now() + interval '60 seconds'",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    match insert(&leader, 3) {
+        Err(StoreError::Fenced(why)) => assert!(why.contains("taken"), "{why}"),
+        other => panic!("a deposed leader wrote: {other:?}"),
+    }
+    // The group that was refused left nothing; reads go on.
+    assert_eq!(count(&leader), 1);
+
+    // The new leader, at the new epoch, writes; an operator's command is not fenced.
+    let new_leader = RoomStore::open(
+        &Home::Postgres {
+            db: db.clone(),
+            fence: Fence::Lease(Arc::new(move || Some(epoch + 1))),
+        },
+        &ROOM,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    insert(&new_leader, 4).unwrap_or_else(|e| panic!("the new leader's write: {e}"));
+    let operator = RoomStore::open(
+        &Home::Postgres {
+            db,
+            fence: Fence::Operator,
+        },
+        &ROOM,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    insert(&operator, 5).unwrap_or_else(|e| panic!("the operator's write: {e}"));
+    assert_eq!(count(&operator), 3);
+}
