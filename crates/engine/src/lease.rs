@@ -72,7 +72,7 @@ impl PostgresConfig {
     }
 
     /// The longest a write transaction of this node may wait on the server: half the lease.
-    pub(crate) fn write_hold(&self) -> Duration {
+    pub fn write_hold(&self) -> Duration {
         (self.lease_ttl / 2).max(Duration::from_millis(100))
     }
 

@@ -27,7 +27,7 @@ impl PostgresConfig {
         match *self {}
     }
 
-    pub(crate) fn write_hold(&self) -> Duration {
+    pub fn write_hold(&self) -> Duration {
         match *self {}
     }
 

@@ -81,7 +81,10 @@ fn a_room_commits_only_while_its_node_holds_the_lease_at_its_epoch() {
     let leader = RoomStore::open(
         &Home::Postgres {
             db: db.clone(),
-            fence: Fence::Lease(source),
+            fence: Fence::Lease {
+                epoch: source,
+                hold: Duration::from_secs(5),
+            },
         },
         &ROOM,
     )
@@ -115,7 +118,10 @@ fn a_room_commits_only_while_its_node_holds_the_lease_at_its_epoch() {
     let new_leader = RoomStore::open(
         &Home::Postgres {
             db: db.clone(),
-            fence: Fence::Lease(Arc::new(move || Some(epoch + 1))),
+            fence: Fence::Lease {
+                epoch: Arc::new(move || Some(epoch + 1)),
+                hold: Duration::from_secs(5),
+            },
         },
         &ROOM,
     )

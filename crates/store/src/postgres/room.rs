@@ -25,7 +25,13 @@ pub type EpochSource = Arc<dyn Fn() -> Option<u64> + Send + Sync>;
 #[derive(Clone)]
 pub enum Fence {
     /// The leader's commands: every group checks the lease is still at this node's epoch.
-    Lease(EpochSource),
+    /// A group holds the lease row's share lock from its fence to its commit; if this node
+    /// stops in between (paused), the server ends the transaction after `hold`
+    /// (`idle_in_transaction_session_timeout`), so a standby's takeover never waits on it.
+    Lease {
+        epoch: EpochSource,
+        hold: std::time::Duration,
+    },
     /// An operator's command against the database (`credentials`, `gateway merchant`): not a
     /// command of the leader, so not fenced by its lease.
     Operator,
@@ -269,6 +275,20 @@ impl Drop for PgRoom {
     }
 }
 
+/// The writer's connection, told how long a transaction of it may wait on this node.
+async fn connect(db: &PgDb, fence: &Fence) -> Result<Object, PgError> {
+    let client = db.client().await?;
+    if let Fence::Lease { hold, .. } = fence {
+        client
+            .batch_execute(&format!(
+                "SET idle_in_transaction_session_timeout = {}",
+                hold.as_millis().max(1)
+            ))
+            .await?;
+    }
+    Ok(client)
+}
+
 fn run_writer(db: &PgDb, fence: &Fence, jobs: Receiver<Job>) {
     let mut client: Option<Object> = None;
     while let Ok(first) = jobs.recv() {
@@ -284,7 +304,7 @@ fn run_writer(db: &PgDb, fence: &Fence, jobs: Receiver<Job>) {
             client = None;
         }
         if client.is_none() {
-            client = db.run(db.client()).ok();
+            client = db.run(connect(db, fence)).ok();
         }
         let committed = match client.as_mut() {
             None => Err(StoreError::Failed(format!(
@@ -311,7 +331,7 @@ fn run_group(
     group: &mut Vec<Job>,
 ) -> Result<(), StoreError> {
     let tx = db.run(client.transaction())?;
-    if let Fence::Lease(epoch) = fence {
+    if let Fence::Lease { epoch, .. } = fence {
         let Some(epoch) = epoch() else {
             return Err(StoreError::Fenced(
                 "this node does not hold the writer's lease; it changes nothing".into(),

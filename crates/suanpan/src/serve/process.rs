@@ -41,6 +41,8 @@ pub fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result
     engine_config.queue_requests_max = config.queue_requests_max;
     engine_config.auto_cutover = config.auto_cutover;
     engine_config.accept_journal_behind_anchor = config.accept_journal_behind_anchor;
+    // How long a room's write may hold the lease row on the server (half the lease).
+    let mut write_hold = Duration::ZERO;
     let journal = match &config.postgres {
         None => JournalLocation::Sqlite(config.data_dir.clone()),
         Some(url) => {
@@ -51,6 +53,10 @@ pub fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result
                 standby: config.standby,
                 lease_ttl: Duration::from_millis(config.lease_ttl_ms),
             });
+            write_hold = engine_config
+                .postgres
+                .as_ref()
+                .map_or(Duration::ZERO, |pg| pg.write_hold());
             JournalLocation::Postgres(db)
         }
     };
@@ -94,7 +100,10 @@ pub fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result
             let engine = engine.clone();
             suanpan_store::room::Home::Postgres {
                 db: db.clone(),
-                fence: suanpan_store::postgres::Fence::Lease(Arc::new(move || engine.epoch())),
+                fence: suanpan_store::postgres::Fence::Lease {
+                    epoch: Arc::new(move || engine.epoch()),
+                    hold: write_hold,
+                },
             }
         }
         JournalLocation::Sqlite(_) => suanpan_store::room::Home::sqlite(&config.data_dir),
