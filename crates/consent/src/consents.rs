@@ -4,10 +4,10 @@
 //! the very next read. Changes are made one at a time (`changes`); reads check and count in
 //! memory and never wait behind a change.
 
-use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-use suanpan_store::Store;
+use suanpan_store::postgres::EpochSource;
 
 use crate::code;
 use crate::consent::{Consent, ConsentRequest, DataKind};
@@ -15,12 +15,18 @@ use crate::day::Day;
 use crate::error::ConsentError;
 use crate::record::Record;
 use crate::registry::{Action, Actor, ReadPermit, Registry};
-use crate::store::{self, RecordFilter};
+use crate::store::{self, Home, RecordFilter, Store};
 
 pub struct Consents {
     store: Store,
     registry: Mutex<Registry>,
     changes: tokio::sync::Mutex<()>,
+    /// With the rooms on PostgreSQL: the epoch this node holds the writer's lease at. The
+    /// registry in memory was loaded at `loaded_epoch`; a node that has taken the lease over
+    /// since loads it again from the shared tables, so a consent granted or revoked through
+    /// the old leader holds here from the first request.
+    epoch: Option<EpochSource>,
+    loaded_epoch: AtomicU64,
 }
 
 /// Who does something, as the record names it, and as the rules see it.
@@ -75,35 +81,39 @@ fn record(c: &Consent, caller: &str, action: &str, outcome: &str, now_ns: u64) -
 }
 
 impl Consents {
-    /// Opens `consent.db` in `dir`, loads every consent and counts again today's unattended
-    /// reads from the record.
-    pub fn open(dir: &Path, now_ns: u64) -> Result<Consents, ConsentError> {
-        let store = Store::open(dir, &store::SCHEMA)?;
-        let mut registry = Registry::default();
-        let today = Day::of_ns(now_ns);
-        let (consents, reads) = store.read(|conn| {
-            Ok::<_, ConsentError>((
-                store::load_consents(conn)?,
-                store::counted_reads(conn, today)?,
-            ))
-        })?;
-        for c in consents {
-            registry.put(c);
-        }
-        for (third_party, accounts) in reads {
-            for account in accounts {
-                registry.count_read(third_party, account, today);
-            }
-        }
+    /// Opens the room's store in `home`, loads every consent and counts again today's
+    /// unattended reads from the record. `epoch`: where the rooms are shared (PostgreSQL),
+    /// the epoch this node holds the writer's lease at, if any.
+    pub fn open(
+        home: &Home,
+        now_ns: u64,
+        epoch: Option<EpochSource>,
+    ) -> Result<Consents, ConsentError> {
+        let store = store::open(home)?;
+        let registry = load(&store, now_ns)?;
+        let loaded_epoch = epoch.as_ref().and_then(|e| e()).unwrap_or(0);
         Ok(Consents {
             store,
             registry: Mutex::new(registry),
             changes: tokio::sync::Mutex::new(()),
+            epoch,
+            loaded_epoch: AtomicU64::new(loaded_epoch),
         })
     }
 
     fn registry(&self) -> MutexGuard<'_, Registry> {
-        self.registry.lock().unwrap_or_else(|p| p.into_inner())
+        let mut registry = self.registry.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(now) = self.epoch.as_ref().and_then(|e| e()) {
+            if now != self.loaded_epoch.load(Ordering::Acquire) {
+                // This node took the lease over: what the old leader changed is in the
+                // shared tables. Should the read fail, it is tried again at the next call.
+                if let Ok(fresh) = load(&self.store, wall_ns()) {
+                    *registry = fresh;
+                    self.loaded_epoch.store(now, Ordering::Release);
+                }
+            }
+        }
+        registry
     }
 
     /// Writes consents and record entries in one group; applies the consents once durable.
@@ -439,5 +449,99 @@ fn read_action(kind: DataKind) -> &'static str {
     match kind {
         DataKind::Balances => "read_balances",
         DataKind::Transactions => "read_transactions",
+    }
+}
+
+/// Every consent, and today's unattended reads counted again from the record.
+fn load(store: &Store, now_ns: u64) -> Result<Registry, ConsentError> {
+    let today = Day::of_ns(now_ns);
+    let (consents, reads) = store.read(|c| {
+        Ok::<_, ConsentError>((store::load_consents(c)?, store::counted_reads(c, today)?))
+    })?;
+    let mut registry = Registry::default();
+    for c in consents {
+        registry.put(c);
+    }
+    for (third_party, accounts) in reads {
+        for account in accounts {
+            registry.count_read(third_party, account, today);
+        }
+    }
+    Ok(registry)
+}
+
+/// Now, for counting today's reads again at a takeover (the callers pass their own clock to
+/// everything else; at a takeover it is the wall clock they read too).
+fn wall_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::consent::{Access, Party};
+
+    fn request(now_ns: u64) -> ConsentRequest {
+        ConsentRequest {
+            request_id: "r1".into(),
+            third_party: Party {
+                code: "TP".into(),
+                owner: 7,
+            },
+            bank: Party {
+                code: "BANK".into(),
+                owner: 2,
+            },
+            customer: "c-1".into(),
+            accounts: vec![2 << 64 | 1],
+            access: Access {
+                balances: true,
+                transactions: None,
+            },
+            valid_until: Day::of_ns(now_ns).plus(30),
+            frequency_per_day: 1,
+            recurring: false,
+        }
+    }
+
+    #[test]
+    fn a_node_that_takes_the_lease_over_sees_the_consents_the_old_leader_made() {
+        let dir = std::env::temp_dir().join(format!("suanpan-consents-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let home = Home::sqlite(&dir);
+        let now = wall_ns();
+        let leader = Consents::open(&home, now, Some(Arc::new(|| Some(1)))).expect("opens");
+        // The standby loaded the consents when it started, before the leader's request.
+        let held = Arc::new(AtomicU64::new(0));
+        let source = {
+            let held = held.clone();
+            Arc::new(move || Some(held.load(Ordering::Acquire)).filter(|&e| e != 0))
+        };
+        let standby = Consents::open(&home, now, Some(source)).expect("opens");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let (made, created) = runtime
+            .block_on(leader.request(request(now), now))
+            .expect("requested");
+        assert!(created);
+        assert_eq!(
+            standby.get(&made.id, None, now).err(),
+            Some(ConsentError::NotFound),
+            "a standby answers from what it loaded"
+        );
+        held.store(2, Ordering::Release);
+        let seen = standby
+            .get(&made.id, None, now)
+            .expect("loaded again at the takeover");
+        assert_eq!(seen.request.request_id, "r1");
+        drop((leader, standby));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -175,9 +175,3 @@ impl From<StoreError> for ConsentError {
         }
     }
 }
-
-impl From<suanpan_store::rusqlite::Error> for ConsentError {
-    fn from(e: suanpan_store::rusqlite::Error) -> ConsentError {
-        ConsentError::Store(e.to_string())
-    }
-}

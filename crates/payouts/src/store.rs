@@ -485,33 +485,25 @@ mod tests {
 
     #[test]
     fn a_version_1_file_keeps_its_payouts_and_qr_payments() {
-        let dir = std::env::temp_dir().join(format!("suanpan-payouts-v1-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("temp dir");
+        // Version 1's tables: the DDL of today with the old names.
+        let old = SCHEMA
+            .sqlite
+            .ddl
+            .replace("payouts_payouts", "payouts")
+            .replace("payouts_attempts", "attempts")
+            .replace("payouts_events", "events")
+            .replace("payouts_qr_payments", "qr_payments")
+            .replace("payouts_routing_versions", "routing_versions");
+        let (dir, conn) =
+            suanpan_store::old_version_file("payouts-v1", "payouts.db", 1, &old).expect("made");
         {
-            let conn =
-                suanpan_store::rusqlite::Connection::open(dir.join("payouts.db")).expect("opens");
-            conn.execute_batch(
-                "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
-                 INSERT INTO meta VALUES ('schema_version', '1');",
-            )
-            .expect("meta");
-            // Version 1's tables: the DDL of today with the old names.
-            let old = SCHEMA
-                .sqlite
-                .ddl
-                .replace("payouts_payouts", "payouts")
-                .replace("payouts_attempts", "attempts")
-                .replace("payouts_events", "events")
-                .replace("payouts_qr_payments", "qr_payments")
-                .replace("payouts_routing_versions", "routing_versions");
-            conn.execute_batch(&old).expect("the old tables");
             conn.execute_batch(
                 "INSERT INTO qr_payments VALUES ('7', '11', '12', 'static', 300, 'CNY', 20000, 1);
                  INSERT INTO routing_versions VALUES (3, '{}', '', 'ops', 5);",
             )
             .expect("old rows");
         }
+        drop(conn);
         let store = open(&Home::sqlite(&dir)).expect("migrates");
         let recorded = store.read(|c| qr_payment(c, 7)).expect("reads");
         assert_eq!(recorded, Some((11, 12, "static".into(), 300, "CNY".into())));

@@ -364,6 +364,29 @@ fn run_writer(conn: Connection, jobs: Receiver<Job>) {
     }
 }
 
+/// Makes `dir/<file>` as a Suanpan whose schema was `version` made it, with `ddl`, in a fresh
+/// directory of that name under the system's temporary one: the start of a room's migration
+/// test. Returns the directory and a connection to the file, to fill with old rows.
+pub fn old_version_file(
+    name: &str,
+    file: &str,
+    version: i64,
+    ddl: &str,
+) -> Result<(PathBuf, Connection), StoreError> {
+    let dir = std::env::temp_dir().join(format!("suanpan-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| StoreError::Failed(format!("cannot create {}: {e}", dir.display())))?;
+    let conn = Connection::open(dir.join(file))?;
+    conn.execute_batch("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;")?;
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)",
+        [version.to_string()],
+    )?;
+    conn.execute_batch(ddl)?;
+    Ok((dir, conn))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,6 +20,7 @@ pub enum Param<'a> {
     Int(i64),
     Text(&'a str),
     Bool(bool),
+    Bytes(&'a [u8]),
 }
 
 impl From<i64> for Param<'_> {
@@ -67,6 +68,12 @@ impl<'a> From<Option<&'a str>> for Param<'a> {
 impl<'a> From<&'a Option<String>> for Param<'a> {
     fn from(v: &'a Option<String>) -> Self {
         v.as_deref().map_or(Param::Null, Param::Text)
+    }
+}
+
+impl<'a> From<Option<&'a [u8]>> for Param<'a> {
+    fn from(v: Option<&'a [u8]>) -> Self {
+        v.map_or(Param::Null, Param::Bytes)
     }
 }
 
@@ -139,6 +146,14 @@ impl Row {
         }
     }
 
+    pub fn opt_bytes(&self, i: usize) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.at(i)? {
+            Value::Null => Ok(None),
+            Value::Bytes(b) => Ok(Some(b.clone())),
+            _ => Err(self.wrong(i, "bytes")),
+        }
+    }
+
     pub fn bool(&self, i: usize) -> Result<bool, StoreError> {
         Ok(self.i64(i)? != 0)
     }
@@ -203,6 +218,7 @@ impl rusqlite::ToSql for Param<'_> {
             Param::Int(v) => ValueRef::Integer(*v),
             Param::Text(s) => ValueRef::Text(s.as_bytes()),
             Param::Bool(b) => ValueRef::Integer(i64::from(*b)),
+            Param::Bytes(b) => ValueRef::Blob(b),
         }))
     }
 }

@@ -390,16 +390,19 @@ fn every_refusal_answers_its_own_code_and_changes_nothing() {
     let expiring = authorised(&w, "r-9", "c9", &[1001], &balances_access(), true);
     w.server.terminate();
     assert!(w.server.wait_exit().success());
-    let db = rusqlite::Connection::open(w.dir.path().join("consent.db"))
-        .unwrap_or_else(|e| panic!("{e}"));
-    let changed = db
-        .execute(
-            "UPDATE consents SET valid_until = valid_until - 31 WHERE request_id = 'r-9'",
-            [],
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(changed, 1);
-    drop(db);
+    // Where the room keeps its consents: its file, or the shared database.
+    let ago = "UPDATE consent_consents SET valid_until = valid_until - 31 WHERE request_id = 'r-9'";
+    match w.dir.postgres() {
+        Some(url) => {
+            suanpan_journal::postgres::run_sql(&url, ago).unwrap_or_else(|e| panic!("{e}"))
+        }
+        None => {
+            let db = rusqlite::Connection::open(w.dir.path().join("consent.db"))
+                .unwrap_or_else(|e| panic!("{e}"));
+            let changed = db.execute(ago, []).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(changed, 1);
+        }
+    }
     w.server = Server::start(&w.dir);
     assert_error(
         &w.balances(&expiring, ""),

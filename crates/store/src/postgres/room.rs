@@ -58,6 +58,7 @@ impl ToSql for Param<'_> {
         match *self {
             Param::Null => Ok(IsNull::Yes),
             Param::Text(s) => s.to_sql(ty, out),
+            Param::Bytes(b) => b.to_sql(ty, out),
             Param::Int(v) => int_to_sql(v, ty, out),
             Param::Bool(b) => match *ty {
                 Type::BOOL => b.to_sql(ty, out),

@@ -95,18 +95,22 @@ pub fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result
 
     // Where the rooms keep their state: the data directory, or beside the journal on
     // PostgreSQL, where each room's writes are fenced by this node's hold on the lease.
-    let home = match &journal {
-        JournalLocation::Postgres(db) => {
+    let epoch_source: Option<suanpan_store::postgres::EpochSource> = match &journal {
+        JournalLocation::Postgres(_) => {
             let engine = engine.clone();
-            suanpan_store::room::Home::Postgres {
-                db: db.clone(),
-                fence: suanpan_store::postgres::Fence::Lease {
-                    epoch: Arc::new(move || engine.epoch()),
-                    hold: write_hold,
-                },
-            }
+            Some(Arc::new(move || engine.epoch()))
         }
-        JournalLocation::Sqlite(_) => suanpan_store::room::Home::sqlite(&config.data_dir),
+        JournalLocation::Sqlite(_) => None,
+    };
+    let home = match (&journal, &epoch_source) {
+        (JournalLocation::Postgres(db), Some(epoch)) => suanpan_store::room::Home::Postgres {
+            db: db.clone(),
+            fence: suanpan_store::postgres::Fence::Lease {
+                epoch: epoch.clone(),
+                hold: write_hold,
+            },
+        },
+        _ => suanpan_store::room::Home::sqlite(&config.data_dir),
     };
     let gateway = Arc::new(suanpan_gateway::Gateway::open(
         &home,
@@ -146,8 +150,12 @@ pub fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result
         schedule_stop.clone(),
     )?;
     let consents = Arc::new(
-        suanpan_consent::Consents::open(&config.data_dir, suanpan_api::consents::now_ns())
-            .map_err(|e| e.to_string())?,
+        suanpan_consent::Consents::open(
+            &home,
+            suanpan_api::consents::now_ns(),
+            epoch_source.clone(),
+        )
+        .map_err(|e| e.to_string())?,
     );
     let payouts = Arc::new(
         suanpan_payouts::Payouts::open(&home, engine.clone(), payouts_config)
