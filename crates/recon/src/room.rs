@@ -118,7 +118,7 @@ impl std::fmt::Display for ReconError {
             }
             ReconError::Booking(why) => write!(f, "the engine did not book it: {why}"),
             ReconError::Overloaded => f.write_str("overloaded; try again shortly"),
-            ReconError::Store(why) => write!(f, "recon.db: {why}"),
+            ReconError::Store(why) => write!(f, "reconciliation store: {why}"),
         }
     }
 }
@@ -133,12 +133,6 @@ impl From<suanpan_store::StoreError> for ReconError {
                 ReconError::Store(why)
             }
         }
-    }
-}
-
-impl From<suanpan_store::rusqlite::Error> for ReconError {
-    fn from(e: suanpan_store::rusqlite::Error) -> ReconError {
-        ReconError::Store(e.to_string())
     }
 }
 
@@ -293,7 +287,7 @@ fn amount_of(item: &crate::matching::Item) -> i64 {
 }
 
 pub struct Recon {
-    store: suanpan_store::Store,
+    store: store::Store,
     gateway: Arc<Gateway>,
     engine: Arc<Engine>,
     config: ReconConfig,
@@ -302,15 +296,16 @@ pub struct Recon {
 }
 
 impl Recon {
-    /// Opens `recon.db` in the data directory.
+    /// Opens the room's store in `home` (`recon.db` in the data directory, or the tables
+    /// beside the journal on PostgreSQL).
     pub fn open(
-        dir: &std::path::Path,
+        home: &store::Home,
         gateway: Arc<Gateway>,
         engine: Arc<Engine>,
         config: ReconConfig,
     ) -> Result<Recon, ReconError> {
         Ok(Recon {
-            store: suanpan_store::Store::open(dir, &store::SCHEMA)?,
+            store: store::open(home)?,
             gateway,
             engine,
             config,
@@ -1062,31 +1057,50 @@ fn run_summary(report: &RunReport) -> String {
 /// what they found; a channel without one stops the day-end (`reconcile_not_run`).
 pub struct Recorded {
     pub dir: std::path::PathBuf,
+    /// With the journal on PostgreSQL: the database the room keeps its runs in.
+    pub postgres: Option<std::sync::Arc<suanpan_store::postgres::PgDb>>,
 }
 
 impl Reconciler for Recorded {
     fn reconcile(&mut self, date: AccountingDate) -> Result<String, AccountingError> {
-        let path = self.dir.join(store::SCHEMA.file);
-        if !path.exists() {
-            return Ok("no payment channel has been reconciled on this data directory".into());
-        }
         let failed = |e: ReconError| AccountingError::Reconcile(e.code(), e.to_string());
-        let conn = suanpan_store::rusqlite::Connection::open_with_flags(
-            &path,
-            suanpan_store::rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-        )
-        .map_err(|e| failed(e.into()))?;
+        let home = match &self.postgres {
+            // Read by an operator's command: not the leader's, so not fenced.
+            Some(db) => store::Home::Postgres {
+                db: db.clone(),
+                fence: suanpan_store::postgres::Fence::Operator,
+            },
+            None => {
+                // No file: no channel was ever reconciled here (and none is made now).
+                if !self.dir.join(store::SCHEMA.sqlite.file).exists() {
+                    return Ok(
+                        "no payment channel has been reconciled on this data directory".into(),
+                    );
+                }
+                store::Home::sqlite(&self.dir)
+            }
+        };
         let date_text = date.to_string();
+        let recorded = store::open(&home).map_err(failed)?;
         let mut summary = Vec::new();
-        for channel in store::channels(&conn).map_err(failed)? {
-            let Some(run) = store::run(&conn, &channel, &date_text).map_err(failed)? else {
+        let runs = recorded
+            .read(|c| {
+                let mut runs = Vec::new();
+                for channel in store::channels(c)? {
+                    let run = store::run(c, &channel, &date_text)?;
+                    let differences = store::differences(c, &date_text, Some(&channel))?;
+                    runs.push((channel, run, differences));
+                }
+                Ok::<_, ReconError>(runs)
+            })
+            .map_err(failed)?;
+        for (channel, run, differences) in runs {
+            let Some(run) = run else {
                 return Err(AccountingError::Reconcile(
                     "reconcile_not_run",
                     format!("{channel}'s bill of {date_text} has not been reconciled: run the day-end on the server (POST /v1/accounting/dates/{date_text}/day-end), which fetches the bills, or `suanpan recon run` first"),
                 ));
             };
-            let differences =
-                store::differences(&conn, &date_text, Some(&channel)).map_err(failed)?;
             summary.push(run_summary(&RunReport {
                 run,
                 differences,

@@ -222,6 +222,12 @@ fn run_one(
             DayEndOptions { until: f.until },
             &mut suanpan_recon::room::Recorded {
                 dir: data.to_path_buf(),
+                postgres: match &f.postgres {
+                    Some(url) => {
+                        Some(suanpan_store::postgres::PgDb::open(url).map_err(|e| e.to_string())?)
+                    }
+                    None => None,
+                },
             },
             &mut |event| progress.show(event),
         )

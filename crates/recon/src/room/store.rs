@@ -1,21 +1,34 @@
-//! `recon.db`, through the storage home: each channel's run of a date (its bill's digest and
-//! summary, the class totals, the items held for the next date), the differences found, each
-//! with its evidence and state, and their history (append-only: triggers refuse UPDATE and
-//! DELETE).
+//! The reconciliation room's state through the storage home: each channel's run of a date
+//! (its bill's digest and summary, the class totals, the items held for the next date), the
+//! differences found, each with its evidence and state, and their history (append-only:
+//! triggers refuse UPDATE and DELETE). On the embedded default it is `recon.db`; with the
+//! journal on PostgreSQL, the `recon_*` tables of that database. Every statement is written
+//! once for both (`suanpan_store::sql`).
 
 use serde_json::{json, Value};
-use suanpan_store::rusqlite::{params, Connection, OptionalExtension, Row};
+use suanpan_store::args;
+use suanpan_store::room::{RoomSchema, RoomStore};
+use suanpan_store::sql::{Row, Sql};
 use suanpan_store::Schema;
 
 use crate::bill::{BillLine, BillStatus, BillSummary, Key};
 use crate::matching::{Carried, CarriedSide, Class, ClassTotals, Item, PlatformItem};
 use crate::room::ReconError;
 
-pub const SCHEMA: Schema = Schema {
-    file: "recon.db",
-    version: 1,
-    ddl: "
-CREATE TABLE IF NOT EXISTS runs (
+pub use suanpan_store::room::Home;
+
+/// The room's store, in whichever home the node keeps its rooms.
+pub type Store = RoomStore;
+
+/// SQLite: 2, the tables are named `recon_*`, as on PostgreSQL (the append-only triggers made
+/// again on the renamed history).
+pub const SCHEMA: RoomSchema = RoomSchema {
+    room: "recon",
+    sqlite: Schema {
+        file: "recon.db",
+        version: 2,
+        ddl: "
+CREATE TABLE IF NOT EXISTS recon_runs (
     channel        TEXT    NOT NULL,
     date           TEXT    NOT NULL,  -- yyyy-MM-dd, the channel's (Beijing) day
     bill_sha256    TEXT    NOT NULL,
@@ -26,7 +39,7 @@ CREATE TABLE IF NOT EXISTS runs (
     finished_ms    INTEGER NOT NULL,
     PRIMARY KEY (channel, date)
 ) STRICT;
-CREATE TABLE IF NOT EXISTS differences (
+CREATE TABLE IF NOT EXISTS recon_differences (
     id             INTEGER PRIMARY KEY,
     channel        TEXT    NOT NULL,
     date           TEXT    NOT NULL,
@@ -42,8 +55,8 @@ CREATE TABLE IF NOT EXISTS differences (
     changed_ms     INTEGER NOT NULL,
     UNIQUE (channel, date, key, class, ordinal)
 ) STRICT;
-CREATE INDEX IF NOT EXISTS differences_date ON differences (date, channel);
-CREATE TABLE IF NOT EXISTS history (
+CREATE INDEX IF NOT EXISTS differences_date ON recon_differences (date, channel);
+CREATE TABLE IF NOT EXISTS recon_history (
     seq            INTEGER PRIMARY KEY AUTOINCREMENT,
     difference     INTEGER NOT NULL,
     at_ms          INTEGER NOT NULL,
@@ -52,15 +65,86 @@ CREATE TABLE IF NOT EXISTS history (
     actor          TEXT    NOT NULL,
     note           TEXT    NOT NULL
 ) STRICT;
-CREATE INDEX IF NOT EXISTS history_difference ON history (difference, seq);
-CREATE TRIGGER IF NOT EXISTS history_no_update BEFORE UPDATE ON history
+CREATE INDEX IF NOT EXISTS history_difference ON recon_history (difference, seq);
+CREATE TRIGGER IF NOT EXISTS history_no_update BEFORE UPDATE ON recon_history
     BEGIN SELECT RAISE(ABORT, 'the difference history is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS history_no_delete BEFORE DELETE ON history
+CREATE TRIGGER IF NOT EXISTS history_no_delete BEFORE DELETE ON recon_history
     BEGIN SELECT RAISE(ABORT, 'the difference history is append-only'); END;
 ",
-    migrations: &[],
-    readers: 1,
+        migrations: &[(
+            2,
+            "DROP TRIGGER history_no_update;
+             DROP TRIGGER history_no_delete;
+             ALTER TABLE runs RENAME TO recon_runs;
+             ALTER TABLE differences RENAME TO recon_differences;
+             ALTER TABLE history RENAME TO recon_history;",
+        )],
+        readers: 1,
+    },
+    postgres: &[(
+        1,
+        "runs, differences and their append-only history",
+        r#"
+CREATE TABLE recon_runs (
+    channel        text   NOT NULL,
+    date           text   NOT NULL,  -- yyyy-MM-dd, the channel's (Beijing) day
+    bill_sha256    text   NOT NULL,
+    bill_summary   text   NOT NULL,  -- JSON: lines, paid_fen, refunded_fen, fees_fen
+    totals         text   NOT NULL,  -- JSON: per class, count, bill_fen, platform_fen
+    carried        text   NOT NULL,  -- JSON: the items held for the next date
+    times_run      bigint NOT NULL,
+    finished_ms    bigint NOT NULL,
+    PRIMARY KEY (channel, date)
+);
+CREATE TABLE recon_differences (
+    id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    channel        text   NOT NULL,
+    date           text   NOT NULL,
+    key            text   NOT NULL,  -- payment N | refund N
+    class          text   NOT NULL,
+    ordinal        bigint NOT NULL,  -- a duplicated line's repeat number, else 0
+    state          text   NOT NULL,
+    amount_fen     bigint NOT NULL,  -- signed: what the channel has more than the books
+    evidence       text   NOT NULL,  -- JSON: the bill line, the order or refund, the booking
+    postings       bigint NOT NULL,  -- transfers made for it so far (numbers their ids)
+    posted_fen     bigint NOT NULL,  -- signed amount now held in suspense for it
+    found_ms       bigint NOT NULL,
+    changed_ms     bigint NOT NULL,
+    UNIQUE (channel, date, key, class, ordinal)
+);
+CREATE INDEX recon_differences_date ON recon_differences (date, channel);
+CREATE TABLE recon_history (
+    seq            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    difference     bigint NOT NULL,
+    at_ms          bigint NOT NULL,
+    from_state     text,
+    to_state       text   NOT NULL,
+    actor          text   NOT NULL,
+    note           text   NOT NULL
+);
+CREATE INDEX recon_history_difference ON recon_history (difference, seq);
+CREATE FUNCTION recon_history_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'the difference history is append-only';
+END
+$$;
+CREATE TRIGGER recon_history_no_change BEFORE UPDATE OR DELETE ON recon_history
+    FOR EACH ROW EXECUTE FUNCTION recon_history_append_only();
+CREATE TRIGGER recon_history_no_truncate BEFORE TRUNCATE ON recon_history
+    FOR EACH STATEMENT EXECUTE FUNCTION recon_history_append_only();
+"#,
+    )],
 };
+
+/// Opens the room's store in `home`.
+pub fn open(home: &Home) -> Result<Store, ReconError> {
+    RoomStore::open(home, &SCHEMA).map_err(ReconError::from)
+}
+
+/// Milliseconds as the database's signed integers (far below 2^63).
+fn int(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
 
 /// A difference's state.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -275,7 +359,7 @@ fn totals_json(t: &[ClassTotals; 10]) -> Value {
 }
 
 fn bad(what: &str) -> ReconError {
-    ReconError::Store(format!("recon.db holds a malformed {what}"))
+    ReconError::Store(format!("the reconciliation store holds a malformed {what}"))
 }
 
 fn parse_json(text: &str, what: &str) -> Result<Value, ReconError> {
@@ -283,32 +367,32 @@ fn parse_json(text: &str, what: &str) -> Result<Value, ReconError> {
 }
 
 /// Records a run (a rerun replaces the figures and counts one more time).
-pub fn save_run(conn: &Connection, run: &Run) -> Result<(), ReconError> {
+pub fn save_run(c: &dyn Sql, run: &Run) -> Result<(), ReconError> {
     let carried: Vec<Value> = run.carried.iter().map(carried_json).collect();
-    conn.prepare_cached(
-        "INSERT INTO runs (channel, date, bill_sha256, bill_summary, totals, carried, times_run, finished_ms)
+    c.execute(
+        "INSERT INTO recon_runs (channel, date, bill_sha256, bill_summary, totals, carried, times_run, finished_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7)
          ON CONFLICT (channel, date) DO UPDATE SET bill_sha256 = excluded.bill_sha256,
              bill_summary = excluded.bill_summary, totals = excluded.totals,
-             carried = excluded.carried, times_run = runs.times_run + 1,
+             carried = excluded.carried, times_run = recon_runs.times_run + 1,
              finished_ms = excluded.finished_ms",
-    )?
-    .execute(params![
-        run.channel,
-        run.date,
-        run.bill_sha256,
-        summary_json(&run.bill_summary).to_string(),
-        totals_json(&run.totals).to_string(),
-        Value::Array(carried).to_string(),
-        run.finished_ms as i64,
-    ])?;
+        args![
+            &run.channel,
+            &run.date,
+            &run.bill_sha256,
+            &summary_json(&run.bill_summary).to_string(),
+            &totals_json(&run.totals).to_string(),
+            &Value::Array(carried).to_string(),
+            int(run.finished_ms),
+        ],
+    )?;
     Ok(())
 }
 
 fn run_row(r: &Row) -> Result<Run, ReconError> {
-    let summary = parse_json(&r.get::<_, String>(3)?, "bill summary")?;
-    let totals_v = parse_json(&r.get::<_, String>(4)?, "totals")?;
-    let carried_v = parse_json(&r.get::<_, String>(5)?, "carried items")?;
+    let summary = parse_json(&r.str(3)?, "bill summary")?;
+    let totals_v = parse_json(&r.str(4)?, "totals")?;
+    let carried_v = parse_json(&r.str(5)?, "carried items")?;
     let n = |v: &Value, k: &str| v[k].as_u64().ok_or_else(|| bad(k));
     let mut totals = [ClassTotals::default(); 10];
     for c in Class::ALL {
@@ -326,9 +410,9 @@ fn run_row(r: &Row) -> Result<Run, ReconError> {
         .map(|v| carried_from(v).ok_or_else(|| bad("carried item")))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Run {
-        channel: r.get(0)?,
-        date: r.get(1)?,
-        bill_sha256: r.get(2)?,
+        channel: r.str(0)?,
+        date: r.str(1)?,
+        bill_sha256: r.str(2)?,
         bill_summary: BillSummary {
             lines: n(&summary, "lines")?,
             paid_fen: n(&summary, "paid_fen")?,
@@ -337,124 +421,130 @@ fn run_row(r: &Row) -> Result<Run, ReconError> {
         },
         totals,
         carried,
-        times_run: r.get(6)?,
-        finished_ms: r.get::<_, i64>(7)? as u64,
+        times_run: u32::try_from(r.u64(6)?).map_err(|_| bad("run count"))?,
+        finished_ms: r.u64(7)?,
     })
 }
 
 const RUN_COLUMNS: &str =
     "channel, date, bill_sha256, bill_summary, totals, carried, times_run, finished_ms";
 
-pub fn run(conn: &Connection, channel: &str, date: &str) -> Result<Option<Run>, ReconError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {RUN_COLUMNS} FROM runs WHERE channel = ?1 AND date = ?2"
-    ))?;
-    let mut rows = stmt.query(params![channel, date])?;
-    match rows.next()? {
-        Some(r) => Ok(Some(run_row(r)?)),
-        None => Ok(None),
-    }
+pub fn run(c: &dyn Sql, channel: &str, date: &str) -> Result<Option<Run>, ReconError> {
+    c.query_row(
+        &format!("SELECT {RUN_COLUMNS} FROM recon_runs WHERE channel = ?1 AND date = ?2"),
+        args![channel, date],
+    )?
+    .map(|r| run_row(&r))
+    .transpose()
 }
 
-pub fn runs_of_date(conn: &Connection, date: &str) -> Result<Vec<Run>, ReconError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {RUN_COLUMNS} FROM runs WHERE date = ?1 ORDER BY channel"
-    ))?;
-    let mut rows = stmt.query([date])?;
-    let mut out = Vec::new();
-    while let Some(r) = rows.next()? {
-        out.push(run_row(r)?);
-    }
-    Ok(out)
+pub fn runs_of_date(c: &dyn Sql, date: &str) -> Result<Vec<Run>, ReconError> {
+    c.query(
+        &format!("SELECT {RUN_COLUMNS} FROM recon_runs WHERE date = ?1 ORDER BY channel"),
+        args![date],
+    )?
+    .iter()
+    .map(run_row)
+    .collect()
 }
 
 /// Every channel that has ever been reconciled.
-pub fn channels(conn: &Connection) -> Result<Vec<String>, ReconError> {
-    let mut stmt = conn.prepare_cached("SELECT DISTINCT channel FROM runs ORDER BY channel")?;
-    let rows = stmt.query_map([], |r| r.get(0))?;
-    Ok(rows.collect::<Result<Vec<String>, _>>()?)
+pub fn channels(c: &dyn Sql) -> Result<Vec<String>, ReconError> {
+    c.query(
+        "SELECT DISTINCT channel FROM recon_runs ORDER BY channel",
+        args![],
+    )?
+    .iter()
+    .map(|r| Ok(r.str(0)?))
+    .collect()
 }
 
 const DIFFERENCE_COLUMNS: &str = "id, channel, date, key, class, ordinal, state, amount_fen, evidence, postings, posted_fen, found_ms, changed_ms";
 
 fn difference_row(r: &Row) -> Result<Difference, ReconError> {
     Ok(Difference {
-        id: r.get(0)?,
-        channel: r.get(1)?,
-        date: r.get(2)?,
-        key: parse_key(&r.get::<_, String>(3)?).ok_or_else(|| bad("key"))?,
-        class: parse_class(&r.get::<_, String>(4)?).ok_or_else(|| bad("class"))?,
-        ordinal: r.get(5)?,
-        state: State::parse(&r.get::<_, String>(6)?).ok_or_else(|| bad("state"))?,
-        amount_fen: r.get(7)?,
-        evidence: parse_json(&r.get::<_, String>(8)?, "evidence")?,
-        postings: r.get(9)?,
-        posted_fen: r.get(10)?,
-        found_ms: r.get::<_, i64>(11)? as u64,
-        changed_ms: r.get::<_, i64>(12)? as u64,
+        id: r.i64(0)?,
+        channel: r.str(1)?,
+        date: r.str(2)?,
+        key: parse_key(&r.str(3)?).ok_or_else(|| bad("key"))?,
+        class: parse_class(&r.str(4)?).ok_or_else(|| bad("class"))?,
+        ordinal: u32::try_from(r.u64(5)?).map_err(|_| bad("ordinal"))?,
+        state: State::parse(&r.str(6)?).ok_or_else(|| bad("state"))?,
+        amount_fen: r.i64(7)?,
+        evidence: parse_json(&r.str(8)?, "evidence")?,
+        postings: u32::try_from(r.u64(9)?).map_err(|_| bad("posting count"))?,
+        posted_fen: r.i64(10)?,
+        found_ms: r.u64(11)?,
+        changed_ms: r.u64(12)?,
     })
 }
 
-pub fn difference(conn: &Connection, id: i64) -> Result<Option<Difference>, ReconError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {DIFFERENCE_COLUMNS} FROM differences WHERE id = ?1"
-    ))?;
-    let mut rows = stmt.query([id])?;
-    match rows.next()? {
-        Some(r) => Ok(Some(difference_row(r)?)),
-        None => Ok(None),
-    }
+pub fn difference(c: &dyn Sql, id: i64) -> Result<Option<Difference>, ReconError> {
+    c.query_row(
+        &format!("SELECT {DIFFERENCE_COLUMNS} FROM recon_differences WHERE id = ?1"),
+        args![id],
+    )?
+    .map(|r| difference_row(&r))
+    .transpose()
 }
 
 /// A date's differences (of one channel, or all), by id.
 pub fn differences(
-    conn: &Connection,
+    c: &dyn Sql,
     date: &str,
     channel: Option<&str>,
 ) -> Result<Vec<Difference>, ReconError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {DIFFERENCE_COLUMNS} FROM differences
-          WHERE date = ?1 AND (?2 IS NULL OR channel = ?2) ORDER BY id"
-    ))?;
-    let mut rows = stmt.query(params![date, channel])?;
-    let mut out = Vec::new();
-    while let Some(r) = rows.next()? {
-        out.push(difference_row(r)?);
-    }
-    Ok(out)
+    let rows = match channel {
+        Some(channel) => c.query(
+            &format!(
+                "SELECT {DIFFERENCE_COLUMNS} FROM recon_differences
+                  WHERE date = ?1 AND channel = ?2 ORDER BY id"
+            ),
+            args![date, channel],
+        )?,
+        None => c.query(
+            &format!(
+                "SELECT {DIFFERENCE_COLUMNS} FROM recon_differences WHERE date = ?1 ORDER BY id"
+            ),
+            args![date],
+        )?,
+    };
+    rows.iter().map(difference_row).collect()
 }
 
 /// Every difference in suspense (of any date), for matching with the write-offs.
-pub fn in_suspense(conn: &Connection) -> Result<Vec<Difference>, ReconError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {DIFFERENCE_COLUMNS} FROM differences WHERE state = 'suspense' ORDER BY id"
-    ))?;
-    let mut rows = stmt.query([])?;
-    let mut out = Vec::new();
-    while let Some(r) = rows.next()? {
-        out.push(difference_row(r)?);
-    }
-    Ok(out)
+pub fn in_suspense(c: &dyn Sql) -> Result<Vec<Difference>, ReconError> {
+    c.query(
+        &format!(
+            "SELECT {DIFFERENCE_COLUMNS} FROM recon_differences WHERE state = 'suspense' ORDER BY id"
+        ),
+        args![],
+    )?
+    .iter()
+    .map(difference_row)
+    .collect()
 }
 
-pub fn history(conn: &Connection, id: i64) -> Result<Vec<HistoryEntry>, ReconError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT at_ms, from_state, to_state, actor, note FROM history WHERE difference = ?1 ORDER BY seq",
-    )?;
-    let rows = stmt.query_map([id], |r| {
+pub fn history(c: &dyn Sql, id: i64) -> Result<Vec<HistoryEntry>, ReconError> {
+    c.query(
+        "SELECT at_ms, from_state, to_state, actor, note FROM recon_history WHERE difference = ?1 ORDER BY seq",
+        args![id],
+    )?
+    .iter()
+    .map(|r| {
         Ok(HistoryEntry {
-            at_ms: r.get::<_, i64>(0)? as u64,
-            from_state: r.get(1)?,
-            to_state: r.get(2)?,
-            actor: r.get(3)?,
-            note: r.get(4)?,
+            at_ms: r.u64(0)?,
+            from_state: r.opt_str(1)?,
+            to_state: r.str(2)?,
+            actor: r.str(3)?,
+            note: r.str(4)?,
         })
-    })?;
-    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    })
+    .collect()
 }
 
 fn record_history(
-    conn: &Connection,
+    c: &dyn Sql,
     id: i64,
     at_ms: u64,
     from: Option<State>,
@@ -462,17 +552,17 @@ fn record_history(
     actor: &str,
     note: &str,
 ) -> Result<(), ReconError> {
-    conn.prepare_cached(
-        "INSERT INTO history (difference, at_ms, from_state, to_state, actor, note) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?
-    .execute(params![
-        id,
-        at_ms as i64,
-        from.map(State::as_str),
-        to.as_str(),
-        actor,
-        note
-    ])?;
+    c.execute(
+        "INSERT INTO recon_history (difference, at_ms, from_state, to_state, actor, note) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        args![
+            id,
+            int(at_ms),
+            from.map(State::as_str),
+            to.as_str(),
+            actor,
+            note
+        ],
+    )?;
     Ok(())
 }
 
@@ -481,7 +571,7 @@ fn record_history(
 /// Returns its id.
 #[allow(clippy::too_many_arguments)]
 pub fn upsert_found(
-    conn: &Connection,
+    c: &dyn Sql,
     channel: &str,
     date: &str,
     item: &Item,
@@ -490,42 +580,39 @@ pub fn upsert_found(
     now_ms: u64,
 ) -> Result<i64, ReconError> {
     let key = key_text(item.key);
-    let existing: Option<(i64, String)> = conn
-        .prepare_cached(
-            "SELECT id, state FROM differences WHERE channel = ?1 AND date = ?2 AND key = ?3 AND class = ?4 AND ordinal = ?5",
-        )?
-        .query_row(
-            params![channel, date, key, item.class.as_str(), ordinal],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
+    let existing = c.query_row(
+        "SELECT id, state FROM recon_differences WHERE channel = ?1 AND date = ?2 AND key = ?3 AND class = ?4 AND ordinal = ?5",
+        args![channel, date, &key, item.class.as_str(), ordinal],
+    )?;
     let evidence = evidence(item).to_string();
-    if let Some((id, state)) = existing {
-        if state == "open" {
-            conn.prepare_cached(
-                "UPDATE differences SET amount_fen = ?2, evidence = ?3 WHERE id = ?1",
-            )?
-            .execute(params![id, amount_fen, evidence])?;
+    if let Some(row) = existing {
+        let id = row.i64(0)?;
+        if row.str(1)? == "open" {
+            c.execute(
+                "UPDATE recon_differences SET amount_fen = ?2, evidence = ?3 WHERE id = ?1",
+                args![id, amount_fen, &evidence],
+            )?;
         }
         return Ok(id);
     }
-    conn.prepare_cached(
-        "INSERT INTO differences (channel, date, key, class, ordinal, state, amount_fen, evidence, postings, posted_fen, found_ms, changed_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, 'open', ?6, ?7, 0, 0, ?8, ?8)",
-    )?
-    .execute(params![
-        channel,
-        date,
-        key,
-        item.class.as_str(),
-        ordinal,
-        amount_fen,
-        evidence,
-        now_ms as i64
-    ])?;
-    let id = conn.last_insert_rowid();
+    let id = c
+        .query_one(
+            "INSERT INTO recon_differences (channel, date, key, class, ordinal, state, amount_fen, evidence, postings, posted_fen, found_ms, changed_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'open', ?6, ?7, 0, 0, ?8, ?8) RETURNING id",
+            args![
+                channel,
+                date,
+                &key,
+                item.class.as_str(),
+                ordinal,
+                amount_fen,
+                &evidence,
+                int(now_ms)
+            ],
+        )?
+        .i64(0)?;
     record_history(
-        conn,
+        c,
         id,
         now_ms,
         None,
@@ -541,7 +628,7 @@ pub fn upsert_found(
 /// signed amount it moved in or out of suspense.
 #[allow(clippy::too_many_arguments)]
 pub fn change(
-    conn: &Connection,
+    c: &dyn Sql,
     id: i64,
     from: State,
     to: State,
@@ -551,24 +638,73 @@ pub fn change(
     now_ms: u64,
 ) -> Result<(), ReconError> {
     let (postings, moved) = match posting {
-        Some(fen) => (1, fen),
+        Some(fen) => (1i64, fen),
         None => (0, 0),
     };
-    let changed = conn
-        .prepare_cached(
-            "UPDATE differences SET state = ?3, postings = postings + ?4, posted_fen = posted_fen + ?5,
-                    changed_ms = ?6 WHERE id = ?1 AND state = ?2",
-        )?
-        .execute(params![
+    let changed = c.execute(
+        "UPDATE recon_differences SET state = ?3, postings = postings + ?4, posted_fen = posted_fen + ?5,
+                changed_ms = ?6 WHERE id = ?1 AND state = ?2",
+        args![
             id,
             from.as_str(),
             to.as_str(),
             postings,
             moved,
-            now_ms as i64
-        ])?;
+            int(now_ms)
+        ],
+    )?;
     if changed != 1 {
         return Err(ReconError::StateChanged(id));
     }
-    record_history(conn, id, now_ms, Some(from), to, actor, note)
+    record_history(c, id, now_ms, Some(from), to, actor, note)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_version_1_file_keeps_its_history_append_only_under_the_new_names() {
+        // Version 1's tables: today's DDL with the old names.
+        let old = SCHEMA
+            .sqlite
+            .ddl
+            .replace("recon_runs", "runs")
+            .replace("recon_differences", "differences")
+            .replace("recon_history", "history");
+        let (dir, conn) =
+            suanpan_store::old_version_file("recon-v1", "recon.db", 1, &old).expect("made");
+        conn.execute_batch(
+            "INSERT INTO differences (id, channel, date, key, class, ordinal, state, amount_fen, evidence, postings, posted_fen, found_ms, changed_ms)
+                 VALUES (4, 'alipay', '2026-11-30', 'payment 7', 'missing_on_platform', 0, 'open', 100, '{}', 0, 0, 1, 1);
+             INSERT INTO history (difference, at_ms, to_state, actor, note) VALUES (4, 1, 'open', 'reconciliation', 'found');",
+        )
+        .expect("old rows");
+        drop(conn);
+        let store = open(&Home::sqlite(&dir)).expect("migrates");
+        let kept = store.read(|c| history(c, 4)).expect("reads");
+        assert_eq!(kept.len(), 1);
+        let changed: Result<(), ReconError> = store.write_blocking(|c| {
+            c.execute("DELETE FROM recon_history", args![])?;
+            Ok(())
+        });
+        assert!(changed.is_err(), "the renamed history is still append-only");
+        // New differences are numbered after the old ones.
+        let moved = store.write_blocking(|c| {
+            change(
+                c,
+                4,
+                State::Open,
+                State::ResolvedOperator,
+                "ops",
+                "checked",
+                None,
+                2,
+            )
+        });
+        assert_eq!(moved, Ok(()));
+        assert_eq!(store.read(|c| history(c, 4)).expect("reads").len(), 2);
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -130,13 +130,8 @@ pub fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result
             suanpan_api::log::log(suanpan_api::log::Level::Warn, message, &fields);
         }));
     let recon = Arc::new(
-        suanpan_recon::room::Recon::open(
-            &config.data_dir,
-            gateway.clone(),
-            engine.clone(),
-            config.recon,
-        )
-        .map_err(|e| e.to_string())?,
+        suanpan_recon::room::Recon::open(&home, gateway.clone(), engine.clone(), config.recon)
+            .map_err(|e| e.to_string())?,
     );
     let books = Arc::new(
         suanpan_api::Books::new(config.data_dir.clone(), journal).with_recon(recon.clone()),
