@@ -150,9 +150,13 @@ fn the_page_never_waits_on_a_slow_channel_and_speaks_the_payers_language() {
     wait_for_state(&browser, "processing");
     let polls = status_polls(&browser);
     assert_eq!(polls.len(), 7, "polls at 0, 5, ... 30 s: {polls:?}");
+    // The channel takes 8 s to answer; a poll that waited on it would take that long. The
+    // bound is far below it and far above a busy machine's noise (a first poll on PostgreSQL
+    // took 58 to 84 ms while the machine built in the background): it tells the two apart
+    // without being a performance figure, which is the benchmarks' business.
     assert!(
-        polls.iter().all(|&ms| ms < 50.0),
-        "every poll answered from Suanpan's own state at once: {polls:?}"
+        polls.iter().all(|&ms| ms < 1_000.0),
+        "every poll answered from Suanpan's own state, not the channel's 8 s: {polls:?}"
     );
     shoot(&browser, "pay-result-processing");
 
@@ -169,7 +173,7 @@ fn the_page_never_waits_on_a_slow_channel_and_speaks_the_payers_language() {
     );
     assert!(browser.displayed("#paid-at"));
     assert!(browser.text("#hint").contains("go back to the merchant"));
-    assert!(status_polls(&browser).iter().all(|&ms| ms < 50.0));
+    assert!(status_polls(&browser).iter().all(|&ms| ms < 1_000.0));
 
     // A Chinese browser reads it in Chinese.
     let Some(zh) = Browser::start_lang("zh-CN") else {

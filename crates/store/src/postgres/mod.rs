@@ -21,8 +21,10 @@ pub use room::{EpochSource, Fence};
 pub use test_database::{test_database_url, test_schema_url, TEST_DATABASE_VAR};
 pub use tokio_postgres;
 
-/// Connections a node opens at most (journal writer, lease keeper, follower, readers, rooms).
-const POOL_SIZE: usize = 8;
+/// Connections a node opens at most. Held for as long as the node runs: the journal's writer
+/// and each room's writer (gateway, payouts, consents, reconciliation); taken for a moment: the
+/// lease keeper, the follower, the history indexer and every read of a room or the journal.
+const POOL_SIZE: usize = 16;
 
 /// Why the database could not be reached or refused a statement.
 #[derive(Debug)]
@@ -147,6 +149,18 @@ impl PgDb {
             Ok(())
         })?;
         Ok(db)
+    }
+
+    /// Opens `connections` now, left idle in the pool, so that the first requests a server
+    /// answers do not each wait for a connection to be made.
+    pub fn warm(&self, connections: usize) -> Result<(), PgError> {
+        self.run(async {
+            let mut held = Vec::with_capacity(connections);
+            for _ in 0..connections.min(POOL_SIZE) {
+                held.push(self.client().await?);
+            }
+            Ok(())
+        })
     }
 
     /// Where it is, without the password.

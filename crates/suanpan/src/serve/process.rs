@@ -133,6 +133,10 @@ pub fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result
         suanpan_recon::room::Recon::open(&home, gateway.clone(), engine.clone(), config.recon)
             .map_err(|e| e.to_string())?,
     );
+    if let JournalLocation::Postgres(db) = &journal {
+        // Beside the writers' connections, some for the first requests' reads.
+        db.warm(8).map_err(|e| e.to_string())?;
+    }
     let books = Arc::new(
         suanpan_api::Books::new(config.data_dir.clone(), journal).with_recon(recon.clone()),
     );
