@@ -317,6 +317,11 @@ fn int(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
+/// A number the database gave a new row (never negative).
+fn numbered(id: i64) -> Result<u64, GatewayError> {
+    u64::try_from(id).map_err(|_| GatewayError::Store(format!("the database numbered a row {id}")))
+}
+
 fn rows<T>(
     rows: Vec<Row>,
     f: impl Fn(&Row) -> Result<T, GatewayError>,
@@ -470,8 +475,8 @@ fn record_event(
     cause: &str,
     at_ms: u64,
 ) -> Result<u64, GatewayError> {
-    Ok(c.query_one(
-        "INSERT INTO gateway_events (order_id, refund_id, from_state, to_state, cause, at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING seq",
+    c.insert_numbered(
+        "INSERT INTO gateway_events (order_id, refund_id, from_state, to_state, cause, at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         args![
             int(order_id),
             refund_id.map(int),
@@ -480,8 +485,10 @@ fn record_event(
             cause,
             int(at_ms)
         ],
-    )?
-    .u64(0)?)
+        "seq",
+    )
+    .map_err(GatewayError::from)
+    .and_then(numbered)
 }
 
 /// What a transition changes besides the state.
@@ -566,11 +573,13 @@ pub fn insert_notification(
     body: &str,
     now_ms: u64,
 ) -> Result<u64, GatewayError> {
-    Ok(c.query_one(
-        "INSERT INTO gateway_outbox (order_id, merchant, event_seq, body, state, next_at_ms) VALUES (?1, ?2, ?3, ?4, 'pending', ?5) RETURNING id",
+    c.insert_numbered(
+        "INSERT INTO gateway_outbox (order_id, merchant, event_seq, body, state, next_at_ms) VALUES (?1, ?2, ?3, ?4, 'pending', ?5)",
         args![int(order_id), merchant, int(event_seq), body, int(now_ms)],
-    )?
-    .u64(0)?)
+        "id",
+    )
+    .map_err(GatewayError::from)
+    .and_then(numbered)
 }
 
 /// Schedules the next query of an open order.
@@ -783,11 +792,13 @@ pub fn insert_refund(
         });
     }
     let id = c
-        .query_one(
-            "INSERT INTO gateway_refunds (order_id, refund_no, amount, state, created_ms) VALUES (?1, ?2, ?3, 'processing', ?4) RETURNING id",
+        .insert_numbered(
+            "INSERT INTO gateway_refunds (order_id, refund_no, amount, state, created_ms) VALUES (?1, ?2, ?3, 'processing', ?4)",
             args![int(order_id), refund_no, int(amount_minor), int(now_ms)],
-        )?
-        .u64(0)?;
+            "id",
+        )
+        .map_err(GatewayError::from)
+        .and_then(numbered)?;
     record_event(
         c,
         order_id,

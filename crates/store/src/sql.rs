@@ -4,7 +4,7 @@
 //! for PostgreSQL), and reads rows through [`Row`]'s typed getters. What the two dialects
 //! do not share (the DDL, a partial index hint) the room keeps per backend.
 //!
-//! The subset, as the rooms use it: `INSERT ... RETURNING`, `ON CONFLICT ... DO UPDATE SET
+//! The subset, as the rooms use it: `ON CONFLICT ... DO UPDATE SET
 //! x = excluded.x`, `COALESCE`, `CASE`, and `CAST(SUM(x) AS BIGINT)` where PostgreSQL would
 //! otherwise answer a `numeric`. Integers are `i64` (`bigint` on PostgreSQL), flags are
 //! bound as booleans (SQLite stores them as 0 and 1).
@@ -183,6 +183,16 @@ pub trait Sql {
     /// Which dialect, for the rare statement the two do not share.
     fn dialect(&self) -> Dialect;
 
+    /// Runs an `INSERT` of one row into a table whose key the database numbers, and returns
+    /// the number it gave (`column`): on SQLite the row id (SQLite's `RETURNING` costs its
+    /// writer a tenth more in the gateway's benchmark), on PostgreSQL `RETURNING column`.
+    fn insert_numbered(
+        &self,
+        sql: &str,
+        args: &[Param<'_>],
+        column: &str,
+    ) -> Result<i64, StoreError>;
+
     /// The first row, if any.
     fn query_row(&self, sql: &str, args: &[Param<'_>]) -> Result<Option<Row>, StoreError> {
         Ok(self.query(sql, args)?.into_iter().next())
@@ -263,6 +273,16 @@ impl Sql for rusqlite::Connection {
 
     fn dialect(&self) -> Dialect {
         Dialect::Sqlite
+    }
+
+    fn insert_numbered(
+        &self,
+        sql: &str,
+        args: &[Param<'_>],
+        _column: &str,
+    ) -> Result<i64, StoreError> {
+        Sql::execute(self, sql, args)?;
+        Ok(self.last_insert_rowid())
     }
 }
 

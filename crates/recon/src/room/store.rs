@@ -596,9 +596,9 @@ pub fn upsert_found(
         return Ok(id);
     }
     let id = c
-        .query_one(
+        .insert_numbered(
             "INSERT INTO recon_differences (channel, date, key, class, ordinal, state, amount_fen, evidence, postings, posted_fen, found_ms, changed_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, 'open', ?6, ?7, 0, 0, ?8, ?8) RETURNING id",
+             VALUES (?1, ?2, ?3, ?4, ?5, 'open', ?6, ?7, 0, 0, ?8, ?8)",
             args![
                 channel,
                 date,
@@ -609,8 +609,8 @@ pub fn upsert_found(
                 &evidence,
                 int(now_ms)
             ],
-        )?
-        .i64(0)?;
+            "id",
+        )?;
     record_history(
         c,
         id,

@@ -172,6 +172,16 @@ impl<C: GenericClient> Sql for PgSql<'_, C> {
     fn dialect(&self) -> Dialect {
         Dialect::Postgres
     }
+
+    fn insert_numbered(
+        &self,
+        sql: &str,
+        args: &[Param<'_>],
+        column: &str,
+    ) -> Result<i64, StoreError> {
+        self.query_one(&format!("{sql} RETURNING {column}"), args)?
+            .i64(0)
+    }
 }
 
 /// A job on a room's PostgreSQL connection (see `crate::JobOn`).
