@@ -14,20 +14,16 @@
 pub mod postgres;
 pub mod room;
 pub mod sql;
+mod writer;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::Receiver;
 use std::sync::Mutex;
 use std::time::Duration;
 
 pub use rusqlite;
 use rusqlite::{Connection, OptionalExtension};
-
-/// Jobs that may wait for the writer; one more is refused as overload (bounded memory).
-pub(crate) const QUEUE_JOBS_MAX: usize = 65_536;
-/// Jobs committed in one transaction at most.
-pub(crate) const GROUP_JOBS_MAX: usize = 4_096;
 
 /// Why the store could not do what it was asked, apart from a job's own refusal.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -72,63 +68,13 @@ pub struct Schema {
     pub readers: usize,
 }
 
-pub(crate) type Answer = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
-/// A job runs on the writer's connection `C` inside the group's transaction; it returns its
-/// answer and whether it failed after writing (which spoils the group). Given no connection
-/// (the group's transaction could not begin), it does not run and only makes its answer.
-pub(crate) type JobOn<C> = Box<dyn FnOnce(Option<&C>) -> (Answer, bool) + Send>;
-type Job = JobOn<Connection>;
-
-/// Makes the job that runs `f` and hands its result to `done` once the group's commit is
-/// known. `changes` counts the rows the connection has changed, to tell a refusal (nothing
-/// written: the group goes on) from a failure after a write (the group is rolled back). No
-/// savepoint per job: SQLite would copy every page a job touches.
-pub(crate) fn job<C, R, E>(
-    f: impl FnOnce(&C) -> Result<R, E> + Send + 'static,
-    done: impl FnOnce(Result<R, E>) + Send + 'static,
-    changes: fn(&C) -> u64,
-) -> JobOn<C>
-where
-    C: ?Sized + 'static,
-    R: Send + 'static,
-    E: From<StoreError> + Send + 'static,
-{
-    Box::new(move |conn: Option<&C>| {
-        let Some(conn) = conn else {
-            let answer: Answer = Box::new(move |why: Result<(), StoreError>| {
-                let why = why.err().unwrap_or_else(|| {
-                    StoreError::Failed("the group's transaction did not begin".into())
-                });
-                done(Err(E::from(why)));
-            });
-            return (answer, false);
-        };
-        let before = changes(conn);
-        let result = f(conn);
-        let spoiled = result.is_err() && changes(conn) != before;
-        let answer: Answer = Box::new(move |committed: Result<(), StoreError>| {
-            done(committed.map_err(E::from).and(result));
-        });
-        (answer, spoiled)
-    })
-}
-
-/// A job handed to a writer's queue, or why not.
-pub(crate) fn queued<T, E: From<StoreError>>(sent: Result<(), TrySendError<T>>) -> Result<(), E> {
-    match sent {
-        Ok(()) => Ok(()),
-        Err(TrySendError::Full(_)) => Err(StoreError::Overloaded.into()),
-        Err(TrySendError::Disconnected(_)) => {
-            Err(StoreError::Failed("the store has stopped".into()).into())
-        }
-    }
-}
+use sql::Sql;
+use writer::{Answer, Job, Writer};
 
 pub struct Store {
     path: PathBuf,
-    jobs: SyncSender<Job>,
+    writer: Writer,
     readers: std::sync::Arc<Vec<Mutex<Connection>>>,
-    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 fn open_connection(path: &Path) -> Result<Connection, StoreError> {
@@ -184,9 +130,9 @@ impl Store {
             }
             Some(Ok(v)) if v == schema.version => conn.execute_batch(schema.ddl)?,
             Some(Ok(from)) if (1..schema.version).contains(&from) => {
-                // The migrations run on the tables as the old version left them; the DDL
-                // (idempotent) then adds what they did not make.
-                // An older file: what the later versions add, and the version, together.
+                // An older file: what the later versions add, and the version, together, on
+                // the tables as the old version left them; the DDL (idempotent) then adds
+                // what they did not make.
                 let mut sql = String::from("BEGIN IMMEDIATE;");
                 for (_, step) in schema.migrations.iter().filter(|(v, _)| *v > from) {
                     sql.push_str(step);
@@ -208,17 +154,12 @@ impl Store {
         let readers = (0..schema.readers.max(1))
             .map(|_| open_connection(&path).map(Mutex::new))
             .collect::<Result<Vec<_>, _>>()?;
-        let (jobs, rx) = mpsc::sync_channel(QUEUE_JOBS_MAX);
         let name = format!("suanpan-{}", schema.file.trim_end_matches(".db"));
-        let writer = std::thread::Builder::new()
-            .name(name)
-            .spawn(move || run_writer(conn, rx))
-            .map_err(|e| StoreError::Failed(format!("cannot start the store thread: {e}")))?;
+        let writer = Writer::start(name, move |jobs| run_writer(conn, jobs))?;
         Ok(Store {
             path,
-            jobs,
+            writer,
             readers: std::sync::Arc::new(readers),
-            writer: Mutex::new(Some(writer)),
         })
     }
 
@@ -226,44 +167,8 @@ impl Store {
         &self.path
     }
 
-    pub(crate) fn enqueue<R: Send + 'static, E: From<StoreError> + Send + 'static>(
-        &self,
-        f: impl FnOnce(&Connection) -> Result<R, E> + Send + 'static,
-        done: impl FnOnce(Result<R, E>) + Send + 'static,
-    ) -> Result<(), E> {
-        queued(self.jobs.try_send(job(f, done, Connection::total_changes)))
-    }
-
-    /// Runs `f` in the next group transaction; answers once it is committed and fsynced.
-    pub async fn write<R: Send + 'static, E: From<StoreError> + Send + 'static>(
-        &self,
-        f: impl FnOnce(&Connection) -> Result<R, E> + Send + 'static,
-    ) -> Result<R, E> {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        self.enqueue(f, move |r| {
-            let _ = tx.send(r);
-        })?;
-        rx.await.map_err(|_| {
-            E::from(StoreError::Failed(
-                "the store stopped before answering".into(),
-            ))
-        })?
-    }
-
-    /// [`Store::write`] for callers outside the async runtime.
-    pub fn write_blocking<R: Send + 'static, E: From<StoreError> + Send + 'static>(
-        &self,
-        f: impl FnOnce(&Connection) -> Result<R, E> + Send + 'static,
-    ) -> Result<R, E> {
-        let (tx, rx) = mpsc::channel();
-        self.enqueue(f, move |r| {
-            let _ = tx.send(r);
-        })?;
-        rx.recv().map_err(|_| {
-            E::from(StoreError::Failed(
-                "the store stopped before answering".into(),
-            ))
-        })?
+    pub(crate) fn writer(&self) -> &Writer {
+        &self.writer
     }
 
     /// A point read on a free reading connection (WAL: it sees every committed write, never
@@ -308,26 +213,9 @@ fn read_on<R, E>(
     f(&conn)
 }
 
-impl Drop for Store {
-    fn drop(&mut self) {
-        // Closing the queue ends the writer after it has committed what it holds.
-        let (dead, _) = mpsc::sync_channel(1);
-        drop(std::mem::replace(&mut self.jobs, dead));
-        if let Some(writer) = self.writer.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            let _ = writer.join();
-        }
-    }
-}
-
 fn run_writer(conn: Connection, jobs: Receiver<Job>) {
     while let Ok(first) = jobs.recv() {
-        let mut group = vec![first];
-        while group.len() < GROUP_JOBS_MAX {
-            match jobs.try_recv() {
-                Ok(job) => group.push(job),
-                Err(_) => break,
-            }
-        }
+        let group = writer::group(first, &jobs);
         if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
             // No job runs outside a transaction (each statement would commit on its own, and
             // a caller told of a failure could find its write kept): every caller hears why.
@@ -342,7 +230,7 @@ fn run_writer(conn: Connection, jobs: Receiver<Job>) {
         let answers: Vec<Answer> = group
             .into_iter()
             .map(|job| {
-                let (answer, failed) = job(Some(&conn));
+                let (answer, failed) = job(Some(&conn as &dyn Sql));
                 spoiled |= failed;
                 answer
             })
@@ -410,13 +298,14 @@ mod tests {
     fn a_refused_job_leaves_its_group_committed() {
         let dir = temp_dir("refused");
         let store = Store::open(&dir, &SCHEMA).expect("opens");
-        let written: Result<(), StoreError> = store.write_blocking(|c| {
-            c.execute("INSERT INTO t (k, v) VALUES (1, 'a')", [])?;
+        let written: Result<(), StoreError> = store.writer().write_blocking(|c| {
+            c.execute("INSERT INTO t (k, v) VALUES (1, 'a')", args![])?;
             Ok(())
         });
         assert_eq!(written, Ok(()));
-        let refused: Result<(), StoreError> =
-            store.write_blocking(|_| Err(StoreError::Failed("no".into())));
+        let refused: Result<(), StoreError> = store
+            .writer()
+            .write_blocking(|_| Err(StoreError::Failed("no".into())));
         assert!(refused.is_err());
         let n: i64 = store
             .read(|c| Ok::<_, StoreError>(c.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?))
@@ -430,8 +319,8 @@ mod tests {
     fn a_job_failing_after_its_write_rolls_the_write_back() {
         let dir = temp_dir("spoiled");
         let store = Store::open(&dir, &SCHEMA).expect("opens");
-        let failed: Result<(), StoreError> = store.write_blocking(|c| {
-            c.execute("INSERT INTO t (k, v) VALUES (1, 'a')", [])?;
+        let failed: Result<(), StoreError> = store.writer().write_blocking(|c| {
+            c.execute("INSERT INTO t (k, v) VALUES (1, 'a')", args![])?;
             Err(StoreError::Failed("after the write".into()))
         });
         assert!(failed.is_err());
@@ -460,9 +349,10 @@ mod tests {
         };
         let store = Store::open(&dir, &newer).expect("an older file is migrated");
         let w: i64 = store
+            .writer()
             .write_blocking(|c| {
-                c.execute("INSERT INTO t (k, v) VALUES (1, 'a')", [])?;
-                Ok::<_, StoreError>(c.query_row("SELECT w FROM t", [], |r| r.get(0))?)
+                c.execute("INSERT INTO t (k, v) VALUES (1, 'a')", args![])?;
+                c.query_one("SELECT w FROM t", args![])?.i64(0)
             })
             .expect("the new column is there");
         assert_eq!(w, 5);

@@ -15,6 +15,7 @@ use std::sync::Arc;
 #[cfg(feature = "postgres")]
 use crate::postgres::{room::PgRoom, Fence, PgDb};
 use crate::sql::{Dialect, Sql};
+use crate::writer::Writer;
 use crate::{Schema, Store, StoreError};
 
 /// A room's schema in both homes.
@@ -88,15 +89,11 @@ impl RoomStore {
         }
     }
 
-    fn enqueue<R: Send + 'static, E: From<StoreError> + Send + 'static>(
-        &self,
-        f: impl FnOnce(&dyn Sql) -> Result<R, E> + Send + 'static,
-        done: impl FnOnce(Result<R, E>) + Send + 'static,
-    ) -> Result<(), E> {
+    fn writer(&self) -> &Writer {
         match &self.inner {
-            Inner::Sqlite(store) => store.enqueue(move |c| f(c), done),
+            Inner::Sqlite(store) => store.writer(),
             #[cfg(feature = "postgres")]
-            Inner::Postgres(room) => room.enqueue(f, done),
+            Inner::Postgres(room) => room.writer(),
         }
     }
 
@@ -106,15 +103,7 @@ impl RoomStore {
         &self,
         f: impl FnOnce(&dyn Sql) -> Result<R, E> + Send + 'static,
     ) -> Result<R, E> {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        self.enqueue(f, move |r| {
-            let _ = tx.send(r);
-        })?;
-        rx.await.map_err(|_| {
-            E::from(StoreError::Failed(
-                "the store stopped before answering".into(),
-            ))
-        })?
+        self.writer().write(f).await
     }
 
     /// [`RoomStore::write`] for callers outside the async runtime.
@@ -122,15 +111,7 @@ impl RoomStore {
         &self,
         f: impl FnOnce(&dyn Sql) -> Result<R, E> + Send + 'static,
     ) -> Result<R, E> {
-        let (tx, rx) = std::sync::mpsc::channel();
-        self.enqueue(f, move |r| {
-            let _ = tx.send(r);
-        })?;
-        rx.recv().map_err(|_| {
-            E::from(StoreError::Failed(
-                "the store stopped before answering".into(),
-            ))
-        })?
+        self.writer().write_blocking(f)
     }
 
     /// A point read, where it is asked: it sees every committed group, never a half-done one.

@@ -8,15 +8,16 @@
 //! no lease (a standby, or one that lost it) writes nothing fenced at all.
 
 use std::cell::Cell;
-use std::sync::mpsc::{self, Receiver, SyncSender};
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc::Receiver;
+use std::sync::Arc;
 
 use deadpool_postgres::GenericClient;
 use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
 
 use super::{migrate, Migrations, Object, PgDb, PgError};
 use crate::sql::{to_postgres_placeholders, Dialect, Param, Row, Sql, Value};
-use crate::{queued, Answer, StoreError, GROUP_JOBS_MAX, QUEUE_JOBS_MAX};
+use crate::writer::{self, Answer, Job, Writer};
+use crate::StoreError;
 
 /// The epoch this node holds the writer's lease at; `None` while it holds none.
 pub type EpochSource = Arc<dyn Fn() -> Option<u64> + Send + Sync>;
@@ -184,14 +185,10 @@ impl<C: GenericClient> Sql for PgSql<'_, C> {
     }
 }
 
-/// A job on a room's PostgreSQL connection (see `crate::JobOn`).
-type Job = Box<dyn FnOnce(Option<&dyn Sql>) -> (Answer, bool) + Send>;
-
 /// A room's store on PostgreSQL.
 pub struct PgRoom {
     db: Arc<PgDb>,
-    jobs: SyncSender<Job>,
-    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    writer: Writer,
 }
 
 impl PgRoom {
@@ -206,50 +203,21 @@ impl PgRoom {
             let mut client = db.client().await?;
             migrate(&mut client, &format!("{room}_migrations"), migrations).await
         })?;
-        let (jobs, rx) = mpsc::sync_channel(QUEUE_JOBS_MAX);
         let writer = {
             let db = db.clone();
-            std::thread::Builder::new()
-                .name(format!("suanpan-{room}-pg"))
-                .spawn(move || run_writer(&db, &fence, rx))
-                .map_err(|e| StoreError::Failed(format!("cannot start the store thread: {e}")))?
+            Writer::start(format!("suanpan-{room}-pg"), move |jobs| {
+                run_writer(&db, &fence, jobs)
+            })?
         };
-        Ok(PgRoom {
-            db,
-            jobs,
-            writer: Mutex::new(Some(writer)),
-        })
+        Ok(PgRoom { db, writer })
     }
 
     pub fn db(&self) -> &Arc<PgDb> {
         &self.db
     }
 
-    pub(crate) fn enqueue<R: Send + 'static, E: From<StoreError> + Send + 'static>(
-        &self,
-        f: impl FnOnce(&dyn Sql) -> Result<R, E> + Send + 'static,
-        done: impl FnOnce(Result<R, E>) + Send + 'static,
-    ) -> Result<(), E> {
-        // As `crate::job` makes them, for a connection that borrows its transaction (a
-        // `dyn Sql` that is not 'static).
-        let job: Job = Box::new(move |sql: Option<&dyn Sql>| {
-            let Some(sql) = sql else {
-                let answer: Answer = Box::new(move |why: Result<(), StoreError>| {
-                    done(Err(E::from(why.err().unwrap_or_else(|| {
-                        StoreError::Failed("the group's transaction did not begin".into())
-                    }))));
-                });
-                return (answer, false);
-            };
-            let before = sql.changes();
-            let result = f(sql);
-            let spoiled = result.is_err() && sql.changes() != before;
-            let answer: Answer = Box::new(move |committed: Result<(), StoreError>| {
-                done(committed.map_err(E::from).and(result));
-            });
-            (answer, spoiled)
-        });
-        queued(self.jobs.try_send(job))
+    pub(crate) fn writer(&self) -> &Writer {
+        &self.writer
     }
 
     /// Reads on a pooled connection, outside any transaction: every committed group, from
@@ -276,16 +244,6 @@ pub(crate) fn read_on<R, E: From<StoreError>>(
     f(&sql)
 }
 
-impl Drop for PgRoom {
-    fn drop(&mut self) {
-        let (dead, _) = mpsc::sync_channel(1);
-        drop(std::mem::replace(&mut self.jobs, dead));
-        if let Some(writer) = self.writer.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            let _ = writer.join();
-        }
-    }
-}
-
 /// The writer's connection, told how long a transaction of it may wait on this node.
 async fn connect(db: &PgDb, fence: &Fence) -> Result<Object, PgError> {
     let client = db.client().await?;
@@ -303,13 +261,7 @@ async fn connect(db: &PgDb, fence: &Fence) -> Result<Object, PgError> {
 fn run_writer(db: &PgDb, fence: &Fence, jobs: Receiver<Job>) {
     let mut client: Option<Object> = None;
     while let Ok(first) = jobs.recv() {
-        let mut group = vec![first];
-        while group.len() < GROUP_JOBS_MAX {
-            match jobs.try_recv() {
-                Ok(job) => group.push(job),
-                Err(_) => break,
-            }
-        }
+        let mut group = writer::group(first, &jobs);
         // A connection the server closed (a restart) is replaced, not retried.
         if client.as_ref().is_some_and(|c| c.is_closed()) {
             client = None;
