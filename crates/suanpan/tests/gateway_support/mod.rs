@@ -255,8 +255,10 @@ impl Default for Timings {
 
 /// A gateway with both channels and one merchant.
 pub struct Shop {
-    pub dir: DataDir,
+    // Fields drop in order: the server stops before its data directory (and, on PostgreSQL,
+    // its schema) is removed under it.
     pub server: Option<Server>,
+    pub dir: DataDir,
     pub key: ApiKey,
     pub operator: String,
     pub alipay: Sim,
