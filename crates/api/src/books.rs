@@ -198,6 +198,8 @@ pub struct Books {
     accounting: Arc<Mutex<Option<Accounting>>>,
     /// The last day-end started through the API (running or finished).
     pub day_end: Arc<Mutex<Option<crate::accounting::DayEndJob>>>,
+    /// The clearing room's store: the participant registry and the statements issued.
+    pub clearing: Arc<suanpan_clearing::store::Store>,
     /// Registry changes (load, change, save) one at a time.
     pub registry: Mutex<()>,
     /// Statement files of one batch written by one writer at a time.
@@ -228,10 +230,15 @@ pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Books {
-    pub fn new(data_dir: PathBuf, journal: suanpan_journal::JournalLocation) -> Books {
+    pub fn new(
+        data_dir: PathBuf,
+        journal: suanpan_journal::JournalLocation,
+        clearing: Arc<suanpan_clearing::store::Store>,
+    ) -> Books {
         Books {
             data_dir,
             journal,
+            clearing,
             accounting: Arc::new(Mutex::new(None)),
             day_end: Arc::new(Mutex::new(None)),
             registry: Mutex::new(()),

@@ -7,14 +7,13 @@
 //! number: a key whose participant has owner N reads clearing participant N's statements.
 //! Another participant's statement answers 404, as if it did not exist.
 
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 use suanpan_clearing::{
-    clear_batch_at, close_batch, read_statement, statement_camt053, write_statements,
+    clear_batch_at, close_batch, issue_statements, issued_statement, statement_camt053,
     ClearingError, CloseSchedule, FeeSchedule, Participant, ParticipantKind, ParticipantStatus,
     Registry, PARTICIPANTS_MAX,
 };
@@ -28,14 +27,8 @@ use crate::error::{ApiError, ErrorCode};
 use crate::log::{self, Level};
 use crate::wire::Amount;
 
-/// Where the server keeps statement files, under the data directory.
-pub const STATEMENTS_DIR: &str = "clearing/statements";
 /// Most statements one listing returns (newest batches first).
 const STATEMENTS_LIST_MAX: usize = 10_000;
-
-pub fn statements_dir(data_dir: &Path) -> PathBuf {
-    data_dir.join(STATEMENTS_DIR)
-}
 
 fn participant_view(p: &Participant) -> ParticipantView {
     ParticipantView {
@@ -74,19 +67,24 @@ fn batch_number(param: Option<&str>) -> Result<u64, ApiError> {
 }
 
 pub async fn participants(app: &App) -> Result<Reply, ApiError> {
-    let dir = app.books.data_dir.clone();
+    let store = app.books.clearing.clone();
     let participants = app
-        .blocking(move || Ok(Registry::load(&dir)?.all().map(participant_view).collect()))
+        .blocking(move || {
+            Ok(Registry::load(&store)?
+                .all()
+                .map(participant_view)
+                .collect())
+        })
         .await?;
     Reply::json(200, &ParticipantList { participants })
 }
 
 pub async fn participant(app: &App, param: Option<&str>) -> Result<Reply, ApiError> {
     let number = participant_number(param)?;
-    let dir = app.books.data_dir.clone();
+    let store = app.books.clearing.clone();
     let view = app
         .blocking(move || {
-            Registry::load(&dir)?
+            Registry::load(&store)?
                 .get(number)
                 .map(participant_view)
                 .ok_or_else(|| {
@@ -104,13 +102,15 @@ pub async fn participant(app: &App, param: Option<&str>) -> Result<Reply, ApiErr
 async fn change_registry(
     app: &App,
     number: u16,
-    change: impl FnOnce(&mut Registry, &Engine) -> Result<(), ClearingError> + Send + 'static,
+    change: impl FnOnce(&mut Registry, &suanpan_clearing::store::Store, &Engine) -> Result<(), ClearingError>
+        + Send
+        + 'static,
 ) -> Result<ParticipantView, ApiError> {
     let (books, engine) = (app.books.clone(), app.engine.clone());
     app.blocking(move || {
         let _one_at_a_time = lock(&books.registry);
-        let mut registry = Registry::load(&books.data_dir)?;
-        change(&mut registry, &engine)?;
+        let mut registry = Registry::load(&books.clearing)?;
+        change(&mut registry, &books.clearing, &engine)?;
         registry.get(number).map(participant_view).ok_or_else(|| {
             ClearingError::ParticipantNotFound {
                 participant: number,
@@ -140,8 +140,9 @@ pub async fn create_participant(
         caller,
         "create_participant",
         number.to_string(),
-        change_registry(app, number, move |registry, engine| {
+        change_registry(app, number, move |registry, store, engine| {
             registry.register(
+                store,
                 engine,
                 number,
                 &body.code,
@@ -172,8 +173,8 @@ pub async fn set_status(
         caller,
         action,
         number.to_string(),
-        change_registry(app, number, move |registry, engine| {
-            registry.set_status(engine, number, status)
+        change_registry(app, number, move |registry, store, engine| {
+            registry.set_status(store, engine, number, status)
         }),
     )
     .await?;
@@ -193,8 +194,8 @@ pub async fn set_cap(
         caller,
         "set_net_debit_cap",
         format!("{number}: {}", body.net_debit_cap.0),
-        change_registry(app, number, move |registry, engine| {
-            registry.set_cap(engine, number, body.net_debit_cap.0)
+        change_registry(app, number, move |registry, store, engine| {
+            registry.set_cap(store, engine, number, body.net_debit_cap.0)
         }),
     )
     .await?;
@@ -273,15 +274,12 @@ pub async fn report(
     Reply::json(200, &BatchReport::new(batch, &cleared, bilateral))
 }
 
-/// Writes every participant's statement of a closed batch into the statements directory.
+/// Writes every participant's statement of a closed batch and records each as issued.
 pub fn write_batch_statements(
-    journal: &suanpan_journal::JournalLocation,
-    data_dir: &Path,
+    books: &crate::books::Books,
     batch: u64,
 ) -> Result<StatementsWritten, ClearingError> {
-    let registry = Registry::load(data_dir)?;
-    let cleared = clear_batch_at(journal, data_dir, batch, FeeSchedule::default())?;
-    let trailers = write_statements(&statements_dir(data_dir), &cleared, &registry, &|_, _| {})?;
+    let trailers = issue_statements(&books.clearing, &books.journal, &books.data_dir, batch)?;
     Ok(StatementsWritten {
         batch,
         statements: trailers
@@ -301,11 +299,7 @@ pub async fn write(app: &App, caller: &Caller, param: Option<&str>) -> Result<Re
     let written = audited(app, caller, "write_statements", batch.to_string(), async {
         app.blocking(move || {
             let _one_writer = lock(&books.statements);
-            Ok(write_batch_statements(
-                &books.journal,
-                &books.data_dir,
-                batch,
-            )?)
+            Ok(write_batch_statements(&books, batch)?)
         })
         .await
     })
@@ -344,54 +338,31 @@ fn statement_owner(
     }
 }
 
-/// (batch, participant) of a statement file name, `statement-BBBBBBBB-PPPP.csv`.
-fn parse_statement_name(name: &str) -> Option<(u64, u16)> {
-    let rest = name.strip_prefix("statement-")?.strip_suffix(".csv")?;
-    let (batch, participant) = rest.split_once('-')?;
-    Some((batch.parse().ok()?, participant.parse().ok()?))
-}
-
 pub async fn statements(
     app: &App,
     caller: &Caller,
     query: &[(String, String)],
 ) -> Result<Reply, ApiError> {
     let owner = statement_owner(caller, query, false)?;
-    let dir = statements_dir(&app.books.data_dir);
-    let mut statements = app
+    let store = app.books.clearing.clone();
+    let statements = app
         .blocking(move || {
-            let entries = match std::fs::read_dir(&dir) {
-                Ok(entries) => entries,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-                Err(e) => {
-                    return Err(ApiError::new(
-                        ErrorCode::Internal,
-                        format!("cannot read {}: {e}", dir.display()),
-                    ))
-                }
-            };
-            let mut out = Vec::new();
-            for entry in entries.flatten() {
-                let name = entry.file_name();
-                let Some((batch, participant)) = name.to_str().and_then(parse_statement_name)
-                else {
-                    continue;
-                };
-                if owner.is_some_and(|o| o != participant) {
-                    continue;
-                }
-                out.push(StatementEntry {
-                    batch,
-                    participant,
-                    bytes: entry.metadata().map(|m| m.len()).unwrap_or(0),
-                    url: format!("/v1/clearing/statements/{batch}?participant={participant}"),
-                });
-            }
-            Ok(out)
+            let recorded = store
+                .read(|c| suanpan_clearing::store::statements(c, owner, STATEMENTS_LIST_MAX))?;
+            Ok(recorded
+                .into_iter()
+                .map(|r| StatementEntry {
+                    batch: r.batch,
+                    participant: r.participant,
+                    bytes: r.bytes,
+                    url: format!(
+                        "/v1/clearing/statements/{}?participant={}",
+                        r.batch, r.participant
+                    ),
+                })
+                .collect())
         })
         .await?;
-    statements.sort_by(|a, b| (b.batch, a.participant).cmp(&(a.batch, b.participant)));
-    statements.truncate(STATEMENTS_LIST_MAX);
     Reply::json(200, &StatementList { statements })
 }
 
@@ -416,13 +387,20 @@ pub async fn statement(
         }
     };
     let participant = statement_owner(caller, query, true)?.unwrap_or(0);
-    let dir = statements_dir(&app.books.data_dir);
+    let books = app.books.clone();
     let bytes = app
         .blocking(move || {
             if participant == 0 {
                 return Err(ClearingError::StatementNotFound { batch, participant }.into());
             }
-            let csv = read_statement(&dir, batch, participant)?.0;
+            let csv = issued_statement(
+                &books.clearing,
+                &books.journal,
+                &books.data_dir,
+                batch,
+                participant,
+                &books.statements,
+            )?;
             if camt053 {
                 return Ok(statement_camt053(&csv)?.into_bytes());
             }
@@ -456,11 +434,9 @@ const SCHEDULE_SLEEP_STEP_MS: u64 = 200;
 /// goes on.
 pub fn run_close_schedule(
     engine: &Engine,
-    journal: &suanpan_journal::JournalLocation,
-    data_dir: &Path,
+    books: &crate::books::Books,
     schedule: &CloseSchedule,
     utc_offset_s: i32,
-    statements_lock: &std::sync::Mutex<()>,
     stop: &AtomicBool,
 ) {
     while !stop.load(Ordering::Acquire) {
@@ -490,8 +466,8 @@ pub fn run_close_schedule(
             "clearing batch closed by schedule",
             &[("batch", &batch)],
         );
-        let _one_writer = lock(statements_lock);
-        match write_batch_statements(journal, data_dir, batch) {
+        let _one_writer = lock(&books.statements);
+        match write_batch_statements(books, batch) {
             Ok(w) => log::log(
                 Level::Info,
                 "statements written",
@@ -519,17 +495,7 @@ pub fn start_close_schedule(
     };
     std::thread::Builder::new()
         .name("suanpan-clearing-schedule".into())
-        .spawn(move || {
-            run_close_schedule(
-                &engine,
-                &books.journal,
-                &books.data_dir,
-                &schedule,
-                utc_offset_s,
-                &books.statements,
-                &stop,
-            )
-        })
+        .spawn(move || run_close_schedule(&engine, &books, &schedule, utc_offset_s, &stop))
         .map(Some)
         .map_err(|e| format!("cannot start the clearing schedule thread: {e}"))
 }

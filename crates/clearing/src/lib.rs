@@ -24,12 +24,14 @@ mod decimal;
 mod error;
 mod file;
 mod history;
+mod issued;
 mod kind;
 mod netting;
 mod participant;
 mod schedule;
 mod settlement;
 mod statement;
+pub mod store;
 mod transaction;
 
 pub use accounts::{
@@ -43,6 +45,9 @@ pub use error::ClearingError;
 pub use history::{
     clear_batch, clear_batch_at, read_batch, read_batch_at, BatchBounds, ClearedBatch,
     BATCH_TRANSACTIONS_MAX,
+};
+pub use issued::{
+    issue_statements, issued_statement, parse_statement_file_name, statements_dir, STATEMENTS_DIR,
 };
 pub use kind::{FeeSchedule, TransactionKind};
 pub use netting::{BilateralNet, Netting, Position, TransactionLine};

@@ -2,12 +2,10 @@
 //!
 //! The money side of a participant lives in the ledger (its position and settlement accounts,
 //! its cap as a transfer, suspension as a frozen position account), so the ledger enforces it
-//! online. What the ledger does not hold (code, name, kind) is kept in the configuration file
-//! `clearing/participants.csv` in the data directory, rewritten atomically on every change.
+//! online. What the ledger does not hold (code, name, kind) is kept in the room's store
+//! (`store.rs`), one row per participant, written once the ledger has taken the change.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
 
 use suanpan_engine::Engine;
 use suanpan_ledger::{Command, ResultCode, Transfer};
@@ -16,12 +14,12 @@ use crate::accounts::{
     cap_account_id, cap_change_transfer_id, open_participant_accounts, open_room_accounts,
     position_account_id, CODE_CAP,
 };
-use crate::file::write_atomically;
+use crate::store::{self, Store};
 use crate::{ClearingError, CLEARING_CURRENCY, PARTICIPANTS_MAX};
 
-/// The registry's file, under the data directory.
+/// Where an older Suanpan kept the registry, under the data directory: taken into the store
+/// once (`store::open`).
 pub const PARTICIPANTS_FILE: &str = "clearing/participants.csv";
-const HEADER: &str = "number,code,name,kind,status,net_debit_cap_fen,cap_revision";
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum ParticipantKind {
@@ -87,7 +85,7 @@ pub struct Participant {
 }
 
 impl Participant {
-    fn validate(&self) -> Result<(), ClearingError> {
+    pub(crate) fn validate(&self) -> Result<(), ClearingError> {
         let invalid = |why: String| Err(ClearingError::ParticipantInvalid(why));
         if self.number == 0 || self.number > PARTICIPANTS_MAX {
             return invalid(format!(
@@ -114,46 +112,29 @@ impl Participant {
                 self.name
             ));
         }
+        if i64::try_from(self.net_debit_cap_fen).is_err() {
+            return invalid(format!(
+                "net debit cap {} fen is more than {} fen",
+                self.net_debit_cap_fen,
+                i64::MAX
+            ));
+        }
         Ok(())
     }
 }
 
-/// The participants of one data directory.
+/// The participants, as the room's store holds them.
 pub struct Registry {
-    path: PathBuf,
     participants: BTreeMap<u16, Participant>,
 }
 
 impl Registry {
-    /// Reads the registry of `data_dir`; an absent file is an empty registry.
-    pub fn load(data_dir: &Path) -> Result<Registry, ClearingError> {
-        let path = data_dir.join(PARTICIPANTS_FILE);
-        let mut registry = Registry {
-            path,
-            participants: BTreeMap::new(),
-        };
-        let text = match std::fs::read_to_string(&registry.path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(registry),
-            Err(e) => {
-                return Err(ClearingError::Io(format!(
-                    "cannot read {}: {e}",
-                    registry.path.display()
-                )))
-            }
-        };
-        for (i, line) in text.lines().enumerate().skip(1) {
-            let p = parse_line(line).ok_or_else(|| {
-                ClearingError::ParticipantInvalid(format!(
-                    "{} line {}: not a participant: {line:?}",
-                    registry.path.display(),
-                    i + 1
-                ))
-            })?;
-            p.validate()?;
-            registry.participants.insert(p.number, p);
-        }
-        Ok(registry)
+    /// Reads the registry from the room's store.
+    pub fn load(store: &Store) -> Result<Registry, ClearingError> {
+        let participants = store.read(store::load_participants)?;
+        Ok(Registry {
+            participants: participants.into_iter().map(|p| (p.number, p)).collect(),
+        })
     }
 
     pub fn get(&self, number: u16) -> Option<&Participant> {
@@ -167,8 +148,10 @@ impl Registry {
 
     /// Registers a participant: opens its position and settlement accounts, credits its cap,
     /// then records it. Registering the same participant again changes nothing.
+    #[allow(clippy::too_many_arguments)] // the participant's fields, each named at the call
     pub fn register(
         &mut self,
+        store: &Store,
         engine: &Engine,
         number: u16,
         code: &str,
@@ -211,14 +194,14 @@ impl Registry {
                 return Err(ClearingError::Ledger(result));
             }
         }
-        self.participants.insert(number, participant);
-        self.save()
+        self.save(store, participant)
     }
 
     /// Sets a participant's net debit cap: a transfer of the difference to or from its position
     /// account. Lowering it below what the participant owes now is refused.
     pub fn set_cap(
         &mut self,
+        store: &Store,
         engine: &Engine,
         number: u16,
         net_debit_cap_fen: u64,
@@ -235,6 +218,13 @@ impl Registry {
         let raise = net_debit_cap_fen > p.net_debit_cap_fen;
         let delta = net_debit_cap_fen.abs_diff(p.net_debit_cap_fen);
         let revision = p.cap_revision + 1;
+        let changed = Participant {
+            net_debit_cap_fen,
+            cap_revision: revision,
+            ..p.clone()
+        };
+        // Refused here, before the ledger moves, if the store could not hold it.
+        changed.validate()?;
         let result = engine.execute(vec![cap_transfer(number, revision, delta, raise)])?[0];
         match result {
             ResultCode::Ok | ResultCode::Exists => {}
@@ -245,25 +235,27 @@ impl Registry {
             }
             other => return Err(ClearingError::Ledger(other)),
         }
-        if let Some(p) = self.participants.get_mut(&number) {
-            p.net_debit_cap_fen = net_debit_cap_fen;
-            p.cap_revision = revision;
-        }
-        self.save()
+        self.save(store, changed)
     }
 
     /// Suspends (freezes its position account) or reactivates a participant.
     pub fn set_status(
         &mut self,
+        store: &Store,
         engine: &Engine,
         number: u16,
         status: ParticipantStatus,
     ) -> Result<(), ClearingError> {
-        if !self.participants.contains_key(&number) {
-            return Err(ClearingError::ParticipantNotFound {
+        let p = self
+            .participants
+            .get(&number)
+            .ok_or(ClearingError::ParticipantNotFound {
                 participant: number,
-            });
-        }
+            })?;
+        let changed = Participant {
+            status,
+            ..p.clone()
+        };
         let id = position_account_id(number);
         let (command, already) = match status {
             ParticipantStatus::Suspended => {
@@ -278,33 +270,15 @@ impl Registry {
         if result != ResultCode::Ok && result != already {
             return Err(ClearingError::Ledger(result));
         }
-        if let Some(p) = self.participants.get_mut(&number) {
-            p.status = status;
-        }
-        self.save()
+        self.save(store, changed)
     }
 
-    fn save(&self) -> Result<(), ClearingError> {
-        let mut text = String::from(HEADER);
-        text.push('\n');
-        for p in self.participants.values() {
-            let _ = writeln!(
-                text,
-                "{},{},{},{},{},{},{}",
-                p.number,
-                p.code,
-                p.name,
-                p.kind.as_str(),
-                p.status.as_str(),
-                p.net_debit_cap_fen,
-                p.cap_revision
-            );
-        }
-        if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        write_atomically(&self.path, text.as_bytes())
-            .map_err(|e| ClearingError::Io(format!("cannot write {}: {e}", self.path.display())))
+    /// Records a participant as it now is, once the store has it.
+    fn save(&mut self, store: &Store, p: Participant) -> Result<(), ClearingError> {
+        let row = p.clone();
+        store.write_blocking(move |c| store::save_participant(c, &row))?;
+        self.participants.insert(p.number, p);
+        Ok(())
     }
 }
 
@@ -327,7 +301,8 @@ fn cap_transfer(number: u16, revision: u32, amount_fen: u64, raise: bool) -> Com
     })
 }
 
-fn parse_line(line: &str) -> Option<Participant> {
+/// A line of the older registry file: `number,code,name,kind,status,cap_fen,cap_revision`.
+pub(crate) fn parse_line(line: &str) -> Option<Participant> {
     let fields: Vec<&str> = line.split(',').collect();
     let [number, code, name, kind, status, cap, revision] = fields[..] else {
         return None;

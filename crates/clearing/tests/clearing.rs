@@ -35,11 +35,23 @@ fn start(dir: &Path) -> Engine {
     Engine::start(config).unwrap_or_else(|e| panic!("engine: {e}"))
 }
 
-fn register(engine: &Engine, dir: &Path, participants: u16, cap_fen: u64) -> Registry {
-    let mut registry = Registry::load(dir).unwrap_or_else(|e| panic!("registry: {e}"));
+fn open_store(dir: &Path) -> store::Store {
+    store::open(&suanpan_store::room::Home::sqlite(dir), dir)
+        .unwrap_or_else(|e| panic!("clearing store: {e}"))
+}
+
+fn register(
+    engine: &Engine,
+    dir: &Path,
+    participants: u16,
+    cap_fen: u64,
+) -> (store::Store, Registry) {
+    let store = open_store(dir);
+    let mut registry = Registry::load(&store).unwrap_or_else(|e| panic!("registry: {e}"));
     for n in 1..=participants {
         registry
             .register(
+                &store,
                 engine,
                 n,
                 &format!("B{n:03}"),
@@ -49,7 +61,7 @@ fn register(engine: &Engine, dir: &Path, participants: u16, cap_fen: u64) -> Reg
             )
             .unwrap_or_else(|e| panic!("register {n}: {e}"));
     }
-    registry
+    (store, registry)
 }
 
 fn payment(id: u128, payer: u16, payee: u16, amount_fen: u64) -> Payment {
@@ -103,9 +115,9 @@ fn a_payment_beyond_the_net_debit_cap_is_refused_and_receipts_restore_headroom()
 fn a_suspended_participant_neither_pays_nor_receives_until_reactivated() {
     let dir = TempDir::new("suspend");
     let engine = start(&dir.0);
-    let mut registry = register(&engine, &dir.0, 2, 1_000);
+    let (store, mut registry) = register(&engine, &dir.0, 2, 1_000);
     registry
-        .set_status(&engine, 2, ParticipantStatus::Suspended)
+        .set_status(&store, &engine, 2, ParticipantStatus::Suspended)
         .unwrap_or_else(|e| panic!("{e}"));
     let code = |r: Result<ResultCode, ClearingError>| r.err().map(|e| e.code());
     assert_eq!(
@@ -117,13 +129,14 @@ fn a_suspended_participant_neither_pays_nor_receives_until_reactivated() {
         Some("participant_suspended")
     );
     registry
-        .set_status(&engine, 2, ParticipantStatus::Active)
+        .set_status(&store, &engine, 2, ParticipantStatus::Active)
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         pay(&engine, &payment(1, 1, 2, 10)).ok(),
         Some(ResultCode::Ok)
     );
-    let reloaded = Registry::load(&dir.0).unwrap_or_else(|e| panic!("{e}"));
+    drop(store);
+    let reloaded = Registry::load(&open_store(&dir.0)).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         reloaded.get(2).map(|p| p.status),
         Some(ParticipantStatus::Active)
@@ -134,17 +147,20 @@ fn a_suspended_participant_neither_pays_nor_receives_until_reactivated() {
 fn lowering_a_cap_below_what_is_owed_is_refused_and_raising_it_gives_headroom() {
     let dir = TempDir::new("setcap");
     let engine = start(&dir.0);
-    let mut registry = register(&engine, &dir.0, 2, 1_000);
+    let (store, mut registry) = register(&engine, &dir.0, 2, 1_000);
     assert!(pay(&engine, &payment(1, 1, 2, 800)).is_ok());
-    let lowered = registry.set_cap(&engine, 1, 500).err().map(|e| e.code());
+    let lowered = registry
+        .set_cap(&store, &engine, 1, 500)
+        .err()
+        .map(|e| e.code());
     assert_eq!(lowered, Some("net_debit_cap_exceeded"));
     registry
-        .set_cap(&engine, 1, 5_000)
+        .set_cap(&store, &engine, 1, 5_000)
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(pay(&engine, &payment(2, 1, 2, 4_200)).is_ok());
     assert_eq!(position_credit_balance(&engine, 1), 0);
     assert_eq!(
-        Registry::load(&dir.0)
+        Registry::load(&store)
             .ok()
             .and_then(|r| r.get(1).map(|p| p.net_debit_cap_fen)),
         Some(5_000)
@@ -415,7 +431,7 @@ proptest! {
     ) {
         let dir = TempDir::new("statements");
         let engine = start(&dir.0);
-        let registry = register(&engine, &dir.0, 6, u64::MAX / 8);
+        let (_store, registry) = register(&engine, &dir.0, 6, u64::MAX / 8);
         let mut ids = HashSet::new();
         for (i, (payer, step, amount)) in raw.iter().enumerate() {
             let payee = (payer + step - 1) % 6 + 1;
@@ -464,4 +480,73 @@ proptest! {
             .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp")).count()).unwrap_or(1);
         prop_assert_eq!(leftovers, 0);
     }
+}
+
+#[test]
+fn an_older_registry_file_is_taken_into_the_store_once() {
+    let dir = TempDir::new("import");
+    let csv = dir.0.join(PARTICIPANTS_FILE);
+    std::fs::create_dir_all(csv.parent().unwrap_or(&dir.0)).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(
+        &csv,
+        "number,code,name,kind,status,net_debit_cap_fen,cap_revision\n\
+         1,B001,Bank 1,bank,active,1000,1\n\
+         2,P002,Pay 2,payment_institution,suspended,0,0\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let registry = Registry::load(&open_store(&dir.0)).unwrap_or_else(|e| panic!("{e}"));
+    let seen: Vec<_> = registry
+        .all()
+        .map(|p| (p.number, p.code.clone(), p.status, p.net_debit_cap_fen))
+        .collect();
+    let expected = vec![
+        (1, "B001".to_string(), ParticipantStatus::Active, 1_000),
+        (2, "P002".to_string(), ParticipantStatus::Suspended, 0),
+    ];
+    assert_eq!(seen, expected);
+    assert!(!csv.exists(), "the older file is set aside");
+    assert!(csv.with_extension("csv.imported").is_file());
+    // Opened again, the rows are there and nothing is taken twice.
+    let again = Registry::load(&open_store(&dir.0)).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(again.all().count(), 2);
+}
+
+#[test]
+fn an_issued_statement_missing_from_the_directory_is_written_again_and_checked() {
+    let dir = TempDir::new("issued");
+    let engine = start(&dir.0);
+    let (store, _) = register(&engine, &dir.0, 3, 10_000);
+    assert!(pay(&engine, &payment(1, 1, 2, 700)).is_ok());
+    assert!(pay(&engine, &payment(2, 3, 1, 300)).is_ok());
+    let batch = close_batch(&engine).unwrap_or_else(|e| panic!("{e}"));
+    let journal = suanpan_journal::JournalLocation::Sqlite(dir.0.clone());
+    let trailers =
+        issue_statements(&store, &journal, &dir.0, batch).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(trailers.len(), 3);
+    let writing = std::sync::Mutex::new(());
+    let read =
+        |participant| issued_statement(&store, &journal, &dir.0, batch, participant, &writing);
+    let first = read(1).unwrap_or_else(|e| panic!("{e}"));
+    // The files are a cache: gone, the statement is written again, the same to the byte.
+    std::fs::remove_dir_all(statements_dir(&dir.0)).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(read(1).ok(), Some(first));
+    assert_eq!(read(4).err().map(|e| e.code()), Some("statement_not_found"));
+    // Issuing the batch again is the same statements; a record that disagrees with what the
+    // journal gives is refused, never handed out.
+    assert!(issue_statements(&store, &journal, &dir.0, batch).is_ok());
+    store
+        .write_blocking(|c| {
+            c.execute(
+                "UPDATE clearing_statements SET sha256 = 'ab' WHERE participant = 2",
+                &[],
+            )
+        })
+        .unwrap_or_else(|e: suanpan_store::StoreError| panic!("{e}"));
+    assert_eq!(read(2).err().map(|e| e.code()), Some("books_inconsistent"));
+    assert_eq!(
+        issue_statements(&store, &journal, &dir.0, batch)
+            .err()
+            .map(|e| e.code()),
+        Some("books_inconsistent")
+    );
 }

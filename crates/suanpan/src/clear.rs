@@ -6,6 +6,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use lexopt::prelude::*;
+use suanpan_clearing::store::Store;
 use suanpan_clearing::{
     clear_batch_at, close_batch, pay, refund, settle_batch, write_statements, ClearedBatch,
     FeeSchedule, ParticipantKind, ParticipantStatus, Payment, Refund, Registry, TransactionKind,
@@ -13,6 +14,7 @@ use suanpan_clearing::{
 use suanpan_engine::{Engine, EngineConfig};
 use suanpan_journal::JournalLocation;
 use suanpan_ledger::Reference;
+use suanpan_store::room::Home;
 
 use crate::json::JsonLine;
 use crate::parse_value;
@@ -34,8 +36,9 @@ commands:
                                    (with --camt053 also each as ISO 20022 camt.053.001.08 XML)
 
 --json prints one JSON object instead of text. KIND: agreement_payment, payout,
-gateway_payment. Amounts are integers of fen. --postgres URL: the journal is in that
-PostgreSQL database (the participants and statements stay in --data DIR).";
+gateway_payment. Amounts are integers of fen. --postgres URL: the journal, the participants
+and the record of statements issued are in that PostgreSQL database (--data DIR still holds
+the clearing cut index, a cache).";
 
 #[derive(Default)]
 struct Options {
@@ -110,8 +113,17 @@ pub fn main(args: &[String]) -> Result<(), String> {
     };
     let with_engine = |f: &dyn Fn(&Engine) -> Result<(), String>| with_engine(&journal, &data, f);
     match words[..] {
-        ["participant", "list"] => list_participants(&data, o.json),
-        ["participant", action] => with_engine(&|engine| participant(engine, &data, action, &o)),
+        // A data directory not made yet has no participants (and is not made by listing).
+        ["participant", "list"]
+            if matches!(journal, JournalLocation::Sqlite(_)) && !data.is_dir() =>
+        {
+            Ok(())
+        }
+        ["participant", "list"] => list_participants(&clearing_store(&journal, &data)?, o.json),
+        // The store is opened once the engine has made the data directory.
+        ["participant", action] => with_engine(&|engine| {
+            participant(engine, &clearing_store(&journal, &data)?, action, &o)
+        }),
         ["pay"] => with_engine(&|engine| post_payment(engine, &o)),
         ["refund"] => with_engine(&|engine| post_refund(engine, &o)),
         ["close"] => with_engine(&|engine| {
@@ -139,12 +151,28 @@ pub fn main(args: &[String]) -> Result<(), String> {
                 Ok(())
             })
         }
-        ["statements", batch] => statements(&journal, &data, parse_batch(batch)?, &o),
+        ["statements", batch] => {
+            let store = clearing_store(&journal, &data)?;
+            statements(&journal, &data, &store, parse_batch(batch)?, &o)
+        }
         _ => Err(format!(
             "unknown clear command {:?}; run `suanpan clear --help`",
             o.words.join(" ")
         )),
     }
+}
+
+/// The clearing room's store: in the data directory, or beside the journal on PostgreSQL (an
+/// operator's change there, not the leader's, so not fenced by the writer's lease).
+fn clearing_store(journal: &JournalLocation, data: &Path) -> Result<Store, String> {
+    let home = match journal {
+        JournalLocation::Postgres(db) => Home::Postgres {
+            db: db.clone(),
+            fence: suanpan_store::postgres::Fence::Operator,
+        },
+        JournalLocation::Sqlite(_) => Home::sqlite(data),
+    };
+    suanpan_clearing::store::open(&home, data).map_err(|e| format!("{}: {e}", e.code()))
 }
 
 fn parse_batch(text: &str) -> Result<u64, String> {
@@ -182,8 +210,8 @@ fn with_engine(
     outcome.and(stopped)
 }
 
-fn participant(engine: &Engine, data: &Path, action: &str, o: &Options) -> Result<(), String> {
-    let mut registry = Registry::load(data).map_err(|e| e.to_string())?;
+fn participant(engine: &Engine, store: &Store, action: &str, o: &Options) -> Result<(), String> {
+    let mut registry = Registry::load(store).map_err(|e| e.to_string())?;
     let number_wide = need(&o.number, "--number N")?;
     let number = u16::try_from(number_wide)
         .map_err(|_| format!("--number {number_wide} is not a participant number"))?;
@@ -194,6 +222,7 @@ fn participant(engine: &Engine, data: &Path, action: &str, o: &Options) -> Resul
                 format!("--kind {kind_text:?} is not bank or payment_institution")
             })?;
             registry.register(
+                store,
                 engine,
                 number,
                 &need(&o.code, "--code C")?,
@@ -202,9 +231,9 @@ fn participant(engine: &Engine, data: &Path, action: &str, o: &Options) -> Resul
                 need(&o.cap_fen, "--cap-fen N")?,
             )
         }
-        "cap" => registry.set_cap(engine, number, need(&o.cap_fen, "--cap-fen N")?),
-        "suspend" => registry.set_status(engine, number, ParticipantStatus::Suspended),
-        "activate" => registry.set_status(engine, number, ParticipantStatus::Active),
+        "cap" => registry.set_cap(store, engine, number, need(&o.cap_fen, "--cap-fen N")?),
+        "suspend" => registry.set_status(store, engine, number, ParticipantStatus::Suspended),
+        "activate" => registry.set_status(store, engine, number, ParticipantStatus::Active),
         other => return Err(format!("unknown participant command {other:?}")),
     };
     outcome.map_err(|e| format!("{}: {e}", e.code()))?;
@@ -218,8 +247,8 @@ fn participant(engine: &Engine, data: &Path, action: &str, o: &Options) -> Resul
     Ok(())
 }
 
-fn list_participants(data: &Path, json: bool) -> Result<(), String> {
-    let registry = Registry::load(data).map_err(|e| e.to_string())?;
+fn list_participants(store: &Store, json: bool) -> Result<(), String> {
+    let registry = Registry::load(store).map_err(|e| e.to_string())?;
     for p in registry.all() {
         let line = JsonLine::default()
             .num("number", p.number)
@@ -355,11 +384,12 @@ fn report(journal: &JournalLocation, data: &Path, batch: u64, o: &Options) -> Re
 fn statements(
     journal: &JournalLocation,
     data: &Path,
+    store: &Store,
     batch: u64,
     o: &Options,
 ) -> Result<(), String> {
     let out = need(&o.out, "--out DIR")?;
-    let registry = Registry::load(data).map_err(|e| e.to_string())?;
+    let registry = Registry::load(store).map_err(|e| e.to_string())?;
     let cleared = read(journal, data, batch, o.json)?;
     let bar = std::io::stderr().is_terminal() && !o.json;
     let progress = |done: usize, total: usize| {

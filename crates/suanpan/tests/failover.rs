@@ -564,10 +564,15 @@ fn payout_body(id: u128, amount_fen: u64) -> String {
 
 /// A leader and its standby running the whole business through one front address: a shop's
 /// orders (paid with a callback, paid with none, not yet paid) and its notifications owed
-/// while the merchant is down, and interbank payouts in flight.
+/// while the merchant is down, interbank payouts in flight, and clearing participants with a
+/// closed batch whose statements the old leader issued.
 struct Business {
     pair: Pair,
     shop: ApiKey,
+    operator: String,
+    /// The clearing batch closed on the old leader, and participant 1's statement of it as
+    /// that leader wrote it.
+    cleared: (u64, Vec<u8>),
     merchant: gateway_support::MerchantEndpoint,
     alipay: gateway_support::Sim,
     front: Front,
@@ -607,6 +612,12 @@ impl Business {
             "{}",
             String::from_utf8_lossy(&registered.stderr)
         );
+        let operator = pair
+            .schema
+            .credentials(&["operator", "--name", "ops", "--role", "operator"])["token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let alipay = Sim::start("alipay", &[]);
         // Both nodes are reached through the front; they share one configuration.
         let front = Front::start("127.0.0.1:9".parse().unwrap_or_else(|e| panic!("{e}")));
@@ -647,6 +658,7 @@ impl Business {
         .signed(&pair.key)
         .send(leader.addr);
         assert_eq!(funded.status, 201, "{}", funded.text());
+        let cleared = clear_one_batch(leader.addr, &operator, &pair.leader_dir);
         // Interbank payouts in flight when the leader dies: answers slow, instructions lost.
         let [_, _, ibps, unionpay] = &interbank.channels;
         unionpay.script(&["timeout"; 6]);
@@ -710,6 +722,8 @@ impl Business {
         Business {
             pair,
             shop,
+            operator,
+            cleared,
             merchant,
             alipay,
             front,
@@ -805,6 +819,7 @@ impl Business {
         }
         assert_eq!(interbank.settled_fen(), settled_fen);
         interbank.none_received_twice();
+        self.check_clearing(standby.addr);
         let customer = account(standby.addr, &pair.key, CUSTOMER);
         assert_eq!(
             customer["credit_balance"].as_str(),
@@ -812,6 +827,81 @@ impl Business {
             "{customer}"
         );
         took
+    }
+}
+
+/// Registers two clearing participants, has one pay the other, closes the batch and issues
+/// its statements. Returns the batch and participant 1's statement as written.
+fn clear_one_batch(addr: SocketAddr, operator: &str, dir: &DataDir) -> (u64, Vec<u8>) {
+    let post = |target: &str, json: &str| {
+        let request = if json.is_empty() {
+            Request::new("POST", target)
+        } else {
+            Request::post(target, json)
+        };
+        request.bearer(operator).send(addr)
+    };
+    for (number, code) in [(1u16, "B001"), (2, "B002")] {
+        let body = format!(
+            r#"{{"number":{number},"code":"{code}","name":"Bank {code}","kind":"bank","net_debit_cap":"500000"}}"#
+        );
+        let r = post("/v1/clearing/participants", &body);
+        assert_eq!(r.status, 201, "participant {number}: {}", r.text());
+    }
+    let paid = format!(
+        r#"{{"id":"7100000001","debit_account_id":"{}","credit_account_id":"{}","amount":"12345","currency":"CNY","code":6001}}"#,
+        suanpan_clearing::position_account_id(1),
+        suanpan_clearing::position_account_id(2)
+    );
+    let r = post("/v1/transfers", &paid);
+    assert_eq!(r.status, 201, "interbank payment: {}", r.text());
+    let r = post("/v1/clearing/batches", "");
+    assert_eq!(r.status, 201, "close: {}", r.text());
+    let batch = r.json()["batch"].as_u64().unwrap_or_default();
+    let r = post(&format!("/v1/clearing/batches/{batch}/statements"), "");
+    assert_eq!(r.status, 201, "statements: {}", r.text());
+    let file = dir
+        .path()
+        .join(suanpan_clearing::STATEMENTS_DIR)
+        .join(suanpan_clearing::statement_file_name(batch, 1));
+    let written = std::fs::read(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    (batch, written)
+}
+
+impl Business {
+    /// The new leader knows the participants the old one registered and hands out the
+    /// statement the old one issued, byte for byte, though its own directory never held it.
+    fn check_clearing(&self, addr: SocketAddr) {
+        let get = |target: &str| Request::get(target).bearer(&self.operator).send(addr);
+        let r = get("/v1/clearing/participants");
+        assert_eq!(r.status, 200, "{}", r.text());
+        let codes: Vec<String> = r.json()["participants"]
+            .as_array()
+            .map(|a| a.iter().map(|p| p["code"].to_string()).collect())
+            .unwrap_or_default();
+        assert_eq!(codes, ["\"B001\"", "\"B002\""], "{}", r.text());
+        let (batch, written) = &self.cleared;
+        let r = get("/v1/clearing/statements");
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(
+            r.json()["statements"].as_array().map(Vec::len),
+            Some(2),
+            "{}",
+            r.text()
+        );
+        let cached = self
+            .pair
+            .standby_dir
+            .path()
+            .join(suanpan_clearing::STATEMENTS_DIR)
+            .join(suanpan_clearing::statement_file_name(*batch, 1));
+        assert!(!cached.exists(), "the standby wrote statements of its own");
+        let r = get(&format!("/v1/clearing/statements/{batch}?participant=1"));
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert!(
+            r.body == *written,
+            "the statement differs from the one issued"
+        );
     }
 }
 
@@ -846,6 +936,9 @@ fn business_state(url: &str) -> Vec<Vec<String>> {
                 (SELECT string_agg(id || ':' || state, ',' ORDER BY id) FROM payouts_payouts),
                 (SELECT count(*) FROM payouts_events),
                 (SELECT count(*) FROM payouts_attempts),
+                (SELECT string_agg(number || ':' || status || ':' || cap_revision, ',' ORDER BY number)
+                    FROM clearing_participants),
+                (SELECT count(*) FROM clearing_statements),
                 (SELECT max(seq) FROM batches)",
     )
     .unwrap_or_else(|e| panic!("{e}"))

@@ -96,11 +96,21 @@ fn parse(args: &[String]) -> Result<Option<Options>, String> {
 fn run(measure: Measure, o: &Options, dir: &Path) -> Result<String, String> {
     let engine = Engine::start(EngineConfig::new(dir)).map_err(|e| e.to_string())?;
     let setup = Instant::now();
-    let mut registry = Registry::load(dir).map_err(|e| e.to_string())?;
+    let store = suanpan_clearing::store::open(&suanpan_store::room::Home::sqlite(dir), dir)
+        .map_err(|e| e.to_string())?;
+    let mut registry = Registry::load(&store).map_err(|e| e.to_string())?;
     for n in 1..=o.participants {
         let (code, name) = (format!("P{n:04}"), format!("Participant {n}"));
         registry
-            .register(&engine, n, &code, &name, ParticipantKind::Bank, CAP_FEN)
+            .register(
+                &store,
+                &engine,
+                n,
+                &code,
+                &name,
+                ParticipantKind::Bank,
+                CAP_FEN,
+            )
             .map_err(|e| e.to_string())?;
     }
     post_transactions(&engine, o)?;

@@ -137,8 +137,12 @@ pub fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result
         // Beside the writers' connections, some for the first requests' reads.
         db.warm(8).map_err(|e| e.to_string())?;
     }
+    let clearing = Arc::new(
+        suanpan_clearing::store::open(&home, &config.data_dir).map_err(|e| e.to_string())?,
+    );
     let books = Arc::new(
-        suanpan_api::Books::new(config.data_dir.clone(), journal).with_recon(recon.clone()),
+        suanpan_api::Books::new(config.data_dir.clone(), journal, clearing)
+            .with_recon(recon.clone()),
     );
     let schedule_stop = Arc::new(AtomicBool::new(false));
     let schedule = suanpan_api::start_close_schedule(
