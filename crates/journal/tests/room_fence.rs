@@ -138,3 +138,98 @@ fn a_room_commits_only_while_its_node_holds_the_lease_at_its_epoch() {
     insert(&operator, 5).unwrap_or_else(|e| panic!("the operator's write: {e}"));
     assert_eq!(count(&operator), 3);
 }
+
+const MONEY: &[(i64, &str, &str)] = &[(
+    1,
+    "figures",
+    "CREATE TABLE fencetest_figures (k bigint PRIMARY KEY, v numeric(39, 0) NOT NULL);",
+)];
+
+/// A store held by one owner (the accounting room's) is fenced per transaction like a
+/// room's group, and money beyond 64 bits survives PostgreSQL's `numeric` both ways.
+#[test]
+fn an_exclusive_store_is_fenced_and_keeps_128_bit_money() {
+    use suanpan_store::exclusive::ExclusiveStore;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let schema = TestSchema(format!("t_room_exclusive_{}_{nanos}", std::process::id()));
+    let url = suanpan_journal::postgres::test_schema_url(&schema.0);
+    let db = suanpan_journal::postgres::connect(&url).unwrap_or_else(|e| panic!("{e}"));
+    let epoch = acquire(&db, "a", Duration::from_secs(60), 0)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("the lease was not free"));
+    let fence = Fence::Lease {
+        epoch: Arc::new(move || Some(epoch)),
+        hold: Duration::from_secs(5),
+    };
+    let mut store = ExclusiveStore::postgres(db.clone(), "fencetest", MONEY, fence)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let values: Vec<i128> = vec![
+        0,
+        1,
+        -1,
+        9_999,
+        10_000,
+        -10_001,
+        100_000_000,
+        i128::from(i64::MAX) + 1,
+        -(i128::from(u64::MAX) * 3),
+        i128::MAX,
+        i128::MIN + 1,
+    ];
+    let written = values.clone();
+    store
+        .transaction(|c: &dyn Sql| {
+            for (k, v) in written.iter().enumerate() {
+                c.execute(
+                    "INSERT INTO fencetest_figures (k, v) VALUES (?1, ?2)",
+                    &[
+                        suanpan_store::sql::Param::Int(k as i64),
+                        suanpan_store::sql::Param::Money(*v),
+                    ],
+                )?;
+            }
+            Ok::<_, StoreError>(())
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    let back: Vec<i128> = store
+        .read(|c: &dyn Sql| {
+            c.query("SELECT v FROM fencetest_figures ORDER BY k", args![])?
+                .iter()
+                .map(|r| r.money(0))
+                .collect::<Result<Vec<_>, StoreError>>()
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(back, values);
+    // PostgreSQL's own reading of what was written agrees with the decimal text.
+    let text = suanpan_journal::postgres::query_text(
+        &url,
+        "SELECT v::text FROM fencetest_figures ORDER BY k",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let texts: Vec<String> = text.into_iter().flatten().collect();
+    let expected: Vec<String> = values.iter().map(i128::to_string).collect();
+    assert_eq!(texts, expected);
+
+    // Deposed: the next transaction is refused and leaves nothing.
+    run_sql(
+        &url,
+        "UPDATE lease SET holder = 'b', epoch = epoch + 1, expires_at = now() + interval '60 seconds'",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let refused = store.transaction(|c: &dyn Sql| {
+        c.execute(
+            "INSERT INTO fencetest_figures (k, v) VALUES (?1, ?2)",
+            args![99i64, "1"],
+        )
+    });
+    assert!(matches!(refused, Err(StoreError::Fenced(_))), "{refused:?}");
+    let rows = store
+        .read(|c: &dyn Sql| {
+            c.query_one("SELECT COUNT(*) FROM fencetest_figures", args![])?
+                .i64(0)
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(rows, values.len() as i64);
+}

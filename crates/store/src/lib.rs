@@ -10,6 +10,7 @@
 //! This is the first piece of the storage home (ARCHITECTURE.md): rooms keep their state
 //! through it, not through SQLite files they set up themselves.
 
+pub mod exclusive;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod room;

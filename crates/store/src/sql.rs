@@ -21,6 +21,9 @@ pub enum Param<'a> {
     Text(&'a str),
     Bool(bool),
     Bytes(&'a [u8]),
+    /// A signed money figure of up to 128 bits: an integer while it fits 64 bits and decimal
+    /// text beyond on SQLite (an `ANY` column), `numeric` on PostgreSQL.
+    Money(i128),
 }
 
 impl From<i64> for Param<'_> {
@@ -77,6 +80,17 @@ impl<'a> From<Option<&'a [u8]>> for Param<'a> {
     }
 }
 
+impl From<u64> for Param<'_> {
+    /// A count or an id above `i64::MAX` does not fit an SQL integer: it goes as money (a
+    /// wider column) would, so callers check the range where it matters.
+    fn from(v: u64) -> Self {
+        match i64::try_from(v) {
+            Ok(v) => Param::Int(v),
+            Err(_) => Param::Money(i128::from(v)),
+        }
+    }
+}
+
 impl From<Option<i64>> for Param<'_> {
     fn from(v: Option<i64>) -> Self {
         v.map_or(Param::Null, Param::Int)
@@ -98,6 +112,8 @@ pub enum Value {
     Text(String),
     Bool(bool),
     Bytes(Vec<u8>),
+    /// A PostgreSQL `numeric` without a fraction.
+    Big(i128),
 }
 
 /// One row of a result, read by column index.
@@ -169,6 +185,24 @@ impl Row {
     pub fn str(&self, i: usize) -> Result<String, StoreError> {
         self.opt_str(i)?.ok_or_else(|| self.wrong(i, "text"))
     }
+
+    /// What [`Param::Money`] wrote.
+    pub fn money(&self, i: usize) -> Result<i128, StoreError> {
+        match self.at(i)? {
+            Value::Int(v) => Ok(i128::from(*v)),
+            Value::Big(v) => Ok(*v),
+            Value::Text(t) => t.parse().map_err(|_| self.wrong(i, "money")),
+            _ => Err(self.wrong(i, "money")),
+        }
+    }
+
+    /// An integer kept as an integer or as its decimal text (a key-value table's value).
+    pub fn u64_or_text(&self, i: usize) -> Result<u64, StoreError> {
+        match self.at(i)? {
+            Value::Text(t) => t.parse().map_err(|_| self.wrong(i, "an unsigned integer")),
+            _ => self.u64(i),
+        }
+    }
 }
 
 /// A connection to a room's home, inside the group's transaction for a write.
@@ -229,6 +263,14 @@ impl rusqlite::ToSql for Param<'_> {
             Param::Text(s) => ValueRef::Text(s.as_bytes()),
             Param::Bool(b) => ValueRef::Integer(i64::from(*b)),
             Param::Bytes(b) => ValueRef::Blob(b),
+            Param::Money(v) => match i64::try_from(*v) {
+                Ok(v) => ValueRef::Integer(v),
+                Err(_) => {
+                    return Ok(ToSqlOutput::Owned(rusqlite::types::Value::Text(
+                        v.to_string(),
+                    )))
+                }
+            },
         }))
     }
 }

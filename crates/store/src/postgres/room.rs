@@ -65,6 +65,13 @@ impl ToSql for Param<'_> {
                 Type::BOOL => b.to_sql(ty, out),
                 _ => int_to_sql(i64::from(b), ty, out),
             },
+            Param::Money(v) => match *ty {
+                Type::NUMERIC => {
+                    numeric_to_sql(v, out);
+                    Ok(IsNull::No)
+                }
+                _ => int_to_sql(i64::try_from(v)?, ty, out),
+            },
         }
     }
 
@@ -89,6 +96,73 @@ fn int_to_sql(
     }
 }
 
+/// An integer in PostgreSQL's binary `numeric` form: digit count, weight (of the first digit,
+/// in powers of 10,000), sign, display scale, then the base-10,000 digits, most significant
+/// first, trailing zero digits left out.
+fn numeric_to_sql(v: i128, out: &mut bytes::BytesMut) {
+    use bytes::BufMut;
+    let mut digits = Vec::new();
+    let mut rest = v.unsigned_abs();
+    while rest > 0 {
+        digits.push((rest % 10_000) as i16);
+        rest /= 10_000;
+    }
+    // At most 10 digits of 10,000 for 128 bits: the casts cannot truncate.
+    let weight = digits.len() as i16 - 1;
+    digits.reverse();
+    while digits.last() == Some(&0) {
+        digits.pop();
+    }
+    out.put_i16(digits.len() as i16);
+    out.put_i16(weight.max(0));
+    out.put_u16(if v < 0 { 0x4000 } else { 0 });
+    out.put_u16(0);
+    for d in digits {
+        out.put_i16(d);
+    }
+}
+
+/// A `numeric` read back: an integer of at most 128 bits, or an error.
+struct Numeric(i128);
+
+impl<'a> tokio_postgres::types::FromSql<'a> for Numeric {
+    fn from_sql(_: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        let word = |i: usize| -> Result<i16, Box<dyn std::error::Error + Sync + Send>> {
+            raw.get(2 * i..2 * i + 2)
+                .map(|b| i16::from_be_bytes([b[0], b[1]]))
+                .ok_or_else(|| "a numeric value is cut short".into())
+        };
+        let (count, weight, sign) = (word(0)?, word(1)?, word(2)? as u16);
+        if sign == 0xC000 {
+            return Err("a numeric value is NaN".into());
+        }
+        let mut value: i128 = 0;
+        for i in 0..count.max(0) as usize {
+            let digit = i128::from(word(4 + i)?);
+            // A digit after the units is a fraction: money in minor units has none.
+            if i as i32 > i32::from(weight) && digit != 0 {
+                return Err("a numeric value has a fraction".into());
+            }
+            if i as i32 <= i32::from(weight) {
+                value = value
+                    .checked_mul(10_000)
+                    .and_then(|v| v.checked_add(digit))
+                    .ok_or("a numeric value is beyond 128 bits")?;
+            }
+        }
+        for _ in 0..(i32::from(weight) + 1 - i32::from(count)).max(0) {
+            value = value
+                .checked_mul(10_000)
+                .ok_or("a numeric value is beyond 128 bits")?;
+        }
+        Ok(Numeric(if sign == 0x4000 { -value } else { value }))
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::NUMERIC
+    }
+}
+
 fn row_values(row: &tokio_postgres::Row) -> Result<Row, StoreError> {
     let mut values = Vec::with_capacity(row.len());
     for (i, column) in row.columns().iter().enumerate() {
@@ -105,6 +179,9 @@ fn row_values(row: &tokio_postgres::Row) -> Result<Row, StoreError> {
                 row.try_get::<_, Option<String>>(i)?.map(Value::Text)
             }
             Type::BYTEA => row.try_get::<_, Option<Vec<u8>>>(i)?.map(Value::Bytes),
+            Type::NUMERIC => row
+                .try_get::<_, Option<Numeric>>(i)?
+                .map(|n| Value::Big(n.0)),
             ref other => {
                 return Err(StoreError::Failed(format!(
                     "column {} is a {other}, which rooms do not read (CAST it AS BIGINT)",
@@ -119,7 +196,7 @@ fn row_values(row: &tokio_postgres::Row) -> Result<Row, StoreError> {
 
 /// A room's connection on PostgreSQL: every statement runs to its end on the database's
 /// runtime, so the room's code is the same plain code as on SQLite.
-struct PgSql<'a, C: GenericClient> {
+pub(crate) struct PgSql<'a, C: GenericClient> {
     db: &'a PgDb,
     client: &'a C,
     changes: Cell<u64>,
@@ -127,7 +204,22 @@ struct PgSql<'a, C: GenericClient> {
     failed: Cell<bool>,
 }
 
-impl<C: GenericClient> PgSql<'_, C> {
+impl<'a, C: GenericClient> PgSql<'a, C> {
+    pub(crate) fn new(db: &'a PgDb, client: &'a C) -> PgSql<'a, C> {
+        PgSql {
+            db,
+            client,
+            changes: Cell::new(0),
+            failed: Cell::new(false),
+        }
+    }
+
+    /// A statement of this connection failed (PostgreSQL then refuses the rest of the
+    /// transaction).
+    pub(crate) fn failed(&self) -> bool {
+        self.failed.get()
+    }
+
     fn params<'p>(args: &'p [Param<'p>]) -> Vec<&'p (dyn ToSql + Sync)> {
         args.iter().map(|a| a as &(dyn ToSql + Sync)).collect()
     }
@@ -245,7 +337,7 @@ pub(crate) fn read_on<R, E: From<StoreError>>(
 }
 
 /// The writer's connection, told how long a transaction of it may wait on this node.
-async fn connect(db: &PgDb, fence: &Fence) -> Result<Object, PgError> {
+pub(crate) async fn connect(db: &PgDb, fence: &Fence) -> Result<Object, PgError> {
     let client = db.client().await?;
     if let Fence::Lease { hold, .. } = fence {
         client
@@ -285,15 +377,13 @@ fn run_writer(db: &PgDb, fence: &Fence, jobs: Receiver<Job>) {
     }
 }
 
-/// Runs the group in one fenced transaction and answers each job; on an error before any job
-/// ran, leaves the group for the caller to answer.
-fn run_group(
+/// The fence at the start of a transaction: with `Fence::Lease`, fails unless this node still
+/// holds the writer's lease at its epoch, and holds the lease row until the commit.
+pub(crate) fn check_fence<C: GenericClient>(
     db: &PgDb,
     fence: &Fence,
-    client: &mut Object,
-    group: &mut Vec<Job>,
+    tx: &C,
 ) -> Result<(), StoreError> {
-    let tx = db.run(client.transaction())?;
     if let Fence::Lease { epoch, .. } = fence {
         let Some(epoch) = epoch() else {
             return Err(StoreError::Fenced(
@@ -311,6 +401,19 @@ fn run_group(
                 _ => StoreError::from(e),
             })?;
     }
+    Ok(())
+}
+
+/// Runs the group in one fenced transaction and answers each job; on an error before any job
+/// ran, leaves the group for the caller to answer.
+fn run_group(
+    db: &PgDb,
+    fence: &Fence,
+    client: &mut Object,
+    group: &mut Vec<Job>,
+) -> Result<(), StoreError> {
+    let tx = db.run(client.transaction())?;
+    check_fence(db, fence, &tx)?;
     let (answers, spoiled, failed) = {
         let sql = PgSql {
             db,
