@@ -3,9 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
-use rusqlite::{params, Connection};
 use suanpan_journal::JournalLocation;
 use suanpan_ledger::AccountingDate;
+use suanpan_store::args;
+use suanpan_store::exclusive::ExclusiveStore;
+use suanpan_store::room::Home;
 
 use crate::chart::{Category, Chart};
 use crate::day_end::{
@@ -29,7 +31,8 @@ pub const VOUCHERS_LIST_MAX: usize = 10_000;
 pub const WRITE_OFF_ITEMS_MAX: usize = 1_000;
 
 pub struct Accounting {
-    conn: Connection,
+    /// The books: accounting.db, or the room's tables on PostgreSQL.
+    store: ExclusiveStore,
     data_dir: PathBuf,
     /// The journal: the SQLite file in `data_dir`, or a PostgreSQL database.
     journal: JournalLocation,
@@ -91,12 +94,25 @@ impl Accounting {
         data_dir: &Path,
         journal: &JournalLocation,
     ) -> Result<Accounting, AccountingError> {
-        let conn = store::open(data_dir)?;
-        let chart = store::load_chart(&conn)?;
-        let rules = store::load_rules(&conn, &chart)?;
-        let projection = Projection::load(&conn)?;
+        Accounting::open_in(data_dir, &Home::sqlite(data_dir), journal)
+    }
+
+    /// Opens the books in `home` (accounting.db in a data directory, or the room's tables in
+    /// the shared PostgreSQL database) for the journal at `journal`; reports are written under
+    /// `data_dir`.
+    pub fn open_in(
+        data_dir: &Path,
+        home: &Home,
+        journal: &JournalLocation,
+    ) -> Result<Accounting, AccountingError> {
+        let store = store::open(home)?;
+        let (chart, rules, projection) = store.read(|c| {
+            let chart = store::load_chart(c)?;
+            let rules = store::load_rules(c, &chart)?;
+            Ok::<_, AccountingError>((chart, rules, Projection::load(c)?))
+        })?;
         Ok(Accounting {
-            conn,
+            store,
             data_dir: data_dir.to_path_buf(),
             journal: journal.clone(),
             chart,
@@ -121,7 +137,7 @@ impl Accounting {
     /// After a failed write the in-memory state may be ahead of the file: reload it.
     fn reloaded<T>(&mut self, result: Result<T, AccountingError>) -> Result<T, AccountingError> {
         if result.is_err() {
-            if let Ok(p) = Projection::load(&self.conn) {
+            if let Ok(p) = self.store.read(Projection::load) {
                 self.projection = p;
             }
         }
@@ -139,7 +155,7 @@ impl Accounting {
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<u64, AccountingError> {
         let result = self.projection.catch_up(
-            &mut self.conn,
+            &mut self.store,
             &self.journal,
             &self.chart,
             &self.rules,
@@ -160,7 +176,7 @@ impl Accounting {
         }
         let result = self
             .projection
-            .follow(&mut self.conn, batch, &self.chart, &self.rules);
+            .follow(&mut self.store, batch, &self.chart, &self.rules);
         self.reloaded(result)
     }
 
@@ -212,7 +228,7 @@ impl Accounting {
             })
         })?;
         self.check_can_close(date)?;
-        let done = completed_steps(&self.conn, date)?;
+        let done = self.store.read(|c| completed_steps(c, date))?;
         let ledger_balances = if done.iter().any(|(s, _)| *s == Step::GlCheck) {
             None
         } else {
@@ -232,8 +248,8 @@ impl Accounting {
             open_suspense_items: Vec::new(),
             journal_head: String::new(),
         };
+        let store = &mut self.store;
         let mut ctx = StepContext {
-            conn: &self.conn,
             data_dir: &self.data_dir,
             chart: &self.chart,
             projection: &mut self.projection,
@@ -256,10 +272,10 @@ impl Accounting {
                     // here only its completion is recorded.
                     observer(&DayEndEvent::Started(step));
                     let summary = reconciler.reconcile(date)?;
-                    let tx = ctx.conn.unchecked_transaction()?;
-                    record_step(&tx, date, step, &summary)?;
-                    record_step_time(&tx, date, step, step_timer.elapsed_ms())?;
-                    tx.commit()?;
+                    store.transaction(|tx| {
+                        record_step(tx, date, step, &summary)?;
+                        record_step_time(tx, date, step, step_timer.elapsed_ms())
+                    })?;
                     StepOutcome {
                         step,
                         skipped: false,
@@ -271,20 +287,22 @@ impl Accounting {
                     if step != Step::CatchUp {
                         observer(&DayEndEvent::Started(step));
                     }
-                    // The step's results and its completion record commit together.
-                    let tx = ctx.conn.unchecked_transaction()?;
-                    let summary = ctx.run(step, &mut |done, total| {
-                        observer(&DayEndEvent::Progress { step, done, total })
-                    })?;
                     // The catch-up's time is the journal reading before the loop, too.
                     let started = if step == Step::CatchUp {
                         &timer
                     } else {
                         &step_timer
                     };
-                    record_step(&tx, date, step, &summary)?;
-                    record_step_time(&tx, date, step, started.elapsed_ms())?;
-                    tx.commit()?;
+                    // The step's results and its completion record commit together.
+                    let summary = store.transaction(|tx| {
+                        let summary = ctx.run(tx, step, &mut |done, total| {
+                            observer(&DayEndEvent::Progress { step, done, total })
+                        })?;
+                        record_step(tx, date, step, &summary)?;
+                        record_step_time(tx, date, step, started.elapsed_ms())?;
+                        Ok::<_, AccountingError>(summary)
+                    });
+                    let summary = summary?;
                     StepOutcome {
                         step,
                         skipped: false,
@@ -305,11 +323,14 @@ impl Accounting {
             }
         }
         report.complete = report.steps.len() == Step::ALL.len();
-        report.differences = gl_check::read(&self.conn, date)?
+        let (differences, open) = self.store.read(|c| {
+            Ok::<_, AccountingError>((gl_check::read(c, date)?, suspense::list(c, true)?))
+        })?;
+        report.differences = differences
             .into_iter()
             .filter(|r| r.difference() != 0)
             .collect();
-        report.open_suspense_items = suspense::list(&self.conn, true)?;
+        report.open_suspense_items = open;
         let seq = self.projection.cursor;
         let hash = suanpan_journal::Journal::open_read_only(&self.journal)?.hash_of(seq)?;
         report.journal_head = suanpan_journal::Head { seq, hash }.to_text();
@@ -332,7 +353,8 @@ impl Accounting {
         if table.seq > self.projection.cursor {
             self.catch_up_through(None, progress)?;
         }
-        ledger_balance::at_cutover(&self.conn, &table, date, &self.projection)
+        self.store
+            .read(|c| ledger_balance::at_cutover(c, &table, date, &self.projection))
     }
 
     /// The date is known, cut over, and the date before it (if any) has closed its books: the
@@ -346,7 +368,7 @@ impl Accounting {
             return Err(AccountingError::DateNotClosed(date));
         }
         if let Some((&previous, _)) = dates.range(..date).next_back() {
-            if completed_steps(&self.conn, previous)?.len() != Step::ALL.len() {
+            if self.store.read(|c| completed_steps(c, previous))?.len() != Step::ALL.len() {
                 return Err(AccountingError::PreviousDayEndIncomplete(previous));
             }
         }
@@ -370,8 +392,8 @@ impl Accounting {
                 vouchers: info.vouchers,
                 unmatched: info.unmatched,
                 closed: last.is_some_and(|l| l > d),
-                steps: completed_steps(&self.conn, d)?,
-                step_times: step_times(&self.conn, d)?,
+                steps: self.store.read(|c| completed_steps(c, d))?,
+                step_times: self.store.read(|c| step_times(c, d))?,
             });
         }
         if let (Some(want), true) = (date, out.is_empty()) {
@@ -383,7 +405,7 @@ impl Accounting {
     /// The general ledger of a date whose general-ledger step has run.
     pub fn general_ledger(&self, date: AccountingDate) -> Result<Vec<GlRow>, AccountingError> {
         self.require_step(date, Step::GeneralLedger)?;
-        general_ledger::read(&self.conn, date)
+        self.store.read(|c| general_ledger::read(c, date))
     }
 
     pub fn trial_balance(
@@ -408,7 +430,7 @@ impl Accounting {
         date: AccountingDate,
     ) -> Result<Vec<gl_check::GlCheckRow>, AccountingError> {
         self.require_step(date, Step::GlCheck)?;
-        gl_check::read(&self.conn, date)
+        self.store.read(|c| gl_check::read(c, date))
     }
 
     pub fn daily_balances(
@@ -416,7 +438,9 @@ impl Accounting {
         date: AccountingDate,
     ) -> Result<Vec<(u128, crate::daily_balance::DailyBalance)>, AccountingError> {
         self.require_step(date, Step::DailyBalances)?;
-        Ok(crate::daily_balance::read(&self.conn, date)?
+        Ok(self
+            .store
+            .read(|c| crate::daily_balance::read(c, date))?
             .into_iter()
             .filter_map(|b| {
                 self.projection
@@ -431,7 +455,9 @@ impl Accounting {
         if !self.projection.dates.contains_key(&date) {
             return Err(AccountingError::DateUnknown(date));
         }
-        if completed_steps(&self.conn, date)?
+        if self
+            .store
+            .read(|c| completed_steps(c, date))?
             .iter()
             .any(|(s, _)| *s == step)
         {
@@ -460,50 +486,57 @@ impl Accounting {
                 .map_or_else(|| format!("#{id}"), |s| s.code.clone())
         };
         let account_id = |idx: u32| accounts.get(idx as usize).map(|a| a.id);
-        let extra = crate::voucher::extra_lines(&self.conn, date)?;
-        for_each_transfer_voucher(&self.conn, date, |number, v| {
-            if number < from_number || out.len() >= limit {
-                return;
-            }
-            let currency = accounts
-                .get(v.debit_account as usize)
-                .map_or_else(String::new, |a| a.currency.to_string());
-            out.push(Voucher {
-                accounting_date: date,
-                series: 'T',
-                number,
-                kind: "transfer",
-                transfer_id: Some(v.transfer_id),
-                code: Some(v.code),
-                currency,
-                lines: vec![
-                    VoucherLine {
-                        side: Side::Debit,
-                        subject_code: code_of(v.debit_subject),
-                        account_id: account_id(v.debit_account),
-                        amount: u128::from(v.amount),
-                    },
-                    VoucherLine {
-                        side: Side::Credit,
-                        subject_code: code_of(v.credit_subject),
-                        account_id: account_id(v.credit_account),
-                        amount: u128::from(v.amount),
-                    },
-                ],
-            });
-            let first = extra.partition_point(|(n, _)| *n < number);
-            if let Some(voucher) = out.last_mut().filter(|v| v.number == number) {
-                for (_, line) in extra[first..].iter().take_while(|(n, _)| *n == number) {
-                    voucher.lines.push(VoucherLine {
-                        side: line.side,
-                        subject_code: code_of(line.subject),
-                        account_id: None,
-                        amount: u128::from(line.amount),
-                    });
-                }
-            }
+        let (extra, manual) = self.store.read(|c| {
+            Ok::<_, AccountingError>((
+                crate::voucher::extra_lines(c, date)?,
+                manual_vouchers(c, date)?,
+            ))
         })?;
-        for m in manual_vouchers(&self.conn, date)? {
+        self.store.read(|c| {
+            for_each_transfer_voucher(c, date, |number, v| {
+                if number < from_number || out.len() >= limit {
+                    return;
+                }
+                let currency = accounts
+                    .get(v.debit_account as usize)
+                    .map_or_else(String::new, |a| a.currency.to_string());
+                out.push(Voucher {
+                    accounting_date: date,
+                    series: 'T',
+                    number,
+                    kind: "transfer",
+                    transfer_id: Some(v.transfer_id),
+                    code: Some(v.code),
+                    currency,
+                    lines: vec![
+                        VoucherLine {
+                            side: Side::Debit,
+                            subject_code: code_of(v.debit_subject),
+                            account_id: account_id(v.debit_account),
+                            amount: u128::from(v.amount),
+                        },
+                        VoucherLine {
+                            side: Side::Credit,
+                            subject_code: code_of(v.credit_subject),
+                            account_id: account_id(v.credit_account),
+                            amount: u128::from(v.amount),
+                        },
+                    ],
+                });
+                let first = extra.partition_point(|(n, _)| *n < number);
+                if let Some(voucher) = out.last_mut().filter(|v| v.number == number) {
+                    for (_, line) in extra[first..].iter().take_while(|(n, _)| *n == number) {
+                        voucher.lines.push(VoucherLine {
+                            side: line.side,
+                            subject_code: code_of(line.subject),
+                            account_id: None,
+                            amount: u128::from(line.amount),
+                        });
+                    }
+                }
+            })
+        })?;
+        for m in manual {
             if out.len() >= limit {
                 break;
             }
@@ -540,7 +573,7 @@ impl Accounting {
     }
 
     pub fn suspense_items(&self, open_only: bool) -> Result<Vec<SuspenseItem>, AccountingError> {
-        suspense::list(&self.conn, open_only)
+        self.store.read(|c| suspense::list(c, open_only))
     }
 
     /// The accounting date the books are open on (the engine's, as far as the journal says).
@@ -572,7 +605,7 @@ impl Accounting {
         if ids.is_empty() || ids.len() > WRITE_OFF_ITEMS_MAX {
             return Err(AccountingError::WriteOffItemCount(ids.len()));
         }
-        let all = suspense::list(&self.conn, false)?;
+        let all = self.store.read(|c| suspense::list(c, false))?;
         let mut items = Vec::new();
         for &id in ids {
             let item = all
@@ -588,7 +621,7 @@ impl Accounting {
             .projection
             .current_date
             .ok_or_else(|| AccountingError::Journal("the journal holds no batch yet".into()))?;
-        if !completed_steps(&self.conn, date)?.is_empty() {
+        if !self.store.read(|c| completed_steps(c, date))?.is_empty() {
             return Err(AccountingError::DateClosedForPosting(date));
         }
         let info = self
@@ -610,21 +643,22 @@ impl Accounting {
             info.manual_vouchers + 1,
             &origin,
         )?;
-        let tx = self.conn.unchecked_transaction()?;
-        for v in &vouchers {
-            insert_manual(&tx, date, v)?;
-        }
         info.manual_vouchers += vouchers.len() as u64;
-        tx.execute(
-            "UPDATE dates SET manual_vouchers = ?2 WHERE accounting_date = ?1",
-            params![date_text(date), info.manual_vouchers],
-        )?;
+        let manual_count = info.manual_vouchers;
         let closing_number = vouchers.last().map_or(0, |v| v.number);
-        for item in &items {
-            suspense::close_item(&tx, item.id, date, closing_number, operator, note)?;
-        }
-        audit(&tx, operator, "write_off", &origin)?;
-        tx.commit()?;
+        self.store.transaction(|tx| {
+            for v in &vouchers {
+                insert_manual(tx, date, v)?;
+            }
+            tx.execute(
+                "UPDATE accounting_dates SET manual_vouchers = ?2 WHERE accounting_date = ?1",
+                args![&date_text(date), manual_count],
+            )?;
+            for item in &items {
+                suspense::close_item(tx, item.id, date, closing_number, operator, note)?;
+            }
+            audit(tx, operator, "write_off", &origin)
+        })?;
         Ok(WriteOff {
             accounting_date: date,
             voucher_numbers: vouchers.iter().map(|v| v.number).collect(),
@@ -642,19 +676,19 @@ impl Accounting {
         operator: &str,
     ) -> Result<(), AccountingError> {
         self.chart.check_new(code)?;
-        let tx = self.conn.unchecked_transaction()?;
-        tx.execute(
-            "INSERT INTO subjects (code, name, category, gl_only) VALUES (?1, ?2, ?3, ?4)",
-            params![code, name, category.as_str(), gl_only],
-        )?;
-        audit(
-            &tx,
-            operator,
-            "add_subject",
-            &format!("{code} {name} ({})", category.as_str()),
-        )?;
-        tx.commit()?;
-        self.chart = store::load_chart(&self.conn)?;
+        self.store.transaction(|tx| {
+            tx.execute(
+                "INSERT INTO accounting_subjects (code, name, category, gl_only) VALUES (?1, ?2, ?3, ?4)",
+                args![code, name, category.as_str(), gl_only],
+            )?;
+            audit(
+                tx,
+                operator,
+                "add_subject",
+                &format!("{code} {name} ({})", category.as_str()),
+            )
+        })?;
+        self.chart = self.store.read(store::load_chart)?;
         Ok(())
     }
 
@@ -663,11 +697,14 @@ impl Accounting {
         if self.subject_in_use(code)? || !self.chart.is_leaf(code) {
             return Err(AccountingError::SubjectHasPostings(code.into()));
         }
-        let tx = self.conn.unchecked_transaction()?;
-        tx.execute("DELETE FROM subjects WHERE code = ?1", [code])?;
-        audit(&tx, operator, "delete_subject", code)?;
-        tx.commit()?;
-        self.chart = store::load_chart(&self.conn)?;
+        self.store.transaction(|tx| {
+            tx.execute(
+                "DELETE FROM accounting_subjects WHERE code = ?1",
+                args![code],
+            )?;
+            audit(tx, operator, "delete_subject", code)
+        })?;
+        self.chart = self.store.read(store::load_chart)?;
         Ok(())
     }
 
@@ -688,12 +725,15 @@ impl Accounting {
             .accounts
             .iter()
             .any(|a| a.subject_id == subject.id);
-        let posted: bool = self.conn.query_row(
-            "SELECT EXISTS (SELECT 1 FROM general_ledger WHERE subject_code = ?1)
-                 OR EXISTS (SELECT 1 FROM manual_vouchers WHERE debit_subject = ?2 OR credit_subject = ?2)",
-            params![code, subject.id],
-            |r| r.get(0),
-        )?;
+        let posted = self.store.read(|c| {
+            c.query_one(
+                "SELECT EXISTS (SELECT 1 FROM accounting_general_ledger WHERE subject_code = ?1)
+                     OR EXISTS (SELECT 1 FROM accounting_manual_vouchers WHERE debit_subject = ?2 OR credit_subject = ?2)",
+                args![code, subject.id],
+            )?
+            .bool(0)
+            .map_err(AccountingError::from)
+        })?;
         Ok(used_by_rule || used_by_account || posted || code == crate::SUSPENSE_SUBJECT)
     }
 
@@ -719,19 +759,19 @@ impl Accounting {
             return Err(AccountingError::SubjectHasPostings(code.into()));
         }
         let new_name = name.unwrap_or(&subject.name);
-        let tx = self.conn.unchecked_transaction()?;
-        tx.execute(
-            "UPDATE subjects SET name = ?2, category = ?3, gl_only = ?4 WHERE code = ?1",
-            params![code, new_name, new_category.as_str(), new_gl_only],
-        )?;
-        audit(
-            &tx,
-            operator,
-            "edit_subject",
-            &format!("{code} {new_name} ({})", new_category.as_str()),
-        )?;
-        tx.commit()?;
-        self.chart = store::load_chart(&self.conn)?;
+        self.store.transaction(|tx| {
+            tx.execute(
+                "UPDATE accounting_subjects SET name = ?2, category = ?3, gl_only = ?4 WHERE code = ?1",
+                args![code, new_name, new_category.as_str(), new_gl_only],
+            )?;
+            audit(
+                tx,
+                operator,
+                "edit_subject",
+                &format!("{code} {new_name} ({})", new_category.as_str()),
+            )
+        })?;
+        self.chart = self.store.read(store::load_chart)?;
         Ok(())
     }
 
@@ -817,25 +857,27 @@ impl Accounting {
         let effective_after = head
             .max(self.projection.cursor)
             .max(self.rules.latest(code).map_or(0, |v| v.effective_after));
-        let tx = self.conn.unchecked_transaction()?;
-        let version =
-            store::insert_rule_version(&tx, code, effective_after, name, (debit, credit), split)?;
         let split_text: Vec<String> = split
             .iter()
             .map(|(side, subject, bp)| format!("{} {subject} {bp} bp", side.as_str()))
             .collect();
-        audit(
-            &tx,
-            operator,
-            "set_rule",
-            &format!(
-                "code {code} version {version} {name}: debit {debit}, credit {credit}{}{}; in force after journal batch {effective_after}",
-                if split_text.is_empty() { "" } else { "; split: " },
-                split_text.join(", ")
-            ),
-        )?;
-        tx.commit()?;
-        self.rules = store::load_rules(&self.conn, &self.chart)?;
+        let version = self.store.transaction(|tx| {
+            let version =
+                store::insert_rule_version(tx, code, effective_after, name, (debit, credit), split)?;
+            audit(
+                tx,
+                operator,
+                "set_rule",
+                &format!(
+                    "code {code} version {version} {name}: debit {debit}, credit {credit}{}{}; in force after journal batch {effective_after}",
+                    if split_text.is_empty() { "" } else { "; split: " },
+                    split_text.join(", ")
+                ),
+            )?;
+            Ok::<_, AccountingError>(version)
+        })?;
+        let chart = &self.chart;
+        self.rules = self.store.read(|c| store::load_rules(c, chart))?;
         Ok(RuleChange {
             code,
             version,

@@ -4,23 +4,28 @@
 //! row on a date kept its balance. Built from the accounts' movements on the vouchers, and
 //! compared account by account with the ledger's own balances in the GL check.
 
-use rusqlite::{params, Connection};
 use suanpan_ledger::AccountingDate;
+use suanpan_store::args;
+use suanpan_store::sql::Sql;
 
-use crate::store::{date_text, get_money, money};
+use crate::store::{date_text, money};
 use crate::AccountingError;
 
 /// Every account's balance (debit-side) at the last completed day-end.
-pub fn load(conn: &Connection, accounts: usize) -> Result<Vec<i128>, AccountingError> {
+pub fn load(conn: &dyn Sql, accounts: usize) -> Result<Vec<i128>, AccountingError> {
     let mut balances = vec![0i128; accounts];
-    let mut stmt = conn.prepare("SELECT account_idx, balance FROM account_balances")?;
-    let mut rows = stmt.query([])?;
-    while let Some(row) = rows.next()? {
-        let idx: usize = row.get(0)?;
-        let slot = balances.get_mut(idx).ok_or_else(|| {
-            AccountingError::Invariant(format!("a balance of unknown account {idx}"))
-        })?;
-        *slot = get_money(row, 1)?;
+    for row in conn.query(
+        "SELECT account_idx, balance FROM accounting_account_balances",
+        args![],
+    )? {
+        let idx = row.u64(0)?;
+        let slot = usize::try_from(idx)
+            .ok()
+            .and_then(|i| balances.get_mut(i))
+            .ok_or_else(|| {
+                AccountingError::Invariant(format!("a balance of unknown account {idx}"))
+            })?;
+        *slot = row.money(1)?;
     }
     Ok(balances)
 }
@@ -28,18 +33,12 @@ pub fn load(conn: &Connection, accounts: usize) -> Result<Vec<i128>, AccountingE
 /// Applies the day's movements to `balances` and writes the rows of the accounts that moved.
 /// Returns how many moved.
 pub fn write(
-    conn: &Connection,
+    conn: &dyn Sql,
     date: AccountingDate,
     balances: &mut [i128],
     movements: &[(u128, u128)],
 ) -> Result<u64, AccountingError> {
     let day = date_text(date);
-    let mut daily = conn.prepare_cached(
-        "INSERT OR REPLACE INTO daily_balances (accounting_date, account_idx, opening, debits, credits, closing) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?;
-    let mut current = conn.prepare_cached(
-        "INSERT OR REPLACE INTO account_balances (account_idx, accounting_date, balance) VALUES (?1, ?2, ?3)",
-    )?;
     let mut moved = 0;
     for (idx, (&(debits, credits), balance)) in
         movements.iter().zip(balances.iter_mut()).enumerate()
@@ -56,15 +55,25 @@ pub fn write(
                 AccountingError::Invariant(format!("account {idx}: balance overflows"))
             })?;
         *balance = closing;
-        daily.execute(params![
-            day,
-            idx as i64,
-            money(opening),
-            money(debits as i128),
-            money(credits as i128),
-            money(closing)
-        ])?;
-        current.execute(params![idx as i64, day, money(closing)])?;
+        conn.execute(
+            "INSERT INTO accounting_daily_balances (accounting_date, account_idx, opening, debits, credits, closing) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (accounting_date, account_idx) DO UPDATE SET opening = excluded.opening,
+                 debits = excluded.debits, credits = excluded.credits, closing = excluded.closing",
+            &[
+                (&day).into(),
+                (idx as i64).into(),
+                money(opening),
+                money(debits as i128),
+                money(credits as i128),
+                money(closing),
+            ],
+        )?;
+        conn.execute(
+            "INSERT INTO accounting_account_balances (account_idx, accounting_date, balance) VALUES (?1, ?2, ?3)
+             ON CONFLICT (account_idx) DO UPDATE SET accounting_date = excluded.accounting_date,
+                 balance = excluded.balance",
+            &[(idx as i64).into(), (&day).into(), money(closing)],
+        )?;
         moved += 1;
     }
     Ok(moved)
@@ -80,19 +89,18 @@ pub struct DailyBalance {
     pub closing: i128,
 }
 
-pub fn read(conn: &Connection, date: AccountingDate) -> Result<Vec<DailyBalance>, AccountingError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT account_idx, opening, debits, credits, closing FROM daily_balances WHERE accounting_date = ?1 ORDER BY account_idx",
-    )?;
-    let mut rows = stmt.query([date_text(date)])?;
+pub fn read(conn: &dyn Sql, date: AccountingDate) -> Result<Vec<DailyBalance>, AccountingError> {
     let mut out = Vec::new();
-    while let Some(row) = rows.next()? {
+    for row in conn.query(
+        "SELECT account_idx, opening, debits, credits, closing FROM accounting_daily_balances WHERE accounting_date = ?1 ORDER BY account_idx",
+        args![&date_text(date)],
+    )? {
         out.push(DailyBalance {
-            account_idx: row.get(0)?,
-            opening: get_money(row, 1)?,
-            debits: get_money(row, 2)? as u128,
-            credits: get_money(row, 3)? as u128,
-            closing: get_money(row, 4)?,
+            account_idx: row.u32(0)?,
+            opening: row.money(1)?,
+            debits: row.money(2)? as u128,
+            credits: row.money(3)? as u128,
+            closing: row.money(4)?,
         });
     }
     Ok(out)

@@ -4,8 +4,9 @@
 
 use std::time::Instant;
 
-use rusqlite::{params, Connection};
 use suanpan_ledger::{AccountingDate, Currency};
+use suanpan_store::args;
+use suanpan_store::sql::Sql;
 
 use crate::chart::Chart;
 use crate::general_ledger::{self, DayTotals};
@@ -150,29 +151,28 @@ pub struct DayEndOptions {
 
 /// The completed steps of a date, with their summaries.
 pub fn completed_steps(
-    conn: &Connection,
+    conn: &dyn Sql,
     date: AccountingDate,
 ) -> Result<Vec<(Step, String)>, AccountingError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT step, summary FROM day_end_steps WHERE accounting_date = ?1 ORDER BY ordinal",
-    )?;
-    let mut rows = stmt.query([date_text(date)])?;
     let mut out = Vec::new();
-    while let Some(row) = rows.next()? {
-        out.push((Step::parse(&row.get::<_, String>(0)?)?, row.get(1)?));
+    for row in conn.query(
+        "SELECT step, summary FROM accounting_day_end_steps WHERE accounting_date = ?1 ORDER BY ordinal",
+        args![&date_text(date)],
+    )? {
+        out.push((Step::parse(&row.str(0)?)?, row.str(1)?));
     }
     Ok(out)
 }
 
 pub fn record_step(
-    conn: &Connection,
+    conn: &dyn Sql,
     date: AccountingDate,
     step: Step,
     summary: &str,
 ) -> Result<(), AccountingError> {
     conn.execute(
-        "INSERT INTO day_end_steps (accounting_date, step, ordinal, summary) VALUES (?1, ?2, ?3, ?4)",
-        params![date_text(date), step.as_str(), step.ordinal(), summary],
+        "INSERT INTO accounting_day_end_steps (accounting_date, step, ordinal, summary) VALUES (?1, ?2, ?3, ?4)",
+        args![&date_text(date), step.as_str(), step.ordinal() as i64, summary],
     )?;
     audit(
         conn,
@@ -184,14 +184,15 @@ pub fn record_step(
 
 /// Records how long a completed step took, in the transaction that records its completion.
 pub fn record_step_time(
-    conn: &Connection,
+    conn: &dyn Sql,
     date: AccountingDate,
     step: Step,
     elapsed_ms: u64,
 ) -> Result<(), AccountingError> {
     conn.execute(
-        "INSERT OR REPLACE INTO day_end_step_times (accounting_date, step, elapsed_ms) VALUES (?1, ?2, ?3)",
-        params![date_text(date), step.as_str(), elapsed_ms as i64],
+        "INSERT INTO accounting_day_end_step_times (accounting_date, step, elapsed_ms) VALUES (?1, ?2, ?3)
+         ON CONFLICT (accounting_date, step) DO UPDATE SET elapsed_ms = excluded.elapsed_ms",
+        args![&date_text(date), step.as_str(), elapsed_ms as i64],
     )?;
     Ok(())
 }
@@ -199,26 +200,21 @@ pub fn record_step_time(
 /// The recorded time of each completed step of a date (steps completed before times were
 /// kept have none).
 pub fn step_times(
-    conn: &Connection,
+    conn: &dyn Sql,
     date: AccountingDate,
 ) -> Result<Vec<(Step, u64)>, AccountingError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT step, elapsed_ms FROM day_end_step_times WHERE accounting_date = ?1",
-    )?;
-    let mut rows = stmt.query([date_text(date)])?;
     let mut out = Vec::new();
-    while let Some(row) = rows.next()? {
-        out.push((
-            Step::parse(&row.get::<_, String>(0)?)?,
-            row.get::<_, i64>(1)?.max(0) as u64,
-        ));
+    for row in conn.query(
+        "SELECT step, elapsed_ms FROM accounting_day_end_step_times WHERE accounting_date = ?1",
+        args![&date_text(date)],
+    )? {
+        out.push((Step::parse(&row.str(0)?)?, row.i64(1)?.max(0) as u64));
     }
     Ok(out)
 }
 
 /// What the steps of one run share, so the date's vouchers are read once.
 pub struct StepContext<'a> {
-    pub conn: &'a Connection,
     pub data_dir: &'a std::path::Path,
     pub chart: &'a Chart,
     pub projection: &'a mut Projection,
@@ -231,22 +227,23 @@ pub struct StepContext<'a> {
 
 impl StepContext<'_> {
     /// Takes the next number of the date's manual series, and records it with the date.
-    fn next_manual_number(&mut self) -> Result<u64, AccountingError> {
+    fn next_manual_number(&mut self, conn: &dyn Sql) -> Result<u64, AccountingError> {
         let info = self
             .projection
             .dates
             .get_mut(&self.date)
             .ok_or(AccountingError::DateUnknown(self.date))?;
         info.manual_vouchers += 1;
-        self.conn.execute(
-            "UPDATE dates SET manual_vouchers = ?2 WHERE accounting_date = ?1",
-            params![date_text(self.date), info.manual_vouchers],
+        conn.execute(
+            "UPDATE accounting_dates SET manual_vouchers = ?2 WHERE accounting_date = ?1",
+            args![&date_text(self.date), info.manual_vouchers],
         )?;
         Ok(info.manual_vouchers)
     }
 
     fn totals(
         &mut self,
+        conn: &dyn Sql,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<&DayTotals, AccountingError> {
         if self.totals.is_none() {
@@ -256,7 +253,7 @@ impl StepContext<'_> {
                 .get(&self.date)
                 .map_or(0, |d| d.vouchers);
             self.totals = Some(general_ledger::day_totals(
-                self.conn,
+                conn,
                 self.date,
                 &self.projection.accounts,
                 expected,
@@ -268,16 +265,17 @@ impl StepContext<'_> {
             .ok_or_else(|| AccountingError::Invariant("day totals".into()))
     }
 
-    fn balances(&mut self) -> Result<Vec<i128>, AccountingError> {
+    fn balances(&mut self, conn: &dyn Sql) -> Result<Vec<i128>, AccountingError> {
         match self.balances.take() {
             Some(b) => Ok(b),
-            None => daily_balance::load(self.conn, self.projection.accounts.len()),
+            None => daily_balance::load(conn, self.projection.accounts.len()),
         }
     }
 
     /// Runs one step (inside the caller's transaction); returns its summary.
     pub fn run(
         &mut self,
+        conn: &dyn Sql,
         step: Step,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<String, AccountingError> {
@@ -287,56 +285,55 @@ impl StepContext<'_> {
                 "the reconcile step runs through its Reconciler".into(),
             )),
             Step::CatchUp => Ok(self.catch_up_summary()),
-            Step::Supplement => self.supplement(),
+            Step::Supplement => self.supplement(conn),
             Step::GeneralLedger => {
-                let vouchers = self.totals(progress)?.vouchers;
+                let vouchers = self.totals(conn, progress)?.vouchers;
                 let totals = self
                     .totals
                     .as_ref()
                     .ok_or_else(|| AccountingError::Invariant("day totals".into()))?;
-                let rows = general_ledger::build(self.conn, self.date, self.chart, totals)?;
-                general_ledger::write(self.conn, self.date, &rows)?;
+                let rows = general_ledger::build(conn, self.date, self.chart, totals)?;
+                general_ledger::write(conn, self.date, &rows)?;
                 Ok(format!(
                     "{} subject rows from {vouchers} vouchers",
                     rows.len()
                 ))
             }
-            Step::TrialBalance => self.trial_balance(),
+            Step::TrialBalance => self.trial_balance(conn),
             Step::DailyBalances => {
-                self.totals(progress)?;
-                let mut balances = self.balances()?;
+                self.totals(conn, progress)?;
+                let mut balances = self.balances(conn)?;
                 let totals = self
                     .totals
                     .as_ref()
                     .ok_or_else(|| AccountingError::Invariant("day totals".into()))?;
-                let moved =
-                    daily_balance::write(self.conn, self.date, &mut balances, &totals.accounts)?;
+                let moved = daily_balance::write(conn, self.date, &mut balances, &totals.accounts)?;
                 self.balances = Some(balances);
                 Ok(format!("{moved} accounts moved"))
             }
             Step::GlCheck => {
-                let gl = general_ledger::read(self.conn, self.date)?;
+                let gl = general_ledger::read(conn, self.date)?;
                 let ledger = self.ledger_balances.take().ok_or_else(|| {
                     AccountingError::Invariant("the ledger's balances were not read".into())
                 })?;
                 let rows = gl_check::check(self.chart, &gl, &self.projection.accounts, &ledger)?;
-                gl_check::write(self.conn, self.date, &rows)?;
+                gl_check::write(conn, self.date, &rows)?;
                 let differences = rows.iter().filter(|r| r.difference() != 0).count();
                 // Accounting's daily balances against the ledger's, account by account.
-                let daily = self.balances()?;
+                let daily = self.balances(conn)?;
                 let disagree = daily.iter().zip(&ledger).filter(|(a, b)| a != b).count();
                 Ok(format!(
                     "{} subjects checked, {differences} differences; {disagree} accounts whose daily balance differs from the ledger's",
                     rows.len()
                 ))
             }
-            Step::Suspense => self.suspense(),
+            Step::Suspense => self.suspense(conn),
             Step::PeriodRollUp => {
-                let periods = period::roll_up(self.conn, self.date)?;
+                let periods = period::roll_up(conn, self.date)?;
                 Ok(format!("{periods} periods closed"))
             }
             Step::Reports => {
-                let gl = general_ledger::read(self.conn, self.date)?;
+                let gl = general_ledger::read(conn, self.date)?;
                 let trial = general_ledger::trial_balance(&gl);
                 let paths =
                     report::write_reports(self.data_dir, self.date, self.chart, &gl, &trial)?;
@@ -359,22 +356,19 @@ impl StepContext<'_> {
         )
     }
 
-    fn supplement(&mut self) -> Result<String, AccountingError> {
+    fn supplement(&mut self, conn: &dyn Sql) -> Result<String, AccountingError> {
         let mut pending = Vec::new();
-        {
-            let mut stmt = self.conn.prepare_cached(
-                "SELECT transfer_id, code, debit_idx, credit_idx, amount FROM unmatched_transfers WHERE accounting_date = ?1 ORDER BY rowid",
-            )?;
-            let mut rows = stmt.query([date_text(self.date)])?;
-            while let Some(row) = rows.next()? {
-                pending.push((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, u16>(1)?,
-                    row.get::<_, u32>(2)?,
-                    row.get::<_, u32>(3)?,
-                    row.get::<_, i64>(4)? as u64,
-                ));
-            }
+        for row in conn.query(
+            "SELECT transfer_id, code, debit_idx, credit_idx, amount FROM accounting_unmatched_transfers WHERE accounting_date = ?1 ORDER BY ordinal",
+            args![&date_text(self.date)],
+        )? {
+            pending.push((
+                row.str(0)?,
+                row.u16(1)?,
+                row.u32(2)?,
+                row.u32(3)?,
+                row.i64(4)? as u64,
+            ));
         }
         for (transfer_id, code, debit, credit, amount) in &pending {
             let account = |idx: u32| {
@@ -389,7 +383,7 @@ impl StepContext<'_> {
                     })
             };
             let (d, c) = (account(*debit)?, account(*credit)?);
-            let number = self.next_manual_number()?;
+            let number = self.next_manual_number(conn)?;
             // No rule: each side books under its own account's subject, and the report says so.
             let voucher = ManualVoucher {
                 number,
@@ -403,7 +397,7 @@ impl StepContext<'_> {
                 amount: u128::from(*amount),
                 origin: format!("transfer {transfer_id}: no posting rule for code {code}"),
             };
-            insert_manual(self.conn, self.date, &voucher)?;
+            insert_manual(conn, self.date, &voucher)?;
         }
         Ok(format!(
             "{} transfers without a rule supplemented",
@@ -411,8 +405,8 @@ impl StepContext<'_> {
         ))
     }
 
-    fn trial_balance(&self) -> Result<String, AccountingError> {
-        let gl = general_ledger::read(self.conn, self.date)?;
+    fn trial_balance(&self, conn: &dyn Sql) -> Result<String, AccountingError> {
+        let gl = general_ledger::read(conn, self.date)?;
         let trial = general_ledger::trial_balance(&gl);
         let mut summary = Vec::new();
         for t in &trial {
@@ -436,10 +430,10 @@ impl StepContext<'_> {
     /// that side, opens an item like a GL-check difference, so the accounting room's
     /// write-off closes it. (An account whose subject the chart lacks books under suspense
     /// too, but that is the chart's gap, not a posting to suspense: it opens no item.)
-    fn suspense_postings(&mut self) -> Result<usize, AccountingError> {
+    fn suspense_postings(&mut self, conn: &dyn Sql) -> Result<usize, AccountingError> {
         let suspense = self.chart.suspense()?.id;
         let moved = self
-            .totals(&mut |_, _| {})?
+            .totals(conn, &mut |_, _| {})?
             .subjects
             .keys()
             .any(|(subject, _)| *subject == suspense);
@@ -454,7 +448,7 @@ impl StepContext<'_> {
         let other = |chart: &Chart, id: u32| chart.by_id(id).map(|s| s.code.clone());
         if moved {
             let chart = self.chart;
-            for_each_transfer_voucher(self.conn, self.date, |number, v| {
+            for_each_transfer_voucher(conn, self.date, |number, v| {
                 let debited = v.debit_subject == suspense && opened_in_suspense(v.debit_account);
                 let credited = v.credit_subject == suspense && opened_in_suspense(v.credit_account);
                 if debited == credited {
@@ -470,83 +464,81 @@ impl StepContext<'_> {
                 }
             })?;
         }
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT transfer_id, number, debit_subject, credit_subject, currency, amount, debit_idx, credit_idx FROM manual_vouchers
+        for row in conn.query(
+            "SELECT transfer_id, number, debit_subject, credit_subject, currency, amount, debit_idx, credit_idx FROM accounting_manual_vouchers
               WHERE accounting_date = ?1 AND kind = 'supplement' AND transfer_id IS NOT NULL
                 AND (debit_subject = ?2 OR credit_subject = ?2) AND debit_subject != credit_subject",
-        )?;
-        let mut rows = stmt.query(params![date_text(self.date), suspense])?;
-        while let Some(row) = rows.next()? {
-            let transfer_id: u128 = row.get::<_, String>(0)?.parse().unwrap_or(0);
-            let debit: u32 = row.get(2)?;
+            args![&date_text(self.date), suspense],
+        )? {
+            let transfer_id: u128 = row.str(0)?.parse().unwrap_or(0);
+            let debit = row.u32(2)?;
             let side_opened_in_suspense = if debit == suspense {
-                row.get::<_, Option<u32>>(6)?
-                    .is_some_and(opened_in_suspense)
+                row.opt_u32(6)?.is_some_and(opened_in_suspense)
             } else {
-                row.get::<_, Option<u32>>(7)?
-                    .is_some_and(opened_in_suspense)
+                row.opt_u32(7)?.is_some_and(opened_in_suspense)
             };
             if !side_opened_in_suspense {
                 continue;
             }
-            let amount = crate::store::get_money(row, 5)?;
+            let amount = row.money(5)?;
             let (signed, counter) = if debit == suspense {
-                (amount, row.get::<_, u32>(3)?)
+                (amount, row.u32(3)?)
             } else {
                 (-amount, debit)
             };
-            let currency = crate::store::get_currency(row, 4)?;
+            let currency = crate::store::get_currency(&row, 4)?;
             if let Some(code) = other(self.chart, counter) {
-                found.push((transfer_id, 0, row.get(1)?, signed, currency, code));
+                found.push((transfer_id, 0, row.u64(1)?, signed, currency, code));
             }
         }
-        drop(rows);
-        drop(stmt);
         for (transfer_id, code, number, signed, currency, subject) in &found {
             let series = if *code == 0 { "M" } else { "T" };
-            self.conn.execute(
-                "INSERT INTO suspense_items (accounting_date, subject_code, currency, amount, origin, voucher_number, status)
+            conn.execute(
+                "INSERT INTO accounting_suspense_items (accounting_date, subject_code, currency, amount, origin, voucher_number, status)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open')",
-                params![
-                    date_text(self.date),
-                    subject,
-                    currency.as_str(),
+                &[
+                    (&date_text(self.date)).into(),
+                    subject.into(),
+                    currency.as_str().into(),
                     crate::store::money(*signed),
-                    format!("{}{transfer_id:032x}: booked to suspense by voucher {series}{number}", suspense::TRANSFER_ORIGIN),
-                    number
+                    (&format!("{}{transfer_id:032x}: booked to suspense by voucher {series}{number}", suspense::TRANSFER_ORIGIN)).into(),
+                    (*number).into(),
                 ],
             )?;
         }
         Ok(found.len())
     }
 
-    fn suspense(&mut self) -> Result<String, AccountingError> {
-        let postings = self.suspense_postings()?;
+    fn suspense(&mut self, conn: &dyn Sql) -> Result<String, AccountingError> {
+        let postings = self.suspense_postings(conn)?;
         let posted = if postings == 0 {
             String::new()
         } else {
             format!("{postings} transfers booked to suspense opened items; ")
         };
-        let differing: Vec<gl_check::GlCheckRow> = gl_check::read(self.conn, self.date)?
+        let differing: Vec<gl_check::GlCheckRow> = gl_check::read(conn, self.date)?
             .into_iter()
             .filter(|r| r.difference() != 0)
             .collect();
         if differing.is_empty() {
-            return Ok(format!("{posted}no differences; {}", self.open_items()?));
+            return Ok(format!(
+                "{posted}no differences; {}",
+                self.open_items(conn)?
+            ));
         }
-        let origins = self.origins(&differing)?;
-        let mut gl = general_ledger::read(self.conn, self.date)?;
+        let origins = self.origins(conn, &differing)?;
+        let mut gl = general_ledger::read(conn, self.date)?;
         for (row, origin) in differing.iter().zip(origins) {
-            let number = self.next_manual_number()?;
+            let number = self.next_manual_number(conn)?;
             let Some(voucher) = suspense::difference_voucher(self.chart, row, number, origin)?
             else {
                 continue;
             };
-            insert_manual(self.conn, self.date, &voucher)?;
-            suspense::insert_item(self.conn, self.date, row, &voucher)?;
+            insert_manual(conn, self.date, &voucher)?;
+            suspense::insert_item(conn, self.date, row, &voucher)?;
             post_to_gl(&mut gl, self.chart, &voucher)?;
         }
-        general_ledger::write(self.conn, self.date, &gl)?;
+        general_ledger::write(conn, self.date, &gl)?;
         Ok(format!(
             "{posted}{} differences posted to suspense: {}; {}",
             differing.len(),
@@ -555,13 +547,13 @@ impl StepContext<'_> {
                 .map(|r| format!("{} {} {}", r.subject_code, r.currency, r.difference()))
                 .collect::<Vec<_>>()
                 .join(", "),
-            self.open_items()?
+            self.open_items(conn)?
         ))
     }
 
     /// Unresolved items age, and every day-end says how many and how old.
-    fn open_items(&self) -> Result<String, AccountingError> {
-        let open = suspense::list(self.conn, true)?;
+    fn open_items(&self, conn: &dyn Sql) -> Result<String, AccountingError> {
+        let open = suspense::list(conn, true)?;
         Ok(match open.iter().map(|i| i.age_days(self.date)).max() {
             Some(oldest) => format!("{} suspense items open, oldest {oldest} days", open.len()),
             None => "no suspense items open".into(),
@@ -570,14 +562,18 @@ impl StepContext<'_> {
 
     /// Where each difference came from: the check, the figures, and the transfer codes whose
     /// vouchers booked to the subject that day (a wrong rule is among them).
-    fn origins(&self, rows: &[gl_check::GlCheckRow]) -> Result<Vec<String>, AccountingError> {
+    fn origins(
+        &self,
+        conn: &dyn Sql,
+        rows: &[gl_check::GlCheckRow],
+    ) -> Result<Vec<String>, AccountingError> {
         let ids: Vec<Option<u32>> = rows
             .iter()
             .map(|r| self.chart.by_code(&r.subject_code).map(|s| s.id))
             .collect();
         let mut codes: Vec<std::collections::BTreeMap<u16, u64>> =
             vec![Default::default(); rows.len()];
-        for_each_transfer_voucher(self.conn, self.date, |_, v| {
+        for_each_transfer_voucher(conn, self.date, |_, v| {
             for (i, id) in ids.iter().enumerate() {
                 if *id == Some(v.debit_subject) || *id == Some(v.credit_subject) {
                     *codes[i].entry(v.code).or_default() += 1;

@@ -9,7 +9,10 @@ use suanpan_ledger::AccountingDate;
 #[derive(Debug)]
 pub enum AccountingError {
     /// The accounting database failed underneath us.
-    Database(rusqlite::Error),
+    Database(String),
+    /// This node does not hold the writer's lease (the books are on PostgreSQL and another
+    /// node leads): it changes nothing in them.
+    NotLeader(String),
     /// The journal could not be read, or disagrees with itself.
     Journal(String),
     /// accounting.db was written by a newer Suanpan.
@@ -52,6 +55,7 @@ impl AccountingError {
     pub fn code(&self) -> &'static str {
         match self {
             AccountingError::Database(_) => "database_error",
+            AccountingError::NotLeader(_) => "not_leader",
             AccountingError::Journal(_) => "journal_error",
             AccountingError::NewerSchema(_) => "newer_schema",
             AccountingError::DateUnknown(_) => "date_unknown",
@@ -81,6 +85,7 @@ impl fmt::Display for AccountingError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             AccountingError::Database(e) => write!(f, "accounting database error: {e}"),
+            AccountingError::NotLeader(why) => write!(f, "not the leader: {why}"),
             AccountingError::Journal(e) => write!(f, "cannot read the journal: {e}"),
             AccountingError::NewerSchema(v) => write!(
                 f,
@@ -136,7 +141,16 @@ impl std::error::Error for AccountingError {}
 
 impl From<rusqlite::Error> for AccountingError {
     fn from(e: rusqlite::Error) -> AccountingError {
-        AccountingError::Database(e)
+        AccountingError::Database(e.to_string())
+    }
+}
+
+impl From<suanpan_store::StoreError> for AccountingError {
+    fn from(e: suanpan_store::StoreError) -> AccountingError {
+        match e {
+            suanpan_store::StoreError::Fenced(why) => AccountingError::NotLeader(why),
+            other => AccountingError::Database(other.to_string()),
+        }
     }
 }
 

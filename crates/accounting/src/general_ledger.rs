@@ -6,12 +6,13 @@
 use std::collections::BTreeMap;
 
 use hashbrown::HashMap;
-use rusqlite::{params, Connection};
 use suanpan_ledger::{AccountingDate, Currency};
+use suanpan_store::args;
+use suanpan_store::sql::Sql;
 
 use crate::chart::Chart;
 use crate::projection::LedgerAccount;
-use crate::store::{date_text, get_currency, get_money, money};
+use crate::store::{date_text, get_currency, money};
 use crate::voucher::{for_each_transfer_voucher, manual_vouchers};
 use crate::AccountingError;
 
@@ -36,7 +37,7 @@ pub struct DayTotals {
 
 /// Reads every voucher of `date` once. `progress` gets (vouchers read, vouchers to read).
 pub fn day_totals(
-    conn: &Connection,
+    conn: &dyn Sql,
     date: AccountingDate,
     accounts: &[LedgerAccount],
     vouchers_expected: u64,
@@ -121,7 +122,7 @@ pub fn day_totals(
 /// The general ledger of `date`: the previous date's closing carried forward, plus the day's
 /// movements. Every subject that ever had a balance gets a row every day.
 pub fn build(
-    conn: &Connection,
+    conn: &dyn Sql,
     date: AccountingDate,
     chart: &Chart,
     totals: &DayTotals,
@@ -181,59 +182,56 @@ pub fn closing(row: &GlRow) -> Result<i128, AccountingError> {
     }
 }
 
-pub fn write(
-    conn: &Connection,
-    date: AccountingDate,
-    rows: &[GlRow],
-) -> Result<(), AccountingError> {
+pub fn write(conn: &dyn Sql, date: AccountingDate, rows: &[GlRow]) -> Result<(), AccountingError> {
+    let day = date_text(date);
     conn.execute(
-        "DELETE FROM general_ledger WHERE accounting_date = ?1",
-        [date_text(date)],
-    )?;
-    let mut stmt = conn.prepare_cached(
-        "INSERT INTO general_ledger (accounting_date, subject_code, currency, opening, debits, credits, closing) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "DELETE FROM accounting_general_ledger WHERE accounting_date = ?1",
+        args![&day],
     )?;
     for r in rows {
-        stmt.execute(params![
-            date_text(date),
-            r.subject_code,
-            r.currency.as_str(),
-            money(r.opening),
-            money(r.debits as i128),
-            money(r.credits as i128),
-            money(r.closing)
-        ])?;
+        conn.execute(
+            "INSERT INTO accounting_general_ledger (accounting_date, subject_code, currency, opening, debits, credits, closing) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            &[
+                (&day).into(),
+                (&r.subject_code).into(),
+                r.currency.as_str().into(),
+                money(r.opening),
+                money(r.debits as i128),
+                money(r.credits as i128),
+                money(r.closing),
+            ],
+        )?;
     }
     Ok(())
 }
 
-pub fn read(conn: &Connection, date: AccountingDate) -> Result<Vec<GlRow>, AccountingError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT subject_code, currency, opening, debits, credits, closing FROM general_ledger
-         WHERE accounting_date = ?1 ORDER BY subject_code, currency",
-    )?;
-    let mut rows = stmt.query([date_text(date)])?;
+pub fn read(conn: &dyn Sql, date: AccountingDate) -> Result<Vec<GlRow>, AccountingError> {
     let mut out = Vec::new();
-    while let Some(row) = rows.next()? {
+    for row in conn.query(
+        "SELECT subject_code, currency, opening, debits, credits, closing FROM accounting_general_ledger
+         WHERE accounting_date = ?1 ORDER BY subject_code, currency",
+        args![&date_text(date)],
+    )? {
         out.push(GlRow {
-            subject_code: row.get(0)?,
-            currency: get_currency(row, 1)?,
-            opening: get_money(row, 2)?,
-            debits: get_money(row, 3)? as u128,
-            credits: get_money(row, 4)? as u128,
-            closing: get_money(row, 5)?,
+            subject_code: row.str(0)?,
+            currency: get_currency(&row, 1)?,
+            opening: row.money(2)?,
+            debits: row.money(3)? as u128,
+            credits: row.money(4)? as u128,
+            closing: row.money(5)?,
         });
     }
     Ok(out)
 }
 
 /// The general ledger of the latest date before `date` that has one.
-fn previous(conn: &Connection, date: AccountingDate) -> Result<Vec<GlRow>, AccountingError> {
-    let prev: Option<String> = conn.query_row(
-        "SELECT MAX(accounting_date) FROM general_ledger WHERE accounting_date < ?1",
-        [date_text(date)],
-        |r| r.get(0),
-    )?;
+fn previous(conn: &dyn Sql, date: AccountingDate) -> Result<Vec<GlRow>, AccountingError> {
+    let prev = conn
+        .query_one(
+            "SELECT MAX(accounting_date) FROM accounting_general_ledger WHERE accounting_date < ?1",
+            args![&date_text(date)],
+        )?
+        .opt_str(0)?;
     match prev {
         Some(text) => read(conn, crate::store::parse_date(&text)?),
         None => Ok(Vec::new()),

@@ -6,13 +6,14 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{params, Connection};
 use suanpan_ledger::{AccountingDate, Currency};
+use suanpan_store::args;
+use suanpan_store::sql::Sql;
 
 use crate::chart::Chart;
 use crate::general_ledger::GlRow;
 use crate::projection::LedgerAccount;
-use crate::store::{date_text, get_currency, get_money, money};
+use crate::store::{date_text, get_currency, money};
 use crate::AccountingError;
 
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -80,38 +81,41 @@ pub fn check(
 }
 
 pub fn write(
-    conn: &Connection,
+    conn: &dyn Sql,
     date: AccountingDate,
     rows: &[GlCheckRow],
 ) -> Result<(), AccountingError> {
-    let mut stmt = conn.prepare_cached(
-        "INSERT OR REPLACE INTO gl_checks (accounting_date, subject_code, currency, gl_balance, sub_ledger_balance, difference) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?;
+    let day = date_text(date);
     for r in rows {
-        stmt.execute(params![
-            date_text(date),
-            r.subject_code,
-            r.currency.as_str(),
-            money(r.gl_balance),
-            money(r.sub_ledger_balance),
-            money(r.difference())
-        ])?;
+        conn.execute(
+            "INSERT INTO accounting_gl_checks (accounting_date, subject_code, currency, gl_balance, sub_ledger_balance, difference) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (accounting_date, subject_code, currency) DO UPDATE SET
+                 gl_balance = excluded.gl_balance, sub_ledger_balance = excluded.sub_ledger_balance,
+                 difference = excluded.difference",
+            &[
+                (&day).into(),
+                (&r.subject_code).into(),
+                r.currency.as_str().into(),
+                money(r.gl_balance),
+                money(r.sub_ledger_balance),
+                money(r.difference()),
+            ],
+        )?;
     }
     Ok(())
 }
 
-pub fn read(conn: &Connection, date: AccountingDate) -> Result<Vec<GlCheckRow>, AccountingError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT subject_code, currency, gl_balance, sub_ledger_balance FROM gl_checks WHERE accounting_date = ?1 ORDER BY subject_code, currency",
-    )?;
-    let mut rows = stmt.query([date_text(date)])?;
+pub fn read(conn: &dyn Sql, date: AccountingDate) -> Result<Vec<GlCheckRow>, AccountingError> {
     let mut out = Vec::new();
-    while let Some(row) = rows.next()? {
+    for row in conn.query(
+        "SELECT subject_code, currency, gl_balance, sub_ledger_balance FROM accounting_gl_checks WHERE accounting_date = ?1 ORDER BY subject_code, currency",
+        args![&date_text(date)],
+    )? {
         out.push(GlCheckRow {
-            subject_code: row.get(0)?,
-            currency: get_currency(row, 1)?,
-            gl_balance: get_money(row, 2)?,
-            sub_ledger_balance: get_money(row, 3)?,
+            subject_code: row.str(0)?,
+            currency: get_currency(&row, 1)?,
+            gl_balance: row.money(2)?,
+            sub_ledger_balance: row.money(3)?,
         });
     }
     Ok(out)

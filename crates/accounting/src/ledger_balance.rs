@@ -7,6 +7,8 @@
 use rusqlite::types::ValueRef;
 use rusqlite::Connection;
 use suanpan_ledger::AccountingDate;
+use suanpan_store::args;
+use suanpan_store::sql::Sql;
 
 use crate::projection::Projection;
 use crate::store::date_text;
@@ -87,7 +89,7 @@ fn total(value: ValueRef) -> Result<i128, AccountingError> {
 /// Each account's balance (by accounting's index) at the cutover that closed `date`: the
 /// table, plus the date's movements after its batch, minus later dates' movements before it.
 pub fn at_cutover(
-    conn: &Connection,
+    conn: &dyn Sql,
     table: &LedgerTable,
     date: AccountingDate,
     projection: &Projection,
@@ -107,25 +109,23 @@ pub fn at_cutover(
     }
     let day = date_text(date);
     let mut moves: Vec<(i128, u32, u32, u64)> = Vec::new();
-    let mut stmt = conn.prepare(
-        "SELECT accounting_date <= ?1, body FROM voucher_batches
+    for row in conn.query(
+        "SELECT accounting_date <= ?1, body FROM accounting_voucher_batches
          WHERE (accounting_date <= ?1 AND batch > ?2) OR (accounting_date > ?1 AND batch <= ?2)",
-    )?;
-    let mut rows = stmt.query(rusqlite::params![day, table.seq])?;
-    while let Some(row) = rows.next()? {
-        let sign = if row.get::<_, bool>(0)? { 1 } else { -1 };
-        TransferVoucher::decode_each(row.get_ref(1)?.as_blob()?, |v| {
+        args![&day, table.seq],
+    )? {
+        let sign = if row.bool(0)? { 1 } else { -1 };
+        TransferVoucher::decode_each(&row.bytes(1)?, |v| {
             moves.push((sign, v.debit_account, v.credit_account, v.amount));
         })?;
     }
-    let mut stmt = conn.prepare(
-        "SELECT accounting_date <= ?1, debit_idx, credit_idx, amount FROM unmatched_transfers
+    for row in conn.query(
+        "SELECT accounting_date <= ?1, debit_idx, credit_idx, amount FROM accounting_unmatched_transfers
          WHERE (accounting_date <= ?1 AND batch > ?2) OR (accounting_date > ?1 AND batch <= ?2)",
-    )?;
-    let mut rows = stmt.query(rusqlite::params![day, table.seq])?;
-    while let Some(row) = rows.next()? {
-        let sign = if row.get::<_, bool>(0)? { 1 } else { -1 };
-        moves.push((sign, row.get(1)?, row.get(2)?, row.get::<_, i64>(3)? as u64));
+        args![&day, table.seq],
+    )? {
+        let sign = if row.bool(0)? { 1 } else { -1 };
+        moves.push((sign, row.u32(1)?, row.u32(2)?, row.i64(3)? as u64));
     }
     for (sign, debit, credit, amount) in moves {
         let amount = sign * i128::from(amount);

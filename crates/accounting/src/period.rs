@@ -3,8 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{params, Connection};
 use suanpan_ledger::{AccountingDate, Currency};
+use suanpan_store::args;
+use suanpan_store::sql::Sql;
 
 use crate::general_ledger::{self, GlRow};
 use crate::store::{date_text, money, parse_date};
@@ -59,18 +60,15 @@ pub fn closed_by(date: AccountingDate) -> Vec<(Period, AccountingDate)> {
 }
 
 /// Writes the totals of every period `date` closes; returns how many periods.
-pub fn roll_up(conn: &Connection, date: AccountingDate) -> Result<usize, AccountingError> {
+pub fn roll_up(conn: &dyn Sql, date: AccountingDate) -> Result<usize, AccountingError> {
     let periods = closed_by(date);
     for &(period, start) in &periods {
         let mut dates = Vec::new();
-        {
-            let mut stmt = conn.prepare_cached(
-                "SELECT DISTINCT accounting_date FROM general_ledger WHERE accounting_date BETWEEN ?1 AND ?2 ORDER BY accounting_date",
-            )?;
-            let mut rows = stmt.query([date_text(start), date_text(date)])?;
-            while let Some(row) = rows.next()? {
-                dates.push(parse_date(&row.get::<_, String>(0)?)?);
-            }
+        for row in conn.query(
+            "SELECT DISTINCT accounting_date FROM accounting_general_ledger WHERE accounting_date BETWEEN ?1 AND ?2 ORDER BY accounting_date",
+            args![&date_text(start), &date_text(date)],
+        )? {
+            dates.push(parse_date(&row.str(0)?)?);
         }
         let mut totals: BTreeMap<(String, Currency), GlRow> = BTreeMap::new();
         for day in dates {
@@ -87,22 +85,25 @@ pub fn roll_up(conn: &Connection, date: AccountingDate) -> Result<usize, Account
                 t.closing = row.closing;
             }
         }
-        let mut stmt = conn.prepare_cached(
-            "INSERT OR REPLACE INTO period_totals (period, period_start, period_end, subject_code, currency, opening, debits, credits, closing)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        )?;
         for t in totals.values() {
-            stmt.execute(params![
-                period.as_str(),
-                date_text(start),
-                date_text(date),
-                t.subject_code,
-                t.currency.as_str(),
-                money(t.opening),
-                money(t.debits as i128),
-                money(t.credits as i128),
-                money(t.closing)
-            ])?;
+            conn.execute(
+                "INSERT INTO accounting_period_totals (period, period_start, period_end, subject_code, currency, opening, debits, credits, closing)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                 ON CONFLICT (period, period_start, subject_code, currency) DO UPDATE SET
+                     period_end = excluded.period_end, opening = excluded.opening,
+                     debits = excluded.debits, credits = excluded.credits, closing = excluded.closing",
+                &[
+                    period.as_str().into(),
+                    (&date_text(start)).into(),
+                    (&date_text(date)).into(),
+                    (&t.subject_code).into(),
+                    t.currency.as_str().into(),
+                    money(t.opening),
+                    money(t.debits as i128),
+                    money(t.credits as i128),
+                    money(t.closing),
+                ],
+            )?;
         }
     }
     Ok(periods.len())

@@ -17,6 +17,9 @@ use suanpan_journal::PgDb;
 use suanpan_ledger::{
     AccountingDate, Command, Currency, ResultCode, Stamped, SubjectCode, Transfer,
 };
+use suanpan_store::args;
+use suanpan_store::exclusive::ExclusiveStore;
+use suanpan_store::sql::Sql;
 
 use crate::chart::Chart;
 use crate::rule::Rules;
@@ -62,15 +65,29 @@ enum HoldOp {
     Remove(u128),
 }
 
+/// A transfer whose code no rule books, as the supplement step will find it.
+struct Unmatched {
+    date: AccountingDate,
+    batch: u64,
+    transfer_id: u128,
+    code: u16,
+    debit: u32,
+    credit: u32,
+    amount: u64,
+    /// 1, 2, 3, … within the date, in journal order: the supplement step's order.
+    ordinal: u64,
+}
+
 /// What one group of batches adds to accounting.db.
 #[derive(Default)]
 struct Writes {
+    /// The journal position the books were at before this group.
+    cursor_from: u64,
     accounts_from: usize,
     holds: Vec<HoldOp>,
     /// (date, batch, first number, count, packed body)
     voucher_batches: Vec<(AccountingDate, u64, u64, u64, Vec<u8>)>,
-    /// (date, batch, transfer id, code, debit idx, credit idx, amount)
-    unmatched: Vec<(AccountingDate, u64, u128, u16, u32, u32, u64)>,
+    unmatched: Vec<Unmatched>,
     /// The split lines of transfer vouchers: (date, voucher number, line).
     extra_lines: Vec<(AccountingDate, u64, ExtraVoucherLine)>,
     dates: Vec<AccountingDate>,
@@ -88,29 +105,27 @@ pub struct Projection {
 }
 
 impl Projection {
-    pub fn load(conn: &Connection) -> Result<Projection, AccountingError> {
+    pub fn load(conn: &dyn Sql) -> Result<Projection, AccountingError> {
         let mut accounts = Vec::new();
-        let mut stmt = conn.prepare(
-            "SELECT idx, id, currency, subject_code, subject_id FROM ledger_accounts ORDER BY idx",
-        )?;
-        let mut rows = stmt.query([])?;
-        while let Some(row) = rows.next()? {
-            let idx: usize = row.get(0)?;
-            if idx != accounts.len() {
+        for row in conn.query(
+            "SELECT idx, id, currency, subject_code, subject_id FROM accounting_ledger_accounts ORDER BY idx",
+            args![],
+        )? {
+            if row.u64(0)? != accounts.len() as u64 {
                 return Err(AccountingError::Invariant(format!(
                     "ledger account {} is missing",
                     accounts.len()
                 )));
             }
             accounts.push(LedgerAccount {
-                id: parse_id(&row.get::<_, String>(1)?)?,
-                currency: Currency::parse(&row.get::<_, String>(2)?).ok_or_else(|| {
+                id: parse_id(&row.str(1)?)?,
+                currency: Currency::parse(&row.str(2)?).ok_or_else(|| {
                     AccountingError::Invariant("a stored currency does not parse".into())
                 })?,
-                subject: SubjectCode::parse(&row.get::<_, String>(3)?).ok_or_else(|| {
+                subject: SubjectCode::parse(&row.str(3)?).ok_or_else(|| {
                     AccountingError::Invariant("a stored subject code does not parse".into())
                 })?,
-                subject_id: row.get(4)?,
+                subject_id: row.u32(4)?,
             });
         }
         let index = accounts
@@ -119,50 +134,48 @@ impl Projection {
             .map(|(i, a)| (a.id, i as u32))
             .collect();
         let mut holds = HashMap::new();
-        let mut stmt =
-            conn.prepare("SELECT pending_id, debit_idx, credit_idx, amount, code FROM holds")?;
-        let mut rows = stmt.query([])?;
-        while let Some(row) = rows.next()? {
+        for row in conn.query(
+            "SELECT pending_id, debit_idx, credit_idx, amount, code FROM accounting_holds",
+            args![],
+        )? {
             let hold = Hold {
-                debit: row.get(1)?,
-                credit: row.get(2)?,
-                amount: row.get::<_, i64>(3)? as u64,
-                code: row.get(4)?,
+                debit: row.u32(1)?,
+                credit: row.u32(2)?,
+                // Kept as the 64 bits of an SQL integer (see `write`).
+                amount: row.i64(3)? as u64,
+                code: row.u16(4)?,
             };
-            holds.insert(parse_id(&row.get::<_, String>(0)?)?, hold);
+            holds.insert(parse_id(&row.str(0)?)?, hold);
         }
         let mut dates = BTreeMap::new();
-        let mut stmt = conn.prepare(
-            "SELECT accounting_date, first_batch, last_batch, transfers, vouchers, unmatched, manual_vouchers FROM dates",
-        )?;
-        let mut rows = stmt.query([])?;
-        while let Some(row) = rows.next()? {
-            let date = parse_date(&row.get::<_, String>(0)?)?;
+        for row in conn.query(
+            "SELECT accounting_date, first_batch, last_batch, transfers, vouchers, unmatched, manual_vouchers FROM accounting_dates",
+            args![],
+        )? {
             dates.insert(
-                date,
+                parse_date(&row.str(0)?)?,
                 DateInfo {
-                    first_batch: row.get(1)?,
-                    last_batch: row.get(2)?,
-                    transfers: row.get(3)?,
-                    vouchers: row.get(4)?,
-                    unmatched: row.get(5)?,
-                    manual_vouchers: row.get(6)?,
+                    first_batch: row.u64(1)?,
+                    last_batch: row.u64(2)?,
+                    transfers: row.u64(3)?,
+                    vouchers: row.u64(4)?,
+                    unmatched: row.u64(5)?,
+                    manual_vouchers: row.u64(6)?,
                 },
             );
         }
-        let cursor: u64 = conn.query_row(
-            "SELECT value FROM meta WHERE key = 'journal_batch'",
-            [],
-            |r| r.get(0),
-        )?;
-        let current_date = match conn.query_row(
-            "SELECT value FROM meta WHERE key = 'current_date'",
-            [],
-            |r| r.get::<_, String>(0),
-        ) {
-            Ok(text) => Some(parse_date(&text)?),
-            Err(rusqlite::Error::QueryReturnedNoRows) => None,
-            Err(e) => return Err(e.into()),
+        let meta = |key: &str| {
+            conn.query_row(
+                "SELECT value FROM accounting_meta WHERE key = ?1",
+                args![key],
+            )
+        };
+        let cursor = meta("journal_batch")?
+            .ok_or_else(|| AccountingError::Invariant("the books have no journal position".into()))?
+            .u64_or_text(0)?;
+        let current_date = match meta("current_date")? {
+            Some(row) => Some(parse_date(&row.str(0)?)?),
+            None => None,
         };
         Ok(Projection {
             accounts,
@@ -180,7 +193,7 @@ impl Projection {
     #[allow(clippy::too_many_arguments)]
     pub fn catch_up(
         &mut self,
-        conn: &mut Connection,
+        store: &mut ExclusiveStore,
         journal: &JournalLocation,
         chart: &Chart,
         rules: &Rules,
@@ -196,6 +209,7 @@ impl Projection {
         };
         while self.cursor < end && !past(self) {
             let mut writes = Writes {
+                cursor_from: self.cursor,
                 accounts_from: self.accounts.len(),
                 ..Writes::default()
             };
@@ -217,7 +231,7 @@ impl Projection {
                     break;
                 }
             }
-            self.write(conn, writes)?;
+            self.write(store, writes)?;
             progress(self.cursor - start, end - start);
         }
         Ok(self.cursor - start)
@@ -227,7 +241,7 @@ impl Projection {
     /// have been caught up to the batch before it).
     pub fn follow(
         &mut self,
-        conn: &mut Connection,
+        store: &mut ExclusiveStore,
         batch: &suanpan_engine::CommittedBatch,
         chart: &Chart,
         rules: &Rules,
@@ -236,6 +250,7 @@ impl Projection {
             return Ok(());
         }
         let mut writes = Writes {
+            cursor_from: self.cursor,
             accounts_from: self.accounts.len(),
             ..Writes::default()
         };
@@ -248,7 +263,7 @@ impl Projection {
             rules,
             &mut writes,
         )?;
-        self.write(conn, writes)
+        self.write(store, writes)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -347,9 +362,16 @@ impl Projection {
                         }
                         None => {
                             info.unmatched += 1;
-                            writes
-                                .unmatched
-                                .push((date, seq, t.id, code, debit, credit, amount));
+                            writes.unmatched.push(Unmatched {
+                                date,
+                                batch: seq,
+                                transfer_id: t.id,
+                                code,
+                                debit,
+                                credit,
+                                amount,
+                                ordinal: info.unmatched,
+                            });
                         }
                     }
                 }
@@ -442,104 +464,118 @@ impl Projection {
             .push((date, seq, first_number, count, std::mem::take(body)));
     }
 
-    fn write(&mut self, conn: &mut Connection, writes: Writes) -> Result<(), AccountingError> {
-        let tx = conn.transaction()?;
-        {
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO ledger_accounts (idx, id, currency, subject_code, subject_id) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?;
-            for (idx, a) in self.accounts.iter().enumerate().skip(writes.accounts_from) {
-                insert.execute(params![
+    fn write(&self, store: &mut ExclusiveStore, writes: Writes) -> Result<(), AccountingError> {
+        store.transaction(|tx| self.write_in(tx, &writes))
+    }
+
+    fn write_in(&self, tx: &dyn Sql, writes: &Writes) -> Result<(), AccountingError> {
+        for (idx, a) in self.accounts.iter().enumerate().skip(writes.accounts_from) {
+            tx.execute(
+                "INSERT INTO accounting_ledger_accounts (idx, id, currency, subject_code, subject_id) VALUES (?1, ?2, ?3, ?4, ?5)",
+                args![
                     idx as i64,
-                    a.id.to_string(),
+                    &a.id.to_string(),
                     a.currency.as_str(),
                     a.subject.as_str(),
                     a.subject_id
-                ])?;
-            }
-            let mut put = tx.prepare_cached(
-                "INSERT OR REPLACE INTO holds (pending_id, debit_idx, credit_idx, amount, code) VALUES (?1, ?2, ?3, ?4, ?5)",
+                ],
             )?;
-            let mut remove = tx.prepare_cached("DELETE FROM holds WHERE pending_id = ?1")?;
-            for op in &writes.holds {
-                match op {
-                    HoldOp::Put(id, h) => put.execute(params![
-                        id.to_string(),
-                        h.debit,
-                        h.credit,
-                        h.amount as i64,
-                        h.code
-                    ])?,
-                    HoldOp::Remove(id) => remove.execute([id.to_string()])?,
-                };
-            }
-            let mut vouchers = tx.prepare_cached(
-                "INSERT INTO voucher_batches (accounting_date, batch, first_number, count, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+        }
+        for op in &writes.holds {
+            match op {
+                // Amounts are kept as the 64 bits of an SQL integer: a hold above i64::MAX
+                // reads back the same.
+                HoldOp::Put(id, h) => tx.execute(
+                    "INSERT INTO accounting_holds (pending_id, debit_idx, credit_idx, amount, code) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (pending_id) DO UPDATE SET debit_idx = excluded.debit_idx,
+                         credit_idx = excluded.credit_idx, amount = excluded.amount, code = excluded.code",
+                    args![&id.to_string(), h.debit, h.credit, h.amount as i64, h.code],
+                )?,
+                HoldOp::Remove(id) => tx.execute(
+                    "DELETE FROM accounting_holds WHERE pending_id = ?1",
+                    args![&id.to_string()],
+                )?,
+            };
+        }
+        for (date, batch, first, count, body) in &writes.voucher_batches {
+            tx.execute(
+                "INSERT INTO accounting_voucher_batches (accounting_date, batch, first_number, count, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+                args![&date_text(*date), *batch, *first, *count, body],
             )?;
-            for (date, batch, first, count, body) in &writes.voucher_batches {
-                vouchers.execute(params![date_text(*date), batch, first, count, body])?;
-            }
-            let mut extra = tx.prepare_cached(
-                "INSERT INTO voucher_extra_lines (accounting_date, number, ordinal, side, subject_id, currency, amount) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?;
-            for (date, number, line) in &writes.extra_lines {
-                extra.execute(params![
-                    date_text(*date),
-                    number,
+        }
+        for (date, number, line) in &writes.extra_lines {
+            tx.execute(
+                "INSERT INTO accounting_voucher_extra_lines (accounting_date, number, ordinal, side, subject_id, currency, amount) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                args![
+                    &date_text(*date),
+                    *number,
                     line.ordinal,
                     line.side.as_str(),
                     line.subject,
                     line.currency.as_str(),
                     line.amount as i64
-                ])?;
-            }
-            let mut unmatched = tx.prepare_cached(
-                "INSERT INTO unmatched_transfers (accounting_date, batch, transfer_id, code, debit_idx, credit_idx, amount) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                ],
             )?;
-            for (date, batch, id, code, debit, credit, amount) in &writes.unmatched {
-                unmatched.execute(params![
-                    date_text(*date),
-                    batch,
-                    id.to_string(),
-                    code,
-                    debit,
-                    credit,
-                    *amount as i64
-                ])?;
-            }
-            let mut dates = tx.prepare_cached(
-                "INSERT OR REPLACE INTO dates (accounting_date, first_batch, last_batch, transfers, vouchers, unmatched, manual_vouchers) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        }
+        for u in &writes.unmatched {
+            tx.execute(
+                "INSERT INTO accounting_unmatched_transfers (accounting_date, batch, transfer_id, code, debit_idx, credit_idx, amount, ordinal) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                args![
+                    &date_text(u.date),
+                    u.batch,
+                    &u.transfer_id.to_string(),
+                    u.code,
+                    u.debit,
+                    u.credit,
+                    u.amount as i64,
+                    u.ordinal
+                ],
             )?;
-            let mut seen = Vec::new();
-            for date in &writes.dates {
-                if seen.contains(date) {
-                    continue;
-                }
-                seen.push(*date);
-                if let Some(i) = self.dates.get(date) {
-                    dates.execute(params![
-                        date_text(*date),
+        }
+        let mut seen = Vec::new();
+        for date in &writes.dates {
+            if seen.contains(date) {
+                continue;
+            }
+            seen.push(*date);
+            if let Some(i) = self.dates.get(date) {
+                tx.execute(
+                    "INSERT INTO accounting_dates (accounting_date, first_batch, last_batch, transfers, vouchers, unmatched, manual_vouchers) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                     ON CONFLICT (accounting_date) DO UPDATE SET first_batch = excluded.first_batch,
+                         last_batch = excluded.last_batch, transfers = excluded.transfers,
+                         vouchers = excluded.vouchers, unmatched = excluded.unmatched,
+                         manual_vouchers = excluded.manual_vouchers",
+                    args![
+                        &date_text(*date),
                         i.first_batch,
                         i.last_batch,
                         i.transfers,
                         i.vouchers,
                         i.unmatched,
                         i.manual_vouchers
-                    ])?;
-                }
-            }
-            tx.execute(
-                "UPDATE meta SET value = ?1 WHERE key = 'journal_batch'",
-                [self.cursor],
-            )?;
-            if let Some(date) = self.current_date {
-                tx.execute(
-                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('current_date', ?1)",
-                    [date_text(date)],
+                    ],
                 )?;
             }
         }
-        tx.commit()?;
+        // The position moves only from the one this process loaded: two processes writing
+        // the same books (an operator's command beside a server) cannot both advance it.
+        let moved = tx.execute(
+            "UPDATE accounting_meta SET value = ?1 WHERE key = 'journal_batch' AND CAST(value AS BIGINT) = ?2",
+            args![&self.cursor.to_string(), writes.cursor_from],
+        )?;
+        if moved != 1 {
+            return Err(AccountingError::Invariant(format!(
+                "the books' journal position is no longer {}: another process wrote them",
+                writes.cursor_from
+            )));
+        }
+        if let Some(date) = self.current_date {
+            tx.execute(
+                "INSERT INTO accounting_meta (key, value) VALUES ('current_date', ?1)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                args![&date_text(date)],
+            )?;
+        }
         Ok(())
     }
 }

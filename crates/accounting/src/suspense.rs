@@ -3,12 +3,13 @@
 //! sub-ledgers again, and an open item records where it came from. An operator later explains
 //! it with a write-off voucher that takes the item off the suspense subject and closes it.
 
-use rusqlite::{params, Connection};
 use suanpan_ledger::{AccountingDate, Currency};
+use suanpan_store::args;
+use suanpan_store::sql::Sql;
 
 use crate::chart::Chart;
 use crate::gl_check::GlCheckRow;
-use crate::store::{date_text, get_currency, get_money, money, parse_date};
+use crate::store::{date_text, get_currency, money, parse_date};
 use crate::voucher::{ManualKind, ManualVoucher};
 use crate::AccountingError;
 
@@ -83,51 +84,49 @@ pub fn difference_voucher(
 }
 
 pub fn insert_item(
-    conn: &Connection,
+    conn: &dyn Sql,
     date: AccountingDate,
     row: &GlCheckRow,
     voucher: &ManualVoucher,
 ) -> Result<(), AccountingError> {
     conn.execute(
-        "INSERT INTO suspense_items (accounting_date, subject_code, currency, amount, origin, voucher_number, status)
+        "INSERT INTO accounting_suspense_items (accounting_date, subject_code, currency, amount, origin, voucher_number, status)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open')",
-        params![
-            date_text(date),
-            row.subject_code,
-            row.currency.as_str(),
+        &[
+            (&date_text(date)).into(),
+            (&row.subject_code).into(),
+            row.currency.as_str().into(),
             money(-row.difference()),
-            voucher.origin,
-            voucher.number
+            (&voucher.origin).into(),
+            voucher.number.into(),
         ],
     )?;
     Ok(())
 }
 
-pub fn list(conn: &Connection, open_only: bool) -> Result<Vec<SuspenseItem>, AccountingError> {
+pub fn list(conn: &dyn Sql, open_only: bool) -> Result<Vec<SuspenseItem>, AccountingError> {
     let sql = format!(
         "SELECT id, accounting_date, subject_code, currency, amount, origin, voucher_number, status,
                 write_off_date, write_off_number, written_off_by, note
-         FROM suspense_items {} ORDER BY id",
+         FROM accounting_suspense_items {} ORDER BY id",
         if open_only { "WHERE status = 'open'" } else { "" }
     );
-    let mut stmt = conn.prepare(&sql)?;
-    let mut rows = stmt.query([])?;
     let mut out = Vec::new();
-    while let Some(row) = rows.next()? {
-        let write_off_date: Option<String> = row.get(8)?;
+    for row in conn.query(&sql, args![])? {
+        let write_off_date = row.opt_str(8)?;
         out.push(SuspenseItem {
-            id: row.get(0)?,
-            accounting_date: parse_date(&row.get::<_, String>(1)?)?,
-            subject_code: row.get(2)?,
-            currency: get_currency(row, 3)?,
-            amount: get_money(row, 4)?,
-            origin: row.get(5)?,
-            voucher_number: row.get(6)?,
-            open: row.get::<_, String>(7)? == "open",
+            id: row.i64(0)?,
+            accounting_date: parse_date(&row.str(1)?)?,
+            subject_code: row.str(2)?,
+            currency: get_currency(&row, 3)?,
+            amount: row.money(4)?,
+            origin: row.str(5)?,
+            voucher_number: row.u64(6)?,
+            open: row.str(7)? == "open",
             write_off_date: write_off_date.as_deref().map(parse_date).transpose()?,
-            write_off_number: row.get(9)?,
-            written_off_by: row.get(10)?,
-            note: row.get(11)?,
+            write_off_number: row.opt_u64(9)?,
+            written_off_by: row.opt_str(10)?,
+            note: row.opt_str(11)?,
         });
     }
     Ok(out)
@@ -202,7 +201,7 @@ pub fn write_off_vouchers(
 }
 
 pub fn close_item(
-    conn: &Connection,
+    conn: &dyn Sql,
     id: i64,
     date: AccountingDate,
     number: u64,
@@ -210,9 +209,9 @@ pub fn close_item(
     note: &str,
 ) -> Result<(), AccountingError> {
     conn.execute(
-        "UPDATE suspense_items SET status = 'written_off', write_off_date = ?2, write_off_number = ?3,
+        "UPDATE accounting_suspense_items SET status = 'written_off', write_off_date = ?2, write_off_number = ?3,
                 written_off_by = ?4, note = ?5 WHERE id = ?1 AND status = 'open'",
-        params![id, date_text(date), number, operator, note],
+        args![id, &date_text(date), number, operator, note],
     )?;
     Ok(())
 }

@@ -5,10 +5,11 @@
 //! They are stored packed, one row per journal batch: ten million of them must be cheap.
 //! Supplement, suspense and write-off vouchers are a second series (`M`), one row each.
 
-use rusqlite::{params, Connection};
 use suanpan_ledger::{AccountingDate, Currency};
+use suanpan_store::args;
+use suanpan_store::sql::Sql;
 
-use crate::store::{date_text, get_currency, get_money, money};
+use crate::store::{date_text, get_currency, money};
 use crate::AccountingError;
 
 /// One transfer voucher as packed: 42 bytes.
@@ -83,17 +84,16 @@ pub struct ExtraVoucherLine {
 
 /// The split lines of `date`'s transfer vouchers, by voucher number, in line order.
 pub fn extra_lines(
-    conn: &Connection,
+    conn: &dyn Sql,
     date: AccountingDate,
 ) -> Result<Vec<(u64, ExtraVoucherLine)>, AccountingError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT number, ordinal, side, subject_id, currency, amount FROM voucher_extra_lines
-         WHERE accounting_date = ?1 ORDER BY number, ordinal",
-    )?;
-    let mut rows = stmt.query([date_text(date)])?;
     let mut out = Vec::new();
-    while let Some(row) = rows.next()? {
-        let side = match row.get::<_, String>(2)?.as_str() {
+    for row in conn.query(
+        "SELECT number, ordinal, side, subject_id, currency, amount FROM accounting_voucher_extra_lines
+         WHERE accounting_date = ?1 ORDER BY number, ordinal",
+        args![&date_text(date)],
+    )? {
+        let side = match row.str(2)?.as_str() {
             "debit" => crate::chart::Side::Debit,
             "credit" => crate::chart::Side::Credit,
             other => {
@@ -103,13 +103,14 @@ pub fn extra_lines(
             }
         };
         out.push((
-            row.get::<_, i64>(0)? as u64,
+            row.u64(0)?,
             ExtraVoucherLine {
-                ordinal: row.get::<_, i64>(1)? as u32,
+                ordinal: row.u32(1)?,
                 side,
-                subject: row.get(3)?,
-                currency: get_currency(row, 4)?,
-                amount: row.get::<_, i64>(5)? as u64,
+                subject: row.u32(3)?,
+                currency: get_currency(&row, 4)?,
+                // Kept as the 64 bits of an SQL integer (see the projection's write).
+                amount: row.i64(5)? as u64,
             },
         ));
     }
@@ -160,32 +161,45 @@ pub struct Voucher {
     pub lines: Vec<VoucherLine>,
 }
 
+/// Journal batches' vouchers read per query.
+const VOUCHER_BATCHES_PAGE: i64 = 256;
+
 /// Hands every transfer voucher of `date` to `f`, in number order.
 pub fn for_each_transfer_voucher(
-    conn: &Connection,
+    conn: &dyn Sql,
     date: AccountingDate,
     mut f: impl FnMut(u64, &TransferVoucher),
 ) -> Result<(), AccountingError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT first_number, body FROM voucher_batches WHERE accounting_date = ?1 ORDER BY batch",
-    )?;
-    let mut rows = stmt.query([date_text(date)])?;
+    let day = date_text(date);
     let mut expected = 1u64;
-    while let Some(row) = rows.next()? {
-        let first: u64 = row.get(0)?;
-        if first != expected {
-            return Err(AccountingError::Invariant(format!(
-                "{date}: transfer voucher {expected} is missing (next is {first})"
-            )));
+    // A page of journal batches at a time: a busy date's vouchers are never all in memory.
+    let mut after = -1i64;
+    loop {
+        let page = conn.query(
+            "SELECT batch, first_number, body FROM accounting_voucher_batches
+             WHERE accounting_date = ?1 AND batch > ?2 ORDER BY batch LIMIT ?3",
+            args![&day, after, VOUCHER_BATCHES_PAGE],
+        )?;
+        let Some(last) = page.last() else {
+            return Ok(());
+        };
+        after = last.i64(0)?;
+        for row in &page {
+            let first = row.u64(1)?;
+            if first != expected {
+                return Err(AccountingError::Invariant(format!(
+                    "{date}: transfer voucher {expected} is missing (next is {first})"
+                )));
+            }
+            let mut number = first;
+            let body = row.opt_bytes(2)?.unwrap_or_default();
+            TransferVoucher::decode_each(&body, |v| {
+                f(number, v);
+                number += 1;
+            })?;
+            expected = number;
         }
-        let mut number = first;
-        TransferVoucher::decode_each(row.get_ref(1)?.as_blob()?, |v| {
-            f(number, v);
-            number += 1;
-        })?;
-        expected = number;
     }
-    Ok(())
 }
 
 /// A voucher of the manual series as stored.
@@ -204,30 +218,29 @@ pub struct ManualVoucher {
 }
 
 pub fn manual_vouchers(
-    conn: &Connection,
+    conn: &dyn Sql,
     date: AccountingDate,
 ) -> Result<Vec<ManualVoucher>, AccountingError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT number, kind, transfer_id, debit_subject, credit_subject, debit_idx, credit_idx, currency, amount, origin
-         FROM manual_vouchers WHERE accounting_date = ?1 ORDER BY number",
-    )?;
-    let mut rows = stmt.query([date_text(date)])?;
     let mut out = Vec::new();
-    while let Some(row) = rows.next()? {
-        let transfer_id: Option<String> = row.get(2)?;
-        let amount = get_money(row, 8)?;
+    for row in conn.query(
+        "SELECT number, kind, transfer_id, debit_subject, credit_subject, debit_idx, credit_idx, currency, amount, origin
+         FROM accounting_manual_vouchers WHERE accounting_date = ?1 ORDER BY number",
+        args![&date_text(date)],
+    )? {
+        let transfer_id = row.opt_str(2)?;
+        let amount = row.money(8)?;
         out.push(ManualVoucher {
-            number: row.get(0)?,
-            kind: row.get(1)?,
+            number: row.u64(0)?,
+            kind: row.str(1)?,
             transfer_id: transfer_id.and_then(|t| t.parse().ok()),
-            debit_subject: row.get(3)?,
-            credit_subject: row.get(4)?,
-            debit_account: row.get(5)?,
-            credit_account: row.get(6)?,
-            currency: get_currency(row, 7)?,
+            debit_subject: row.u32(3)?,
+            credit_subject: row.u32(4)?,
+            debit_account: row.opt_u32(5)?,
+            credit_account: row.opt_u32(6)?,
+            currency: get_currency(&row, 7)?,
             amount: u128::try_from(amount)
                 .map_err(|_| AccountingError::Invariant("a voucher amount is negative".into()))?,
-            origin: row.get(9)?,
+            origin: row.str(9)?,
         });
     }
     Ok(out)
@@ -235,7 +248,7 @@ pub fn manual_vouchers(
 
 /// Writes one manual voucher under the next number of its date's manual series.
 pub fn insert_manual(
-    conn: &Connection,
+    conn: &dyn Sql,
     date: AccountingDate,
     voucher: &ManualVoucher,
 ) -> Result<(), AccountingError> {
@@ -246,20 +259,20 @@ pub fn insert_manual(
         ));
     }
     conn.execute(
-        "INSERT INTO manual_vouchers (accounting_date, number, kind, transfer_id, debit_subject, credit_subject, debit_idx, credit_idx, currency, amount, origin)
+        "INSERT INTO accounting_manual_vouchers (accounting_date, number, kind, transfer_id, debit_subject, credit_subject, debit_idx, credit_idx, currency, amount, origin)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-        params![
-            date_text(date),
-            voucher.number,
-            voucher.kind,
-            voucher.transfer_id.map(|t| t.to_string()),
-            voucher.debit_subject,
-            voucher.credit_subject,
-            voucher.debit_account,
-            voucher.credit_account,
-            voucher.currency.as_str(),
+        &[
+            (&date_text(date)).into(),
+            voucher.number.into(),
+            (&voucher.kind).into(),
+            (&voucher.transfer_id.map(|t| t.to_string())).into(),
+            voucher.debit_subject.into(),
+            voucher.credit_subject.into(),
+            voucher.debit_account.into(),
+            voucher.credit_account.into(),
+            voucher.currency.as_str().into(),
             money(voucher.amount as i128),
-            voucher.origin,
+            (&voucher.origin).into(),
         ],
     )?;
     Ok(())

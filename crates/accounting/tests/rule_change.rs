@@ -137,10 +137,10 @@ fn copy_rule_history(from: &std::path::Path, to: &std::path::Path) {
     )
     .unwrap_or_else(|e| panic!("attach: {e}"));
     conn.execute_batch(
-        "DELETE FROM rule_version_lines;
-         DELETE FROM rule_versions;
-         INSERT INTO rule_versions SELECT * FROM source.rule_versions;
-         INSERT INTO rule_version_lines SELECT * FROM source.rule_version_lines;",
+        "DELETE FROM accounting_rule_version_lines;
+         DELETE FROM accounting_rule_versions;
+         INSERT INTO accounting_rule_versions SELECT * FROM source.accounting_rule_versions;
+         INSERT INTO accounting_rule_version_lines SELECT * FROM source.accounting_rule_version_lines;",
     )
     .unwrap_or_else(|e| panic!("copy rules: {e}"));
 }

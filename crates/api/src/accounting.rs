@@ -271,7 +271,7 @@ fn run_day_end(
     let _ = held.send(());
     #[cfg(feature = "fault-injection")]
     hold_books_for_tests();
-    let result = open_into(&mut guard, &books.data_dir, &books.journal).and_then(|()| {
+    let result = open_into(&mut guard, books).and_then(|()| {
         let acc = guard
             .as_mut()
             .ok_or_else(|| ApiError::new(ErrorCode::Internal, "accounting not open"))?;

@@ -113,6 +113,8 @@ pub fn accounting_status(e: &AccountingError) -> u16 {
             "channel_unavailable" | "overloaded" => 503,
             _ => 500,
         },
+        // Another node leads: the books on PostgreSQL are changed through it alone.
+        AccountingError::NotLeader(_) => 503,
         // The system underneath failed: answered `internal`, the detail logged.
         AccountingError::Database(_)
         | AccountingError::Journal(_)
@@ -200,6 +202,13 @@ pub struct Books {
     pub day_end: Arc<Mutex<Option<crate::accounting::DayEndJob>>>,
     /// The clearing room's store: the participant registry and the statements issued.
     pub clearing: Arc<suanpan_clearing::store::Store>,
+    /// Where the accounting books are: accounting.db in `data_dir`, or beside the journal on
+    /// PostgreSQL.
+    pub accounting_home: suanpan_store::room::Home,
+    /// The writer's epoch the open books were loaded at (on PostgreSQL): a node that has
+    /// taken the lease over since loads them again, as the old leader left them.
+    epoch: Option<suanpan_store::postgres::EpochSource>,
+    loaded_at: std::sync::atomic::AtomicU64,
     /// Registry changes (load, change, save) one at a time.
     pub registry: Mutex<()>,
     /// Statement files of one batch written by one writer at a time.
@@ -236,6 +245,9 @@ impl Books {
         clearing: Arc<suanpan_clearing::store::Store>,
     ) -> Books {
         Books {
+            accounting_home: suanpan_store::room::Home::sqlite(&data_dir),
+            epoch: None,
+            loaded_at: std::sync::atomic::AtomicU64::new(0),
             data_dir,
             journal,
             clearing,
@@ -245,6 +257,18 @@ impl Books {
             statements: Arc::new(Mutex::new(())),
             recon: None,
         }
+    }
+
+    /// The books kept in `home` (on PostgreSQL, beside the journal), written while this node
+    /// holds the writer's lease at `epoch`.
+    pub fn with_accounting_home(
+        mut self,
+        home: suanpan_store::room::Home,
+        epoch: Option<suanpan_store::postgres::EpochSource>,
+    ) -> Books {
+        self.accounting_home = home;
+        self.epoch = epoch;
+        self
     }
 
     /// The books whose day-end reconciles the channels' bills first.
@@ -276,19 +300,26 @@ impl Books {
                 }
             }
         };
-        open_into(&mut guard, &self.data_dir, &self.journal)?;
+        open_into(&mut guard, self)?;
         Ok(AccountingGuard(guard))
     }
 }
 
-/// Opens accounting.db into the cell if it is not open yet.
-pub fn open_into(
-    cell: &mut Option<Accounting>,
-    data_dir: &std::path::Path,
-    journal: &suanpan_journal::JournalLocation,
-) -> Result<(), ApiError> {
+/// Opens the books into the cell if they are not open yet, or were loaded before this node
+/// last took the writer's lease over.
+pub fn open_into(cell: &mut Option<Accounting>, books: &Books) -> Result<(), ApiError> {
+    use std::sync::atomic::Ordering;
+    let epoch = books.epoch.as_ref().and_then(|e| e()).unwrap_or(0);
+    if books.loaded_at.load(Ordering::Acquire) != epoch {
+        *cell = None;
+    }
     if cell.is_none() {
-        *cell = Some(Accounting::open_at(data_dir, journal)?);
+        *cell = Some(Accounting::open_in(
+            &books.data_dir,
+            &books.accounting_home,
+            &books.journal,
+        )?);
+        books.loaded_at.store(epoch, Ordering::Release);
     }
     Ok(())
 }
@@ -377,7 +408,8 @@ mod tests {
         let d = AccountingDate::from_ymd(2025, 1, 2).unwrap_or_else(|| unreachable!());
         let s = String::new;
         vec![
-            AccountingError::Database(rusqlite::Error::InvalidQuery),
+            AccountingError::Database(s()),
+            AccountingError::NotLeader(s()),
             AccountingError::Journal(s()),
             AccountingError::NewerSchema(9),
             AccountingError::DateUnknown(d),
@@ -493,6 +525,7 @@ mod tests {
             E::Invariant(_) => 19,
             E::Io(_) => 20,
             E::Reconcile(..) => 21,
+            E::NotLeader(_) => 22,
         }
     }
 
@@ -533,7 +566,7 @@ mod tests {
             .collect();
         seen.sort_unstable();
         seen.dedup();
-        assert_eq!(seen, (0..=21).collect::<Vec<_>>());
+        assert_eq!(seen, (0..=22).collect::<Vec<_>>());
         let mut seen: Vec<usize> = every_clearing_error()
             .iter()
             .map(clearing_variant)

@@ -80,6 +80,24 @@ impl<'a> From<Option<&'a [u8]>> for Param<'a> {
     }
 }
 
+impl<'a> From<&'a [u8]> for Param<'a> {
+    fn from(v: &'a [u8]) -> Self {
+        Param::Bytes(v)
+    }
+}
+
+impl<'a> From<&'a Vec<u8>> for Param<'a> {
+    fn from(v: &'a Vec<u8>) -> Self {
+        Param::Bytes(v)
+    }
+}
+
+impl From<Option<u32>> for Param<'_> {
+    fn from(v: Option<u32>) -> Self {
+        v.map_or(Param::Null, |v| Param::Int(i64::from(v)))
+    }
+}
+
 impl From<u64> for Param<'_> {
     /// A count or an id above `i64::MAX` does not fit an SQL integer: it goes as money (a
     /// wider column) would, so callers check the range where it matters.
@@ -160,6 +178,24 @@ impl Row {
                 .map(Some)
                 .map_err(|_| self.wrong(i, "an unsigned integer")),
         }
+    }
+
+    pub fn u32(&self, i: usize) -> Result<u32, StoreError> {
+        u32::try_from(self.i64(i)?).map_err(|_| self.wrong(i, "a 32-bit unsigned integer"))
+    }
+
+    pub fn opt_u32(&self, i: usize) -> Result<Option<u32>, StoreError> {
+        self.opt_i64(i)?
+            .map(|v| u32::try_from(v).map_err(|_| self.wrong(i, "a 32-bit unsigned integer")))
+            .transpose()
+    }
+
+    pub fn u16(&self, i: usize) -> Result<u16, StoreError> {
+        u16::try_from(self.i64(i)?).map_err(|_| self.wrong(i, "a 16-bit unsigned integer"))
+    }
+
+    pub fn bytes(&self, i: usize) -> Result<Vec<u8>, StoreError> {
+        self.opt_bytes(i)?.ok_or_else(|| self.wrong(i, "bytes"))
     }
 
     pub fn opt_bytes(&self, i: usize) -> Result<Option<Vec<u8>>, StoreError> {

@@ -23,8 +23,9 @@ const HELP: &str = "usage: suanpan day-end --data DIR [--date YYYY-MM-DD] [--unt
        suanpan day-end subject --data DIR [--add CODE --name TEXT --category C [--gl-only] | --delete CODE] --operator NAME
        suanpan day-end cutover --data DIR [--json]
 
-Every subcommand also takes --postgres URL: the journal is in that PostgreSQL database (the
-accounting books and reports stay in --data DIR).
+Every subcommand also takes --postgres URL: the journal and the accounting books are in that
+PostgreSQL database (the report files are written under --data DIR). While a server leads on
+that database, run the day-end through its API: one command at a time holds the books.
 
 Runs the day-end batch (日终) of a closed accounting date (without --date: of every closed
 date not yet day-ended, oldest first), continuing from its first unfinished step: reconcile, catch_up, supplement, general_ledger, trial_balance, daily_balances,
@@ -160,7 +161,16 @@ fn open(f: &Flags) -> Result<Accounting, String> {
             suanpan_journal::JournalLocation::Sqlite(data.clone())
         }
     };
-    Accounting::open_at(data, &journal).map_err(|e| format!("{} ({})", e, e.code()))
+    // With --postgres the books are beside the journal: an operator's command, not fenced by
+    // the writer's lease, and held against a second command's by the room.
+    let home = match &journal {
+        suanpan_journal::JournalLocation::Postgres(db) => suanpan_store::room::Home::Postgres {
+            db: db.clone(),
+            fence: suanpan_store::postgres::Fence::Operator,
+        },
+        suanpan_journal::JournalLocation::Sqlite(_) => suanpan_store::room::Home::sqlite(data),
+    };
+    Accounting::open_in(data, &home, &journal).map_err(|e| format!("{} ({})", e, e.code()))
 }
 
 /// Opens the books with the journal read to its end: what a reader asks about is what has

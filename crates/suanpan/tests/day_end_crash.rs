@@ -185,7 +185,7 @@ fn books(dir: &Path) -> BTreeMap<String, Vec<String>> {
     .unwrap_or_else(|e| panic!("open: {e}"));
     let tables: Vec<String> = {
         let mut stmt = conn
-            .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name != 'audit' ORDER BY name")
+            .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name != 'accounting_audit' ORDER BY name")
             .unwrap_or_else(|e| panic!("{e}"));
         let names = stmt
             .query_map([], |r| r.get(0))
@@ -195,7 +195,7 @@ fn books(dir: &Path) -> BTreeMap<String, Vec<String>> {
     let mut out = BTreeMap::new();
     for table in tables {
         // How long a step took is a measurement, not the books: only which steps have one.
-        let columns = if table == "day_end_step_times" {
+        let columns = if table == "accounting_day_end_step_times" {
             "accounting_date, step"
         } else {
             "*"
@@ -262,14 +262,14 @@ fn a_day_end_killed_at_every_step_boundary_and_rerun_equals_an_uninterrupted_one
     }
     let expected = books(&reference.0);
     assert!(
-        expected["suspense_items"].len() >= 2,
+        expected["accounting_suspense_items"].len() >= 2,
         "the wrong-side rule made differences"
     );
     assert!(
-        !expected["period_totals"].is_empty(),
+        !expected["accounting_period_totals"].is_empty(),
         "2090-03-31 closed a month and a quarter"
     );
-    assert!(expected["manual_vouchers"]
+    assert!(expected["accounting_manual_vouchers"]
         .iter()
         .any(|v| v.contains("supplement")));
 

@@ -142,6 +142,7 @@ pub fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result
     );
     let books = Arc::new(
         suanpan_api::Books::new(config.data_dir.clone(), journal, clearing)
+            .with_accounting_home(home.clone(), epoch_source.clone())
             .with_recon(recon.clone()),
     );
     let schedule_stop = Arc::new(AtomicBool::new(false));
