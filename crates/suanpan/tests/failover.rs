@@ -104,6 +104,18 @@ impl Pair {
     }
 
     fn start_with(&self, dir: &DataDir, node: &str, standby: bool, extra: &[&str]) -> Server {
+        self.start_env(dir, node, standby, extra, &[])
+    }
+
+    /// Starts a node with environment variables (the test hooks of the server).
+    fn start_env(
+        &self,
+        dir: &DataDir,
+        node: &str,
+        standby: bool,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Server {
         let url = self.schema.url();
         let ttl = LEASE_TTL_MS.to_string();
         let mut args = vec![
@@ -118,7 +130,7 @@ impl Pair {
             args.push("--standby");
         }
         args.extend_from_slice(extra);
-        Server::start_with(dir, &args)
+        Server::start_env(dir, &args, env)
     }
 
     fn verify(&self) {
@@ -570,6 +582,7 @@ struct Business {
     pair: Pair,
     shop: ApiKey,
     operator: String,
+    admin: String,
     /// The clearing batch closed on the old leader, and participant 1's statement of it as
     /// that leader wrote it.
     cleared: (u64, Vec<u8>),
@@ -588,7 +601,8 @@ struct Business {
 }
 
 impl Business {
-    fn start(name: &str) -> Business {
+    /// `leader_env`: the first leader's test hooks.
+    fn start(name: &str, leader_env: &[(&str, &str)]) -> Business {
         use gateway_support::{MerchantEndpoint, Sim, ALIPAY_KEY, WAIT_MAX};
         let pair = Pair::new(name);
         pair.schema
@@ -612,12 +626,14 @@ impl Business {
             "{}",
             String::from_utf8_lossy(&registered.stderr)
         );
-        let operator = pair
-            .schema
-            .credentials(&["operator", "--name", "ops", "--role", "operator"])["token"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
+        let token = |name: &str, role: &str| {
+            pair.schema
+                .credentials(&["operator", "--name", name, "--role", role])["token"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        };
+        let (operator, admin) = (token("ops", "operator"), token("ops-admin", "admin"));
         let alipay = Sim::start("alipay", &[]);
         // Both nodes are reached through the front; they share one configuration.
         let front = Front::start("127.0.0.1:9".parse().unwrap_or_else(|e| panic!("{e}")));
@@ -634,13 +650,16 @@ impl Business {
     .unwrap_or_else(|e| panic!("{e}"));
         let config = config.to_string_lossy().into_owned();
         let interbank = Interbank::start(&pair.leader_dir);
+        // A channel's bill is not there at the day-end: reconciliation says so and goes on.
         let gateway = [
             "--gateway-config",
             config.as_str(),
             "--payouts-config",
             interbank.config.as_str(),
+            "--recon-missing-bill",
+            "warn",
         ];
-        let leader = pair.start_with(&pair.leader_dir, "a", false, &gateway);
+        let leader = pair.start_env(&pair.leader_dir, "a", false, &gateway, leader_env);
         let standby = pair.start_with(&pair.standby_dir, "b", true, &gateway);
         front.point(leader.addr);
         open_accounts(leader.addr, &pair.key);
@@ -723,6 +742,7 @@ impl Business {
             pair,
             shop,
             operator,
+            admin,
             cleared,
             merchant,
             alipay,
@@ -905,11 +925,147 @@ impl Business {
     }
 }
 
+impl Business {
+    /// Cuts the books over to the next date on the leader; returns the date closed.
+    fn close_the_day(&self) -> String {
+        let r = Request::new("POST", "/v1/accounting/cutover")
+            .bearer(&self.admin)
+            .send(self.leader.addr);
+        assert_eq!(r.status, 200, "cutover: {}", r.text());
+        r.json()["closed_date"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    fn day_end_status(&self, addr: SocketAddr, date: &str) -> serde_json::Value {
+        let r = Request::get(&format!("/v1/accounting/dates/{date}/day-end"))
+            .bearer(&self.operator)
+            .send(addr);
+        assert_eq!(r.status, 200, "day-end status: {}", r.text());
+        r.json()
+    }
+
+    fn start_day_end(&self, addr: SocketAddr, date: &str) {
+        let r = Request::new("POST", &format!("/v1/accounting/dates/{date}/day-end"))
+            .bearer(&self.operator)
+            .send(addr);
+        assert_eq!(r.status, 202, "start the day-end: {}", r.text());
+    }
+
+    /// Starts the date's day-end on `addr` again and waits for it to complete.
+    fn finish_day_end(&self, addr: SocketAddr, date: &str) -> serde_json::Value {
+        use gateway_support::WAIT_MAX;
+        self.start_day_end(addr, date);
+        let started = Instant::now();
+        loop {
+            let status = self.day_end_status(addr, date);
+            if status["state"] == "complete" {
+                return status;
+            }
+            assert!(
+                status["last_error"].is_null(),
+                "the day-end of {date} failed: {status}"
+            );
+            assert!(
+                started.elapsed() < WAIT_MAX,
+                "the day-end of {date} did not complete: {status}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// The steps of a day-end status that are done.
+fn steps_done(status: &serde_json::Value) -> Vec<String> {
+    status["steps"]
+        .as_array()
+        .map(|steps| {
+            steps
+                .iter()
+                .filter(|s| s["done"] == true)
+                .filter_map(|s| s["step"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The books of `date` as a day-end run without a break makes them: a fresh accounting
+/// store beside the test, reading the same journal.
+fn uninterrupted_books(url: &str, date: &str) -> BooksOfADay {
+    use suanpan_accounting::{Accounting, DayEndOptions};
+    let dir = DataDir::new("uninterrupted-books");
+    let db = suanpan_journal::postgres::connect(url).unwrap_or_else(|e| panic!("{e}"));
+    let mut books = Accounting::open_in(
+        dir.path(),
+        &suanpan_store::room::Home::sqlite(dir.path()),
+        &suanpan_journal::JournalLocation::Postgres(db),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let day = suanpan_ledger::AccountingDate::parse(date).unwrap_or_else(|| panic!("{date}"));
+    let report = books
+        .day_end(day, DayEndOptions::default(), &mut |_| {})
+        .unwrap_or_else(|e| panic!("the uninterrupted day-end: {e}"));
+    assert!(report.complete);
+    BooksOfADay::read(&books, day)
+}
+
+/// What a day-end makes of one date, to compare two runs by.
+#[derive(Debug, PartialEq, Eq)]
+struct BooksOfADay {
+    general_ledger: Vec<suanpan_accounting::GlRow>,
+    gl_check: Vec<suanpan_accounting::GlCheckRow>,
+    daily_balances: Vec<(u128, suanpan_accounting::DailyBalance)>,
+    vouchers: Vec<suanpan_accounting::Voucher>,
+}
+
+impl BooksOfADay {
+    fn read(books: &suanpan_accounting::Accounting, day: suanpan_ledger::AccountingDate) -> Self {
+        fn fail<T>(r: Result<T, suanpan_accounting::AccountingError>) -> T {
+            r.unwrap_or_else(|e| panic!("{e}"))
+        }
+        BooksOfADay {
+            general_ledger: fail(books.general_ledger(day)),
+            gl_check: fail(books.gl_check(day)),
+            daily_balances: fail(books.daily_balances(day)),
+            vouchers: fail(books.vouchers(day, 1, 100_000)),
+        }
+    }
+}
+
 #[test]
 fn after_sigkill_the_new_leader_finishes_every_order_and_payout_and_tells_every_merchant() {
-    let mut b = Business::start("gwfailover");
-    b.leader.kill();
+    // The leader dies by SIGKILL in the middle of the day-end, right after its general
+    // ledger step commits, with orders, notifications and payouts in flight.
+    let mut b = Business::start(
+        "gwfailover",
+        &[("SUANPAN_DAY_END_KILL_AFTER", "general_ledger")],
+    );
+    let date = b.close_the_day();
+    b.start_day_end(b.leader.addr, &date);
+    let died = b.leader.wait_exit();
+    assert!(!died.success(), "the leader was to die mid-day-end: {died}");
     let took = b.finish_on_new_leader(Instant::now());
+    // The new leader continues the day-end from its first unfinished step, with the same
+    // figures as a day-end run without a break.
+    let before = b.day_end_status(b.standby.addr, &date);
+    assert_eq!(
+        steps_done(&before),
+        ["reconcile", "catch_up", "supplement", "general_ledger"],
+        "{before}"
+    );
+    let finished = b.finish_day_end(b.standby.addr, &date);
+    for (step, was) in finished["steps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .zip(before["steps"].as_array().into_iter().flatten())
+    {
+        if was["done"] == true {
+            assert_eq!(step["summary"], was["summary"], "{finished}");
+        }
+    }
+
     eprintln!(
         "business failover: took over {} ms after SIGKILL; {} payouts settled, {} of them in flight at the kill; {} notifications tried before, {} in all",
         took.as_millis(),
@@ -920,12 +1076,34 @@ fn after_sigkill_the_new_leader_finishes_every_order_and_payout_and_tells_every_
     );
     b.standby.terminate();
     assert!(b.standby.wait_exit().success());
+    let url = b.pair.schema.url();
+    let expected = uninterrupted_books(&url, &date);
+    let kept = {
+        let db = suanpan_journal::postgres::connect(&url).unwrap_or_else(|e| panic!("{e}"));
+        let books = suanpan_accounting::Accounting::open_in(
+            b.pair.standby_dir.path(),
+            &suanpan_store::room::Home::Postgres {
+                db: db.clone(),
+                fence: suanpan_store::postgres::Fence::Operator,
+            },
+            &suanpan_journal::JournalLocation::Postgres(db),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let day = suanpan_ledger::AccountingDate::parse(&date).unwrap_or_else(|| panic!("{date}"));
+        BooksOfADay::read(&books, day)
+    };
+    assert!(!expected.vouchers.is_empty() && !expected.general_ledger.is_empty());
+    assert_eq!(
+        kept, expected,
+        "the books of {date} differ from an uninterrupted day-end"
+    );
     b.pair.verify();
 }
 
 /// What the rooms and the journal hold, in a form two readings can be compared by: the
-/// gateway's orders, events, outbox and attempts, the payouts and their events, the journal's
-/// last batch.
+/// gateway's orders, events, outbox and attempts, the payouts and their events, clearing's
+/// participants and statements, the accounting books' day-end steps, position, vouchers and
+/// audit, the journal's last batch.
 fn business_state(url: &str) -> Vec<Vec<String>> {
     suanpan_journal::postgres::query_text(
         url,
@@ -939,6 +1117,11 @@ fn business_state(url: &str) -> Vec<Vec<String>> {
                 (SELECT string_agg(number || ':' || status || ':' || cap_revision, ',' ORDER BY number)
                     FROM clearing_participants),
                 (SELECT count(*) FROM clearing_statements),
+                (SELECT string_agg(accounting_date || ':' || step, ',' ORDER BY accounting_date, ordinal)
+                    FROM accounting_day_end_steps),
+                (SELECT value FROM accounting_meta WHERE key = 'journal_batch'),
+                (SELECT count(*) FROM accounting_voucher_batches),
+                (SELECT count(*) FROM accounting_audit),
                 (SELECT max(seq) FROM batches)",
     )
     .unwrap_or_else(|e| panic!("{e}"))
@@ -946,10 +1129,23 @@ fn business_state(url: &str) -> Vec<Vec<String>> {
 
 #[test]
 fn a_paused_leader_resumed_after_the_takeover_changes_nothing_in_any_room() {
-    let mut b = Business::start("gwfencing");
+    // The old leader's day-end is started and held (by the test hook) until after the
+    // takeover: when it wakes, it works on books another node has since closed.
+    let hold = DataDir::new("gwfencing-hold");
+    let hold_file = hold.path().join("hold");
+    std::fs::write(&hold_file, b"").unwrap_or_else(|e| panic!("{e}"));
+    let hold_text = hold_file.to_string_lossy().into_owned();
+    let mut b = Business::start(
+        "gwfencing",
+        &[("SUANPAN_DAY_END_HOLD_FILE", hold_text.as_str())],
+    );
+    let date = b.close_the_day();
+    b.start_day_end(b.leader.addr, &date);
     // SAFETY: kill(2) on our own child's pid has no memory effects.
     assert_eq!(unsafe { libc::kill(b.leader.pid(), libc::SIGSTOP) }, 0);
     let took = b.finish_on_new_leader(Instant::now());
+    let closed = b.finish_day_end(b.standby.addr, &date);
+    assert_eq!(steps_done(&closed).len(), 10, "{closed}");
     // The new leader stops cleanly (its lease given up), so nothing else writes while the old
     // one wakes: whatever it was doing when it was paused (a scheduler's pass, a payout's
     // answer), it meets the fence.
@@ -965,6 +1161,7 @@ fn a_paused_leader_resumed_after_the_takeover_changes_nothing_in_any_room() {
     .unwrap_or_else(|e| panic!("{e}"));
     let before = business_state(&url);
     let told = b.merchant.received().len();
+    std::fs::remove_file(&hold_file).unwrap_or_else(|e| panic!("{e}"));
     // SAFETY: as above.
     assert_eq!(unsafe { libc::kill(b.leader.pid(), libc::SIGCONT) }, 0);
     let status = b.leader.wait_exit();
