@@ -558,9 +558,11 @@ impl Projection {
             }
         }
         // The position moves only from the one this process loaded: two processes writing
-        // the same books (an operator's command beside a server) cannot both advance it.
+        // the same books (an operator's command beside a server) cannot both advance it. (The
+        // CASE keeps the cast to this key's row, whatever order the database tests them in.)
         let moved = tx.execute(
-            "UPDATE accounting_meta SET value = ?1 WHERE key = 'journal_batch' AND CAST(value AS BIGINT) = ?2",
+            "UPDATE accounting_meta SET value = ?1
+             WHERE key = 'journal_batch' AND CASE WHEN key = 'journal_batch' THEN CAST(value AS BIGINT) END = ?2",
             args![&self.cursor.to_string(), writes.cursor_from],
         )?;
         if moved != 1 {
