@@ -6,7 +6,7 @@
 
 use suanpan_ledger::AccountingDate;
 use suanpan_store::args;
-use suanpan_store::sql::Sql;
+use suanpan_store::sql::{Param, Sql};
 
 use crate::store::{date_text, money};
 use crate::AccountingError;
@@ -32,6 +32,31 @@ pub fn load(conn: &dyn Sql, accounts: usize) -> Result<Vec<i128>, AccountingErro
 
 /// Applies the day's movements to `balances` and writes the rows of the accounts that moved.
 /// Returns how many moved.
+/// Rows of each table written per statement preparation.
+const WRITE_CHUNK_ROWS: usize = 4_096;
+
+fn write_rows(
+    conn: &dyn Sql,
+    daily: &[Param<'_>],
+    current: &[Param<'_>],
+) -> Result<(), AccountingError> {
+    conn.execute_many(
+        "INSERT INTO accounting_daily_balances (accounting_date, account_idx, opening, debits, credits, closing) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (accounting_date, account_idx) DO UPDATE SET opening = excluded.opening,
+             debits = excluded.debits, credits = excluded.credits, closing = excluded.closing",
+        6,
+        daily,
+    )?;
+    conn.execute_many(
+        "INSERT INTO accounting_account_balances (account_idx, accounting_date, balance) VALUES (?1, ?2, ?3)
+         ON CONFLICT (account_idx) DO UPDATE SET accounting_date = excluded.accounting_date,
+             balance = excluded.balance",
+        3,
+        current,
+    )?;
+    Ok(())
+}
+
 pub fn write(
     conn: &dyn Sql,
     date: AccountingDate,
@@ -40,6 +65,8 @@ pub fn write(
 ) -> Result<u64, AccountingError> {
     let day = date_text(date);
     let mut moved = 0;
+    // Written a chunk of rows at a time, each statement prepared once per chunk.
+    let (mut daily, mut current) = (Vec::new(), Vec::new());
     for (idx, (&(debits, credits), balance)) in
         movements.iter().zip(balances.iter_mut()).enumerate()
     {
@@ -55,27 +82,27 @@ pub fn write(
                 AccountingError::Invariant(format!("account {idx}: balance overflows"))
             })?;
         *balance = closing;
-        conn.execute(
-            "INSERT INTO accounting_daily_balances (accounting_date, account_idx, opening, debits, credits, closing) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT (accounting_date, account_idx) DO UPDATE SET opening = excluded.opening,
-                 debits = excluded.debits, credits = excluded.credits, closing = excluded.closing",
-            &[
-                (&day).into(),
-                (idx as i64).into(),
-                money(opening),
-                money(debits as i128),
-                money(credits as i128),
-                money(closing),
-            ],
-        )?;
-        conn.execute(
-            "INSERT INTO accounting_account_balances (account_idx, accounting_date, balance) VALUES (?1, ?2, ?3)
-             ON CONFLICT (account_idx) DO UPDATE SET accounting_date = excluded.accounting_date,
-                 balance = excluded.balance",
-            &[(idx as i64).into(), (&day).into(), money(closing)],
-        )?;
+        daily.extend([
+            Param::from(day.as_str()),
+            Param::Int(idx as i64),
+            money(opening),
+            money(debits as i128),
+            money(credits as i128),
+            money(closing),
+        ]);
+        current.extend([
+            Param::Int(idx as i64),
+            Param::from(day.as_str()),
+            money(closing),
+        ]);
         moved += 1;
+        if daily.len() >= WRITE_CHUNK_ROWS * 6 {
+            write_rows(conn, &daily, &current)?;
+            daily.clear();
+            current.clear();
+        }
     }
+    write_rows(conn, &daily, &current)?;
     Ok(moved)
 }
 

@@ -263,6 +263,16 @@ pub trait Sql {
         column: &str,
     ) -> Result<i64, StoreError>;
 
+    /// Runs one statement for each row of `args`, `width` parameters a row, prepared once:
+    /// what a step that writes a row per account (a million of them) needs.
+    fn execute_many(&self, sql: &str, width: usize, args: &[Param<'_>]) -> Result<u64, StoreError> {
+        let mut changed = 0;
+        for row in args.chunks(width.max(1)) {
+            changed += self.execute(sql, row)?;
+        }
+        Ok(changed)
+    }
+
     /// The first row, if any.
     fn query_row(&self, sql: &str, args: &[Param<'_>]) -> Result<Option<Row>, StoreError> {
         Ok(self.query(sql, args)?.into_iter().next())
@@ -345,6 +355,15 @@ impl Sql for rusqlite::Connection {
         Ok(out)
     }
 
+    fn execute_many(&self, sql: &str, width: usize, args: &[Param<'_>]) -> Result<u64, StoreError> {
+        let mut stmt = self.prepare_cached(sql)?;
+        let mut changed = 0;
+        for row in args.chunks(width.max(1)) {
+            changed += stmt.execute(rusqlite::params_from_iter(row))? as u64;
+        }
+        Ok(changed)
+    }
+
     fn changes(&self) -> u64 {
         self.total_changes()
     }
@@ -420,5 +439,36 @@ mod tests {
             .query_row("SELECT k FROM t WHERE k = ?1", args![8i64])
             .expect("reads");
         assert_eq!(none, None);
+    }
+
+    #[test]
+    fn many_rows_of_one_statement_are_each_written_with_their_own_arguments() {
+        let conn = rusqlite::Connection::open_in_memory().expect("opens");
+        conn.execute_batch("CREATE TABLE t (k INTEGER PRIMARY KEY, v ANY) STRICT")
+            .expect("creates");
+        let sql: &dyn Sql = &conn;
+        let big = i128::from(i64::MAX) * 4;
+        let rows = [
+            Param::Int(1),
+            Param::Money(-5),
+            Param::Int(2),
+            Param::Money(big),
+            Param::Int(3),
+            Param::Text("x"),
+        ];
+        let n = sql
+            .execute_many("INSERT INTO t (k, v) VALUES (?1, ?2)", 2, &rows)
+            .expect("inserts");
+        assert_eq!(n, 3);
+        let back = sql
+            .query("SELECT k, v FROM t ORDER BY k", args![])
+            .expect("reads");
+        assert_eq!(back.len(), 3);
+        assert_eq!(back[0].money(1), Ok(-5));
+        assert_eq!(back[1].money(1), Ok(big));
+        assert_eq!(back[2].str(1).as_deref(), Ok("x"));
+        // A row that fails stops the rest.
+        let again = sql.execute_many("INSERT INTO t (k, v) VALUES (?1, ?2)", 2, &rows[4..]);
+        assert!(again.is_err());
     }
 }
