@@ -185,6 +185,44 @@ impl ApiMetrics {
             "gauge",
             load(&engine.queue_depth),
         );
+        // Capacity: what the ledger keeps in memory, against the most a table can hold.
+        counter(
+            &mut out,
+            "suanpan_ledger_accounts",
+            "Accounts the ledger holds in memory.",
+            "gauge",
+            load(&engine.ledger_accounts),
+        );
+        counter(
+            &mut out,
+            "suanpan_ledger_transfers",
+            "Transfer records the ledger holds in memory (every transfer committed).",
+            "gauge",
+            load(&engine.ledger_transfers),
+        );
+        counter(
+            &mut out,
+            "suanpan_ledger_pending_transfers",
+            "Transfers ever pending whose state the ledger holds (any status).",
+            "gauge",
+            load(&engine.ledger_pendings),
+        );
+        counter(
+            &mut out,
+            "suanpan_ledger_table_capacity",
+            "Most accounts, or transfers, a ledger table holds; past it a new one is refused table_full.",
+            "gauge",
+            suanpan_ledger::TABLE_ENTRIES_MAX as u64,
+        );
+        if let Some(bytes) = resident_bytes() {
+            counter(
+                &mut out,
+                "suanpan_process_resident_bytes",
+                "The process's resident memory.",
+                "gauge",
+                bytes,
+            );
+        }
         counter(
             &mut out,
             "suanpan_engine_overloaded_total",
@@ -285,4 +323,13 @@ fn summary(out: &mut String, name: &str, help: &str, h: &Histogram, scale: f64) 
         );
     }
     let _ = writeln!(out, "{name}_count {}", h.count());
+}
+
+/// The process's resident set, from `/proc/self/status` (Linux; elsewhere none).
+fn resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    // "VmRSS:     123456 kB"
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
 }

@@ -80,6 +80,12 @@ pub struct Metrics {
     pub queue_depth: AtomicU64,
     /// Requests refused because the queue was full.
     pub overloaded: AtomicU64,
+    /// Accounts in the ledger's memory (a gauge, set after each batch).
+    pub ledger_accounts: AtomicU64,
+    /// Transfer records in the ledger's memory: every transfer ever committed, today.
+    pub ledger_transfers: AtomicU64,
+    /// Transfers that were ever pending, whose state the ledger keeps.
+    pub ledger_pendings: AtomicU64,
     /// How long the last write of changed accounts to the accounts table took.
     pub accounts_write_us: AtomicU64,
     /// Time of one journal commit (write and fsync of a group of batches).

@@ -1,7 +1,7 @@
 //! The writer thread: the only code that mutates the ledger.
 
 use std::io::{self, Write};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -56,6 +56,14 @@ pub(crate) struct Writer {
     standby: bool,
 }
 
+/// The ledger's tables' fill, for `/metrics` (three stores a batch).
+fn record_sizes(metrics: &crate::metrics::Metrics, ledger: &Ledger) {
+    let store = |gauge: &AtomicU64, n: usize| gauge.store(n as u64, Ordering::Relaxed);
+    store(&metrics.ledger_accounts, ledger.accounts().len());
+    store(&metrics.ledger_transfers, ledger.transfers().len());
+    store(&metrics.ledger_pendings, ledger.pending_count());
+}
+
 impl Writer {
     pub(crate) fn new(
         recovered: Recovered,
@@ -68,6 +76,7 @@ impl Writer {
         // Replay marks the accounts it touched as changed, but the accounts table is already
         // current (recovery rewrites it if a crash left it behind): nothing to send again.
         recovered.ledger.drain_touched(|_, _| {});
+        record_sizes(&shared.metrics, &recovered.ledger);
         let size_at_snapshot =
             (recovered.ledger.accounts().len() + recovered.ledger.transfers().len()) as u64;
         Writer {
@@ -282,6 +291,7 @@ impl Writer {
                 results,
             }));
         }
+        record_sizes(&self.shared.metrics, &self.ledger);
         self.to_committer
             .send(ToCommitter::Replicated(committed))
             .map_err(|_| ())
@@ -425,6 +435,7 @@ impl Writer {
         let metrics = &self.shared.metrics;
         metrics.batches.fetch_add(1, Ordering::Relaxed);
         metrics.commands.fetch_add(count, Ordering::Relaxed);
+        record_sizes(metrics, &self.ledger);
         metrics.batch_size.record(count);
         let applied = AppliedBatch {
             seq: self.seq,

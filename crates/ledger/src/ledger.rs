@@ -16,8 +16,10 @@ use crate::{
 /// How many commands ahead `apply` prefetches a transfer's index slot.
 const PREFETCH_DISTANCE: usize = 12;
 
-/// Most entries either table may hold: indexes are u32, and u32::MAX is never used.
-const TABLE_ENTRIES_MAX: usize = (u32::MAX - 1) as usize;
+/// Most entries either table may hold: indexes are u32, and u32::MAX is never used. Past it a
+/// new account or transfer is refused `table_full` (the limit the README states and
+/// `/metrics` reports beside each table's fill).
+pub const TABLE_ENTRIES_MAX: usize = (u32::MAX - 1) as usize;
 
 /// Sums over all accounts. The one rule of money: debits equal credits, posted and pending.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]

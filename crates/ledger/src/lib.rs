@@ -28,7 +28,7 @@ pub use account::{Account, AccountFlags, AccountStatus, NewAccount, SubjectCode,
 pub use command::{Command, Stamped};
 pub use currency::Currency;
 pub use date::AccountingDate;
-pub use ledger::{Ledger, LedgerTotals};
+pub use ledger::{Ledger, LedgerTotals, TABLE_ENTRIES_MAX};
 pub use result::ResultCode;
 pub use snapshot::{hash_from_hex, hex, SnapshotError};
 pub use tier::{TierLimits, TierUsage};

@@ -584,9 +584,26 @@ fn the_service_endpoints_describe_and_report_the_server() {
         "suanpan_engine_commit_seconds",
         "suanpan_engine_leader",
         "suanpan_journal_committed_seq",
+        "suanpan_process_resident_bytes",
     ] {
         assert!(text.contains(name), "/metrics lacks {name}");
     }
+    // Capacity: the ledger's tables' fill against the most they hold.
+    let gauge = |name: &str| -> u64 {
+        text.lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
+    };
+    assert_eq!(
+        gauge("suanpan_ledger_table_capacity"),
+        u64::from(u32::MAX - 1)
+    );
+    // Two accounts opened and one transfer made here.
+    assert!(gauge("suanpan_ledger_accounts") >= 2);
+    assert_eq!(gauge("suanpan_ledger_transfers"), 1);
+    assert!(gauge("suanpan_process_resident_bytes") > 1 << 20);
     // The journal's file sizes exist only where the journal is a file.
     assert_eq!(
         text.contains("suanpan_journal_bytes"),
