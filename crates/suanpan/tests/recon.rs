@@ -131,6 +131,29 @@ fn channel_report<'a>(date_report: &'a Value, channel: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {channel} in {date_report}"))
 }
 
+/// Waits, when the clock is within 5 minutes before or 2 minutes after midnight in Beijing,
+/// until 2 minutes after it: the test's day then has room on both sides.
+fn clear_of_midnight_in_beijing() {
+    let today = format_beijing(now_ms())[..10].to_string();
+    let end = beijing_date_end(&today).unwrap_or(0);
+    let start = end.saturating_sub(86_400_000);
+    let now = now_ms();
+    let wait_ms = if end.saturating_sub(now) < 5 * 60_000 {
+        end.saturating_sub(now) + 2 * 60_000
+    } else if now.saturating_sub(start) < 2 * 60_000 {
+        2 * 60_000 - now.saturating_sub(start)
+    } else {
+        0
+    };
+    if wait_ms > 0 {
+        eprintln!(
+            "waiting {} s to be clear of midnight in Beijing",
+            wait_ms / 1000
+        );
+        std::thread::sleep(Duration::from_millis(wait_ms));
+    }
+}
+
 /// Suspense items that a GL-vs-sub-ledger difference opened (none while the books agree).
 fn gl_check_items(addr: SocketAddr, token: &str) -> Vec<Value> {
     let items = ok(addr, token, "GET", "/v1/accounting/suspense?all=true", "");
@@ -145,6 +168,9 @@ fn gl_check_items(addr: SocketAddr, token: &str) -> Vec<Value> {
 
 #[test]
 fn a_day_with_every_difference_reconciles_books_resolves_and_writes_off() {
+    // The day's business must fall well inside one Beijing day: the bill's extra line is at
+    // 00:01 and the cut-off window reaches back to the day's last payment.
+    clear_of_midnight_in_beijing();
     let mut shop = Shop::new("recon-day-end", Timings::default());
     let admin = shop.dir.operator("admin-1", "admin");
     let op = shop.operator.clone();
@@ -521,6 +547,7 @@ fn a_day_with_every_difference_reconciles_books_resolves_and_writes_off() {
 /// nothing twice.
 #[test]
 fn a_reconciliation_killed_mid_posting_reruns_to_the_same_result_posting_nothing_twice() {
+    clear_of_midnight_in_beijing();
     let mut shop = Shop::new("recon-kill", Timings::default());
     let admin = shop.dir.operator("admin-1", "admin");
     let date = format_beijing(now_ms())[..10].to_string();
@@ -748,6 +775,7 @@ fn wait_for_text(browser: &support::browser::Browser, css: &str, text: &str) {
 /// warn, lets it go on saying so.
 #[test]
 fn a_short_is_reversed_or_resolved_by_asking_and_a_missing_bill_blocks_or_warns() {
+    clear_of_midnight_in_beijing();
     let mut shop = Shop::new("recon-short", Timings::default());
     let admin = shop.dir.operator("admin-1", "admin");
     let op = shop.operator.clone();
