@@ -579,21 +579,14 @@ fn open_sqlite(data_dir: &Path) -> Result<Connection, AccountingError> {
         .map_err(busy)?;
     conn.set_prepared_statement_cache_capacity(64);
     conn.execute_batch("BEGIN IMMEDIATE").map_err(busy)?;
-    let table_exists = |name: &str| -> Result<bool, AccountingError> {
-        Ok(conn.query_row(
-            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
-            [name],
-            |r| r.get::<_, i64>(0),
-        )? > 0)
-    };
-    let version: Option<i64> = if table_exists("accounting_meta")? {
+    let version: Option<i64> = if table_exists(&conn, "accounting_meta")? {
         conn.query_row(
             "SELECT CAST(value AS INTEGER) FROM accounting_meta WHERE key = 'schema_version'",
             [],
             |r| r.get(0),
         )
         .ok()
-    } else if table_exists("meta")? {
+    } else if table_exists(&conn, "meta")? {
         // A file made before the tables were named for the room.
         conn.query_row(
             "SELECT value FROM meta WHERE key = 'schema_version'",
@@ -624,6 +617,14 @@ fn open_sqlite(data_dir: &Path) -> Result<Connection, AccountingError> {
     )?;
     conn.execute_batch("COMMIT")?;
     Ok(conn)
+}
+
+fn table_exists(conn: &Connection, name: &str) -> Result<bool, AccountingError> {
+    Ok(conn.query_row(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+        [name],
+        |r| r.get::<_, i64>(0),
+    )? > 0)
 }
 
 /// Schema 1 → 2: each code's one rule becomes its version 1, in force from the journal's
@@ -676,12 +677,7 @@ fn named_for_the_room(conn: &Connection) -> Result<(), AccountingError> {
         "audit",
     ] {
         // Tables an older file never made are made by the DDL.
-        let exists: i64 = conn.query_row(
-            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
-            [table],
-            |r| r.get(0),
-        )?;
-        if exists == 0 {
+        if !table_exists(conn, table)? {
             continue;
         }
         conn.execute_batch(&format!("ALTER TABLE {table} RENAME TO accounting_{table}"))?;

@@ -84,7 +84,7 @@ pub fn issued_statement(
     if let Some(bytes) = cached(&dir) {
         return Ok(bytes);
     }
-    let _one_writer = writing.lock().unwrap_or_else(|p| p.into_inner());
+    let _one_writer = crate::statement::lock(writing);
     if let Some(bytes) = cached(&dir) {
         return Ok(bytes);
     }

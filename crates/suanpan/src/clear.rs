@@ -14,7 +14,6 @@ use suanpan_clearing::{
 use suanpan_engine::{Engine, EngineConfig};
 use suanpan_journal::JournalLocation;
 use suanpan_ledger::Reference;
-use suanpan_store::room::Home;
 
 use crate::json::JsonLine;
 use crate::parse_value;
@@ -162,17 +161,10 @@ pub fn main(args: &[String]) -> Result<(), String> {
     }
 }
 
-/// The clearing room's store: in the data directory, or beside the journal on PostgreSQL (an
-/// operator's change there, not the leader's, so not fenced by the writer's lease).
+/// The clearing room's store, where an operator's command finds it.
 fn clearing_store(journal: &JournalLocation, data: &Path) -> Result<Store, String> {
-    let home = match journal {
-        JournalLocation::Postgres(db) => Home::Postgres {
-            db: db.clone(),
-            fence: suanpan_store::postgres::Fence::Operator,
-        },
-        JournalLocation::Sqlite(_) => Home::sqlite(data),
-    };
-    suanpan_clearing::store::open(&home, data).map_err(|e| format!("{}: {e}", e.code()))
+    suanpan_clearing::store::open(&crate::operator_home(journal, data), data)
+        .map_err(|e| format!("{}: {e}", e.code()))
 }
 
 fn parse_batch(text: &str) -> Result<u64, String> {

@@ -161,15 +161,9 @@ fn open(f: &Flags) -> Result<Accounting, String> {
             suanpan_journal::JournalLocation::Sqlite(data.clone())
         }
     };
-    // With --postgres the books are beside the journal: an operator's command, not fenced by
-    // the writer's lease, and held against a second command's by the room.
-    let home = match &journal {
-        suanpan_journal::JournalLocation::Postgres(db) => suanpan_store::room::Home::Postgres {
-            db: db.clone(),
-            fence: suanpan_store::postgres::Fence::Operator,
-        },
-        suanpan_journal::JournalLocation::Sqlite(_) => suanpan_store::room::Home::sqlite(data),
-    };
+    // With --postgres the books are beside the journal, held against a second command's by
+    // the room.
+    let home = crate::operator_home(&journal, data);
     Accounting::open_in(data, &home, &journal).map_err(|e| format!("{} ({})", e, e.code()))
 }
 

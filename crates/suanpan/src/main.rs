@@ -105,3 +105,19 @@ pub(crate) fn parse_value<T: std::str::FromStr>(
     text.parse()
         .map_err(|_| format!("{flag} {text:?} is not valid"))
 }
+
+/// Where an operator's command finds a room's state: the data directory, or beside the journal
+/// on PostgreSQL, where its writes are the operator's, not the leader's, so not fenced by the
+/// writer's lease.
+pub(crate) fn operator_home(
+    journal: &suanpan_journal::JournalLocation,
+    data: &std::path::Path,
+) -> suanpan_store::room::Home {
+    match journal {
+        suanpan_journal::JournalLocation::Postgres(db) => suanpan_store::room::Home::Postgres {
+            db: db.clone(),
+            fence: suanpan_store::postgres::Fence::Operator,
+        },
+        suanpan_journal::JournalLocation::Sqlite(_) => suanpan_store::room::Home::sqlite(data),
+    }
+}
