@@ -609,22 +609,10 @@ impl Business {
             .credentials(&["participant", "--code", "shop-1", "--name", "Shop One"]);
         let shop = pair.schema.key("shop-1");
         let merchant = MerchantEndpoint::start();
-        let registered = suanpan()
-            .args([
-                "gateway",
-                "merchant",
-                "--participant",
-                "shop-1",
-                "--notify-url",
-            ])
-            .arg(merchant.url())
-            .args(["--postgres", &pair.schema.url()])
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run suanpan gateway: {e}"));
-        assert!(
-            registered.status.success(),
-            "{}",
-            String::from_utf8_lossy(&registered.stderr)
+        gateway_support::register_merchant(
+            "shop-1",
+            &merchant,
+            &["--postgres".to_string(), pair.schema.url()],
         );
         let token = |name: &str, role: &str| {
             pair.schema

@@ -268,6 +268,33 @@ pub struct Shop {
     config: PathBuf,
 }
 
+/// `suanpan gateway merchant --participant PARTICIPANT --notify-url URL PLACE...` must succeed;
+/// its JSON line.
+pub fn register_merchant(
+    participant: &str,
+    merchant: &MerchantEndpoint,
+    place: &[String],
+) -> Value {
+    let registered = suanpan()
+        .args([
+            "gateway",
+            "merchant",
+            "--participant",
+            participant,
+            "--notify-url",
+        ])
+        .arg(merchant.url())
+        .args(place)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run suanpan gateway: {e}"));
+    assert!(
+        registered.status.success(),
+        "{}",
+        String::from_utf8_lossy(&registered.stderr)
+    );
+    serde_json::from_slice(&registered.stdout).unwrap_or(Value::Null)
+}
+
 impl Shop {
     pub fn new(name: &str, timings: Timings) -> Shop {
         let dir = DataDir::new(name);
@@ -275,26 +302,9 @@ impl Shop {
         let operator = dir.operator("ops-1", "operator");
         let (alipay, wechat) = (Sim::start("alipay", &[]), Sim::start("wechat", &[]));
         let merchant = MerchantEndpoint::start();
-        let registered = suanpan()
-            .args([
-                "gateway",
-                "merchant",
-                "--participant",
-                "shop-1",
-                "--notify-url",
-            ])
-            .arg(merchant.url())
-            .arg("--data")
-            .arg(dir.path())
-            .args(dir.postgres_args())
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run suanpan gateway: {e}"));
-        assert!(
-            registered.status.success(),
-            "{}",
-            String::from_utf8_lossy(&registered.stderr)
-        );
-        let line: Value = serde_json::from_slice(&registered.stdout).unwrap_or(Value::Null);
+        let mut place = vec!["--data".to_string(), dir.path().display().to_string()];
+        place.extend(dir.postgres_args());
+        let line = register_merchant("shop-1", &merchant, &place);
         let notify_secret = line["notify_secret"].as_str().unwrap_or("").to_string();
         assert!(notify_secret.starts_with("ns_"), "{line}");
         let config = dir.path().join("gateway.toml");
