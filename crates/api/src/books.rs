@@ -478,6 +478,7 @@ mod tests {
             ClearingError::Engine(EngineError::TooManyCommands { count: 2, max: 1 }),
             ClearingError::Engine(EngineError::Stopped(s())),
             ClearingError::Engine(EngineError::Standby),
+            ClearingError::Engine(EngineError::Journal(s())),
             ClearingError::Journal(s()),
             ClearingError::Io(s()),
             ClearingError::Corrupt(s()),

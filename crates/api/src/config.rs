@@ -57,6 +57,16 @@ pub const SETTINGS: &[Setting] = &[
         help: "engine requests that may wait; one more is refused with 503",
     },
     Setting {
+        key: "window",
+        default: "10000000",
+        help: "transfers the ledger keeps in memory; older ones are read back from the journal when a command names them",
+    },
+    Setting {
+        key: "past_filter_mib",
+        default: "128",
+        help: "MiB of the filter of past transfer ids (about 10 bits a past transfer keep 1 % of new ids off the disk)",
+    },
+    Setting {
         key: "connections_max",
         default: "4096",
         help: "open connections; more wait to be accepted",
@@ -151,6 +161,10 @@ pub struct ServeConfig {
     pub body_bytes_max: usize,
     pub signature_window_s: u64,
     pub queue_requests_max: usize,
+    /// Transfers the ledger keeps in memory.
+    pub window: usize,
+    /// MiB of the filter of past transfer ids.
+    pub past_filter_mib: usize,
     pub connections_max: usize,
     pub workers: usize,
     pub shutdown_grace_s: u64,
@@ -281,6 +295,8 @@ impl ServeConfig {
             body_bytes_max: num("body_bytes_max", get("body_bytes_max"))?,
             signature_window_s: num("signature_window_s", get("signature_window_s"))?,
             queue_requests_max: num("queue_requests_max", get("queue_requests_max"))?,
+            window: num("window", get("window"))?,
+            past_filter_mib: num("past_filter_mib", get("past_filter_mib"))?,
             connections_max: num("connections_max", get("connections_max"))?,
             workers: num("workers", get("workers"))?,
             shutdown_grace_s: num("shutdown_grace_s", get("shutdown_grace_s"))?,
@@ -329,6 +345,15 @@ impl ServeConfig {
         };
         if config.console_session_idle_s == 0 {
             return Err("console_session_idle_s must be at least 1".into());
+        }
+        if config.window == 0 || config.window > suanpan_ledger::WINDOW_MAX {
+            return Err(format!(
+                "window must be between 1 and {}",
+                suanpan_ledger::WINDOW_MAX
+            ));
+        }
+        if config.past_filter_mib > 16_384 {
+            return Err("past_filter_mib must be at most 16384".into());
         }
         if config.lease_ttl_ms < 100 {
             return Err("lease_ttl_ms must be at least 100".into());

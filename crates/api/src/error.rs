@@ -244,6 +244,7 @@ impl From<suanpan_engine::EngineError> for ApiError {
             }
             EngineError::Stopped(_) => ApiError::new(ErrorCode::EngineStopped, e.to_string()),
             EngineError::Standby => ApiError::new(ErrorCode::NotLeader, e.to_string()),
+            EngineError::Journal(_) => ApiError::new(ErrorCode::Internal, e.to_string()),
         }
     }
 }

@@ -196,23 +196,79 @@ impl ApiMetrics {
         counter(
             &mut out,
             "suanpan_ledger_transfers",
-            "Transfer records the ledger holds in memory (every transfer committed).",
+            "Transfer records the ledger holds in memory: the window of recent transfers.",
             "gauge",
             load(&engine.ledger_transfers),
         );
         counter(
             &mut out,
+            "suanpan_ledger_window",
+            "Most transfers the window keeps in memory; older ones are read back from the journal when named.",
+            "gauge",
+            load(&engine.ledger_window),
+        );
+        counter(
+            &mut out,
+            "suanpan_ledger_transfers_total",
+            "Transfers ever committed.",
+            "gauge",
+            load(&engine.ledger_transfers_total),
+        );
+        counter(
+            &mut out,
             "suanpan_ledger_pending_transfers",
-            "Transfers ever pending whose state the ledger holds (any status).",
+            "Pending transfers whose state the ledger holds in memory (all still pending, and the others while in the window).",
             "gauge",
             load(&engine.ledger_pendings),
         );
         counter(
             &mut out,
             "suanpan_ledger_table_capacity",
-            "Most accounts, or transfers, a ledger table holds; past it a new one is refused table_full.",
+            "Most accounts the ledger holds; past it a new one is refused table_full. Transfers have no such limit.",
             "gauge",
             suanpan_ledger::TABLE_ENTRIES_MAX as u64,
+        );
+        counter(
+            &mut out,
+            "suanpan_past_filter_bytes",
+            "Size of the filter of past transfer ids (fixed).",
+            "gauge",
+            load(&engine.past_filter_bytes),
+        );
+        counter(
+            &mut out,
+            "suanpan_past_filter_ids",
+            "Transfer ids that went into the filter as they left memory; its false-positive rate grows with them per byte.",
+            "gauge",
+            load(&engine.past_filter_ids),
+        );
+        counter(
+            &mut out,
+            "suanpan_past_index_entries",
+            "Entries in the index of past transfers (one per transfer that left memory, one per post or void of a pending one).",
+            "gauge",
+            load(&engine.past_index_entries),
+        );
+        counter(
+            &mut out,
+            "suanpan_past_index_bytes",
+            "Bytes of the index of past transfers on disk.",
+            "gauge",
+            load(&engine.past_index_bytes),
+        );
+        counter(
+            &mut out,
+            "suanpan_past_index_runs",
+            "Sorted runs in the index of past transfers (a lookup reads a block of each).",
+            "gauge",
+            load(&engine.past_index_runs),
+        );
+        counter(
+            &mut out,
+            "suanpan_past_batches_read_total",
+            "Journal batches read back for transfers that had left memory.",
+            "counter",
+            load(&engine.past_batches_read),
         );
         if let Some(bytes) = resident_bytes() {
             counter(

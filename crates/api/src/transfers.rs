@@ -2,7 +2,9 @@
 //! a committed transfer back.
 
 use suanpan_journal::TransferRow;
-use suanpan_ledger::{Command, Reference, ResultCode, Transfer, TransferFlags, BATCH_COMMANDS_MAX};
+use suanpan_ledger::{
+    Command, Currency, Reference, ResultCode, Transfer, TransferFlags, BATCH_COMMANDS_MAX,
+};
 
 use crate::accounts::parse_currency;
 use crate::app::{App, Reply};
@@ -254,6 +256,24 @@ pub async fn resolve(
             })
         })
         .await?;
+    let found = match found {
+        Some(found) => Some(found),
+        // Out of the ledger's memory (posted, voided or expired long ago): the history index
+        // still knows its accounts, and the ledger says how it ended.
+        None => {
+            app.history_caught_up().await?;
+            let history = app.history.clone();
+            app.blocking(move || {
+                history
+                    .transfer(pending_id)
+                    .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))
+            })
+            .await?
+            .and_then(|t| {
+                Currency::parse(&t.currency).map(|c| (t.debit_account_id, t.credit_account_id, c))
+            })
+        }
+    };
     let Some((debit, credit, currency)) = found else {
         return Err(ApiError::new(
             ErrorCode::TransferNotFound,

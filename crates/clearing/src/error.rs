@@ -109,6 +109,7 @@ impl ClearingError {
             ClearingError::Engine(EngineError::TooManyCommands { .. }) => "too_many_commands",
             ClearingError::Engine(EngineError::Stopped(_)) => "engine_stopped",
             ClearingError::Engine(EngineError::Standby) => "not_leader",
+            ClearingError::Engine(EngineError::Journal(_)) => "journal_error",
             ClearingError::Journal(_) => "journal_error",
             ClearingError::Io(_) => "io_error",
             ClearingError::Corrupt(_) => "books_inconsistent",

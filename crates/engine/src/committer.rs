@@ -52,7 +52,8 @@ pub(crate) enum Waiter {
     },
 }
 
-pub(crate) type ReadFn = Box<dyn FnOnce(&Ledger) -> AnswerFn + Send>;
+pub(crate) type ReadFn =
+    Box<dyn for<'a> FnOnce(&Ledger, &mut crate::engine::PastReader<'a>) -> AnswerFn + Send>;
 pub(crate) type AnswerFn = Box<dyn FnOnce() + Send>;
 
 #[derive(Clone, Default)]

@@ -24,6 +24,12 @@ pub struct EngineConfig {
     pub snapshot_growth_factor: u64,
     /// Bytes per snapshot chunk row.
     pub snapshot_chunk_bytes: usize,
+    /// Most transfers the ledger keeps in memory; older ones are read back from the journal
+    /// when a command names them (see the ledger's `history_wanted`).
+    pub window: usize,
+    /// Bytes of the filter of past transfer ids, fixed when the ledger is made: about 10 bits
+    /// a past transfer keep 1 % of new ids off the disk (see the README's "Capacity").
+    pub past_filter_bytes: usize,
     /// Zone of the books, as a UTC offset: it decides the accounting date.
     pub utc_offset_s: i32,
     /// Cut over (日切) by itself when the calendar date in that zone passes the accounting
@@ -40,6 +46,11 @@ pub struct EngineConfig {
     pub accept_journal_behind_anchor: bool,
 }
 
+/// Ten million transfers: about 600 MiB of records and index.
+pub const WINDOW_DEFAULT: usize = 10_000_000;
+/// 128 MiB: about 1 % of new ids checked on disk with 100 million transfers past the window.
+pub const PAST_FILTER_BYTES_DEFAULT: usize = 128 << 20;
+
 impl EngineConfig {
     pub fn new(data_dir: impl Into<PathBuf>) -> EngineConfig {
         EngineConfig {
@@ -51,6 +62,8 @@ impl EngineConfig {
             snapshot_commands_min: 1_000_000,
             snapshot_growth_factor: 2,
             snapshot_chunk_bytes: 4 << 20,
+            window: WINDOW_DEFAULT,
+            past_filter_bytes: PAST_FILTER_BYTES_DEFAULT,
             utc_offset_s: SHANGHAI_UTC_OFFSET_S,
             auto_cutover: true,
             tier_limits: TierLimits::default(),

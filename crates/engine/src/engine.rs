@@ -6,7 +6,10 @@ use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use suanpan_journal::{AccountChanges, Checkpointer, Journal, JournalError, StoredBatch};
+use suanpan_journal::{
+    AccountChanges, Checkpointer, Journal, JournalError, JournalLocation, PastIndex, Recaller,
+    Retention, StoredBatch,
+};
 use suanpan_ledger::{
     Account, AccountingDate, Command, Ledger, ResultCode, Stamped, TransferFlags,
 };
@@ -29,6 +32,8 @@ pub enum EngineError {
     Stopped(String),
     /// This node is a standby: it serves reads and takes no commands until it takes over.
     Standby,
+    /// A transfer that left memory could not be read back from the journal.
+    Journal(String),
 }
 
 impl fmt::Display for EngineError {
@@ -42,6 +47,9 @@ impl fmt::Display for EngineError {
                 )
             }
             EngineError::Stopped(why) => write!(f, "the engine has stopped: {why}"),
+            EngineError::Journal(why) => {
+                write!(f, "a past transfer could not be read from the journal: {why}")
+            }
             EngineError::Standby => f.write_str(
                 "this node is a standby: it takes commands only once it holds the writer's lease; send them to the leader",
             ),
@@ -71,6 +79,33 @@ pub struct FoundTransfer {
     pub flags: TransferFlags,
 }
 
+/// Transfers looked up by id, each found or not; or why the journal could not say.
+pub type FoundTransfers = Result<Vec<Option<FoundTransfer>>, JournalError>;
+
+/// The transfers that left the ledger's memory, for a read on the writer thread.
+pub(crate) struct PastReader<'a> {
+    pub(crate) index: &'a PastIndex,
+    pub(crate) recaller: &'a mut Recaller,
+    pub(crate) source: &'a Journal,
+}
+
+impl PastReader<'_> {
+    /// The transfer `id` if it left memory (everything committed so far counts).
+    pub(crate) fn find(
+        &mut self,
+        ledger: &Ledger,
+        id: u128,
+    ) -> Result<Option<suanpan_ledger::PastTransfer>, JournalError> {
+        if !ledger.may_have_left(id) {
+            return Ok(None);
+        }
+        let found = self
+            .recaller
+            .recall(self.index, &[id], u64::MAX, self.source)?;
+        Ok(found.into_iter().next())
+    }
+}
+
 /// What recovery found at start.
 #[derive(Clone, Debug)]
 pub struct RecoveryInfo {
@@ -78,7 +113,7 @@ pub struct RecoveryInfo {
     pub snapshot_seq: u64,
     pub replayed_batches: u64,
     pub accounts: usize,
-    pub transfers: usize,
+    pub transfers: u64,
 }
 
 pub(crate) enum Request {
@@ -192,7 +227,25 @@ impl Engine {
             None => (Journal::open(&config.data_dir, config.tier_limits)?, None),
             Some(pg) => pg.open_journal(config.tier_limits)?,
         };
-        let recovered = journal.recover()?;
+        let journal_id = match journal.seq() {
+            0 => None,
+            _ => Some(journal.hash_of(1)?),
+        };
+        let mut past = PastIndex::open(
+            &config.data_dir,
+            journal_id,
+            (config.window / 8).clamp(4_096, 1 << 20),
+        )?;
+        let retention = Retention {
+            window: config.window,
+            filter_bytes: config.past_filter_bytes,
+        };
+        let recovered = journal.recover(retention, Some(&mut past))?;
+        // The writer reads transfers that left memory back through a handle of its own.
+        let reader = Journal::open_read_only(&match &config.postgres {
+            None => JournalLocation::Sqlite(config.data_dir.clone()),
+            Some(pg) => pg.location(),
+        })?;
         if let Some(pg) = &config.postgres {
             // A write stuck half way on this node must not hold the lease row past the
             // lease's own time, or a standby could never take over.
@@ -211,7 +264,7 @@ impl Engine {
             snapshot_seq: recovered.snapshot_seq,
             replayed_batches: recovered.replayed_batches,
             accounts: recovered.ledger.accounts().len(),
-            transfers: recovered.ledger.transfers().len(),
+            transfers: recovered.ledger.transfers_total(),
         };
         let standby = config.postgres.as_ref().is_some_and(|pg| pg.is_standby());
         let shared = Arc::new(Shared {
@@ -246,7 +299,14 @@ impl Engine {
             None => Some(Checkpointer::start(&config.data_dir)?),
             Some(_) => None,
         };
-        let writer = Writer::new(recovered, &config, to_committer, shared.clone(), standby);
+        let writer = Writer::new(
+            recovered,
+            &config,
+            to_committer,
+            shared.clone(),
+            standby,
+            (past, reader),
+        );
         let writer = std::thread::Builder::new()
             .name("suanpan-writer".into())
             .spawn(move || run_writer(writer, requests))
@@ -361,22 +421,62 @@ impl Engine {
                 max: self.batch_commands_max,
             });
         }
-        let ticket = self.read(move |ledger| {
+        self.find_transfers(ids)?
+            .wait()
+            .ok_or_else(|| self.shared.stopped_error())?
+            .map_err(|e| EngineError::Journal(e.to_string()))
+    }
+
+    /// [`Engine::lookup_transfers`] without waiting: the ticket answers (or is awaited) once
+    /// the requests before are durable. Transfers that left the ledger's memory are read back
+    /// from the journal, so every committed transfer is found, however old.
+    pub fn find_transfers(&self, ids: Vec<u128>) -> Result<Ticket<FoundTransfers>, EngineError> {
+        if ids.len() > self.batch_commands_max {
+            return Err(EngineError::TooManyCommands {
+                count: ids.len(),
+                max: self.batch_commands_max,
+            });
+        }
+        self.read_with_past(move |ledger, past| {
             let accounts = ledger.accounts();
             ids.iter()
-                .map(|&id| {
-                    ledger.transfer_by_id(id).map(|r| FoundTransfer {
+                .map(|&id| match ledger.transfer_by_id(id) {
+                    Some(r) => Ok(Some(FoundTransfer {
                         id,
                         debit_account_id: accounts[r.debit_index as usize].id,
                         credit_account_id: accounts[r.credit_index as usize].id,
                         amount: r.amount,
                         code: r.code,
                         flags: TransferFlags(r.flags),
-                    })
+                    })),
+                    None => past.find(ledger, id).map(|found| {
+                        found.map(|p| FoundTransfer {
+                            id,
+                            debit_account_id: p.transfer.debit_account_id,
+                            credit_account_id: p.transfer.credit_account_id,
+                            amount: p.transfer.amount,
+                            code: p.transfer.code,
+                            flags: p.transfer.flags,
+                        })
+                    }),
                 })
-                .collect()
-        })?;
-        ticket.wait().ok_or_else(|| self.shared.stopped_error())
+                .collect::<Result<Vec<_>, JournalError>>()
+        })
+    }
+
+    /// As [`Engine::read`], with the transfers that left the ledger's memory within reach.
+    pub(crate) fn read_with_past<T: Send + 'static>(
+        &self,
+        read: impl for<'a> FnOnce(&Ledger, &mut PastReader<'a>) -> T + Send + 'static,
+    ) -> Result<Ticket<T>, EngineError> {
+        let (reply, ticket) = reply::channel();
+        let read: ReadFn = Box::new(move |ledger: &Ledger, past: &mut PastReader<'_>| {
+            let value = read(ledger, past);
+            let answer: AnswerFn = Box::new(move || reply.send(value));
+            answer
+        });
+        self.enqueue(Request::Read(read))?;
+        Ok(ticket)
     }
 
     /// Reads the ledger as of the requests queued before this one; the ticket answers once
@@ -386,14 +486,7 @@ impl Engine {
         &self,
         read: impl FnOnce(&Ledger) -> T + Send + 'static,
     ) -> Result<Ticket<T>, EngineError> {
-        let (reply, ticket) = reply::channel();
-        let read: ReadFn = Box::new(move |ledger: &Ledger| {
-            let value = read(ledger);
-            let answer: AnswerFn = Box::new(move || reply.send(value));
-            answer
-        });
-        self.enqueue(Request::Read(read))?;
-        Ok(ticket)
+        self.read_with_past(move |ledger, _| read(ledger))
     }
 
     /// `Ok` while the engine takes requests; at once, without queueing anything.

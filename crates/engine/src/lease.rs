@@ -58,6 +58,11 @@ impl PostgresConfig {
 
     /// Opens the journal on the database. A leader takes the lease first, so nobody else
     /// writes after it reads the journal, and gets the lease's epoch; a standby gets none.
+    /// Where the journal is.
+    pub(crate) fn location(&self) -> JournalLocation {
+        JournalLocation::Postgres(self.db.clone())
+    }
+
     pub(crate) fn open_journal(
         &self,
         limits: TierLimits,

@@ -20,6 +20,10 @@ impl PostgresConfig {
         match *self {}
     }
 
+    pub(crate) fn location(&self) -> suanpan_journal::JournalLocation {
+        match *self {}
+    }
+
     pub(crate) fn open_journal(
         &self,
         _limits: TierLimits,

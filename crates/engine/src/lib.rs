@@ -25,7 +25,7 @@ mod reply;
 mod writer;
 
 pub use clock::{today, SHANGHAI_UTC_OFFSET_S};
-pub use config::EngineConfig;
+pub use config::{EngineConfig, PAST_FILTER_BYTES_DEFAULT, WINDOW_DEFAULT};
 pub use engine::{CommittedBatch, Engine, EngineError, FoundTransfer, RecoveryInfo};
 pub use lease::PostgresConfig;
 #[cfg(feature = "postgres")]

@@ -82,10 +82,23 @@ pub struct Metrics {
     pub overloaded: AtomicU64,
     /// Accounts in the ledger's memory (a gauge, set after each batch).
     pub ledger_accounts: AtomicU64,
-    /// Transfer records in the ledger's memory: every transfer ever committed, today.
+    /// Transfer records in the ledger's memory: the window (and a batch's worth more).
     pub ledger_transfers: AtomicU64,
-    /// Transfers that were ever pending, whose state the ledger keeps.
+    /// Most transfers the window keeps in memory.
+    pub ledger_window: AtomicU64,
+    /// Transfers ever committed.
+    pub ledger_transfers_total: AtomicU64,
+    /// Pending transfers whose state the ledger keeps in memory (any status).
     pub ledger_pendings: AtomicU64,
+    /// The filter of past transfer ids: its size, and the ids that went into it.
+    pub past_filter_bytes: AtomicU64,
+    pub past_filter_ids: AtomicU64,
+    /// The index of past transfers: entries on disk and in memory, bytes on disk, runs.
+    pub past_index_entries: AtomicU64,
+    pub past_index_bytes: AtomicU64,
+    pub past_index_runs: AtomicU64,
+    /// Journal batches read back for transfers that had left memory.
+    pub past_batches_read: AtomicU64,
     /// How long the last write of changed accounts to the accounts table took.
     pub accounts_write_us: AtomicU64,
     /// Time of one journal commit (write and fsync of a group of batches).

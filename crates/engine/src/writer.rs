@@ -8,14 +8,14 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use suanpan_journal::{
-    apply_batch, resolutions, AccountBalances, AccountChanges, AppliedBatch, CommitBatch,
-    Recovered, SnapshotInfo, StoredBatch,
+    apply_batch, apply_segment, resolutions, AccountBalances, AccountChanges, AppliedBatch,
+    CommitBatch, History, Journal, PastIndex, Recaller, Recovered, SnapshotInfo, StoredBatch,
 };
-use suanpan_ledger::{Command, Ledger, Stamped};
+use suanpan_ledger::{Command, Ledger, ResultCode, Stamped};
 
 use crate::clock::{today, Clock};
 use crate::committer::{ToCommitter, Waiter};
-use crate::engine::{CommittedBatch, Request, Shared};
+use crate::engine::{CommittedBatch, PastReader, Request, Shared};
 use crate::EngineConfig;
 
 /// Longest the writer sleeps with nothing to do, so a deadline is never missed by more.
@@ -54,14 +54,39 @@ pub(crate) struct Writer {
     cutover_refused: bool,
     /// Following the leader: no commands, no cutovers, expiries or snapshots of its own.
     standby: bool,
+    /// Where transfers that left the ledger's memory are found again.
+    past: PastIndex,
+    recaller: Recaller,
+    reader: Journal,
 }
 
-/// The ledger's tables' fill, for `/metrics` (three stores a batch).
+/// The ledger's tables' fill, for `/metrics` (a few stores a batch).
 fn record_sizes(metrics: &crate::metrics::Metrics, ledger: &Ledger) {
-    let store = |gauge: &AtomicU64, n: usize| gauge.store(n as u64, Ordering::Relaxed);
-    store(&metrics.ledger_accounts, ledger.accounts().len());
-    store(&metrics.ledger_transfers, ledger.transfers().len());
-    store(&metrics.ledger_pendings, ledger.pending_count());
+    let store = |gauge: &AtomicU64, n: u64| gauge.store(n, Ordering::Relaxed);
+    store(&metrics.ledger_accounts, ledger.accounts().len() as u64);
+    store(
+        &metrics.ledger_transfers,
+        ledger.transfers_in_memory() as u64,
+    );
+    store(&metrics.ledger_window, ledger.window() as u64);
+    store(&metrics.ledger_transfers_total, ledger.transfers_total());
+    store(&metrics.ledger_pendings, ledger.pending_count() as u64);
+    let (filter_bytes, filter_ids) = ledger.past_filter();
+    store(&metrics.past_filter_bytes, filter_bytes as u64);
+    store(&metrics.past_filter_ids, filter_ids);
+}
+
+/// The index of past transfers' size, for `/metrics`.
+fn record_past(metrics: &crate::metrics::Metrics, past: &PastIndex, recaller: &Recaller) {
+    let size = past.size();
+    let store = |gauge: &AtomicU64, n: u64| gauge.store(n, Ordering::Relaxed);
+    store(
+        &metrics.past_index_entries,
+        size.entries_on_disk + size.entries_in_memory,
+    );
+    store(&metrics.past_index_bytes, size.bytes_on_disk);
+    store(&metrics.past_index_runs, size.runs);
+    store(&metrics.past_batches_read, recaller.batches_read);
 }
 
 impl Writer {
@@ -71,14 +96,16 @@ impl Writer {
         to_committer: SyncSender<ToCommitter>,
         shared: Arc<Shared>,
         standby: bool,
+        (past, reader): (PastIndex, Journal),
     ) -> Writer {
         let mut recovered = recovered;
         // Replay marks the accounts it touched as changed, but the accounts table is already
         // current (recovery rewrites it if a crash left it behind): nothing to send again.
         recovered.ledger.drain_touched(|_, _| {});
         record_sizes(&shared.metrics, &recovered.ledger);
-        let size_at_snapshot =
-            (recovered.ledger.accounts().len() + recovered.ledger.transfers().len()) as u64;
+        let recaller = Recaller::default();
+        record_past(&shared.metrics, &past, &recaller);
+        let size_at_snapshot = state_size(&recovered.ledger);
         Writer {
             size_at_snapshot,
             accounts_written_at: Instant::now(),
@@ -100,8 +127,16 @@ impl Writer {
             auto_cutover: config.auto_cutover,
             cutover_refused: false,
             standby,
+            past,
+            recaller,
+            reader,
         }
     }
+}
+
+/// What a snapshot's size follows: accounts and the transfers in memory.
+fn state_size(ledger: &Ledger) -> u64 {
+    (ledger.accounts().len() + ledger.transfers_in_memory()) as u64
 }
 
 pub(crate) fn run_writer(mut w: Writer, requests: Receiver<Request>) {
@@ -273,7 +308,24 @@ impl Writer {
                 return Err(());
             }
             let mut results = Vec::with_capacity(b.commands.len());
-            apply_batch(&mut self.ledger, &b.segments, &b.commands, &mut results);
+            let mut history = History {
+                index: &mut self.past,
+                source: &self.reader,
+                recaller: &mut self.recaller,
+            };
+            if let Err(e) = apply_batch(
+                &mut self.ledger,
+                &b.segments,
+                &b.commands,
+                &mut results,
+                Some(&mut history),
+            ) {
+                self.shared.fail(format!(
+                    "replaying batch {} on the standby failed: {e}",
+                    b.seq
+                ));
+                return Err(());
+            }
             if results != b.results {
                 self.shared.fail(format!(
                     "replaying batch {} on the standby gave other results than the leader recorded",
@@ -292,6 +344,7 @@ impl Writer {
             }));
         }
         record_sizes(&self.shared.metrics, &self.ledger);
+        record_past(&self.shared.metrics, &self.past, &self.recaller);
         self.to_committer
             .send(ToCommitter::Replicated(committed))
             .map_err(|_| ())
@@ -313,8 +366,7 @@ impl Writer {
         let all = AccountChanges::all(&self.ledger);
         self.accounts_in_table = self.ledger.accounts().len();
         self.accounts_written_at = Instant::now();
-        self.size_at_snapshot =
-            (self.ledger.accounts().len() + self.ledger.transfers().len()) as u64;
+        self.size_at_snapshot = state_size(&self.ledger);
         self.to_committer
             .send(ToCommitter::Accounts(all))
             .map_err(|_| ())?;
@@ -378,7 +430,12 @@ impl Writer {
         for waiter in &mut batch.waiters {
             if let Waiter::Read { read, answer } = waiter {
                 if let Some(read) = read.take() {
-                    *answer = Some(read(&self.ledger));
+                    let mut past = PastReader {
+                        index: &self.past,
+                        recaller: &mut self.recaller,
+                        source: &self.reader,
+                    };
+                    *answer = Some(read(&self.ledger, &mut past));
                 }
             }
         }
@@ -405,9 +462,13 @@ impl Writer {
         let engine_commands = engine_commands.unwrap_or(batch.commands.len());
         // Segments are journaled so that replay applies exactly these slices.
         let mut segments = Vec::with_capacity(batch.waiters.len() + 1);
+        let batch_start = first;
         if engine_commands > 0 {
-            self.ledger
-                .apply(&batch.commands[..engine_commands], &mut results);
+            self.apply(
+                &batch.commands[..engine_commands],
+                batch_start,
+                &mut results,
+            )?;
             segments.push(engine_commands as u32);
         }
         for waiter in &mut batch.waiters {
@@ -415,14 +476,22 @@ impl Writer {
                 Waiter::Commands { start, len, .. } => {
                     debug_assert_eq!(*start, results.len());
                     if *len > 0 {
-                        self.ledger
-                            .apply(&batch.commands[*start..*start + *len], &mut results);
+                        self.apply(
+                            &batch.commands[*start..*start + *len],
+                            batch_start,
+                            &mut results,
+                        )?;
                         segments.push(*len as u32);
                     }
                 }
                 Waiter::Read { read, answer } => {
                     if let Some(read) = read.take() {
-                        *answer = Some(read(&self.ledger));
+                        let mut past = PastReader {
+                            index: &self.past,
+                            recaller: &mut self.recaller,
+                            source: &self.reader,
+                        };
+                        *answer = Some(read(&self.ledger, &mut past));
                     }
                 }
             }
@@ -448,9 +517,40 @@ impl Writer {
         };
         let commit = CommitBatch::seal(applied, &self.hash);
         self.hash = commit.hash();
+        if self.seq == 1 {
+            // The index of past transfers belongs to this journal from its first batch on.
+            self.past.bind(self.hash);
+        }
+        record_past(metrics, &self.past, &self.recaller);
         self.to_committer
             .send(ToCommitter::Batch(Box::new(commit), batch.waiters))
             .map_err(|_| ())
+    }
+
+    /// Applies one segment, reading back first the transfers it names that left memory.
+    /// Failing to read them stops the engine: going on would answer a retry as a new transfer.
+    fn apply(
+        &mut self,
+        commands: &[Stamped],
+        batch_start: u64,
+        results: &mut Vec<ResultCode>,
+    ) -> Result<(), ()> {
+        let mut history = History {
+            index: &mut self.past,
+            source: &self.reader,
+            recaller: &mut self.recaller,
+        };
+        apply_segment(
+            &mut self.ledger,
+            commands,
+            batch_start,
+            results,
+            Some(&mut history),
+        )
+        .map_err(|e| {
+            self.shared
+                .fail(format!("the ledger could not read past transfers: {e}"));
+        })
     }
 
     /// The accounts changed since they last went to the journal, if it is time they went.
@@ -501,6 +601,16 @@ impl Writer {
     /// Streams the state to the committer in chunks. The writer waits meanwhile: the state
     /// must not change under the encoder, and copying it would double the memory.
     fn snapshot(&mut self) -> Result<(), ()> {
+        // The snapshot holds exactly the window; what left memory before it must be in the
+        // index of past transfers for good first.
+        self.ledger.trim_window();
+        let left = self.ledger.take_left();
+        if let Err(e) = self.past.add(&left).and_then(|()| self.past.sync()) {
+            self.shared.fail(format!(
+                "the index of past transfers could not be written: {e}"
+            ));
+            return Err(());
+        }
         let mut chunks = ChunkWriter {
             seq: self.seq,
             chunk: 0,
@@ -523,8 +633,7 @@ impl Writer {
             .send(ToCommitter::SnapshotDone(info))
             .map_err(|_| ())?;
         self.commands_since_snapshot = 0;
-        self.size_at_snapshot =
-            (self.ledger.accounts().len() + self.ledger.transfers().len()) as u64;
+        self.size_at_snapshot = state_size(&self.ledger);
         self.shared
             .metrics
             .snapshots

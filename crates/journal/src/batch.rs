@@ -156,6 +156,7 @@ impl Recovered {
         snapshot_seq: u64,
         snapshot_timestamp: u64,
         snapshot_hash: [u8; 32],
+        mut history: Option<crate::recall::History<'_>>,
         for_each_after: impl FnOnce(
             u64,
             &mut dyn FnMut(StoredBatch) -> Result<(), JournalError>,
@@ -167,7 +168,13 @@ impl Recovered {
         let mut results = Vec::new();
         for_each_after(snapshot_seq, &mut |batch| {
             results.clear();
-            crate::record::apply_batch(&mut ledger, &batch.segments, &batch.commands, &mut results);
+            crate::record::apply_batch(
+                &mut ledger,
+                &batch.segments,
+                &batch.commands,
+                &mut results,
+                history.as_mut(),
+            )?;
             if results != batch.results {
                 return Err(replay_mismatch(batch.seq, &results, &batch.results));
             }
@@ -250,20 +257,28 @@ impl<F: FnMut(u32) -> Result<Option<Vec<u8>>, JournalError>> SnapshotChunks<F> {
     }
 
     /// Decodes the ledger of the snapshot after batch `seq`, checking its bytes against
-    /// `expected` (the recorded SHA-256).
-    pub fn decode(mut self, seq: u64, expected: &[u8]) -> Result<Ledger, JournalError> {
-        let ledger = Ledger::decode_snapshot(&mut io::BufReader::with_capacity(1 << 20, &mut self))
-            .map_err(|e| JournalError::Corrupt(format!("snapshot after batch {seq}: {e}")));
+    /// `expected` (the recorded SHA-256). `None`: the snapshot is of an older format, which
+    /// recovery does without (it replays from the start).
+    pub fn decode(mut self, seq: u64, expected: &[u8]) -> Result<Option<Ledger>, JournalError> {
+        let ledger = Ledger::decode_snapshot(&mut io::BufReader::with_capacity(1 << 20, &mut self));
         if let Some(e) = self.error.take() {
             return Err(e);
         }
-        let ledger = ledger?;
+        let ledger = match ledger {
+            Ok(ledger) => ledger,
+            Err(suanpan_ledger::SnapshotError::Outdated) => return Ok(None),
+            Err(e) => {
+                return Err(JournalError::Corrupt(format!(
+                    "snapshot after batch {seq}: {e}"
+                )))
+            }
+        };
         if self.hasher.finalize().as_slice() != expected {
             return Err(JournalError::Corrupt(format!(
                 "snapshot after batch {seq} does not match its hash"
             )));
         }
-        Ok(ledger)
+        Ok(Some(ledger))
     }
 
     /// The SHA-256 of all the chunks.

@@ -104,8 +104,16 @@ impl Journal {
 
     /// Rebuilds the ledger: the newest complete snapshot, then every batch after it through
     /// the same `Ledger::apply`, checking that each gives the results the journal recorded.
-    pub fn recover(&mut self) -> Result<Recovered, JournalError> {
-        each!(mut self, j => j.recover())
+    ///
+    /// The ledger keeps what `retention` says in memory; `index` is the index of past
+    /// transfers that replay reads transfers gone from memory back through (`None` only with
+    /// [`crate::Retention::ALL`]).
+    pub fn recover(
+        &mut self,
+        retention: crate::Retention,
+        index: Option<&mut crate::PastIndex>,
+    ) -> Result<Recovered, JournalError> {
+        each!(mut self, j => j.recover(retention, index))
     }
 
     /// Reads the batches after `after` in order, checking the hash chain on the way.
@@ -220,5 +228,28 @@ impl Journal {
 
     pub fn is_postgres(&self) -> bool {
         !matches!(self.backend, Backend::Sqlite(_))
+    }
+}
+
+impl crate::recall::BatchSource for Journal {
+    fn last_seq(&self) -> Result<u64, JournalError> {
+        each!(self, j => j.last_seq())
+    }
+
+    fn first_timestamp(&self, seq: u64) -> Result<Option<u64>, JournalError> {
+        each!(self, j => j.first_timestamp(seq))
+    }
+
+    fn read_batch(
+        &self,
+        seq: u64,
+    ) -> Result<
+        Option<(
+            Vec<suanpan_ledger::Stamped>,
+            Vec<suanpan_ledger::ResultCode>,
+        )>,
+        JournalError,
+    > {
+        each!(self, j => j.read_batch(seq))
     }
 }

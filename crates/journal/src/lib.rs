@@ -11,9 +11,11 @@ mod checkpoint;
 mod fault_injection;
 mod history;
 mod journal;
+mod past;
 mod pending;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+mod recall;
 mod record;
 mod rows;
 mod schema;
@@ -32,9 +34,11 @@ pub use batch::{
 pub use checkpoint::Checkpointer;
 pub use history::{HistoryReader, HistoryWriter, PostedAt, TransferRow, HISTORY_FILE};
 pub use journal::{Journal, JournalLocation};
+pub use past::{PastIndex, PastIndexSize, PastSlot, PAST_DIR};
 pub use pending::{open_pending, OpenPending, OPEN_PENDING_PAGE_MAX};
 #[cfg(feature = "postgres")]
 pub use postgres::PgDb;
+pub use recall::{apply_segment, BatchSource, History, Recaller, Retention};
 pub use record::{
     apply_batch, chain_hash, decode_batch, decode_results, encode_batch, GENESIS_HASH,
 };

@@ -83,19 +83,30 @@ pub fn decode_batch(bytes: &[u8]) -> Result<(Vec<u32>, Vec<Stamped>), String> {
     Ok((segments, commands))
 }
 
-/// Applies a decoded batch the way the engine did: segment by segment.
+/// Applies a decoded batch the way the engine did: segment by segment, each with the past
+/// transfers it names read back first (see recall.rs). `history` may be `None` only for a
+/// ledger that keeps everything in memory.
 pub fn apply_batch(
     ledger: &mut Ledger,
     segments: &[u32],
     commands: &[Stamped],
     results: &mut Vec<ResultCode>,
-) {
+    mut history: Option<&mut crate::recall::History<'_>>,
+) -> Result<(), crate::JournalError> {
+    let batch_start = commands.first().map_or(u64::MAX, |c| c.timestamp);
     let mut start = 0;
     for &segment in segments {
         let end = start + segment as usize;
-        ledger.apply(&commands[start..end], results);
+        crate::recall::apply_segment(
+            ledger,
+            &commands[start..end],
+            batch_start,
+            results,
+            history.as_deref_mut(),
+        )?;
         start = end;
     }
+    Ok(())
 }
 
 /// Numbers are LEB128 varints (ids, amounts and codes are mostly small) and each timestamp

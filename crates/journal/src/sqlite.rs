@@ -8,12 +8,14 @@ use std::time::{Duration, Instant};
 
 use rusqlite::types::Value;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
-use suanpan_ledger::{Account, Ledger, TierLimits};
+use suanpan_ledger::{Account, TierLimits};
 
 use crate::anchor::{read_head_file, write_head_file, Anchor, Head};
 use crate::batch::{
     AccountChanges, BatchRow, CommitBatch, Recovered, SnapshotChunks, SnapshotInfo, StoredBatch,
 };
+use crate::past::PastIndex;
+use crate::recall::{History, Recaller, Retention};
 use crate::record::GENESIS_HASH;
 use crate::rows::PendingRow;
 use crate::schema::{CREATE, SCHEMA_VERSION};
@@ -138,7 +140,11 @@ impl SqliteJournal {
 
     /// Rebuilds the ledger: the newest complete snapshot, then every batch after it through
     /// the same `Ledger::apply`, checking that each gives the results the journal recorded.
-    pub fn recover(&mut self) -> Result<Recovered, JournalError> {
+    pub fn recover(
+        &mut self,
+        retention: Retention,
+        index: Option<&mut PastIndex>,
+    ) -> Result<Recovered, JournalError> {
         let snapshot: Option<(u64, u64, Vec<u8>)> = self
             .conn
             .query_row(
@@ -147,22 +153,32 @@ impl SqliteJournal {
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()?;
-        let (ledger, snapshot_seq, snapshot_timestamp) = match snapshot {
+        let from_snapshot = match snapshot {
             Some((seq, last_timestamp, expected)) => {
                 let conn = &self.conn;
-                let ledger =
-                    SnapshotChunks::new(|n| snapshot_chunk(conn, seq, n)).decode(seq, &expected)?;
-                (ledger, seq, last_timestamp)
+                SnapshotChunks::new(|n| snapshot_chunk(conn, seq, n))
+                    .decode(seq, &expected)?
+                    .map(|ledger| (ledger, seq, last_timestamp))
             }
-            None => (Ledger::new(self.limits), 0, 0),
+            None => None,
         };
-        // With no batch after the snapshot, the head is the snapshot's batch.
+        let (ledger, snapshot_seq, snapshot_timestamp) =
+            retention.starting_point(from_snapshot, self.limits);
+        let snapshot_hash = self.hash_of(snapshot_seq)?;
+        let this: &SqliteJournal = self;
+        let mut recaller = Recaller::default();
+        let history = index.map(|index| History {
+            index,
+            source: this,
+            recaller: &mut recaller,
+        });
         let recovered = Recovered::replay(
             ledger,
             snapshot_seq,
             snapshot_timestamp,
-            self.hash,
-            |after, f| self.for_each_batch_after(after, f),
+            snapshot_hash,
+            history,
+            |after, f| this.for_each_batch_after(after, f),
         )?;
         if recovered.seq != self.seq {
             return Err(JournalError::Corrupt(format!(
@@ -620,4 +636,46 @@ pub(crate) fn limits_from_text(text: &str) -> Result<TierLimits, JournalError> {
         class_iii_outflow_daily_fen: f,
         class_iii_outflow_yearly_fen: g,
     })
+}
+
+impl crate::recall::BatchSource for SqliteJournal {
+    fn last_seq(&self) -> Result<u64, JournalError> {
+        // Not `self.seq`: a read-only handle follows a journal another handle writes.
+        Ok(self
+            .conn
+            .query_row("SELECT max(seq) FROM batches", [], |r| {
+                r.get::<_, Option<i64>>(0)
+            })?
+            .unwrap_or(0) as u64)
+    }
+
+    fn first_timestamp(&self, seq: u64) -> Result<Option<u64>, JournalError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT first_timestamp FROM batches WHERE seq = ?1")?
+            .query_row([seq as i64], |r| r.get::<_, i64>(0))
+            .optional()?
+            .map(|t| t as u64))
+    }
+
+    fn read_batch(
+        &self,
+        seq: u64,
+    ) -> Result<
+        Option<(
+            Vec<suanpan_ledger::Stamped>,
+            Vec<suanpan_ledger::ResultCode>,
+        )>,
+        JournalError,
+    > {
+        let row: Option<(Vec<u8>, Vec<u8>)> = self
+            .conn
+            .prepare_cached("SELECT body, results FROM batches WHERE seq = ?1")?
+            .query_row([seq as i64], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        let Some((body, results)) = row else {
+            return Ok(None);
+        };
+        crate::recall::decode_stored(seq, &body, &results).map(Some)
+    }
 }

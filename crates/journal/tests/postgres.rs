@@ -143,7 +143,9 @@ fn a_writer_whose_lease_was_taken_over_writes_nothing() {
     // The new writer continues the chain.
     let mut new =
         Journal::open_at(&location, TierLimits::default()).unwrap_or_else(|e| panic!("{e}"));
-    let recovered = new.recover().unwrap_or_else(|e| panic!("{e}"));
+    let recovered = new
+        .recover(suanpan_journal::Retention::ALL, None)
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(recovered.seq, 1);
     new.fence(new_epoch, recovered.seq, recovered.hash);
     new.commit(std::slice::from_ref(&batch(2, &recovered.hash)))

@@ -4,22 +4,43 @@
 //! changes nothing. Linked chains are the one place where writes must be taken back: an undo
 //! log records what a chain's members changed, and a failing member rolls them back.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 
+use crate::filter::IdFilter;
 use crate::index::IdIndex;
 use crate::transfer::Pending;
 use crate::{
     Account, AccountFlags, AccountStatus, AccountingDate, Command, Currency, NewAccount,
-    PendingStatus, ResultCode, Stamped, Tier, TierLimits, Transfer, TransferFlags, TransferRecord,
+    PastTransfer, PendingStatus, ResultCode, Stamped, Tier, TierLimits, Transfer, TransferFlags,
+    TransferRecord,
 };
 
 /// How many commands ahead `apply` prefetches a transfer's index slot.
 const PREFETCH_DISTANCE: usize = 12;
 
-/// Most entries either table may hold: indexes are u32, and u32::MAX is never used. Past it a
-/// new account or transfer is refused `table_full` (the limit the README states and
-/// `/metrics` reports beside each table's fill).
+/// Most accounts the ledger may hold: indexes are u32, and u32::MAX is never used. Past it a
+/// new account is refused `table_full` (the limit the README states and `/metrics` reports
+/// beside the table's fill). Transfers have no such limit: the oldest leave memory for the
+/// journal (see [`Ledger::history_wanted`]).
 pub const TABLE_ENTRIES_MAX: usize = (u32::MAX - 1) as usize;
+
+/// Positions in the transfer index: a transfer's ordinal modulo this (u32::MAX is never one).
+const POSITIONS: u64 = u32::MAX as u64;
+
+/// Most transfers the window may keep in memory: below [`POSITIONS`] by more than any batch
+/// can add, so positions of the transfers in memory never collide.
+pub const WINDOW_MAX: usize = (u32::MAX as usize) - (1 << 24);
+
+/// An entry for the journal's index of past transfers, made when a transfer leaves memory.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct PastEntry {
+    /// The transfer's id; for a resolution, the id of the pending transfer it resolved.
+    pub id: u128,
+    /// Engine time of the transfer that left memory: where the journal holds it.
+    pub timestamp: u64,
+    /// The transfer at `timestamp` posted or voided the pending transfer `id`.
+    pub resolution: bool,
+}
 
 /// Sums over all accounts. The one rule of money: debits equal credits, posted and pending.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
@@ -35,14 +56,29 @@ pub struct Ledger {
     pub(crate) accounting_date: AccountingDate,
     pub(crate) accounts: Vec<Account>,
     pub(crate) account_index: IdIndex,
-    pub(crate) transfers: Vec<TransferRecord>,
+    /// The window: the most recent transfers, oldest first.
+    pub(crate) transfers: VecDeque<TransferRecord>,
+    /// How many transfers were committed before `transfers[0]`.
+    pub(crate) first_ordinal: u64,
+    /// Most transfers kept in memory between batches; older ones leave for the journal.
+    pub(crate) window: usize,
+    /// Ids of the transfers that have left memory (maybe; see filter.rs).
+    pub(crate) filter: IdFilter,
+    /// Transfer id to position (its ordinal modulo [`POSITIONS`]) for the window.
     pub(crate) transfer_index: IdIndex,
-    /// Pending transfers by transfer index, in every status (so a late post learns why not).
-    pub(crate) pendings: HashMap<u32, Pending>,
-    /// Post and void transfers (by index) to the pending transfer (by index) they resolved.
-    pub(crate) resolutions: HashMap<u32, u32>,
-    /// Deadlines of transfers still pending: (expires_at, transfer index).
-    pub(crate) expiries: BTreeSet<(u64, u32)>,
+    /// Pending transfers by id: every one still pending, however old, and the others while
+    /// the journal's index might not yet answer for them (so a late post learns why not).
+    pub(crate) pendings: HashMap<u128, Pending>,
+    /// Posts and voids in the window, by id, to the pending transfer they resolved.
+    pub(crate) resolutions: HashMap<u128, u128>,
+    /// Deadlines of transfers still pending: (expires_at, transfer id).
+    pub(crate) expiries: BTreeSet<(u64, u128)>,
+    /// Transfers outside memory that the batch being applied names, as the engine read them.
+    past: HashMap<u128, PastTransfer>,
+    /// `history_wanted` asked for ids that `provide_history` has not brought yet.
+    history_owed: bool,
+    /// Entries for the journal's index, made as transfers left memory, not yet drained.
+    left: Vec<PastEntry>,
     /// Running sums, derived (not snapshotted): checked after every command.
     pub(crate) totals: LedgerTotals,
     /// Engine timestamp of the last command applied; commands must come strictly after it.
@@ -57,26 +93,56 @@ pub struct Ledger {
 enum Undo {
     Account(u32, Account),
     TransferPushed,
-    PendingInserted(u32),
-    Pending(u32, Pending),
-    ResolutionInserted(u32),
-    ExpiryInserted(u64, u32),
-    ExpiryRemoved(u64, u32),
+    PendingInserted(u128),
+    Pending(u128, Pending),
+    ResolutionInserted(u128),
+    ExpiryInserted(u64, u128),
+    ExpiryRemoved(u64, u128),
     Totals(LedgerTotals),
 }
 
+/// What idempotency compares a resubmitted transfer against, wherever the original is.
+struct Existing {
+    flags: u16,
+    pending_id: u128,
+    debit: u128,
+    credit: u128,
+    amount: u64,
+    currency: Currency,
+    code: u16,
+    reference_fingerprint: u32,
+    timeout_ms: u64,
+}
+
+fn position(ordinal: u64) -> u32 {
+    (ordinal % POSITIONS) as u32
+}
+
 impl Ledger {
+    /// A ledger that keeps every transfer in memory (up to [`WINDOW_MAX`]).
     pub fn new(limits: TierLimits) -> Ledger {
+        Ledger::with_window(limits, WINDOW_MAX, 0)
+    }
+
+    /// A ledger that keeps the newest `window` transfers in memory, with a filter of
+    /// `filter_bytes` for the ids of those that left (see filter.rs).
+    pub fn with_window(limits: TierLimits, window: usize, filter_bytes: usize) -> Ledger {
         Ledger {
             limits,
             accounting_date: AccountingDate::default(),
             accounts: Vec::new(),
             account_index: IdIndex::default(),
-            transfers: Vec::new(),
+            transfers: VecDeque::new(),
+            first_ordinal: 0,
+            window: window.clamp(1, WINDOW_MAX),
+            filter: IdFilter::with_bytes(filter_bytes),
             transfer_index: IdIndex::default(),
             pendings: HashMap::new(),
             resolutions: HashMap::new(),
             expiries: BTreeSet::new(),
+            past: HashMap::new(),
+            history_owed: false,
+            left: Vec::new(),
             totals: LedgerTotals::default(),
             last_timestamp: 0,
             undo: Vec::new(),
@@ -90,7 +156,15 @@ impl Ledger {
     ///
     /// Panics if timestamps do not strictly increase: that is a bug in the caller, and going on
     /// would write books that replay cannot reproduce.
+    ///
+    /// On a ledger whose window has let transfers go, call [`Ledger::history_wanted`] first
+    /// and give what it asks for to [`Ledger::provide_history`]; without that, a retried old
+    /// transfer would be taken for a new one.
     pub fn apply(&mut self, batch: &[Stamped], results: &mut Vec<ResultCode>) {
+        assert!(
+            !self.history_owed,
+            "apply before the history that history_wanted asked for was provided"
+        );
         let results_start = results.len();
         let mut i = 0;
         while i < batch.len() {
@@ -126,6 +200,118 @@ impl Ledger {
             i = end + 1;
         }
         assert_eq!(results.len() - results_start, batch.len());
+        self.past.clear();
+    }
+
+    /// Lets the oldest transfers beyond the window leave memory, then names the ids in
+    /// `batch` whose transfers may have left it: the caller reads them from the journal (as
+    /// of just before `batch`) and hands them to [`Ledger::provide_history`] before
+    /// [`Ledger::apply`]. Prefetching this way keeps the ledger pure: what it decides depends
+    /// only on the commands and what it was given, so replay decides the same.
+    ///
+    /// Transfers stamped at or after `keep_from` stay whatever the window: the journal can
+    /// give back only what it holds, and the engine's batch (several `apply` calls) is not
+    /// in it until it is whole.
+    pub fn history_wanted(&mut self, batch: &[Stamped], keep_from: u64) -> Vec<u128> {
+        self.past.clear();
+        self.leave_window(keep_from);
+        let mut wanted = Vec::new();
+        if self.filter.inserted() == 0 {
+            return wanted;
+        }
+        for stamped in batch {
+            match &stamped.command {
+                Command::CreateTransfer(t) => {
+                    self.want(t.id, &mut wanted);
+                    if t.flags.resolves_pending() {
+                        self.want(t.pending_id, &mut wanted);
+                    }
+                }
+                Command::ExpirePending { pending_id } => self.want(*pending_id, &mut wanted),
+                _ => {}
+            }
+        }
+        wanted.sort_unstable();
+        wanted.dedup();
+        self.history_owed = !wanted.is_empty();
+        wanted
+    }
+
+    fn want(&self, id: u128, wanted: &mut Vec<u128>) {
+        if id != 0
+            && id != u128::MAX
+            && self.filter.may_contain(id)
+            && self.transfer_index_of(id).is_none()
+            && !self.pendings.contains_key(&id)
+        {
+            wanted.push(id);
+        }
+    }
+
+    /// The past transfers found for the ids [`Ledger::history_wanted`] named (an id with no
+    /// transfer before the batch is simply absent).
+    pub fn provide_history(&mut self, past: impl IntoIterator<Item = PastTransfer>) {
+        for p in past {
+            self.past.insert(p.transfer.id, p);
+        }
+        self.history_owed = false;
+    }
+
+    /// Lets the transfers beyond the window leave memory now (as the next batch would):
+    /// before a snapshot, so that it holds exactly the window. Collect the entries with
+    /// [`Ledger::take_left`].
+    pub fn trim_window(&mut self) {
+        self.leave_window(u64::MAX);
+    }
+
+    /// Entries for the journal's index of past transfers, for every transfer that left
+    /// memory since the last call, oldest first.
+    pub fn take_left(&mut self) -> Vec<PastEntry> {
+        std::mem::take(&mut self.left)
+    }
+
+    /// Moves the oldest transfers beyond the window out of memory. Between batches only: a
+    /// batch's commands are checked against the memory `history_wanted` saw.
+    fn leave_window(&mut self, keep_from: u64) {
+        while self.transfers.len() > self.window {
+            let Some(record) = self.transfers.front().copied() else {
+                break;
+            };
+            if record.timestamp >= keep_from {
+                break;
+            }
+            let id = record.id();
+            self.transfer_index.remove(id, position(self.first_ordinal));
+            self.transfers.pop_front();
+            self.first_ordinal += 1;
+            self.filter.insert(id);
+            self.left.push(PastEntry {
+                id,
+                timestamp: record.timestamp,
+                resolution: false,
+            });
+            let flags = TransferFlags(record.flags);
+            if flags.resolves_pending() {
+                // Its pending transfer left before it; from now on the journal says how it
+                // ended.
+                if let Some(pending_id) = self.resolutions.remove(&id) {
+                    self.pendings.remove(&pending_id);
+                    self.left.push(PastEntry {
+                        id: pending_id,
+                        timestamp: record.timestamp,
+                        resolution: true,
+                    });
+                }
+            } else if flags.pending()
+                && self
+                    .pendings
+                    .get(&id)
+                    .is_some_and(|p| p.status == PendingStatus::Expired)
+            {
+                // Expired with no post or void: the journal's index says so by having none.
+                self.pendings.remove(&id);
+            }
+        }
     }
 
     fn apply_chain(&mut self, chain: &[Stamped], results: &mut Vec<ResultCode>) {
@@ -166,25 +352,25 @@ impl Ledger {
             match undo {
                 Undo::Account(index, account) => self.accounts[index as usize] = account,
                 Undo::TransferPushed => {
-                    let index = self.transfers.len() - 1;
-                    let id = self.transfers[index].id();
-                    self.transfer_index.remove(id, index as u32);
-                    self.transfers.pop();
+                    if let Some(record) = self.transfers.pop_back() {
+                        let ordinal = self.first_ordinal + self.transfers.len() as u64;
+                        self.transfer_index.remove(record.id(), position(ordinal));
+                    }
                 }
-                Undo::PendingInserted(index) => {
-                    self.pendings.remove(&index);
+                Undo::PendingInserted(id) => {
+                    self.pendings.remove(&id);
                 }
-                Undo::Pending(index, pending) => {
-                    self.pendings.insert(index, pending);
+                Undo::Pending(id, pending) => {
+                    self.pendings.insert(id, pending);
                 }
-                Undo::ResolutionInserted(index) => {
-                    self.resolutions.remove(&index);
+                Undo::ResolutionInserted(id) => {
+                    self.resolutions.remove(&id);
                 }
-                Undo::ExpiryInserted(at, index) => {
-                    self.expiries.remove(&(at, index));
+                Undo::ExpiryInserted(at, id) => {
+                    self.expiries.remove(&(at, id));
                 }
-                Undo::ExpiryRemoved(at, index) => {
-                    self.expiries.insert((at, index));
+                Undo::ExpiryRemoved(at, id) => {
+                    self.expiries.insert((at, id));
                 }
                 Undo::Totals(totals) => self.totals = totals,
             }
@@ -319,8 +505,8 @@ impl Ledger {
         if let Err(code) = check_transfer_shape(t) {
             return code;
         }
-        if let Some(index) = self.transfer_index_of(t.id) {
-            return self.transfer_exists(index, t);
+        if let Some(existing) = self.existing(t.id) {
+            return transfer_exists(&existing, t);
         }
         if t.pending_id != 0 {
             return ResultCode::PendingIdMustBeZero;
@@ -357,7 +543,8 @@ impl Ledger {
             Ok(charges) => charges,
             Err(code) => return code,
         };
-        if self.transfers.len() >= TABLE_ENTRIES_MAX {
+        if self.transfers.len() >= WINDOW_MAX + (1 << 23) {
+            // Only a caller that never lets transfers leave (no `history_wanted`) gets here.
             return ResultCode::TableFull;
         }
 
@@ -405,12 +592,13 @@ impl Ledger {
             self.totals.debits_posted += amount;
             self.totals.credits_posted += amount;
         }
-        let index = self.push_transfer(t, t.amount, dr, cr);
+        let record = self.push_transfer(t, t.amount, dr, cr, now);
         if pending {
             let expires_at = t.expires_at_ns(now).unwrap_or(u64::MAX);
             self.insert_pending(
-                index,
+                t.id,
                 Pending {
+                    record,
                     timeout_ms: t.timeout_ms,
                     expires_at,
                     status: PendingStatus::Pending,
@@ -428,8 +616,8 @@ impl Ledger {
         if let Err(code) = check_transfer_shape(t) {
             return code;
         }
-        if let Some(index) = self.transfer_index_of(t.id) {
-            return self.transfer_exists(index, t);
+        if let Some(existing) = self.existing(t.id) {
+            return transfer_exists(&existing, t);
         }
         if t.pending_id == 0 {
             return ResultCode::PendingIdRequired;
@@ -440,16 +628,14 @@ impl Ledger {
         if t.timeout_ms != 0 {
             return ResultCode::TimeoutReservedForPendingTransfer;
         }
-        let Some(pending_index) = self.transfer_index_of(t.pending_id) else {
-            return ResultCode::PendingTransferNotFound;
-        };
-        let Some(&pending) = self.pendings.get(&pending_index) else {
-            return ResultCode::PendingTransferNotPending;
+        let pending = match self.find_pending(t.pending_id) {
+            Ok(pending) => pending,
+            Err(code) => return code,
         };
         if let Err(code) = check_pending_open(&pending, now) {
             return code;
         }
-        let original = self.transfers[pending_index as usize];
+        let original = pending.record;
         let (dr, cr) = (original.debit_index, original.credit_index);
         let (debit, credit) = (&self.accounts[dr as usize], &self.accounts[cr as usize]);
         if t.debit_account_id != 0 && t.debit_account_id != debit.id {
@@ -476,29 +662,51 @@ impl Ledger {
                 return code;
             }
         }
-        if self.transfers.len() >= TABLE_ENTRIES_MAX {
+        if self.transfers.len() >= WINDOW_MAX + (1 << 23) {
             return ResultCode::TableFull;
         }
 
         let posted = if post { amount } else { 0 };
-        self.release_pending(pending_index, &pending, posted);
+        self.release_pending(&pending, posted);
         let status = if post {
             PendingStatus::Posted
         } else {
             PendingStatus::Voided
         };
-        self.close_pending(pending_index, &pending, status);
-        let index = self.push_transfer(t, amount, dr, cr);
-        self.insert_resolution(index, pending_index);
+        self.close_pending(t.pending_id, &pending, status);
+        self.push_transfer(t, amount, dr, cr, now);
+        self.insert_resolution(t.id, t.pending_id);
         ResultCode::Ok
     }
 
+    /// The pending transfer `id`, in memory; or why it cannot be resolved.
+    fn find_pending(&self, id: u128) -> Result<Pending, ResultCode> {
+        if let Some(&pending) = self.pendings.get(&id) {
+            return Ok(pending);
+        }
+        if self.transfer_index_of(id).is_some() {
+            return Err(ResultCode::PendingTransferNotPending);
+        }
+        match self.past.get(&id) {
+            None => Err(ResultCode::PendingTransferNotFound),
+            Some(past) if !past.transfer.flags.pending() => {
+                Err(ResultCode::PendingTransferNotPending)
+            }
+            // Those still pending never leave memory: this one was posted, voided or expired.
+            Some(past) => Err(match past.status {
+                PendingStatus::Posted => ResultCode::PendingTransferAlreadyPosted,
+                PendingStatus::Voided => ResultCode::PendingTransferAlreadyVoided,
+                PendingStatus::Pending | PendingStatus::Expired => {
+                    ResultCode::PendingTransferExpired
+                }
+            }),
+        }
+    }
+
     fn expire(&mut self, pending_id: u128, now: u64) -> ResultCode {
-        let Some(index) = self.transfer_index_of(pending_id) else {
-            return ResultCode::PendingTransferNotFound;
-        };
-        let Some(&pending) = self.pendings.get(&index) else {
-            return ResultCode::PendingTransferNotPending;
+        let pending = match self.find_pending(pending_id) {
+            Ok(pending) => pending,
+            Err(code) => return code,
         };
         match check_pending_open(&pending, now) {
             Ok(()) => return ResultCode::PendingTransferNotExpired,
@@ -506,15 +714,15 @@ impl Ledger {
             }
             Err(code) => return code,
         }
-        self.release_pending(index, &pending, 0);
-        self.close_pending(index, &pending, PendingStatus::Expired);
+        self.release_pending(&pending, 0);
+        self.close_pending(pending_id, &pending, PendingStatus::Expired);
         ResultCode::Ok
     }
 
     /// Releases a pending transfer's hold, posting `posted` of it and giving back the tier
     /// usage of the rest.
-    fn release_pending(&mut self, pending_index: u32, pending: &Pending, posted: u64) {
-        let original = self.transfers[pending_index as usize];
+    fn release_pending(&mut self, pending: &Pending, posted: u64) {
+        let original = pending.record;
         let (dr, cr) = (original.debit_index, original.credit_index);
         let held = u128::from(original.amount);
         let released = original.amount - posted;
@@ -541,44 +749,54 @@ impl Ledger {
         self.totals.credits_posted += u128::from(posted);
     }
 
-    fn close_pending(&mut self, index: u32, pending: &Pending, status: PendingStatus) {
+    fn close_pending(&mut self, id: u128, pending: &Pending, status: PendingStatus) {
         if self.in_chain {
-            self.undo.push(Undo::Pending(index, *pending));
+            self.undo.push(Undo::Pending(id, *pending));
         }
-        self.pendings.insert(index, Pending { status, ..*pending });
+        if status == PendingStatus::Expired && self.transfer_index_of(id).is_none() {
+            // Out of the window already, and nothing can resolve it now: the journal's index
+            // answers for it (a pending transfer there with no post or void expired).
+            self.pendings.remove(&id);
+        } else {
+            self.pendings.insert(id, Pending { status, ..*pending });
+        }
         if pending.expires_at != u64::MAX
-            && self.expiries.remove(&(pending.expires_at, index))
+            && self.expiries.remove(&(pending.expires_at, id))
             && self.in_chain
         {
-            self.undo
-                .push(Undo::ExpiryRemoved(pending.expires_at, index));
+            self.undo.push(Undo::ExpiryRemoved(pending.expires_at, id));
         }
     }
 
-    fn insert_pending(&mut self, index: u32, pending: Pending) {
-        self.pendings.insert(index, pending);
+    fn insert_pending(&mut self, id: u128, pending: Pending) {
+        self.pendings.insert(id, pending);
         if pending.expires_at != u64::MAX {
-            self.expiries.insert((pending.expires_at, index));
+            self.expiries.insert((pending.expires_at, id));
         }
         if self.in_chain {
-            self.undo.push(Undo::PendingInserted(index));
+            self.undo.push(Undo::PendingInserted(id));
             if pending.expires_at != u64::MAX {
-                self.undo
-                    .push(Undo::ExpiryInserted(pending.expires_at, index));
+                self.undo.push(Undo::ExpiryInserted(pending.expires_at, id));
             }
         }
     }
 
-    fn insert_resolution(&mut self, index: u32, pending_index: u32) {
-        self.resolutions.insert(index, pending_index);
+    fn insert_resolution(&mut self, id: u128, pending_id: u128) {
+        self.resolutions.insert(id, pending_id);
         if self.in_chain {
-            self.undo.push(Undo::ResolutionInserted(index));
+            self.undo.push(Undo::ResolutionInserted(id));
         }
     }
 
-    fn push_transfer(&mut self, t: &Transfer, amount: u64, dr: u32, cr: u32) -> u32 {
-        let index = self.transfers.len() as u32;
-        self.transfers.push(TransferRecord {
+    fn push_transfer(
+        &mut self,
+        t: &Transfer,
+        amount: u64,
+        dr: u32,
+        cr: u32,
+        now: u64,
+    ) -> TransferRecord {
+        let record = TransferRecord {
             id_lo: t.id as u64,
             id_hi: (t.id >> 64) as u64,
             amount,
@@ -587,48 +805,54 @@ impl Ledger {
             code: t.code,
             flags: t.flags.0,
             reference_fingerprint: t.reference.fingerprint(),
-        });
-        self.transfer_index.insert(t.id, index);
+            timestamp: now,
+        };
+        let ordinal = self.first_ordinal + self.transfers.len() as u64;
+        self.transfers.push_back(record);
+        self.transfer_index.insert(t.id, position(ordinal));
         if self.in_chain {
             self.undo.push(Undo::TransferPushed);
         }
         self.touch(dr);
         self.touch(cr);
-        index
+        record
     }
 
-    /// A resubmitted transfer id: `exists` if every field matches, else the first that differs.
-    fn transfer_exists(&self, index: u32, t: &Transfer) -> ResultCode {
-        let r = &self.transfers[index as usize];
-        let debit = &self.accounts[r.debit_index as usize];
-        let credit = &self.accounts[r.credit_index as usize];
-        let resolves = TransferFlags(r.flags).resolves_pending();
-        let pending_id = match self.resolutions.get(&index) {
-            Some(&p) => self.transfers[p as usize].id(),
-            None => 0,
+    /// The transfer `id` as idempotency compares it: in the window, a pending transfer kept
+    /// past it, or one the engine read back from the journal for this batch.
+    fn existing(&self, id: u128) -> Option<Existing> {
+        let record = match self.transfer_index_of(id) {
+            Some(position) => Some(self.record_at(position)),
+            None => self.pendings.get(&id).map(|p| &p.record),
         };
-        let timeout_ms = self.pendings.get(&index).map_or(0, |p| p.timeout_ms);
-        if t.flags.0 != r.flags {
-            ResultCode::ExistsWithDifferentFlags
-        } else if t.pending_id != pending_id {
-            ResultCode::ExistsWithDifferentPendingId
-        } else if t.debit_account_id != debit.id && !(resolves && t.debit_account_id == 0) {
-            ResultCode::ExistsWithDifferentDebitAccount
-        } else if t.credit_account_id != credit.id && !(resolves && t.credit_account_id == 0) {
-            ResultCode::ExistsWithDifferentCreditAccount
-        } else if t.amount != r.amount && !(resolves && t.amount == 0) {
-            ResultCode::ExistsWithDifferentAmount
-        } else if t.currency != debit.currency {
-            ResultCode::ExistsWithDifferentCurrency
-        } else if t.code != r.code {
-            ResultCode::ExistsWithDifferentCode
-        } else if t.reference.fingerprint() != r.reference_fingerprint {
-            ResultCode::ExistsWithDifferentReference
-        } else if t.timeout_ms != timeout_ms {
-            ResultCode::ExistsWithDifferentTimeout
-        } else {
-            ResultCode::Exists
+        if let Some(r) = record {
+            let debit = &self.accounts[r.debit_index as usize];
+            return Some(Existing {
+                flags: r.flags,
+                pending_id: self.resolutions.get(&id).copied().unwrap_or(0),
+                debit: debit.id,
+                credit: self.accounts[r.credit_index as usize].id,
+                amount: r.amount,
+                currency: debit.currency,
+                code: r.code,
+                reference_fingerprint: r.reference_fingerprint,
+                timeout_ms: self.pendings.get(&id).map_or(0, |p| p.timeout_ms),
+            });
         }
+        self.past.get(&id).map(|p| {
+            let t = &p.transfer;
+            Existing {
+                flags: t.flags.0,
+                pending_id: t.pending_id,
+                debit: t.debit_account_id,
+                credit: t.credit_account_id,
+                amount: t.amount,
+                currency: t.currency,
+                code: t.code,
+                reference_fingerprint: t.reference.fingerprint(),
+                timeout_ms: t.timeout_ms,
+            }
+        })
     }
 
     /// Tier usage a transfer would charge (outflow on the debit side, inflow on the credit
@@ -726,10 +950,27 @@ impl Ledger {
         self.account_index.find(id, |i| accounts[i as usize].id)
     }
 
+    /// The position of `id` if its transfer is in the window.
     #[inline]
     pub(crate) fn transfer_index_of(&self, id: u128) -> Option<u32> {
-        let transfers = &self.transfers;
-        self.transfer_index.find(id, |i| transfers[i as usize].id())
+        self.transfer_index
+            .find(id, |position| self.record_at(position).id())
+    }
+
+    #[inline]
+    fn record_at(&self, at: u32) -> &TransferRecord {
+        &self.transfers[self.offset_of(at)]
+    }
+
+    /// Where the transfer at position `at` is in the window.
+    #[inline]
+    fn offset_of(&self, at: u32) -> usize {
+        ((u64::from(at) + POSITIONS - u64::from(position(self.first_ordinal))) % POSITIONS) as usize
+    }
+
+    /// How many transfers were committed before the one at position `at` (of the window).
+    pub(crate) fn ordinal_at(&self, at: u32) -> u64 {
+        self.first_ordinal + self.offset_of(at) as u64
     }
 
     // ----- reading ----------------------------------------------------------------------------
@@ -743,33 +984,76 @@ impl Ledger {
         &self.accounts
     }
 
-    /// Every committed transfer, in the order committed.
-    pub fn transfers(&self) -> &[TransferRecord] {
-        &self.transfers
+    /// The transfers in memory, oldest first.
+    pub fn transfers(&self) -> impl ExactSizeIterator<Item = &TransferRecord> + '_ {
+        self.transfers.iter()
     }
 
+    /// Transfers in memory: the window, and during a batch those it added.
+    pub fn transfers_in_memory(&self) -> usize {
+        self.transfers.len()
+    }
+
+    /// Transfers ever committed.
+    pub fn transfers_total(&self) -> u64 {
+        self.first_ordinal + self.transfers.len() as u64
+    }
+
+    /// Most transfers kept in memory between batches.
+    pub fn window(&self) -> usize {
+        self.window
+    }
+
+    /// Changes the window; transfers beyond a smaller one leave before the next batch.
+    pub fn set_window(&mut self, window: usize) {
+        self.window = window.clamp(1, WINDOW_MAX);
+    }
+
+    /// The filter of past ids: its size in bytes, and how many ids went into it.
+    pub fn past_filter(&self) -> (usize, u64) {
+        (self.filter.bytes(), self.filter.inserted())
+    }
+
+    /// Whether `id` may be a transfer that left memory (the filter says maybe, and it is not
+    /// in memory): worth asking the journal's index of past transfers.
+    pub fn may_have_left(&self, id: u128) -> bool {
+        self.filter.may_contain(id)
+            && self.transfer_index_of(id).is_none()
+            && !self.pendings.contains_key(&id)
+    }
+
+    /// A transfer in memory: in the window, or a pending transfer kept past it.
     pub fn transfer_by_id(&self, id: u128) -> Option<&TransferRecord> {
-        self.transfer_index_of(id)
-            .map(|i| &self.transfers[i as usize])
+        match self.transfer_index_of(id) {
+            Some(position) => Some(self.record_at(position)),
+            None => self.pendings.get(&id).map(|p| &p.record),
+        }
     }
 
-    /// The status of a pending transfer, if `id` is one.
+    /// The status of a pending transfer in memory, if `id` is one.
     pub fn pending_status(&self, id: u128) -> Option<PendingStatus> {
-        let index = self.transfer_index_of(id)?;
-        self.pendings.get(&index).map(|p| p.status)
+        self.pendings.get(&id).map(|p| p.status)
     }
 
     /// When a pending transfer expires (engine time, ns); `None` if it never does or `id` is
-    /// not a pending transfer.
+    /// not a pending transfer in memory.
     pub fn pending_expires_at(&self, id: u128) -> Option<u64> {
-        let index = self.transfer_index_of(id)?;
-        let pending = self.pendings.get(&index)?;
+        let pending = self.pendings.get(&id)?;
         (pending.expires_at != u64::MAX).then_some(pending.expires_at)
     }
 
-    /// Transfers that were ever pending, in any status.
+    /// Pending transfers in memory, in any status: all those still pending, and the others
+    /// until they leave with the window.
     pub fn pending_count(&self) -> usize {
         self.pendings.len()
+    }
+
+    /// Pending transfers still pending.
+    pub fn open_pending_count(&self) -> usize {
+        self.pendings
+            .values()
+            .filter(|p| p.status == PendingStatus::Pending)
+            .count()
     }
 
     pub fn accounting_date(&self) -> AccountingDate {
@@ -795,9 +1079,7 @@ impl Ledger {
 
     /// The earliest deadline of a transfer still pending, with its id.
     pub fn next_expiry(&self) -> Option<(u64, u128)> {
-        self.expiries
-            .first()
-            .map(|&(at, index)| (at, self.transfers[index as usize].id()))
+        self.expiries.first().copied()
     }
 
     /// Ids of transfers still pending whose deadline is at or before `now`, at most `limit`.
@@ -806,7 +1088,7 @@ impl Ledger {
             .iter()
             .take_while(|&&(at, _)| at <= now)
             .take(limit)
-            .map(|&(_, index)| self.transfers[index as usize].id())
+            .map(|&(_, id)| id)
             .collect()
     }
 
@@ -826,7 +1108,7 @@ impl Ledger {
 
     /// Rebuilds what a snapshot does not store. Fails on an id that appears twice.
     pub(crate) fn rebuild_derived(&mut self) -> Result<(), &'static str> {
-        let (accounts, transfers) = (&self.accounts, &self.transfers);
+        let accounts = &self.accounts;
         self.account_index = IdIndex::with_capacity(accounts.len());
         for (i, account) in accounts.iter().enumerate() {
             if self
@@ -838,33 +1120,57 @@ impl Ledger {
             }
             self.account_index.insert(account.id, i as u32);
         }
-        self.transfer_index = IdIndex::with_capacity(transfers.len());
-        for (i, record) in transfers.iter().enumerate() {
-            if self
-                .transfer_index
-                .find(record.id(), |j| transfers[j as usize].id())
-                .is_some()
-            {
+        self.transfer_index = IdIndex::with_capacity(self.transfers.len());
+        for i in 0..self.transfers.len() {
+            let record = self.transfers[i];
+            if self.transfer_index_of(record.id()).is_some() {
                 return Err("a transfer id appears twice");
             }
-            self.transfer_index.insert(record.id(), i as u32);
+            let at = position(self.first_ordinal + i as u64);
+            self.transfer_index.insert(record.id(), at);
         }
         self.expiries = self
             .pendings
             .iter()
             .filter(|(_, p)| p.status == PendingStatus::Pending && p.expires_at != u64::MAX)
-            .map(|(&i, p)| (p.expires_at, i))
+            .map(|(&id, p)| (p.expires_at, id))
             .collect();
         self.totals = LedgerTotals::default();
-        for a in accounts {
+        for a in &self.accounts {
             self.totals.debits_posted += a.debits_posted;
             self.totals.credits_posted += a.credits_posted;
             self.totals.debits_pending += a.debits_pending;
             self.totals.credits_pending += a.credits_pending;
         }
-        self.touched_mark = vec![false; accounts.len()];
+        self.touched_mark = vec![false; self.accounts.len()];
         self.touched.clear();
         Ok(())
+    }
+}
+
+/// A resubmitted transfer id: `exists` if every field matches, else the first that differs.
+fn transfer_exists(r: &Existing, t: &Transfer) -> ResultCode {
+    let resolves = TransferFlags(r.flags).resolves_pending();
+    if t.flags.0 != r.flags {
+        ResultCode::ExistsWithDifferentFlags
+    } else if t.pending_id != r.pending_id {
+        ResultCode::ExistsWithDifferentPendingId
+    } else if t.debit_account_id != r.debit && !(resolves && t.debit_account_id == 0) {
+        ResultCode::ExistsWithDifferentDebitAccount
+    } else if t.credit_account_id != r.credit && !(resolves && t.credit_account_id == 0) {
+        ResultCode::ExistsWithDifferentCreditAccount
+    } else if t.amount != r.amount && !(resolves && t.amount == 0) {
+        ResultCode::ExistsWithDifferentAmount
+    } else if t.currency != r.currency {
+        ResultCode::ExistsWithDifferentCurrency
+    } else if t.code != r.code {
+        ResultCode::ExistsWithDifferentCode
+    } else if t.reference.fingerprint() != r.reference_fingerprint {
+        ResultCode::ExistsWithDifferentReference
+    } else if t.timeout_ms != r.timeout_ms {
+        ResultCode::ExistsWithDifferentTimeout
+    } else {
+        ResultCode::Exists
     }
 }
 

@@ -17,6 +17,7 @@ mod account;
 mod command;
 mod currency;
 mod date;
+mod filter;
 mod index;
 mod ledger;
 mod result;
@@ -28,11 +29,13 @@ pub use account::{Account, AccountFlags, AccountStatus, NewAccount, SubjectCode,
 pub use command::{Command, Stamped};
 pub use currency::Currency;
 pub use date::AccountingDate;
-pub use ledger::{Ledger, LedgerTotals, TABLE_ENTRIES_MAX};
+pub use ledger::{Ledger, LedgerTotals, PastEntry, TABLE_ENTRIES_MAX, WINDOW_MAX};
 pub use result::ResultCode;
 pub use snapshot::{hash_from_hex, hex, SnapshotError};
 pub use tier::{TierLimits, TierUsage};
-pub use transfer::{PendingStatus, Reference, Transfer, TransferFlags, TransferRecord};
+pub use transfer::{
+    PastTransfer, PendingStatus, Reference, Transfer, TransferFlags, TransferRecord,
+};
 
 /// Most commands one batch may carry: the engine's batch and the HTTP batch endpoint share it.
 pub const BATCH_COMMANDS_MAX: usize = 8_190;

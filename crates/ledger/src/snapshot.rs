@@ -10,18 +10,25 @@ use std::io::{self, Read, Write};
 
 use sha2::{Digest, Sha256};
 
+use crate::filter::IdFilter;
+use crate::ledger::WINDOW_MAX;
 use crate::transfer::Pending;
 use crate::{
     Account, AccountFlags, AccountStatus, AccountingDate, Currency, Ledger, PendingStatus,
     SubjectCode, Tier, TierLimits, TierUsage, TransferRecord,
 };
 
-const MAGIC: &[u8; 8] = b"SPSNAP01";
+const MAGIC: &[u8; 8] = b"SPSNAP02";
+/// The format before the window (every transfer, pendings by position): recovery replays
+/// the journal from its start instead.
+const MAGIC_V1: &[u8; 8] = b"SPSNAP01";
 
 #[derive(Debug)]
 pub enum SnapshotError {
     Io(io::Error),
     Corrupt(String),
+    /// Written by an older Suanpan in a format this one does not read.
+    Outdated,
 }
 
 impl fmt::Display for SnapshotError {
@@ -29,6 +36,7 @@ impl fmt::Display for SnapshotError {
         match self {
             SnapshotError::Io(e) => write!(f, "snapshot could not be read: {e}"),
             SnapshotError::Corrupt(what) => write!(f, "snapshot is corrupt: {what}"),
+            SnapshotError::Outdated => f.write_str("snapshot is of an older format"),
         }
     }
 }
@@ -45,47 +53,173 @@ fn corrupt(what: impl Into<String>) -> SnapshotError {
     SnapshotError::Corrupt(what.into())
 }
 
+/// How the filter's words follow its header: all of them, or only those not zero.
+const FILTER_DENSE: u8 = 0;
+const FILTER_SPARSE: u8 = 1;
+
 const ACCOUNT_BYTES: usize = 16 + 3 + 17 + 8 + 1 + 16 + 2 + 1 + 64 + 8 + 36;
-const TRANSFER_BYTES: usize = 40;
-const PENDING_BYTES: usize = 4 + 8 + 8 + 1 + 4 + 8 + 8;
+const TRANSFER_BYTES: usize = 48;
+const PENDING_BYTES: usize = 16 + TRANSFER_BYTES + 8 + 8 + 1 + 4 + 8 + 8;
 
 impl Ledger {
-    /// Writes the canonical encoding of the state to `out` (pass a buffered writer).
+    /// Writes the canonical encoding of the state to `out` (pass a buffered writer): the
+    /// accounts, the window of transfers, the pending transfers kept past it and the filter
+    /// of past ids. Never the whole history: its size is the working set's.
     pub fn encode_snapshot(&self, out: &mut impl Write) -> io::Result<()> {
+        let pendings: Vec<(u128, &Pending)> = self.pendings.iter().map(|(&i, p)| (i, p)).collect();
+        let resolutions: Vec<(u128, u128)> =
+            self.resolutions.iter().map(|(&a, &b)| (a, b)).collect();
+        self.encode_parts(out, self.window, &self.filter, 0, pendings, resolutions)
+    }
+
+    /// The state hash a ledger keeping only `window` transfers in memory, with a filter of
+    /// `filter_bytes`, would have now (its window full): what `verify`, which keeps the whole
+    /// history, checks a snapshot taken that way against. `None` once transfers have left
+    /// this ledger's memory and the question is not its own.
+    pub fn state_hash_as(&self, window: usize, filter_bytes: usize) -> Option<[u8; 32]> {
+        if window == self.window
+            && filter_bytes == self.filter.bytes()
+            && self.transfers.len() <= window
+        {
+            return Some(self.state_hash());
+        }
+        if self.first_ordinal != 0 {
+            return None;
+        }
+        let window = window.clamp(1, WINDOW_MAX);
+        let skip = self.transfers.len().saturating_sub(window);
+        let mut filter = IdFilter::with_bytes(filter_bytes);
+        for record in self.transfers.iter().take(skip) {
+            filter.insert(record.id());
+        }
+        // What the windowed ledger would still hold: its window's transfers, the resolutions
+        // they made, every pending transfer still pending, and the others while they or
+        // their post or void are in the window.
+        let kept = |id: u128| {
+            self.transfer_index_of(id)
+                .is_some_and(|at| self.ordinal_at(at) >= skip as u64)
+        };
+        let resolved_by: HashMap<u128, u128> =
+            self.resolutions.iter().map(|(&by, &p)| (p, by)).collect();
+        let pendings = self
+            .pendings
+            .iter()
+            .filter(|(&id, p)| {
+                p.status == PendingStatus::Pending
+                    || match p.status {
+                        PendingStatus::Expired => kept(id),
+                        _ => resolved_by.get(&id).is_some_and(|&by| kept(by)),
+                    }
+            })
+            .map(|(&id, p)| (id, p))
+            .collect();
+        let resolutions = self
+            .resolutions
+            .iter()
+            .filter(|(&by, _)| kept(by))
+            .map(|(&a, &b)| (a, b))
+            .collect();
+        let mut hasher = HashWriter(Sha256::new());
+        let mut out = io::BufWriter::with_capacity(1 << 16, &mut hasher);
+        let encoded = self
+            .encode_parts(&mut out, window, &filter, skip, pendings, resolutions)
+            .and_then(|()| out.flush());
+        debug_assert!(encoded.is_ok());
+        drop(out);
+        Some(hasher.0.finalize().into())
+    }
+
+    fn encode_parts(
+        &self,
+        out: &mut impl Write,
+        window: usize,
+        filter: &IdFilter,
+        skip: usize,
+        mut pendings: Vec<(u128, &Pending)>,
+        mut resolutions: Vec<(u128, u128)>,
+    ) -> io::Result<()> {
         out.write_all(MAGIC)?;
         for limit in self.limits.to_array() {
             out.write_all(&limit.to_le_bytes())?;
         }
         out.write_all(&self.accounting_date.0.to_le_bytes())?;
+        out.write_all(&(window as u64).to_le_bytes())?;
+        out.write_all(&(filter.words().len() as u64).to_le_bytes())?;
+        out.write_all(&filter.inserted().to_le_bytes())?;
+        // A filter fills with history: while most of its words are zero, only the others
+        // are written (each after the count of zero words before it), so a young ledger's
+        // snapshot does not carry its whole filter.
+        let nonzero = filter.words().iter().filter(|&&w| w != 0).count();
+        let mut bytes = Vec::with_capacity(1 << 16);
+        if nonzero * 2 < filter.words().len() {
+            out.write_all(&[FILTER_SPARSE])?;
+            out.write_all(&(nonzero as u64).to_le_bytes())?;
+            let mut zeros = 0u64;
+            for &word in filter.words() {
+                if word == 0 {
+                    zeros += 1;
+                    continue;
+                }
+                bytes.extend_from_slice(&zeros.to_le_bytes());
+                bytes.extend_from_slice(&word.to_le_bytes());
+                zeros = 0;
+                if bytes.len() >= 1 << 16 {
+                    out.write_all(&bytes)?;
+                    bytes.clear();
+                }
+            }
+            out.write_all(&bytes)?;
+        } else {
+            out.write_all(&[FILTER_DENSE])?;
+            for chunk in filter.words().chunks(1 << 13) {
+                bytes.clear();
+                for word in chunk {
+                    bytes.extend_from_slice(&word.to_le_bytes());
+                }
+                out.write_all(&bytes)?;
+            }
+        }
         out.write_all(&(self.accounts.len() as u64).to_le_bytes())?;
         for account in &self.accounts {
             out.write_all(&encode_account(account))?;
         }
-        out.write_all(&(self.transfers.len() as u64).to_le_bytes())?;
-        for record in &self.transfers {
+        out.write_all(&(self.first_ordinal + skip as u64).to_le_bytes())?;
+        out.write_all(&((self.transfers.len() - skip) as u64).to_le_bytes())?;
+        for record in self.transfers.iter().skip(skip) {
             out.write_all(&encode_transfer(record))?;
         }
-        let mut pendings: Vec<(&u32, &Pending)> = self.pendings.iter().collect();
-        pendings.sort_unstable_by_key(|(&index, _)| index);
+        pendings.sort_unstable_by_key(|&(id, _)| id);
         out.write_all(&(pendings.len() as u64).to_le_bytes())?;
-        for (&index, pending) in pendings {
-            out.write_all(&encode_pending(index, pending))?;
+        for (id, pending) in pendings {
+            out.write_all(&encode_pending(id, pending))?;
         }
-        let mut resolutions: Vec<(u32, u32)> =
-            self.resolutions.iter().map(|(&a, &b)| (a, b)).collect();
         resolutions.sort_unstable();
         out.write_all(&(resolutions.len() as u64).to_le_bytes())?;
-        for (index, pending_index) in resolutions {
-            out.write_all(&index.to_le_bytes())?;
-            out.write_all(&pending_index.to_le_bytes())?;
+        for (id, pending_id) in resolutions {
+            out.write_all(&id.to_le_bytes())?;
+            out.write_all(&pending_id.to_le_bytes())?;
         }
         Ok(())
+    }
+
+    /// The window a snapshot was taken with: its window and filter size, read from the start
+    /// of its bytes (`None` if they are not a snapshot of this format).
+    pub fn snapshot_retention(bytes: &[u8]) -> Option<(usize, usize)> {
+        let at = 8 + 7 * 8 + 4;
+        if bytes.len() < at + 16 || &bytes[..8] != MAGIC {
+            return None;
+        }
+        let word = |i: usize| u64::from_le_bytes(bytes[i..i + 8].try_into().unwrap_or([0; 8]));
+        Some((word(at) as usize, word(at + 8) as usize * 8))
     }
 
     /// Rebuilds a ledger from [`Ledger::encode_snapshot`]'s bytes, checking every field.
     pub fn decode_snapshot(input: &mut impl Read) -> Result<Ledger, SnapshotError> {
         let mut magic = [0; 8];
         input.read_exact(&mut magic)?;
+        if &magic == MAGIC_V1 {
+            return Err(SnapshotError::Outdated);
+        }
         if &magic != MAGIC {
             return Err(corrupt("unknown format (bad magic)"));
         }
@@ -93,8 +227,61 @@ impl Ledger {
         for limit in &mut limits {
             *limit = read_u64(input)?;
         }
-        let mut ledger = Ledger::new(TierLimits::from_array(limits));
-        ledger.accounting_date = AccountingDate(read_i32(input)?);
+        let accounting_date = AccountingDate(read_i32(input)?);
+        let window = read_u64(input)?;
+        if window == 0 || window > WINDOW_MAX as u64 {
+            return Err(corrupt(format!("a window of {window} transfers")));
+        }
+        let words = read_u64(input)?;
+        if words > (1 << 34) || !words.is_multiple_of(8) {
+            return Err(corrupt(format!("a filter of {words} words")));
+        }
+        let inserted = read_u64(input)?;
+        let mut tag = [0u8; 1];
+        input.read_exact(&mut tag)?;
+        let filter_words = match tag[0] {
+            FILTER_DENSE => {
+                let mut filter_words = Vec::with_capacity(words as usize);
+                let mut buf = vec![0u8; 1 << 16];
+                let mut left = words as usize;
+                while left > 0 {
+                    let n = left.min(buf.len() / 8);
+                    input.read_exact(&mut buf[..n * 8])?;
+                    filter_words.extend(
+                        buf[..n * 8]
+                            .chunks_exact(8)
+                            .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8]))),
+                    );
+                    left -= n;
+                }
+                filter_words
+            }
+            FILTER_SPARSE => {
+                let nonzero = read_u64(input)?;
+                if nonzero > words {
+                    return Err(corrupt("a filter with more words set than it has"));
+                }
+                let mut filter_words = vec![0u64; words as usize];
+                let mut at = 0u64;
+                for _ in 0..nonzero {
+                    at = at.saturating_add(read_u64(input)?);
+                    let word = read_u64(input)?;
+                    let slot = filter_words
+                        .get_mut(at as usize)
+                        .filter(|_| word != 0)
+                        .ok_or_else(|| corrupt("a filter word out of place"))?;
+                    *slot = word;
+                    at += 1;
+                }
+                filter_words
+            }
+            other => return Err(corrupt(format!("a filter of unknown form {other}"))),
+        };
+        let filter = IdFilter::from_parts(filter_words, inserted)
+            .ok_or_else(|| corrupt("a filter of partial blocks"))?;
+        let mut ledger = Ledger::with_window(TierLimits::from_array(limits), window as usize, 0);
+        ledger.filter = filter;
+        ledger.accounting_date = accounting_date;
         let count = read_len(input, "accounts")?;
         // Reserve no more than a corrupt count could make us regret; the vectors grow as read.
         ledger.accounts.reserve_exact(count.min(1 << 20));
@@ -103,49 +290,55 @@ impl Ledger {
             input.read_exact(&mut buf)?;
             ledger.accounts.push(decode_account(&buf)?);
         }
+        let accounts = ledger.accounts.len() as u32;
+        ledger.first_ordinal = read_u64(input)?;
         let count = read_len(input, "transfers")?;
         ledger.transfers.reserve_exact(count.min(1 << 20));
         let mut buf = [0u8; TRANSFER_BYTES];
         for _ in 0..count {
             input.read_exact(&mut buf)?;
             let record = decode_transfer(&buf);
-            let accounts = ledger.accounts.len() as u32;
             if record.debit_index >= accounts || record.credit_index >= accounts {
                 return Err(corrupt("transfer refers to an account that does not exist"));
             }
-            ledger.transfers.push(record);
+            ledger.transfers.push_back(record);
         }
-        let transfers = ledger.transfers.len() as u32;
         let count = read_len(input, "pending transfers")?;
         let mut pendings = HashMap::with_capacity(count.min(1 << 20));
         let mut buf = [0u8; PENDING_BYTES];
         for _ in 0..count {
             input.read_exact(&mut buf)?;
-            let (index, pending) = decode_pending(&buf)?;
-            if index >= transfers {
-                return Err(corrupt(
-                    "pending entry refers to a transfer that does not exist",
-                ));
+            let (id, pending) = decode_pending(&buf)?;
+            let r = &pending.record;
+            if r.id() != id || r.debit_index >= accounts || r.credit_index >= accounts {
+                return Err(corrupt("a pending transfer's record does not fit it"));
             }
-            pendings.insert(index, pending);
+            pendings.insert(id, pending);
         }
         ledger.pendings = pendings;
         let count = read_len(input, "resolutions")?;
         for _ in 0..count {
-            let index = read_u32(input)?;
-            let pending_index = read_u32(input)?;
-            if index >= transfers || !ledger.pendings.contains_key(&pending_index) {
+            let id = read_u128(input)?;
+            let pending_id = read_u128(input)?;
+            if !ledger.pendings.contains_key(&pending_id) {
                 return Err(corrupt(
-                    "resolution refers to a transfer that does not exist",
+                    "resolution refers to a pending transfer that is not there",
                 ));
             }
-            ledger.resolutions.insert(index, pending_index);
+            ledger.resolutions.insert(id, pending_id);
         }
         let mut rest = [0u8; 1];
         if input.read(&mut rest)? != 0 {
             return Err(corrupt("trailing bytes after the state"));
         }
         ledger.rebuild_derived().map_err(corrupt)?;
+        if ledger
+            .resolutions
+            .keys()
+            .any(|&id| ledger.transfer_index_of(id).is_none())
+        {
+            return Err(corrupt("resolution by a transfer outside the window"));
+        }
         let totals = ledger.totals;
         if totals.debits_posted != totals.credits_posted
             || totals.debits_pending != totals.credits_pending
@@ -298,6 +491,7 @@ fn encode_transfer(t: &TransferRecord) -> [u8; TRANSFER_BYTES] {
     w.put(&t.code.to_le_bytes());
     w.put(&t.flags.to_le_bytes());
     w.put(&t.reference_fingerprint.to_le_bytes());
+    w.put(&t.timestamp.to_le_bytes());
     buf
 }
 
@@ -312,16 +506,18 @@ fn decode_transfer(buf: &[u8; TRANSFER_BYTES]) -> TransferRecord {
         code: r.u16(),
         flags: r.u16(),
         reference_fingerprint: r.u32(),
+        timestamp: r.u64(),
     }
 }
 
-fn encode_pending(index: u32, p: &Pending) -> [u8; PENDING_BYTES] {
+fn encode_pending(id: u128, p: &Pending) -> [u8; PENDING_BYTES] {
     let mut buf = [0u8; PENDING_BYTES];
     let mut w = Cursor {
         buf: &mut buf,
         at: 0,
     };
-    w.put(&index.to_le_bytes());
+    w.put(&id.to_le_bytes());
+    w.put(&encode_transfer(&p.record));
     w.put(&p.timeout_ms.to_le_bytes());
     w.put(&p.expires_at.to_le_bytes());
     w.put(&[p.status as u8]);
@@ -331,13 +527,15 @@ fn encode_pending(index: u32, p: &Pending) -> [u8; PENDING_BYTES] {
     buf
 }
 
-fn decode_pending(buf: &[u8; PENDING_BYTES]) -> Result<(u32, Pending), SnapshotError> {
+fn decode_pending(buf: &[u8; PENDING_BYTES]) -> Result<(u128, Pending), SnapshotError> {
     let mut r = Reader { buf, at: 0 };
-    let index = r.u32();
+    let id = r.u128();
+    let record = decode_transfer(&r.array());
     let timeout_ms = r.u64();
     let expires_at = r.u64();
     let status = PendingStatus::from_u8(r.u8()).ok_or_else(|| corrupt("bad pending status"))?;
     let pending = Pending {
+        record,
         timeout_ms,
         expires_at,
         status,
@@ -345,7 +543,7 @@ fn decode_pending(buf: &[u8; PENDING_BYTES]) -> Result<(u32, Pending), SnapshotE
         outflow_charged: r.u64(),
         inflow_charged: r.u64(),
     };
-    Ok((index, pending))
+    Ok((id, pending))
 }
 
 struct Cursor<'a> {
@@ -404,10 +602,10 @@ impl<'a> Reader<'a> {
     }
 }
 
-fn read_u32(input: &mut impl Read) -> io::Result<u32> {
-    let mut buf = [0u8; 4];
+fn read_u128(input: &mut impl Read) -> io::Result<u128> {
+    let mut buf = [0u8; 16];
     input.read_exact(&mut buf)?;
-    Ok(u32::from_le_bytes(buf))
+    Ok(u128::from_le_bytes(buf))
 }
 
 fn read_i32(input: &mut impl Read) -> io::Result<i32> {

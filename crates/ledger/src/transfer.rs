@@ -159,6 +159,8 @@ pub struct TransferRecord {
     pub code: u16,
     pub flags: u16,
     pub reference_fingerprint: u32,
+    /// Engine time it was committed at: where the journal holds it once it leaves memory.
+    pub timestamp: u64,
 }
 
 impl TransferRecord {
@@ -197,9 +199,11 @@ impl PendingStatus {
     }
 }
 
-/// The life of a pending transfer, kept beside its record.
+/// The life of a pending transfer, with its record: a pending transfer stays in memory while
+/// it is pending, however old, so that posting, voiding or expiring it never waits on disk.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) struct Pending {
+    pub record: TransferRecord,
     pub timeout_ms: u64,
     /// Engine time at which it expires; `u64::MAX` for never.
     pub expires_at: u64,
@@ -208,4 +212,17 @@ pub(crate) struct Pending {
     pub charged_on: AccountingDate,
     pub outflow_charged: u64,
     pub inflow_charged: u64,
+}
+
+/// A transfer that has left the ledger's memory, as the engine read it back from the journal
+/// for a batch that names it (see [`crate::Ledger::history_wanted`]).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct PastTransfer {
+    /// As committed, with a post's or void's accounts and amount resolved from its pending
+    /// transfer (what it actually moved).
+    pub transfer: Transfer,
+    /// For a pending transfer: its status before the batch. It is never `Pending` (those stay
+    /// in memory): `Posted` or `Voided` if a post or void of it was committed before the batch,
+    /// else `Expired`.
+    pub status: PendingStatus,
 }

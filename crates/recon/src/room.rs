@@ -668,29 +668,27 @@ impl Recon {
     async fn bookings(&self, keys: &[Key]) -> Result<Vec<Booking>, ReconError> {
         let mut out = Vec::new();
         for chunk in keys.chunks(8_000) {
-            let chunk: Vec<Key> = chunk.to_vec();
-            let ticket = self
-                .engine
-                .read(move |ledger| {
-                    chunk
-                        .iter()
-                        .filter_map(|&key| {
-                            let id = match key {
-                                Key::Payment(order) => payment_transfer_id(order),
-                                Key::Refund(refund) => refund_transfer_id(refund),
-                            };
-                            ledger.transfer_by_id(id).map(|r| Booking {
-                                key,
-                                amount_fen: r.amount,
-                            })
-                        })
-                        .collect::<Vec<_>>()
+            // However old: a transfer that left the ledger's memory is read back.
+            let ids = chunk
+                .iter()
+                .map(|&key| match key {
+                    Key::Payment(order) => payment_transfer_id(order),
+                    Key::Refund(refund) => refund_transfer_id(refund),
                 })
-                .map_err(engine_error)?;
-            match ticket.await {
-                Some(found) => out.extend(found),
+                .collect();
+            let ticket = self.engine.find_transfers(ids).map_err(engine_error)?;
+            let found = match ticket.await {
+                Some(found) => found.map_err(|e| {
+                    engine_error(suanpan_engine::EngineError::Journal(e.to_string()))
+                })?,
                 None => return Err(engine_error(self.engine.stopped_error())),
-            }
+            };
+            out.extend(chunk.iter().zip(found).filter_map(|(&key, t)| {
+                t.map(|t| Booking {
+                    key,
+                    amount_fen: t.amount,
+                })
+            }));
         }
         Ok(out)
     }

@@ -26,6 +26,12 @@ impl JsonLine {
         self
     }
 
+    /// A list of numbers.
+    pub fn list(self, key: &str, values: &[u64]) -> JsonLine {
+        let items: Vec<String> = values.iter().map(u64::to_string).collect();
+        self.num(key, format!("[{}]", items.join(",")))
+    }
+
     pub fn bool(self, key: &str, value: bool) -> JsonLine {
         self.num(key, value)
     }

@@ -18,11 +18,13 @@ use crate::workload::{fund_accounts, open_accounts, random_transfer, Rng};
 const HELP: &str =
     "usage: suanpan load --data DIR [--postgres URL [--lease-ttl-ms N]] [--accounts N]
                    [--submitters N] [--request-size N] [--transfers N] [--run N]
-                   [--snapshot-every N]
+                   [--snapshot-every N] [--window N] [--past-filter-kib N]
 
 Opens (or recovers) the journal in DIR, opens and funds the accounts if they are not there,
 prints `ready`, then submits transfers (one in seven a pending transfer that expires after
-20 ms) until --transfers have been sent (0: for ever). For each answered transfer it prints
+20 ms) until --transfers have been sent (0: for ever). --window: transfers the ledger keeps
+in memory (older ones are read back from the journal when named); --past-filter-kib: the
+filter of their ids (default 1024 KiB: a soak's history, not a server's). For each answered transfer it prints
 `ack <id> <result>`. Transfer ids carry --run so that runs on one directory never collide.
 With --postgres the journal is in that database (DIR holds nothing of it), and the node takes
 the writer's lease first: after a crash it waits for the old lease to expire.";
@@ -39,6 +41,8 @@ pub fn main(args: &[String]) -> Result<(), String> {
         mut run,
         mut snapshot_every,
     ) = (100u64, 4u64, 100u64, 0u64, 1u64, 1_000_000u64);
+    let mut window: Option<usize> = None;
+    let mut past_filter_kib: usize = 1024;
     let mut parser = lexopt::Parser::from_args(args);
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
         match arg {
@@ -61,6 +65,10 @@ pub fn main(args: &[String]) -> Result<(), String> {
             Long("snapshot-every") => {
                 snapshot_every = parse_value(&mut parser, "--snapshot-every")?
             }
+            Long("window") => window = Some(crate::parse_window(&mut parser)?),
+            Long("past-filter-kib") => {
+                past_filter_kib = parse_value(&mut parser, "--past-filter-kib")?
+            }
             Long("help") | Short('h') => {
                 println!("{HELP}");
                 return Ok(());
@@ -78,6 +86,13 @@ pub fn main(args: &[String]) -> Result<(), String> {
         return Err("--accounts must be at least 2, --submitters and --request-size at least 1, --request-size at most 8190, --run below 2^32".into());
     }
     let mut config = EngineConfig::new(&data);
+    if let Some(window) = window {
+        config.window = window;
+    }
+    if past_filter_kib > 16 << 20 {
+        return Err("--past-filter-kib must be at most 16777216".into());
+    }
+    config.past_filter_bytes = past_filter_kib << 10;
     config.snapshot_commands_min = snapshot_every;
     config.snapshot_growth_factor = 1;
     if let Some(url) = &postgres {

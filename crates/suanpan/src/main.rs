@@ -106,6 +106,18 @@ pub(crate) fn parse_value<T: std::str::FromStr>(
         .map_err(|_| format!("{flag} {text:?} is not valid"))
 }
 
+/// Parses `--window`: transfers the ledger keeps in memory.
+pub(crate) fn parse_window(parser: &mut lexopt::Parser) -> Result<usize, String> {
+    let window: usize = parse_value(parser, "--window")?;
+    if window == 0 || window > suanpan_ledger::WINDOW_MAX {
+        return Err(format!(
+            "--window {window} must be between 1 and {}",
+            suanpan_ledger::WINDOW_MAX
+        ));
+    }
+    Ok(window)
+}
+
 /// Where an operator's command finds a room's state: the data directory, or beside the journal
 /// on PostgreSQL, where its writes are the operator's, not the leader's, so not fenced by the
 /// writer's lease.

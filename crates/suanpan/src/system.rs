@@ -1,19 +1,13 @@
 //! What the operating system says about this process.
 
+/// The resident set now (VmRSS), in MiB, or 0 where /proc is not available.
+pub fn rss_mib() -> u64 {
+    status_kib("VmRSS:") / 1024
+}
+
 /// Peak resident set size in MiB (VmHWM), or 0 where /proc is not available.
 pub fn max_rss_mib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|rest| {
-            rest.trim()
-                .trim_end_matches("kB")
-                .trim()
-                .parse::<u64>()
-                .ok()
-        })
-        .map_or(0, |kib| kib / 1024)
+    status_kib("VmHWM:") / 1024
 }
 
 /// A fresh directory under the system's temporary directory.
@@ -62,4 +56,20 @@ impl Drop for BenchDir {
             let _ = std::fs::remove_dir_all(&self.path);
         }
     }
+}
+
+/// A `/proc/self/status` figure given in kB (0 if it cannot be read).
+fn status_kib(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field))
+        .and_then(|rest| {
+            rest.trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
+        .unwrap_or(0)
 }

@@ -76,6 +76,10 @@ fn run_and_kill(books: &Books, run: u64, kill_after: Duration) -> HashMap<String
             "16",
             "--snapshot-every",
             "2000",
+            // Transfers leave memory within each run: recovery and every retry after a kill
+            // read them back from the journal through the index of past transfers.
+            "--window",
+            "500",
         ])
         .args(["--data".to_string(), books.dir.display().to_string()])
         .args(

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
-use suanpan_ledger::{Account, Ledger, TierLimits};
+use suanpan_ledger::{Account, TierLimits};
 use suanpan_store::postgres::{Object, PgError};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Statement;
@@ -289,7 +289,11 @@ impl PgJournal {
         self.hash = hash;
     }
 
-    pub fn recover(&mut self) -> Result<Recovered, JournalError> {
+    pub fn recover(
+        &mut self,
+        retention: crate::Retention,
+        index: Option<&mut crate::PastIndex>,
+    ) -> Result<Recovered, JournalError> {
         let snapshot = self.db.run(async {
             let client = self.db.client().await?;
             let row = client
@@ -307,22 +311,32 @@ impl PgJournal {
                 )
             }))
         })?;
-        let (ledger, snapshot_seq, snapshot_timestamp) = match snapshot {
+        let from_snapshot = match snapshot {
             Some((seq, last_timestamp, expected)) => {
                 let db = &self.db;
-                let ledger =
-                    SnapshotChunks::new(|n| snapshot_chunk(db, seq, n)).decode(seq, &expected)?;
-                (ledger, seq, last_timestamp)
+                SnapshotChunks::new(|n| snapshot_chunk(db, seq, n))
+                    .decode(seq, &expected)?
+                    .map(|ledger| (ledger, seq, last_timestamp))
             }
-            None => (Ledger::new(self.limits), 0, 0),
+            None => None,
         };
+        let (ledger, snapshot_seq, snapshot_timestamp) =
+            retention.starting_point(from_snapshot, self.limits);
         let snapshot_hash = self.hash_of(snapshot_seq)?;
+        let this: &PgJournal = self;
+        let mut recaller = crate::Recaller::default();
+        let history = index.map(|index| crate::History {
+            index,
+            source: this,
+            recaller: &mut recaller,
+        });
         let recovered = Recovered::replay(
             ledger,
             snapshot_seq,
             snapshot_timestamp,
             snapshot_hash,
-            |after, f| self.for_each_batch_after(after, f),
+            history,
+            |after, f| this.for_each_batch_after(after, f),
         )?;
         // The head may have moved on since open (a leader writing while this node follows).
         self.seq = recovered.seq;
@@ -1015,4 +1029,50 @@ pub(crate) fn to_hash(bytes: &[u8]) -> Result<[u8; 32], JournalError> {
     bytes
         .try_into()
         .map_err(|_| JournalError::Corrupt("a stored hash is not 32 bytes".into()))
+}
+
+impl crate::recall::BatchSource for PgJournal {
+    fn last_seq(&self) -> Result<u64, JournalError> {
+        last_seq(&self.db)
+    }
+
+    fn first_timestamp(&self, seq: u64) -> Result<Option<u64>, JournalError> {
+        self.db.run(async {
+            let client = self.db.client().await?;
+            let row = client
+                .query_opt(
+                    "SELECT first_timestamp FROM batches WHERE seq = $1",
+                    &[&(seq as i64)],
+                )
+                .await?;
+            Ok(row.map(|r| r.get::<_, i64>(0) as u64))
+        })
+    }
+
+    fn read_batch(
+        &self,
+        seq: u64,
+    ) -> Result<
+        Option<(
+            Vec<suanpan_ledger::Stamped>,
+            Vec<suanpan_ledger::ResultCode>,
+        )>,
+        JournalError,
+    > {
+        let row = self.db.run(async {
+            let client = self.db.client().await?;
+            let row = client
+                .query_opt(
+                    "SELECT body, results FROM batches WHERE seq = $1",
+                    &[&(seq as i64)],
+                )
+                .await?;
+            Ok::<_, JournalError>(row)
+        })?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let (body, results): (Vec<u8>, Vec<u8>) = (row.try_get(0)?, row.try_get(1)?);
+        crate::recall::decode_stored(seq, &body, &results).map(Some)
+    }
 }

@@ -46,6 +46,7 @@ pub(crate) fn verify_postgres(
             )
             .await?
             .map(|r| (r.get::<_, i64>(0) as u64, r.get::<_, Vec<u8>>(1)));
+        let mut retention = None;
         if let Some((seq, expected)) = &snapshot {
             let mut hasher = Sha256::new();
             for row in tx
@@ -55,7 +56,11 @@ pub(crate) fn verify_postgres(
                 )
                 .await?
             {
-                hasher.update(row.get::<_, &[u8]>(0));
+                let data = row.get::<_, &[u8]>(0);
+                if retention.is_none() {
+                    retention = suanpan_ledger::Ledger::snapshot_retention(data);
+                }
+                hasher.update(data);
             }
             check_snapshot_bytes(*seq, hasher.finalize().as_slice(), expected)?;
         }
@@ -65,6 +70,7 @@ pub(crate) fn verify_postgres(
             .map(|r| r.get::<_, String>(0).parse().unwrap_or(u64::MAX))
             .unwrap_or(0);
         let mut checker = Checker::new(limits, snapshot, accounts_at, anchors);
+        checker.snapshot_retention = retention;
         if checker.accounts_due(0) {
             checker.check_accounts(&accounts(&tx).await?)?;
         }

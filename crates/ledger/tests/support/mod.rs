@@ -32,10 +32,12 @@ pub struct Books {
 
 impl Books {
     pub fn new() -> Books {
-        let mut books = Books {
-            ledger: Ledger::new(TierLimits::default()),
-            now: 1_000,
-        };
+        Books::on(Ledger::new(TierLimits::default()))
+    }
+
+    /// Books on a ledger made some other way (a window, say).
+    pub fn on(ledger: Ledger) -> Books {
+        let mut books = Books { ledger, now: 1_000 };
         books.one(Command::Cutover {
             date: AccountingDate::parse("2026-11-25").unwrap_or_default(),
         });

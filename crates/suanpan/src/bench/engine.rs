@@ -4,7 +4,7 @@
 
 use std::collections::{HashSet, VecDeque};
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use lexopt::prelude::*;
@@ -17,13 +17,16 @@ use crate::workload::{fund_accounts, open_accounts, random_transfer, Rng};
 
 const HELP: &str = "usage: suanpan bench engine [--data DIR | --postgres URL] [--accounts N]
                             [--transfers N] [--submitters N] [--request-size N] [--seed N]
-                            [--json]
+                            [--window N] [--pending N] [--json]
 
 Opens a journal in DIR (default: a fresh temporary directory, removed afterwards), opens and
 funds the accounts (with --postgres: the journal in that database, whose URL's search_path
 names an empty or new schema), then times the transfers: each submitter thread keeps two requests of
---request-size transfers in flight. Afterwards a sample of the transfers is resubmitted to
-check that every one answers `exists` (idempotency over the whole history).";
+--request-size transfers in flight. Before them it makes --pending pending transfers (default
+10,000), and posts them after (by then, with a --window smaller than the run, they have left
+memory). Afterwards a sample of the transfers, oldest first, is resubmitted to check that
+every one answers `exists` (idempotency over the whole history). The resident set is read as
+each quarter of the transfers is reached.";
 
 type Answer = Result<Vec<ResultCode>, EngineError>;
 
@@ -35,6 +38,8 @@ struct Options {
     submitters: u64,
     request_size: u64,
     seed: u64,
+    window: Option<usize>,
+    pending: u64,
     json: bool,
 }
 
@@ -57,6 +62,8 @@ fn parse(args: &[String]) -> Result<Option<Options>, String> {
         submitters: 16,
         request_size: 1_000,
         seed: 1,
+        window: None,
+        pending: 10_000,
         json: false,
     };
     let mut parser = lexopt::Parser::from_args(args);
@@ -77,6 +84,8 @@ fn parse(args: &[String]) -> Result<Option<Options>, String> {
             Long("submitters") => o.submitters = parse_value(&mut parser, "--submitters")?,
             Long("request-size") => o.request_size = parse_value(&mut parser, "--request-size")?,
             Long("seed") => o.seed = parse_value(&mut parser, "--seed")?,
+            Long("window") => o.window = Some(crate::parse_window(&mut parser)?),
+            Long("pending") => o.pending = parse_value(&mut parser, "--pending")?,
             Long("json") => o.json = true,
             Long("help") | Short('h') => {
                 println!("{HELP}");
@@ -108,6 +117,9 @@ fn parse(args: &[String]) -> Result<Option<Options>, String> {
 
 fn run(o: &Options, dir: &std::path::Path) -> Result<String, String> {
     let mut config = EngineConfig::new(dir);
+    if let Some(window) = o.window {
+        config.window = window;
+    }
     let db = match &o.postgres {
         Some(url) => {
             let db = suanpan_journal::postgres::connect(url).map_err(|e| e.to_string())?;
@@ -134,10 +146,12 @@ fn run(o: &Options, dir: &std::path::Path) -> Result<String, String> {
             }
         }
     }
+    let pendings = make_pending(&engine, o)?;
     if !o.json {
         println!(
-            "opened and funded {} accounts in {:.1} s",
+            "opened and funded {} accounts and made {} pending transfers in {:.1} s",
             o.accounts,
+            o.pending,
             setup.elapsed().as_secs_f64()
         );
     }
@@ -145,7 +159,9 @@ fn run(o: &Options, dir: &std::path::Path) -> Result<String, String> {
     let commits_before = engine.metrics().commits.load(Ordering::Relaxed);
     let batches_before = engine.metrics().batches.load(Ordering::Relaxed);
     let started = Instant::now();
-    let outcomes: Vec<Result<Submitted, String>> = std::thread::scope(|scope| {
+    let done = AtomicBool::new(false);
+    let (outcomes, rss_at_quarters) = std::thread::scope(|scope| {
+        let sampler = scope.spawn(|| sample_rss(&engine, o.transfers, &done));
         let handles: Vec<_> = (0..o.submitters)
             .map(|s| {
                 let quota = o.transfers / o.submitters + u64::from(s < o.transfers % o.submitters);
@@ -153,13 +169,15 @@ fn run(o: &Options, dir: &std::path::Path) -> Result<String, String> {
                 scope.spawn(move || submit(engine, o, s, quota))
             })
             .collect();
-        handles
+        let outcomes: Vec<Result<Submitted, String>> = handles
             .into_iter()
             .map(|h| {
                 h.join()
                     .unwrap_or_else(|_| Err("a submitter panicked".into()))
             })
-            .collect()
+            .collect();
+        done.store(true, Ordering::Relaxed);
+        (outcomes, sampler.join().unwrap_or_default())
     });
     let seconds = started.elapsed().as_secs_f64();
     let submitted: Vec<Submitted> = outcomes.into_iter().collect::<Result<_, _>>()?;
@@ -174,10 +192,22 @@ fn run(o: &Options, dir: &std::path::Path) -> Result<String, String> {
             request_latency.record(us);
         }
     }
+    let recall_started = Instant::now();
     let (checked, mismatches) = check_idempotency(&engine, o, &submitted)?;
+    let (pending_checked, pending_mismatches) = post_pending(&engine, &pendings)?;
+    let recall_seconds = recall_started.elapsed().as_secs_f64();
     let p50_commit_ms = metrics.commit_us.quantile(0.50) as f64 / 1000.0;
     let p99_commit_ms = metrics.commit_us.quantile(0.99) as f64 / 1000.0;
     let snapshots = metrics.snapshots.load(Ordering::Relaxed);
+    let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    let in_memory = load(&metrics.ledger_transfers);
+    let window = load(&metrics.ledger_window);
+    let past_entries = load(&metrics.past_index_entries);
+    let past_bytes = load(&metrics.past_index_bytes);
+    let past_runs = load(&metrics.past_index_runs);
+    let past_batches_read = load(&metrics.past_batches_read);
+    let filter_ids = load(&metrics.past_filter_ids);
+    let filter_bytes = load(&metrics.past_filter_bytes);
     engine.shutdown().map_err(|e| e.to_string())?;
     let journal_bytes = match &db {
         None => std::fs::metadata(suanpan_journal::db_path(dir)).map_or(0, |m| m.len()),
@@ -217,8 +247,32 @@ fn run(o: &Options, dir: &std::path::Path) -> Result<String, String> {
         .num("snapshots", snapshots)
         .num("overloaded", overloaded)
         .num("idempotency_checked", checked)
-        .bool("idempotency_exact", mismatches == 0)
+        .num("pending_posted_checked", pending_checked)
+        .bool(
+            "idempotency_exact",
+            mismatches == 0 && pending_mismatches == 0,
+        )
+        .fixed("recall_seconds", recall_seconds, 2)
         .num("journal_mib", journal_bytes >> 20)
+        .fixed(
+            "journal_bytes_per_transfer",
+            journal_bytes as f64 / (o.transfers + 2 * o.pending).max(1) as f64,
+            1,
+        )
+        .num("window", window)
+        .num("transfers_in_memory", in_memory)
+        .num("past_filter_mib", filter_bytes >> 20)
+        .num("past_filter_ids", filter_ids)
+        .num("past_index_entries", past_entries)
+        .num("past_index_mib", past_bytes >> 20)
+        .num("past_index_runs", past_runs)
+        .num("past_batches_read", past_batches_read)
+        .list("rss_mib_at_quarters", &rss_at_quarters)
+        .fixed(
+            "rss_growth_pct_after_window",
+            rss_growth_pct(&rss_at_quarters, o, window),
+            1,
+        )
         .num("max_rss_mib", crate::system::max_rss_mib())
         .finish())
 }
@@ -291,8 +345,9 @@ fn submit(engine: &Engine, o: &Options, s: u64, quota: u64) -> Result<Submitted,
     Ok(out)
 }
 
-/// Resubmits every k-th transfer (regenerated from the same seeds): each committed one must
-/// answer `exists`, however old. Returns (checked, mismatches).
+/// Resubmits every k-th transfer (regenerated from the same seeds), oldest first across the
+/// submitters: each committed one must answer `exists`, however old. Returns (checked,
+/// mismatches).
 fn check_idempotency(
     engine: &Engine,
     o: &Options,
@@ -300,7 +355,7 @@ fn check_idempotency(
 ) -> Result<(u64, u64), String> {
     let sample_max = 200_000u64;
     let stride = (o.transfers / sample_max).max(1);
-    let (mut checked, mut mismatches) = (0u64, 0u64);
+    let mut samples: Vec<Vec<Command>> = Vec::new();
     for s in submitted {
         let mut rng = rng_for(o, s.submitter);
         let mut sample = Vec::new();
@@ -311,11 +366,119 @@ fn check_idempotency(
                 sample.push(command);
             }
         }
-        for chunk in sample.chunks(BATCH_COMMANDS_MAX) {
+        samples.push(sample);
+    }
+    // The submitters ran side by side: their n-th transfers are of about the same age.
+    let longest = samples.iter().map(Vec::len).max().unwrap_or(0);
+    let oldest_first: Vec<Command> = (0..longest)
+        .flat_map(|i| samples.iter().filter_map(move |s| s.get(i).cloned()))
+        .collect();
+    let (mut checked, mut mismatches) = (0u64, 0u64);
+    for chunk in oldest_first.chunks(BATCH_COMMANDS_MAX) {
+        let results = engine.execute(chunk.to_vec()).map_err(|e| e.to_string())?;
+        checked += results.len() as u64;
+        mismatches += results.iter().filter(|&&r| r != ResultCode::Exists).count() as u64;
+    }
+    Ok((checked, mismatches))
+}
+
+/// Ids of the pending transfers made before the run, and of the posts after it: a space of
+/// their own above the submitters'.
+fn pending_id(n: u64) -> u128 {
+    (u128::from(u32::MAX) + 1) << 64 | u128::from(n + 1)
+}
+
+fn post_id(n: u64) -> u128 {
+    (u128::from(u32::MAX) + 2) << 64 | u128::from(n + 1)
+}
+
+/// Makes `--pending` pending transfers (no timeout) before the run.
+fn make_pending(engine: &Engine, o: &Options) -> Result<Vec<Command>, String> {
+    let mut rng = Rng::new(o.seed ^ 0x5EED_9E4D);
+    let commands: Vec<Command> = (0..o.pending)
+        .map(
+            |n| match random_transfer(&mut rng, pending_id(n), o.accounts) {
+                Command::CreateTransfer(mut t) => {
+                    t.flags = suanpan_ledger::TransferFlags(suanpan_ledger::TransferFlags::PENDING);
+                    Command::CreateTransfer(t)
+                }
+                other => other,
+            },
+        )
+        .collect();
+    for chunk in commands.chunks(BATCH_COMMANDS_MAX) {
+        let results = engine.execute(chunk.to_vec()).map_err(|e| e.to_string())?;
+        if let Some(bad) = results.iter().find(|r| !r.is_ok()) {
+            return Err(format!("making the pending transfers failed: {bad}"));
+        }
+    }
+    Ok(commands)
+}
+
+/// Posts every pending transfer made before the run (long out of memory with a small
+/// window): each post must go through; each post resubmitted must answer `exists`; a second
+/// post must be refused as already posted; and the pending transfer itself, resubmitted,
+/// `exists`. Returns (checked, mismatches).
+fn post_pending(engine: &Engine, pendings: &[Command]) -> Result<(u64, u64), String> {
+    let (mut checked, mut mismatches) = (0u64, 0u64);
+    let post = |n: u64, id: u128| {
+        Command::CreateTransfer(suanpan_ledger::Transfer {
+            pending_id: pending_id(n),
+            flags: suanpan_ledger::TransferFlags(suanpan_ledger::TransferFlags::POST_PENDING),
+            ..suanpan_ledger::Transfer::new(id, 0, 0, 0, suanpan_ledger::Currency::CNY)
+        })
+    };
+    let posts: Vec<Command> = (0..pendings.len() as u64)
+        .map(|n| post(n, post_id(n)))
+        .collect();
+    let again: Vec<Command> = (0..pendings.len() as u64)
+        .map(|n| post(n, post_id(n) | 1 << 100))
+        .collect();
+    let rounds: [(&[Command], ResultCode); 4] = [
+        (&posts, ResultCode::Ok),
+        (&posts, ResultCode::Exists),
+        (&again, ResultCode::PendingTransferAlreadyPosted),
+        (pendings, ResultCode::Exists),
+    ];
+    for (commands, expected) in rounds {
+        for chunk in commands.chunks(BATCH_COMMANDS_MAX) {
             let results = engine.execute(chunk.to_vec()).map_err(|e| e.to_string())?;
             checked += results.len() as u64;
-            mismatches += results.iter().filter(|&&r| r != ResultCode::Exists).count() as u64;
+            mismatches += results.iter().filter(|&&r| r != expected).count() as u64;
         }
     }
     Ok((checked, mismatches))
+}
+
+/// Reads the resident set as the ledger reaches each quarter of the run's `transfers`, until
+/// `done`.
+fn sample_rss(engine: &Engine, transfers: u64, done: &AtomicBool) -> Vec<u64> {
+    let total = &engine.metrics().ledger_transfers_total;
+    let base = total.load(Ordering::Relaxed);
+    let mut out = Vec::new();
+    let mut next = 1u64;
+    while next <= 4 {
+        let made = total.load(Ordering::Relaxed).saturating_sub(base);
+        if made >= transfers * next / 4 {
+            out.push(crate::system::rss_mib());
+            next += 1;
+            continue;
+        }
+        if done.load(Ordering::Relaxed) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    out
+}
+
+/// How much the resident set grew from the first quarter reached after the window filled to
+/// the last, in percent (0 when no quarter came after it).
+fn rss_growth_pct(quarters: &[u64], o: &Options, window: u64) -> f64 {
+    let first_full = (1..=4u64).find(|q| o.transfers * q / 4 >= window);
+    let Some(q) = first_full else { return 0.0 };
+    let (Some(&from), Some(&to)) = (quarters.get(q as usize - 1), quarters.last()) else {
+        return 0.0;
+    };
+    (to as f64 - from as f64) * 100.0 / from.max(1) as f64
 }

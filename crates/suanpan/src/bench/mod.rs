@@ -12,6 +12,7 @@ mod open_loop;
 mod payouts;
 pub(crate) mod process;
 mod recon;
+mod recovery;
 mod routing;
 
 pub fn main(args: &[String]) -> Result<(), String> {
@@ -28,8 +29,9 @@ pub fn main(args: &[String]) -> Result<(), String> {
         Some("recon") => recon::main(&args[1..]),
         Some("payouts") => payouts::main(&args[1..]),
         Some("console") => console::main(&args[1..]),
+        Some("recovery") => recovery::main(&args[1..]),
         Some(other) => Err(format!(
-            "unknown benchmark {other:?}; there are `ledger`, `engine`, `http`, `clearing`, `statements`, `day-end`, `gateway`, `consent`, `routing`, `payouts`, `recon` and `console`"
+            "unknown benchmark {other:?}; there are `ledger`, `engine`, `http`, `clearing`, `statements`, `day-end`, `gateway`, `consent`, `routing`, `payouts`, `recon`, `console` and `recovery`"
         )),
         None => Err("which benchmark? `suanpan bench ledger`, `engine` or `http`".into()),
     }

@@ -39,6 +39,8 @@ pub fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result
     };
     let mut engine_config = EngineConfig::new(&config.data_dir);
     engine_config.queue_requests_max = config.queue_requests_max;
+    engine_config.window = config.window;
+    engine_config.past_filter_bytes = config.past_filter_mib << 20;
     engine_config.auto_cutover = config.auto_cutover;
     engine_config.accept_journal_behind_anchor = config.accept_journal_behind_anchor;
     // How long a room's write may hold the lease row on the server (half the lease).
