@@ -800,10 +800,15 @@ impl Gateway {
             ));
         }
         let now = self.clock.now_ms();
+        // This request asks the channel itself, at once; the scheduler's first ask waits the
+        // schedule's first step, so that the two never ask at the same time (under load the
+        // request's own ask can take longer than a scheduler tick).
+        let (_, schedule) = self.channel(&order.channel)?;
+        let first_retry = now + schedule.first().copied().unwrap_or(10_000);
         let (id, no) = (order.id, refund_no.to_string());
         let (refund, created) = self
             .store
-            .write(move |c| store::insert_refund(c, id, &no, amount_minor, now))
+            .write(move |c| store::insert_refund(c, id, &no, amount_minor, now, first_retry))
             .await?;
         if !created || refund.state != RefundState::Processing {
             return Ok(refund);

@@ -755,6 +755,7 @@ pub fn insert_refund(
     refund_no: &str,
     amount_minor: u64,
     now_ms: u64,
+    first_retry_ms: u64,
 ) -> Result<(Refund, bool), GatewayError> {
     let order = order_by_id(c, order_id)?.ok_or(GatewayError::OrderNotFound(order_id))?;
     let existing = c
@@ -793,8 +794,8 @@ pub fn insert_refund(
     }
     let id = c
         .insert_numbered(
-            "INSERT INTO gateway_refunds (order_id, refund_no, amount, state, created_ms) VALUES (?1, ?2, ?3, 'processing', ?4)",
-            args![int(order_id), refund_no, int(amount_minor), int(now_ms)],
+            "INSERT INTO gateway_refunds (order_id, refund_no, amount, state, created_ms, next_at_ms) VALUES (?1, ?2, ?3, 'processing', ?4, ?5)",
+            args![int(order_id), refund_no, int(amount_minor), int(now_ms), int(first_retry_ms)],
             "id",
         )
         .map_err(GatewayError::from)

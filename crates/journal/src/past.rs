@@ -296,7 +296,7 @@ impl PastIndex {
             return Ok(());
         }
         let frozen = Arc::new(Frozen {
-            entries: std::mem::take(&mut self.active),
+            entries: std::mem::replace(&mut self.active, HashMap::with_capacity(self.chunk)),
             through: self.active_through,
         });
         self.tables

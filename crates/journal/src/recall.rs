@@ -98,14 +98,19 @@ pub fn apply_segment(
     Ok(())
 }
 
-/// Reads past transfers from the journal, remembering the batch it read last (a resubmitted
-/// request names transfers of one old batch, one after another).
+/// Reads past transfers from the journal, remembering the last few batches it read (a
+/// resubmitted request names transfers of a few old batches, one after another: with one
+/// batch remembered, a quarter of the look-ups of an interleaved resubmission read again).
 #[derive(Default)]
 pub struct Recaller {
-    cached: Option<(u64, Vec<Stamped>, Vec<ResultCode>)>,
+    /// Newest last; at most [`BATCHES_CACHED`].
+    cached: Vec<(u64, Vec<Stamped>, Vec<ResultCode>)>,
     /// Batches read from the journal: for tests and `/metrics`.
     pub batches_read: u64,
 }
+
+/// Batches a [`Recaller`] remembers: some 10 MiB of decoded commands at most.
+const BATCHES_CACHED: usize = 16;
 
 /// Longest a recall waits for the batch of a transfer that left memory to be committed (the
 /// engine applies a batch while the one before is being written).
@@ -210,19 +215,23 @@ impl Recaller {
             return Err(JournalError::Corrupt(format!("batch {seq} cannot be read")));
         };
         self.batches_read += 1;
-        self.cached = Some((seq, commands, results));
+        if self.cached.len() >= BATCHES_CACHED {
+            self.cached.remove(0);
+        }
+        self.cached.push((seq, commands, results));
         self.cached_at(timestamp).ok_or_else(|| {
             JournalError::Corrupt(format!("batch {seq} has no command at {timestamp}"))
         })
     }
 
     fn cached_at(&self, timestamp: u64) -> Option<(Command, ResultCode)> {
-        let (_, commands, results) = self.cached.as_ref()?;
-        let first = commands.first()?.timestamp;
-        let i = usize::try_from(timestamp.checked_sub(first)?).ok()?;
-        // Commands of a batch are stamped one nanosecond apart.
-        let stamped = commands.get(i).filter(|c| c.timestamp == timestamp)?;
-        Some((stamped.command, *results.get(i)?))
+        self.cached.iter().rev().find_map(|(_, commands, results)| {
+            let first = commands.first()?.timestamp;
+            let i = usize::try_from(timestamp.checked_sub(first)?).ok()?;
+            // Commands of a batch are stamped one nanosecond apart.
+            let stamped = commands.get(i).filter(|c| c.timestamp == timestamp)?;
+            Some((stamped.command, *results.get(i)?))
+        })
     }
 }
 

@@ -114,6 +114,23 @@ struct Existing {
     timeout_ms: u64,
 }
 
+/// The window's ring, its room taken at once: grown by doubling, a ring of ten million would
+/// end up with room for 16.7 million, and use it all as it turns.
+fn window_buffer(window: usize) -> VecDeque<TransferRecord> {
+    // Untouched room costs address space, not memory; a ledger that keeps everything grows
+    // as it goes.
+    if window <= WINDOW_RESERVED_MAX {
+        VecDeque::with_capacity(window + WINDOW_SLACK)
+    } else {
+        VecDeque::new()
+    }
+}
+
+/// Most transfers a batch adds before the next one lets the oldest go.
+const WINDOW_SLACK: usize = 2 * crate::BATCH_COMMANDS_MAX;
+/// Windows up to this (6 GiB of records) get their ring's room at once.
+const WINDOW_RESERVED_MAX: usize = 1 << 27;
+
 fn position(ordinal: u64) -> u32 {
     (ordinal % POSITIONS) as u32
 }
@@ -132,7 +149,7 @@ impl Ledger {
             accounting_date: AccountingDate::default(),
             accounts: Vec::new(),
             account_index: IdIndex::default(),
-            transfers: VecDeque::new(),
+            transfers: window_buffer(window),
             first_ordinal: 0,
             window: window.clamp(1, WINDOW_MAX),
             filter: IdFilter::with_bytes(filter_bytes),

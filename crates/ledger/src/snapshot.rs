@@ -293,6 +293,9 @@ impl Ledger {
         let accounts = ledger.accounts.len() as u32;
         ledger.first_ordinal = read_u64(input)?;
         let count = read_len(input, "transfers")?;
+        if count > ledger.window {
+            return Err(corrupt("more transfers than the window holds"));
+        }
         ledger.transfers.reserve_exact(count.min(1 << 20));
         let mut buf = [0u8; TRANSFER_BYTES];
         for _ in 0..count {
