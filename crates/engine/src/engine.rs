@@ -241,6 +241,18 @@ impl Engine {
             filter_bytes: config.past_filter_bytes,
         };
         let recovered = journal.recover(retention, Some(&mut past))?;
+        // Every transfer that left memory has an entry in the index; fewer entries than that
+        // means it was deleted or belongs to another journal, and a retry of an old transfer
+        // would be taken for a new one.
+        let (_, left) = recovered.ledger.past_filter();
+        let size = past.size();
+        let entries = size.entries_on_disk + size.entries_in_memory;
+        if entries < left {
+            return Err(JournalError::Corrupt(format!(
+                "the index of past transfers in {} holds {entries} entries, but {left} transfers have left the ledger's memory: restore it with the journal from the same backup",
+                past.dir().display()
+            )));
+        }
         // The writer reads transfers that left memory back through a handle of its own.
         let reader = Journal::open_read_only(&match &config.postgres {
             None => JournalLocation::Sqlite(config.data_dir.clone()),
