@@ -335,6 +335,10 @@ impl Writer {
             }
             self.seq = b.seq;
             self.hash = b.hash;
+            if self.seq == 1 {
+                // A standby that followed from the start names the journal as a leader does.
+                self.past.bind(self.hash);
+            }
             self.commands_since_snapshot += b.commands.len() as u64;
             committed.push(Arc::new(CommittedBatch {
                 seq: b.seq,

@@ -442,10 +442,11 @@ fn check_old_transfers(engine: &Engine, made: &[Command]) {
     );
 }
 
-fn transfers_that_left_memory_are_answered_exactly_across_a_restart(backend: Backend) {
-    let dir = Books::new("window", backend);
-    let engine = Engine::start(dir.small_window_config()).unwrap_or_else(|e| panic!("{e}"));
-    run(&engine, vec![account(1, 0), account(2, 0)]);
+/// Two accounts, 400 transfers (the first 40 pending), then posts and voids of 30 of the
+/// pending ones long after they left a small window, and enough more that the posts and
+/// voids leave too. Returns every transfer made, as sent.
+fn make_history(engine: &Engine) -> Vec<Command> {
+    run(engine, vec![account(1, 0), account(2, 0)]);
     let mut made = Vec::new();
     for r in 0..40u128 {
         let commands: Vec<Command> = (0..10)
@@ -459,24 +460,29 @@ fn transfers_that_left_memory_are_answered_exactly_across_a_restart(backend: Bac
                 Command::CreateTransfer(transfer(id, 1, 2, 5, flags))
             })
             .collect();
-        assert!(run(&engine, commands.clone()).iter().all(|r| r.is_ok()));
+        assert!(run(engine, commands.clone()).iter().all(|r| r.is_ok()));
         made.extend(commands);
     }
-    // Posts and voids of pending transfers that left memory long ago, then enough more that
-    // the posts and voids leave too.
     let mut resolutions: Vec<Command> = (0..20)
         .map(|i| post(5_000 + i, 1_000 + i, TransferFlags::POST_PENDING))
         .collect();
     resolutions.extend((20..30).map(|i| post(5_000 + i, 1_000 + i, TransferFlags::VOID_PENDING)));
-    assert!(run(&engine, resolutions.clone()).iter().all(|r| r.is_ok()));
+    assert!(run(engine, resolutions.clone()).iter().all(|r| r.is_ok()));
     for r in 0..5u128 {
         let commands: Vec<Command> = (0..10)
             .map(|i| Command::CreateTransfer(transfer(6_000 + r * 10 + i, 1, 2, 1, 0)))
             .collect();
-        assert!(run(&engine, commands.clone()).iter().all(|r| r.is_ok()));
+        assert!(run(engine, commands.clone()).iter().all(|r| r.is_ok()));
         made.extend(commands);
     }
     made.extend(resolutions);
+    made
+}
+
+fn transfers_that_left_memory_are_answered_exactly_across_a_restart(backend: Backend) {
+    let dir = Books::new("window", backend);
+    let engine = Engine::start(dir.small_window_config()).unwrap_or_else(|e| panic!("{e}"));
+    let made = make_history(&engine);
     check_old_transfers(&engine, &made);
     let read = engine
         .metrics()
@@ -800,6 +806,37 @@ fn a_leader_whose_journal_fails_gives_up_the_lease_and_the_standby_takes_over() 
     drop(leader);
     standby.shutdown().unwrap_or_else(|e| panic!("{e}"));
     drop(standby);
+    dir.verify().unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// A standby keeps its own window and index of past transfers as it follows the leader: after
+/// taking over, and after a restart of its own, it answers old transfers exactly.
+#[test]
+fn a_standby_answers_transfers_that_left_memory_after_taking_over() {
+    let dir = Books::new("standby-window", Backend::Postgres);
+    let leader = Engine::start(dir.small_window_config()).unwrap_or_else(|e| panic!("{e}"));
+    let standby_config = || {
+        let mut config = dir.config_as("b", true);
+        config.data_dir = dir.dir.join("standby");
+        config.window = SMALL_WINDOW;
+        config.past_filter_bytes = SMALL_FILTER_BYTES;
+        config
+    };
+    let standby = Engine::start(standby_config()).unwrap_or_else(|e| panic!("{e}"));
+    let made = make_history(&leader);
+    leader.shutdown().unwrap_or_else(|e| panic!("{e}"));
+    drop(leader);
+    eventually("the standby takes over", || standby.is_leader());
+    check_old_transfers(&standby, &made);
+    standby.shutdown().unwrap_or_else(|e| panic!("{e}"));
+    drop(standby);
+    // Started again on its own directory, as the leader now: its index is its journal's.
+    let mut config = standby_config();
+    config.postgres = dir.config_as("b", false).postgres;
+    let again = Engine::start(config).unwrap_or_else(|e| panic!("{e}"));
+    check_old_transfers(&again, &made);
+    again.shutdown().unwrap_or_else(|e| panic!("{e}"));
+    drop(again);
     dir.verify().unwrap_or_else(|e| panic!("{e}"));
 }
 
