@@ -198,9 +198,9 @@ impl Recaller {
             return Ok(found);
         }
         let waited = std::time::Instant::now();
-        let seq = loop {
+        let (seq, read) = loop {
             match batch_holding(timestamp, source)? {
-                Some(seq) => break seq,
+                Some(found) => break found,
                 None if waited.elapsed() < UNCOMMITTED_WAIT_MAX => {
                     std::thread::sleep(std::time::Duration::from_millis(1));
                 }
@@ -211,7 +211,11 @@ impl Recaller {
                 }
             }
         };
-        let Some((commands, results)) = source.read_batch(seq)? else {
+        let read = match read {
+            Some(read) => Some(read),
+            None => source.read_batch(seq)?,
+        };
+        let Some((commands, results)) = read else {
             return Err(JournalError::Corrupt(format!("batch {seq} cannot be read")));
         };
         self.batches_read += 1;
@@ -236,8 +240,12 @@ impl Recaller {
 }
 
 /// The batch whose commands include `timestamp`, if it is committed: the last batch whose
-/// first command is not after it (timestamps increase with the sequence), found by bisection.
-fn batch_holding(timestamp: u64, source: &dyn BatchSource) -> Result<Option<u64>, JournalError> {
+/// first command is not after it (timestamps increase with the sequence), found by bisection;
+/// with its commands when they had to be read to tell.
+fn batch_holding(
+    timestamp: u64,
+    source: &dyn BatchSource,
+) -> Result<Option<(u64, Option<BatchCommands>)>, JournalError> {
     let last = source.last_seq()?;
     let (mut lo, mut hi) = (1u64, last);
     let mut found = None;
@@ -257,14 +265,15 @@ fn batch_holding(timestamp: u64, source: &dyn BatchSource) -> Result<Option<u64>
     };
     if seq == last {
         // The newest batch: the command may belong to one still being committed after it.
-        let Some((commands, _)) = source.read_batch(seq)? else {
+        let Some(batch) = source.read_batch(seq)? else {
             return Ok(None);
         };
-        if commands.last().is_none_or(|c| c.timestamp < timestamp) {
+        if batch.0.last().is_none_or(|c| c.timestamp < timestamp) {
             return Ok(None);
         }
+        return Ok(Some((seq, Some(batch))));
     }
-    Ok(Some(seq))
+    Ok(Some((seq, None)))
 }
 
 /// A stored batch's commands and results, decoded (the chain is verify's to check).

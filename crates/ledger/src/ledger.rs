@@ -1001,11 +1001,6 @@ impl Ledger {
         &self.accounts
     }
 
-    /// The transfers in memory, oldest first.
-    pub fn transfers(&self) -> impl ExactSizeIterator<Item = &TransferRecord> + '_ {
-        self.transfers.iter()
-    }
-
     /// Transfers in memory: the window, and during a batch those it added.
     pub fn transfers_in_memory(&self) -> usize {
         self.transfers.len()
