@@ -5,8 +5,8 @@ use std::io::{self, Read};
 use sha2::{Digest, Sha256};
 use suanpan_ledger::{Account, AccountStatus, AccountingDate, Ledger, ResultCode, Stamped};
 
-use crate::record::{chain_hash, encode_batch, encode_results};
-use crate::rows::{pending_rows, transfers_json, PendingRow};
+use crate::record::{chain_hash, encode_results};
+use crate::rows::{pending_rows, PendingRow};
 use crate::JournalError;
 
 /// A post or void transfer as it actually happened: the pending transfer's accounts, and the
@@ -90,7 +90,6 @@ pub struct CommitBatch {
     pub(crate) hash: [u8; 32],
     pub(crate) body: Vec<u8>,
     pub(crate) result_bytes: Vec<u8>,
-    pub(crate) transfers_json: String,
     pub(crate) pending_rows: Vec<PendingRow>,
 }
 
@@ -108,11 +107,9 @@ impl CommitBatch {
         let a = &applied;
         assert_eq!(a.commands.len(), a.results.len());
         let mut body = Vec::new();
-        encode_batch(&a.segments, &a.commands, &mut body);
+        crate::layout::encode(&a.segments, &a.commands, &a.results, &a.resolved, &mut body);
         let result_bytes = encode_results(&a.results);
         let hash = chain_hash(prev_hash, a.seq, a.accounting_date, &body, &result_bytes);
-        let transfers_json =
-            transfers_json(a.accounting_date, &a.commands, &a.results, &a.resolved);
         let pending_rows = pending_rows(&a.commands, &a.results);
         CommitBatch {
             applied,
@@ -120,7 +117,6 @@ impl CommitBatch {
             hash,
             body,
             result_bytes,
-            transfers_json,
             pending_rows,
         }
     }
@@ -214,6 +210,11 @@ pub struct StoredBatch {
     pub results: Vec<ResultCode>,
     /// Its place in the hash chain (checked when it was read).
     pub hash: [u8; 32],
+    /// The hash of the batch before.
+    pub(crate) prev_hash: [u8; 32],
+    /// Its body is in the second form (layout.rs): the transfers are in it, not in
+    /// `transfers_by_batch`.
+    pub(crate) second_form: bool,
 }
 
 pub(crate) fn replay_mismatch(
@@ -367,6 +368,8 @@ impl BatchRow<'_> {
             commands,
             results,
             hash,
+            prev_hash: *prev,
+            second_form: crate::layout::is_second_form(self.body),
         })
     }
 }

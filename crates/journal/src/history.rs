@@ -120,23 +120,133 @@ enum RowsSource {
 }
 
 impl RowsSource {
-    /// The `transfers_by_batch` rows of batches in (after, through], at most `max`.
-    fn rows(&self, after: u64, through: u64, max: u32) -> Result<Vec<(u64, String)>, JournalError> {
+    /// The committed transfers of batches in (after, through], at most `max` batches.
+    fn rows(
+        &self,
+        after: u64,
+        through: u64,
+        max: u32,
+    ) -> Result<Vec<(u64, Vec<TransferRow>)>, JournalError> {
         match self {
             RowsSource::Sqlite(journal) => {
                 let mut stmt = journal.prepare_cached(
-                    "SELECT batch, rows FROM transfers_by_batch
-                     WHERE batch > ?1 AND batch <= ?2 ORDER BY batch LIMIT ?3",
+                    "SELECT seq, accounting_date, body, results FROM batches
+                     WHERE seq > ?1 AND seq <= ?2 ORDER BY seq LIMIT ?3",
                 )?;
-                let rows = stmt.query_map(params![after as i64, through as i64, max], |r| {
-                    Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?))
-                })?;
-                Ok(rows.collect::<Result<_, _>>()?)
+                let mut json = journal
+                    .prepare_cached("SELECT rows FROM transfers_by_batch WHERE batch = ?1")?;
+                let mut out = Vec::new();
+                let mut rows = stmt.query(params![after as i64, through as i64, max])?;
+                while let Some(r) = rows.next()? {
+                    let batch = r.get::<_, i64>(0)? as u64;
+                    let date = r.get_ref(1)?.as_str()?;
+                    let body = r.get_ref(2)?.as_blob()?;
+                    let results = r.get_ref(3)?.as_blob()?;
+                    let transfers = match rows_of_body(batch, date, body, results)? {
+                        Some(transfers) => transfers,
+                        None => {
+                            let text: Option<String> =
+                                json.query_row([batch as i64], |r| r.get(0)).optional()?;
+                            rows_of_json(batch, text.as_deref().unwrap_or("[]"))?
+                        }
+                    };
+                    out.push((batch, transfers));
+                }
+                Ok(out)
             }
             #[cfg(feature = "postgres")]
             RowsSource::Postgres(db) => crate::postgres::transfer_rows(db, after, through, max),
         }
     }
+}
+
+/// The committed transfers of a second-form batch body (see layout.rs), as the `transfers`
+/// view shows them; `None` for a first-form body, whose transfers are in `transfers_by_batch`.
+pub(crate) fn rows_of_body(
+    batch: u64,
+    date: &str,
+    body: &[u8],
+    results: &[u8],
+) -> Result<Option<Vec<TransferRow>>, JournalError> {
+    if !crate::layout::is_second_form(body) {
+        return Ok(None);
+    }
+    let decoded = crate::layout::decode(body).map_err(|e| corrupt(batch, &e))?;
+    let mut rows = Vec::with_capacity(decoded.records.len());
+    for r in decoded.records {
+        if results.get(r.command as usize) != Some(&0) {
+            continue;
+        }
+        let t = r.transfer;
+        let (debit, credit, amount) =
+            r.resolved
+                .unwrap_or((t.debit_account_id, t.credit_account_id, t.amount));
+        let accounting_date = match r.date {
+            0 => date.to_string(),
+            k => decoded.dates[usize::from(k) - 1].to_string(),
+        };
+        rows.push(TransferRow {
+            id: t.id,
+            timestamp: r.timestamp,
+            batch,
+            debit_account_id: debit,
+            credit_account_id: credit,
+            amount,
+            currency: t.currency.as_str().to_string(),
+            code: t.code,
+            flags: t.flags.0,
+            pending_id: t.pending_id,
+            timeout_ms: t.timeout_ms,
+            reference: reference_text(t.reference.as_bytes()),
+            accounting_date,
+        });
+    }
+    Ok(Some(rows))
+}
+
+/// A reference as the books show it: its text, or `hex:` and its bytes if it is not UTF-8.
+pub(crate) fn reference_text(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => text.to_string(),
+        Err(_) => {
+            let mut out = String::from("hex:");
+            for b in bytes {
+                out.push_str(&format!("{b:02x}"));
+            }
+            out
+        }
+    }
+}
+
+/// The transfers of a first-form batch's `transfers_by_batch` row.
+pub(crate) fn rows_of_json(batch: u64, json: &str) -> Result<Vec<TransferRow>, JournalError> {
+    let transfers: Vec<JsonTransfer> =
+        serde_json::from_str(json).map_err(|e| corrupt(batch, &e.to_string()))?;
+    let mut rows = Vec::with_capacity(transfers.len());
+    for t in transfers {
+        rows.push(TransferRow {
+            id: id_of(batch, &t.1)?,
+            timestamp: t.0,
+            batch,
+            debit_account_id: id_of(batch, &t.2)?,
+            credit_account_id: id_of(batch, &t.3)?,
+            amount: match t.4 {
+                JsonAmount::Number(n) => n,
+                JsonAmount::Text(s) => s.parse().map_err(|_| corrupt(batch, "an amount"))?,
+            },
+            currency: t.5,
+            code: t.6,
+            flags: t.7,
+            pending_id: match t.8 {
+                Some(p) => id_of(batch, &p)?,
+                None => 0,
+            },
+            timeout_ms: t.9,
+            reference: t.10.unwrap_or_default(),
+            accounting_date: t.11,
+        });
+    }
+    Ok(rows)
 }
 
 /// One element of a `transfers_by_batch` row (see rows.rs).
@@ -264,34 +374,8 @@ impl HistoryWriter {
                 "SELECT debits_after, credits_after FROM postings WHERE account = ?1
                  ORDER BY timestamp DESC LIMIT 1",
             )?;
-            for (batch, json) in &rows {
-                let batch = *batch;
-                let transfers: Vec<JsonTransfer> =
-                    serde_json::from_str(json).map_err(|e| corrupt(batch, &e.to_string()))?;
-                for t in transfers {
-                    let row = TransferRow {
-                        id: id_of(batch, &t.1)?,
-                        timestamp: t.0,
-                        batch,
-                        debit_account_id: id_of(batch, &t.2)?,
-                        credit_account_id: id_of(batch, &t.3)?,
-                        amount: match t.4 {
-                            JsonAmount::Number(n) => n,
-                            JsonAmount::Text(s) => {
-                                s.parse().map_err(|_| corrupt(batch, "an amount"))?
-                            }
-                        },
-                        currency: t.5,
-                        code: t.6,
-                        flags: t.7,
-                        pending_id: match t.8 {
-                            Some(p) => id_of(batch, &p)?,
-                            None => 0,
-                        },
-                        timeout_ms: t.9,
-                        reference: t.10.unwrap_or_default(),
-                        accounting_date: t.11,
-                    };
+            for (batch, transfers) in rows {
+                for row in transfers {
                     insert_transfer.execute(params![
                         &blob(row.id)[..],
                         row.timestamp as i64,

@@ -11,6 +11,7 @@ mod checkpoint;
 mod fault_injection;
 mod history;
 mod journal;
+mod layout;
 mod past;
 mod pending;
 #[cfg(feature = "postgres")]
@@ -21,6 +22,7 @@ mod rows;
 mod schema;
 mod sqlite;
 mod verify;
+mod view;
 
 use std::fmt;
 

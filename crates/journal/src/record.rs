@@ -67,6 +67,10 @@ pub fn encode_batch(segments: &[u32], commands: &[Stamped], out: &mut Vec<u8>) {
 }
 
 pub fn decode_batch(bytes: &[u8]) -> Result<(Vec<u32>, Vec<Stamped>), String> {
+    if crate::layout::is_second_form(bytes) {
+        let decoded = crate::layout::decode(bytes)?;
+        return Ok((decoded.segments, decoded.commands));
+    }
     let mut rest = bytes;
     let mut r = Reader { bytes: &mut rest };
     let count = r.u32()? as usize;
@@ -115,45 +119,50 @@ fn encode_commands(commands: &[Stamped], out: &mut Vec<u8>) {
     out.reserve(commands.len() * 40);
     let mut previous = 0u64;
     for stamped in commands {
-        put_var(out, u128::from(stamped.timestamp.wrapping_sub(previous)));
-        previous = stamped.timestamp;
-        match &stamped.command {
-            Command::CreateAccount(a) => {
-                out.push(TAG_CREATE_ACCOUNT);
-                put_var(out, a.id);
-                out.extend_from_slice(&a.currency.as_bytes());
-                put_short(out, a.subject.as_str().as_bytes());
-                put_var(out, u128::from(a.owner));
-                out.push(a.tier as u8);
-                put_var(out, a.bound_account);
-                put_var(out, u128::from(a.flags.0));
-            }
-            Command::CreateTransfer(t) => {
-                out.push(TAG_CREATE_TRANSFER);
-                put_var(out, t.id);
-                put_var(out, t.debit_account_id);
-                put_var(out, t.credit_account_id);
-                put_var(out, u128::from(t.amount));
-                out.extend_from_slice(&t.currency.as_bytes());
-                put_var(out, u128::from(t.code));
-                put_var(out, u128::from(t.flags.0));
-                put_var(out, t.pending_id);
-                put_var(out, u128::from(t.timeout_ms));
-                put_short(out, t.reference.as_bytes());
-            }
-            Command::FreezeAccount { id } => put_id(out, TAG_FREEZE, *id),
-            Command::UnfreezeAccount { id } => put_id(out, TAG_UNFREEZE, *id),
-            Command::CloseAccount { id } => put_id(out, TAG_CLOSE, *id),
-            Command::ExpirePending { pending_id } => put_id(out, TAG_EXPIRE, *pending_id),
-            Command::Cutover { date } => {
-                out.push(TAG_CUTOVER);
-                out.extend_from_slice(&date.0.to_le_bytes());
-            }
+        encode_command(stamped, &mut previous, out);
+    }
+}
+
+/// One command: its timestamp as the step from `previous` (then moved on), its tag, its fields.
+pub(crate) fn encode_command(stamped: &Stamped, previous: &mut u64, out: &mut Vec<u8>) {
+    put_var(out, u128::from(stamped.timestamp.wrapping_sub(*previous)));
+    *previous = stamped.timestamp;
+    match &stamped.command {
+        Command::CreateAccount(a) => {
+            out.push(TAG_CREATE_ACCOUNT);
+            put_var(out, a.id);
+            out.extend_from_slice(&a.currency.as_bytes());
+            put_short(out, a.subject.as_str().as_bytes());
+            put_var(out, u128::from(a.owner));
+            out.push(a.tier as u8);
+            put_var(out, a.bound_account);
+            put_var(out, u128::from(a.flags.0));
+        }
+        Command::CreateTransfer(t) => {
+            out.push(TAG_CREATE_TRANSFER);
+            put_var(out, t.id);
+            put_var(out, t.debit_account_id);
+            put_var(out, t.credit_account_id);
+            put_var(out, u128::from(t.amount));
+            out.extend_from_slice(&t.currency.as_bytes());
+            put_var(out, u128::from(t.code));
+            put_var(out, u128::from(t.flags.0));
+            put_var(out, t.pending_id);
+            put_var(out, u128::from(t.timeout_ms));
+            put_short(out, t.reference.as_bytes());
+        }
+        Command::FreezeAccount { id } => put_id(out, TAG_FREEZE, *id),
+        Command::UnfreezeAccount { id } => put_id(out, TAG_UNFREEZE, *id),
+        Command::CloseAccount { id } => put_id(out, TAG_CLOSE, *id),
+        Command::ExpirePending { pending_id } => put_id(out, TAG_EXPIRE, *pending_id),
+        Command::Cutover { date } => {
+            out.push(TAG_CUTOVER);
+            out.extend_from_slice(&date.0.to_le_bytes());
         }
     }
 }
 
-fn put_var(out: &mut Vec<u8>, mut value: u128) {
+pub(crate) fn put_var(out: &mut Vec<u8>, mut value: u128) {
     while value >= 0x80 {
         out.push(value as u8 | 0x80);
         value >>= 7;
@@ -177,59 +186,67 @@ fn decode_commands(mut bytes: &[u8]) -> Result<Vec<Stamped>, String> {
     let mut previous = 0u64;
     while !bytes.is_empty() {
         let mut r = Reader { bytes: &mut bytes };
-        let step = r.var_u64()?;
-        let timestamp = previous.checked_add(step).ok_or("timestamp overflows")?;
-        previous = timestamp;
-        let command = match r.u8()? {
-            TAG_CREATE_ACCOUNT => Command::CreateAccount(NewAccount {
-                id: r.var()?,
-                currency: r.currency()?,
-                subject: {
-                    let raw = r.short()?;
-                    std::str::from_utf8(raw)
-                        .ok()
-                        .and_then(SubjectCode::parse)
-                        .ok_or("bad subject code")?
-                },
-                owner: r.var_u64()?,
-                tier: Tier::from_u8(r.u8()?).ok_or("bad tier")?,
-                bound_account: r.var()?,
-                flags: AccountFlags(r.var_u16()?),
-            }),
-            TAG_CREATE_TRANSFER => Command::CreateTransfer(Transfer {
-                id: r.var()?,
-                debit_account_id: r.var()?,
-                credit_account_id: r.var()?,
-                amount: r.var_u64()?,
-                currency: r.currency()?,
-                code: r.var_u16()?,
-                flags: TransferFlags(r.var_u16()?),
-                pending_id: r.var()?,
-                timeout_ms: r.var_u64()?,
-                reference: Reference::new(r.short()?).ok_or("reference too long")?,
-            }),
-            TAG_FREEZE => Command::FreezeAccount { id: r.var()? },
-            TAG_UNFREEZE => Command::UnfreezeAccount { id: r.var()? },
-            TAG_CLOSE => Command::CloseAccount { id: r.var()? },
-            TAG_EXPIRE => Command::ExpirePending {
-                pending_id: r.var()?,
-            },
-            TAG_CUTOVER => Command::Cutover {
-                date: AccountingDate(r.i32()?),
-            },
-            tag => return Err(format!("unknown command tag {tag}")),
-        };
-        commands.push(Stamped { timestamp, command });
+        commands.push(decode_command(&mut r, &mut previous)?);
     }
     Ok(commands)
 }
 
-struct Reader<'a, 'b> {
-    bytes: &'b mut &'a [u8],
+/// One command as [`encode_command`] wrote it.
+pub(crate) fn decode_command(
+    r: &mut Reader<'_, '_>,
+    previous: &mut u64,
+) -> Result<Stamped, String> {
+    let step = r.var_u64()?;
+    let timestamp = previous.checked_add(step).ok_or("timestamp overflows")?;
+    *previous = timestamp;
+    let command = match r.u8()? {
+        TAG_CREATE_ACCOUNT => Command::CreateAccount(NewAccount {
+            id: r.var()?,
+            currency: r.currency()?,
+            subject: {
+                let raw = r.short()?;
+                std::str::from_utf8(raw)
+                    .ok()
+                    .and_then(SubjectCode::parse)
+                    .ok_or("bad subject code")?
+            },
+            owner: r.var_u64()?,
+            tier: Tier::from_u8(r.u8()?).ok_or("bad tier")?,
+            bound_account: r.var()?,
+            flags: AccountFlags(r.var_u16()?),
+        }),
+        TAG_CREATE_TRANSFER => Command::CreateTransfer(Transfer {
+            id: r.var()?,
+            debit_account_id: r.var()?,
+            credit_account_id: r.var()?,
+            amount: r.var_u64()?,
+            currency: r.currency()?,
+            code: r.var_u16()?,
+            flags: TransferFlags(r.var_u16()?),
+            pending_id: r.var()?,
+            timeout_ms: r.var_u64()?,
+            reference: Reference::new(r.short()?).ok_or("reference too long")?,
+        }),
+        TAG_FREEZE => Command::FreezeAccount { id: r.var()? },
+        TAG_UNFREEZE => Command::UnfreezeAccount { id: r.var()? },
+        TAG_CLOSE => Command::CloseAccount { id: r.var()? },
+        TAG_EXPIRE => Command::ExpirePending {
+            pending_id: r.var()?,
+        },
+        TAG_CUTOVER => Command::Cutover {
+            date: AccountingDate(r.i32()?),
+        },
+        tag => return Err(format!("unknown command tag {tag}")),
+    };
+    Ok(Stamped { timestamp, command })
+}
+
+pub(crate) struct Reader<'a, 'b> {
+    pub(crate) bytes: &'b mut &'a [u8],
 }
 
 impl<'a> Reader<'a, '_> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
         if self.bytes.len() < n {
             return Err("batch body ends inside a command".into());
         }
@@ -253,7 +270,7 @@ impl<'a> Reader<'a, '_> {
     }
 
     /// A LEB128 varint of at most 128 bits.
-    fn var(&mut self) -> Result<u128, String> {
+    pub(crate) fn var(&mut self) -> Result<u128, String> {
         let mut value = 0u128;
         for shift in (0..128).step_by(7) {
             let byte = self.u8()?;

@@ -4,7 +4,8 @@
 //! checks them against a replay of the journal.
 
 /// Bumped whenever a table changes shape; a file written by a newer Suanpan is refused.
-pub const SCHEMA_VERSION: i64 = 1;
+/// Version 2: batch bodies in the second form, read by the new `transfers` view.
+pub const SCHEMA_VERSION: i64 = 2;
 
 pub const CREATE: &str = "
 CREATE TABLE IF NOT EXISTS meta (
@@ -60,28 +61,13 @@ CREATE TABLE IF NOT EXISTS accounts (
     timestamp       INTEGER NOT NULL
 ) STRICT;
 
--- Committed transfers, one row per batch holding them as a JSON array (see rows.rs): far
--- cheaper to write than a row each. Read them through the `transfers` view.
+-- Transfers of batches written before the second form of the batch body (layout.rs), one
+-- row per batch holding them as a JSON array. Newer batches hold their transfers in their
+-- body; the `transfers` view (view.rs, made at open) reads both.
 CREATE TABLE IF NOT EXISTS transfers_by_batch (
     batch INTEGER PRIMARY KEY,
     rows  TEXT    NOT NULL
 ) STRICT;
-
-CREATE VIEW IF NOT EXISTS transfers AS
-    SELECT t.value ->> 0  AS timestamp,  -- engine time in ns; unique and increasing
-           t.value ->> 1  AS id,
-           t.value ->> 2  AS debit_account_id,
-           t.value ->> 3  AS credit_account_id,
-           t.value ->> 4  AS amount,
-           t.value ->> 5  AS currency,
-           t.value ->> 6  AS code,
-           t.value ->> 7  AS flags,
-           t.value ->> 8  AS pending_id,
-           t.value ->> 9  AS timeout_ms,
-           t.value ->> 10 AS reference,
-           t.value ->> 11 AS accounting_date,
-           b.batch        AS batch
-    FROM transfers_by_batch AS b, json_each(b.rows) AS t;
 
 CREATE TABLE IF NOT EXISTS pending_transfers (
     id          TEXT PRIMARY KEY,

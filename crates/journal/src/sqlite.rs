@@ -109,9 +109,20 @@ impl SqliteJournal {
                     "INSERT INTO meta VALUES ('tier_limits', ?1)",
                     [limits_to_text(&limits)],
                 )?;
+                conn.execute_batch(&crate::view::sqlite_transfers())?;
                 conn.execute_batch("COMMIT")?;
             }
             Some(v) if v > SCHEMA_VERSION => return Err(JournalError::NewerSchema(v)),
+            Some(v) if v < SCHEMA_VERSION => {
+                // Version 1 read transfers from JSON rows only; its batches keep them there.
+                conn.execute_batch("BEGIN; DROP VIEW IF EXISTS transfers;")?;
+                conn.execute_batch(&crate::view::sqlite_transfers())?;
+                conn.execute(
+                    "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
+                    [SCHEMA_VERSION],
+                )?;
+                conn.execute_batch("COMMIT")?;
+            }
             Some(_) => {}
         }
         let limits = read_limits(&conn)?;
@@ -442,7 +453,6 @@ pub(crate) fn snapshot_chunk(
 
 /// Prepared statements for the query tables.
 struct QueryRows<'t> {
-    transfers: rusqlite::CachedStatement<'t>,
     pending: rusqlite::CachedStatement<'t>,
     resolve: rusqlite::CachedStatement<'t>,
     expire: rusqlite::CachedStatement<'t>,
@@ -454,7 +464,6 @@ struct QueryRows<'t> {
 impl<'t> QueryRows<'t> {
     fn new(tx: &'t rusqlite::Transaction<'t>) -> Result<QueryRows<'t>, rusqlite::Error> {
         Ok(QueryRows {
-            transfers: tx.prepare_cached("INSERT INTO transfers_by_batch VALUES (?1, ?2)")?,
             pending: tx.prepare_cached("INSERT INTO pending_transfers (id, status, expires_at, resolved_by) VALUES (?1, 'pending', ?2, NULL)")?,
             resolve: tx.prepare_cached("UPDATE pending_transfers SET status = ?2, resolved_by = ?3 WHERE id = ?1")?,
             expire: tx.prepare_cached("UPDATE pending_transfers SET status = 'expired' WHERE id = ?1")?,
@@ -474,10 +483,6 @@ impl<'t> QueryRows<'t> {
 
     /// The batch's transfers (one row) and its changes to pending transfers.
     fn write(&mut self, batch: &CommitBatch) -> Result<(), rusqlite::Error> {
-        if !batch.transfers_json.is_empty() {
-            self.transfers
-                .execute(params![batch.seq as i64, batch.transfers_json])?;
-        }
         for row in &batch.pending_rows {
             match row {
                 PendingRow::Opened { id, expires_at_ns } => {

@@ -237,6 +237,42 @@ impl Checker {
                 )));
             }
         }
+        if batch.second_form {
+            // The transfers are in the body the hash covers, with what the view shows beside
+            // them (dates, resolved posts and voids): encoding the replay must give the same
+            // bytes, hence the same hash.
+            let mut body = Vec::new();
+            crate::layout::encode(
+                &batch.segments,
+                &batch.commands,
+                &self.results,
+                &resolved,
+                &mut body,
+            );
+            let results = crate::record::encode_results(&self.results);
+            let hash = crate::record::chain_hash(
+                &batch.prev_hash,
+                batch.seq,
+                batch.accounting_date,
+                &body,
+                &results,
+            );
+            if hash != batch.hash {
+                return Err(corrupt(format!(
+                    "batch {}: its transfer records differ from the replay of its commands",
+                    batch.seq
+                )));
+            }
+            self.report.transfers += batch
+                .commands
+                .iter()
+                .zip(&self.results)
+                .filter(|(c, r)| {
+                    matches!(c.command, Command::CreateTransfer(_)) && **r == ResultCode::Ok
+                })
+                .count() as u64;
+            return Ok(None);
+        }
         let expected = transfers_json(
             batch.accounting_date,
             &batch.commands,

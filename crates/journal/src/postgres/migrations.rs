@@ -148,6 +148,10 @@ $$;
     // journal behind it), so deleting the last batches leaves the row naming them.
     "ALTER TABLE lease ADD COLUMN head_seq bigint NOT NULL DEFAULT 0,
                       ADD COLUMN head_hash bytea;",
+), (
+    4,
+    "transfers read from the batch bodies of the second form",
+    crate::view::POSTGRES_TRANSFERS,
 )];
 
 /// The newest schema this Suanpan knows.

@@ -66,27 +66,38 @@ impl From<PgError> for JournalError {
     }
 }
 
-/// The `transfers_by_batch` rows of batches in (after, through], at most `max`: for the
+/// The committed transfers of batches in (after, through], at most `max` batches: for the
 /// history index.
 pub fn transfer_rows(
     db: &Arc<PgDb>,
     after: u64,
     through: u64,
     max: u32,
-) -> Result<Vec<(u64, String)>, JournalError> {
+) -> Result<Vec<(u64, Vec<crate::TransferRow>)>, JournalError> {
     db.run(async {
         let client = db.client().await?;
         let rows = client
             .query(
-                "SELECT batch, rows FROM transfers_by_batch
-                 WHERE batch > $1 AND batch <= $2 ORDER BY batch LIMIT $3",
+                "SELECT b.seq, b.accounting_date, b.body, b.results, t.rows
+                 FROM batches b LEFT JOIN transfers_by_batch t ON t.batch = b.seq
+                 WHERE b.seq > $1 AND b.seq <= $2 ORDER BY b.seq LIMIT $3",
                 &[&(after as i64), &(through as i64), &i64::from(max)],
             )
             .await?;
-        Ok(rows
-            .iter()
-            .map(|r| (r.get::<_, i64>(0) as u64, r.get::<_, String>(1)))
-            .collect())
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let batch = r.get::<_, i64>(0) as u64;
+            let date: &str = r.get(1);
+            let transfers = match crate::history::rows_of_body(batch, date, r.get(2), r.get(3))? {
+                Some(transfers) => transfers,
+                None => crate::history::rows_of_json(
+                    batch,
+                    r.get::<_, Option<&str>>(4).unwrap_or("[]"),
+                )?,
+            };
+            out.push((batch, transfers));
+        }
+        Ok(out)
     })
 }
 
@@ -648,8 +659,6 @@ struct GroupRows<'b> {
     bodies: Vec<&'b [u8]>,
     results: Vec<&'b [u8]>,
     hashes: Vec<&'b [u8]>,
-    transfer_batches: Vec<i64>,
-    transfer_rows: Vec<&'b str>,
     pending_ids: Vec<String>,
     pending_expiry: Vec<Option<i64>>,
     resolved_ids: Vec<String>,
@@ -670,10 +679,6 @@ impl<'b> GroupRows<'b> {
         self.bodies.push(&batch.body);
         self.results.push(&batch.result_bytes);
         self.hashes.push(batch.hash.as_slice());
-        if !batch.transfers_json.is_empty() {
-            self.transfer_batches.push(batch.seq as i64);
-            self.transfer_rows.push(&batch.transfers_json);
-        }
         for row in &batch.pending_rows {
             match row {
                 PendingRow::Opened { id, expires_at_ns } => {
@@ -718,19 +723,6 @@ impl<'b> GroupRows<'b> {
                         &self.bodies,
                         &self.results,
                         &self.hashes,
-                    ],
-                )
-                .await?,
-            );
-        }
-        if !self.transfer_batches.is_empty() {
-            s.push(
-                step(
-                    client,
-                    "INSERT INTO transfers_by_batch SELECT * FROM unnest($1::bigint[], $2::text[])",
-                    vec![
-                        &self.transfer_batches as &(dyn ToSql + Sync),
-                        &self.transfer_rows,
                     ],
                 )
                 .await?,
