@@ -240,16 +240,7 @@ impl crate::recall::BatchSource for Journal {
         each!(self, j => j.first_timestamp(seq))
     }
 
-    fn read_batch(
-        &self,
-        seq: u64,
-    ) -> Result<
-        Option<(
-            Vec<suanpan_ledger::Stamped>,
-            Vec<suanpan_ledger::ResultCode>,
-        )>,
-        JournalError,
-    > {
+    fn read_batch(&self, seq: u64) -> Result<Option<crate::recall::BatchCommands>, JournalError> {
         each!(self, j => j.read_batch(seq))
     }
 }

@@ -322,55 +322,75 @@ fn be(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0u64, |v, &b| v << 8 | u64::from(b))
 }
 
-pub fn decode(body: &[u8]) -> Result<Decoded, String> {
-    if !is_second_form(body) || body.len() < HEADER {
-        return Err("batch body is too short for its header".into());
-    }
-    let n = be(&body[5..9]) as usize;
-    let t = be(&body[9..13]) as usize;
-    let base = be(&body[13..21]);
-    let k = be(&body[21..23]) as usize;
-    let refs_len = be(&body[23..27]) as usize;
-    let offsets = &body[27..HEADER];
-    let mut widths = [0u8; col::COUNT];
-    for c in 0..col::COUNT {
-        let w = offsets[c + 1]
-            .checked_sub(offsets[c])
-            .ok_or("record columns out of order")?;
-        if w > WIDTH_MAX[c] || offsets[0] != 0 {
-            return Err(format!("record column {c} is {w} bytes wide"));
-        }
-        widths[c] = w;
-    }
-    if t > 0 && widths[col::CURRENCY] != 3 {
-        return Err("a record's currency is not 3 bytes".into());
-    }
-    let record = usize::from(offsets[col::COUNT]);
-    if t > n || n > body.len() || t.saturating_mul(record.max(1)) > body.len() {
-        return Err(format!(
-            "{t} transfer records of {n} commands cannot fit the batch body"
-        ));
-    }
-    let records_end = HEADER + t * record;
-    let dates_end = records_end + k * 10;
-    let refs_end = dates_end + refs_len;
-    if refs_end > body.len() {
-        return Err("batch body ends inside its records".into());
-    }
-    let mut dates = Vec::with_capacity(k);
-    for d in body[records_end..dates_end].chunks_exact(10) {
-        let text = std::str::from_utf8(d).map_err(|_| "a date is not text")?;
-        dates.push(AccountingDate::parse(text).ok_or("a date is not a date")?);
-    }
-    let refs = &body[dates_end..refs_end];
+/// A second-form body's header, checked: where everything in the body is.
+struct Header {
+    n: usize,
+    t: usize,
+    base: u64,
+    widths: [u8; col::COUNT],
+    offsets: [u8; col::COUNT + 1],
+    record: usize,
+    records_end: usize,
+    dates_end: usize,
+    refs_end: usize,
+}
 
-    let mut slots: Vec<Option<Stamped>> = vec![None; n];
-    let mut records = Vec::with_capacity(t);
-    let mut previous_command = None;
-    for r in body[HEADER..records_end]
-        .chunks_exact(record.max(1))
-        .take(t)
-    {
+impl Header {
+    fn parse(body: &[u8]) -> Result<Header, String> {
+        if !is_second_form(body) || body.len() < HEADER {
+            return Err("batch body is too short for its header".into());
+        }
+        let n = be(&body[5..9]) as usize;
+        let t = be(&body[9..13]) as usize;
+        let base = be(&body[13..21]);
+        let k = be(&body[21..23]) as usize;
+        let refs_len = be(&body[23..27]) as usize;
+        let mut offsets = [0u8; col::COUNT + 1];
+        offsets.copy_from_slice(&body[27..HEADER]);
+        let mut widths = [0u8; col::COUNT];
+        for c in 0..col::COUNT {
+            let w = offsets[c + 1]
+                .checked_sub(offsets[c])
+                .ok_or("record columns out of order")?;
+            if w > WIDTH_MAX[c] || offsets[0] != 0 {
+                return Err(format!("record column {c} is {w} bytes wide"));
+            }
+            widths[c] = w;
+        }
+        if t > 0 && widths[col::CURRENCY] != 3 {
+            return Err("a record's currency is not 3 bytes".into());
+        }
+        let record = usize::from(offsets[col::COUNT]);
+        if t > n || n > body.len() || t.saturating_mul(record.max(1)) > body.len() {
+            return Err(format!(
+                "{t} transfer records of {n} commands cannot fit the batch body"
+            ));
+        }
+        let records_end = HEADER + t * record;
+        let dates_end = records_end + k * 10;
+        let refs_end = dates_end + refs_len;
+        if refs_end > body.len() {
+            return Err("batch body ends inside its records".into());
+        }
+        Ok(Header {
+            n,
+            t,
+            base,
+            widths,
+            offsets,
+            record,
+            records_end,
+            dates_end,
+            refs_end,
+        })
+    }
+
+    /// Record `i` (below `t`), read in place.
+    fn record(&self, body: &[u8], i: usize, dates: usize) -> Result<TransferRecord, String> {
+        let at_record = HEADER + i * self.record;
+        let r = &body[at_record..at_record + self.record];
+        let refs = &body[self.dates_end..self.refs_end];
+        let widths = &self.widths;
         let mut at = 0usize;
         let mut field = |c: usize| {
             let w = usize::from(widths[c]);
@@ -378,20 +398,21 @@ pub fn decode(body: &[u8]) -> Result<Decoded, String> {
             at += w;
             v
         };
-        let command = field(col::COMMAND) as usize;
-        let timestamp = base
-            .checked_add(field(col::TIMESTAMP))
-            .ok_or("timestamp overflows")?;
         let big = |field: &mut dyn FnMut(usize) -> u64, c: usize| {
             join([field(c), field(c + 1), field(c + 2)])
                 .ok_or_else(|| format!("record column {c} is not a number"))
         };
+        let command = field(col::COMMAND) as usize;
+        let timestamp = self
+            .base
+            .checked_add(field(col::TIMESTAMP))
+            .ok_or("timestamp overflows")?;
         let id = big(&mut field, col::ID)?;
         let debit = big(&mut field, col::DEBIT)?;
         let credit = big(&mut field, col::CREDIT)?;
         let amount =
             u64::try_from(big(&mut field, col::AMOUNT)?).map_err(|_| "amount overflows")?;
-        let currency_at = usize::from(offsets[col::CURRENCY]);
+        let currency_at = usize::from(self.offsets[col::CURRENCY]);
         let mut currency = [0u8; 3];
         currency.copy_from_slice(&r[currency_at..currency_at + 3]);
         let currency = Currency::from_bytes(currency).ok_or("bad currency")?;
@@ -412,13 +433,12 @@ pub fn decode(body: &[u8]) -> Result<Decoded, String> {
             .get(ref_at..ref_at + ref_len)
             .and_then(Reference::new)
             .ok_or("a reference lies outside the batch body")?;
-        if usize::from(date) > dates.len() {
+        if usize::from(date) > dates {
             return Err("a record names a date the batch does not hold".into());
         }
-        if command >= n || previous_command.is_some_and(|p| command <= p) {
-            return Err("transfer records out of command order".into());
+        if command >= self.n {
+            return Err("a transfer record names a command the batch does not hold".into());
         }
-        previous_command = Some(command);
         let transfer = Transfer {
             id,
             debit_account_id: debit,
@@ -431,18 +451,79 @@ pub fn decode(body: &[u8]) -> Result<Decoded, String> {
             pending_id,
             timeout_ms,
         };
-        slots[command] = Some(Stamped {
-            timestamp,
-            command: Command::CreateTransfer(transfer),
-        });
-        records.push(TransferRecord {
+        Ok(TransferRecord {
             command: command as u32,
             timestamp,
             transfer,
             date,
             // Accounts have non-zero ids: all zero is a record with nothing resolved.
             resolved: ((rd, rc, ra) != (0, 0, 0)).then_some((rd, rc, ra)),
+        })
+    }
+
+    /// The command index of record `i`, read alone.
+    fn command_of(&self, body: &[u8], i: usize) -> usize {
+        let at = HEADER + i * self.record;
+        be(&body[at..at + usize::from(self.widths[col::COMMAND])]) as usize
+    }
+}
+
+/// The transfer that is command `index` of a second-form body, found by bisection over the
+/// records (they are in command order) and read alone: a recall of one old transfer need not
+/// decode its whole batch. `None` if that command is not a transfer.
+pub fn transfer_at(body: &[u8], index: usize) -> Result<Option<Transfer>, String> {
+    let header = Header::parse(body)?;
+    let (mut lo, mut hi) = (0usize, header.t);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        match header.command_of(body, mid).cmp(&index) {
+            std::cmp::Ordering::Less => lo = mid + 1,
+            std::cmp::Ordering::Greater => hi = mid,
+            std::cmp::Ordering::Equal => {
+                let k = be(&body[21..23]) as usize;
+                return Ok(Some(header.record(body, mid, k)?.transfer));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// The first command's timestamp and the number of commands of a second-form body.
+pub fn span(body: &[u8]) -> Result<(u64, usize), String> {
+    let header = Header::parse(body)?;
+    Ok((header.base, header.n))
+}
+
+pub fn decode(body: &[u8]) -> Result<Decoded, String> {
+    let header = Header::parse(body)?;
+    let Header {
+        n,
+        t,
+        records_end,
+        dates_end,
+        refs_end,
+        ..
+    } = header;
+    let mut dates = Vec::with_capacity((dates_end - records_end) / 10);
+    for d in body[records_end..dates_end].chunks_exact(10) {
+        let text = std::str::from_utf8(d).map_err(|_| "a date is not text")?;
+        dates.push(AccountingDate::parse(text).ok_or("a date is not a date")?);
+    }
+    let mut slots: Vec<Option<Stamped>> = vec![None; n];
+    let mut records = Vec::with_capacity(t);
+    let mut previous_command = None;
+    for i in 0..t {
+        let record = header.record(body, i, dates.len())?;
+        let command = record.command as usize;
+        if previous_command.is_some_and(|p| command <= p) {
+            return Err("transfer records out of command order".into());
+        }
+        previous_command = Some(command);
+        slots[command] = Some(Stamped {
+            timestamp: record.timestamp,
+            command: Command::CreateTransfer(record.transfer),
         });
+        records.push(record);
     }
 
     let mut rest = &body[refs_end..];
@@ -621,6 +702,16 @@ mod tests {
             let mut body = Vec::new();
             encode(&segments, &commands, &results, &[], &mut body);
             let decoded = decode(&body).map_err(TestCaseError::fail)?;
+            // One command read in place is the command decoded with the rest.
+            for (i, c) in commands.iter().enumerate() {
+                let alone = transfer_at(&body, i).map_err(TestCaseError::fail)?;
+                let expected = match c.command {
+                    Command::CreateTransfer(t) => Some(t),
+                    _ => None,
+                };
+                prop_assert_eq!(alone, expected);
+            }
+            prop_assert_eq!(transfer_at(&body, commands.len()).map_err(TestCaseError::fail)?, None);
             prop_assert_eq!(decoded.commands, commands);
             prop_assert_eq!(decoded.segments, segments);
         }
@@ -638,6 +729,9 @@ mod tests {
             }
             let _ = decode(&bad);
             let _ = crate::record::decode_batch(&bad);
+            for i in 0..commands.len() + 1 {
+                let _ = transfer_at(&bad, i);
+            }
             body.truncate(cut % body.len());
             let _ = decode(&body);
         }

@@ -12,8 +12,72 @@ use suanpan_ledger::{Command, Ledger, PastTransfer, PendingStatus, ResultCode, S
 use crate::past::PastIndex;
 use crate::JournalError;
 
-/// A batch's commands and their results.
-pub type BatchCommands = (Vec<Stamped>, Vec<ResultCode>);
+/// A stored batch as a recall reads it. A body of the second form (layout.rs) is kept as
+/// it was read and searched in place: its transfer records are fixed-width and in command
+/// order, so finding one old transfer reads one record, not the whole batch. A body of the
+/// first form is decoded whole.
+pub enum BatchCommands {
+    Records {
+        seq: u64,
+        body: Vec<u8>,
+        results: Vec<u8>,
+        first: u64,
+        commands: usize,
+    },
+    Decoded {
+        commands: Vec<Stamped>,
+        results: Vec<ResultCode>,
+    },
+}
+
+impl BatchCommands {
+    /// The timestamps of the first and last commands (a batch's commands are stamped one
+    /// nanosecond apart).
+    fn span(&self) -> Option<(u64, u64)> {
+        match self {
+            BatchCommands::Records {
+                first, commands, ..
+            } => (*commands > 0).then(|| (*first, first + *commands as u64 - 1)),
+            BatchCommands::Decoded { commands, .. } => {
+                Some((commands.first()?.timestamp, commands.last()?.timestamp))
+            }
+        }
+    }
+
+    /// The command stamped `timestamp` and its result, if the batch holds it.
+    fn at(&self, timestamp: u64) -> Result<Option<(Command, ResultCode)>, JournalError> {
+        let Some((first, last)) = self.span() else {
+            return Ok(None);
+        };
+        if timestamp < first || timestamp > last {
+            return Ok(None);
+        }
+        let i = (timestamp - first) as usize;
+        match self {
+            BatchCommands::Records {
+                seq, body, results, ..
+            } => {
+                let bad = |e: String| JournalError::Corrupt(format!("batch {seq}: {e}"));
+                let result = results
+                    .get(i)
+                    .and_then(|&r| ResultCode::from_u8(r))
+                    .ok_or_else(|| bad(format!("no result for command {i}")))?;
+                match crate::layout::transfer_at(body, i).map_err(bad)? {
+                    Some(t) => Ok(Some((Command::CreateTransfer(t), result))),
+                    // Not a transfer (a recall asks for transfers; this is the rare rest).
+                    None => {
+                        let (_, commands) = crate::record::decode_batch(body).map_err(bad)?;
+                        Ok(commands.get(i).map(|c| (c.command, result)))
+                    }
+                }
+            }
+            BatchCommands::Decoded { commands, results } => Ok(commands
+                .get(i)
+                .filter(|c| c.timestamp == timestamp)
+                .and_then(|c| Some((c.command, *results.get(i)?)))),
+        }
+    }
+}
 
 /// Where committed batches are read back from, by sequence number.
 pub trait BatchSource {
@@ -104,12 +168,13 @@ pub fn apply_segment(
 #[derive(Default)]
 pub struct Recaller {
     /// Newest last; at most [`BATCHES_CACHED`].
-    cached: Vec<(u64, Vec<Stamped>, Vec<ResultCode>)>,
+    cached: Vec<BatchCommands>,
     /// Batches read from the journal: for tests and `/metrics`.
     pub batches_read: u64,
 }
 
-/// Batches a [`Recaller`] remembers: some 10 MiB of decoded commands at most.
+/// Batches a [`Recaller`] remembers: a few MiB of bodies, or some 10 MiB of decoded commands,
+/// at most.
 const BATCHES_CACHED: usize = 16;
 
 /// Longest a recall waits for the batch of a transfer that left memory to be committed (the
@@ -194,7 +259,7 @@ impl Recaller {
         timestamp: u64,
         source: &dyn BatchSource,
     ) -> Result<(Command, ResultCode), JournalError> {
-        if let Some(found) = self.cached_at(timestamp) {
+        if let Some(found) = self.cached_at(timestamp)? {
             return Ok(found);
         }
         let waited = std::time::Instant::now();
@@ -215,27 +280,27 @@ impl Recaller {
             Some(read) => Some(read),
             None => source.read_batch(seq)?,
         };
-        let Some((commands, results)) = read else {
+        let Some(batch) = read else {
             return Err(JournalError::Corrupt(format!("batch {seq} cannot be read")));
         };
         self.batches_read += 1;
+        let found = batch.at(timestamp)?;
         if self.cached.len() >= BATCHES_CACHED {
             self.cached.remove(0);
         }
-        self.cached.push((seq, commands, results));
-        self.cached_at(timestamp).ok_or_else(|| {
+        self.cached.push(batch);
+        found.ok_or_else(|| {
             JournalError::Corrupt(format!("batch {seq} has no command at {timestamp}"))
         })
     }
 
-    fn cached_at(&self, timestamp: u64) -> Option<(Command, ResultCode)> {
-        self.cached.iter().rev().find_map(|(_, commands, results)| {
-            let first = commands.first()?.timestamp;
-            let i = usize::try_from(timestamp.checked_sub(first)?).ok()?;
-            // Commands of a batch are stamped one nanosecond apart.
-            let stamped = commands.get(i).filter(|c| c.timestamp == timestamp)?;
-            Some((stamped.command, *results.get(i)?))
-        })
+    fn cached_at(&self, timestamp: u64) -> Result<Option<(Command, ResultCode)>, JournalError> {
+        for batch in self.cached.iter().rev() {
+            if let Some(found) = batch.at(timestamp)? {
+                return Ok(Some(found));
+            }
+        }
+        Ok(None)
     }
 }
 
@@ -268,7 +333,7 @@ fn batch_holding(
         let Some(batch) = source.read_batch(seq)? else {
             return Ok(None);
         };
-        if batch.0.last().is_none_or(|c| c.timestamp < timestamp) {
+        if batch.span().is_none_or(|(_, last)| last < timestamp) {
             return Ok(None);
         }
         return Ok(Some((seq, Some(batch))));
@@ -276,14 +341,31 @@ fn batch_holding(
     Ok(Some((seq, None)))
 }
 
-/// A stored batch's commands and results, decoded (the chain is verify's to check).
+/// A stored batch as a recall reads it (the chain is verify's to check): a second-form body
+/// as it is, a first-form one decoded.
 pub(crate) fn decode_stored(
     seq: u64,
-    body: &[u8],
-    results: &[u8],
+    body: Vec<u8>,
+    results: Vec<u8>,
 ) -> Result<BatchCommands, JournalError> {
     let bad = |e: String| JournalError::Corrupt(format!("batch {seq}: {e}"));
-    let (_, commands) = crate::record::decode_batch(body).map_err(bad)?;
-    let results = crate::record::decode_results(results).map_err(bad)?;
-    Ok((commands, results))
+    if crate::layout::is_second_form(&body) {
+        let (first, commands) = crate::layout::span(&body).map_err(bad)?;
+        if results.len() != commands {
+            return Err(bad(format!(
+                "{commands} commands but {} results",
+                results.len()
+            )));
+        }
+        return Ok(BatchCommands::Records {
+            seq,
+            body,
+            results,
+            first,
+            commands,
+        });
+    }
+    let (_, commands) = crate::record::decode_batch(&body).map_err(bad)?;
+    let results = crate::record::decode_results(&results).map_err(bad)?;
+    Ok(BatchCommands::Decoded { commands, results })
 }

@@ -663,16 +663,7 @@ impl crate::recall::BatchSource for SqliteJournal {
             .map(|t| t as u64))
     }
 
-    fn read_batch(
-        &self,
-        seq: u64,
-    ) -> Result<
-        Option<(
-            Vec<suanpan_ledger::Stamped>,
-            Vec<suanpan_ledger::ResultCode>,
-        )>,
-        JournalError,
-    > {
+    fn read_batch(&self, seq: u64) -> Result<Option<crate::recall::BatchCommands>, JournalError> {
         let row: Option<(Vec<u8>, Vec<u8>)> = self
             .conn
             .prepare_cached("SELECT body, results FROM batches WHERE seq = ?1")?
@@ -681,6 +672,6 @@ impl crate::recall::BatchSource for SqliteJournal {
         let Some((body, results)) = row else {
             return Ok(None);
         };
-        crate::recall::decode_stored(seq, &body, &results).map(Some)
+        crate::recall::decode_stored(seq, body, results).map(Some)
     }
 }

@@ -1041,16 +1041,7 @@ impl crate::recall::BatchSource for PgJournal {
         })
     }
 
-    fn read_batch(
-        &self,
-        seq: u64,
-    ) -> Result<
-        Option<(
-            Vec<suanpan_ledger::Stamped>,
-            Vec<suanpan_ledger::ResultCode>,
-        )>,
-        JournalError,
-    > {
+    fn read_batch(&self, seq: u64) -> Result<Option<crate::recall::BatchCommands>, JournalError> {
         let row = self.db.run(async {
             let client = self.db.client().await?;
             let row = client
@@ -1065,6 +1056,6 @@ impl crate::recall::BatchSource for PgJournal {
             return Ok(None);
         };
         let (body, results): (Vec<u8>, Vec<u8>) = (row.try_get(0)?, row.try_get(1)?);
-        crate::recall::decode_stored(seq, &body, &results).map(Some)
+        crate::recall::decode_stored(seq, body, results).map(Some)
     }
 }
