@@ -113,7 +113,19 @@ pub(crate) fn run_committer(
             Some(message) => message,
             None => match rx.recv() {
                 Ok(message) => message,
-                Err(_) => return,
+                Err(_) => {
+                    // A clean stop: everything is committed, so the head file moves to the
+                    // last batch now, from the journal itself, rather than when the checkpoint
+                    // thread next looks (PostgreSQL's anchor moves with its lease).
+                    if !journal.is_postgres() {
+                        if let Err(e) = journal.write_anchor() {
+                            eprintln!(
+                                "suanpan: the journal's head file was not moved at stop: {e}"
+                            );
+                        }
+                    }
+                    return;
+                }
             },
         };
         let outcome = match message {

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
-use crate::anchor::write_head_file;
+use crate::anchor::{read_head_file, write_head_file};
 use crate::sqlite::{db_path, last_batch};
 use crate::JournalError;
 
@@ -31,6 +31,9 @@ pub struct Checkpointer {
 impl Checkpointer {
     pub fn start(dir: &Path) -> Result<Checkpointer, JournalError> {
         let conn = Connection::open(db_path(dir))?;
+        // A read that meets a lock waits rather than fails: at a clean stop a failed read of
+        // the head would leave the anchor a batch or more behind the journal it guards.
+        conn.busy_timeout(Duration::from_secs(5))?;
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let dir = dir.to_path_buf();
@@ -53,9 +56,26 @@ impl Checkpointer {
                         // What this connection sees is committed, hence already synced: the
                         // anchor never names a batch a crash could lose. A failed write leaves
                         // the old anchor, which is behind but still true.
-                        if let Ok(head) = last_batch(&conn) {
-                            if anchored != Some(head) && write_head_file(&dir, &head).is_ok() {
-                                anchored = Some(head);
+                        // At a clean stop the anchor must reach the last batch: a failed
+                        // read or write is tried again (a few times, not for ever).
+                        for _ in 0..if stopping { 5 } else { 1 } {
+                            match last_batch(&conn) {
+                                Ok(head) if anchored == Some(head) => break,
+                                // Never behind the file: the committer moves it at a clean
+                                // stop, and a late look must not take it back.
+                                Ok(head)
+                                    if read_head_file(&dir)
+                                        .ok()
+                                        .flatten()
+                                        .is_some_and(|a| a.head.seq >= head.seq) =>
+                                {
+                                    break
+                                }
+                                Ok(head) if write_head_file(&dir, &head).is_ok() => {
+                                    anchored = Some(head);
+                                    break;
+                                }
+                                _ => std::thread::sleep(INTERVAL),
                             }
                         }
                     }
