@@ -326,6 +326,8 @@ fn be(bytes: &[u8]) -> u64 {
 struct Header {
     n: usize,
     t: usize,
+    /// Dates the batch moves to.
+    k: usize,
     base: u64,
     widths: [u8; col::COUNT],
     offsets: [u8; col::COUNT + 1],
@@ -375,6 +377,7 @@ impl Header {
         Ok(Header {
             n,
             t,
+            k,
             base,
             widths,
             offsets,
@@ -386,7 +389,7 @@ impl Header {
     }
 
     /// Record `i` (below `t`), read in place.
-    fn record(&self, body: &[u8], i: usize, dates: usize) -> Result<TransferRecord, String> {
+    fn record(&self, body: &[u8], i: usize) -> Result<TransferRecord, String> {
         let at_record = HEADER + i * self.record;
         let r = &body[at_record..at_record + self.record];
         let refs = &body[self.dates_end..self.refs_end];
@@ -433,7 +436,7 @@ impl Header {
             .get(ref_at..ref_at + ref_len)
             .and_then(Reference::new)
             .ok_or("a reference lies outside the batch body")?;
-        if usize::from(date) > dates {
+        if usize::from(date) > self.k {
             return Err("a record names a date the batch does not hold".into());
         }
         if command >= self.n {
@@ -479,10 +482,7 @@ pub fn transfer_at(body: &[u8], index: usize) -> Result<Option<Transfer>, String
         match header.command_of(body, mid).cmp(&index) {
             std::cmp::Ordering::Less => lo = mid + 1,
             std::cmp::Ordering::Greater => hi = mid,
-            std::cmp::Ordering::Equal => {
-                let k = be(&body[21..23]) as usize;
-                return Ok(Some(header.record(body, mid, k)?.transfer));
-            }
+            std::cmp::Ordering::Equal => return Ok(Some(header.record(body, mid)?.transfer)),
         }
     }
     Ok(None)
@@ -513,7 +513,7 @@ pub fn decode(body: &[u8]) -> Result<Decoded, String> {
     let mut records = Vec::with_capacity(t);
     let mut previous_command = None;
     for i in 0..t {
-        let record = header.record(body, i, dates.len())?;
+        let record = header.record(body, i)?;
         let command = record.command as usize;
         if previous_command.is_some_and(|p| command <= p) {
             return Err("transfer records out of command order".into());

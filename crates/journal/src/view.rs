@@ -7,9 +7,9 @@
 //! (`LIMIT -1 OFFSET 0` and `CROSS JOIN` in SQLite, which then streams them as co-routines;
 //! `OFFSET 0` in PostgreSQL): the batch's header once, then each record's bytes once, then
 //! the columns from those few bytes. Folded into one, every column would read the whole body
-//! again. Even so SQLite (3.40) copies the whole body to take each record's bytes: a row of the
-//! view costs time in proportion to its batch, about 7 µs with batches of 8,000 transfers.
-//! The history index (`history.db`) answers by id and by account; the view is for reading.
+//! again. Even so a full scan with SQLite 3.40 costs about 22 µs a row (docs/benchmarks.md),
+//! most of it the byte-by-byte decoding in SQL. The history index (`history.db`) answers by id
+//! and by account; the view is for reading.
 
 use crate::layout::{col, HEADER};
 
