@@ -55,27 +55,21 @@ impl Checkpointer {
                         since_anchor = Duration::ZERO;
                         // What this connection sees is committed, hence already synced: the
                         // anchor never names a batch a crash could lose. A failed write leaves
-                        // the old anchor, which is behind but still true.
-                        // At a clean stop the anchor must reach the last batch: a failed
-                        // read or write is tried again (a few times, not for ever).
-                        for _ in 0..if stopping { 5 } else { 1 } {
-                            match last_batch(&conn) {
-                                Ok(head) if anchored == Some(head) => break,
-                                // Never behind the file: the committer moves it at a clean
-                                // stop, and a late look must not take it back.
-                                Ok(head)
-                                    if read_head_file(&dir)
-                                        .ok()
-                                        .flatten()
-                                        .is_some_and(|a| a.head.seq >= head.seq) =>
-                                {
-                                    break
-                                }
-                                Ok(head) if write_head_file(&dir, &head).is_ok() => {
-                                    anchored = Some(head);
-                                    break;
-                                }
-                                _ => std::thread::sleep(INTERVAL),
+                        // the old anchor, which is behind but still true. Never behind the
+                        // file: the committer moves it at a clean stop, and a late look here
+                        // must not take it back.
+                        if let Ok(head) = last_batch(&conn) {
+                            let behind_file = || {
+                                read_head_file(&dir)
+                                    .ok()
+                                    .flatten()
+                                    .is_some_and(|a| a.head.seq >= head.seq)
+                            };
+                            if anchored != Some(head)
+                                && !behind_file()
+                                && write_head_file(&dir, &head).is_ok()
+                            {
+                                anchored = Some(head);
                             }
                         }
                     }
