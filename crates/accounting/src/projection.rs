@@ -593,7 +593,8 @@ struct JournalBatch {
 /// The journal as catch-up reads it, read-only, in pages of committed batches: the SQLite file
 /// in the data directory, or PostgreSQL through the journal's own reader (hash chain checked).
 enum JournalReader {
-    Sqlite(Connection),
+    /// The journal's file, and its data directory (where archived periods' files are).
+    Sqlite(Connection, std::path::PathBuf),
     #[cfg(feature = "postgres")]
     Postgres(Arc<PgDb>),
 }
@@ -601,7 +602,9 @@ enum JournalReader {
 impl JournalReader {
     fn open(journal: &JournalLocation) -> Result<JournalReader, AccountingError> {
         Ok(match journal {
-            JournalLocation::Sqlite(data_dir) => JournalReader::Sqlite(open_journal(data_dir)?),
+            JournalLocation::Sqlite(data_dir) => {
+                JournalReader::Sqlite(open_journal(data_dir)?, data_dir.clone())
+            }
             #[cfg(feature = "postgres")]
             JournalLocation::Postgres(db) => JournalReader::Postgres(db.clone()),
         })
@@ -610,7 +613,9 @@ impl JournalReader {
     /// The last committed batch.
     fn end(&self) -> Result<u64, AccountingError> {
         Ok(match self {
-            JournalReader::Sqlite(c) => {
+            // The journal's own file always holds its newest batch: only closed periods are
+            // archived.
+            JournalReader::Sqlite(c, _) => {
                 c.query_row("SELECT COALESCE(MAX(seq), 0) FROM batches", [], |r| {
                     r.get(0)
                 })?
@@ -641,7 +646,10 @@ impl JournalReader {
                     })
                     .collect())
             }
-            JournalReader::Sqlite(c) => {
+            JournalReader::Sqlite(main, dir) => {
+                // Batches of an archived period are read from its file, a period at a time.
+                let period = suanpan_journal::period_holding(dir, main, after + 1)?;
+                let c = period.as_ref().unwrap_or(main);
                 let mut stmt = c.prepare_cached(
                     "SELECT seq, accounting_date, body, results FROM batches WHERE seq > ?1 AND seq <= ?2 ORDER BY seq LIMIT ?3",
                 )?;

@@ -948,3 +948,197 @@ on_both!(
     a_read_sees_what_was_queued_before_it_and_adds_nothing_to_the_journal,
     a_transfer_lookup_shows_what_moved_and_nothing_for_a_rejected_transfer,
 );
+
+/// The first day of the month `months` after the one `date` is in.
+fn month_start(date: AccountingDate, months: u32) -> AccountingDate {
+    let (year, month, _) = date.ymd();
+    let index = (year * 12 + month as i32 - 1) + months as i32;
+    AccountingDate::from_ymd(index / 12, (index % 12) as u32 + 1, 1)
+        .unwrap_or_else(|| panic!("a date"))
+}
+
+fn month_name(date: AccountingDate) -> String {
+    date.to_string()[..7].to_string()
+}
+
+/// The messages `suanpan_journal::archive` refuses with, or panics if it archived.
+fn archive_refused(books: &Books, period: &str) -> String {
+    match suanpan_journal::archive(&books.dir, period) {
+        Ok(p) => panic!("period {period} was archived: {p:?}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// History by period (SQLite): closed months move into files of their own; the chain, the
+/// recall of old transfers and the replay run through them; a transfer changed in an archived
+/// file is named by `verify` and by `verify --period`.
+#[test]
+fn archived_periods_stay_in_the_chain_and_a_changed_transfer_there_is_named() {
+    let books = Books::new("periods", Backend::Sqlite);
+    let engine = Engine::start(books.small_window_config()).unwrap_or_else(|e| panic!("{e}"));
+    let made = make_history(&engine);
+    let first_month = engine
+        .read(|ledger| ledger.accounting_date())
+        .unwrap_or_else(|e| panic!("{e}"))
+        .wait()
+        .unwrap_or_else(|| panic!("no date"));
+    let cutover = |months| Command::Cutover {
+        date: month_start(first_month, months),
+    };
+    assert_eq!(run(&engine, vec![cutover(1)]), [ResultCode::Ok]);
+    pay_rounds(&engine, 20_000, 6);
+    assert_eq!(run(&engine, vec![cutover(2)]), [ResultCode::Ok]);
+    pay_rounds(&engine, 30_000, 60);
+    let m2 = month_name(month_start(first_month, 2));
+    let busy = archive_refused(&books, &m2);
+    assert!(busy.contains("in use"), "{busy}");
+    engine.shutdown().unwrap_or_else(|e| panic!("{e}"));
+    drop(engine);
+
+    // The months the journal holds, oldest first (the first batches carry the ledger's
+    // starting date, before the engine moved it to the clock's).
+    let months: Vec<String> = rusqlite::Connection::open(books.dir.join(suanpan_journal::DB_FILE))
+        .and_then(|c| {
+            c.prepare("SELECT DISTINCT substr(accounting_date, 1, 7) FROM batches ORDER BY seq")?
+                .query_map([], |r| r.get::<_, String>(0))?
+                .collect::<Result<_, _>>()
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        months.len() >= 3 && months.last() == Some(&m2),
+        "{months:?}"
+    );
+    for (period, refusal) in [
+        (months[1].as_str(), "archive the periods before"),
+        (m2.as_str(), "still open"),
+        ("2026-13", "YYYY-MM"),
+        ("1969-01", "no batch"),
+    ] {
+        let found = archive_refused(&books, period);
+        assert!(found.contains(refusal), "{period}: {found}");
+    }
+    let mut periods = Vec::new();
+    for month in &months[..months.len() - 1] {
+        let period = suanpan_journal::archive(&books.dir, month).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            period.first_seq,
+            periods
+                .last()
+                .map_or(1, |p: &suanpan_journal::Period| p.last_seq + 1)
+        );
+        periods.push(period);
+    }
+    let again = archive_refused(&books, &months[0]);
+    assert!(again.contains("already archived"), "{again}");
+    // The period holding the 400 transfers of `make_history`.
+    let p0 = periods
+        .iter()
+        .max_by_key(|p| p.transfers)
+        .cloned()
+        .unwrap_or_else(|| panic!("no period"));
+    assert!(p0.transfers >= 400, "{p0:?}");
+    let m0 = p0.name.clone();
+    let last = periods
+        .last()
+        .cloned()
+        .unwrap_or_else(|| panic!("no period"));
+    // The period's file reads with the sqlite3 tool alone: the same `transfers` view.
+    let file = p0.file(&books.dir);
+    let archived = rusqlite::Connection::open(&file).unwrap_or_else(|e| panic!("{e}"));
+    let rows: i64 = archived
+        .query_row("SELECT count(*) FROM transfers", [], |r| r.get(0))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(rows as u64, p0.transfers);
+    let left: i64 = rusqlite::Connection::open(books.dir.join(suanpan_journal::DB_FILE))
+        .and_then(|c| c.query_row("SELECT min(seq) FROM batches", [], |r| r.get(0)))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        left as u64,
+        last.last_seq + 1,
+        "archived batches left the journal's file"
+    );
+
+    let report = books.verify().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(report.periods, months[..months.len() - 1]);
+    let alone = suanpan_journal::verify_period(&file, Some(&p0)).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        (alone.batches, alone.period.transfers),
+        (p0.last_seq - p0.first_seq + 1, p0.transfers)
+    );
+
+    // Recovery and the recall of transfers long gone from memory read the archived files.
+    let engine = Engine::start(books.small_window_config()).unwrap_or_else(|e| panic!("{e}"));
+    check_old_transfers(&engine, &made);
+    engine.shutdown().unwrap_or_else(|e| panic!("{e}"));
+    drop(engine);
+    books.verify().unwrap_or_else(|e| panic!("{e}"));
+
+    // One byte of a transfer's reference changed in the archived file: the transfer is named.
+    let (seq, mut body): (i64, Vec<u8>) = archived
+        .query_row(
+            "SELECT seq, body FROM batches WHERE seq = (SELECT min(batch) FROM transfers)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    let ids: Vec<String> = archived
+        .prepare("SELECT id FROM transfers WHERE batch = ?1")
+        .and_then(|mut s| {
+            s.query_map([seq], |r| r.get::<_, String>(0))?
+                .collect::<Result<_, _>>()
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    let at = body
+        .windows(3)
+        .position(|w| w == b"ref")
+        .unwrap_or_else(|| panic!("no reference in batch {seq}"));
+    body[at] = b'R';
+    archived
+        .execute(
+            "UPDATE batches SET body = ?2 WHERE seq = ?1",
+            rusqlite::params![seq, body],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    let whole = books
+        .verify()
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    let alone = suanpan_journal::verify_period(&file, Some(&p0))
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    for found in [&whole, &alone] {
+        assert!(
+            found.contains(&format!("batch {seq} in archived period {m0}"))
+                && found.contains("was altered after it was archived")
+                && ids
+                    .iter()
+                    .any(|id| found.contains(&format!("transfer {id} "))),
+            "verify must name the changed transfer of {ids:?}: {found}"
+        );
+    }
+    body[at] = b'r';
+    archived
+        .execute(
+            "UPDATE batches SET body = ?2 WHERE seq = ?1",
+            rusqlite::params![seq, body],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    books.verify().unwrap_or_else(|e| panic!("{e}"));
+
+    // A period's file swapped for another: its recorded head no longer matches.
+    let other = suanpan_journal::verify_period(&periods[0].file(&books.dir), Some(&last))
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(other.contains("the journal recorded period"), "{other}");
+    // A period's file gone: the engine says which, and starts on nothing.
+    drop(archived);
+    std::fs::rename(&file, books.dir.join("elsewhere.db")).unwrap_or_else(|e| panic!("{e}"));
+    let missing = Engine::start(books.small_window_config())
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(missing.contains("is missing"), "{missing}");
+}

@@ -329,6 +329,25 @@ impl BatchRow<'_> {
     /// Decodes the row, checking its place in the sequence (`expected_seq`) and in the hash
     /// chain (`prev` is the hash of the batch before).
     pub fn decode(&self, expected_seq: u64, prev: &[u8; 32]) -> Result<StoredBatch, JournalError> {
+        self.decode_or(expected_seq, prev, |batch| batch.altered())
+    }
+
+    /// What a broken chain at this batch says when nothing can say more.
+    pub fn altered(&self) -> JournalError {
+        JournalError::Corrupt(format!(
+            "batch {}: hash does not match its contents or the batch before (history altered)",
+            self.seq
+        ))
+    }
+
+    /// As [`BatchRow::decode`], with `altered` saying what changed when the chain breaks here
+    /// (an archived period can name the transfer: period.rs).
+    pub fn decode_or(
+        &self,
+        expected_seq: u64,
+        prev: &[u8; 32],
+        altered: impl FnOnce(&BatchRow) -> JournalError,
+    ) -> Result<StoredBatch, JournalError> {
         let seq = self.seq;
         if seq != expected_seq {
             return Err(JournalError::Corrupt(format!(
@@ -346,9 +365,7 @@ impl BatchRow<'_> {
             .try_into()
             .map_err(|_| JournalError::Corrupt("a stored hash is not 32 bytes".into()))?;
         if chain_hash(prev, seq, date, self.body, self.results) != hash {
-            return Err(JournalError::Corrupt(format!(
-                "batch {seq}: hash does not match its contents or the batch before (history altered)"
-            )));
+            return Err(altered(self));
         }
         let (segments, commands) = crate::record::decode_batch(self.body)
             .map_err(|e| JournalError::Corrupt(format!("batch {seq}: {e}")))?;

@@ -114,7 +114,8 @@ pub struct HistoryWriter {
 
 /// Where the indexer reads the journal's transfer rows.
 enum RowsSource {
-    Sqlite(Connection),
+    /// The journal's file, and its data directory (where archived periods' files are).
+    Sqlite(Connection, std::path::PathBuf),
     #[cfg(feature = "postgres")]
     Postgres(std::sync::Arc<crate::PgDb>),
 }
@@ -128,7 +129,10 @@ impl RowsSource {
         max: u32,
     ) -> Result<Vec<(u64, Vec<TransferRow>)>, JournalError> {
         match self {
-            RowsSource::Sqlite(journal) => {
+            RowsSource::Sqlite(main, dir) => {
+                // Batches of an archived period are read from its file, a period at a time.
+                let period = crate::period::period_holding(dir, main, after + 1)?;
+                let journal = period.as_ref().unwrap_or(main);
                 let mut stmt = journal.prepare_cached(
                     "SELECT seq, accounting_date, body, results FROM batches
                      WHERE seq > ?1 AND seq <= ?2 ORDER BY seq LIMIT ?3",
@@ -328,7 +332,7 @@ impl HistoryWriter {
             crate::JournalLocation::Sqlite(journal_dir) => {
                 let journal = read_connection(journal_dir)?;
                 journal.busy_timeout(Duration::from_secs(5))?;
-                RowsSource::Sqlite(journal)
+                RowsSource::Sqlite(journal, journal_dir.clone())
             }
             #[cfg(feature = "postgres")]
             crate::JournalLocation::Postgres(db) => RowsSource::Postgres(db.clone()),

@@ -14,6 +14,7 @@ mod journal;
 mod layout;
 mod past;
 mod pending;
+mod period;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 mod recall;
@@ -38,6 +39,10 @@ pub use history::{HistoryReader, HistoryWriter, PostedAt, TransferRow, HISTORY_F
 pub use journal::{Journal, JournalLocation};
 pub use past::{PastIndex, PastIndexSize, PastSlot, PAST_DIR};
 pub use pending::{open_pending, OpenPending, OPEN_PENDING_PAGE_MAX};
+pub use period::{
+    archive, period_file, period_holding, recorded_periods, verify_period, Period, PeriodReport,
+    PERIODS_DIR,
+};
 #[cfg(feature = "postgres")]
 pub use postgres::PgDb;
 pub use recall::{apply_segment, BatchSource, History, Recaller, Retention};

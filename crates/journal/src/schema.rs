@@ -5,14 +5,12 @@
 
 /// Bumped whenever a table changes shape; a file written by a newer Suanpan is refused.
 /// Version 2: batch bodies in the second form, read by the new `transfers` view.
-pub const SCHEMA_VERSION: i64 = 2;
+/// Version 3: the `periods` table; the batches it names live in files of their own.
+pub const SCHEMA_VERSION: i64 = 3;
 
-pub const CREATE: &str = "
-CREATE TABLE IF NOT EXISTS meta (
-    key   TEXT PRIMARY KEY,
-    value ANY NOT NULL
-) STRICT;
-
+/// The tables a batch lives in, the same in the journal's file and in an archived period's
+/// (period.rs), so that the `transfers` view reads either.
+pub const BATCH_TABLES: &str = "
 -- One row per committed batch: its commands and results, chained by hash.
 CREATE TABLE IF NOT EXISTS batches (
     seq             INTEGER PRIMARY KEY,
@@ -23,6 +21,33 @@ CREATE TABLE IF NOT EXISTS batches (
     body            BLOB    NOT NULL,
     results         BLOB    NOT NULL,
     hash            BLOB    NOT NULL
+) STRICT;
+
+-- Transfers of batches written before the second form of the batch body (layout.rs), one
+-- row per batch holding them as a JSON array. Newer batches hold their transfers in their
+-- body; the `transfers` view (view.rs, made at open) reads both.
+CREATE TABLE IF NOT EXISTS transfers_by_batch (
+    batch INTEGER PRIMARY KEY,
+    rows  TEXT    NOT NULL
+) STRICT;
+";
+
+pub const CREATE: &str = "
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value ANY NOT NULL
+) STRICT;
+
+-- Accounting periods moved out of this file, whole, into files of their own under
+-- `periods/` (period.rs). The head hash here is what proves such a file unchanged.
+CREATE TABLE IF NOT EXISTS periods (
+    period    TEXT    PRIMARY KEY,  -- YYYY-MM
+    first_seq INTEGER NOT NULL,
+    last_seq  INTEGER NOT NULL,
+    prev_hash BLOB    NOT NULL,     -- the hash of the batch before first_seq
+    head_hash BLOB    NOT NULL,     -- the hash of batch last_seq
+    transfers INTEGER NOT NULL,
+    bytes     INTEGER NOT NULL
 ) STRICT;
 
 -- The ledger's state after batch `seq`, in chunks; `complete` is set once every chunk is in.
@@ -59,14 +84,6 @@ CREATE TABLE IF NOT EXISTS accounts (
     debits_pending  ANY     NOT NULL,
     credits_pending ANY     NOT NULL,
     timestamp       INTEGER NOT NULL
-) STRICT;
-
--- Transfers of batches written before the second form of the batch body (layout.rs), one
--- row per batch holding them as a JSON array. Newer batches hold their transfers in their
--- body; the `transfers` view (view.rs, made at open) reads both.
-CREATE TABLE IF NOT EXISTS transfers_by_batch (
-    batch INTEGER PRIMARY KEY,
-    rows  TEXT    NOT NULL
 ) STRICT;
 
 CREATE TABLE IF NOT EXISTS pending_transfers (

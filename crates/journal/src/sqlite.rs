@@ -15,10 +15,11 @@ use crate::batch::{
     AccountChanges, BatchRow, CommitBatch, Recovered, SnapshotChunks, SnapshotInfo, StoredBatch,
 };
 use crate::past::PastIndex;
+use crate::period::Periods;
 use crate::recall::{History, Recaller, Retention};
 use crate::record::GENESIS_HASH;
 use crate::rows::PendingRow;
-use crate::schema::{CREATE, SCHEMA_VERSION};
+use crate::schema::{BATCH_TABLES, CREATE, SCHEMA_VERSION};
 use crate::JournalError;
 
 pub const DB_FILE: &str = "suanpan.db";
@@ -35,6 +36,8 @@ pub struct SqliteJournal {
     accounts_seq: u64,
     /// How long the last write of the accounts table took.
     accounts_write_took: Duration,
+    /// The accounting periods moved out into files of their own.
+    periods: Periods,
 }
 
 pub const LOCK_FILE: &str = "suanpan.lock";
@@ -96,6 +99,7 @@ impl SqliteJournal {
         if let Some(v) = version.filter(|&v| v > SCHEMA_VERSION) {
             return Err(JournalError::NewerSchema(v));
         }
+        conn.execute_batch(BATCH_TABLES)?;
         conn.execute_batch(CREATE)?;
         match version {
             None => {
@@ -115,6 +119,7 @@ impl SqliteJournal {
             Some(v) if v > SCHEMA_VERSION => return Err(JournalError::NewerSchema(v)),
             Some(v) if v < SCHEMA_VERSION => {
                 // Version 1 read transfers from JSON rows only; its batches keep them there.
+                // Version 2 had no `periods` table: CREATE above made it, empty.
                 conn.execute_batch("BEGIN; DROP VIEW IF EXISTS transfers;")?;
                 conn.execute_batch(&crate::view::sqlite_transfers())?;
                 conn.execute(
@@ -128,6 +133,7 @@ impl SqliteJournal {
         let limits = read_limits(&conn)?;
         let Head { seq, hash } = last_batch(&conn)?;
         let accounts_seq = read_accounts_seq(&conn)?;
+        let periods = Periods::load(dir, &conn)?;
         Ok(SqliteJournal {
             _lock: Some(lock),
             dir: dir.to_path_buf(),
@@ -137,6 +143,7 @@ impl SqliteJournal {
             hash,
             accounts_seq,
             accounts_write_took: Duration::ZERO,
+            periods,
         })
     }
 
@@ -205,33 +212,17 @@ impl SqliteJournal {
         Ok(recovered)
     }
 
-    /// Reads the batches after `after` in order, checking the hash chain on the way.
+    /// Reads the batches after `after` in order, checking the hash chain on the way: those of
+    /// archived periods from their files, then this file's.
     pub fn for_each_batch_after(
         &self,
         after: u64,
         mut f: impl FnMut(StoredBatch) -> Result<(), JournalError>,
     ) -> Result<(), JournalError> {
         let mut prev = self.hash_of(after)?;
-        let mut stmt = self.conn.prepare(
-            "SELECT seq, accounting_date, last_timestamp, body, results, hash FROM batches WHERE seq > ?1 ORDER BY seq",
-        )?;
-        let mut rows = stmt.query([after])?;
-        let mut expected_seq = after + 1;
-        while let Some(row) = rows.next()? {
-            let date_text: String = row.get(1)?;
-            let batch = BatchRow {
-                seq: row.get(0)?,
-                accounting_date: &date_text,
-                body: row.get_ref(3)?.as_blob()?,
-                results: row.get_ref(4)?.as_blob()?,
-                hash: row.get_ref(5)?.as_blob()?,
-            }
-            .decode(expected_seq, &prev)?;
-            let hash = batch.hash;
-            f(batch)?;
-            prev = hash;
-            expected_seq += 1;
-        }
+        prev = self.periods.for_each_batch_after(after, prev, &mut f)?;
+        let after = after.max(self.periods.last_seq());
+        read_batches(&self.conn, after, prev, &|batch| batch.altered(), &mut f)?;
         Ok(())
     }
 
@@ -379,6 +370,11 @@ impl SqliteJournal {
         if seq == 0 {
             return Ok(GENESIS_HASH);
         }
+        if seq <= self.periods.last_seq() {
+            if let Some(hash) = self.periods.hash_of(seq)? {
+                return Ok(hash);
+            }
+        }
         let hash: Vec<u8> = self
             .conn
             .query_row("SELECT hash FROM batches WHERE seq = ?1", [seq], |r| {
@@ -391,6 +387,11 @@ impl SqliteJournal {
 
     pub(crate) fn connection(&self) -> &Connection {
         &self.conn
+    }
+
+    /// The accounting periods moved out into files of their own, oldest first.
+    pub fn periods(&self) -> &[crate::Period] {
+        self.periods.list()
     }
 }
 
@@ -424,6 +425,7 @@ pub fn read_connection(dir: &Path) -> Result<Connection, JournalError> {
 pub(crate) fn open_read_only(dir: &Path) -> Result<SqliteJournal, JournalError> {
     let conn = read_connection(dir)?;
     let limits = read_limits(&conn)?;
+    let periods = Periods::load(dir, &conn)?;
     Ok(SqliteJournal {
         _lock: None,
         dir: dir.to_path_buf(),
@@ -433,6 +435,7 @@ pub(crate) fn open_read_only(dir: &Path) -> Result<SqliteJournal, JournalError> 
         hash: GENESIS_HASH,
         accounts_seq: 0,
         accounts_write_took: Duration::ZERO,
+        periods,
     })
 }
 
@@ -651,27 +654,83 @@ impl crate::recall::BatchSource for SqliteJournal {
             .query_row("SELECT max(seq) FROM batches", [], |r| {
                 r.get::<_, Option<i64>>(0)
             })?
-            .unwrap_or(0) as u64)
+            .map_or(self.periods.last_seq(), |s| s as u64))
     }
 
     fn first_timestamp(&self, seq: u64) -> Result<Option<u64>, JournalError> {
-        Ok(self
-            .conn
-            .prepare_cached("SELECT first_timestamp FROM batches WHERE seq = ?1")?
-            .query_row([seq as i64], |r| r.get::<_, i64>(0))
-            .optional()?
-            .map(|t| t as u64))
+        if seq <= self.periods.last_seq() {
+            return Ok(self
+                .periods
+                .with_file(seq, |conn| first_timestamp(conn, seq))?
+                .flatten());
+        }
+        first_timestamp(&self.conn, seq)
     }
 
     fn read_batch(&self, seq: u64) -> Result<Option<crate::recall::BatchCommands>, JournalError> {
-        let row: Option<(Vec<u8>, Vec<u8>)> = self
-            .conn
-            .prepare_cached("SELECT body, results FROM batches WHERE seq = ?1")?
-            .query_row([seq as i64], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
-        let Some((body, results)) = row else {
-            return Ok(None);
-        };
-        crate::recall::decode_stored(seq, body, results).map(Some)
+        if seq <= self.periods.last_seq() {
+            return Ok(self
+                .periods
+                .with_file(seq, |conn| read_batch(conn, seq))?
+                .flatten());
+        }
+        read_batch(&self.conn, seq)
     }
+}
+
+/// Reads the batches of a file's `batches` table (the journal's or an archived period's) after
+/// `after` in order, checking each one's place in the sequence and in the hash chain from
+/// `prev` (the hash of batch `after`); `altered` says what changed where the chain breaks.
+/// Returns the last batch read and its hash (`after` and `prev` if none).
+pub(crate) fn read_batches(
+    conn: &Connection,
+    after: u64,
+    mut prev: [u8; 32],
+    altered: &dyn Fn(&BatchRow) -> JournalError,
+    f: &mut dyn FnMut(StoredBatch) -> Result<(), JournalError>,
+) -> Result<(u64, [u8; 32]), JournalError> {
+    let mut stmt = conn.prepare(
+        "SELECT seq, accounting_date, body, results, hash FROM batches WHERE seq > ?1 ORDER BY seq",
+    )?;
+    let mut rows = stmt.query([after as i64])?;
+    let mut last = after;
+    while let Some(row) = rows.next()? {
+        let date_text: String = row.get(1)?;
+        let batch = BatchRow {
+            seq: row.get(0)?,
+            accounting_date: &date_text,
+            body: row.get_ref(2)?.as_blob()?,
+            results: row.get_ref(3)?.as_blob()?,
+            hash: row.get_ref(4)?.as_blob()?,
+        }
+        .decode_or(last + 1, &prev, altered)?;
+        last = batch.seq;
+        prev = batch.hash;
+        f(batch)?;
+    }
+    Ok((last, prev))
+}
+
+/// When one batch of a file's `batches` table began.
+fn first_timestamp(conn: &Connection, seq: u64) -> Result<Option<u64>, JournalError> {
+    Ok(conn
+        .prepare_cached("SELECT first_timestamp FROM batches WHERE seq = ?1")?
+        .query_row([seq as i64], |r| r.get::<_, i64>(0))
+        .optional()?
+        .map(|t| t as u64))
+}
+
+/// One batch of a file's `batches` table (the journal's or an archived period's), to recall.
+fn read_batch(
+    conn: &Connection,
+    seq: u64,
+) -> Result<Option<crate::recall::BatchCommands>, JournalError> {
+    let row: Option<(Vec<u8>, Vec<u8>)> = conn
+        .prepare_cached("SELECT body, results FROM batches WHERE seq = ?1")?
+        .query_row([seq as i64], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((body, results)) = row else {
+        return Ok(None);
+    };
+    crate::recall::decode_stored(seq, body, results).map(Some)
 }

@@ -28,6 +28,8 @@ pub struct VerifyReport {
     /// The last batch verified, as `SEQ:HASH`: an anchor a user can keep for a later
     /// `verify --anchor`.
     pub head: String,
+    /// The archived periods whose files the chain ran through (period.rs), oldest first.
+    pub periods: Vec<String>,
 }
 
 /// Verifies the journal wherever it lives, against its own anchor and `anchors` (heads a user
@@ -99,8 +101,9 @@ pub fn verify(dir: &Path, anchors: &[Anchor]) -> Result<VerifyReport, JournalErr
     drop(rows);
     checker.no_more_transfers(extra)?;
     let pending = sqlite_pending(conn)?;
-    let report = checker.finish(&pending)?;
+    let mut report = checker.finish(&pending)?;
     conn.execute_batch("COMMIT")?;
+    report.periods = journal.periods().iter().map(|p| p.name.clone()).collect();
     Ok(report)
 }
 
@@ -173,6 +176,7 @@ impl Checker {
                     hash: crate::GENESIS_HASH,
                 }
                 .to_text(),
+                periods: Vec::new(),
             },
             anchors,
         }

@@ -391,7 +391,7 @@ mod tests {
     #[test]
     fn sqlite_view_reads_the_bodies_exactly() {
         let conn = Connection::open_in_memory().unwrap_or_else(|e| panic!("{e}"));
-        conn.execute_batch(crate::schema::CREATE)
+        conn.execute_batch(crate::schema::BATCH_TABLES)
             .unwrap_or_else(|e| panic!("{e}"));
         conn.execute_batch(&super::sqlite_transfers())
             .unwrap_or_else(|e| panic!("{e}"));

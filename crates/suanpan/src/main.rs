@@ -5,6 +5,7 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod archive;
 mod bench;
 mod call;
 mod channel_sim;
@@ -49,6 +50,7 @@ commands:
   day-end        close the books of an accounting date; status, reports, suspense, write-off
   recon          reconcile a channel's bill of a date; a date's report; resolve a difference
   verify         check a data directory's hash chain, replay, snapshot and query tables
+  archive        move a closed accounting month of the journal into a file of its own
   load           drive a data directory with transfers, printing each acknowledged one
   gateway        register a participant as a merchant of the payment gateway
   channel-sim    a simulated channel over HTTP: payment (alipay, wechat) or interbank
@@ -70,6 +72,7 @@ fn main() -> ExitCode {
         Some("day-end") => day_end::main(&args[1..]),
         Some("recon") => recon::main(&args[1..]),
         Some("verify") => verify::main(&args[1..]),
+        Some("archive") => archive::main(&args[1..]),
         Some("load") => load::main(&args[1..]),
         Some("gateway") => gateway::main(&args[1..]),
         Some("channel-sim") => channel_sim::main(&args[1..]),
