@@ -148,6 +148,9 @@ pub(crate) fn run_committer(
                 .map_err(|e| failed(shared, e)),
             ToCommitter::SnapshotDone(info) => journal
                 .finish_snapshot(&info)
+                .map(|()| {
+                    shared.metrics.snapshots.fetch_add(1, Ordering::Relaxed);
+                })
                 .map_err(|e| failed(shared, e)),
             ToCommitter::Accounts(accounts) => journal
                 .write_accounts(&accounts)

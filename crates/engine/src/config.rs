@@ -22,8 +22,13 @@ pub struct EngineConfig {
     /// snapshot cost stays proportional to journal growth and recovery replays a bounded tail.
     pub snapshot_commands_min: u64,
     pub snapshot_growth_factor: u64,
-    /// Bytes per snapshot chunk row.
+    /// Bytes per snapshot chunk row. The committer writes a chunk between two batches, so a
+    /// batch waits at most one chunk's write for a snapshot.
     pub snapshot_chunk_bytes: usize,
+    /// How fast a snapshot is written, in bytes a second: chunks are spaced so that a snapshot
+    /// takes a bounded share of the committer's time and of the disk, not a burst of both
+    /// that batches queue behind. Zero: as fast as it goes.
+    pub snapshot_bytes_per_sec: u64,
     /// Most transfers the ledger keeps in memory; older ones are read back from the journal
     /// when a command names them (see the ledger's `history_wanted`).
     pub window: usize,
@@ -61,7 +66,8 @@ impl EngineConfig {
             commit_batches_max: 64,
             snapshot_commands_min: 1_000_000,
             snapshot_growth_factor: 2,
-            snapshot_chunk_bytes: 4 << 20,
+            snapshot_chunk_bytes: 1 << 20,
+            snapshot_bytes_per_sec: 256 << 20,
             window: WINDOW_DEFAULT,
             past_filter_bytes: PAST_FILTER_BYTES_DEFAULT,
             utc_offset_s: SHANGHAI_UTC_OFFSET_S,

@@ -42,6 +42,7 @@ pub(crate) struct Writer {
     snapshot_commands_min: u64,
     snapshot_growth_factor: u64,
     snapshot_chunk_bytes: usize,
+    snapshot_bytes_per_sec: u64,
     commands_since_snapshot: u64,
     /// Accounts and transfers in the ledger at the last snapshot (or at start).
     size_at_snapshot: u64,
@@ -56,6 +57,8 @@ pub(crate) struct Writer {
     standby: bool,
     /// Where transfers that left the ledger's memory are found again.
     past: PastIndex,
+    /// The thread writing the last snapshot, while it runs.
+    snapshotting: Option<std::thread::JoinHandle<()>>,
     recaller: Recaller,
     reader: Journal,
 }
@@ -121,6 +124,7 @@ impl Writer {
             snapshot_commands_min: config.snapshot_commands_min,
             snapshot_growth_factor: config.snapshot_growth_factor,
             snapshot_chunk_bytes: config.snapshot_chunk_bytes,
+            snapshot_bytes_per_sec: config.snapshot_bytes_per_sec,
             // The replayed tail counts: a process that keeps restarting still snapshots.
             commands_since_snapshot: recovered.replayed_commands,
             utc_offset_s: config.utc_offset_s,
@@ -128,6 +132,7 @@ impl Writer {
             cutover_refused: false,
             standby,
             past,
+            snapshotting: None,
             recaller,
             reader,
         }
@@ -265,6 +270,7 @@ pub(crate) fn run_writer(mut w: Writer, requests: Receiver<Request>) {
             break;
         }
     }
+    w.finish_snapshot();
     // Leave the accounts table current (a standby has nothing to write). Whatever is still
     // queued is answered as stopped when its replier drops with the queue.
     if !w.standby {
@@ -602,9 +608,17 @@ impl Writer {
         self.commands_since_snapshot >= due_after
     }
 
-    /// Streams the state to the committer in chunks. The writer waits meanwhile: the state
-    /// must not change under the encoder, and copying it would double the memory.
+    /// Takes a snapshot of the state after batch `seq`: frozen here (the window's blocks
+    /// shared, the rest copied: see `Ledger::freeze`), then encoded and streamed to the
+    /// committer in chunks by a thread of its own while the writer goes on. One at a time: a
+    /// snapshot due while the last is still being written waits for the next batch.
     fn snapshot(&mut self) -> Result<(), ()> {
+        if self.snapshotting.as_ref().is_some_and(|h| !h.is_finished()) {
+            return Ok(());
+        }
+        if let Some(done) = self.snapshotting.take() {
+            let _ = done.join();
+        }
         // The snapshot holds exactly the window; what left memory before it must be in the
         // index of past transfers for good first.
         self.ledger.trim_window();
@@ -615,6 +629,7 @@ impl Writer {
             ));
             return Err(());
         }
+        let frozen = self.ledger.freeze();
         let mut chunks = ChunkWriter {
             seq: self.seq,
             chunk: 0,
@@ -622,41 +637,67 @@ impl Writer {
             buf: Vec::with_capacity(self.snapshot_chunk_bytes),
             chunk_bytes: self.snapshot_chunk_bytes,
             hasher: Sha256::new(),
-            to_committer: &self.to_committer,
+            to_committer: self.to_committer.clone(),
+            started: Instant::now(),
+            bytes_per_sec: self.snapshot_bytes_per_sec,
         };
-        self.ledger.encode_snapshot(&mut chunks).map_err(|_| ())?;
-        chunks.send_chunk().map_err(|_| ())?;
-        let info = SnapshotInfo {
-            seq: self.seq,
-            last_timestamp: self.ledger.last_timestamp(),
-            state_hash: chunks.hasher.finalize().into(),
-            bytes: chunks.bytes,
-            chunks: chunks.chunk,
-        };
-        self.to_committer
-            .send(ToCommitter::SnapshotDone(info))
-            .map_err(|_| ())?;
+        let last_timestamp = self.ledger.last_timestamp();
+        let thread = std::thread::Builder::new()
+            .name("suanpan-snapshot".into())
+            .spawn(move || {
+                // A send fails only once the committer has stopped: the engine is stopping
+                // or failed, and an unfinished snapshot is never used.
+                let written = frozen
+                    .encode(&mut chunks)
+                    .and_then(|()| chunks.send_chunk());
+                if written.is_err() {
+                    return;
+                }
+                let info = SnapshotInfo {
+                    seq: chunks.seq,
+                    last_timestamp,
+                    state_hash: chunks.hasher.finalize().into(),
+                    bytes: chunks.bytes,
+                    chunks: chunks.chunk,
+                };
+                let _ = chunks.to_committer.send(ToCommitter::SnapshotDone(info));
+            });
+        match thread {
+            Ok(handle) => self.snapshotting = Some(handle),
+            Err(e) => {
+                self.shared
+                    .fail(format!("the snapshot thread could not start: {e}"));
+                return Err(());
+            }
+        }
         self.commands_since_snapshot = 0;
         self.size_at_snapshot = state_size(&self.ledger);
-        self.shared
-            .metrics
-            .snapshots
-            .fetch_add(1, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Waits for the snapshot being written, if any (at stop: it is finished, or abandoned
+    /// if the committer stopped).
+    fn finish_snapshot(&mut self) {
+        if let Some(thread) = self.snapshotting.take() {
+            let _ = thread.join();
+        }
     }
 }
 
-struct ChunkWriter<'a> {
+struct ChunkWriter {
     seq: u64,
     chunk: u32,
     bytes: u64,
     buf: Vec<u8>,
     chunk_bytes: usize,
     hasher: Sha256,
-    to_committer: &'a SyncSender<ToCommitter>,
+    to_committer: SyncSender<ToCommitter>,
+    started: Instant,
+    /// The pace (see `EngineConfig::snapshot_bytes_per_sec`); zero: none.
+    bytes_per_sec: u64,
 }
 
-impl ChunkWriter<'_> {
+impl ChunkWriter {
     fn send_chunk(&mut self) -> io::Result<()> {
         if self.buf.is_empty() {
             return Ok(());
@@ -672,11 +713,18 @@ impl ChunkWriter<'_> {
             })
             .map_err(|_| io::Error::other("the committer has stopped"))?;
         self.chunk += 1;
+        if self.bytes_per_sec > 0 {
+            let due = Duration::from_nanos(
+                (u128::from(self.bytes) * 1_000_000_000 / u128::from(self.bytes_per_sec))
+                    .min(u128::from(u64::MAX)) as u64,
+            );
+            std::thread::sleep(due.saturating_sub(self.started.elapsed()));
+        }
         Ok(())
     }
 }
 
-impl Write for ChunkWriter<'_> {
+impl Write for ChunkWriter {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         self.buf.extend_from_slice(data);
         if self.buf.len() >= self.chunk_bytes {

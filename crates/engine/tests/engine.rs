@@ -184,13 +184,14 @@ fn acknowledged_commands_survive_restart_and_replay_to_the_same_state(backend: B
         );
         assert_eq!(results[7], ResultCode::ExceedsCredits);
     }
-    assert!(
+    // Snapshots are written beside the batches, by a thread of their own.
+    eventually("a snapshot is written", || {
         engine
             .metrics()
             .snapshots
             .load(std::sync::atomic::Ordering::Relaxed)
             > 0
-    );
+    });
     let accounts = engine
         .lookup_accounts(vec![2, 3, 99])
         .unwrap_or_else(|e| panic!("{e}"));
@@ -988,7 +989,21 @@ fn archived_periods_stay_in_the_chain_and_a_changed_transfer_there_is_named() {
     assert_eq!(run(&engine, vec![cutover(1)]), [ResultCode::Ok]);
     pay_rounds(&engine, 20_000, 6);
     assert_eq!(run(&engine, vec![cutover(2)]), [ResultCode::Ok]);
-    pay_rounds(&engine, 30_000, 60);
+    // Snapshots are written beside the batches, one at a time: the second to finish from now
+    // began after the cutover, so it is past the months to archive.
+    let snapshots = || {
+        engine
+            .metrics()
+            .snapshots
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    let before = snapshots();
+    let mut next = 30_000;
+    while snapshots() < before + 2 {
+        assert!(next < 40_000, "no snapshot was written");
+        pay_rounds(&engine, next, 10);
+        next += 10;
+    }
     let m2 = month_name(month_start(first_month, 2));
     let busy = archive_refused(&books, &m2);
     assert!(busy.contains("in use"), "{busy}");

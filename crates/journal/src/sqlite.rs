@@ -310,14 +310,24 @@ impl SqliteJournal {
         chunk: u32,
         data: &[u8],
     ) -> Result<(), JournalError> {
-        if chunk == 0 {
-            self.conn
-                .execute("DELETE FROM snapshot_chunks WHERE seq = ?1", [seq])?;
-        }
-        self.conn.execute(
-            "INSERT INTO snapshot_chunks VALUES (?1, ?2, ?3)",
-            params![seq, chunk, data],
-        )?;
+        // Without a sync of its own: the chunks of a snapshot are written while batches are
+        // committed between them, and a sync per chunk would hold each of those batches up
+        // behind megabytes. The WAL is one file written in order, so the sync of the next
+        // batch's commit, or at the latest of `finish_snapshot`'s, makes the chunk durable;
+        // until `finish_snapshot` marks it complete nobody reads it.
+        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let written = (|| {
+            if chunk == 0 {
+                self.conn
+                    .execute("DELETE FROM snapshot_chunks WHERE seq = ?1", [seq])?;
+            }
+            self.conn.execute(
+                "INSERT INTO snapshot_chunks VALUES (?1, ?2, ?3)",
+                params![seq, chunk, data],
+            )
+        })();
+        self.conn.pragma_update(None, "synchronous", "FULL")?;
+        written?;
         Ok(())
     }
 

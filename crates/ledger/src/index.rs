@@ -130,9 +130,23 @@ impl IdIndex {
     }
 
     fn grow(&mut self) {
-        let doubled = vec![EMPTY; self.slots.len() * 2];
-        let old = std::mem::replace(&mut self.slots, doubled);
-        self.bits += 1;
+        self.resize(self.slots.len() * 2);
+    }
+
+    /// Makes room for `capacity` ids at once, so that the index never grows (and rehashes
+    /// every id, a pause of a tenth of a second at millions) while they arrive.
+    pub(crate) fn reserve(&mut self, capacity: usize) {
+        let slots = (capacity * LOAD_DENOMINATOR / LOAD_NUMERATOR + 1)
+            .next_power_of_two()
+            .max(CAPACITY_MIN);
+        if slots > self.slots.len() {
+            self.resize(slots);
+        }
+    }
+
+    fn resize(&mut self, slots: usize) {
+        let old = std::mem::replace(&mut self.slots, vec![EMPTY; slots]);
+        self.bits = slots.trailing_zeros();
         for entry in old.into_iter().filter(|&e| e != EMPTY) {
             self.place(entry);
         }

@@ -4,11 +4,12 @@
 //! changes nothing. Linked chains are the one place where writes must be taken back: an undo
 //! log records what a chain's members changed, and a failing member rolls them back.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap};
 
 use crate::filter::IdFilter;
 use crate::index::IdIndex;
 use crate::transfer::Pending;
+use crate::window::Window;
 use crate::{
     Account, AccountFlags, AccountStatus, AccountingDate, Command, Currency, NewAccount,
     PastTransfer, PendingStatus, ResultCode, Stamped, Tier, TierLimits, Transfer, TransferFlags,
@@ -57,7 +58,7 @@ pub struct Ledger {
     pub(crate) accounts: Vec<Account>,
     pub(crate) account_index: IdIndex,
     /// The window: the most recent transfers, oldest first.
-    pub(crate) transfers: VecDeque<TransferRecord>,
+    pub(crate) transfers: Window,
     /// How many transfers were committed before `transfers[0]`.
     pub(crate) first_ordinal: u64,
     /// Most transfers kept in memory between batches; older ones leave for the journal.
@@ -114,22 +115,21 @@ struct Existing {
     timeout_ms: u64,
 }
 
-/// The window's ring, its room taken at once: grown by doubling, a ring of ten million would
-/// end up with room for 16.7 million, and use it all as it turns.
-fn window_buffer(window: usize) -> VecDeque<TransferRecord> {
-    // Untouched room costs address space, not memory; a ledger that keeps everything grows
-    // as it goes.
-    if window <= WINDOW_RESERVED_MAX {
-        VecDeque::with_capacity(window + WINDOW_SLACK)
-    } else {
-        VecDeque::new()
-    }
-}
-
 /// Most transfers a batch adds before the next one lets the oldest go.
 const WINDOW_SLACK: usize = 2 * crate::BATCH_COMMANDS_MAX;
-/// Windows up to this (6 GiB of records) get their ring's room at once.
-const WINDOW_RESERVED_MAX: usize = 1 << 27;
+/// Windows up to this get their index's room at once (2 GiB of slots at most).
+const INDEX_RESERVED_MAX: usize = 1 << 27;
+
+/// The room the transfer index takes at once for `window`: all the window will need, so that
+/// it never stops the ledger to grow while the window fills (at ten million, 128 MiB). A
+/// ledger that keeps everything (verify) grows as it goes.
+fn index_room(window: usize) -> usize {
+    if window <= INDEX_RESERVED_MAX {
+        window + WINDOW_SLACK
+    } else {
+        0
+    }
+}
 
 fn position(ordinal: u64) -> u32 {
     (ordinal % POSITIONS) as u32
@@ -149,11 +149,11 @@ impl Ledger {
             accounting_date: AccountingDate::default(),
             accounts: Vec::new(),
             account_index: IdIndex::default(),
-            transfers: window_buffer(window),
+            transfers: Window::default(),
             first_ordinal: 0,
             window: window.clamp(1, WINDOW_MAX),
             filter: IdFilter::with_bytes(filter_bytes),
-            transfer_index: IdIndex::default(),
+            transfer_index: IdIndex::with_capacity(index_room(window)),
             pendings: HashMap::new(),
             resolutions: HashMap::new(),
             expiries: BTreeSet::new(),
@@ -976,7 +976,7 @@ impl Ledger {
 
     #[inline]
     fn record_at(&self, at: u32) -> &TransferRecord {
-        &self.transfers[self.offset_of(at)]
+        self.transfers.get(self.offset_of(at))
     }
 
     /// Where the transfer at position `at` is in the window.
@@ -1019,6 +1019,7 @@ impl Ledger {
     /// Changes the window; transfers beyond a smaller one leave before the next batch.
     pub fn set_window(&mut self, window: usize) {
         self.window = window.clamp(1, WINDOW_MAX);
+        self.transfer_index.reserve(index_room(self.window));
     }
 
     /// The filter of past ids: its size in bytes, and how many ids went into it.
@@ -1132,9 +1133,10 @@ impl Ledger {
             }
             self.account_index.insert(account.id, i as u32);
         }
-        self.transfer_index = IdIndex::with_capacity(self.transfers.len());
+        self.transfer_index =
+            IdIndex::with_capacity(self.transfers.len().max(index_room(self.window)));
         for i in 0..self.transfers.len() {
-            let record = self.transfers[i];
+            let record = *self.transfers.get(i);
             if self.transfer_index_of(record.id()).is_some() {
                 return Err("a transfer id appears twice");
             }

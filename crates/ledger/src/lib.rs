@@ -24,6 +24,7 @@ mod result;
 mod snapshot;
 mod tier;
 mod transfer;
+mod window;
 
 pub use account::{Account, AccountFlags, AccountStatus, NewAccount, SubjectCode, Tier};
 pub use command::{Command, Stamped};
@@ -31,7 +32,7 @@ pub use currency::Currency;
 pub use date::AccountingDate;
 pub use ledger::{Ledger, LedgerTotals, PastEntry, TABLE_ENTRIES_MAX, WINDOW_MAX};
 pub use result::ResultCode;
-pub use snapshot::{hash_from_hex, hex, SnapshotError};
+pub use snapshot::{hash_from_hex, hex, FrozenState, SnapshotError};
 pub use tier::{TierLimits, TierUsage};
 pub use transfer::{
     PastTransfer, PendingStatus, Reference, Transfer, TransferFlags, TransferRecord,

@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 use crate::filter::IdFilter;
 use crate::ledger::WINDOW_MAX;
 use crate::transfer::Pending;
+use crate::window::Window;
 use crate::{
     Account, AccountFlags, AccountStatus, AccountingDate, Currency, Ledger, PendingStatus,
     SubjectCode, Tier, TierLimits, TierUsage, TransferRecord,
@@ -69,7 +70,39 @@ impl Ledger {
         let pendings: Vec<(u128, &Pending)> = self.pendings.iter().map(|(&i, p)| (i, p)).collect();
         let resolutions: Vec<(u128, u128)> =
             self.resolutions.iter().map(|(&a, &b)| (a, b)).collect();
-        self.encode_parts(out, self.window, &self.filter, 0, pendings, resolutions)
+        self.parts(self.window, &self.filter, 0)
+            .encode(out, pendings, resolutions)
+    }
+
+    /// The state as [`Ledger::encode_snapshot`] writes it, taken now and owned, to encode on
+    /// another thread while this ledger goes on: the window's blocks are shared (they never
+    /// change once full, see window.rs), the accounts, the filter and the pending transfers
+    /// copied. The engine's writer pauses for the copy, not for the encoding and the disk.
+    pub fn freeze(&self) -> FrozenState {
+        FrozenState {
+            limits: self.limits,
+            accounting_date: self.accounting_date,
+            window: self.window,
+            filter: self.filter.clone(),
+            accounts: self.accounts.clone(),
+            first_ordinal: self.first_ordinal,
+            transfers: self.transfers.share(),
+            pendings: self.pendings.iter().map(|(&i, p)| (i, *p)).collect(),
+            resolutions: self.resolutions.iter().map(|(&a, &b)| (a, b)).collect(),
+        }
+    }
+
+    fn parts<'a>(&'a self, window: usize, filter: &'a IdFilter, skip: usize) -> Parts<'a> {
+        Parts {
+            limits: &self.limits,
+            accounting_date: self.accounting_date,
+            window,
+            filter,
+            accounts: &self.accounts,
+            first_ordinal: self.first_ordinal,
+            transfers: &self.transfers,
+            skip,
+        }
     }
 
     /// The state hash a ledger keeping only `window` transfers in memory, with a filter of
@@ -122,65 +155,126 @@ impl Ledger {
         let mut hasher = HashWriter(Sha256::new());
         let mut out = io::BufWriter::with_capacity(1 << 16, &mut hasher);
         let encoded = self
-            .encode_parts(&mut out, window, &filter, skip, pendings, resolutions)
+            .parts(window, &filter, skip)
+            .encode(&mut out, pendings, resolutions)
             .and_then(|()| out.flush());
         debug_assert!(encoded.is_ok());
         drop(out);
         Some(hasher.0.finalize().into())
     }
+}
 
-    fn encode_parts(
+/// A ledger's state as [`Ledger::freeze`] took it.
+pub struct FrozenState {
+    limits: TierLimits,
+    accounting_date: AccountingDate,
+    window: usize,
+    filter: IdFilter,
+    accounts: Vec<Account>,
+    first_ordinal: u64,
+    transfers: Window,
+    pendings: Vec<(u128, Pending)>,
+    resolutions: Vec<(u128, u128)>,
+}
+
+impl FrozenState {
+    /// Writes the bytes [`Ledger::encode_snapshot`] would have written when it was taken.
+    pub fn encode(&self, out: &mut impl Write) -> io::Result<()> {
+        Parts {
+            limits: &self.limits,
+            accounting_date: self.accounting_date,
+            window: self.window,
+            filter: &self.filter,
+            accounts: &self.accounts,
+            first_ordinal: self.first_ordinal,
+            transfers: &self.transfers,
+            skip: 0,
+        }
+        .encode(
+            out,
+            self.pendings.iter().map(|(i, p)| (*i, p)).collect(),
+            self.resolutions.clone(),
+        )
+    }
+}
+
+/// What a snapshot encodes, wherever it lives: the skipped oldest transfers of the window
+/// left out (`state_hash_as` encodes a smaller window than the ledger's).
+struct Parts<'a> {
+    limits: &'a TierLimits,
+    accounting_date: AccountingDate,
+    window: usize,
+    filter: &'a IdFilter,
+    accounts: &'a [Account],
+    first_ordinal: u64,
+    transfers: &'a Window,
+    skip: usize,
+}
+
+impl Parts<'_> {
+    fn encode(
         &self,
         out: &mut impl Write,
-        window: usize,
-        filter: &IdFilter,
-        skip: usize,
         mut pendings: Vec<(u128, &Pending)>,
         mut resolutions: Vec<(u128, u128)>,
     ) -> io::Result<()> {
+        let (window, filter, skip) = (self.window, self.filter, self.skip);
         out.write_all(MAGIC)?;
         for limit in self.limits.to_array() {
             out.write_all(&limit.to_le_bytes())?;
         }
         out.write_all(&self.accounting_date.0.to_le_bytes())?;
         out.write_all(&(window as u64).to_le_bytes())?;
-        out.write_all(&(filter.words().len() as u64).to_le_bytes())?;
+        out.write_all(&(filter.word_count() as u64).to_le_bytes())?;
         out.write_all(&filter.inserted().to_le_bytes())?;
         // A filter fills with history: while most of its words are zero, only the others
         // are written (each after the count of zero words before it), so a young ledger's
         // snapshot does not carry its whole filter.
-        let nonzero = filter.words().iter().filter(|&&w| w != 0).count();
+        let nonzero: usize = filter
+            .pages()
+            .filter_map(|(page, _)| page)
+            .map(|page| page.iter().filter(|&&w| w != 0).count())
+            .sum();
         let mut bytes = Vec::with_capacity(1 << 16);
-        if nonzero * 2 < filter.words().len() {
+        if nonzero * 2 < filter.word_count() {
             out.write_all(&[FILTER_SPARSE])?;
             out.write_all(&(nonzero as u64).to_le_bytes())?;
             let mut zeros = 0u64;
-            for &word in filter.words() {
-                if word == 0 {
-                    zeros += 1;
+            for (page, len) in filter.pages() {
+                let Some(page) = page else {
+                    // A page never written: its words are all zero.
+                    zeros += len as u64;
                     continue;
+                };
+                for &word in page {
+                    if word == 0 {
+                        zeros += 1;
+                        continue;
+                    }
+                    bytes.extend_from_slice(&zeros.to_le_bytes());
+                    bytes.extend_from_slice(&word.to_le_bytes());
+                    zeros = 0;
+                    if bytes.len() >= 1 << 16 {
+                        out.write_all(&bytes)?;
+                        bytes.clear();
+                    }
                 }
-                bytes.extend_from_slice(&zeros.to_le_bytes());
+            }
+            out.write_all(&bytes)?;
+        } else {
+            out.write_all(&[FILTER_DENSE])?;
+            bytes.clear();
+            for word in filter.iter_words() {
                 bytes.extend_from_slice(&word.to_le_bytes());
-                zeros = 0;
                 if bytes.len() >= 1 << 16 {
                     out.write_all(&bytes)?;
                     bytes.clear();
                 }
             }
             out.write_all(&bytes)?;
-        } else {
-            out.write_all(&[FILTER_DENSE])?;
-            for chunk in filter.words().chunks(1 << 13) {
-                bytes.clear();
-                for word in chunk {
-                    bytes.extend_from_slice(&word.to_le_bytes());
-                }
-                out.write_all(&bytes)?;
-            }
         }
         out.write_all(&(self.accounts.len() as u64).to_le_bytes())?;
-        for account in &self.accounts {
+        for account in self.accounts {
             out.write_all(&encode_account(account))?;
         }
         out.write_all(&(self.first_ordinal + skip as u64).to_le_bytes())?;
@@ -201,7 +295,9 @@ impl Ledger {
         }
         Ok(())
     }
+}
 
+impl Ledger {
     /// The window a snapshot was taken with: its window and filter size, read from the start
     /// of its bytes (`None` if they are not a snapshot of this format).
     pub fn snapshot_retention(bytes: &[u8]) -> Option<(usize, usize)> {
@@ -296,7 +392,6 @@ impl Ledger {
         if count > ledger.window {
             return Err(corrupt("more transfers than the window holds"));
         }
-        ledger.transfers.reserve_exact(count.min(1 << 20));
         let mut buf = [0u8; TRANSFER_BYTES];
         for _ in 0..count {
             input.read_exact(&mut buf)?;

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command as Process, Output};
+use std::sync::atomic::Ordering;
 
 use suanpan_engine::{Engine, EngineConfig};
 use suanpan_ledger::*;
@@ -86,7 +87,16 @@ fn two_months(dir: &Path) -> String {
         .execute(vec![Command::Cutover { date: next }])
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(cut, [ResultCode::Ok]);
-    pay(&engine, 1_000, 60);
+    // Snapshots are written beside the batches, one at a time: the second to finish from now
+    // began after the cutover, so it is past the month to archive.
+    let snapshots = || engine.metrics().snapshots.load(Ordering::Relaxed);
+    let before = snapshots();
+    let mut next = 1_000;
+    while snapshots() < before + 2 {
+        assert!(next < 100_000, "no snapshot was written");
+        pay(&engine, next, 10);
+        next += 10;
+    }
     engine.shutdown().unwrap_or_else(|e| panic!("{e}"));
     today.to_string()[..7].to_string()
 }
