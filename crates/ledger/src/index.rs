@@ -28,6 +28,17 @@ pub(crate) struct IdIndex {
     hasher: hashbrown::DefaultHashBuilder,
 }
 
+/// `n` empty slots, written now. Not `vec![EMPTY; n]`: zeroed memory from the allocator
+/// comes in untouched pages, and the first inserts, scattered by the hash over all of them,
+/// would take a page fault each: at the size of a ten-million window, the first batch after
+/// start stalled for a third of a second. Writing them here puts that cost where the memory is
+/// taken.
+fn written_slots(n: usize) -> Vec<u64> {
+    let mut slots = Vec::with_capacity(n);
+    slots.resize(n, EMPTY);
+    slots
+}
+
 impl Default for IdIndex {
     fn default() -> IdIndex {
         IdIndex::with_capacity(0)
@@ -40,7 +51,7 @@ impl IdIndex {
             .next_power_of_two()
             .max(CAPACITY_MIN);
         IdIndex {
-            slots: vec![EMPTY; slots],
+            slots: written_slots(slots),
             bits: slots.trailing_zeros(),
             len: 0,
             hasher: Default::default(),
@@ -145,7 +156,7 @@ impl IdIndex {
     }
 
     fn resize(&mut self, slots: usize) {
-        let old = std::mem::replace(&mut self.slots, vec![EMPTY; slots]);
+        let old = std::mem::replace(&mut self.slots, written_slots(slots));
         self.bits = slots.trailing_zeros();
         for entry in old.into_iter().filter(|&e| e != EMPTY) {
             self.place(entry);
