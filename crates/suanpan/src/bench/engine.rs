@@ -17,7 +17,7 @@ use crate::workload::{fund_accounts, open_accounts, random_transfer, Rng};
 
 const HELP: &str = "usage: suanpan bench engine [--data DIR | --postgres URL] [--accounts N]
                             [--transfers N] [--submitters N] [--request-size N] [--seed N]
-                            [--window N] [--pending N] [--json]
+                            [--window N] [--pending N] [--cutover-every N] [--json]
 
 Opens a journal in DIR (default: a fresh temporary directory, removed afterwards), opens and
 funds the accounts (with --postgres: the journal in that database, whose URL's search_path
@@ -26,7 +26,9 @@ names an empty or new schema), then times the transfers: each submitter thread k
 10,000), and posts them after (by then, with a --window smaller than the run, they have left
 memory). Afterwards a sample of the transfers, oldest first, is resubmitted to check that
 every one answers `exists` (idempotency over the whole history). The resident set is read as
-each quarter of the transfers is reached.";
+each quarter of the transfers is reached. With --cutover-every N the books move on one
+accounting date each time about N more transfers are in, so that the journal spans months
+(for `suanpan archive`).";
 
 type Answer = Result<Vec<ResultCode>, EngineError>;
 
@@ -40,6 +42,8 @@ struct Options {
     seed: u64,
     window: Option<usize>,
     pending: u64,
+    /// Transfers between two cutovers (0: none).
+    cutover_every: u64,
     json: bool,
 }
 
@@ -64,6 +68,7 @@ fn parse(args: &[String]) -> Result<Option<Options>, String> {
         seed: 1,
         window: None,
         pending: 10_000,
+        cutover_every: 0,
         json: false,
     };
     let mut parser = lexopt::Parser::from_args(args);
@@ -86,6 +91,7 @@ fn parse(args: &[String]) -> Result<Option<Options>, String> {
             Long("seed") => o.seed = parse_value(&mut parser, "--seed")?,
             Long("window") => o.window = Some(crate::parse_window(&mut parser)?),
             Long("pending") => o.pending = parse_value(&mut parser, "--pending")?,
+            Long("cutover-every") => o.cutover_every = parse_value(&mut parser, "--cutover-every")?,
             Long("json") => o.json = true,
             Long("help") | Short('h') => {
                 println!("{HELP}");
@@ -162,6 +168,7 @@ fn run(o: &Options, dir: &std::path::Path) -> Result<String, String> {
     let done = AtomicBool::new(false);
     let (outcomes, rss_at_quarters) = std::thread::scope(|scope| {
         let sampler = scope.spawn(|| sample_rss(&engine, o.transfers, &done));
+        let calendar = scope.spawn(|| cut_over(&engine, o.cutover_every, &done));
         let handles: Vec<_> = (0..o.submitters)
             .map(|s| {
                 let quota = o.transfers / o.submitters + u64::from(s < o.transfers % o.submitters);
@@ -177,7 +184,16 @@ fn run(o: &Options, dir: &std::path::Path) -> Result<String, String> {
             })
             .collect();
         done.store(true, Ordering::Relaxed);
-        (outcomes, sampler.join().unwrap_or_default())
+        let cutovers = calendar
+            .join()
+            .unwrap_or_else(|_| Err("the calendar thread panicked".into()));
+        (
+            outcomes
+                .into_iter()
+                .chain(cutovers.err().map(Err))
+                .collect::<Vec<Result<Submitted, String>>>(),
+            sampler.join().unwrap_or_default(),
+        )
     });
     let seconds = started.elapsed().as_secs_f64();
     let submitted: Vec<Submitted> = outcomes.into_iter().collect::<Result<_, _>>()?;
@@ -452,6 +468,35 @@ fn post_pending(engine: &Engine, pendings: &[Command]) -> Result<(u64, u64), Str
 
 /// Reads the resident set as the ledger reaches each quarter of the run's `transfers`, until
 /// `done`.
+/// Moves the books on one accounting date each time `every` more transfers are in (never
+/// when `every` is 0), until `done`.
+fn cut_over(engine: &Engine, every: u64, done: &AtomicBool) -> Result<(), String> {
+    if every == 0 {
+        return Ok(());
+    }
+    let total = &engine.metrics().ledger_transfers_total;
+    let mut next = total.load(Ordering::Relaxed) + every;
+    while !done.load(Ordering::Relaxed) {
+        if total.load(Ordering::Relaxed) < next {
+            std::thread::sleep(Duration::from_millis(5));
+            continue;
+        }
+        let date = engine
+            .read(|ledger| ledger.accounting_date())
+            .map_err(|e| e.to_string())?
+            .wait()
+            .ok_or("the engine stopped")?;
+        let results = engine
+            .execute(vec![Command::Cutover { date: date.next() }])
+            .map_err(|e| e.to_string())?;
+        if results.first().is_none_or(|r| !r.is_success()) {
+            return Err(format!("the cutover after {date} failed: {results:?}"));
+        }
+        next += every;
+    }
+    Ok(())
+}
+
 fn sample_rss(engine: &Engine, transfers: u64, done: &AtomicBool) -> Vec<u64> {
     let total = &engine.metrics().ledger_transfers_total;
     let base = total.load(Ordering::Relaxed);
