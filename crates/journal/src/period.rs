@@ -635,12 +635,9 @@ pub fn verify_period(path: &Path, recorded: Option<&Period>) -> Result<PeriodRep
         })
     };
     let hash = |key: &str| -> Result<[u8; 32], JournalError> {
-        let text = meta(key)?;
-        crate::anchor::Head::parse(&format!("1:{text}"))
-            .map(|h| h.hash)
-            .map_err(|_| {
-                JournalError::Corrupt(format!("{}: its {key} is not a hash", path.display()))
-            })
+        suanpan_ledger::hash_from_hex(&meta(key)?).ok_or_else(|| {
+            JournalError::Corrupt(format!("{}: its {key} is not a hash", path.display()))
+        })
     };
     let own = Period {
         name: meta("period")?,

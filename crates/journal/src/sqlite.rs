@@ -668,23 +668,25 @@ impl crate::recall::BatchSource for SqliteJournal {
     }
 
     fn first_timestamp(&self, seq: u64) -> Result<Option<u64>, JournalError> {
-        if seq <= self.periods.last_seq() {
-            return Ok(self
-                .periods
-                .with_file(seq, |conn| first_timestamp(conn, seq))?
-                .flatten());
-        }
-        first_timestamp(&self.conn, seq)
+        self.in_file_of(seq, |conn| first_timestamp(conn, seq))
     }
 
     fn read_batch(&self, seq: u64) -> Result<Option<crate::recall::BatchCommands>, JournalError> {
+        self.in_file_of(seq, |conn| read_batch(conn, seq))
+    }
+}
+
+impl SqliteJournal {
+    /// Runs `f` on the file that holds batch `seq`: an archived period's, or this one.
+    fn in_file_of<T>(
+        &self,
+        seq: u64,
+        f: impl FnOnce(&Connection) -> Result<Option<T>, JournalError>,
+    ) -> Result<Option<T>, JournalError> {
         if seq <= self.periods.last_seq() {
-            return Ok(self
-                .periods
-                .with_file(seq, |conn| read_batch(conn, seq))?
-                .flatten());
+            return Ok(self.periods.with_file(seq, f)?.flatten());
         }
-        read_batch(&self.conn, seq)
+        f(&self.conn)
     }
 }
 
